@@ -1,0 +1,1 @@
+"""API: FastAPI REST and WebSocket endpoints, built by an app factory."""

@@ -1,0 +1,111 @@
+"""Entry point of the ``nexus`` command.
+
+Commands are loaded lazily (only the one invoked is imported), so ``nexus --help`` and
+``nexus version`` start fast. Errors print one line — what is wrong and how to fix it — and
+exit non-zero; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from nexus import __version__
+from nexus.core.errors import NexusError
+
+#: command name → "module:attribute" of its click command; help text shown in ``nexus --help``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "version": ("nexus.cli.commands.version:version", "Print the Bedtime Nexus version and environment."),
+    "db": ("nexus.cli.commands.db:db", "Manage the database (migrations)."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports each command's module only when it is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attr = COMMANDS[cmd_name][0].split(":")
+        cmd = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(cmd, click.Command):  # pragma: no cover - programming error
+            raise TypeError(f"{module_name}:{attr} is not a click command")
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # help from the table, so listing commands imports none of them
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[no-untyped-def]
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            from nexus.core.checks import did_you_mean
+
+            raise click.UsageError(f"No such command '{name}'.{did_you_mean(name, COMMANDS)} See 'nexus --help'.")
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(__version__, "-V", "--version", prog_name="nexus")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
+    """Bedtime Nexus — run a sleep facility: stage sleep live, play dreamscapes, watch for glitches.
+
+    Settings come from NEXUS_* environment variables (see README); data lives in ./nexus-data by default.
+    """
+    from nexus.core.log import set_log_level
+
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    ctx.obj["quiet"] = quiet
+    set_log_level(verbose, quiet)
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(msg.split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (used by the ``nexus`` console script)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="nexus", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.UsageError as exc:
+        hint = ""
+        if exc.ctx is not None and "--help" not in exc.format_message():
+            hint = f" See '{exc.ctx.command_path} --help'."
+        click.echo(f"Error: {_one_line(exc.format_message())}{hint}", err=True)
+        return exc.exit_code
+    except click.ClickException as exc:
+        click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
+        return exc.exit_code
+    except NexusError as exc:
+        if debug:
+            raise
+        click.echo(f"Error: {_one_line(exc.message)}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    return 0
+
+
+def entry() -> None:  # pragma: no cover - thin wrapper for the console script
+    """Console-script wrapper: exit with :func:`main`'s code."""
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Console: the technician's static web console (every bed at once, prioritised alarms)."""

@@ -1,0 +1,34 @@
+"""The package logger.
+
+The library only ever calls ``logger.<level>(...)``; it never configures handlers
+(no ``basicConfig``). Applications (the CLI) call :func:`set_log_level`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger("nexus")
+logger.addHandler(logging.NullHandler())
+
+
+def set_log_level(verbose: int = 0, quiet: bool = False) -> None:
+    """Route ``nexus`` logs to stderr through rich at a level chosen by flags.
+
+    Parameters
+    ----------
+    verbose : int
+        0 → WARNING, 1 → INFO, 2+ → DEBUG.
+    quiet : bool
+        Only errors.
+    """
+    from rich.logging import RichHandler
+
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    for h in list(logger.handlers):
+        if not isinstance(h, logging.NullHandler):
+            logger.removeHandler(h)
+    handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)

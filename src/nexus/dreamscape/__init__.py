@@ -1,0 +1,1 @@
+"""Dreamscape: program schema, checks, curator (intake → program), controller (pure state machine), renderer."""

@@ -1,0 +1,1 @@
+"""Facility: the runtime — clock (real or fast-forward), session supervisor, batched pipeline step."""

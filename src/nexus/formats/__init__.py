@@ -1,0 +1,1 @@
+"""Formats: EDF/EDF+/BDF, hypnogram and event files, read and write."""

@@ -1,0 +1,1 @@
+"""Guard: consent, policy (no exploitation of distress), the tamper-evident audit chain, dependency index."""

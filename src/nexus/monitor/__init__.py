@@ -1,0 +1,1 @@
+"""Monitor: glitch detection and triage (technical, psyche, system) with prioritised alarms."""

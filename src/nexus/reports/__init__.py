@@ -1,0 +1,1 @@
+"""Reports: night reports (HTML/PDF)."""

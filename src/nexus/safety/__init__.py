@@ -1,0 +1,1 @@
+"""Safety: extraction, the dead-man's-switch watchdog, hard limits."""

@@ -1,0 +1,1 @@
+"""Sinks: where sound goes — WAV file, live audio device, fake — each with a hard output limiter."""

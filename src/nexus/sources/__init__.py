@@ -1,0 +1,1 @@
+"""Sources: where signals come from — the synthetic sleeper, EDF replay, LSL, BrainFlow — behind one interface."""

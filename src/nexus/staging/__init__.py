@@ -1,0 +1,1 @@
+"""Staging: sleep staging (offline and causal/live), hypnodensity, AASM statistics. Pure: arrays in, results out."""

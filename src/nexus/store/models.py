@@ -1,0 +1,268 @@
+"""SQLAlchemy 2 models of the Nexus domain.
+
+Tables: clients, staff_users, dreamscape_programs, sessions, hypnograms, events, glitches,
+decisions, audit_entries. Times of day are UTC ``datetime``; times within a night are
+seconds since the session started (``*_s`` columns).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from nexus.core.lifecycle import SessionState, check_transition
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A new random identifier (UUID4 hex, 32 characters)."""
+    return uuid.uuid4().hex
+
+
+def _enum(cls: type[StrEnum], name: str) -> SAEnum:
+    # store the value ("running"), not the member name, and check it in Python and SQL
+    return SAEnum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all Nexus tables."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class StaffRole(StrEnum):
+    """Roles of facility staff."""
+
+    TECHNICIAN = "technician"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class SessionMode(StrEnum):
+    """Whether a night may stimulate, or only records (a natural night)."""
+
+    STIMULATION = "stimulation"
+    RECORD_ONLY = "record_only"
+
+
+class GlitchCategory(StrEnum):
+    """Triage category of a glitch."""
+
+    TECHNICAL = "technical"
+    PSYCHE = "psyche"
+    SYSTEM = "system"
+
+
+class AlarmPriority(StrEnum):
+    """Alarm priority after IEC 60601-1-8."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Client(Base):
+    """A sleeper. Owns their data; ``consent_scopes`` says what the facility may do with it."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    code: Mapped[str] = mapped_column(String(64), unique=True, doc="Pseudonymous code shown to staff.")
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    sex: Mapped[str | None] = mapped_column(String(16))
+    intake: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="Intake answers (goals, sensitivities).")
+    consent_scopes: Mapped[list[Any]] = mapped_column(default=list, doc="Granted consent scopes.")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    sessions: Mapped[list[NightSession]] = relationship(back_populates="client")
+    programs: Mapped[list[DreamscapeProgram]] = relationship(back_populates="client")
+
+
+class StaffUser(Base):
+    """A member of staff: technician, auditor or admin."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DreamscapeProgram(Base):
+    """One version of a client's dreamscape program (the validated document and its hash)."""
+
+    __tablename__ = "dreamscape_programs"
+    __table_args__ = (UniqueConstraint("client_id", "name", "version", name="uq_program_version"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    schema_version: Mapped[int] = mapped_column(Integer, default=1)
+    body: Mapped[dict[str, Any]] = mapped_column(doc="The program document, as validated.")
+    sha256: Mapped[str] = mapped_column(String(64))
+    curator_reasons: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    client: Mapped[Client | None] = relationship(back_populates="programs")
+
+
+class NightSession(Base):
+    """One night of one client (named ``NightSession`` to avoid confusion with a database session)."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_state", "state"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    program_id: Mapped[str | None] = mapped_column(ForeignKey("dreamscape_programs.id", ondelete="SET NULL"))
+    bed: Mapped[str | None] = mapped_column(String(32))
+    mode: Mapped[SessionMode] = mapped_column(_enum(SessionMode, "session_mode"), default=SessionMode.STIMULATION)
+    state: Mapped[SessionState] = mapped_column(_enum(SessionState, "session_state"), default=SessionState.PREPARED)
+    source: Mapped[str | None] = mapped_column(String(200), doc="Where signals come from (synthetic:seed, edf:path…).")
+    recording_path: Mapped[str | None] = mapped_column(Text)
+    end_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    state_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    client: Mapped[Client] = relationship(back_populates="sessions")
+    hypnograms: Mapped[list[Hypnogram]] = relationship(back_populates="session", cascade="all, delete-orphan")
+    events: Mapped[list[Event]] = relationship(back_populates="session", cascade="all, delete-orphan")
+    glitches: Mapped[list[Glitch]] = relationship(back_populates="session", cascade="all, delete-orphan")
+    decisions: Mapped[list[Decision]] = relationship(back_populates="session", cascade="all, delete-orphan")
+
+    def transition_to(self, target: SessionState | str, reason: str | None = None) -> None:
+        """Move to ``target`` if the state machine allows it (raises :class:`StateError` otherwise)."""
+        new = check_transition(self.state, target)
+        now = utcnow()
+        if new is SessionState.RUNNING:
+            self.started_at = now
+        if new in (SessionState.ENDED, SessionState.ABORTED):
+            self.ended_at = now
+            self.end_reason = reason
+        self.state = new
+        self.state_changed_at = now
+
+
+class Hypnogram(Base):
+    """A hypnogram of one session: ``stages`` holds YASA integer codes, one per epoch."""
+
+    __tablename__ = "hypnograms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), doc="live, offline, expert or truth.")
+    epoch_s: Mapped[float] = mapped_column(Float, default=30.0)
+    stages: Mapped[list[Any]] = mapped_column(doc="Stage codes per epoch (W=0 … R=4, -1 artefact, -2 unscored).")
+    confidence: Mapped[list[Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    session: Mapped[NightSession] = relationship(back_populates="hypnograms")
+
+
+class Event(Base):
+    """A detected sleep event (spindle, slow oscillation, rapid eye movement, arousal, …)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_session_onset", "session_id", "onset_s"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    onset_s: Mapped[float] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    description: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    session: Mapped[NightSession] = relationship(back_populates="events")
+
+
+class Glitch(Base):
+    """An anomaly in a live session, triaged into a category with an alarm priority."""
+
+    __tablename__ = "glitches"
+    __table_args__ = (Index("ix_glitches_session_onset", "session_id", "onset_s"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    onset_s: Mapped[float] = mapped_column(Float)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    category: Mapped[GlitchCategory] = mapped_column(_enum(GlitchCategory, "glitch_category"))
+    kind: Mapped[str] = mapped_column(String(32), doc="electrode_off, flat_line, distress, controller_late, …")
+    priority: Mapped[AlarmPriority] = mapped_column(_enum(AlarmPriority, "alarm_priority"))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text, default="")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    session: Mapped[NightSession] = relationship(back_populates="glitches")
+
+
+class Decision(Base):
+    """An automated decision of a controller, with the inputs it was based on."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_session_t", "session_id", "t_s"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    t_s: Mapped[float] = mapped_column(Float, doc="Seconds since the session started.")
+    kind: Mapped[str] = mapped_column(String(32), doc="clas_pulse, cue, scene, silence, wake, extraction, …")
+    command: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    session: Mapped[NightSession] = relationship(back_populates="decisions")
+
+
+class AuditEntry(Base):
+    """One link of the tamper-evident audit chain: ``hash = sha256(prev_hash + canonical entry)``."""
+
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64), doc="system, a staff username, or client:<code>.")
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
