@@ -17,19 +17,34 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "nexus"
 RANK = {
     "core": 0,
     "formats": 1,
-    "dsp": 2, "staging": 3, "events": 3,
-    "sources": 4, "sinks": 4,
+    "dsp": 2,
+    "staging": 3,
+    "events": 3,
+    "sources": 4,
+    "sinks": 4,
     "dreamscape": 5,
-    "monitor": 6, "safety": 6, "guard": 6,
+    "monitor": 6,
+    "safety": 6,
+    "guard": 6,
     "store": 7,
     "facility": 8,
-    "api": 9, "console": 9, "reports": 9, "cli": 10,
+    "api": 9,
+    "console": 9,
+    "reports": 9,
+    "cli": 10,
 }
 # pure computation: only core (and dsp) and numeric libraries, never files or higher layers
 PURE_ALLOWED = {"dsp": {"core"}, "staging": {"core", "dsp"}, "events": {"core", "dsp"}}
 # siblings of equal rank that must not import each other
-SIBLING_FORBIDDEN = {("staging", "events"), ("events", "staging"), ("sources", "sinks"), ("sinks", "sources"),
-                     ("monitor", "safety"), ("monitor", "guard"), ("guard", "safety")}
+SIBLING_FORBIDDEN = {
+    ("staging", "events"),
+    ("events", "staging"),
+    ("sources", "sinks"),
+    ("sinks", "sources"),
+    ("monitor", "safety"),
+    ("monitor", "guard"),
+    ("guard", "safety"),
+}
 
 
 def _layer_of(module: str) -> str | None:
@@ -102,5 +117,7 @@ def test_checker_catches_an_upward_import(tmp_path, monkeypatch):
 def test_light_imports(module, forbidden):
     """Importing these must not drag in heavy or higher-layer libraries (fast CLI start, clean core)."""
     code = f"import sys, {module}; print(' '.join(m for m in {forbidden!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == ""

@@ -26,9 +26,11 @@ class LazyGroup(click.Group):
     """A click group that imports each command's module only when it is used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Names of all commands, sorted."""
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import and return the command ``cmd_name`` (``None`` when unknown)."""
         if cmd_name not in COMMANDS:
             return None
         module_name, attr = COMMANDS[cmd_name][0].split(":")
@@ -38,17 +40,21 @@ class LazyGroup(click.Group):
         return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List commands with their one-line help, without importing them."""
         # help from the table, so listing commands imports none of them
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
     def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[no-untyped-def]
+        """Resolve a command, suggesting the closest name for a typo."""
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in COMMANDS:
             from nexus.core.checks import did_you_mean
 
-            raise click.UsageError(f"No such command '{name}'.{did_you_mean(name, COMMANDS)} See 'nexus --help'.")
+            raise click.UsageError(
+                f"No such command '{name}'.{did_you_mean(name, COMMANDS)} See 'nexus --help'."
+            )
         return super().resolve_command(ctx, args)
 
 

@@ -76,7 +76,9 @@ def check_number(
         (le, lambda b: x <= b, "<="),
     ):
         if bound is not None and not ok(bound):
-            raise InvalidInputError(f"Invalid value for '{what}': expected {sym} {bound:g}{u}, got {value:g}{u}.")
+            raise InvalidInputError(
+                f"Invalid value for '{what}': expected {sym} {bound:g}{u}, got {value:g}{u}."
+            )
     return x
 
 
@@ -96,7 +98,9 @@ def check_writable_path(path: str | Path, what: str = "output file") -> Path:
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise InvalidInputError(f"Cannot write the {what} '{p}': folder '{parent}' does not exist. Create it first.")
+        raise InvalidInputError(
+            f"Cannot write the {what} '{p}': folder '{parent}' does not exist. Create it first."
+        )
     if not os.access(parent, os.W_OK):
         raise InvalidInputError(
             f"Cannot write the {what} '{p}': folder '{parent}' is not writable. Choose another path."

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NEXUS_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=Path("nexus-data"), description="Folder for database, recordings, exports.")
+    data_dir: Path = Field(
+        default=Path("nexus-data"), description="Folder for database, recordings, exports."
+    )
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset.")
     environment: Literal["development", "test", "production"] = "development"
     secret_key: str = _DEV_SECRET
@@ -75,4 +77,6 @@ def load_settings(**overrides: object) -> Settings:
             loc = "_".join(str(p) for p in err["loc"]).upper()
             var = f"NEXUS_{loc}" if loc else "settings"
             problems.append(f"{var}: {err['msg']}")
-        raise ConfigError("Invalid settings — " + "; ".join(problems) + ". Fix the environment variable.") from None
+        raise ConfigError(
+            "Invalid settings — " + "; ".join(problems) + ". Fix the environment variable."
+        ) from None

@@ -39,13 +39,31 @@ SLEEP_STAGES: tuple[Stage, ...] = (Stage.W, Stage.N1, Stage.N2, Stage.N3, Stage.
 STAGE_LABELS: tuple[str, ...] = tuple(s.label for s in SLEEP_STAGES)
 
 _ALIASES: dict[str, Stage] = {
-    "W": Stage.W, "WAKE": Stage.W, "0": Stage.W,
-    "N1": Stage.N1, "S1": Stage.N1, "1": Stage.N1,
-    "N2": Stage.N2, "S2": Stage.N2, "2": Stage.N2,
-    "N3": Stage.N3, "S3": Stage.N3, "S4": Stage.N3, "N4": Stage.N3, "3": Stage.N3,
-    "R": Stage.R, "REM": Stage.R, "4": Stage.R,
-    "ART": Stage.ART, "ARTEFACT": Stage.ART, "ARTIFACT": Stage.ART, "-1": Stage.ART,
-    "UNS": Stage.UNS, "UNSCORED": Stage.UNS, "?": Stage.UNS, "-2": Stage.UNS,
+    "W": Stage.W,
+    "WAKE": Stage.W,
+    "0": Stage.W,
+    "N1": Stage.N1,
+    "S1": Stage.N1,
+    "1": Stage.N1,
+    "N2": Stage.N2,
+    "S2": Stage.N2,
+    "2": Stage.N2,
+    "N3": Stage.N3,
+    "S3": Stage.N3,
+    "S4": Stage.N3,
+    "N4": Stage.N3,
+    "3": Stage.N3,
+    "R": Stage.R,
+    "REM": Stage.R,
+    "4": Stage.R,
+    "ART": Stage.ART,
+    "ARTEFACT": Stage.ART,
+    "ARTIFACT": Stage.ART,
+    "-1": Stage.ART,
+    "UNS": Stage.UNS,
+    "UNSCORED": Stage.UNS,
+    "?": Stage.UNS,
+    "-2": Stage.UNS,
 }
 
 

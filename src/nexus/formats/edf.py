@@ -128,11 +128,18 @@ def read_edf(path: str | Path) -> Recording:
         ) from None
     try:
         signals = [
-            Signal(s.label, np.asarray(s.data, dtype=np.float64), float(s.sampling_frequency), s.physical_dimension)
+            Signal(
+                s.label,
+                np.asarray(s.data, dtype=np.float64),
+                float(s.sampling_frequency),
+                s.physical_dimension,
+            )
             for s in raw.signals
         ]
     except ValueError as exc:
-        raise DataFormatError(f"Cannot read the samples of '{p}': {exc}. The file is probably truncated.") from None
+        raise DataFormatError(
+            f"Cannot read the samples of '{p}': {exc}. The file is probably truncated."
+        ) from None
     start = None
     try:
         start = dt.datetime.combine(raw.startdate, raw.starttime)
@@ -173,6 +180,8 @@ def write_edf(
         EDF+ annotations (stages, events, faults).
     start : datetime, optional
         Recording start (default: 2000-01-01 22:00, so that synthetic files are reproducible).
+    patient_code : str
+        Pseudonymous patient code for the EDF+ header (never a name).
     """
     import edfio
 
@@ -197,7 +206,9 @@ def write_edf(
         starttime=start.time(),
         annotations=[edfio.EdfAnnotation(a.onset, a.duration or None, a.text[:200]) for a in annotations],
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent if str(out.parent) else ".")
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{out.name}.", suffix=".part", dir=out.parent if str(out.parent) else "."
+    )
     os.close(fd)
     try:
         edf.write(tmp)

@@ -32,7 +32,9 @@ def parse_database_url(raw: str) -> URL:
     try:
         url = make_url(raw)
     except (ArgumentError, ValueError):
-        raise ConfigError(f"NEXUS_DATABASE_URL is not a valid database URL ('{raw}'): use {_EXAMPLES}.") from None
+        raise ConfigError(
+            f"NEXUS_DATABASE_URL is not a valid database URL ('{raw}'): use {_EXAMPLES}."
+        ) from None
     if url.drivername in ("postgres", "postgresql"):
         url = url.set(drivername="postgresql+psycopg")
     try:
@@ -104,9 +106,7 @@ def make_engine(url: str | URL, *, create_dirs: bool = False) -> Engine:
         if db != ":memory:" and not db.startswith("file:"):
             check_data_dir(Path(db).parent if Path(db).parent != Path("") else Path("."), create=create_dirs)
             if not create_dirs and not Path(db).exists():
-                raise StorageError(
-                    f"No database at '{db}'. Run 'nexus db upgrade' first to create it."
-                )
+                raise StorageError(f"No database at '{db}'. Run 'nexus db upgrade' first to create it.")
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

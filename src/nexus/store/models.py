@@ -104,8 +104,12 @@ class Client(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    sessions: Mapped[list[NightSession]] = relationship(back_populates="client")
-    programs: Mapped[list[DreamscapeProgram]] = relationship(back_populates="client")
+    sessions: Mapped[list[NightSession]] = relationship(
+        back_populates="client", cascade="all, delete-orphan", passive_deletes=True
+    )
+    programs: Mapped[list[DreamscapeProgram]] = relationship(
+        back_populates="client", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class StaffUser(Base):
@@ -151,9 +155,15 @@ class NightSession(Base):
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
     program_id: Mapped[str | None] = mapped_column(ForeignKey("dreamscape_programs.id", ondelete="SET NULL"))
     bed: Mapped[str | None] = mapped_column(String(32))
-    mode: Mapped[SessionMode] = mapped_column(_enum(SessionMode, "session_mode"), default=SessionMode.STIMULATION)
-    state: Mapped[SessionState] = mapped_column(_enum(SessionState, "session_state"), default=SessionState.PREPARED)
-    source: Mapped[str | None] = mapped_column(String(200), doc="Where signals come from (synthetic:seed, edf:path…).")
+    mode: Mapped[SessionMode] = mapped_column(
+        _enum(SessionMode, "session_mode"), default=SessionMode.STIMULATION
+    )
+    state: Mapped[SessionState] = mapped_column(
+        _enum(SessionState, "session_state"), default=SessionState.PREPARED
+    )
+    source: Mapped[str | None] = mapped_column(
+        String(200), doc="Where signals come from (synthetic:seed, edf:path…)."
+    )
     recording_path: Mapped[str | None] = mapped_column(Text)
     end_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -189,7 +199,9 @@ class Hypnogram(Base):
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16), doc="live, offline, expert or truth.")
     epoch_s: Mapped[float] = mapped_column(Float, default=30.0)
-    stages: Mapped[list[Any]] = mapped_column(doc="Stage codes per epoch (W=0 … R=4, -1 artefact, -2 unscored).")
+    stages: Mapped[list[Any]] = mapped_column(
+        doc="Stage codes per epoch (W=0 … R=4, -1 artefact, -2 unscored)."
+    )
     confidence: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -224,7 +236,9 @@ class Glitch(Base):
     onset_s: Mapped[float] = mapped_column(Float)
     duration_s: Mapped[float | None] = mapped_column(Float)
     category: Mapped[GlitchCategory] = mapped_column(_enum(GlitchCategory, "glitch_category"))
-    kind: Mapped[str] = mapped_column(String(32), doc="electrode_off, flat_line, distress, controller_late, …")
+    kind: Mapped[str] = mapped_column(
+        String(32), doc="electrode_off, flat_line, distress, controller_late, …"
+    )
     priority: Mapped[AlarmPriority] = mapped_column(_enum(AlarmPriority, "alarm_priority"))
     channel: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text, default="")

@@ -36,8 +36,7 @@ def current() -> None:
     """Print the migration the database is at and the one the code needs."""
     from nexus.core.settings import load_settings
     from nexus.store import current_revision, head_revision
-    from nexus.store.db import parse_database_url
-    from nexus.store.db import make_engine
+    from nexus.store.db import make_engine, parse_database_url
 
     settings = load_settings()
     engine = make_engine(parse_database_url(settings.resolved_database_url))

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Create .venv (Python >= 3.11) and install Bedtime Nexus with the extras given as arguments
+# (default: live,postgres). Re-running is cheap: pip only installs what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-live,postgres}"
+PYTHON="${PYTHON:-python3}"
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "Error: Bedtime Nexus needs Python >= 3.11; '$PYTHON' is $("$PYTHON" --version 2>&1). Set PYTHON=python3.11." >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    # Debian ships venv separately; install it when we may
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      "$PYTHON" -m venv .venv
+    else
+      echo "Error: cannot create a virtual environment. Install it: sudo apt-get install python3-venv" >&2
+      exit 1
+    fi
+  fi
+fi
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v -i '^warning' || true
+.venv/bin/python -m pip install -q -e ".[${extras}]" 2>&1 | grep -v -i 'warning' || true
+.venv/bin/python -c "import nexus" || { echo "Error: installation failed; see the pip output above." >&2; exit 1; }

@@ -1,0 +1,63 @@
+"""Shared fixtures: an isolated database per test (SQLite always, PostgreSQL when configured)."""
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+PG_URL = os.environ.get("NEXUS_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The folder of small real recordings and hypnograms kept in the repo (tests/data)."""
+    return DATA
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """No NEXUS_* variable or .env of the developer leaks into a test; the cwd is a fresh folder."""
+    for key in list(os.environ):
+        if key.startswith("NEXUS_") and key != "NEXUS_TEST_POSTGRES_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def _postgres_database():
+    """Create a throw-away database on the test server; yield its URL; drop it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    name = f"nexus_t_{uuid.uuid4().hex[:12]}"
+    eng = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with eng.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        eng.dispose()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(not PG_URL, reason="set NEXUS_TEST_POSTGRES_URL to test on PostgreSQL"),
+            ],
+        ),
+    ]
+)
+def db_url(request, tmp_path):
+    """A URL of an empty database of each supported kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{(tmp_path / 'nexus-data' / 'nexus.db').as_posix()}"
+    else:
+        yield from _postgres_database()
