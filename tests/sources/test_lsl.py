@@ -1,0 +1,85 @@
+"""A real pylsl outlet read through LslSource (a few seconds in all)."""
+
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from nexus.core.clock import ManualClock
+from nexus.core.errors import InvalidInputError, NotFoundError
+from nexus.sources.lsl import LSL_CONFIG, LslSource, configure_lsl, resolve_streams
+
+pylsl = pytest.importorskip("pylsl")
+
+
+def _outlet(name, n_ch=3, fs=100.0, stype="EEG"):
+    info = pylsl.StreamInfo(name, stype, n_ch, fs, "float32", f"{name}-src")
+    chans = info.desc().append_child("channels")
+    for i in range(n_ch):
+        chans.append_child("channel").append_child_value("label", f"EEG {i}")
+    return pylsl.StreamOutlet(info)
+
+
+def _pull_until(src, n, timeout=3.0):
+    got = []
+    end = time.monotonic() + timeout
+    while sum(c.n_samples for c in got) < n and time.monotonic() < end:
+        c = src.read()
+        if c is not None:
+            got.append(c)
+        else:
+            time.sleep(0.01)  # waiting on a real network stream, not on our clock
+    return got
+
+
+def test_config_points_at_shipped_file():
+    assert configure_lsl().name == "lsl_api.cfg"
+    assert "PortRange = 512" in LSL_CONFIG.read_text()
+
+
+def test_real_outlet_read_through_source():
+    name = f"nexus-test-{uuid.uuid4().hex[:8]}"
+    out = _outlet(name)
+    src = LslSource("bed1", name=name, expected_channels=3, timeout=3, clock=ManualClock())
+    src.open()
+    try:
+        assert src.channels == ("EEG 0", "EEG 1", "EEG 2")
+        assert src.fs == 100.0
+        time.sleep(0.3)  # let the inlet connect before pushing
+        x = np.arange(300, dtype=np.float32).reshape(100, 3)
+        t = pylsl.local_clock()
+        out.push_chunk(x, [t + i / 100 for i in range(100)])
+        chunks = _pull_until(src, 100)
+        data = np.concatenate([c.data for c in chunks], axis=1)
+        np.testing.assert_array_equal(data, x.T)
+        assert chunks[0].t0 == pytest.approx(0.0)
+        # a sample stamped in the past is dropped and counted, never handed on
+        out.push_chunk(x[:2], [t - 5.0, t + 1.0 + 1 / 100])
+        more = _pull_until(src, 1)
+        assert src.backwards == 1
+        assert sum(c.n_samples for c in more) == 1
+        assert more[0].t0 == pytest.approx(1.01, abs=1e-3)
+    finally:
+        src.close()
+        src.close()
+
+
+def test_wrong_channel_count_refused_at_the_edge():
+    name = f"nexus-test-{uuid.uuid4().hex[:8]}"
+    _out = _outlet(name, n_ch=2)
+    with pytest.raises(InvalidInputError, match="2 channels, expected 8"):
+        LslSource("bed", name=name, expected_channels=8, timeout=3).open()
+
+
+def test_missing_stream_is_not_found():
+    with pytest.raises(NotFoundError, match="No LSL stream"):
+        LslSource("bed", name="no-such-stream-xyz", timeout=0.3).open()
+
+
+def test_more_than_30_outlets_on_one_host_are_all_found():
+    stype = f"T{uuid.uuid4().hex[:6]}"
+    outs = [_outlet(f"bed{i}", n_ch=1, stype=stype) for i in range(40)]
+    found = resolve_streams(type=stype, timeout=3.0, minimum=len(outs))
+    assert len({f.name() for f in found}) == 40
+    del outs
