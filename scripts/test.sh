@@ -8,7 +8,7 @@ if [ -z "${NEXUS_TEST_POSTGRES_URL:-}" ]; then
   url="$(bash scripts/start-postgres.sh || true)"
   [ -n "$url" ] && export NEXUS_TEST_POSTGRES_URL="$url"
 fi
-echo "PostgreSQL tests: ${NEXUS_TEST_POSTGRES_URL:+on}${NEXUS_TEST_POSTGRES_URL:-off (SQLite only)}"
+if [ -n "${NEXUS_TEST_POSTGRES_URL:-}" ]; then echo "PostgreSQL tests: on"; else echo "PostgreSQL tests: off (SQLite only)"; fi
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
 .venv/bin/pytest "$@"
