@@ -1,0 +1,434 @@
+"""Durable recording of live sessions: an append-only journal, merged into one EDF+ per night.
+
+While sessions run, everything is appended as it arrives to a folder (the *journal*):
+
+``sessions.jsonl``
+    one line per session: id, channels, sampling rate, units, start time.
+``signals-<k>.seg``
+    binary frames of raw signal, one frame per pipeline step and layout; a frame carries many
+    sessions at once (``(sessions, channels, samples)`` float32), so a facility of 1000 beds
+    writes one frame per step instead of 1000 small writes.
+``records.jsonl``
+    stages, events, glitches and decisions, one JSON object a line.
+
+Every write goes to the operating system at once (a killed process loses nothing written), and
+the files are ``fsync``-ed at least every ``sync_s`` seconds (1 s by default), so a power cut
+loses at most the last second. :func:`recover_journal` reads a journal back, stopping cleanly at
+a torn last frame or line; :meth:`RecordingJournal.finalize` (or :func:`merge_journal` after a
+crash) writes one EDF+ per session with its stages, events, glitches and decisions as
+annotations, and fills the database row of each session.
+
+Frame layout (little-endian): ``b"NXF1"``, n_sessions u32, n_channels u32, n_samples u32,
+crc32 u32 of the body; body: session numbers i32[n_sessions], first-sample times f64[n_sessions]
+(seconds since each session's start), samples f32[n_sessions × n_channels × n_samples].
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import struct
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+
+from nexus.core.errors import InvalidInputError, NotFoundError, StorageError
+from nexus.core.log import logger
+from nexus.formats.edf import Annotation, Signal, write_edf
+
+MAGIC = b"NXF1"
+_HEAD = struct.Struct("<4sIIII")
+STAGE_TEXT = {0: "Sleep stage W", 1: "Sleep stage N1", 2: "Sleep stage N2", 3: "Sleep stage N3",
+              4: "Sleep stage R", -1: "Sleep stage ?", -2: "Sleep stage ?"}
+
+
+@dataclass
+class SessionInfo:
+    """What the journal knows of one session."""
+
+    number: int
+    session: str
+    channels: tuple[str, ...]
+    fs: float
+    units: tuple[str, ...]
+    start: str | None = None
+    layout: int = 0
+
+
+@dataclass
+class _Layout:
+    number: int
+    channels: int
+    file: BinaryIO
+
+
+class RecordingJournal:
+    """Append-only, crash-safe journal of all sessions of one facility run.
+
+    Parameters
+    ----------
+    folder : path-like
+        Journal folder (created when missing; must be empty or a journal of the same run).
+    sync_s : float
+        Longest time between two ``fsync`` of the journal files, in seconds.
+
+    Examples
+    --------
+    >>> j = RecordingJournal(tmp / "night")                               # doctest: +SKIP
+    >>> j.add_session("bed1", ("EEG C4-M1",), 256.0)                      # doctest: +SKIP
+    >>> j.write_signals(["bed1"], [0.0], np.zeros((1, 1, 256)))           # doctest: +SKIP
+    >>> j.write_record("bed1", "stage", 0.0, 30.0, stage=2)              # doctest: +SKIP
+    >>> paths = j.finalize()                                              # doctest: +SKIP
+    """
+
+    def __init__(self, folder: str | Path, *, sync_s: float = 1.0) -> None:
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"Cannot create the recording folder '{self.folder}': {exc.strerror}.") from None
+        self.sync_s = float(sync_s)
+        existing = _read_sessions(self.folder / "sessions.jsonl")
+        self.sessions: dict[str, SessionInfo] = {s.session: s for s in existing}
+        self._layouts: dict[tuple[tuple[str, ...], float], _Layout] = {}
+        self._sess_file = open(self.folder / "sessions.jsonl", "ab")  # noqa: SIM115 - kept open for the run
+        self._rec_file = open(self.folder / "records.jsonl", "ab")  # noqa: SIM115
+        self._last_sync = time.monotonic()
+        self._dirty = False
+        self.closed = False
+
+    # -- writing ---------------------------------------------------------------------------------
+    def add_session(
+        self,
+        session: str,
+        channels: Sequence[str],
+        fs: float,
+        *,
+        units: Sequence[str] | None = None,
+        start: dt.datetime | None = None,
+    ) -> SessionInfo:
+        """Register a session (written and synced at once; a session registered twice is kept once)."""
+        if session in self.sessions:
+            return self.sessions[session]
+        chans = tuple(channels)
+        info = SessionInfo(
+            number=len(self.sessions), session=session, channels=chans, fs=float(fs),
+            units=tuple(units) if units else tuple(_unit_of(c) for c in chans),
+            start=(start or dt.datetime.now(dt.UTC)).isoformat(),
+        )
+        self.sessions[session] = info
+        info.layout = self._layout(info).number
+        self._sess_file.write((json.dumps(info.__dict__) + "\n").encode())
+        self._sess_file.flush()
+        os.fsync(self._sess_file.fileno())
+        return info
+
+    def _layout(self, info: SessionInfo) -> _Layout:
+        key = (info.channels, info.fs)
+        lay = self._layouts.get(key)
+        if lay is None:
+            # numbered after the first session of this layout, so reopening a journal finds the same file
+            number = min(s.number for s in self.sessions.values() if (s.channels, s.fs) == key)
+            f = open(self.folder / f"signals-{number}.seg", "ab")  # noqa: SIM115 - kept open for the run
+            lay = _Layout(number, len(info.channels), f)
+            self._layouts[key] = lay
+        return lay
+
+    def write_signals(
+        self, sessions: Sequence[str], t0: npt.ArrayLike, data: npt.ArrayLike
+    ) -> None:
+        """Append raw samples of several sessions of one layout as one frame.
+
+        Parameters
+        ----------
+        sessions : sequence of str
+            Registered sessions with the same channels and rate, one per row of ``data``.
+        t0 : array_like, shape (n_sessions,)
+            Time of each session's first sample in this block, in seconds since its start.
+        data : array_like, shape (n_sessions, n_channels, n_samples)
+            Samples in µV (stored as float32).
+        """
+        x = np.asarray(data, dtype="<f4")
+        if x.ndim != 3 or x.shape[0] != len(sessions):
+            raise InvalidInputError(f"write_signals needs (sessions, channels, samples), got {x.shape}.")
+        if x.shape[0] == 0 or x.shape[2] == 0:
+            return
+        infos = [self.sessions[s] for s in sessions]
+        lay = self._layout(infos[0])
+        if any(i.layout != infos[0].layout for i in infos) or x.shape[1] != lay.channels:
+            raise InvalidInputError("write_signals got sessions of different channel layouts in one frame.")
+        numbers = np.fromiter((i.number for i in infos), dtype="<i4", count=len(infos))
+        body = numbers.tobytes() + np.asarray(t0, dtype="<f8").reshape(-1).tobytes() + x.tobytes()
+        lay.file.write(_HEAD.pack(MAGIC, x.shape[0], x.shape[1], x.shape[2], zlib.crc32(body)) + body)
+        self._dirty = True
+
+    def write_record(self, session: str, kind: str, onset: float, duration: float = 0.0, **extra: Any) -> None:
+        """Append a stage, event, glitch or decision of a session (onset and duration in seconds)."""
+        self.write_records([{"session": session, "kind": kind, "onset": float(onset),
+                             "duration": float(duration), **extra}])
+
+    def write_records(self, records: Iterable[dict[str, Any]]) -> None:
+        """Append many records at once (each a dict with session, kind, onset, duration, …)."""
+        lines = "".join(json.dumps(r, default=_json_default) + "\n" for r in records)
+        if lines:
+            self._rec_file.write(lines.encode())
+            self._dirty = True
+
+    def flush(self, *, force: bool = False) -> None:
+        """Hand buffered writes to the OS now; ``fsync`` when ``sync_s`` has passed (or ``force``)."""
+        if self.closed:
+            return
+        files = [self._rec_file, *(lay.file for lay in self._layouts.values())]
+        for f in files:
+            f.flush()
+        now = time.monotonic()
+        if force or (self._dirty and now - self._last_sync >= self.sync_s):
+            for f in files:
+                os.fsync(f.fileno())
+            self._last_sync = now
+            self._dirty = False
+
+    def close(self) -> None:
+        """Flush, sync and close the journal files (safe to call twice)."""
+        if self.closed:
+            return
+        self.flush(force=True)
+        for f in [self._sess_file, self._rec_file, *(lay.file for lay in self._layouts.values())]:
+            f.close()
+        self.closed = True
+
+    def finalize(self, out_dir: str | Path | None = None, *, store: Any = None) -> dict[str, Path]:
+        """Close the journal and write one EDF+ per session (see :func:`merge_journal`)."""
+        self.close()
+        return merge_journal(self.folder, out_dir, store=store)
+
+
+def _unit_of(channel: str) -> str:
+    low = channel.lower()
+    if low.startswith("acc"):
+        return "mg"
+    if low.startswith("resp"):
+        return "au"
+    return "uV"
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+# -- reading back ----------------------------------------------------------------------------------
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    raw = path.read_bytes()
+    for line in raw.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            logger.warning("Skipping a torn line at the end of %s (written during a crash).", path)
+    return out
+
+
+def _read_sessions(path: Path) -> list[SessionInfo]:
+    infos = []
+    for d in _read_lines(path):
+        d["channels"], d["units"] = tuple(d["channels"]), tuple(d["units"])
+        infos.append(SessionInfo(**d))
+    return infos
+
+
+@dataclass
+class FrameIndex:
+    """Where one session's samples lie in a signal file."""
+
+    offsets: list[int] = field(default_factory=list)  # byte offset of the session's row
+    t0: list[float] = field(default_factory=list)
+    n: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RecoveredJournal:
+    """A journal read back: sessions, records, and an index of every session's samples."""
+
+    folder: Path
+    sessions: dict[str, SessionInfo]
+    records: list[dict[str, Any]]
+    index: dict[str, FrameIndex]
+    files: dict[str, Path]
+    torn_bytes: int = 0
+
+    def samples(self, session: str) -> npt.NDArray[np.float64]:
+        """The session's signal, shape (channels, samples), in recorded units; gaps are NaN.
+
+        Samples are placed by their recorded times, so a chunk recorded late or twice lands once,
+        at its own time.
+        """
+        info, idx = self.sessions[session], self.index.get(session, FrameIndex())
+        n_ch = len(info.channels)
+        if not idx.n:
+            return np.zeros((n_ch, 0))
+        starts = np.rint(np.asarray(idx.t0) * info.fs).astype(np.int64)
+        total = int(max(s + n for s, n in zip(starts, idx.n, strict=True)))
+        first = int(min(starts.min(), 0))
+        out = np.full((n_ch, total - first), np.nan)
+        with open(self.files[session], "rb") as f:
+            for off, s, n in zip(idx.offsets, starts, idx.n, strict=True):
+                f.seek(off)
+                row = np.frombuffer(f.read(4 * n_ch * n), dtype="<f4").reshape(n_ch, n)
+                out[:, s - first : s - first + n] = row
+        return out
+
+
+def recover_journal(folder: str | Path) -> RecoveredJournal:
+    """Read a journal back (after a clean end or a crash), ignoring a torn last frame or line.
+
+    Raises
+    ------
+    NotFoundError
+        When ``folder`` holds no journal.
+    """
+    root = Path(folder)
+    if not (root / "sessions.jsonl").exists():
+        raise NotFoundError(f"No recording journal in '{root}' (sessions.jsonl missing). Check the folder.")
+    infos = {s.session: s for s in _read_sessions(root / "sessions.jsonl")}
+    by_number = {s.number: s for s in infos.values()}
+    index: dict[str, FrameIndex] = {s: FrameIndex() for s in infos}
+    files: dict[str, Path] = {}
+    torn = 0
+    for seg in sorted(root.glob("signals-*.seg")):
+        size = seg.stat().st_size
+        with open(seg, "rb") as f:
+            pos = 0
+            while pos < size:
+                head = f.read(_HEAD.size)
+                if len(head) < _HEAD.size:
+                    torn += len(head)
+                    break
+                magic, ns, nc, nsamp, crc = _HEAD.unpack(head)
+                blen = ns * 4 + ns * 8 + 4 * ns * nc * nsamp
+                if magic != MAGIC or pos + _HEAD.size + blen > size:
+                    torn += size - pos
+                    break
+                body = f.read(blen)
+                if zlib.crc32(body) != crc:
+                    torn += size - pos
+                    break
+                numbers = np.frombuffer(body[: 4 * ns], dtype="<i4")
+                t0 = np.frombuffer(body[4 * ns : 12 * ns], dtype="<f8")
+                data_at = pos + _HEAD.size + 12 * ns
+                for k, (num, t) in enumerate(zip(numbers, t0, strict=True)):
+                    info = by_number.get(int(num))
+                    if info is None:
+                        continue
+                    ix = index[info.session]
+                    ix.offsets.append(data_at + 4 * k * nc * nsamp)
+                    ix.t0.append(float(t))
+                    ix.n.append(int(nsamp))
+                    files[info.session] = seg
+                pos += _HEAD.size + blen
+    if torn:
+        logger.warning("Journal %s: %d bytes of a torn last frame ignored (crash during a write).", root, torn)
+    return RecoveredJournal(root, infos, _read_lines(root / "records.jsonl"), index, files, torn)
+
+
+def _annotations(records: list[dict[str, Any]]) -> list[Annotation]:
+    anns = []
+    for r in records:
+        kind = r.get("kind", "")
+        if kind == "stage":
+            text = STAGE_TEXT.get(int(r.get("stage", -2)), "Sleep stage ?")
+        else:
+            label = r.get("description") or r.get("what") or ""
+            text = f"{kind}: {label}".strip(": ") if label else kind
+        anns.append(Annotation(float(r["onset"]), float(r.get("duration", 0.0)), text))
+    return sorted(anns, key=lambda a: a.onset)
+
+
+def merge_journal(
+    folder: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    sessions: Sequence[str] | None = None,
+    store: Any = None,
+) -> dict[str, Path]:
+    """Write one EDF+ per session of a journal (after a clean end or a crash).
+
+    Parameters
+    ----------
+    folder : path-like
+        The journal folder.
+    out_dir : path-like, optional
+        Where the EDF+ files go (default: the journal folder); one ``<session>.edf`` each.
+    sessions : sequence of str, optional
+        Only these sessions (default: all).
+    store : nexus.store.db.Store, optional
+        When given, each session's database row (``NightSession`` with the same id) gets the
+        ``recording_path``; a missing row is reported in the log, not created.
+
+    Returns
+    -------
+    dict
+        Session id → EDF+ path. Gaps in the signal are written as 0 µV and listed as
+        ``gap`` annotations; a session with no samples gets no file.
+    """
+    rec = recover_journal(folder)
+    out = Path(out_dir) if out_dir is not None else rec.folder
+    out.mkdir(parents=True, exist_ok=True)
+    by_session: dict[str, list[dict[str, Any]]] = {}
+    for r in rec.records:
+        by_session.setdefault(str(r.get("session")), []).append(r)
+    paths: dict[str, Path] = {}
+    for name in sessions or list(rec.sessions):
+        info = rec.sessions[name]
+        x = rec.samples(name)
+        if x.shape[1] == 0:
+            continue
+        gaps = _gap_annotations(np.isnan(x).any(axis=0), info.fs)
+        whole = int(np.ceil(x.shape[1] / info.fs) * info.fs)  # whole 1-s data records
+        x = np.nan_to_num(np.pad(x, ((0, 0), (0, whole - x.shape[1])), constant_values=np.nan), nan=0.0)
+        signals = [Signal(c, x[k], info.fs, u) for k, (c, u) in enumerate(zip(info.channels, info.units, strict=True))]
+        start = dt.datetime.fromisoformat(info.start).replace(tzinfo=None, microsecond=0) if info.start else None
+        path = write_edf(out / f"{_safe(name)}.edf", signals, _annotations(by_session.get(name, [])) + gaps,
+                         start=start)
+        paths[name] = path
+    if store is not None:
+        _update_rows(store, paths)
+    return paths
+
+
+def _gap_annotations(missing: npt.NDArray[np.bool_], fs: float) -> list[Annotation]:
+    if not missing.any():
+        return []
+    d = np.diff(np.concatenate([[0], missing.astype(np.int8), [0]]))
+    on, off = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    return [Annotation(a / fs, (b - a) / fs, "gap: no signal recorded") for a, b in zip(on, off, strict=True)]
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _update_rows(store: Any, paths: dict[str, Path]) -> None:
+    from nexus.store.models import NightSession
+
+    with store.session() as s:
+        for name, path in paths.items():
+            row = s.get(NightSession, name)
+            if row is None:
+                logger.warning("No database row for session %s; its recording is at %s.", name, path)
+                continue
+            row.recording_path = str(path)
