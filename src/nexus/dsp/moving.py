@@ -1,0 +1,143 @@
+"""Moving-window statistics through cumulative sums, plus resampling and envelopes.
+
+Every function works along the last axis and is batched over any leading axes, with cost
+independent of the window length (one cumulative sum per call).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import numpy.typing as npt
+from scipy import signal
+
+from nexus.core.checks import check_number
+from nexus.core.errors import InvalidInputError
+
+FloatArray = npt.NDArray[np.float64]
+
+__all__ = [
+    "BinAccumulator", "envelope", "moving_corr", "moving_mean", "moving_rms", "resample", "runs", "window_samples",
+]
+
+
+def window_samples(seconds: float, fs: float, minimum: int = 1) -> int:
+    """Length of a window of ``seconds`` at ``fs`` Hz, in samples (at least ``minimum``)."""
+    return max(int(minimum), round(float(seconds) * float(fs)))
+
+
+def _bounds(n_total: int, n_win: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    start = np.arange(n_total) - n_win // 2
+    return np.clip(start, 0, n_total), np.clip(start + n_win, 0, n_total)
+
+
+def moving_mean(x: npt.ArrayLike, n: int) -> FloatArray:
+    """Centred moving average over ``n`` samples along the last axis.
+
+    Near the edges the mean is taken over the samples available, so the output has the
+    input's shape and no edge bias towards zero.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    n = int(n)
+    if n < 1:
+        raise InvalidInputError(f"Invalid value for 'n': expected a window of >= 1 sample, got {n}.")
+    size = a.shape[-1]
+    if size == 0:
+        return a.copy()
+    c = np.concatenate([np.zeros((*a.shape[:-1], 1)), np.cumsum(a, axis=-1)], axis=-1)
+    lo, hi = _bounds(size, n)
+    return (c[..., hi] - c[..., lo]) / (hi - lo)
+
+
+def moving_rms(x: npt.ArrayLike, n: int) -> FloatArray:
+    """Centred moving root mean square over ``n`` samples (same units as ``x``)."""
+    a = np.asarray(x, dtype=np.float64)
+    return np.sqrt(np.maximum(moving_mean(a * a, n), 0.0))
+
+
+def moving_corr(x: npt.ArrayLike, y: npt.ArrayLike, n: int) -> FloatArray:
+    """Centred moving Pearson correlation of ``x`` and ``y`` over ``n`` samples (-1..1; 0 where flat)."""
+    a = np.asarray(x, dtype=np.float64)
+    b = np.asarray(y, dtype=np.float64)
+    if a.shape != b.shape:
+        raise InvalidInputError(f"Cannot correlate arrays of shapes {a.shape} and {b.shape}: expected equal shapes.")
+    ma, mb = moving_mean(a, n), moving_mean(b, n)
+    cov = moving_mean(a * b, n) - ma * mb
+    va = np.maximum(moving_mean(a * a, n) - ma * ma, 0.0)
+    vb = np.maximum(moving_mean(b * b, n) - mb * mb, 0.0)
+    den = np.sqrt(va * vb)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(den > 1e-12, cov / np.where(den > 1e-12, den, 1.0), 0.0)
+    return np.clip(r, -1.0, 1.0)
+
+
+def resample(x: npt.ArrayLike, fs: float, target_fs: float) -> FloatArray:
+    """Resample along the last axis from ``fs`` to ``target_fs`` Hz (polyphase, anti-aliased)."""
+    fs = check_number("fs", fs, gt=0, unit="Hz")
+    target_fs = check_number("target_fs", target_fs, gt=0, unit="Hz")
+    a = np.asarray(x, dtype=np.float64)
+    if fs == target_fs:
+        return a.copy()
+    ratio = Fraction(target_fs / fs).limit_denominator(1000)
+    return np.asarray(signal.resample_poly(a, ratio.numerator, ratio.denominator, axis=-1))
+
+
+def envelope(x: npt.ArrayLike) -> FloatArray:
+    """Amplitude envelope (modulus of the analytic signal) along the last axis."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.shape[-1] == 0:
+        return a.copy()
+    return np.abs(signal.hilbert(a, axis=-1))
+
+
+def runs(mask: npt.ArrayLike) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Find runs of True along the last axis of a boolean array.
+
+    Returns
+    -------
+    row, start, stop : ndarray of int
+        For each run: the flat index of its row (over the leading axes, C order), its first
+        sample and one past its last sample.
+    """
+    m = np.asarray(mask, dtype=bool)
+    m2 = m.reshape(-1, m.shape[-1]) if m.ndim else m.reshape(1, 1)
+    pad = np.zeros((m2.shape[0], 1), dtype=bool)
+    d = np.diff(np.concatenate([pad, m2, pad], axis=1).astype(np.int8), axis=1)
+    r_on, s_on = np.nonzero(d == 1)
+    _, s_off = np.nonzero(d == -1)
+    return r_on, s_on, s_off
+
+
+class BinAccumulator:
+    """Sums and sums of squares over consecutive bins of ``n_per_bin`` samples, fed block by block.
+
+    Batched over leading axes; samples left over at the end of a block are carried to the next,
+    so feeding a stream in chunks gives the same bins as feeding it whole.
+
+    Parameters
+    ----------
+    leading_shape : tuple of int
+        Shape of the axes before the sample axis.
+    n_per_bin : int
+        Samples per bin (e.g. ``round(fs)`` for one-second bins).
+    """
+
+    def __init__(self, leading_shape: tuple[int, ...], n_per_bin: int) -> None:
+        if int(n_per_bin) < 1:
+            raise InvalidInputError(f"Invalid value for 'n_per_bin': expected >= 1, got {n_per_bin}.")
+        self.n = int(n_per_bin)
+        self.leading_shape = tuple(leading_shape)
+        self._rest = np.zeros((*self.leading_shape, 0))
+
+    def step(self, block: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Add samples; return ``(sum, sum_of_squares)`` of each completed bin, shape (*leading, n_bins)."""
+        x = np.concatenate([self._rest, np.asarray(block, dtype=np.float64)], axis=-1)
+        k = x.shape[-1] // self.n
+        full = x[..., : k * self.n].reshape(*self.leading_shape, k, self.n)
+        self._rest = x[..., k * self.n:]
+        return full.sum(axis=-1), (full * full).sum(axis=-1)
+
+    def reset(self, index: npt.ArrayLike | slice) -> None:
+        """Drop the carried samples of some rows (a fresh stream starts at a bin boundary)."""
+        self._rest[index] = 0.0

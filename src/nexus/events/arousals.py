@@ -1,0 +1,247 @@
+"""Cortical arousals after the AASM rule: offline and batched streaming.
+
+AASM: an abrupt shift of EEG frequency (alpha, theta or > 16 Hz, not spindles) lasting at least
+3 s, after at least 10 s of stable sleep; in REM sleep it also needs an increase of chin EMG.
+Our operational version, on one-second bins:
+
+- the *fast power* is the power of the EEG in 8–12 Hz plus 16–30 Hz (causal band-pass filters,
+  so the live form computes the very same values), the EMG level is the chin EMG RMS;
+- a bin is *shifted* when its fast power is ≥ ``ratio`` (3) times the mean of the 30 s before
+  it (ending 2 s before);
+- an arousal is a run of shifted bins (1-s gaps bridged) lasting 3–15 s (longer ones are
+  awakenings), preceded by ≥ 10 s of sleep without another arousal;
+- in REM, the largest EMG RMS during the arousal must be ≥ ``emg_ratio`` (1.5) times the mean EMG
+  RMS of the preceding 30 s; without a chin EMG, no arousal is scored in REM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from nexus.core.checks import check_number
+from nexus.core.errors import InvalidInputError
+from nexus.core.stages import Stage
+from nexus.dsp.filters import StatefulFilter, bandpass_sos, highpass_sos
+from nexus.dsp.moving import BinAccumulator, runs
+from nexus.events.common import (
+    BoolArray,
+    FloatArray,
+    WindowedStream,
+    as_2d,
+    check_fs,
+    fill_short_gaps,
+    segment_reduce,
+)
+from nexus.events.table import EventBatch, EventResults
+
+__all__ = ["ArousalParams", "ArousalStream", "detect_arousals"]
+
+EXTRA = ("fast_ratio", "emg_ratio")
+SLEEP = (int(Stage.N1), int(Stage.N2), int(Stage.N3), int(Stage.R))
+
+
+@dataclass(frozen=True)
+class ArousalParams:
+    """Arousal thresholds: power ratio, EMG ratio, durations in s."""
+
+    ratio: float = 3.0
+    emg_ratio: float = 1.5
+    min_duration_s: float = 3.0
+    max_duration_s: float = 15.0
+    min_sleep_before_s: float = 10.0
+    baseline_s: float = 30.0
+    baseline_gap_s: float = 2.0
+
+
+class _Features:
+    """Per-second fast EEG power (µV²) and chin EMG RMS (µV), computed causally block by block."""
+
+    def __init__(self, rows: int, fs: float) -> None:
+        self.n = max(1, round(fs))
+        self.f_alpha = StatefulFilter(bandpass_sos(8.0, 12.0, fs=fs), (rows,))
+        self.f_beta = StatefulFilter(bandpass_sos(16.0, min(30.0, 0.45 * fs), fs=fs), (rows,))
+        self.f_emg = StatefulFilter(highpass_sos(min(10.0, 0.2 * fs), fs=fs), (rows,))
+        self.acc = BinAccumulator((rows, 2), self.n)
+
+    def step(self, eeg: FloatArray, emg: FloatArray) -> tuple[FloatArray, FloatArray]:
+        fast = self.f_alpha.step(eeg) + self.f_beta.step(eeg)
+        s, sq = self.acc.step(np.stack([fast, self.f_emg.step(emg)], axis=1))
+        return sq[:, 0] / self.n, np.sqrt(np.maximum(sq[:, 1] / self.n - (s[:, 1] / self.n) ** 2, 0.0))
+
+
+def _trailing_mean(x: FloatArray, length: int, gap: int) -> FloatArray:
+    """Mean of x over [t - gap - length, t - gap) per row (NaN where fewer than half are available)."""
+    c = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
+    t = np.arange(x.shape[1])
+    hi = np.clip(t - gap, 0, x.shape[1])
+    lo = np.clip(t - gap - length, 0, x.shape[1])
+    cnt = hi - lo
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt >= max(1, length // 2), (c[:, hi] - c[:, lo]) / np.maximum(cnt, 1), np.nan)
+
+
+def _arousal_core(feat: FloatArray, fs: float, sleep: BoolArray, p: ArousalParams) -> EventBatch:
+    # feat: (rows, 3, seconds) = fast power, EMG RMS (NaN if none), REM flag; fs = 1 Hz
+    fast, emg, rem = feat[:, 0], feat[:, 1], feat[:, 2] > 0.5
+    base = _trailing_mean(fast, round(p.baseline_s), round(p.baseline_gap_s))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = fast / base
+    shifted = fill_short_gaps(np.nan_to_num(ratio) >= p.ratio, 2)
+    r, a, b = runs(shifted)
+    dur = (b - a).astype(np.float64)
+    keep = (dur >= p.min_duration_s) & (dur <= p.max_duration_s) & (a > 0) & (b < fast.shape[1])
+    r, a, b, dur = r[keep], a[keep], b[keep], dur[keep]
+    # ≥ 10 s of sleep just before the onset
+    need = round(p.min_sleep_before_s)
+    cs = np.concatenate([np.zeros((sleep.shape[0], 1)), np.cumsum(sleep, axis=1)], axis=1)
+    lo = a - need
+    ok = (lo >= 0) & ((cs[r, a] - cs[r, np.maximum(lo, 0)]) >= need)
+    # … and no earlier arousal candidate ending within those 10 s (same row)
+    prev_end = np.full(a.size, -np.inf)
+    if a.size > 1:
+        same = r[1:] == r[:-1]
+        prev_end[1:] = np.where(same, b[:-1], -np.inf)
+    ok &= (a - prev_end) >= need
+    peak = segment_reduce(np.nan_to_num(ratio), r, a, b, np.maximum)
+    emg_base = _trailing_mean(np.nan_to_num(emg, nan=0.0), round(p.baseline_s), round(p.baseline_gap_s))
+    emg_peak = segment_reduce(np.nan_to_num(emg, nan=0.0), r, a, b, np.maximum)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        emg_ratio = emg_peak / emg_base[r, a] if a.size else np.zeros(0)
+    in_rem = rem[r, a] if a.size else np.zeros(0, dtype=bool)
+    has_emg = np.isfinite(emg[r, a]) if a.size else np.zeros(0, dtype=bool)
+    ok &= ~in_rem | (has_emg & (np.nan_to_num(emg_ratio) >= p.emg_ratio))
+    return EventBatch("arousal", session=r[ok], channel=np.zeros(int(ok.sum()), dtype=np.intp),
+                      onset=a[ok] / fs, duration=dur[ok],
+                      extra={"fast_ratio": peak[ok], "emg_ratio": np.asarray(emg_ratio)[ok]})
+
+
+def _stage_per_second(stages: npt.ArrayLike | None, n_sec: int, fs: float, n_samples: int) -> npt.NDArray[np.int64]:
+    if stages is None:
+        return np.full(n_sec, int(Stage.N2))
+    s = np.asarray(stages).astype(np.int64).ravel()
+    if s.size == n_samples:
+        return s[(np.arange(n_sec) * round(fs)).clip(0, n_samples - 1)]
+    idx = np.minimum(np.arange(n_sec) // 30, s.size - 1)
+    if abs(s.size - int(np.ceil(n_sec / 30))) > 1:
+        raise InvalidInputError(f"Invalid hypnogram: {s.size} values for {n_sec} s of EEG; give one stage per "
+                                "sample or per 30-s epoch.")
+    return s[idx]
+
+
+def detect_arousals(
+    eeg: npt.ArrayLike,
+    fs: float,
+    stages: npt.ArrayLike | None = None,
+    emg: npt.ArrayLike | None = None,
+    params: ArousalParams | None = None,
+    channel: str = "EEG",
+) -> EventResults:
+    """Detect cortical arousals offline.
+
+    Parameters
+    ----------
+    eeg : array, shape (n_samples,)
+        One EEG channel, in µV.
+    fs : float
+        Sampling rate, in Hz (≥ 64).
+    stages : array of int, optional
+        Hypnogram, per sample or per 30-s epoch. Without it every second counts as (non-REM) sleep.
+    emg : array, shape (n_samples,), optional
+        Chin EMG in µV at the same rate; needed to score arousals in REM.
+    params : ArousalParams, optional
+        Thresholds.
+    channel : str
+        Name written in the ``channel`` column.
+
+    Returns
+    -------
+    EventResults
+        One row per arousal.
+
+    Notes
+    -----
+    Columns of ``.events``: ``onset``, ``duration`` (s, whole seconds), ``description``
+    (``"arousal"``), ``channel``, ``fast_ratio`` (peak fast-power ratio to the 30-s baseline) and
+    ``emg_ratio`` (peak EMG RMS over its baseline; NaN without EMG).
+    """
+    x = as_2d(np.asarray(eeg, dtype=np.float64).ravel(), "EEG")
+    fs = check_fs(fs, 64.0)
+    if emg is not None:
+        e = as_2d(np.asarray(emg, dtype=np.float64).ravel(), "EMG")
+        if e.shape != x.shape:
+            raise InvalidInputError(f"EMG has {e.shape[1]} samples but EEG {x.shape[1]}; resample it to the EEG rate.")
+    p = params or ArousalParams()
+    feats = _Features(1, fs)
+    fast, emg_rms = feats.step(x, e if emg is not None else np.zeros_like(x))
+    n_sec = fast.shape[1]
+    st = _stage_per_second(stages, n_sec, fs, x.shape[1])
+    if emg is None:
+        emg_rms = np.full_like(emg_rms, np.nan)
+    feat = np.stack([fast, emg_rms, (st == int(Stage.R))[None].astype(float)], axis=1)
+    ev = _arousal_core(feat, 1.0, np.isin(st, SLEEP)[None], p)
+    return EventResults("arousal", ev.to_frame([channel]), x.shape[1] / fs)
+
+
+class ArousalStream:
+    """Batched streaming arousal detector.
+
+    Parameters
+    ----------
+    n_sessions : int
+        Number of sessions.
+    fs : float
+        Sampling rate of EEG and EMG, in Hz.
+    params : ArousalParams, optional
+        Thresholds.
+    hop_s : float
+        How often the detection runs, in s.
+
+    Notes
+    -----
+    Arousals are reported when they end, about ``hop_s`` + 3 s later. The features are causal
+    and identical to the offline ones, so streaming and offline detections match.
+    """
+
+    def __init__(self, n_sessions: int, fs: float, params: ArousalParams | None = None, hop_s: float = 5.0) -> None:
+        fs = check_fs(fs, 64.0)
+        self.params = params or ArousalParams()
+        self.n_sessions = int(check_number("n_sessions", n_sessions, ge=1))
+        self._feat = _Features(self.n_sessions, fs)
+        self._stages = BinAccumulator((self.n_sessions, 1), self._feat.n)
+        left = self.params.baseline_s + self.params.baseline_gap_s + self.params.max_duration_s + 15.0
+        self._stream = WindowedStream(
+            lambda f, s, m: _arousal_core(f, s, m, self.params), "arousal", self.n_sessions, 1.0,
+            inner_shape=(3,), left_s=left, right_s=3.0, hop_s=hop_s, extra_names=EXTRA, confirm_by_end=True,
+        )
+
+    def step(self, eeg: npt.ArrayLike, stages: npt.ArrayLike, emg: npt.ArrayLike | None = None) -> EventBatch:
+        """Add one block per session and return the arousals that ended.
+
+        Parameters
+        ----------
+        eeg : ndarray, shape (n_sessions, n_samples)
+            EEG, in µV.
+        stages : ndarray of int, shape (n_sessions,)
+            Current live stage of each session (W=0 … R=4).
+        emg : ndarray, shape (n_sessions, n_samples), optional
+            Chin EMG, in µV (NaN rows where a session has none).
+        """
+        x = np.nan_to_num(np.asarray(eeg, dtype=np.float64))
+        if x.shape[0] != self.n_sessions or x.ndim != 2:
+            raise InvalidInputError(f"Invalid EEG block shape {x.shape}: expected ({self.n_sessions}, n_samples).")
+        st = np.asarray(stages, dtype=np.float64).reshape(self.n_sessions)
+        e = np.full_like(x, np.nan) if emg is None else np.asarray(emg, dtype=np.float64)
+        no_emg = ~np.isfinite(e).all(axis=1)
+        fast, emg_rms = self._feat.step(x, np.nan_to_num(e))
+        stage_sum, _ = self._stages.step(np.repeat(st[:, None, None], x.shape[1], axis=2))
+        stage_sec = np.rint(stage_sum[:, 0] / self._feat.n)
+        emg_rms[no_emg] = np.nan
+        feat = np.stack([fast, emg_rms, (stage_sec == int(Stage.R)).astype(float)], axis=1)
+        return self._stream.step(feat, np.isin(stage_sec, SLEEP))
+
+    def flush(self) -> EventBatch:
+        """Return the arousals still held back at the end of the stream."""
+        return self._stream.flush()

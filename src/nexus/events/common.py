@@ -1,0 +1,259 @@
+"""Helpers shared by the detectors: checks, stage masks, segment reductions, windowed streaming.
+
+The windowed streaming engine turns an offline detection core into a batched ``step()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from nexus.core.checks import check_number
+from nexus.core.errors import InvalidInputError
+from nexus.core.stages import EPOCH_S
+from nexus.dsp.moving import runs
+from nexus.events.table import EventBatch
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: a detection core: (data (rows, [k,] samples), fs, mask (rows, samples), state) -> events with row in .session
+Core = Callable[[FloatArray, float, BoolArray], EventBatch]
+
+
+def as_2d(data: npt.ArrayLike, what: str = "data") -> FloatArray:
+    """Return ``data`` as float64 (rows, samples); reject NaN/inf with a clear message."""
+    x = np.asarray(data, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2:
+        raise InvalidInputError(f"Invalid {what}: expected 1-D or 2-D (channels, samples), got {x.ndim}-D.")
+    if not np.isfinite(x).all():
+        raise InvalidInputError(
+            f"Invalid {what}: it contains NaN or infinite values. Interpolate or cut the bad segment first."
+        )
+    return x
+
+
+def check_fs(fs: float, minimum: float) -> float:
+    """Check the sampling rate, in Hz, against the minimum a detector needs."""
+    return check_number("fs", fs, ge=minimum, unit="Hz")
+
+
+def stage_mask(
+    stages: npt.ArrayLike | None, n_samples: int, fs: float, include: Sequence[int] | None
+) -> BoolArray:
+    """Per-sample mask of the samples whose stage is in ``include``.
+
+    Parameters
+    ----------
+    stages : array of int or None
+        Stage codes (W=0 … R=4) either one per sample or one per 30-s epoch; None means all
+        samples are used.
+    n_samples : int
+        Number of samples of the data.
+    fs : float
+        Sampling rate, in Hz.
+    include : sequence of int or None
+        Stages to keep; None keeps all.
+    """
+    if stages is None or include is None:
+        return np.ones(n_samples, dtype=bool)
+    s = np.asarray(stages).astype(np.int64).ravel()
+    if s.size != n_samples:
+        n_epochs = int(np.ceil(n_samples / (EPOCH_S * fs)))
+        if abs(s.size - n_epochs) > 1:
+            raise InvalidInputError(
+                f"Invalid hypnogram: {s.size} values for {n_samples} samples ({n_epochs} epochs of 30 s). "
+                "Give one stage per sample or per 30-s epoch."
+            )
+        idx = np.minimum((np.arange(n_samples) / (EPOCH_S * fs)).astype(np.int64), s.size - 1)
+        s = s[idx]
+    return np.isin(s, np.asarray(list(include), dtype=np.int64))
+
+
+def fill_short_gaps(mask: BoolArray, max_gap: int) -> BoolArray:
+    """Set to True the interior runs of False shorter than ``max_gap`` samples (merges close events)."""
+    if max_gap <= 0:
+        return mask
+    out = mask.copy()
+    n = mask.shape[-1]
+    row, start, stop = runs(~mask)
+    inner = (start > 0) & (stop < n) & ((stop - start) < max_gap)
+    flat = out.reshape(-1, n)
+    for r, a, b in zip(row[inner], start[inner], stop[inner], strict=True):  # one per gap, not per sample
+        flat[r, a:b] = True
+    return out
+
+
+def segment_reduce(
+    values: FloatArray, row: npt.NDArray[np.intp], start: npt.NDArray[np.intp], stop: npt.NDArray[np.intp],
+    ufunc: np.ufunc,
+) -> FloatArray:
+    """Reduce ``values[row, start:stop]`` with ``ufunc`` (np.add, np.maximum, …) for every segment at once."""
+    if start.size == 0:
+        return np.zeros(0)
+    n = values.shape[-1]
+    flat = np.concatenate([values.reshape(-1), [0.0]])
+    idx = np.empty(2 * start.size, dtype=np.intp)
+    idx[0::2] = row * n + start
+    idx[1::2] = row * n + stop
+    return np.asarray(ufunc.reduceat(flat, idx)[0::2])
+
+
+def segment_argext(
+    values: FloatArray, row: npt.NDArray[np.intp], start: npt.NDArray[np.intp], stop: npt.NDArray[np.intp],
+    find_max: bool,
+) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """Extreme value and its sample index (within the row) of each segment, vectorised."""
+    if start.size == 0:
+        return np.zeros(0), np.zeros(0, dtype=np.intp)
+    ext = segment_reduce(values, row, start, stop, np.maximum if find_max else np.minimum)
+    lengths = stop - start
+    seg = np.repeat(np.arange(start.size), lengths)
+    offs = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    pos = np.repeat(start, lengths) + offs
+    hit = values[np.repeat(row, lengths), pos] == ext[seg]
+    _, first = np.unique(seg[hit], return_index=True)
+    return ext, pos[hit][first]
+
+
+class WindowedStream:
+    """Run an offline detection core over a sliding window of a batched stream.
+
+    The stream is advanced in lockstep for all sessions. Every ``hop_s`` seconds the core runs on
+    the last ``left_s + hop_s + right_s`` seconds; events whose onset falls in the newly confirmed
+    stretch (older than ``right_s``) are returned once (with ``confirm_by_end``, events whose end
+    falls there: for long events, with ``left_s`` longer than the longest event). With margins
+    longer than the core's filter transients and event durations, the events equal those of the
+    offline detector.
+
+    Parameters
+    ----------
+    core : callable
+        ``core(data, fs, mask) -> EventBatch`` with ``data`` of shape (rows, [k,] samples)
+        and event ``session`` holding the row; onsets in seconds from the window start.
+    n_sessions, n_channels : int
+        Leading shape of the blocks (channels are the rows of one session).
+    fs : float
+        Sampling rate, in Hz.
+    left_s, right_s, hop_s : float
+        Context kept before the confirmed stretch, look-ahead delay and evaluation period, in s.
+    inner_shape : tuple of int
+        Extra axes between channel and samples (e.g. (3,) for the accelerometer axes).
+    """
+
+    def __init__(
+        self,
+        core: Core,
+        kind: str,
+        n_sessions: int,
+        fs: float,
+        *,
+        n_channels: int = 1,
+        left_s: float,
+        right_s: float,
+        hop_s: float,
+        inner_shape: tuple[int, ...] = (),
+        extra_names: Sequence[str] = (),
+        confirm_by_end: bool = False,
+    ) -> None:
+        self.core = core
+        self.confirm_by_end = confirm_by_end
+        self.kind = kind
+        self.n_sessions = int(check_number("n_sessions", n_sessions, ge=1))
+        self.n_channels = int(check_number("n_channels", n_channels, ge=1))
+        self.fs = float(fs)
+        self.left = round(left_s * fs)
+        self.right = round(right_s * fs)
+        self.hop = max(1, round(hop_s * fs))
+        self.inner_shape = tuple(inner_shape)
+        self.extra_names = tuple(extra_names)
+        rows = self.n_sessions * self.n_channels
+        self._buf = np.zeros((rows, *self.inner_shape, 0))
+        self._mask = np.zeros((rows, 0), dtype=bool)
+        self._buf_start = 0  # absolute sample index of the buffer's first sample
+        self.n_seen = 0  # samples received per session
+        self._done = 0  # absolute sample index up to which events were emitted
+        self.until = 0  # end of the stretch being confirmed by the running evaluation
+
+    @property
+    def latency_s(self) -> float:
+        """Worst-case delay between the end of an event and its report, in seconds."""
+        return (self.right + self.hop) / self.fs
+
+    def reset(self, sessions: npt.ArrayLike) -> None:
+        """Clear the buffered signal of some sessions (a new client in that bed, or a stream gap)."""
+        idx = np.asarray(sessions, dtype=np.intp).ravel()
+        rows = (idx[:, None] * self.n_channels + np.arange(self.n_channels)).ravel()
+        self._buf[rows] = 0.0
+        self._mask[rows] = False
+
+    def _expected(self) -> tuple[int, ...]:
+        if self.n_channels == 1:
+            return (self.n_sessions, *self.inner_shape)
+        return (self.n_sessions, self.n_channels, *self.inner_shape)
+
+    def step(self, block: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> EventBatch:
+        """Append one block for every session and return the events confirmed by it.
+
+        Parameters
+        ----------
+        block : ndarray, shape (n_sessions, [n_channels, [*inner]], n_samples)
+            New samples, in µV (milli-g for the accelerometer).
+        mask : ndarray of bool, shape (n_sessions,) or (n_sessions, n_samples), optional
+            Whether each session's new samples may hold events (e.g. the current stage is in the
+            detector's stages); default all True.
+        """
+        x = np.asarray(block, dtype=np.float64)
+        exp = self._expected()
+        if x.shape[:-1] not in (exp, (self.n_sessions, self.n_channels, *self.inner_shape)):
+            raise InvalidInputError(
+                f"Invalid block shape {x.shape}: expected ({', '.join(map(str, exp))}, n_samples)."
+            )
+        n = x.shape[-1]
+        rows = self.n_sessions * self.n_channels
+        x = np.nan_to_num(x.reshape(rows, *self.inner_shape, n), nan=0.0, posinf=0.0, neginf=0.0)
+        if mask is None:
+            m = np.ones((rows, n), dtype=bool)
+        else:
+            mm = np.asarray(mask, dtype=bool)
+            if mm.ndim == 1:
+                mm = np.repeat(mm[:, None], n, axis=1)
+            m = np.repeat(mm, self.n_channels, axis=0)
+        self._buf = np.concatenate([self._buf, x], axis=-1)
+        self._mask = np.concatenate([self._mask, m], axis=-1)
+        self.n_seen += n
+        if self.n_seen - self.right - self._done >= self.hop:
+            return EventBatch.concat(self.kind, [self._evaluate(self.n_seen - self.right)], self.extra_names)
+        return EventBatch(self.kind, extra={k: np.zeros(0) for k in self.extra_names})
+
+    def flush(self) -> EventBatch:
+        """Report the events still held back at the end of the stream."""
+        if self.n_seen <= self._done:
+            return EventBatch(self.kind, extra={k: np.zeros(0) for k in self.extra_names})
+        # one sample past the end, so that events ending with the stream are confirmed too
+        return EventBatch.concat(self.kind, [self._evaluate(self.n_seen + 1)], self.extra_names)
+
+    def _evaluate(self, until: int) -> EventBatch:
+        self.until = until  # cores with accumulated statistics read the confirmed stretch from here
+        ev = self.core(self._buf, self.fs, self._mask)
+        t_buf = self._buf_start / self.fs
+        ref = ev.onset + t_buf + (ev.duration if self.confirm_by_end else 0.0)
+        lo, hi = self._done / self.fs, until / self.fs
+        keep = (ref >= lo - 1e-9) & (ref < hi - 1e-9)
+        ev = ev.select(keep)
+        ev.onset = ev.onset + t_buf
+        for k in [k for k in ev.extra if k.endswith("_s")]:
+            ev.extra[k] = ev.extra[k] + t_buf
+        ev.channel = ev.session % self.n_channels
+        ev.session = ev.session // self.n_channels
+        self._done = until
+        drop = max(0, self._done - self.left - self._buf_start)
+        if drop:
+            self._buf = self._buf[..., drop:]
+            self._mask = self._mask[..., drop:]
+            self._buf_start += drop
+        return ev

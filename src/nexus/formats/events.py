@@ -1,0 +1,90 @@
+"""Read and write event files (BIDS-like TSV): ``onset duration description channel`` + extra columns.
+
+Onsets and durations are in seconds from the recording start. Extra columns hold
+detector-specific values (``amp_uv``, ``hr_bpm``, …); empty cells are ``n/a`` as in BIDS.
+Writes are atomic: a failure never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nexus.core.checks import check_file_exists, check_writable_path
+from nexus.core.errors import DataFormatError, InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["REQUIRED_COLUMNS", "read_events", "write_events"]
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("onset", "duration", "description", "channel")
+
+
+def write_events(path: str | Path, events: pd.DataFrame) -> Path:
+    """Write events to a TSV file atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (``.tsv``).
+    events : pandas.DataFrame
+        Must have the columns ``onset`` (s), ``duration`` (s), ``description`` and ``channel``;
+        any other columns are written after them. Rows are sorted by onset.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    out = check_writable_path(path, "events file")
+    missing = [c for c in REQUIRED_COLUMNS if c not in events.columns]
+    if missing:
+        raise InvalidInputError(f"Cannot write events: missing column(s) {', '.join(missing)}. "
+                                f"Events need {', '.join(REQUIRED_COLUMNS)}.")
+    cols = [*REQUIRED_COLUMNS, *[c for c in events.columns if c not in REQUIRED_COLUMNS]]
+    df = events[cols].sort_values("onset", kind="stable")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if str(out.parent) else ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            df.to_csv(fh, sep="\t", index=False, na_rep="n/a", float_format="%.6g", lineterminator="\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def read_events(path: str | Path) -> pd.DataFrame:
+    """Read an event TSV written by :func:`write_events` (or any BIDS-like events file).
+
+    Raises
+    ------
+    NotFoundError
+        The file does not exist.
+    DataFormatError
+        The file is not a TSV with numeric ``onset`` and ``duration`` columns.
+    """
+    import pandas as pd
+
+    p = check_file_exists(path, "events file")
+    try:
+        df = pd.read_csv(p, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"channel": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"Cannot read '{p}' as an events TSV: {exc}.") from None
+    for col in ("onset", "duration"):
+        if col not in df.columns:
+            raise DataFormatError(f"The events file '{p}' has no '{col}' column; expected the columns "
+                                  f"{', '.join(REQUIRED_COLUMNS)} separated by tabs.")
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            raise DataFormatError(f"The '{col}' column of '{p}' is not numeric (seconds expected).")
+    if "description" not in df.columns:
+        df["description"] = "n/a"
+    if "channel" not in df.columns:
+        df["channel"] = "n/a"
+    df["channel"] = df["channel"].fillna("n/a")
+    return df
