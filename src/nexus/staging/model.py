@@ -1,0 +1,253 @@
+"""YASA's pre-trained LightGBM sleep-staging classifiers, evaluated with numpy.
+
+The classifiers ship inside the installed ``yasa`` wheel
+(``yasa/classifiers/clf_<channels>[+demo]_lgb_<version>.joblib``) and stay the single source
+of truth: this module finds the file *without importing yasa* (``importlib.util.find_spec``),
+unpickles it once with joblib/lightgbm, and converts its 2000 depth-≤5 trees into flat arrays
+(heap layout) cached as ``.npz`` in the user cache folder (``$NEXUS_CACHE_DIR``, else
+``$XDG_CACHE_HOME/bedtime-nexus``, else ``~/.cache/bedtime-nexus``).
+Later processes load the arrays in milliseconds, without lightgbm, scikit-learn or numba.
+
+Prediction reproduces LightGBM's: split ``x <= threshold`` goes left, NaN counts as 0
+(missing type "None" in every split of these models), inputs are float32 as YASA feeds them,
+class scores are summed over trees and turned into probabilities with a softmax.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from nexus.core.errors import ConfigError, InvalidInputError
+from nexus.core.log import logger
+
+FloatArray = npt.NDArray[np.float64]
+
+#: our stage order (W N1 N2 N3 R) → LightGBM class labels used in YASA's models
+MODEL_CLASSES: tuple[str, ...] = ("W", "N1", "N2", "N3", "R")
+_CACHE_VERSION = 1
+
+
+def classifier_dir() -> Path:
+    """Folder of YASA's classifier files in the installed ``yasa`` package (yasa is not imported)."""
+    spec = importlib.util.find_spec("yasa")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("The 'yasa' package is not installed; install it with 'pip install yasa>=0.6.5'.")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "classifiers"
+    if not folder.is_dir():
+        raise ConfigError(f"yasa is installed but has no classifiers folder ({folder}); reinstall yasa.")
+    return folder
+
+
+def model_name(kinds: tuple[str, ...] | list[str], demographics: bool = False) -> str:
+    """YASA's classifier name for the channel kinds present, e.g. ``"clf_eeg+eog+emg"``."""
+    if "eeg" not in kinds:
+        raise InvalidInputError("Sleep staging needs an EEG channel; none was given.")
+    name = "clf_eeg" + "".join(f"+{k}" for k in ("eog", "emg") if k in kinds)
+    return name + ("+demo" if demographics else "")
+
+
+def classifier_path(kinds: tuple[str, ...] | list[str], demographics: bool = False) -> Path:
+    """Path of the newest YASA classifier file for the channel kinds present."""
+    name = model_name(kinds, demographics)
+    folder = classifier_dir()
+    found = []
+    for p in folder.glob(f"{name}_lgb_*.joblib"):
+        m = re.fullmatch(re.escape(name) + r"_lgb_([\d.]+)\.joblib", p.name)
+        if m:
+            found.append((tuple(int(v) for v in m.group(1).split(".")), p))
+    if not found:
+        raise ConfigError(f"No YASA classifier '{name}' in {folder}; reinstall yasa.")
+    return max(found)[1]
+
+
+@dataclass(frozen=True)
+class TreeModel:
+    """A LightGBM multiclass forest as flat arrays (complete binary trees in heap order).
+
+    Attributes
+    ----------
+    feature_names : tuple of str
+        Input columns, in the order of ``X``.
+    feature : ndarray of int32, shape (n_trees, 2**depth - 1)
+        Feature index of each internal node.
+    threshold : ndarray of float64, shape (n_trees, 2**depth - 1)
+        Split thresholds (``x <= t`` goes left).
+    leaf : ndarray of float64, shape (n_trees, 2**depth)
+        Leaf values.
+    class_of_tree : ndarray of int8, shape (n_trees,)
+        Output column (W, N1, N2, N3, R order) each tree adds to.
+    """
+
+    feature_names: tuple[str, ...]
+    feature: npt.NDArray[np.int32]
+    threshold: FloatArray
+    leaf: FloatArray
+    class_of_tree: npt.NDArray[np.int8]
+
+    @property
+    def depth(self) -> int:
+        """Depth of the (padded) trees."""
+        return int(np.log2(self.leaf.shape[1]))
+
+    def predict_proba(self, x: npt.ArrayLike) -> FloatArray:
+        """Stage probabilities (W, N1, N2, N3, R) for each row of ``x``.
+
+        Parameters
+        ----------
+        x : array-like, shape (n_rows, n_features)
+            Features in :attr:`feature_names` order; rounded to float32 as YASA feeds LightGBM.
+
+        Returns
+        -------
+        ndarray, shape (n_rows, 5)
+        """
+        xx = np.asarray(x, dtype=np.float32).astype(np.float64)
+        if xx.ndim != 2 or xx.shape[1] != len(self.feature_names):
+            raise InvalidInputError(
+                f"Invalid feature matrix: expected shape (n, {len(self.feature_names)}), got {xx.shape}."
+            )
+        xx = np.where(np.isnan(xx), 0.0, xx)
+        n_rows, n_feat = xx.shape
+        n_trees, n_inner = self.feature.shape
+        if n_rows == 0:
+            return np.zeros((0, 5))
+        flat_x = xx.ravel()
+        row_base = (np.arange(n_rows, dtype=np.int64) * n_feat)[:, None]
+        tree_base = (np.arange(n_trees, dtype=np.int64) * n_inner)[None, :]
+        feat_flat, thr_flat = self.feature.ravel(), self.threshold.ravel()
+        node = np.zeros((n_rows, n_trees), dtype=np.int64)
+        for _ in range(self.depth):  # one vectorised step per tree level (5)
+            g = tree_base + node
+            right = flat_x[row_base + feat_flat[g]] > thr_flat[g]
+            node = 2 * node + 1 + right
+        leaf_idx = node - n_inner + (np.arange(n_trees, dtype=np.int64) * (n_inner + 1))[None, :]
+        values = self.leaf.ravel()[leaf_idx]
+        scores = np.zeros((n_rows, 5))
+        for c in range(5):
+            scores[:, c] = values[:, self.class_of_tree == c].sum(axis=1)
+        scores -= scores.max(axis=1, keepdims=True)
+        e = np.exp(scores)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("NEXUS_CACHE_DIR"):
+        return Path(os.environ["NEXUS_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bedtime-nexus"
+
+
+def _convert(path: Path) -> TreeModel:
+    """Unpickle a YASA classifier (slow: lightgbm + scikit-learn) and flatten its trees."""
+    import joblib
+
+    with warnings.catch_warnings():
+        # the models were pickled with scikit-learn 0.24; loading them warns but works
+        warnings.simplefilter("ignore")
+        clf = joblib.load(path)
+    dump = clf.booster_.dump_model()
+    names = tuple(dump["feature_names"])
+    classes = [str(c) for c in clf.classes_]
+    col_of_class = [MODEL_CLASSES.index(c) for c in classes]
+    trees = dump["tree_info"]
+    depth = max(1, max(_depth(t["tree_structure"]) for t in trees))
+    n_inner = 2**depth - 1
+    feature = np.zeros((len(trees), n_inner), dtype=np.int32)
+    threshold = np.full((len(trees), n_inner), np.inf)
+    leaf = np.zeros((len(trees), n_inner + 1))
+    for i, t in enumerate(trees):
+        _fill(t["tree_structure"], 0, depth, feature[i], threshold[i], leaf[i])
+    n_class = int(dump["num_class"])
+    cls = np.array([col_of_class[i % n_class] for i in range(len(trees))], dtype=np.int8)
+    return TreeModel(names, feature, threshold, leaf, cls)
+
+
+def _depth(node: dict) -> int:  # type: ignore[type-arg]
+    if "leaf_value" in node:
+        return 0
+    return 1 + max(_depth(node["left_child"]), _depth(node["right_child"]))
+
+
+def _fill(node: dict, i: int, depth: int, feat, thr, leaf) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """Write ``node`` at heap position ``i``; a leaf above the last level is padded with always-left splits."""
+    n_inner = 2**depth - 1
+    if i >= n_inner:  # leaf level
+        leaf[i - n_inner] = node["leaf_value"]
+        return
+    if "leaf_value" in node:
+        thr[i] = np.inf  # always left; fill both children so the value is reached either way
+        _fill(node, 2 * i + 1, depth, feat, thr, leaf)
+        _fill(node, 2 * i + 2, depth, feat, thr, leaf)
+        return
+    if node.get("decision_type", "<=") != "<=" or node.get("missing_type", "None") != "None":
+        raise ConfigError("Unsupported split in the YASA classifier (expected '<=' with no missing type).")
+    feat[i] = node["split_feature"]
+    thr[i] = node["threshold"]
+    _fill(node["left_child"], 2 * i + 1, depth, feat, thr, leaf)
+    _fill(node["right_child"], 2 * i + 2, depth, feat, thr, leaf)
+
+
+def _save(model: TreeModel, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                feature_names=np.array(model.feature_names),
+                feature=model.feature,
+                threshold=model.threshold,
+                leaf=model.leaf,
+                class_of_tree=model.class_of_tree,
+            )
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@lru_cache(maxsize=16)
+def load_model(kinds: tuple[str, ...], demographics: bool = False) -> TreeModel:
+    """Load YASA's classifier for the channel kinds present (from the array cache when possible).
+
+    Parameters
+    ----------
+    kinds : tuple of str
+        Channel kinds present: ``("eeg",)``, ``("eeg", "eog")``, ``("eeg", "emg")`` or ``("eeg", "eog", "emg")``.
+    demographics : bool
+        Use the classifier that also takes age and sex.
+    """
+    path = classifier_path(kinds, demographics)
+    st = path.stat()
+    cached = _cache_dir() / f"{path.stem}-{st.st_size}-{st.st_mtime_ns}-v{_CACHE_VERSION}.npz"
+    if cached.is_file():
+        try:
+            with np.load(cached, allow_pickle=False) as z:
+                return TreeModel(
+                    tuple(str(s) for s in z["feature_names"]),
+                    z["feature"],
+                    z["threshold"],
+                    z["leaf"],
+                    z["class_of_tree"],
+                )
+        except (OSError, ValueError, KeyError):
+            logger.warning("Model cache %s is unreadable; rebuilding it.", cached)
+    logger.info("Converting YASA classifier %s (once; cached in %s).", path.name, cached.parent)
+    model = _convert(path)
+    try:
+        _save(model, cached)
+    except OSError as exc:  # read-only home: keep the model in memory only
+        logger.warning("Cannot cache the staging model in %s (%s); it will be converted again next time.",
+                       cached.parent, exc)
+    return model
