@@ -34,10 +34,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from nexus.sinks.limiter import HARD_CEILING_DBFS
+
 SCHEMA_VERSION = 1
 """The program schema version this code reads (the ``dreamscape:`` key)."""
 
-SYSTEM_MAX_LEVEL_DB = -12.0
+SYSTEM_MAX_LEVEL_DB = HARD_CEILING_DBFS
 """The facility's absolute output ceiling in dBFS: no program may set a higher limit, no sink plays above it."""
 
 SYSTEM_MAX_STIM_PER_MIN = 60.0
