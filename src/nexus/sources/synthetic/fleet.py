@@ -1,0 +1,588 @@
+"""Many synthetic sleepers streamed at once: the next chunk for every session in one vectorised step.
+
+:class:`SyntheticFleet` draws each session's plan (hypnogram, events, arousals, distress) up front
+and renders signals chunk by chunk with carried state (overlap-add tails, heart and breathing
+phases), so memory does not grow with the night. The leading axis of every array is the session.
+Sounds played to a sleeper (:meth:`SyntheticFleet.play`) change what comes next: the closed loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import scipy.fft
+import scipy.signal
+
+from nexus.core.checks import check_number, check_option
+from nexus.core.errors import InvalidInputError
+from nexus.core.stages import EPOCH_S, Stage
+from nexus.sources.synthetic import response
+from nexus.sources.synthetic.faults import Fault, apply_faults
+from nexus.sources.synthetic.profile import SleeperProfile, get_profile
+from nexus.sources.synthetic.schedule import NightPlan, plan_night, swa_decay
+from nexus.sources.synthetic.signals import (
+    CHANNELS,
+    EVENT_MIX,
+    EVENT_SOURCES,
+    SPECTRAL_MIX,
+    SPECTRAL_SOURCES,
+    build_kernels,
+    ecg_template,
+    stage_power,
+)
+from nexus.sources.synthetic.truth import SleepTruth
+
+_HR_STAGE = np.array([8.0, 3.0, 0.0, -3.0, 4.0])  # bpm relative to N2
+_RR_STAGE = np.array([2.0, 1.0, 0.0, -0.5, 2.0])  # breaths/min relative to N2
+_OU_RHO = float(np.exp(-1.0 / 45.0))  # slow amplitude wander, 45-s time constant
+_MAX_BLOCK = 2_000_000  # complex coefficients per synthesis block (bounds memory)
+_EYE = np.eye(5)
+
+
+def _ranges(lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Concatenate ``arange(lo[i], hi[i])`` for all i, without a Python loop."""
+    counts = np.maximum(hi - lo, 0)
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    return starts + np.arange(total)
+
+
+@dataclass
+class _Intervals:
+    """Non-overlapping intervals per session (arousals, distress), searchable in bulk."""
+
+    session: npt.NDArray[np.int64]
+    onset: npt.NDArray[np.float64]
+    duration: npt.NDArray[np.float64]
+    value: npt.NDArray[np.float64]
+    span: float
+    keys: npt.NDArray[np.float64] = field(init=False)
+
+    def __post_init__(self) -> None:
+        order = np.lexsort((self.onset, self.session))
+        for name in ("session", "onset", "duration", "value"):
+            setattr(self, name, getattr(self, name)[order])
+        self.keys = self.session * self.span + self.onset
+
+    def level(
+        self, t: npt.NDArray[np.float64], n_sessions: int, ramp: float = 1.0
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Level in [0, 1] (ramped over ``ramp`` s) and value of the interval covering each (session, t)."""
+        shape = (n_sessions, t.size)
+        if self.keys.size == 0:
+            return np.zeros(shape), np.zeros(shape)
+        q = np.arange(n_sessions)[:, None] * self.span + t[None, :]
+        i = np.searchsorted(self.keys, q, side="right") - 1
+        ok = i >= 0
+        i = np.maximum(i, 0)
+        dt = t[None, :] - self.onset[i]
+        inside = ok & (self.session[i] == np.arange(n_sessions)[:, None]) & (dt >= 0) & (dt < self.duration[i])
+        lev = np.clip(np.minimum(dt, self.duration[i] - dt) / ramp, 0.0, 1.0) * inside
+        return lev, self.value[i] * inside
+
+    def add(self, session: int, onset: float, duration: float, value: float) -> bool:
+        """Insert an interval unless it overlaps one of the same session; return whether it was added."""
+        key = session * self.span + onset
+        i = int(np.searchsorted(self.keys, key))
+        for j in (i - 1, i):
+            if (
+                0 <= j < self.keys.size
+                and self.session[j] == session
+                and self.onset[j] < onset + duration
+                and onset < self.onset[j] + self.duration[j]
+            ):
+                return False
+        self.session = np.insert(self.session, i, session)
+        self.onset = np.insert(self.onset, i, onset)
+        self.duration = np.insert(self.duration, i, duration)
+        self.value = np.insert(self.value, i, value)
+        self.keys = np.insert(self.keys, i, key)
+        return True
+
+
+class SyntheticFleet:
+    """N synthetic sleepers generated together, chunk by chunk.
+
+    Parameters
+    ----------
+    profiles : SleeperProfile, str or sequence of them
+        One profile (or preset name) for all sessions, or one per session.
+    seeds : sequence of int
+        One seed per session; a session's night depends only on its profile, seed, hours, fs,
+        faults and distress (not on the other sessions, nor on chunk sizes).
+    hours : float
+        Length of the planned night in hours (lights-out to lights-on). Chunks past the end
+        continue in the last epoch's stage.
+    fs : float
+        Sampling rate in Hz (≥ 100).
+    channels : sequence of str
+        Channels to produce, a subset of :data:`~nexus.sources.synthetic.signals.CHANNELS`.
+    faults : sequence of sequence of Fault, optional
+        Faults per session.
+    distress : int or sequence of int, optional
+        Exact number of distress episodes (all sessions or per session); default from the profile.
+    dtype : numpy dtype
+        Output dtype (float32 by default, float64 for files).
+
+    Examples
+    --------
+    >>> fleet = SyntheticFleet("typical_adult", seeds=range(3), hours=0.1)
+    >>> fleet.next_chunk(256).shape
+    (3, 10, 256)
+    """
+
+    def __init__(
+        self,
+        profiles: SleeperProfile | str | Sequence[SleeperProfile | str],
+        seeds: Sequence[int],
+        *,
+        hours: float = 8.0,
+        fs: float = 256.0,
+        channels: Sequence[str] = CHANNELS,
+        faults: Sequence[Sequence[Fault]] | None = None,
+        distress: int | Sequence[int | None] | None = None,
+        dtype: type[np.floating] = np.float32,
+    ) -> None:
+        self.fs = check_number("fs", fs, ge=100, le=4096, unit="Hz")
+        self.hours = check_number("hours", hours, gt=0, le=24, unit="h")
+        seeds = [int(s) for s in seeds]
+        n = len(seeds)
+        if n == 0:
+            raise InvalidInputError("Invalid value for 'seeds': give at least one seed (one per session).")
+        if isinstance(profiles, SleeperProfile | str):
+            profiles = [profiles] * n
+        if len(profiles) != n:
+            raise InvalidInputError(f"Got {len(profiles)} profiles for {n} seeds: give one profile or one per seed.")
+        self.profiles = [get_profile(p) for p in profiles]
+        self.seeds = seeds
+        for c in channels:
+            check_option("channel", c, CHANNELS)
+        if not channels:
+            raise InvalidInputError("Invalid value for 'channels': give at least one channel.")
+        self.channels = tuple(channels)
+        self.dtype = dtype
+        if faults is not None and len(faults) != n:
+            raise InvalidInputError(f"Got fault lists for {len(faults)} sessions, expected {n}.")
+        self.faults: list[tuple[Fault, ...]] = [tuple(f) for f in faults] if faults else [() for _ in range(n)]
+        dis = distress if isinstance(distress, Sequence) else [distress] * n
+        if len(dis) != n:
+            raise InvalidInputError(f"Got distress counts for {len(dis)} sessions, expected {n}.")
+        for d in dis:
+            if d is not None:
+                check_number("distress", d, ge=0, le=20)
+
+        self.n_sessions = n
+        self.n_epochs = int(np.ceil(self.hours * 3600.0 / EPOCH_S))
+        self.n_total = round(self.hours * 3600.0 * self.fs)
+        self.kernels = build_kernels(self.fs)
+        self.hop = round(self.fs)
+        self.nfft = 2 * self.hop
+        base, delta = stage_power(self.fs, self.nfft)
+        self._base, self._delta = base, delta
+        self._win = np.sin(np.pi * np.arange(self.nfft) / self.nfft)  # sqrt of a periodic Hann
+        ch_idx = [CHANNELS.index(c) for c in self.channels]
+        self._spec_mix = SPECTRAL_MIX[ch_idx]
+        self._ev_mix = EVENT_MIX[ch_idx]
+        self._spec_used = np.flatnonzero(np.any(self._spec_mix != 0, axis=0))
+        self._ev_used = np.flatnonzero(np.any(self._ev_mix != 0, axis=0))
+
+        # per-session random streams: plan, synthesis frames, sample noise, responses
+        streams = [np.random.SeedSequence([s, 0x5EE9]).spawn(4) for s in seeds]
+        self._rng_frames = [np.random.default_rng(st[1]) for st in streams]
+        self._rng_white = [np.random.default_rng(st[2]) for st in streams]
+        self._rng_resp = [np.random.default_rng(st[3]) for st in streams]
+        self.plans: list[NightPlan] = [
+            plan_night(p, self.n_epochs, self.fs, self.kernels, np.random.default_rng(st[0]), d)
+            for p, st, d in zip(self.profiles, streams, dis, strict=True)
+        ]
+        self.stages = np.stack([p.stages for p in self.plans]).astype(np.int64)
+        self._span_s = self.hours * 3600.0 + 10_000.0
+        self._span = self.n_total + 10 * self.kernels.waves.shape[1] + 10**6
+        self._ev_session = np.concatenate(
+            [np.full(p.ev_onset.size, i, dtype=np.int64) for i, p in enumerate(self.plans)]
+        )
+        self._ev_onset = np.concatenate([p.ev_onset for p in self.plans])
+        self._ev_kernel = np.concatenate([p.ev_kernel for p in self.plans])
+        self._ev_amp = np.concatenate([p.ev_amp for p in self.plans])
+        self._ev_keys = self._ev_session * self._span + self._ev_onset
+        self._ev_alive = np.ones(self._ev_onset.size, dtype=bool)
+        self._dyn: list[tuple[int, int, int, float]] = []  # closed-loop events: session, onset, kernel, amp
+        self._dyn_log: list[tuple[int, int, int, float]] = []  # the same, never pruned (truth)
+        self._arousals = _Intervals(
+            np.concatenate([np.full(p.arousal_onset.size, i) for i, p in enumerate(self.plans)]).astype(np.int64),
+            np.concatenate([p.arousal_onset for p in self.plans]),
+            np.concatenate([p.arousal_duration for p in self.plans]),
+            np.zeros(sum(p.arousal_onset.size for p in self.plans)),
+            self._span_s,
+        )
+        self._distress = _Intervals(
+            np.concatenate([np.full(len(p.distress), i) for i, p in enumerate(self.plans)]).astype(np.int64),
+            np.concatenate([p.distress.onset for p in self.plans]),
+            np.concatenate([p.distress.duration for p in self.plans]),
+            np.concatenate([p.distress.hr_surge for p in self.plans]),
+            self._span_s,
+        )
+        self._hr0 = np.array([p.hr0 for p in self.plans])
+        self._rr0 = np.array([p.rr0 for p in self.plans])
+        self._gains = np.stack([p.gains for p in self.plans])
+        self._swa = np.array([p.swa for p in self.plans])
+        self._posture = np.stack([p.posture for p in self.plans])
+        self._phase_off = np.stack([np.random.default_rng([s, 7]).uniform(0, 2 * np.pi, 3) for s in seeds])
+        self._ecg = ecg_template()
+        self.responses: list[dict[str, object]] = []
+        self.awakenings: list[tuple[int, float, float]] = []  # session, onset s, duration s (closed loop)
+
+        # carried state
+        n_src = len(SPECTRAL_SOURCES)
+        self._ou = np.zeros((n, n_src))
+        self._next_frame = 0
+        self._tail = np.zeros((n, n_src, self.hop))
+        self._buf = np.zeros((n, n_src, 0))
+        self._hr_phase = np.zeros(n)
+        self._rr_phase = np.zeros(n)
+        self.n_done = 0
+        self._frames(1)  # frame 0: only its second half is kept, as the first tail
+        self._buf = np.zeros((n, n_src, 0))
+
+    # ------------------------------------------------------------------ state of the sleeper
+    @property
+    def t(self) -> float:
+        """Seconds generated so far (the time of the next sample)."""
+        return self.n_done / self.fs
+
+    def _weights(self, t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Stage mixture (S, M, 5) at times ``t`` with 15-s cross-fades at epoch boundaries, arousals towards W."""
+        p = t / EPOCH_S - 0.5
+        fl = np.floor(p)
+        i0 = np.clip(fl, 0, self.n_epochs - 1).astype(np.int64)
+        i1 = np.clip(fl + 1, 0, self.n_epochs - 1).astype(np.int64)
+        a = np.clip((p - fl - 0.5) / 0.5 + 0.5, 0.0, 1.0)[None, :, None]
+        w = _EYE[self.stages[:, i0]] * (1.0 - a) + _EYE[self.stages[:, i1]] * a
+        b, _ = self._arousals.level(t, self.n_sessions)
+        w = w * (1.0 - 0.85 * b[..., None]) + 0.85 * b[..., None] * _EYE[0]
+        return w
+
+    # ------------------------------------------------------------------ background synthesis
+    def _frames(self, m: int) -> None:
+        """Synthesise ``m`` more frames and append ``m`` hops of background to the buffer."""
+        S, hop, nfft = self.n_sessions, self.hop, self.nfft
+        src = self._spec_used
+        j = self._next_frame + np.arange(m)
+        t = j * hop / self.fs
+        w = self._weights(t)
+        swa = self._swa[:, None] * swa_decay(t)[None, :]
+        power = np.einsum("smk,pkf->spmf", w, self._base[src]) + np.einsum(
+            "smk,pkf->spmf", w * swa[..., None], self._delta[src]
+        )
+        if 2 in src:  # distress and arousal raise chin EMG
+            dlev, _ = self._distress.level(t, S, ramp=5.0)
+            k = int(np.flatnonzero(src == 2)[0])
+            power[:, k] *= (1.0 + 6.0 * dlev)[..., None]
+        n_f = power.shape[-1]
+        draws = np.empty((S, m, len(src), 2 * n_f + 1))
+        for s in range(S):
+            draws[s] = self._rng_frames[s].standard_normal((m, len(src), 2 * n_f + 1))
+        e = draws[..., -1].transpose(0, 2, 1)  # (S, src, m)
+        ou, zf = scipy.signal.lfilter([np.sqrt(1 - _OU_RHO**2)], [1.0, -_OU_RHO], e, axis=-1, zi=self._ou[:, src, None])
+        self._ou[:, src] = zf[..., 0]
+        amp = np.sqrt(power) * (nfft / 2.0) * self._gains[:, src, None, None] * np.exp(0.2 * ou)[..., None]
+        z = draws[..., :n_f] + 1j * draws[..., n_f : 2 * n_f]
+        spec = amp * z.transpose(0, 2, 1, 3)
+        frames = scipy.fft.irfft(spec, n=nfft, axis=-1, workers=1) * self._win
+        heads, tails = frames[..., :hop], frames[..., hop:]
+        prev = np.concatenate([self._tail[:, src, None, :], tails[:, :, :-1]], axis=2)
+        blocks = (prev + heads).reshape(S, len(src), m * hop)
+        self._tail[:, src] = tails[:, :, -1]
+        full = np.zeros((S, len(SPECTRAL_SOURCES), m * hop))
+        full[:, src] = blocks
+        self._buf = np.concatenate([self._buf, full], axis=2)
+        self._next_frame += m
+
+    def _background(self, n: int) -> npt.NDArray[np.float64]:
+        need = n - self._buf.shape[2]
+        if need > 0:
+            frames = -(-need // self.hop)
+            per = max(1, _MAX_BLOCK // (self.n_sessions * max(len(self._spec_used), 1) * (self.nfft // 2 + 1)))
+            while frames > 0:
+                k = min(per, frames)
+                self._frames(k)
+                frames -= k
+        out, self._buf = self._buf[:, :, :n], self._buf[:, :, n:]
+        return out
+
+    # ------------------------------------------------------------------ transient events
+    def _events(self, n0: int, n: int) -> npt.NDArray[np.float64]:
+        """Render scheduled and closed-loop events into the event sources, shape (S, n_event_sources, n)."""
+        S, kmax = self.n_sessions, self.kernels.waves.shape[1]
+        base = np.arange(S, dtype=np.int64) * self._span
+        lo = np.searchsorted(self._ev_keys, base + n0 - kmax)
+        hi = np.searchsorted(self._ev_keys, base + n0 + n)
+        idx = _ranges(lo, hi)
+        idx = idx[self._ev_alive[idx]]
+        sess, onset, kid, amp = self._ev_session[idx], self._ev_onset[idx], self._ev_kernel[idx], self._ev_amp[idx]
+        if self._dyn:
+            d = np.array(self._dyn, dtype=np.float64)
+            keep = d[:, 1] + kmax > n0
+            d = d[keep]
+            self._dyn = [tuple(x) for x in self._dyn if x[1] + kmax > n0]  # type: ignore[misc]
+            sess = np.concatenate([sess, d[:, 0].astype(np.int64)])
+            onset = np.concatenate([onset, d[:, 1].astype(np.int64)])
+            kid = np.concatenate([kid, d[:, 2].astype(np.int64)])
+            amp = np.concatenate([amp, d[:, 3].astype(np.float32)])
+        out = np.zeros((S, len(EVENT_SOURCES), n))
+        if onset.size == 0:
+            return out
+        first = np.maximum(n0 - onset, 0)
+        last = np.minimum(self.kernels.lengths[kid], n0 + n - onset)
+        counts = np.maximum(last - first, 0)
+        rep = np.repeat(np.arange(onset.size), counts)
+        pos = _ranges(first, np.maximum(last, first))
+        vals = self.kernels.waves[kid[rep], pos] * amp[rep]
+        target = (sess[rep] * len(EVENT_SOURCES) + self.kernels.source[kid[rep]]) * n + onset[rep] + pos - n0
+        out += np.bincount(target, weights=vals, minlength=S * len(EVENT_SOURCES) * n).reshape(out.shape)
+        return out
+
+    # ------------------------------------------------------------------ heart, breathing, body
+    def _physio(self, n0: int, n: int, out: npt.NDArray[np.floating], rows: dict[str, int]) -> None:
+        S, hop = self.n_sessions, self.hop
+        sec0, sec1 = n0 // hop, (n0 + n - 1) // hop
+        ts = (np.arange(sec0, sec1 + 1) + 0.5) * hop / self.fs
+        w = self._weights(ts)
+        dlev, surge = self._distress.level(ts, S, ramp=15.0)
+        alev, _ = self._arousals.level(ts, S, ramp=2.0)
+        po = self._phase_off
+        hr = (
+            self._hr0[:, None]
+            + w @ _HR_STAGE
+            + 12.0 * alev
+            + surge * dlev
+            + 2.5 * np.sin(2 * np.pi * ts[None, :] / 70.0 + po[:, :1])
+            + 1.5 * np.sin(2 * np.pi * ts[None, :] / 23.0 + po[:, 1:2])
+        )
+        rr = self._rr0[:, None] + w @ _RR_STAGE + 9.0 * dlev + 3.0 * alev
+        rr = rr + 1.5 * w[..., 4] * np.sin(2 * np.pi * ts[None, :] / 17.0 + po[:, 2:3])  # irregular in REM
+        k = np.arange(n0, n0 + n) // hop - sec0
+        rr_s = rr[:, k]
+        rr_phase = self._rr_phase[:, None] + np.cumsum(rr_s / 60.0 / self.fs, axis=1)
+        self._rr_phase = rr_phase[:, -1] % 1.0
+        if "ECG" in rows:
+            hr_s = hr[:, k] + 2.0 * np.sin(2 * np.pi * rr_phase)  # respiratory sinus arrhythmia
+            hr_phase = self._hr_phase[:, None] + np.cumsum(hr_s / 60.0 / self.fs, axis=1)
+            self._hr_phase = hr_phase[:, -1] % 1.0
+            lut = ((hr_phase % 1.0) * self._ecg.size).astype(np.int64)
+            out[:, rows["ECG"]] += self._ecg[lut]
+        if "Resp" in rows:
+            depth = 1.0 + 0.5 * dlev[:, k] + 0.4 * alev[:, k]
+            out[:, rows["Resp"]] += 100.0 * depth * np.sin(2 * np.pi * rr_phase)
+        for i, c in enumerate(("Acc X", "Acc Y", "Acc Z")):
+            if c in rows:
+                out[:, rows[c]] += self._posture[:, i : i + 1]
+
+    # ------------------------------------------------------------------ public API
+    def next_chunk(self, n_samples: int) -> npt.NDArray[np.floating]:
+        """Generate the next ``n_samples`` samples of every session.
+
+        Returns
+        -------
+        ndarray, shape (n_sessions, n_channels, n_samples)
+            In µV (Resp in arbitrary units, Acc in milli-g), dtype ``self.dtype``. Samples lost to a
+            ``dropped_samples`` fault read 0 on every channel.
+        """
+        n = int(n_samples)
+        if n < 0:
+            raise InvalidInputError(f"Invalid value for 'n_samples': expected >= 0, got {n}.")
+        n0 = self.n_done
+        rows = {c: i for i, c in enumerate(self.channels)}
+        out = np.zeros((self.n_sessions, len(self.channels), n))
+        if n == 0:
+            return out.astype(self.dtype)
+        if self._spec_used.size:
+            bg = self._background(n)
+            out += np.einsum("cp,spn->scn", self._spec_mix, bg)
+        if self._ev_used.size:
+            ev = self._events(n0, n)
+            out += np.einsum("cg,sgn->scn", self._ev_mix, ev)
+        for c in ("EOG E1-M2", "EOG E2-M2"):
+            if c in rows:
+                col = 0 if c == "EOG E1-M2" else 1
+                for s in range(self.n_sessions):
+                    out[s, rows[c]] += 2.5 * self._rng_white[s].standard_normal((n, 2))[:, col]
+        self._physio(n0, n, out, rows)
+        for s, faults in enumerate(self.faults):
+            if faults:
+                apply_faults(out[s], faults, self.channels, n0, self.fs)
+        self.n_done += n
+        return out.astype(self.dtype, copy=False)
+
+    def stage_at(self, session: int, t: float) -> Stage:
+        """True stage of ``session`` at time ``t`` (seconds)."""
+        e = int(np.clip(t // EPOCH_S, 0, self.n_epochs - 1))
+        return Stage(int(self.stages[session, e]))
+
+    def play(self, session: int, t: float, kind: str, level_db: float) -> str:
+        """A sound reaches sleeper ``session`` at time ``t``: decide and schedule the response.
+
+        Parameters
+        ----------
+        session : int
+            Index of the session.
+        t : float
+            Time in seconds (a time already generated is taken as "now").
+        kind : str
+            ``"click"`` (pink-noise burst, CLAS), ``"sound"`` or ``"prompt"``.
+        level_db : float
+            Level at the ear in dB SPL.
+
+        Returns
+        -------
+        str
+            The outcome, also recorded in the truth: ``"enhanced"`` (on-target click, slow
+            oscillations enlarged), ``"none"``, ``"arousal"`` or ``"awakening"``.
+        """
+        if not 0 <= session < self.n_sessions:
+            raise InvalidInputError(f"Invalid session index {session}: expected 0..{self.n_sessions - 1}.")
+        check_option("sound kind", kind, response.SOUND_KINDS)
+        check_number("level_db", level_db, ge=0, le=140, unit="dB SPL")
+        t = max(float(t), self.t)
+        rng = self._rng_resp[session]
+        stage = self.stage_at(session, t)
+        prof = self.profiles[session]
+        on_target = kind == "click" and stage in (Stage.N2, Stage.N3) and self._on_up_state(session, t)
+        outcome = "none"
+        if rng.random() < response.wake_probability(stage, level_db, prof.sound_sensitivity, kind):
+            outcome = "awakening"
+            self._wake(session, t, rng)
+        elif rng.random() < response.arousal_probability(stage, level_db, prof.sound_sensitivity, on_target, kind):
+            outcome = "arousal" if self._arouse(session, t + 0.3, float(rng.uniform(3.0, 12.0)), rng) else "none"
+        elif on_target:
+            outcome = "enhanced"
+            self._enhance(session, t, rng)
+        self.responses.append(
+            {
+                "session": session,
+                "onset": t,
+                "kind": kind,
+                "level_db": float(level_db),
+                "stage": stage.label,
+                "on_target": on_target,
+                "outcome": outcome,
+            }
+        )
+        return outcome
+
+    def _so_window(self, session: int, t: float, before: float, after: float) -> npt.NDArray[np.int64]:
+        key = session * self._span
+        lo = np.searchsorted(self._ev_keys, key + round((t - before) * self.fs))
+        hi = np.searchsorted(self._ev_keys, key + round((t + after) * self.fs))
+        idx = np.arange(lo, hi)
+        so = self.kernels.ids("slow_oscillation")
+        return idx[np.isin(self._ev_kernel[idx], so) & self._ev_alive[idx]]
+
+    def _on_up_state(self, session: int, t: float) -> bool:
+        """Whether ``t`` falls on the up-state (positive half-wave) of a scheduled slow oscillation."""
+        for i in self._so_window(session, t, 1.5, 0.0):
+            k = int(self._ev_kernel[i])
+            wave = self.kernels.waves[k, : self.kernels.lengths[k]]
+            pos = round(t * self.fs) - int(self._ev_onset[i])
+            if 0 <= pos < wave.size and wave[pos] > 0.1 * wave.max():
+                return True
+        return False
+
+    def _enhance(self, session: int, t: float, rng: np.random.Generator) -> None:
+        nxt = self._so_window(session, t, 0.0, 6.0)[:2]
+        self._ev_amp[nxt] *= response.SO_ENHANCEMENT
+        so = self.kernels.ids("slow_oscillation")
+        sp = self.kernels.ids("spindle")
+        amp = float(self._swa[session] * swa_decay(t) * rng.uniform(90.0, 150.0))
+        self._schedule(session, t + 0.35, int(rng.choice(so)), amp)
+        self._schedule(session, t + 0.9, int(rng.choice(sp)), float(rng.uniform(30, 60)))
+        self.responses.append(
+            {
+                "session": session,
+                "onset": t + 0.35,
+                "kind": "evoked_so",
+                "level_db": 0.0,
+                "stage": self.stage_at(session, t).label,
+                "on_target": True,
+                "outcome": "evoked",
+            }
+        )
+
+    def _arouse(self, session: int, t: float, dur: float, rng: np.random.Generator) -> bool:
+        if not self._arousals.add(session, t, dur, 0.0):
+            return False
+        burst, move = self.kernels.ids("emg_burst"), self.kernels.ids("movement")
+        self._schedule(session, t + 0.2, int(rng.choice(burst)), float(rng.uniform(20, 60)))
+        self._schedule(session, t, int(rng.choice(move)), float(rng.uniform(0.5, 2.0)))
+        return True
+
+    def _wake(self, session: int, t: float, rng: np.random.Generator) -> None:
+        """Wake the sleeper: from the next epoch, 1–3 epochs of W then one of N1."""
+        e = int(t // EPOCH_S) + 1
+        k = int(rng.integers(1, 4))
+        if e >= self.n_epochs:
+            return
+        self.stages[session, e : e + k] = int(Stage.W)
+        if e + k < self.n_epochs and self.stages[session, e + k] in (Stage.N2, Stage.N3, Stage.R):
+            self.stages[session, e + k] = int(Stage.N1)
+        a, b = round(e * EPOCH_S * self.fs), round(min(e + k + 1, self.n_epochs) * EPOCH_S * self.fs)
+        key = session * self._span
+        lo, hi = np.searchsorted(self._ev_keys, [key + a, key + b])
+        self._ev_alive[lo:hi] = False  # sleep events of the replaced epochs vanish
+        self._arouse(session, t + 0.3, float(e * EPOCH_S - t), rng)
+        burst = self.kernels.ids("emg_burst")
+        for j in range(k * 3):
+            on = e * EPOCH_S + 10.0 * j + rng.uniform(0, 8)
+            self._schedule(session, on, int(rng.choice(burst)), float(rng.uniform(20, 60)))
+        self.awakenings.append((session, float(e * EPOCH_S), float(k * EPOCH_S)))
+
+    def truth(self, session: int, *, upto: float | None = None) -> SleepTruth:
+        """Ground truth of ``session`` from the start to ``upto`` seconds (default: what was generated)."""
+        if not 0 <= session < self.n_sessions:
+            raise InvalidInputError(f"Invalid session index {session}: expected 0..{self.n_sessions - 1}.")
+        t_end = self.t if upto is None else float(upto)
+        n_ep = min(self.n_epochs, int(np.ceil(t_end / EPOCH_S - 1e-9)))
+        key = session * self._span
+        lo, hi = np.searchsorted(self._ev_keys, [key, key + round(t_end * self.fs)])
+        sel = np.arange(lo, hi)
+        sel = sel[self._ev_alive[sel]]
+        onset = self._ev_onset[sel] / self.fs
+        kid = self._ev_kernel[sel]
+        amp = self._ev_amp[sel].astype(float)
+        dyn = [r for r in self._dyn_log if r[0] == session and r[1] / self.fs < t_end]
+        if dyn:
+            d = np.array(dyn, dtype=float)
+            onset = np.concatenate([onset, d[:, 1] / self.fs])
+            kid = np.concatenate([kid, d[:, 2].astype(np.int64)])
+            amp = np.concatenate([amp, d[:, 3]])
+        ar = self._arousals.session == session
+        dis = self._distress.session == session
+        plan = self.plans[session]
+        return SleepTruth.build(
+            stages=self.stages[session, :n_ep].astype(np.int8),
+            event_onset=onset,
+            event_kernel=kid,
+            event_amp=amp,
+            kernels=self.kernels,
+            arousal_onset=self._arousals.onset[ar],
+            arousal_duration=self._arousals.duration[ar],
+            distress_onset=self._distress.onset[dis],
+            distress_duration=self._distress.duration[dis],
+            distress_surge=self._distress.value[dis],
+            distress_woke=plan.distress.woke,
+            faults=self.faults[session],
+            responses=[r for r in self.responses if r["session"] == session],
+            t_end=t_end,
+            fs=self.fs,
+        )
+
+    def _schedule(self, session: int, onset_s: float, kernel: int, amp: float) -> None:
+        """Add a closed-loop event (rendered when its time comes, kept in the truth)."""
+        row = (session, round(onset_s * self.fs), int(kernel), float(amp))
+        self._dyn.append(row)
+        self._dyn_log.append(row)
