@@ -1,0 +1,422 @@
+"""The dreamscape controller: a pure state machine per session, batched across sessions.
+
+Each :meth:`Controller.step` takes what the pipeline knows about every running session for one chunk — EEG
+samples (for closed-loop stimulation), stage probabilities, arousal / distress / glitch flags — and returns the
+:class:`Command` list to send to the sinks. It never reads a clock, a file or a device: time comes in as
+numbers, so the same code runs live, in fast-forward and in tests.
+
+Rules, in order of precedence (each decision is logged as a :class:`Decision` with its inputs):
+
+1. **Glitch** (technical/system): silence at once, CLAS and cues stop, the phase estimator is reset; the
+   scene resumes when the glitch clears.
+2. **Distress**: stop everything at once; only the program's protective response may play (``on_distress``:
+   silence or a steady soothing sound) for ``for_min`` minutes.
+3. **Arousal**: silence at once for ``on_arousal.silence_for_s``.
+4. **Smart wake**: inside the window, wake at the first moment the stager says W/N1/N2 (else at the window's
+   end): everything else stops and the wake ramp plays.
+5. **Scenes** follow the stage (``rules``); **cues** repeat inside their scene; **CLAS** runs in its N3 scene:
+   a click train starts when the predicted phase (:class:`~nexus.dsp.phase.CausalPhaseEstimator`, predicted
+   over the measured latency) crosses the target and the slow wave is large enough; each further click of the
+   train waits for the next crossing; then the refractory period. A per-minute stimulus cap and the per-night
+   maximum apply on top.
+
+Arrays have the session as leading axis. A running session's program can be replaced with
+:meth:`Controller.update_program`: the new text is checked first, and a refused program leaves the session on
+its last valid one (the refusal is logged as a decision), so nothing unchecked is ever heard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from nexus.core.checks import check_number
+from nexus.core.errors import InvalidInputError
+from nexus.core.log import logger
+from nexus.core.stages import STAGE_LABELS
+from nexus.dreamscape.check import CheckReport, check_text
+from nexus.dreamscape.schema import SILENCE, Program
+from nexus.dsp.phase import CausalPhaseEstimator, target_crossings
+
+_MIN_CLICK_GAP_S = 0.5  # two clicks are at least one fast (2 Hz) slow-wave cycle apart
+_MAX_TRAIN_GAP_S = 2.0  # a train is abandoned when the next up-state does not come within 2 s
+_LIGHT = (0, 1, 2)  # W, N1, N2: stages a smart wake may happen in
+
+
+@dataclass(frozen=True)
+class Command:
+    """Something a sink must do for one session.
+
+    Attributes
+    ----------
+    session : int
+        Row of the session in the controller.
+    t : float
+        When it takes effect, in seconds on the session clock (a click's exact onset).
+    kind : str
+        ``"scene"`` (start a scene; ``name``), ``"silence"`` (stop all sound now, cancel scheduled clicks;
+        ``for_s`` or None), ``"click"`` (``duration_s``, ``level_db``), ``"cue"`` (``scene``, ``index``,
+        ``level_db``), ``"protect"`` (``sound``, ``level_db``, ``for_s``), ``"wake"`` (``sound``, ``from_db``,
+        ``to_db``, ``over_s``).
+    params : dict
+        Parameters of the command, as above. Levels are in dBFS.
+    """
+
+    session: int
+    t: float
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One logged decision: what was decided, on which inputs, and why.
+
+    Attributes
+    ----------
+    t : float
+        Time of the decision in seconds.
+    session : int
+        Session row.
+    kind : str
+        E.g. ``"scene"``, ``"click"``, ``"quiet"``, ``"program_rejected"``.
+    command : Command or None
+        The command issued, if any.
+    inputs : dict
+        The values the decision was based on (stage probabilities, phase, envelope, flags, counters).
+    reason : str
+        Why, in words.
+    """
+
+    t: float
+    session: int
+    kind: str
+    command: Command | None
+    inputs: dict[str, Any]
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        cmd = None if self.command is None else {"t": self.command.t, "kind": self.command.kind,
+                                                 **self.command.params}
+        return {"t": self.t, "session": self.session, "kind": self.kind, "command": cmd,
+                "inputs": self.inputs, "reason": self.reason}
+
+
+def _probs_dict(p: npt.NDArray[np.float64]) -> dict[str, float]:
+    return {lab: round(float(v), 3) for lab, v in zip(STAGE_LABELS, p, strict=True)}
+
+
+class Controller:
+    """Batched dreamscape controller for ``len(programs)`` sessions.
+
+    Parameters
+    ----------
+    programs : sequence of Program
+        One checked program per session (see :func:`~nexus.dreamscape.check.load_program`).
+    fs : float
+        EEG sampling rate in Hz of the chunks given to :meth:`step`.
+    latency_s : float, optional
+        Measured latency from an EEG sample to the sound at the ear, in s (the CLAS prediction horizon).
+        Default: the first program's ``clas.latency_ms`` (50 ms when none has CLAS).
+    stimulate : bool
+        False runs everything but CLAS (a sham night: the click decisions are logged, no click is issued).
+    """
+
+    def __init__(self, programs: Sequence[Program], fs: float, *, latency_s: float | None = None,
+                 stimulate: bool = True) -> None:
+        if not programs:
+            raise InvalidInputError("Give at least one program (one per session).")
+        self.fs = check_number("fs", fs, ge=20, unit="Hz")
+        self.programs: list[Program] = list(programs)
+        n = len(self.programs)
+        self.n_sessions = n
+        if latency_s is None:
+            latency_s = next((sc.clas.latency_ms / 1000.0 for p in self.programs for sc in p.scenes.values()
+                              if sc.clas is not None), 0.05)
+        self.latency_s = check_number("latency_s", latency_s, ge=0, le=0.25, unit="s")
+        self.stimulate = bool(stimulate)
+        self.decisions: list[Decision] = []
+        self.phase = CausalPhaseEstimator(n, self.fs, horizon_s=self.latency_s)
+        self._prev_phase = np.zeros(n)
+        self._warm_from = np.full(n, self.phase.warmup_s)  # EEG time from which phase estimates are valid
+        self._eeg_t = 0.0  # EEG time of the next sample
+        # state arrays
+        self.scene = np.array([SILENCE] * n, dtype=object)
+        self.scene_since = np.zeros(n)
+        self.quiet_until = np.full(n, -np.inf)
+        self.distress_until = np.full(n, -np.inf)
+        self.glitch = np.zeros(n, dtype=bool)
+        self.woken = np.zeros(n, dtype=bool)
+        self.wake_t = np.full(n, np.nan)
+        self.stage = np.full(n, -2, dtype=int)
+        self.clicks_total = np.zeros(n, dtype=int)
+        self.train_n = np.zeros(n, dtype=int)
+        self.last_click = np.full(n, -np.inf)
+        self.next_ok = np.zeros(n)
+        self._stim_times: list[list[float]] = [[] for _ in range(n)]
+        self._cue_count: list[dict[tuple[str, int], int]] = [{} for _ in range(n)]
+        self._cue_last: list[dict[tuple[str, int], float]] = [{} for _ in range(n)]
+        self._blocked_prev = np.zeros(n, dtype=bool)
+
+    # ------------------------------------------------------------------ programs
+    def update_program(self, session: int, text: str, *, fmt: str = "yaml", base_dir: Path | None = None,
+                       t: float = float("nan")) -> CheckReport:
+        """Replace a running session's program with ``text`` if, and only if, it passes every check.
+
+        Returns
+        -------
+        CheckReport
+            The check; when it refuses, the session keeps its last valid program and the refusal is logged.
+        """
+        report = check_text(text, source=f"session {session} update", fmt=fmt, base_dir=base_dir)
+        if report.ok and report.program is not None:
+            self.programs[session] = report.program
+            self._log(t, session, "program_updated", None, {"name": report.program.name},
+                      "The new program passed every check.")
+            self.scene[session] = "\0"  # force the scene of the new program to start at the next step
+        else:
+            msg = "; ".join(str(e) for e in report.errors)
+            logger.error("Session %d: program update refused, keeping the last valid program: %s", session, msg)
+            self._log(t, session, "program_rejected", None, {"errors": [str(e) for e in report.errors]},
+                      "The edited program failed its checks; the session keeps its last valid program.")
+        return report
+
+    # ------------------------------------------------------------------ helpers
+    def _log(self, t: float, s: int, kind: str, cmd: Command | None, inputs: dict[str, Any], reason: str) -> None:
+        self.decisions.append(Decision(float(t), int(s), kind, cmd, inputs, reason))
+
+    def _issue(self, out: list[Command], t: float, s: int, kind: str, params: dict[str, Any],
+               inputs: dict[str, Any], reason: str, decision: str | None = None) -> Command:
+        cmd = Command(int(s), float(t), kind, params)
+        out.append(cmd)
+        self._log(t, s, decision or kind, cmd, inputs, reason)
+        return cmd
+
+    def _rate_ok(self, s: int, t: float) -> bool:
+        times = self._stim_times[s]
+        while times and times[0] <= t - 60.0:
+            times.pop(0)
+        return len(times) < self.programs[s].limits.max_stim_per_min
+
+    # ------------------------------------------------------------------ the step
+    def step(
+        self,
+        t: float,
+        *,
+        eeg: npt.ArrayLike | None = None,
+        probs: npt.ArrayLike | None = None,
+        arousal: npt.ArrayLike | None = None,
+        distress: npt.ArrayLike | None = None,
+        glitch: npt.ArrayLike | None = None,
+    ) -> list[Command]:
+        """Advance every session by one chunk and return the commands to play.
+
+        Parameters
+        ----------
+        t : float
+            Session-clock time at the end of the chunk, in s since lights-out.
+        eeg : array_like, shape (n_sessions, n_samples), optional
+            The chunk's EEG samples in µV (one channel per session), ending at ``t``; needed for CLAS.
+        probs : array_like, shape (n_sessions, 5), optional
+            Current stage probabilities (W, N1, N2, N3, R); rows of NaN mean "not staged yet".
+        arousal, distress, glitch : array_like of bool, shape (n_sessions,), optional
+            Events detected in this chunk.
+
+        Returns
+        -------
+        list of Command
+            In time order per session.
+        """
+        n = self.n_sessions
+        t = float(t)
+        out: list[Command] = []
+        ar = np.zeros(n, bool) if arousal is None else np.asarray(arousal, dtype=bool).reshape(n)
+        di = np.zeros(n, bool) if distress is None else np.asarray(distress, dtype=bool).reshape(n)
+        gl = np.zeros(n, bool) if glitch is None else np.asarray(glitch, dtype=bool).reshape(n)
+        if probs is not None:
+            p = np.asarray(probs, dtype=float).reshape(n, 5)
+            valid = np.all(np.isfinite(p), axis=1)
+            self.stage = np.where(valid, np.argmax(np.where(valid[:, None], p, 0.0), axis=1), self.stage)
+        else:
+            p = np.full((n, 5), np.nan)
+
+        # 1-3: glitch, distress, arousal: stop at once
+        for s in np.flatnonzero(gl & ~self.glitch):
+            self._issue(out, t, s, "silence", {"for_s": None}, {"glitch": True}, "Glitch: stop at once, safe state.",
+                        "quiet")
+            self.phase.reset([s])
+            self._warm_from[s] = self._eeg_t + self.phase.warmup_s
+        for s in np.flatnonzero(~gl & self.glitch):
+            self._log(t, s, "glitch_cleared", None, {"glitch": False}, "Glitch cleared: the program resumes.")
+            self.scene[s] = "\0"
+        self.glitch = gl.copy()
+        for s in np.flatnonzero(di & ~self.glitch & (t >= self.distress_until)):
+            od = self.programs[s].on_distress
+            self.distress_until[s] = t + od.for_min * 60.0
+            if od.play == SILENCE:
+                self._issue(out, t, s, "silence", {"for_s": od.for_min * 60.0}, {"distress": True},
+                            "Distress: stop at once; protective response is silence.", "quiet")
+            else:
+                self._issue(out, t, s, "silence", {"for_s": None}, {"distress": True}, "Distress: stop at once.",
+                            "quiet")
+                self._issue(out, t, s, "protect", {"sound": od.play, "level_db": od.level_db,
+                                                   "for_s": od.for_min * 60.0},
+                            {"distress": True}, f"Distress: protective {od.play} for {od.for_min:g} min.")
+            self.scene[s] = "\0"
+            self.train_n[s] = 0
+        for s in np.flatnonzero(ar & ~self.glitch & (t >= self.distress_until)):
+            quiet = self.programs[s].on_arousal.silence_for_s
+            if t >= self.quiet_until[s]:
+                self._issue(out, t, s, "silence", {"for_s": quiet}, {"arousal": True},
+                            f"Arousal: silence for {quiet:g} s.", "quiet")
+            self.quiet_until[s] = t + quiet
+            self.scene[s] = "\0"
+            self.train_n[s] = 0
+        blocked = self.glitch | (t < self.distress_until) | (t < self.quiet_until) | self.woken
+
+        # 4: smart wake
+        for s in np.flatnonzero(~self.woken & ~self.glitch & (t >= self.distress_until)):
+            win = self.programs[s].wake_window_s()
+            if win is None or t < win[0]:
+                continue
+            light = int(self.stage[s]) in _LIGHT
+            if light or t >= win[1]:
+                ramp = self.programs[s].wake.ramp  # type: ignore[union-attr]
+                reason = (f"Smart wake: stage {STAGE_LABELS[self.stage[s]]} inside the window." if light
+                          else "Smart wake: end of the window reached without light sleep.")
+                self._issue(out, t, s, "silence", {"for_s": None}, {"wake": True}, "Wake: stop the program.",
+                            "quiet")
+                self._issue(out, t, s, "wake", {"sound": ramp.sound, "from_db": ramp.from_db, "to_db": ramp.to_db,
+                                                "over_s": ramp.over_min * 60.0},
+                            {"stage": int(self.stage[s]), "probs": _probs_dict(p[s]), "window_s": list(win)}, reason)
+                self.woken[s] = True
+                self.wake_t[s] = t
+                blocked[s] = True
+
+        # 5a: scenes follow the stage
+        for s in np.flatnonzero(~blocked):
+            st = int(self.stage[s])
+            want = self.programs[s].scene_for(STAGE_LABELS[st]) if st >= 0 else SILENCE
+            if want != self.scene[s]:
+                prev = self.scene[s]
+                if want == SILENCE:
+                    self._issue(out, t, s, "silence", {"for_s": None}, {"stage": st, "probs": _probs_dict(p[s])},
+                                f"Stage {STAGE_LABELS[st] if st >= 0 else '?'}: rule says silence.", "scene")
+                else:
+                    self._issue(out, t, s, "scene", {"name": want}, {"stage": st, "probs": _probs_dict(p[s]),
+                                                                     "previous": str(prev)},
+                                f"Stage {STAGE_LABELS[st]}: rule plays scene '{want}'.")
+                self.scene[s] = want
+                self.scene_since[s] = t
+                self.train_n[s] = 0
+        self._blocked_prev = blocked
+
+        # 5b: cues
+        for s in np.flatnonzero(~blocked):
+            name = self.scene[s]
+            sc = self.programs[s].scenes.get(name)
+            if sc is None or not sc.cues:
+                continue
+            for i, cue in enumerate(sc.cues):
+                key = (name, i)
+                cnt = self._cue_count[s].get(key, 0)
+                last = self._cue_last[s].get(key, -np.inf)
+                if (cnt < cue.max and t - self.scene_since[s] >= cue.start_after_min * 60.0
+                        and t - last >= cue.every_min * 60.0 and self._rate_ok(s, t)):
+                    self._issue(out, t, s, "cue", {"scene": name, "index": i, "level_db": cue.level_db,
+                                                   "kind": cue.kind},
+                                {"stage": int(self.stage[s]), "count": cnt},
+                                f"{cue.kind.capitalize()} cue {cnt + 1}/{cue.max} of scene '{name}'.")
+                    self._cue_count[s][key] = cnt + 1
+                    self._cue_last[s][key] = t
+                    self._stim_times[s].append(t)
+
+        # 5c: CLAS
+        if eeg is not None:
+            self._clas(np.asarray(eeg, dtype=float), t, p, blocked, out)
+        out.sort(key=lambda c: (c.session, c.t))
+        return out
+
+    def _clas(self, x: npt.NDArray[np.float64], t_end: float, p: npt.NDArray[np.float64],
+              blocked: npt.NDArray[np.bool_], out: list[Command]) -> None:
+        n = self.n_sessions
+        if x.ndim != 2 or x.shape[0] != n:
+            raise InvalidInputError(f"Invalid EEG chunk: expected shape ({n}, n_samples), got {x.shape}.")
+        m = x.shape[1]
+        if m == 0:
+            return
+        x = np.where(np.isfinite(x), x, 0.0)
+        track = self.phase.update(x)
+        eeg_t0 = self._eeg_t
+        self._eeg_t += m / self.fs
+        prev = np.concatenate([self._prev_phase[:, None], track.phase[:, :-1]], axis=1)
+        self._prev_phase = track.phase[:, -1].copy()
+        t_samples = t_end - (m - 1 - np.arange(m)) / self.fs  # session-clock time of each sample
+        active = np.zeros(n, dtype=bool)
+        target = np.zeros(n)
+        settings: list[Any] = [None] * n
+        for s in np.flatnonzero(~blocked):
+            sc = self.programs[s].scenes.get(self.scene[s])
+            if sc is None or sc.clas is None:
+                continue
+            c = sc.clas
+            n3 = p[s, 3]
+            if np.isfinite(n3) and n3 < c.min_n3_prob:
+                continue
+            active[s] = True
+            target[s] = np.radians(c.target_phase_deg)
+            settings[s] = c
+        if not active.any():
+            return
+        rows = np.flatnonzero(active)
+        # per-session targets may differ: compare against each row's own target
+        d_prev = np.angle(np.exp(1j * (prev[rows] - target[rows, None])))
+        d_now = np.angle(np.exp(1j * (track.phase[rows] - target[rows, None])))
+        crossed, frac = target_crossings(d_prev, d_now, 0.0)
+        eeg_times = eeg_t0 + np.arange(m) / self.fs
+        crossed &= eeg_times[None, :] >= self._warm_from[rows, None]
+        for r, s in enumerate(rows):
+            c = settings[s]
+            for i in np.flatnonzero(crossed[r] & (track.amp[s] >= c.min_amplitude_uv)):
+                onset = t_samples[i] - frac[r, i] / self.fs + self.latency_s
+                self._consider_click(s, onset, c, float(track.phase[s, i]), float(track.amp[s, i]), p[s], out)
+
+    def _consider_click(self, s: int, onset: float, c: Any, phase: float, amp: float,
+                        probs: npt.NDArray[np.float64], out: list[Command]) -> None:
+        if self.train_n[s] > 0 and onset - self.last_click[s] > _MAX_TRAIN_GAP_S:
+            self.train_n[s] = 0  # the next up-state never came: the train ends here
+            self.next_ok[s] = self.last_click[s] + c.refractory_s
+        if onset - self.last_click[s] < _MIN_CLICK_GAP_S:
+            return
+        if self.train_n[s] == 0 and onset < self.next_ok[s]:
+            return
+        inputs = {"phase_deg": round(float(np.degrees(phase)), 1), "envelope_uv": round(amp, 1),
+                  "probs": _probs_dict(probs), "train_click": int(self.train_n[s]) + 1,
+                  "clicks_total": int(self.clicks_total[s]), "latency_s": self.latency_s}
+        if self.clicks_total[s] >= c.max_per_night:
+            if self.clicks_total[s] == c.max_per_night:
+                self._log(onset, s, "clas_cap", None, inputs, f"Maximum of {c.max_per_night} clicks per night reached.")
+                self.clicks_total[s] += 1  # log once
+            return
+        if not self._rate_ok(s, onset):
+            self._log(onset, s, "clas_rate", None, inputs, "Stimulation rate cap reached; click skipped.")
+            return
+        if self.stimulate:
+            self._issue(out, onset, s, "click", {"duration_s": c.click_ms / 1000.0, "level_db": c.level_db},
+                        inputs, f"CLAS: predicted phase reaches {c.target_phase_deg:g}° at onset; click "
+                        f"{int(self.train_n[s]) + 1}/{c.clicks} of the train.")
+        else:
+            self._log(onset, s, "sham_click", None, inputs, "Sham night: a click would have been given here.")
+        self._stim_times[s].append(onset)
+        self.clicks_total[s] += 1
+        self.last_click[s] = onset
+        self.train_n[s] += 1
+        if self.train_n[s] >= c.clicks:
+            self.train_n[s] = 0
+            self.next_ok[s] = onset + c.refractory_s
