@@ -1,0 +1,48 @@
+import numpy as np
+
+from nexus.cli.main import main
+from nexus.formats.edf import Signal, write_edf
+from nexus.formats.events import read_events
+
+FS = 256.0
+
+
+def _recording(path, with_eeg=True):
+    rng = np.random.default_rng(0)
+    n = int(60 * FS)
+    t = np.arange(n) / FS
+    eeg = rng.normal(0, 8, n)
+    m = (t >= 20) & (t < 21)
+    eeg[m] += 50 * np.sin(2 * np.pi * 13 * t[m]) * np.hanning(m.sum())
+    ecg = rng.normal(0, 10, n)
+    for b in np.arange(0.5, 59, 0.9):
+        ecg += 900 * np.exp(-0.5 * ((t - b) / 0.012) ** 2)
+    sigs = [Signal("ECG", ecg, FS)]
+    if with_eeg:
+        sigs.insert(0, Signal("EEG C4-M1", eeg, FS))
+    write_edf(path, sigs)
+    return path
+
+
+def test_events_command_writes_tsv(tmp_path, capsys):
+    rec = _recording(tmp_path / "night.edf")
+    rc = main(["events", str(rec), "-o", str(tmp_path / "ev.tsv")])
+    assert rc == 0
+    out = capsys.readouterr()
+    assert "spindle" in out.out and "no 3-axis accelerometer" in out.err
+    ev = read_events(tmp_path / "ev.tsv")
+    sp = ev[ev.description == "spindle"]
+    assert len(sp) == 1 and abs(sp.onset.iloc[0] - 20) < 0.4
+    assert sp.channel.iloc[0] == "EEG C4-M1"
+    hr = ev[ev.description == "heart_rate"]
+    assert len(hr) == 2 and abs(hr.hr_bpm.iloc[0] - 60 / 0.9) < 1.5
+
+
+def test_events_command_errors(tmp_path, capsys):
+    rec = _recording(tmp_path / "night.edf")
+    assert main(["events", str(tmp_path / "missing.edf"), "-o", str(tmp_path / "e.tsv")]) == 3
+    assert main(["events", str(rec), "--channel", "C5", "-o", str(tmp_path / "e.tsv")]) == 2
+    assert "No channel 'C5'" in capsys.readouterr().err
+    assert main(["events", str(rec), "-o", str(tmp_path / "nofolder" / "e.tsv")]) == 2
+    (tmp_path / "bad.edf").write_bytes(b"0       garbage")
+    assert main(["events", str(tmp_path / "bad.edf"), "-o", str(tmp_path / "e.tsv")]) == 65
