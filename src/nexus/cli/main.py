@@ -19,6 +19,7 @@ from nexus.core.errors import NexusError
 COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("nexus.cli.commands.version:version", "Print the Bedtime Nexus version and environment."),
     "db": ("nexus.cli.commands.db:db", "Manage the database (migrations)."),
+    "synth": ("nexus.cli.commands.synth:synth", "Write one synthetic night (EDF+) with its ground truth."),
     "events": ("nexus.cli.commands.events:events", "Detect spindles, slow waves, REMs, arousals, HR, movement."),
 }
 
