@@ -11,7 +11,9 @@ def _recording(path, with_eeg=True):
     rng = np.random.default_rng(0)
     n = int(60 * FS)
     t = np.arange(n) / FS
-    eeg = rng.normal(0, 8, n)
+    spec = np.fft.rfft(rng.normal(0, 1, n)) / np.maximum(np.fft.rfftfreq(n, 1 / FS), 0.5) ** 0.8
+    eeg = np.fft.irfft(spec, n)
+    eeg *= 10 / eeg.std()  # pink-ish background, 10 µV
     m = (t >= 20) & (t < 21)
     eeg[m] += 50 * np.sin(2 * np.pi * 13 * t[m]) * np.hanning(m.sum())
     ecg = rng.normal(0, 10, n)
