@@ -16,11 +16,13 @@ Public API
     Technical faults.
 """
 
+from nexus.sources.synthetic.batch import iter_batch, synthesize_batch
 from nexus.sources.synthetic.faults import FAULT_KINDS, Fault, schedule_faults
 from nexus.sources.synthetic.fleet import SyntheticFleet
 from nexus.sources.synthetic.night import SyntheticNight, synthesize_night
 from nexus.sources.synthetic.profile import PRESETS, SleeperProfile, get_profile
 from nexus.sources.synthetic.signals import CHANNELS
+from nexus.sources.synthetic.stream import SyntheticSource
 from nexus.sources.synthetic.truth import SleepTruth
 
 __all__ = [
@@ -32,7 +34,10 @@ __all__ = [
     "SleeperProfile",
     "SyntheticFleet",
     "SyntheticNight",
+    "SyntheticSource",
     "get_profile",
+    "iter_batch",
     "schedule_faults",
+    "synthesize_batch",
     "synthesize_night",
 ]

@@ -50,38 +50,34 @@ def generate_hypnogram(profile: SleeperProfile, n_epochs: int, rng: np.random.Ge
         Stages W=0, N1=1, N2=2, N3=3, R=4 per epoch.
     """
     age = profile.age
+    # night-to-night variability: deep-sleep propensity and fragility differ from night to night
+    n3_night = float(rng.lognormal(0.0, 0.3))
+    fragility = float(rng.lognormal(0.0, 0.5))
     # age effects: N3 falls ~2 %/decade after 20, wake and N1 rise
     n3_gain = float(np.clip(1.25 - 0.017 * (age - 20.0) + 0.5 * (profile.sleep_pressure - 0.5), 0.15, 1.6))
-    wake_gain = 1.0 + 0.025 * max(age - 30.0, 0.0) + 1.5 * profile.stress
+    n3_gain *= n3_night
+    wake_gain = (1.0 + 0.025 * max(age - 30.0, 0.0) + 1.5 * profile.stress) * fragility
     segs: list[tuple[int, int]] = [(W, _minutes(sleep_onset_latency(profile, rng)))]
     total = segs[0][1]
     k = 0
+    n3_draw = ((25.0, 50.0), (12.0, 32.0), (-8.0, 18.0), (-15.0, 10.0))
     while total < n_epochs:
-        cycle_len = float(np.clip(rng.normal(92.0, 12.0), 70.0, 120.0))
-        n1 = rng.uniform(2.0, 7.0) if k == 0 else rng.uniform(0.5, 3.0)
-        n3 = max(
-            0.0,
-            n3_gain
-            * (
-                rng.uniform(20.0, 40.0)
-                if k == 0
-                else rng.uniform(6.0, 22.0)
-                if k == 1
-                else rng.uniform(-8.0, 8.0)
-                if k == 2
-                else -1.0
-            ),
-        )
-        rem = float(np.clip(8.0 + 7.0 * k + rng.normal(0.0, 4.0), 3.0, 45.0))
-        if k == 0 and rng.random() < 0.1:  # skipped first REM period
+        cycle_len = float(np.clip(rng.normal(85.0 if k == 0 else 100.0, 14.0), 65.0, 140.0))
+        n1 = rng.uniform(3.0, 8.0) if k == 0 else rng.uniform(1.0, 4.0)
+        lo, hi = n3_draw[min(k, 3)]
+        n3 = max(0.0, n3_gain * rng.uniform(lo, hi))
+        rem = float(np.clip(12.0 + 8.0 * k + rng.normal(0.0, 5.0), 3.0, 50.0))
+        if k == 0 and rng.random() < 0.12:  # skipped first REM period
             rem = 0.0
         n2 = max(cycle_len - n1 - n3 - rem, 8.0)
-        n2a = n2 * rng.uniform(0.35, 0.6) if n3 > 0 else n2 * rng.uniform(0.6, 0.8)
-        cycle = [(N1, _minutes(n1)), (N2, _minutes(n2a))]
+        n2a = n2 * rng.uniform(0.25, 0.5) if n3 > 0 else n2 * rng.uniform(0.6, 0.8)
+        cycle = [(N1, _minutes(n1)), *_interrupted(N2, _minutes(n2a), N1, rng, rate=0.03)]
         cycle += _interrupted(N3, _minutes(n3), N2, rng, rate=0.08)
-        cycle += [(N2, _minutes(n2 - n2a)), *_interrupted(R, _minutes(rem), N1, rng, rate=0.04)]
+        cycle += [*_interrupted(N2, _minutes(n2 - n2a), N1, rng, rate=0.03)]
+        cycle += _interrupted(R, _minutes(rem), N1, rng, rate=0.04)
         if rng.random() < min(0.9, 0.45 * wake_gain):  # awakening at the cycle's end
-            cycle.append((W, max(1, _minutes(rng.exponential(1.5 * wake_gain)))))
+            cycle.append((W, max(1, _minutes(rng.exponential(3.0 * wake_gain)))))
+            cycle.append((N1, int(rng.integers(1, 4))))
         for stage, n in cycle:
             segs.append((stage, n))
             total += n
@@ -113,7 +109,7 @@ def _scatter_awakenings(hyp: npt.NDArray[np.int8], wake_gain: float, rng: np.ran
     sleep = np.flatnonzero(np.isin(hyp, (N1, N2)))
     if sleep.size == 0:
         return hyp
-    n = rng.poisson(1.2 * wake_gain * sleep.size / 120.0)
+    n = rng.poisson(2.0 * wake_gain * sleep.size / 120.0)
     for i in rng.choice(sleep, size=min(n, sleep.size), replace=False):
         d = int(rng.integers(1, 4))
         hyp[i : i + d] = W

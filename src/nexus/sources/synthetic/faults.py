@@ -11,7 +11,7 @@ Kinds
 ``electrode_pop``
     A step of ±300–800 µV that decays with a 0.5-s time constant, repeated every few seconds.
 ``clipping``
-    The channel saturates at ±``level`` µV (default 100 µV).
+    The channel's gain triples and it saturates at ±``level`` µV (default 100 µV).
 ``line_noise``
     A 50 Hz (``variant=0``) or 60 Hz (``variant=1``) sinusoid of ``level`` µV (default 40 µV) is added.
 ``dropped_samples``
@@ -164,7 +164,7 @@ def apply_faults(
             data[rows, sl] += sign * (300.0 + 100.0 * (f.seed % 6)) * np.exp(-phase / 0.5)
         elif f.kind == "clipping":
             lvl = f.level or 100.0
-            data[rows, sl] = np.clip(data[rows, sl], -lvl, lvl)
+            data[rows, sl] = np.clip(3.0 * data[rows, sl], -lvl, lvl)  # gain step drives the amplifier to its rails
         elif f.kind == "line_noise":
             hz = 60.0 if f.variant else 50.0
             data[rows, sl] += (f.level or 40.0) * np.sin(2 * np.pi * hz * t)

@@ -243,8 +243,9 @@ class SyntheticFleet:
         self._next_frame = 0
         self._tail = np.zeros((n, n_src, self.hop))
         self._buf = np.zeros((n, n_src, 0))
-        self._hr_phase = np.zeros(n)
-        self._rr_phase = np.zeros(n)
+        # phases (in cycles) at the start of second `_phase_sec` and of the one after it
+        self._phase_sec = 0
+        self._phase_at = np.zeros((2, 2, n))  # (this second / next second, heart / breath, session)
         self.n_done = 0
         self._frames(1)  # frame 0: only its second half is kept, as the first tail
         self._buf = np.zeros((n, n_src, 0))
@@ -276,14 +277,15 @@ class SyntheticFleet:
         t = j * hop / self.fs
         w = self._weights(t)
         swa = self._swa[:, None] * swa_decay(t)[None, :]
-        power = np.einsum("smk,pkf->spmf", w, self._base[src]) + np.einsum(
-            "smk,pkf->spmf", w * swa[..., None], self._delta[src]
-        )
+        n_f = self._base.shape[-1]
+        base = self._base[src].transpose(1, 0, 2).reshape(5, -1)  # (stage, src * freq)
+        delta = self._delta[src].transpose(1, 0, 2).reshape(5, -1)
+        power = (w.reshape(-1, 5) @ base + (w * swa[..., None]).reshape(-1, 5) @ delta).reshape(S, m, len(src), n_f)
+        power = power.transpose(0, 2, 1, 3)
         if 2 in src:  # distress and arousal raise chin EMG
             dlev, _ = self._distress.level(t, S, ramp=5.0)
             k = int(np.flatnonzero(src == 2)[0])
             power[:, k] *= (1.0 + 6.0 * dlev)[..., None]
-        n_f = power.shape[-1]
         draws = np.empty((S, m, len(src), 2 * n_f + 1))
         for s in range(S):
             draws[s] = self._rng_frames[s].standard_normal((m, len(src), 2 * n_f + 1))
@@ -366,14 +368,26 @@ class SyntheticFleet:
         )
         rr = self._rr0[:, None] + w @ _RR_STAGE + 9.0 * dlev + 3.0 * alev
         rr = rr + 1.5 * w[..., 4] * np.sin(2 * np.pi * ts[None, :] / 17.0 + po[:, 2:3])  # irregular in REM
-        k = np.arange(n0, n0 + n) // hop - sec0
-        rr_s = rr[:, k]
-        rr_phase = self._rr_phase[:, None] + np.cumsum(rr_s / 60.0 / self.fs, axis=1)
-        self._rr_phase = rr_phase[:, -1] % 1.0
+        # phase at the start of every second as a left fold over seconds (np.cumsum), continued
+        # from the carried value: the same additions in the same order whatever the chunking
+        m = ts.size
+        start = self._phase_at[0] if sec0 == self._phase_sec else self._phase_at[1]
+        step = hop / self.fs / 60.0  # minutes per second-long step
+        rr_rate = rr * step
+        rr_starts = np.cumsum(np.concatenate([start[1][:, None], rr_rate[:, :-1]], axis=1), axis=1)
+        hr = hr + 2.0 * np.sin(2 * np.pi * (rr_starts + 0.5 * rr_rate))  # respiratory sinus arrhythmia
+        hr_rate = hr * step
+        hr_starts = np.cumsum(np.concatenate([start[0][:, None], hr_rate[:, :-1]], axis=1), axis=1)
+        starts = np.stack([hr_starts, rr_starts])
+        rates = np.stack([hr_rate, rr_rate])
+        self._phase_sec = sec1
+        self._phase_at = np.stack([starts[:, :, m - 1], starts[:, :, m - 1] + rates[:, :, m - 1]])
+        i = np.arange(n0, n0 + n)
+        k = i // hop - sec0
+        within = (i - (i // hop) * hop + 1)[None, :] / hop
+        hr_phase = starts[0][:, k] + within * rates[0][:, k]
+        rr_phase = starts[1][:, k] + within * rates[1][:, k]
         if "ECG" in rows:
-            hr_s = hr[:, k] + 2.0 * np.sin(2 * np.pi * rr_phase)  # respiratory sinus arrhythmia
-            hr_phase = self._hr_phase[:, None] + np.cumsum(hr_s / 60.0 / self.fs, axis=1)
-            self._hr_phase = hr_phase[:, -1] % 1.0
             lut = ((hr_phase % 1.0) * self._ecg.size).astype(np.int64)
             out[:, rows["ECG"]] += self._ecg[lut]
         if "Resp" in rows:
@@ -403,15 +417,18 @@ class SyntheticFleet:
             return out.astype(self.dtype)
         if self._spec_used.size:
             bg = self._background(n)
-            out += np.einsum("cp,spn->scn", self._spec_mix, bg)
+            for c, p in zip(*np.nonzero(self._spec_mix), strict=True):
+                out[:, c] += self._spec_mix[c, p] * bg[:, p]
         if self._ev_used.size:
             ev = self._events(n0, n)
-            out += np.einsum("cg,sgn->scn", self._ev_mix, ev)
-        for c in ("EOG E1-M2", "EOG E2-M2"):
-            if c in rows:
-                col = 0 if c == "EOG E1-M2" else 1
-                for s in range(self.n_sessions):
-                    out[s, rows[c]] += 2.5 * self._rng_white[s].standard_normal((n, 2))[:, col]
+            for c, g in zip(*np.nonzero(self._ev_mix), strict=True):
+                out[:, c] += self._ev_mix[c, g] * ev[:, g]
+        eog = [(rows[c], i) for i, c in enumerate(("EOG E1-M2", "EOG E2-M2")) if c in rows]
+        if eog:  # each electrode's own noise, 2.5 µV RMS
+            for s in range(self.n_sessions):
+                white = self._rng_white[s].standard_normal((n, 2))
+                for r, i in eog:
+                    out[s, r] += 2.5 * white[:, i]
         self._physio(n0, n, out, rows)
         for s, faults in enumerate(self.faults):
             if faults:

@@ -106,7 +106,7 @@ def plan_night(
         ids = kernels.ids(kind)
         a = rng.uniform(lo, hi, t.size)
         if kind in ("slow_oscillation", "k_complex"):
-            a *= age_amp * swa_decay(t)
+            a = np.maximum(a * age_amp * swa_decay(t), lo)  # a slow oscillation is > 75 µV by definition
         if kind in SIGNED:
             a *= rng.choice((-1.0, 1.0), size=t.size)
         onsets.append(t)

@@ -161,8 +161,8 @@ def build_kernels(fs: float) -> KernelTable:
     def t(dur: float) -> npt.NDArray[np.float64]:
         return np.arange(max(2, round(dur * fs))) / fs
 
-    for down in (0.4, 0.5, 0.6):  # slow oscillations: down-state then up-state
-        for up in (0.45, 0.65):
+    for down in (0.5, 0.6, 0.7):  # slow oscillations (< 1 Hz): down-state then up-state
+        for up in (0.55, 0.75):
             tt = t(down + up)
             x = np.where(tt < down, -np.sin(np.pi * tt / down), 0.55 * np.sin(np.pi * (tt - down) / up))
             add(x, "slow_oscillation", "slow", 1.0 / (down + up))
