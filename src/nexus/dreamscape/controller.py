@@ -12,8 +12,9 @@ Rules, in order of precedence (each decision is logged as a :class:`Decision` wi
 2. **Distress**: stop everything at once; only the program's protective response may play (``on_distress``:
    silence or a steady soothing sound) for ``for_min`` minutes.
 3. **Arousal**: silence at once for ``on_arousal.silence_for_s``.
-4. **Smart wake**: inside the window, wake at the first moment the stager says W/N1/N2 (else at the window's
-   end): everything else stops and the wake ramp plays.
+4. **Smart wake**: inside the window, wake at the first moment the stager says W, or N1/N2 that has lasted 30 s
+   (so that a brief N1 inside REM or N2 on the way into N3 does not count); else at the window's end. Everything
+   else stops and the wake ramp plays.
 5. **Scenes** follow the stage (``rules``); **cues** repeat inside their scene; **CLAS** runs in its N3 scene:
    a click train starts when the predicted phase (:class:`~nexus.dsp.phase.CausalPhaseEstimator`, predicted
    over the measured latency) crosses the target and the slow wave is large enough; each further click of the
@@ -46,6 +47,7 @@ from nexus.dsp.phase import CausalPhaseEstimator, target_crossings
 _MIN_CLICK_GAP_S = 0.5  # two clicks are at least one fast (2 Hz) slow-wave cycle apart
 _MAX_TRAIN_GAP_S = 2.0  # a train is abandoned when the next up-state does not come within 2 s
 _LIGHT = (0, 1, 2)  # W, N1, N2: stages a smart wake may happen in
+_WAKE_STABLE_S = 30.0  # light sleep must have lasted this long before a smart wake (W wakes at once)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class Controller:
         self.woken = np.zeros(n, dtype=bool)
         self.wake_t = np.full(n, np.nan)
         self.stage = np.full(n, -2, dtype=int)
+        self.light_since = np.full(n, np.inf)
         self.clicks_total = np.zeros(n, dtype=int)
         self.train_n = np.zeros(n, dtype=int)
         self.last_click = np.full(n, -np.inf)
@@ -245,6 +248,8 @@ class Controller:
             self.stage = np.where(valid, np.argmax(np.where(valid[:, None], p, 0.0), axis=1), self.stage)
         else:
             p = np.full((n, 5), np.nan)
+        is_light = np.isin(self.stage, _LIGHT)
+        self.light_since = np.where(is_light, np.minimum(self.light_since, t), np.inf)
 
         # 1-3: glitch, distress, arousal: stop at once
         for s in np.flatnonzero(gl & ~self.glitch):
@@ -285,7 +290,8 @@ class Controller:
             win = self.programs[s].wake_window_s()
             if win is None or t < win[0]:
                 continue
-            light = int(self.stage[s]) in _LIGHT
+            light = int(self.stage[s]) == 0 or (
+                int(self.stage[s]) in _LIGHT and t - self.light_since[s] >= _WAKE_STABLE_S)
             if light or t >= win[1]:
                 ramp = self.programs[s].wake.ramp  # type: ignore[union-attr]
                 reason = (f"Smart wake: stage {STAGE_LABELS[self.stage[s]]} inside the window." if light
