@@ -397,6 +397,7 @@ def merge_journal(
         x = rec.samples(name)
         if x.shape[1] == 0:
             continue
+        x[~np.isfinite(x)] = np.nan  # infinities recorded from a faulty device are gaps too
         gaps = _gap_annotations(np.isnan(x).any(axis=0), info.fs)
         whole = int(np.ceil(x.shape[1] / info.fs) * info.fs)  # whole 1-s data records
         x = np.nan_to_num(np.pad(x, ((0, 0), (0, whole - x.shape[1])), constant_values=np.nan), nan=0.0)

@@ -1,0 +1,287 @@
+"""The batched pipeline step: all running sessions of one layout advance together.
+
+A :class:`Lane` holds the sessions that share channels and sampling rate, stacked on a leading
+session axis. Incoming samples go into a per-lane jitter buffer, indexed by the lane's sample
+clock; every step takes the samples that are due for *all* sessions at once as one array
+``(sessions, channels, samples)`` and hands it to the analyzers:
+
+* a line-noise notch and DC high-pass with carried state (:class:`~nexus.dsp.filters.StatefulFilter`)
+  on the electrophysiology channels,
+* the live stager (one stage per 30-s epoch per session),
+* the event detectors (slow oscillations, spindles, rapid eye movements, heart beats,
+  arousals, movement), each a batched stream from :mod:`nexus.events`.
+
+Samples that do not arrive in time are *missing*: they are held at the last value for the
+analyzers (so no session's gap stalls the others) and counted; samples that arrive after their
+time was processed are *late* and counted (they are still recorded). Python work per session
+stays out of this step: everything is an array operation over the session axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from nexus.core.checks import check_number
+from nexus.core.errors import InvalidInputError
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass
+class StepOutput:
+    """What one pipeline step produced for a lane.
+
+    Attributes
+    ----------
+    n_samples : int
+        Samples per session processed in this step.
+    events : list
+        :class:`~nexus.events.table.EventBatch` objects; ``session`` holds the lane slot and
+        ``onset`` seconds since the lane's stream start (see :meth:`Lane.session_time`).
+    epochs : list of tuple
+        ``(slots, onsets, stages)`` arrays of newly staged epochs (onset in lane-stream seconds).
+    """
+
+    n_samples: int = 0
+    events: list[Any] = field(default_factory=list)
+    epochs: list[tuple[IntArray, FloatArray, IntArray]] = field(default_factory=list)
+
+
+class Analyzer(Protocol):
+    """One batched computation of the step (filters, stager, detector)."""
+
+    name: str
+
+    def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
+        """Consume (and possibly transform) the block (sessions, channels, samples)."""
+        ...
+
+    def reset(self, slots: npt.NDArray[np.intp]) -> None:
+        """Forget the history of some sessions (a new session in the slot, or a stream gap)."""
+        ...
+
+
+def channel_roles(channels: Sequence[str]) -> dict[str, list[int]]:
+    """Row indices of channels by role: ``eeg``, ``eog``, ``emg``, ``ecg``, ``acc``, ``ephys``."""
+    roles: dict[str, list[int]] = {k: [] for k in ("eeg", "eog", "emg", "ecg", "acc", "ephys")}
+    for i, name in enumerate(channels):
+        low = name.lower()
+        for role in ("eeg", "eog", "emg", "ecg", "acc"):
+            if low.startswith(role):
+                roles[role].append(i)
+        if low.split(" ")[0] in ("eeg", "eog", "emg", "ecg"):
+            roles["ephys"].append(i)
+    return roles
+
+
+class Lane:
+    """Sessions of one layout (channels, sampling rate), processed together.
+
+    Parameters
+    ----------
+    channels : sequence of str
+        Channel names (the same for every session of the lane).
+    fs : float
+        Sampling rate in Hz.
+    capacity : int
+        Number of session slots (the leading axis of every block).
+    buffer_s : float
+        Length of the jitter buffer, in seconds: samples further ahead than this are dropped
+        (backpressure) and counted.
+    analyzers : sequence of callables, optional
+        Factories ``f(lane) -> Analyzer`` run in order on every step (see
+        :func:`nexus.facility.analyzers.default_analyzers`).
+    """
+
+    def __init__(
+        self,
+        channels: Sequence[str],
+        fs: float,
+        capacity: int,
+        *,
+        buffer_s: float = 8.0,
+        analyzers: Sequence[Callable[[Lane], Analyzer]] = (),
+    ) -> None:
+        self.channels = tuple(channels)
+        self.fs = check_number("fs", fs, gt=0, unit="Hz")
+        self.capacity = int(check_number("capacity", capacity, ge=1))
+        self.n_channels = len(self.channels)
+        self.size = max(16, int(np.ceil(buffer_s * self.fs)))
+        self.ring = np.zeros((self.capacity, self.n_channels, self.size))
+        self.have = np.zeros((self.capacity, self.size), dtype=bool)
+        self.hold = np.zeros((self.capacity, self.n_channels))  # last good value, fills missing samples
+        self.active = np.zeros(self.capacity, dtype=bool)
+        self.origin = np.zeros(self.capacity, dtype=np.int64)  # lane index of each session's sample 0
+        self.high = np.zeros(self.capacity, dtype=np.int64)  # lane index after the last sample received
+        self.processed = 0  # lane index up to which every session was processed
+        self.counts = {k: np.zeros(self.capacity, dtype=np.int64)
+                       for k in ("received", "missing", "late", "duplicate", "dropped", "bad")}
+        self.missing_run = np.zeros(self.capacity, dtype=np.int64)  # consecutive missing samples now
+        self.stage_now = np.full(self.capacity, -2, dtype=np.int64)  # latest live stage per slot
+        self.has_stager = False  # set by a staging analyzer
+        self.epochs_staged = 0
+        self.analyzers: list[Analyzer] = [f(self) for f in analyzers]
+
+    # -- slots -----------------------------------------------------------------------------------
+    def free_slots(self) -> npt.NDArray[np.intp]:
+        """Indices of unused slots."""
+        return np.flatnonzero(~self.active)
+
+    def attach(self, slots: npt.ArrayLike, start_index: int | None = None) -> None:
+        """Start sessions in ``slots``; their sample 0 is lane index ``start_index`` (default: now)."""
+        idx = np.asarray(slots, dtype=np.intp).ravel()
+        if self.active[idx].any():
+            raise InvalidInputError(f"Lane slots {idx[self.active[idx]].tolist()} are already in use.")
+        start = self.processed if start_index is None else int(start_index)
+        self.active[idx] = True
+        self.origin[idx] = start
+        self.high[idx] = start
+        self.have[idx] = False
+        self.hold[idx] = 0.0
+        self.missing_run[idx] = 0
+        self.stage_now[idx] = -2
+        for c in self.counts.values():
+            c[idx] = 0
+        for a in self.analyzers:
+            a.reset(idx)
+
+    def detach(self, slots: npt.ArrayLike) -> None:
+        """Stop sessions in ``slots`` (their slots become free)."""
+        idx = np.asarray(slots, dtype=np.intp).ravel()
+        self.active[idx] = False
+        self.have[idx] = False
+
+    def session_time(self, slots: npt.ArrayLike, lane_t: npt.ArrayLike) -> FloatArray:
+        """Convert lane-stream seconds to seconds since each session's start."""
+        idx = np.asarray(slots, dtype=np.intp)
+        return np.asarray(lane_t, dtype=np.float64) - self.origin[idx] / self.fs
+
+    # -- input -----------------------------------------------------------------------------------
+    def put(self, slots: npt.ArrayLike | slice, start: npt.ArrayLike, data: npt.ArrayLike) -> IntArray:
+        """Place samples of several sessions into the jitter buffer.
+
+        Parameters
+        ----------
+        slots : array of int or slice
+            Lane slots, one per row of ``data``.
+        start : int or array of int
+            Index of each row's first sample in its session (samples since the session start).
+        data : ndarray, shape (n_rows, n_channels, n_samples)
+            Samples; non-finite samples are counted as ``bad`` and treated as missing.
+
+        Returns
+        -------
+        ndarray of int, shape (n_rows,)
+            Samples accepted per row (the rest was late, too far ahead, or bad).
+        """
+        x = np.asarray(data)
+        sl = np.arange(self.capacity)[slots] if isinstance(slots, slice) else np.asarray(slots, dtype=np.intp)
+        n = x.shape[-1]
+        if x.ndim != 3 or x.shape[0] != sl.size or x.shape[1] != self.n_channels:
+            raise InvalidInputError(f"Lane.put needs ({sl.size}, {self.n_channels}, samples), got {x.shape}.")
+        a = self.origin[sl] + np.asarray(start, dtype=np.int64)  # lane index of each row's first sample
+        ok = np.isfinite(x).all(axis=1)  # (rows, samples)
+        bad = (~ok).sum(axis=1)
+        self.counts["bad"][sl] += bad
+        # position of every sample on the lane clock, relative to what is still open
+        lo = self.processed
+        hi = self.processed + self.size
+        first = np.clip(lo - a, 0, n)  # samples before `lo` are late
+        last = np.clip(hi - a, 0, n)  # samples from `hi` on are too far ahead
+        self.counts["late"][sl] += first
+        self.counts["dropped"][sl] += n - np.maximum(last, first)
+        same = bool(np.all(a == a[0])) if a.size else True
+        if same and a.size:
+            f0, l0 = int(first[0]), int(last[0])
+            if l0 > f0:
+                pos = (int(a[0]) + np.arange(f0, l0)) % self.size
+                blk = x[:, :, f0:l0]
+                okk = ok[:, f0:l0]
+                if isinstance(slots, slice) and pos[0] + pos.size <= self.size:
+                    p0, p1 = int(pos[0]), int(pos[0]) + pos.size
+                    if bad.any():
+                        self.ring[slots, :, p0:p1] = np.where(okk[:, None, :], blk, self.ring[slots, :, p0:p1])
+                    else:
+                        self.ring[slots, :, p0:p1] = blk
+                    self.have[slots, p0:p1] |= okk
+                else:
+                    self.ring[sl[:, None], :, pos[None, :]] = np.where(
+                        okk[:, :, None], np.moveaxis(blk, 1, 2), self.ring[sl[:, None], :, pos[None, :]])
+                    self.have[sl[:, None], pos[None, :]] |= okk
+        else:
+            for r in range(sl.size):  # rows at different times (individual sources): one write each
+                f0, l0 = int(first[r]), int(last[r])
+                if l0 <= f0:
+                    continue
+                pos = (int(a[r]) + np.arange(f0, l0)) % self.size
+                okk = ok[r, f0:l0]
+                self.ring[sl[r]][:, pos[okk]] = x[r][:, f0:l0][:, okk]
+                self.have[sl[r], pos] |= okk
+        acc = np.maximum(last - first, 0)
+        self.counts["received"][sl] += acc
+        self.high[sl] = np.maximum(self.high[sl], a + last)
+        return acc
+
+    # -- the step --------------------------------------------------------------------------------
+    def step(self, due_index: int, max_block: int | None = None) -> StepOutput:
+        """Process every session up to lane index ``due_index`` (exclusive), in one batch.
+
+        Returns the analyzers' output; does nothing when nothing is due.
+        """
+        out = StepOutput()
+        n = int(due_index) - self.processed
+        if n <= 0:
+            return out
+        n = min(n, self.size, max_block or self.size)
+        lo = self.processed
+        p0 = lo % self.size
+        if p0 + n <= self.size:
+            block = self.ring[:, :, p0 : p0 + n].copy()
+            mask = self.have[:, p0 : p0 + n].copy()
+            self.have[:, p0 : p0 + n] = False
+        else:
+            pos = (lo + np.arange(n)) % self.size
+            block = self.ring[:, :, pos]
+            mask = self.have[:, pos]
+            self.have[:, pos] = False
+        started = (lo + np.arange(n))[None, :] >= self.origin[:, None]
+        expected = started & self.active[:, None]
+        missing = expected & ~mask
+        n_missing = missing.sum(axis=1)
+        self.counts["missing"] += n_missing
+        # hold the last good value over missing samples (vectorised forward fill per session)
+        if n_missing.any():
+            idx = np.where(mask, np.arange(n)[None, :], -1)
+            np.maximum.accumulate(idx, axis=1, out=idx)
+            filled = np.take_along_axis(block, np.maximum(idx, 0)[:, None, :], axis=2)
+            block = np.where((idx >= 0)[:, None, :], filled, self.hold[:, :, None])
+        # consecutive missing samples at the end of the block (dropout tracking)
+        tail_ok = mask.any(axis=1)
+        last_ok = n - 1 - np.argmax(mask[:, ::-1], axis=1)
+        self.missing_run = np.where(tail_ok, n - 1 - last_ok, self.missing_run + n) * self.active
+        self.hold = block[:, :, -1].copy()
+        block[~self.active] = 0.0
+        self.processed = lo + n
+        out.n_samples = n
+        for a in self.analyzers:
+            block = a.step(block, self.active, out, self)
+        return out
+
+    def pending(self) -> IntArray:
+        """Samples received but not yet processed, per slot."""
+        return np.maximum(self.high - self.processed, 0) * self.active
+
+
+def merge_counts(lanes: Sequence[Lane]) -> dict[str, int]:
+    """Totals of the lanes' sample counters (active and finished slots)."""
+    tot: dict[str, int] = {}
+    for lane in lanes:
+        for k, v in lane.counts.items():
+            tot[k] = tot.get(k, 0) + int(v.sum())
+    return tot

@@ -1,0 +1,496 @@
+"""The session supervisor: runs every live session of the facility on one clock.
+
+One :meth:`Supervisor.step` (a *tick*) pulls what each source delivered, checks it at the edge,
+records it, and advances every lane by one batched pipeline step. On a
+:class:`~nexus.core.clock.RealClock` :meth:`Supervisor.run` ticks in real time; on a
+:class:`~nexus.core.clock.ManualClock` it ticks in fast-forward through the same code (simulation,
+tests). Tests call :meth:`step` directly and never sleep.
+
+Bad data stays with its session. Each chunk is checked at the edge — channel count, sampling rate,
+NaN/inf samples, sequence numbers (duplicates), timestamps going backwards — and a rejected chunk,
+a source that raises, or a stream that vanishes raises a :class:`~nexus.monitor.glitch.Glitch` for
+that session only; the lane fills its missing samples so the other sessions go on, and what was
+recorded stays recorded. Backpressure: the jitter buffer of a lane is bounded; samples further
+ahead (or arriving after their time was processed) are counted as dropped (or late), never queued
+without bound.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from nexus.core.checks import check_number
+from nexus.core.clock import Clock, ManualClock
+from nexus.core.errors import InvalidInputError, NexusError, StateError
+from nexus.core.log import logger
+from nexus.core.stages import EPOCH_S
+from nexus.facility.analyzers import AnalyzerFactory, default_analyzers
+from nexus.facility.pipeline import Lane, StepOutput, merge_counts
+from nexus.monitor.glitch import Glitch
+from nexus.sources.base import Source
+from nexus.store.recording import RecordingJournal
+
+
+class Fleet(Protocol):
+    """Many sessions generated together (e.g. :class:`~nexus.sources.synthetic.fleet.SyntheticFleet`)."""
+
+    fs: float
+    channels: tuple[str, ...]
+
+    def next_chunk(self, n_samples: int) -> npt.NDArray[np.floating]:
+        """The next ``n_samples`` of every session, shape (sessions, channels, samples)."""
+        ...
+
+
+@dataclass
+class SessionRuntime:
+    """The supervisor's view of one running session."""
+
+    session: str
+    lane: Lane
+    slot: int
+    source: Source | None = None
+    started: bool = False
+    state: str = "running"  # running, lost, ended
+    last_seq: int = -1
+    last_t1: float = 0.0
+    retry_at: float = 0.0
+    in_dropout: bool = False
+    rejected: int = 0
+    glitch_at: dict[str, float] = field(default_factory=dict)
+    suppressed: int = 0
+    seen: set[int] = field(default_factory=set)
+    seen_order: deque[int] = field(default_factory=deque)
+
+
+@dataclass
+class _FleetFeed:
+    fleet: Fleet
+    lane: Lane
+    slots: slice
+    sessions: list[str]
+    start_index: int
+    generated: int = 0
+
+
+@dataclass
+class TickReport:
+    """What one tick did."""
+
+    t: float
+    samples: int = 0
+    epochs: int = 0
+    events: int = 0
+    glitches: int = 0
+    latency_s: float = 0.0
+
+
+class Supervisor:
+    """Runs live sessions on a clock, batched per layout, recording everything.
+
+    Parameters
+    ----------
+    clock : Clock
+        Real time (:class:`RealClock`) or fast-forward (:class:`ManualClock`).
+    journal : RecordingJournal, optional
+        Where raw signals, stages, events, glitches and decisions go (nothing is recorded without).
+    analyzers : sequence of factories, optional
+        The analyzers of each lane (default :func:`~nexus.facility.analyzers.default_analyzers`).
+    delay_s : float
+        How long a lane waits for late samples before processing them, in seconds (0 for
+        generated sources that are always on time; ~0.2 s for network devices).
+    buffer_s : float
+        Jitter buffer per lane, in seconds (backpressure bound).
+    dropout_s : float
+        A session without samples for this long raises a ``dropout`` glitch.
+    retry_s : float
+        Time between attempts to reopen a failed source, in seconds.
+    lane_capacity : int
+        Session slots of a lane created for individual sources.
+    record_signals : bool
+        Record raw signals (stages, events and glitches are always recorded when a journal is given).
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        journal: RecordingJournal | None = None,
+        analyzers: Sequence[AnalyzerFactory] | None = None,
+        delay_s: float = 0.0,
+        buffer_s: float = 8.0,
+        dropout_s: float = 2.0,
+        retry_s: float = 5.0,
+        lane_capacity: int = 16,
+        record_signals: bool = True,
+    ) -> None:
+        self.clock = clock
+        self.journal = journal
+        self.analyzers = list(default_analyzers() if analyzers is None else analyzers)
+        self.delay_s = check_number("delay_s", delay_s, ge=0, unit="s")
+        self.buffer_s = check_number("buffer_s", buffer_s, gt=0, unit="s")
+        self.dropout_s = check_number("dropout_s", dropout_s, gt=0, unit="s")
+        self.retry_s = check_number("retry_s", retry_s, gt=0, unit="s")
+        self.lane_capacity = int(lane_capacity)
+        self.record_signals = record_signals
+        self.lanes: list[Lane] = []
+        self._lane_t0: dict[int, float] = {}
+        self.sessions: dict[str, SessionRuntime] = {}
+        self._fleets: list[_FleetFeed] = []
+        self.glitches: list[Glitch] = []
+        self.event_counts: dict[str, int] = {}
+        self.epochs_staged = 0
+        self.latencies: list[float] = []
+        self.ticks = 0
+        self._finished_counts: dict[str, int] = {}
+        self.listeners: list[Callable[[str, list[dict[str, Any]]], None]] = []
+        """Called with (kind, records) for stages, events and glitches (console feed, controllers)."""
+
+    # -- adding sessions -------------------------------------------------------------------------
+    def _new_lane(self, channels: Sequence[str], fs: float, capacity: int) -> Lane:
+        lane = Lane(channels, fs, capacity, buffer_s=self.buffer_s, analyzers=self.analyzers)
+        self.lanes.append(lane)
+        self._lane_t0[id(lane)] = self.clock.now()
+        return lane
+
+    def _due_index(self, lane: Lane, now: float | None = None) -> int:
+        t = (self.clock.now() if now is None else now) - self._lane_t0[id(lane)] - self.delay_s
+        return max(0, int(np.floor(t * lane.fs + 1e-9)))
+
+    def _check_new(self, sessions: Iterable[str]) -> list[str]:
+        names = list(sessions)
+        dup = [s for s in names if s in self.sessions]
+        if dup or len(set(names)) != len(names):
+            raise StateError(f"Session(s) {', '.join(dup or names)} already running; give each session a new id.")
+        return names
+
+    def add_fleet(self, fleet: Fleet, sessions: Sequence[str]) -> None:
+        """Run many generated sessions (one lane, their own slots), e.g. a ``SyntheticFleet``.
+
+        Parameters
+        ----------
+        fleet : Fleet
+            Generates (sessions, channels, samples) blocks on demand.
+        sessions : sequence of str
+            Session ids, one per fleet row.
+        """
+        names = self._check_new(sessions)
+        lane = self._new_lane(fleet.channels, fleet.fs, len(names))
+        start = self._due_index(lane)
+        lane.attach(np.arange(len(names)), start)
+        for k, s in enumerate(names):
+            self.sessions[s] = SessionRuntime(s, lane, k, started=True)
+            if self.journal is not None:
+                self.journal.add_session(s, fleet.channels, fleet.fs)
+        self._fleets.append(_FleetFeed(fleet, lane, slice(0, len(names)), names, start))
+
+    def add_session(self, session: str, source: Source) -> None:
+        """Run one session fed by its own source (device, LSL, EDF replay)."""
+        self._check_new([session])
+        try:
+            source.open()
+        except NexusError:
+            raise
+        except Exception as exc:
+            raise InvalidInputError(f"Cannot open the source of session '{session}': {exc}.") from None
+        channels, fs = tuple(source.channels), float(source.fs)
+        lane = next((ln for ln in self.lanes if ln.channels == channels and ln.fs == fs
+                     and ln not in {f.lane for f in self._fleets} and
+                     len(set(range(ln.capacity)) - {r.slot for r in self.sessions.values()
+                                                    if r.lane is ln and r.state != "ended"})), None)
+        if lane is None:
+            lane = self._new_lane(channels, fs, self.lane_capacity)
+        used = {r.slot for r in self.sessions.values() if r.lane is lane and r.state != "ended"}
+        slot = next(i for i in range(lane.capacity) if i not in used)
+        self.sessions[session] = SessionRuntime(session, lane, slot, source=source)
+        if self.journal is not None:
+            self.journal.add_session(session, channels, fs)
+
+    def end_session(self, session: str) -> None:
+        """Stop one session: close its source, free its slot (its recording stays)."""
+        rt = self.sessions.get(session)
+        if rt is None:
+            raise InvalidInputError(f"No running session '{session}'.")
+        if rt.state == "ended":
+            return
+        for k, v in rt.lane.counts.items():
+            self._finished_counts[k] = self._finished_counts.get(k, 0) + int(v[rt.slot])
+            v[rt.slot] = 0
+        rt.lane.detach([rt.slot])
+        rt.lane._names = None  # type: ignore[attr-defined]
+        rt.state = "ended"
+        if rt.source is not None:
+            try:
+                rt.source.close()
+            except Exception as exc:  # closing a broken device must not stop the facility
+                logger.warning("Closing the source of %s failed: %s", session, exc)
+
+    # -- the tick --------------------------------------------------------------------------------
+    def step(self, due_at: float | None = None) -> TickReport:
+        """One tick: pull from every source, check and record at the edge, advance every lane.
+
+        ``due_at`` is the clock time the tick was scheduled for (default: now); on a real clock
+        the tick's latency is measured from it.
+        """
+        t_tick = self.clock.now()
+        wall0 = time.perf_counter()
+        rep = TickReport(t=t_tick)
+        n_glitch = len(self.glitches)
+        for feed in self._fleets:
+            self._pull_fleet(feed)
+        for rt in self.sessions.values():
+            if rt.source is not None and rt.state != "ended":
+                self._pull_source(rt, t_tick)
+        for lane in self.lanes:
+            due = self._due_index(lane, t_tick)
+            while lane.processed < due:
+                out = lane.step(due)
+                rep.samples += out.n_samples
+                self._collect(lane, out, rep)
+            self._watch_dropouts(lane)
+        if self.journal is not None:
+            self.journal.flush()
+        rep.glitches = len(self.glitches) - n_glitch
+        # latency: from the moment the tick's data were due until their results were out
+        if isinstance(self.clock, ManualClock):
+            rep.latency_s = time.perf_counter() - wall0
+        else:
+            rep.latency_s = self.clock.now() - (t_tick if due_at is None else due_at)
+        self.latencies.append(rep.latency_s)
+        self.ticks += 1
+        return rep
+
+    def _pull_fleet(self, feed: _FleetFeed) -> None:
+        lane = feed.lane
+        due = self._due_index(lane) - feed.start_index
+        n = due - feed.generated
+        if n <= 0:
+            return
+        n = min(n, lane.size)  # never generate more than the lane can hold; the rest follows next tick
+        data = feed.fleet.next_chunk(n)
+        bad_before = lane.counts["bad"][feed.slots].copy()
+        lane.put(feed.slots, feed.generated, data)
+        if self.journal is not None and self.record_signals:
+            self.journal.write_signals(feed.sessions, np.full(len(feed.sessions), feed.generated / lane.fs), data)
+        bad = np.flatnonzero(lane.counts["bad"][feed.slots] > bad_before)
+        for k in bad:  # rare: only sessions with bad samples get Python work
+            self._glitch(self.sessions[feed.sessions[k]], feed.generated / lane.fs, "bad_samples",
+                         "NaN or infinite samples were replaced by the last good value.")
+        feed.generated += n
+
+    def _pull_source(self, rt: SessionRuntime, now: float) -> None:
+        if rt.state == "lost":
+            if now < rt.retry_at:
+                return
+            try:
+                rt.source.close()  # type: ignore[union-attr]
+                rt.source.open()  # type: ignore[union-attr]
+                rt.state = "running"
+            except Exception as exc:
+                rt.retry_at = now + self.retry_s
+                logger.info("Session %s: source still unavailable (%s).", rt.session, exc)
+                return
+        for _ in range(64):  # bounded: a source cannot keep one tick busy forever
+            try:
+                chunk = rt.source.read()  # type: ignore[union-attr]
+            except Exception as exc:
+                rt.state, rt.retry_at = "lost", now + self.retry_s
+                self._glitch(rt, self._session_now(rt), "source_error",
+                             f"The source failed: {exc}. Retrying every {self.retry_s:g} s.")
+                return
+            if chunk is None:
+                return
+            self._accept(rt, chunk)
+
+    def _session_now(self, rt: SessionRuntime) -> float:
+        lane = rt.lane
+        return (lane.processed - lane.origin[rt.slot]) / lane.fs if rt.started else 0.0
+
+    def _accept(self, rt: SessionRuntime, chunk: Any) -> None:
+        lane = rt.lane
+        x = np.asarray(chunk.data)
+        t0 = float(chunk.t0)
+        if x.ndim != 2 or x.shape[0] != lane.n_channels:
+            rt.rejected += x.shape[-1] if x.ndim else 0
+            self._glitch(rt, t0, "wrong_channels",
+                         f"Chunk {chunk.seq} has {x.shape[0] if x.ndim else 0} channels, expected {lane.n_channels}; "
+                         "it was rejected. Check the device montage.")
+            return
+        if abs(float(chunk.fs) - lane.fs) > 1e-6 * lane.fs:
+            rt.rejected += x.shape[1]
+            self._glitch(rt, t0, "fs_mismatch",
+                         f"Chunk {chunk.seq} is at {chunk.fs:g} Hz, expected {lane.fs:g} Hz; it was rejected.")
+            return
+        seq = int(chunk.seq)
+        if seq in rt.seen:
+            lane.counts["duplicate"][rt.slot] += x.shape[1]
+            self._glitch(rt, t0, "duplicate", f"Chunk {seq} was delivered again; the copy was ignored.")
+            return
+        rt.seen.add(seq)
+        rt.seen_order.append(seq)
+        if len(rt.seen_order) > 4096:
+            rt.seen.discard(rt.seen_order.popleft())
+        in_order = seq > rt.last_seq
+        rt.last_seq = max(rt.last_seq, seq)
+        # a chunk out of order (lower, unseen number) is late, not a clock going backwards
+        if in_order and rt.started and t0 < rt.last_t1 - 0.5 / lane.fs:
+            cut = round((rt.last_t1 - t0) * lane.fs)
+            self._glitch(rt, t0, "clock_skew",
+                         f"Timestamps went back by {rt.last_t1 - t0:.3f} s; {min(cut, x.shape[1])} overlapping "
+                         "samples were dropped.")
+            lane.counts["duplicate"][rt.slot] += min(cut, x.shape[1])
+            if cut >= x.shape[1]:
+                return
+            x, t0 = x[:, cut:], t0 + cut / lane.fs
+        if not rt.started:
+            # the session's sample 0 is placed so that this chunk ends at the current due index
+            start = self._due_index(lane) - x.shape[1] - round(t0 * lane.fs)
+            lane.attach([rt.slot], max(start, lane.processed - round(t0 * lane.fs)))
+            rt.started = True
+        start_sample = round(t0 * lane.fs)
+        lane.put([rt.slot], [start_sample], x[None])
+        if not np.isfinite(x).all():
+            self._glitch(rt, t0, "bad_samples",
+                         f"{int((~np.isfinite(x)).sum())} NaN or infinite values; replaced by the last good value.")
+        if in_order:
+            rt.last_t1 = t0 + x.shape[1] / lane.fs
+        if self.journal is not None and self.record_signals:
+            self.journal.write_signals([rt.session], [t0], x[None])
+
+    def _watch_dropouts(self, lane: Lane) -> None:
+        limit = int(self.dropout_s * lane.fs)
+        out = np.flatnonzero((lane.missing_run >= limit) & lane.active)
+        back = np.flatnonzero((lane.missing_run == 0) & lane.active)
+        if not out.size and not self._any_dropout(lane):
+            return
+        by_slot = {rt.slot: rt for rt in self.sessions.values() if rt.lane is lane and rt.state != "ended"}
+        for s in out:
+            rt = by_slot.get(int(s))
+            if rt is not None and not rt.in_dropout:
+                rt.in_dropout = True
+                self._glitch(rt, self._session_now(rt) - lane.missing_run[s] / lane.fs, "dropout",
+                             f"No samples for {self.dropout_s:g} s; the stream vanished.", force=True)
+        for s in back:
+            rt = by_slot.get(int(s))
+            if rt is not None and rt.in_dropout:
+                rt.in_dropout = False
+                for a in lane.analyzers:  # the history before the gap no longer matches
+                    a.reset(np.array([s]))
+                self._glitch(rt, self._session_now(rt), "stream_returned", "Samples arrive again.", force=True)
+
+    def _any_dropout(self, lane: Lane) -> bool:
+        return any(rt.in_dropout for rt in self.sessions.values() if rt.lane is lane)
+
+    def _glitch(self, rt: SessionRuntime, onset: float, kind: str, message: str, *, force: bool = False) -> None:
+        # the same kind of glitch is raised at most once a minute per session (the counters keep the rest)
+        last = rt.glitch_at.get(kind)
+        now = self.clock.now()
+        if not force and last is not None and now - last < 60.0:
+            rt.suppressed += 1
+            return
+        rt.glitch_at[kind] = now
+        g = Glitch(rt.session, float(onset), kind, message)
+        self.glitches.append(g)
+        logger.warning("Session %s: %s — %s", rt.session, kind, message)
+        rec = g.as_record()
+        if self.journal is not None:
+            self.journal.write_records([rec])
+        for cb in self.listeners:
+            cb("glitch", [rec])
+
+    def _collect(self, lane: Lane, out: StepOutput, rep: TickReport) -> None:
+        names = self._slot_names(lane)
+        records: list[dict[str, Any]] = []
+        for slots, onsets, stages in out.epochs:
+            t = lane.session_time(slots, onsets)
+            records += [{"session": names[s], "kind": "stage", "onset": float(o), "duration": EPOCH_S,
+                         "stage": int(st)} for s, o, st in zip(slots.tolist(), t.tolist(), stages.tolist(), strict=True)
+                        if s in names]
+            rep.epochs += int(slots.size)
+        self.epochs_staged += sum(int(e[0].size) for e in out.epochs)
+        for ev in out.events:
+            self.event_counts[ev.kind] = self.event_counts.get(ev.kind, 0) + len(ev)
+            rep.events += len(ev)
+            if self.journal is None and not self.listeners:
+                continue
+            t = lane.session_time(ev.session, ev.onset)
+            extra = {k: v.tolist() for k, v in ev.extra.items()}
+            for i, (s, o, d, c) in enumerate(zip(ev.session.tolist(), t.tolist(), ev.duration.tolist(),
+                                                 ev.channel.tolist(), strict=True)):
+                if s in names:
+                    records.append({"session": names[s], "kind": "event", "onset": o, "duration": d,
+                                    "description": ev.kind, "channel": lane.channels[c],
+                                    **{k: v[i] for k, v in extra.items()}})
+        if records:
+            if self.journal is not None:
+                self.journal.write_records(records)
+            for cb in self.listeners:
+                cb("records", records)
+
+    def _slot_names(self, lane: Lane) -> dict[int, str]:
+        cache = getattr(lane, "_names", None)
+        if cache is None or cache[0] != len(self.sessions):  # refreshed when sessions come or go
+            cache = (len(self.sessions), {rt.slot: rt.session for rt in self.sessions.values()
+                                          if rt.lane is lane and rt.state != "ended"})
+            lane._names = cache  # type: ignore[attr-defined]
+        return cache[1]
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self, seconds: float, tick_s: float = 0.1,
+            on_tick: Callable[[TickReport], None] | None = None) -> list[TickReport]:
+        """Tick every ``tick_s`` seconds for ``seconds`` of clock time.
+
+        On a real clock the loop sleeps until each tick is due (a late tick is not repeated: the
+        next one processes everything due); on a :class:`ManualClock` it advances the clock.
+        """
+        check_number("tick_s", tick_s, gt=0, unit="s")
+        reports = []
+        t_end = self.clock.now() + seconds
+        nxt = self.clock.now()
+        while True:
+            nxt = min(nxt + tick_s, t_end)
+            if isinstance(self.clock, ManualClock):
+                self.clock.advance(max(0.0, nxt - self.clock.now()))
+            else:
+                self.clock.sleep_until(nxt)
+            rep = self.step(due_at=nxt)
+            reports.append(rep)
+            if on_tick is not None:
+                on_tick(rep)
+            if nxt >= t_end - 1e-9:
+                break
+        return reports
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Sample counters over all sessions: received, missing, late, duplicate, dropped, bad, rejected."""
+        tot = merge_counts(self.lanes)
+        for k, v in self._finished_counts.items():
+            tot[k] = tot.get(k, 0) + v
+        tot["rejected"] = sum(rt.rejected for rt in self.sessions.values())
+        return tot
+
+    def session_counts(self, session: str) -> dict[str, int]:
+        """Sample counters of one running session."""
+        rt = self.sessions[session]
+        c = {k: int(v[rt.slot]) for k, v in rt.lane.counts.items()}
+        c["rejected"] = rt.rejected
+        return c
+
+    def lag_s(self) -> float:
+        """How far the slowest lane is behind the clock, in seconds."""
+        return max((max(0, self._due_index(ln) - ln.processed) / ln.fs for ln in self.lanes), default=0.0)
+
+    def close(self) -> None:
+        """End every session (sources closed) and flush the journal; the journal stays open to finalize."""
+        for name in list(self.sessions):
+            self.end_session(name)
+        if self.journal is not None:
+            self.journal.flush(force=True)
