@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -36,6 +37,17 @@ __all__ = [
     "notch_sos",
     "zero_phase",
 ]
+
+
+def _frozen(sos: npt.ArrayLike) -> FloatArray:
+    return np.array(sos, dtype=np.float64)
+
+
+@lru_cache(maxsize=256)
+def _butter(order: int, cut: tuple[float, ...], btype: str, fs: float) -> tuple[tuple[float, ...], ...]:
+    # the live engine asks for the same designs every tick: cache them (as tuples, immutable)
+    sos = signal.butter(order, list(cut) if len(cut) > 1 else cut[0], btype=btype, fs=fs, output="sos")
+    return tuple(tuple(float(v) for v in row) for row in sos)
 
 
 def _check_fs_band(fs: float, *freqs: float) -> float:
@@ -71,19 +83,19 @@ def bandpass_sos(low: float, high: float, fs: float, order: int = 4) -> FloatArr
     fs = _check_fs_band(fs, low, high)
     if not low < high:
         raise InvalidInputError(f"Invalid band: expected low < high, got {low:g}-{high:g} Hz. Swap the edges.")
-    return np.asarray(signal.butter(order, [low, high], btype="bandpass", fs=fs, output="sos"))
+    return _frozen(_butter(int(order), (float(low), float(high)), "bandpass", fs))
 
 
 def highpass_sos(cutoff: float, fs: float, order: int = 2) -> FloatArray:
     """Design a Butterworth high-pass filter (cut-off in Hz, fs in Hz); returns SOS."""
     fs = _check_fs_band(fs, cutoff)
-    return np.asarray(signal.butter(order, cutoff, btype="highpass", fs=fs, output="sos"))
+    return _frozen(_butter(int(order), (float(cutoff),), "highpass", fs))
 
 
 def lowpass_sos(cutoff: float, fs: float, order: int = 4) -> FloatArray:
     """Design a Butterworth low-pass filter (cut-off in Hz, fs in Hz); returns SOS."""
     fs = _check_fs_band(fs, cutoff)
-    return np.asarray(signal.butter(order, cutoff, btype="lowpass", fs=fs, output="sos"))
+    return _frozen(_butter(int(order), (float(cutoff),), "lowpass", fs))
 
 
 def notch_sos(line: float, fs: float, quality: float = 30.0, harmonics: int = 1) -> FloatArray:
@@ -114,7 +126,7 @@ def notch_sos(line: float, fs: float, quality: float = 30.0, harmonics: int = 1)
             break
         b, a = signal.iirnotch(f0, quality, fs=fs)
         sections.append(signal.tf2sos(b, a))
-    return np.vstack(sections)
+    return _frozen(np.vstack(sections))
 
 
 def zero_phase(x: npt.ArrayLike, sos: FloatArray, axis: int = -1) -> FloatArray:

@@ -45,9 +45,21 @@ def moving_mean(x: npt.ArrayLike, n: int) -> FloatArray:
     size = a.shape[-1]
     if size == 0:
         return a.copy()
-    c = np.concatenate([np.zeros((*a.shape[:-1], 1)), np.cumsum(a, axis=-1)], axis=-1)
+    c = np.empty((*a.shape[:-1], size + 1))
+    c[..., 0] = 0.0
+    np.cumsum(a, axis=-1, out=c[..., 1:])
+    h = n // 2
+    if size < n:  # every output is an edge case
+        lo, hi = _bounds(size, n)
+        return (c[..., hi] - c[..., lo]) / (hi - lo)
+    out = np.empty_like(a)
+    # interior: full windows, as contiguous slices (no gathers on the hot path)
+    out[..., h : size - n + h + 1] = (c[..., n:] - c[..., : size - n + 1]) / n
     lo, hi = _bounds(size, n)
-    return (c[..., hi] - c[..., lo]) / (hi - lo)
+    edge = np.r_[0:h, size - n + h + 1 : size]
+    if edge.size:
+        out[..., edge] = (c[..., hi[edge]] - c[..., lo[edge]]) / (hi[edge] - lo[edge])
+    return out
 
 
 def moving_rms(x: npt.ArrayLike, n: int) -> FloatArray:

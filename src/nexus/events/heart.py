@@ -154,12 +154,12 @@ class HeartRateStream:
     """Batched streaming R-peak detector; blocks are (n_sessions, n_samples) of ECG in µV.
 
     ``step`` returns the new beats (``description`` ``"r_peak"``) with ``rr_s`` and ``hr_bpm``,
-    about 1.5 s after they happen.
+    up to ``hop_s`` + 2.5 s after they happen.
     """
 
-    def __init__(self, n_sessions: int, fs: float, hop_s: float = 1.0) -> None:
+    def __init__(self, n_sessions: int, fs: float, hop_s: float = 5.0) -> None:
         fs = check_fs(fs, 50.0)
-        self._stream = WindowedStream(_beat_core, "r_peak", n_sessions, fs, left_s=4.0, right_s=2.5,
+        self._stream = WindowedStream(_beat_core, "r_peak", n_sessions, fs, left_s=3.0, right_s=2.5,
                                       hop_s=hop_s, extra_names=EXTRA)
 
     def step(self, block: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> EventBatch:

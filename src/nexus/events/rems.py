@@ -114,7 +114,7 @@ def detect_rems(
 class REMStream:
     """Batched streaming REM detector; blocks are (n_sessions, 2, n_samples) with LOC then ROC, in µV."""
 
-    def __init__(self, n_sessions: int, fs: float, params: REMParams | None = None, hop_s: float = 2.0) -> None:
+    def __init__(self, n_sessions: int, fs: float, params: REMParams | None = None, hop_s: float = 5.0) -> None:
         fs = check_fs(fs, 16.0)
         self.params = params or REMParams()
         self._stream = WindowedStream(

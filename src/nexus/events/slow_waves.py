@@ -201,14 +201,14 @@ class SlowWaveStream:
 
     def __init__(
         self, n_sessions: int, fs: float, params: SlowWaveParams | None = None, down_threshold_uv: float = 40.0,
-        hop_s: float = 2.0,
+        hop_s: float = 5.0,
     ) -> None:
         fs = check_fs(fs, 10.0)
         self.params = params or SlowWaveParams()
         self.fs = fs
         self._stream = WindowedStream(
             lambda x, f, m: _sw_core(x, f, m, self.params), "slow_oscillation", n_sessions, fs,
-            left_s=8.0, right_s=5.0, hop_s=hop_s, extra_names=EXTRA,
+            left_s=5.0, right_s=4.0, hop_s=hop_s, extra_names=EXTRA,
         )
         self._filter = StatefulFilter(bandpass_sos(*self.params.freq, fs=fs, order=2), (n_sessions,), init="step")
         self._tail = np.zeros((n_sessions, 2))

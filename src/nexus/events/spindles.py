@@ -135,10 +135,11 @@ def _features(x: FloatArray, fs: float, p: SpindleParams) -> tuple[FloatArray, F
 
 
 def _spindle_core(
-    x: FloatArray, fs: float, mask: BoolArray, p: SpindleParams, hist_rows: npt.NDArray[np.int64] | None = None
+    x: FloatArray, fs: float, mask: BoolArray, p: SpindleParams, hist_rows: npt.NDArray[np.int64] | None = None,
+    feats: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None,
 ) -> tuple[EventBatch, FloatArray, BoolArray]:
     """Detect spindles in every row of ``x`` (rows, samples). Returns events, moving RMS and mask."""
-    broad, sigma, rc, mrms = _features(x, fs, p)
+    broad, sigma, rc, mrms = _features(x, fs, p) if feats is None else feats
     hist = rms_histogram(mrms, mask) if hist_rows is None else hist_rows
     thr = rms_threshold(hist, p.rms)
     n_pass = (rc[0] >= p.rel_pow).astype(np.float64) + (rc[1] >= p.corr) + (mrms >= thr[:, None])
@@ -246,7 +247,7 @@ class SpindleStream:
 
     def __init__(
         self, n_sessions: int, fs: float, n_channels: int = 1, params: SpindleParams | None = None,
-        hop_s: float = 2.0,
+        hop_s: float = 5.0,
     ) -> None:
         self.params = params or SpindleParams()
         fs = check_fs(fs, 64.0)
@@ -259,13 +260,14 @@ class SpindleStream:
 
     def _core(self, x: FloatArray, fs: float, mask: BoolArray) -> EventBatch:
         s = self._stream
-        _, _, _, mrms = _features(x, fs, self.params)
+        feats = _features(x, fs, self.params)
+        mrms = feats[3]
         a = self._counted - s._buf_start
         b = s.until - s._buf_start
         if b > a:
             self._hist += rms_histogram(mrms[:, a:b], mask[:, a:b])
             self._counted = s._buf_start + b
-        ev, _, _ = _spindle_core(x, fs, mask, self.params, hist_rows=self._hist)
+        ev, _, _ = _spindle_core(x, fs, mask, self.params, hist_rows=self._hist, feats=feats)
         return ev
 
     @property
