@@ -19,8 +19,11 @@ from nexus.core.errors import NexusError
 COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("nexus.cli.commands.version:version", "Print the Bedtime Nexus version and environment."),
     "db": ("nexus.cli.commands.db:db", "Manage the database (migrations)."),
-    "synth": ("nexus.cli.commands.synth:synth", "Write one synthetic night (EDF+) with its ground truth."),
+    "stage": ("nexus.cli.commands.stage:stage", "Stage sleep in a recording, offline or live (causal)."),
+    "stats": ("nexus.cli.commands.stats:stats", "AASM sleep statistics of a hypnogram (any format)."),
     "events": ("nexus.cli.commands.events:events", "Detect spindles, slow waves, REMs, arousals, HR, movement."),
+    "synth": ("nexus.cli.commands.synth:synth", "Write one synthetic night (EDF+) with its ground truth."),
+    "dreamscape": ("nexus.cli.commands.dreamscape:dreamscape", "Check, dry-run, render, replay dreamscapes."),
 }
 
 

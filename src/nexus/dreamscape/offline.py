@@ -5,6 +5,7 @@ Both run the same :class:`~nexus.dreamscape.controller.Controller` as a live ses
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
 from nexus.core.stages import EPOCH_S
 from nexus.dreamscape.controller import Command, Controller, Decision
-from nexus.dreamscape.schema import Program
+from nexus.dreamscape.schema import Clas, Limits, Program, Scene
 
 
 @dataclass
@@ -83,3 +84,77 @@ def run_hypnogram(program: Program, stages: npt.ArrayLike, *, epoch_s: float = E
             chunk = x[None, a:b]
         cmds += ctrl.step(t1, eeg=chunk, probs=p)
     return OfflineRun(cmds, ctrl.decisions, duration)
+
+
+def default_clas_program(clas: Clas | None = None) -> Program:
+    """A minimal program that only runs CLAS in N3 (for replays and benchmarks)."""
+    return Program(dreamscape=1, name="CLAS only", scenes={"deep": Scene(clas=clas or Clas())},
+                   rules={"N3": "deep"}, limits=Limits(max_stim_per_min=60.0))
+
+
+@dataclass
+class ClasReplay:
+    """Pulses a CLAS controller would have played over a recording.
+
+    Attributes
+    ----------
+    onsets : ndarray
+        Click onsets in seconds from the recording start.
+    phase_pred_deg, envelope_uv : ndarray
+        The predicted phase (°) and slow-wave envelope (µV) at each onset, as the controller saw them.
+    decisions : list of Decision
+    """
+
+    onsets: npt.NDArray[np.float64]
+    phase_pred_deg: npt.NDArray[np.float64]
+    envelope_uv: npt.NDArray[np.float64]
+    decisions: list[Decision]
+
+
+def clas_replay(eeg: npt.ArrayLike, fs: float, probs: npt.ArrayLike | Callable[[npt.NDArray[np.float64], float],
+                npt.ArrayLike], *, program: Program | None = None, latency_s: float | None = None,
+                step_s: float = 1.0) -> ClasReplay:
+    """Run the CLAS controller causally over one EEG channel, as if it were live.
+
+    Parameters
+    ----------
+    eeg : array_like, shape (n_samples,)
+        EEG in µV.
+    fs : float
+        Sampling rate in Hz.
+    probs : array_like of shape (n_epochs, 5), or callable
+        Stage probabilities per 30-s epoch (row ``e`` becomes known at the end of epoch ``e``), or a
+        function ``(chunk, t_end) -> (5,) probabilities`` called at every step (a live stager).
+    program : Program, optional
+        A program with a CLAS scene for N3 (default: :func:`default_clas_program`).
+    latency_s : float, optional
+        Sample-to-sound latency in s.
+    step_s : float
+        Chunk length in s (decisions are still per sample).
+
+    Returns
+    -------
+    ClasReplay
+    """
+    x = np.asarray(eeg, dtype=float).ravel()
+    ctrl = Controller([program or default_clas_program()], fs, latency_s=latency_s)
+    table = None if callable(probs) else np.asarray(probs, dtype=float).reshape(-1, 5)
+    step = max(1, round(step_s * fs))
+    onsets, phases, envs = [], [], []
+    for a in range(0, x.size, step):
+        chunk = x[a : a + step]
+        t1 = (a + chunk.size) / fs
+        if table is not None:
+            e = min(int(t1 // EPOCH_S) - 1, table.shape[0] - 1)
+            p = table[e] if e >= 0 else np.full(5, np.nan)
+        else:
+            p = np.asarray(probs(chunk, t1), dtype=float)  # type: ignore[operator]
+        for c in ctrl.step(t1, eeg=chunk[None, :], probs=p[None, :]):
+            if c.kind == "click":
+                onsets.append(c.t)
+        # the click decisions carry the predicted phase and envelope
+    for d in ctrl.decisions:
+        if d.kind == "click":
+            phases.append(d.inputs["phase_deg"])
+            envs.append(d.inputs["envelope_uv"])
+    return ClasReplay(np.asarray(onsets), np.asarray(phases), np.asarray(envs), ctrl.decisions)
