@@ -124,11 +124,16 @@ class WindowedStream:
     """Run an offline detection core over a sliding window of a batched stream.
 
     The stream is advanced in lockstep for all sessions. Every ``hop_s`` seconds the core runs on
-    the last ``left_s + hop_s + right_s`` seconds; events whose onset falls in the newly confirmed
-    stretch (older than ``right_s``) are returned once (with ``confirm_by_end``, events whose end
-    falls there: for long events, with ``left_s`` longer than the longest event). With margins
-    longer than the core's filter transients and event durations, the events equal those of the
-    offline detector.
+    the last ``left_s + hop_s + right_s`` seconds of a session; events whose onset falls in the
+    newly confirmed stretch (older than ``right_s``) are returned once (with ``confirm_by_end``,
+    events whose end falls there: for long events, with ``left_s`` longer than the longest event).
+    With margins longer than the core's filter transients and event durations, the events equal
+    those of the offline detector.
+
+    Sessions are spread over ``n_groups`` evaluation phases (session ``s`` in group
+    ``s % n_groups``), so the work of one evaluation is split over many steps instead of landing
+    on one tick for all beds. Samples are kept in a preallocated buffer (no copy of the whole
+    window per step).
 
     Parameters
     ----------
@@ -143,6 +148,14 @@ class WindowedStream:
         Context kept before the confirmed stretch, look-ahead delay and evaluation period, in s.
     inner_shape : tuple of int
         Extra axes between channel and samples (e.g. (3,) for the accelerometer axes).
+    n_groups : int, optional
+        Evaluation phases (default: one per 100 ms of ``hop_s``, with ≥ 16 sessions per phase).
+
+    Notes
+    -----
+    While the core runs, :attr:`rows` (rows evaluated), :attr:`win_start` (absolute sample of
+    the window start), :attr:`done` and :attr:`until` (the stretch being confirmed) are set, for
+    cores that accumulate statistics over the stream.
     """
 
     def __init__(
@@ -159,6 +172,7 @@ class WindowedStream:
         inner_shape: tuple[int, ...] = (),
         extra_names: Sequence[str] = (),
         confirm_by_end: bool = False,
+        n_groups: int | None = None,
     ) -> None:
         self.core = core
         self.confirm_by_end = confirm_by_end
@@ -171,13 +185,24 @@ class WindowedStream:
         self.hop = max(1, round(hop_s * fs))
         self.inner_shape = tuple(inner_shape)
         self.extra_names = tuple(extra_names)
+        # default: one phase per 100 ms of hop, with at least 16 sessions per phase (per-call overhead)
+        g = n_groups if n_groups is not None else min(max(1, round(hop_s / 0.1)), self.n_sessions // 16)
+        self.n_groups = int(min(max(1, g), self.n_sessions))
         rows = self.n_sessions * self.n_channels
-        self._buf = np.zeros((rows, *self.inner_shape, 0))
-        self._mask = np.zeros((rows, 0), dtype=bool)
-        self._buf_start = 0  # absolute sample index of the buffer's first sample
+        session_of_row = np.arange(rows) // self.n_channels
+        self._group_rows = [np.flatnonzero(session_of_row % self.n_groups == k) for k in range(self.n_groups)]
+        # group k first confirms after hop * (k + 1) / n_groups samples, then every hop
+        self._next = np.array([max(1, (self.hop * (k + 1)) // self.n_groups) for k in range(self.n_groups)])
+        self._gdone = np.zeros(self.n_groups, dtype=np.int64)
+        # ring buffer: absolute sample i lives at column i % cap (no compaction copies)
+        self._cap = self.left + self.right + 2 * self.hop + 64
+        self._buf = np.zeros((rows, *self.inner_shape, self._cap))
+        self._mask = np.zeros((rows, self._cap), dtype=bool)
         self.n_seen = 0  # samples received per session
-        self._done = 0  # absolute sample index up to which events were emitted
-        self.until = 0  # end of the stretch being confirmed by the running evaluation
+        self.rows = np.zeros(0, dtype=np.intp)
+        self.win_start = 0
+        self.done = 0
+        self.until = 0
 
     @property
     def latency_s(self) -> float:
@@ -195,6 +220,38 @@ class WindowedStream:
         if self.n_channels == 1:
             return (self.n_sessions, *self.inner_shape)
         return (self.n_sessions, self.n_channels, *self.inner_shape)
+
+    def _window(self, arr: npt.NDArray[np.generic], rows: npt.NDArray[np.intp], start: int) -> npt.NDArray[
+            np.generic]:
+        """Samples ``start .. n_seen`` of ``rows`` as one contiguous array."""
+        a, b = start % self._cap, self.n_seen % self._cap
+        if self.n_seen - start == 0:
+            return arr[rows, ..., :0]
+        if a < b:
+            return arr[rows, ..., a:b]
+        return np.concatenate([arr[rows, ..., a:], arr[rows, ..., :b]], axis=-1)
+
+    def _append(self, x: FloatArray, m: BoolArray) -> None:
+        n = x.shape[-1]
+        need = self.left + self.right + self.hop + n + 1
+        if need > self._cap:  # a block larger than the spare room: re-lay the ring out, bigger
+            lo = max(0, int(self._gdone.min()) - self.left)
+            all_rows = np.arange(self._buf.shape[0])
+            old_b, old_m = self._window(self._buf, all_rows, lo), self._window(self._mask, all_rows, lo)
+            self._cap = need + self.hop
+            self._buf = np.zeros((*self._buf.shape[:-1], self._cap))
+            self._mask = np.zeros((self._mask.shape[0], self._cap), dtype=bool)
+            pos = np.arange(lo, self.n_seen) % self._cap
+            self._buf[..., pos] = old_b
+            self._mask[:, pos] = old_m
+        a = self.n_seen % self._cap
+        first = min(n, self._cap - a)
+        self._buf[..., a:a + first] = x[..., :first]
+        self._mask[:, a:a + first] = m[:, :first]
+        if first < n:
+            self._buf[..., : n - first] = x[..., first:]
+            self._mask[:, : n - first] = m[:, first:]
+        self.n_seen += n
 
     def step(self, block: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> EventBatch:
         """Append one block for every session and return the events confirmed by it.
@@ -223,37 +280,34 @@ class WindowedStream:
             if mm.ndim == 1:
                 mm = np.repeat(mm[:, None], n, axis=1)
             m = np.repeat(mm, self.n_channels, axis=0)
-        self._buf = np.concatenate([self._buf, x], axis=-1)
-        self._mask = np.concatenate([self._mask, m], axis=-1)
-        self.n_seen += n
-        if self.n_seen - self.right - self._done >= self.hop:
-            return EventBatch.concat(self.kind, [self._evaluate(self.n_seen - self.right)], self.extra_names)
-        return EventBatch(self.kind, extra={k: np.zeros(0) for k in self.extra_names})
+        self._append(x, m)
+        confirmed = self.n_seen - self.right
+        due = np.flatnonzero(confirmed >= self._next)
+        out = [self._evaluate(int(k), confirmed) for k in due]  # a few groups per step, never per sample
+        return EventBatch.concat(self.kind, out, self.extra_names)
 
     def flush(self) -> EventBatch:
         """Report the events still held back at the end of the stream."""
-        if self.n_seen <= self._done:
-            return EventBatch(self.kind, extra={k: np.zeros(0) for k in self.extra_names})
         # one sample past the end, so that events ending with the stream are confirmed too
-        return EventBatch.concat(self.kind, [self._evaluate(self.n_seen + 1)], self.extra_names)
+        out = [self._evaluate(k, self.n_seen + 1) for k in range(self.n_groups) if self._gdone[k] <= self.n_seen]
+        return EventBatch.concat(self.kind, out, self.extra_names)
 
-    def _evaluate(self, until: int) -> EventBatch:
-        self.until = until  # cores with accumulated statistics read the confirmed stretch from here
-        ev = self.core(self._buf, self.fs, self._mask)
-        t_buf = self._buf_start / self.fs
-        ref = ev.onset + t_buf + (ev.duration if self.confirm_by_end else 0.0)
-        lo, hi = self._done / self.fs, until / self.fs
-        keep = (ref >= lo - 1e-9) & (ref < hi - 1e-9)
+    def _evaluate(self, group: int, until: int) -> EventBatch:
+        rows = self._group_rows[group]
+        done = int(self._gdone[group])
+        start = max(0, done - self.left)
+        self.rows, self.win_start, self.done, self.until = rows, start, done, until
+        ev = self.core(self._window(self._buf, rows, start), self.fs, self._window(self._mask, rows, start))
+        t0 = start / self.fs
+        ref = ev.onset + t0 + (ev.duration if self.confirm_by_end else 0.0)
+        keep = (ref >= done / self.fs - 1e-9) & (ref < until / self.fs - 1e-9)
         ev = ev.select(keep)
-        ev.onset = ev.onset + t_buf
+        ev.onset = ev.onset + t0
         for k in [k for k in ev.extra if k.endswith("_s")]:
-            ev.extra[k] = ev.extra[k] + t_buf
-        ev.channel = ev.session % self.n_channels
-        ev.session = ev.session // self.n_channels
-        self._done = until
-        drop = max(0, self._done - self.left - self._buf_start)
-        if drop:
-            self._buf = self._buf[..., drop:]
-            self._mask = self._mask[..., drop:]
-            self._buf_start += drop
+            ev.extra[k] = ev.extra[k] + t0
+        row = rows[ev.session]
+        ev.channel = row % self.n_channels
+        ev.session = row // self.n_channels
+        self._gdone[group] = until
+        self._next[group] = until + self.hop
         return ev

@@ -256,18 +256,15 @@ class SpindleStream:
             extra_names=EXTRA,
         )
         self._hist = np.zeros((n_sessions * n_channels, _CENTRES.size), dtype=np.int64)
-        self._counted = 0  # absolute sample index up to which the RMS histogram is filled
 
     def _core(self, x: FloatArray, fs: float, mask: BoolArray) -> EventBatch:
         s = self._stream
         feats = _features(x, fs, self.params)
-        mrms = feats[3]
-        a = self._counted - s._buf_start
-        b = s.until - s._buf_start
+        # the stretch confirmed by this evaluation enters the RMS statistics exactly once
+        a, b = s.done - s.win_start, min(s.until, s.n_seen) - s.win_start
         if b > a:
-            self._hist += rms_histogram(mrms[:, a:b], mask[:, a:b])
-            self._counted = s._buf_start + b
-        ev, _, _ = _spindle_core(x, fs, mask, self.params, hist_rows=self._hist, feats=feats)
+            self._hist[s.rows] += rms_histogram(feats[3][:, a:b], mask[:, a:b])
+        ev, _, _ = _spindle_core(x, fs, mask, self.params, hist_rows=self._hist[s.rows], feats=feats)
         return ev
 
     @property
