@@ -6,6 +6,7 @@ The windowed streaming engine turns an offline detection core into a batched ``s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -221,8 +222,7 @@ class WindowedStream:
             return (self.n_sessions, *self.inner_shape)
         return (self.n_sessions, self.n_channels, *self.inner_shape)
 
-    def _window(self, arr: npt.NDArray[np.generic], rows: npt.NDArray[np.intp], start: int) -> npt.NDArray[
-            np.generic]:
+    def _window(self, arr: npt.NDArray[Any], rows: npt.NDArray[np.intp], start: int) -> npt.NDArray[Any]:
         """Samples ``start .. n_seen`` of ``rows`` as one contiguous array."""
         a, b = start % self._cap, self.n_seen % self._cap
         if self.n_seen - start == 0:
