@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "events": ("nexus.cli.commands.events:events", "Detect spindles, slow waves, REMs, arousals, HR, movement."),
     "synth": ("nexus.cli.commands.synth:synth", "Write one synthetic night (EDF+) with its ground truth."),
     "dreamscape": ("nexus.cli.commands.dreamscape:dreamscape", "Check, dry-run, render, replay dreamscapes."),
+    "simulate": ("nexus.cli.commands.simulate:simulate", "A whole facility night of synthetic beds in fast-forward."),
+    "bench": ("nexus.cli.commands.bench:bench", "Benchmarks that print JSON figures (live, ...)."),
 }
 
 

@@ -1,0 +1,44 @@
+"""``nexus bench ...``: benchmarks that print one JSON object of figures.
+
+``bench`` is a click group so that other benchmarks (``clas``, ``extraction``) join it as
+subcommands: add a function decorated with ``@bench.command()`` in this module.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks of the running facility (figures as JSON)."""
+
+
+@bench.command()
+@click.option("--sessions", type=int, default=100, show_default=True, help="Number of beds.")
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="Wall-clock length of the run.")
+@click.option("--fs", type=float, default=256.0, show_default=True, help="Sampling rate in Hz.")
+@click.option("--channels", type=click.IntRange(1, 8), default=8, show_default=True, help="Channels per bed.")
+@click.option("--tick-ms", type=float, default=100.0, show_default=True, help="Chunk length in ms.")
+@click.option("--events/--no-events", default=True, show_default=True, help="Run the event detectors.")
+@click.option("--record/--no-record", default=True, show_default=True, help="Record to a temporary journal.")
+@click.option("--live-synth", is_flag=True, help="Generate the synthetic signals inside the ticks.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON object.")
+def live(sessions: int, seconds: float, fs: float, channels: int, tick_ms: float, events: bool, record: bool,
+         live_synth: bool, as_json: bool) -> None:
+    """Run N synthetic beds in real time through the live engine and report latency and CPU."""
+    from nexus.facility.benchmark import bench_live
+    from nexus.facility.simulate import SIM_CHANNELS
+
+    res = bench_live(sessions, seconds, fs=fs, channels=SIM_CHANNELS[:channels], tick_s=tick_ms / 1000.0,
+                     events=events, record=record, live_synth=live_synth)
+    if not as_json:
+        click.echo(
+            f"{res['sessions']} beds x {res['channels']} ch x {res['fs']:g} Hz for {res['seconds']:g} s: "
+            f"p50 {res['latency_ms_p50']} ms, p99 {res['latency_ms_p99']} ms, CPU {res['cpu_percent']}%, "
+            f"dropped {res['samples_dropped']}, {'real time' if res['realtime'] else 'NOT real time'}",
+            err=True,
+        )
+    click.echo(json.dumps(res))

@@ -1,0 +1,108 @@
+"""The lane's jitter buffer and batched step, without any source."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nexus.core.errors import InvalidInputError
+from nexus.facility.pipeline import Lane, StepOutput, channel_roles
+
+
+class Recorder:
+    """An analyzer that keeps every block it sees."""
+
+    name = "recorder"
+
+    def __init__(self, lane):
+        self.blocks = []
+        self.resets = []
+
+    def step(self, block, active, out, lane):
+        self.blocks.append(block.copy())
+        return block
+
+    def reset(self, slots):
+        self.resets.append(list(slots))
+
+
+def _lane(capacity=3, buffer_s=2.0):
+    return Lane(("EEG C4-M1", "EOG E1-M2"), 100.0, capacity, buffer_s=buffer_s, analyzers=[Recorder])
+
+
+@settings(max_examples=40, deadline=None)
+@given(cuts=st.lists(st.integers(1, 60), min_size=1, max_size=12), order=st.randoms(use_true_random=False))
+def test_any_chunking_and_arrival_order_gives_the_same_blocks(cuts, order):
+    lane = _lane(1)
+    lane.attach([0], 0)
+    n = 150
+    x = np.arange(2 * n, dtype=float).reshape(2, n)
+    edges = sorted({0, n, *[min(c * 3, n) for c in cuts]})
+    chunks = list(itertools.pairwise(edges))
+    order.shuffle(chunks)  # out of order within the buffer: still in time
+    for a, b in chunks:
+        lane.put([0], [a], x[None, :, a:b])
+    lane.step(n)
+    got = np.concatenate(lane.analyzers[0].blocks, axis=-1)
+    np.testing.assert_array_equal(got[0], x)
+    assert lane.counts["received"][0] == n
+    assert lane.counts["missing"][0] == 0
+
+
+def test_missing_samples_are_held_and_counted_per_session():
+    lane = _lane(2)
+    lane.attach([0, 1], 0)
+    x = np.ones((2, 2, 100))
+    x[1, :, :] = 5.0
+    lane.put([0, 1], [0, 0], x[:, :, :50])
+    lane.put([0], [50], x[:1, :, 50:])  # session 1 goes quiet after 50 samples
+    lane.step(100)
+    blk = lane.analyzers[0].blocks[0]
+    assert lane.counts["missing"].tolist() == [0, 50]
+    assert (blk[1, :, 50:] == 5.0).all()  # held at the last good value
+    assert lane.missing_run.tolist() == [0, 50]
+
+
+def test_late_bad_and_too_early_samples():
+    lane = _lane(1, buffer_s=1.0)
+    lane.attach([0], 0)
+    lane.step(100)  # 1 s processed with nothing received
+    x = np.zeros((1, 2, 20))
+    x[0, 0, 5] = np.nan
+    acc = lane.put([0], [90], x)  # 10 late samples, 10 in time
+    assert acc.tolist() == [10]
+    assert lane.counts["late"][0] == 10
+    assert lane.counts["bad"][0] == 1
+    lane.put([0], [500], np.zeros((1, 2, 10)))  # 4 s ahead of a 1-s buffer
+    assert lane.counts["dropped"][0] == 10
+
+
+def test_inactive_slots_are_zero_and_reset_on_attach():
+    lane = _lane(3)
+    lane.attach([1], 0)
+    lane.put([1], [0], np.full((1, 2, 10), 7.0))
+    out = lane.step(10)
+    assert isinstance(out, StepOutput)
+    assert out.n_samples == 10
+    blk = lane.analyzers[0].blocks[0]
+    assert (blk[0] == 0).all()
+    assert (blk[1] == 7).all()
+    assert lane.analyzers[0].resets[-1] == [1]
+    with pytest.raises(InvalidInputError, match="already in use"):
+        lane.attach([1])
+
+
+def test_wrong_shape_refused():
+    lane = _lane(1)
+    with pytest.raises(InvalidInputError, match=r"\(1, 2, samples\)"):
+        lane.put([0], [0], np.zeros((1, 3, 10)))
+
+
+def test_channel_roles():
+    roles = channel_roles(("EEG C4-M1", "EOG E1-M2", "EOG E2-M2", "EMG Chin", "ECG", "Resp", "Acc X", "Acc Y", "Acc Z"))
+    assert roles["eeg"] == [0]
+    assert roles["eog"] == [1, 2]
+    assert roles["acc"] == [6, 7, 8]
+    assert roles["ephys"] == [0, 1, 2, 3, 4]
