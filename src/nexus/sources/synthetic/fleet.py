@@ -184,7 +184,9 @@ class SyntheticFleet:
         self.nfft = 2 * self.hop
         base, delta = stage_power(self.fs, self.nfft)
         self._base, self._delta = base, delta
-        self._win = np.sin(np.pi * np.arange(self.nfft) / self.nfft)  # sqrt of a periodic Hann
+        self._win32 = np.sin(np.pi * np.arange(self.nfft) / self.nfft).astype(np.float32)  # sqrt of periodic Hann
+        self._base32 = base.transpose(1, 0, 2).astype(np.float32)  # (stage, source, freq)
+        self._delta32 = delta.transpose(1, 0, 2).astype(np.float32)
         ch_idx = [CHANNELS.index(c) for c in self.channels]
         self._spec_mix = SPECTRAL_MIX[ch_idx]
         self._ev_mix = EVENT_MIX[ch_idx]
@@ -242,13 +244,13 @@ class SyntheticFleet:
         self._ou = np.zeros((n, n_src))
         self._next_frame = 0
         self._tail = np.zeros((n, n_src, self.hop))
-        self._buf = np.zeros((n, n_src, 0))
+        self._buf = np.zeros((n, n_src, 0), dtype=np.float32)
         # phases (in cycles) at the start of second `_phase_sec` and of the one after it
         self._phase_sec = 0
         self._phase_at = np.zeros((2, 2, n))  # (this second / next second, heart / breath, session)
         self.n_done = 0
         self._frames(1)  # frame 0: only its second half is kept, as the first tail
-        self._buf = np.zeros((n, n_src, 0))
+        self._buf = np.zeros((n, n_src, 0), dtype=np.float32)
 
     # ------------------------------------------------------------------ state of the sleeper
     @property
@@ -278,29 +280,36 @@ class SyntheticFleet:
         w = self._weights(t)
         swa = self._swa[:, None] * swa_decay(t)[None, :]
         n_f = self._base.shape[-1]
-        base = self._base[src].transpose(1, 0, 2).reshape(5, -1)  # (stage, src * freq)
-        delta = self._delta[src].transpose(1, 0, 2).reshape(5, -1)
-        power = (w.reshape(-1, 5) @ base + (w * swa[..., None]).reshape(-1, 5) @ delta).reshape(S, m, len(src), n_f)
-        power = power.transpose(0, 2, 1, 3)
-        if 2 in src:  # distress and arousal raise chin EMG
-            dlev, _ = self._distress.level(t, S, ramp=5.0)
-            k = int(np.flatnonzero(src == 2)[0])
-            power[:, k] *= (1.0 + 6.0 * dlev)[..., None]
-        draws = np.empty((S, m, len(src), 2 * n_f + 1))
+        n_src = len(src)
+        # float32 throughout: half the memory traffic of float64, and ample for µV-level noise
+        base = self._base32[:, src].reshape(5, -1)  # (stage, src * freq)
+        delta = self._delta32[:, src].reshape(5, -1)
+        w32 = w.reshape(-1, 5).astype(np.float32)
+        power = w32 @ base + (w32 * swa.reshape(-1, 1).astype(np.float32)) @ delta
+        power = power.reshape(S, m, n_src, n_f)
+        np.maximum(power, 0.0, out=power)
+        draws = np.empty((S, m, n_src, 2 * n_f + 1), dtype=np.float32)
         for s in range(S):
-            draws[s] = self._rng_frames[s].standard_normal((m, len(src), 2 * n_f + 1))
-        e = draws[..., -1].transpose(0, 2, 1)  # (S, src, m)
+            self._rng_frames[s].standard_normal((m, n_src, 2 * n_f + 1), dtype=np.float32, out=draws[s])
+        e = draws[..., -1].transpose(0, 2, 1).astype(np.float64)  # (S, src, m)
         ou, zf = scipy.signal.lfilter([np.sqrt(1 - _OU_RHO**2)], [1.0, -_OU_RHO], e, axis=-1, zi=self._ou[:, src, None])
         self._ou[:, src] = zf[..., 0]
-        amp = np.sqrt(power) * (nfft / 2.0) * self._gains[:, src, None, None] * np.exp(0.2 * ou)[..., None]
-        z = draws[..., :n_f] + 1j * draws[..., n_f : 2 * n_f]
-        spec = amp * z.transpose(0, 2, 1, 3)
-        frames = scipy.fft.irfft(spec, n=nfft, axis=-1, workers=1) * self._win
-        heads, tails = frames[..., :hop], frames[..., hop:]
-        prev = np.concatenate([self._tail[:, src, None, :], tails[:, :, :-1]], axis=2)
-        blocks = (prev + heads).reshape(S, len(src), m * hop)
-        self._tail[:, src] = tails[:, :, -1]
-        full = np.zeros((S, len(SPECTRAL_SOURCES), m * hop))
+        scale = (nfft / 2.0) * self._gains[:, None, src] * np.exp(0.2 * ou.transpose(0, 2, 1))  # (S, m, src)
+        if 2 in src:  # distress raises chin EMG (power × (1 + 6 × level))
+            dlev, _ = self._distress.level(t, S, ramp=5.0)
+            k = int(np.flatnonzero(src == 2)[0])
+            scale[:, :, k] *= np.sqrt(1.0 + 6.0 * dlev)
+        amp = np.sqrt(power, out=power)
+        amp *= scale.astype(np.float32)[..., None]
+        spec = draws[..., : 2 * n_f].view(np.complex64)  # interleaved pairs of normals as complex numbers
+        spec *= amp
+        frames = scipy.fft.irfft(spec, n=nfft, axis=-1, workers=1)
+        frames *= self._win32
+        heads, tails = frames[..., :hop], frames[..., hop:]  # (S, m, src, hop)
+        prev = np.concatenate([self._tail[:, None, src, :].astype(np.float32), tails[:, :-1]], axis=1)
+        blocks = (prev + heads).transpose(0, 2, 1, 3).reshape(S, n_src, m * hop)
+        self._tail[:, src] = tails[:, -1]
+        full = np.zeros((S, len(SPECTRAL_SOURCES), m * hop), dtype=np.float32)
         full[:, src] = blocks
         self._buf = np.concatenate([self._buf, full], axis=2)
         self._next_frame += m
@@ -412,7 +421,7 @@ class SyntheticFleet:
             raise InvalidInputError(f"Invalid value for 'n_samples': expected >= 0, got {n}.")
         n0 = self.n_done
         rows = {c: i for i, c in enumerate(self.channels)}
-        out = np.zeros((self.n_sessions, len(self.channels), n))
+        out = np.zeros((self.n_sessions, len(self.channels), n), dtype=self.dtype)
         if n == 0:
             return out.astype(self.dtype)
         if self._spec_used.size:
@@ -435,6 +444,26 @@ class SyntheticFleet:
                 apply_faults(out[s], faults, self.channels, n0, self.fs)
         self.n_done += n
         return out.astype(self.dtype, copy=False)
+
+    def stages_at(self, t: float) -> npt.NDArray[np.int64]:
+        """True stage of every session at time ``t`` (seconds), shape (n_sessions,)."""
+        e = int(np.clip(t // EPOCH_S, 0, self.n_epochs - 1))
+        return self.stages[:, e].copy()
+
+    def arousal_active(self, t0: float, t1: float) -> npt.NDArray[np.bool_]:
+        """Whether a true arousal covers any moment of ``[t0, t1)``, per session (checked every 0.5 s)."""
+        return self._active(self._arousals, t0, t1)
+
+    def distress_active(self, t0: float, t1: float) -> npt.NDArray[np.bool_]:
+        """Whether a true distress episode covers any moment of ``[t0, t1)``, per session."""
+        return self._active(self._distress, t0, t1)
+
+    def _active(self, iv: _Intervals, t0: float, t1: float) -> npt.NDArray[np.bool_]:
+        times = np.arange(t0, t1, 0.5)
+        if times.size == 0:
+            return np.zeros(self.n_sessions, dtype=bool)
+        lev, _ = iv.level(times, self.n_sessions)
+        return np.asarray(lev.max(axis=1) > 0)
 
     def stage_at(self, session: int, t: float) -> Stage:
         """True stage of ``session`` at time ``t`` (seconds)."""
@@ -490,6 +519,18 @@ class SyntheticFleet:
                 "outcome": outcome,
             }
         )
+        if outcome == "enhanced":
+            self.responses.append(
+                {
+                    "session": session,
+                    "onset": t + 0.35,
+                    "kind": "evoked_so",
+                    "level_db": 0.0,
+                    "stage": stage.label,
+                    "on_target": True,
+                    "outcome": "evoked",
+                }
+            )
         return outcome
 
     def _so_window(self, session: int, t: float, before: float, after: float) -> npt.NDArray[np.int64]:
@@ -515,20 +556,9 @@ class SyntheticFleet:
         self._ev_amp[nxt] *= response.SO_ENHANCEMENT
         so = self.kernels.ids("slow_oscillation")
         sp = self.kernels.ids("spindle")
-        amp = float(self._swa[session] * swa_decay(t) * rng.uniform(90.0, 150.0))
+        amp = max(80.0, float(self._swa[session] * swa_decay(t) * rng.uniform(90.0, 150.0)))
         self._schedule(session, t + 0.35, int(rng.choice(so)), amp)
         self._schedule(session, t + 0.9, int(rng.choice(sp)), float(rng.uniform(30, 60)))
-        self.responses.append(
-            {
-                "session": session,
-                "onset": t + 0.35,
-                "kind": "evoked_so",
-                "level_db": 0.0,
-                "stage": self.stage_at(session, t).label,
-                "on_target": True,
-                "outcome": "evoked",
-            }
-        )
 
     def _arouse(self, session: int, t: float, dur: float, rng: np.random.Generator) -> bool:
         if not self._arousals.add(session, t, dur, 0.0):
