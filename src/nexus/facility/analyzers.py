@@ -9,7 +9,6 @@ channel an analyzer needs simply goes without it.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -71,22 +70,16 @@ class CleanFilter:
 class EventDetector:
     """A batched streaming detector of :mod:`nexus.events` on some rows of the block.
 
-    The detectors confirm events every ``hop_s`` seconds, so feeding them every 100-ms tick only
-    costs copies. The lane's sessions are therefore split into ``groups`` of neighbouring slots,
-    each with its own detector; a group's samples are gathered and handed over once per
-    ``hop_s``, and the groups' turns are spread evenly over the ticks. A tick then does about
-    ``1 / groups`` of the detection work instead of all of it every ``hop_s`` (this keeps the p99
-    latency of a tick near its mean). Events are reported no later than without grouping.
+    The detector itself spreads its periodic work over the steps (its sessions are split over
+    evaluation phases), so feeding it every step keeps the cost of a step even.
 
     Parameters
     ----------
     name : str
         Analyzer name (for logs).
-    make_stream : callable
-        ``make_stream(n_sessions)`` returns the detector: ``step(x, mask) -> EventBatch``
-        (or ``step(x)``), ``reset(sessions)``; it must confirm events every ``hop_s``.
-    lane : Lane
-        The lane (capacity and sampling rate).
+    stream : object
+        The detector, made for the lane's capacity: ``step(x, mask) -> EventBatch`` (or
+        ``step(x)``) and ``reset(sessions)``.
     rows : sequence of int
         Channel rows the detector reads; one row gives it (sessions, samples), several
         (sessions, rows, samples).
@@ -95,65 +88,36 @@ class EventDetector:
         or when the lane has no stager).
     takes_mask : bool
         Whether the stream's ``step`` accepts a mask.
-    hop_s : float
-        The detector's evaluation period, in seconds.
-    groups : int
-        Number of session groups with shifted turns (at most the lane capacity).
     """
 
-    def __init__(self, name: str, make_stream: Callable[[int], Any], lane: Lane, rows: Sequence[int],
-                 stages: Sequence[int] | None = None, takes_mask: bool = True, hop_s: float = 2.0,
-                 groups: int = 20) -> None:
+    def __init__(self, name: str, stream: Any, rows: Sequence[int], stages: Sequence[int] | None = None,
+                 takes_mask: bool = True) -> None:
         self.name = name
+        self.stream = stream
         self.rows = list(rows)
         self.stages = None if stages is None else np.asarray(stages)
         self.takes_mask = takes_mask
-        g = max(1, min(int(groups), lane.capacity))
-        edges = np.linspace(0, lane.capacity, g + 1).round().astype(int)
-        self.bounds = [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
-        g = len(self.bounds)
-        self.hop = max(1, round(hop_s * lane.fs))
-        self.streams = [make_stream(b - a) for a, b in self.bounds]
-        # group k first hands over its samples at k/g of a hop, then whenever it holds a full hop
-        self._first = [k * self.hop // g + 1 for k in range(g)]
-        self._held: list[list[tuple[FloatArray, npt.NDArray[np.bool_]]]] = [[] for _ in range(g)]
-        self._held_n = [0] * g
-        self._fed = [0] * g
+        self._row_map = np.asarray(self.rows, dtype=np.intp)
 
     def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
-        """Feed the detectors whose turn it is and collect their newly confirmed events."""
+        """Feed the detector and collect its newly confirmed events (channel = lane row)."""
         x = block[:, self.rows[0]] if len(self.rows) == 1 else block[:, self.rows]
-        n = x.shape[-1]
-        mask = active
-        if self.takes_mask and self.stages is not None and lane.has_stager:
-            mask = active & np.isin(lane.stage_now, self.stages)
-        for k, ((a, b), st) in enumerate(zip(self.bounds, self.streams, strict=True)):
-            self._held[k].append((x[a:b], np.repeat(mask[a:b, None], n, axis=1)))
-            self._held_n[k] += n
-            due = self._first[k] if self._fed[k] == 0 else self.hop
-            if self._held_n[k] < due:
-                continue
-            xs = np.concatenate([h[0] for h in self._held[k]], axis=-1)
-            ms = np.concatenate([h[1] for h in self._held[k]], axis=-1)
-            self._fed[k] += self._held_n[k]
-            self._held[k], self._held_n[k] = [], 0
-            ev = st.step(xs, ms) if self.takes_mask else st.step(xs)
-            if not len(ev):
-                continue
-            ev.session = ev.session + a
-            ev.channel = np.asarray(self.rows, dtype=np.intp)[ev.channel] if len(self.rows) > 1 \
-                else np.full(len(ev), self.rows[0], dtype=np.intp)
+        if self.takes_mask:
+            mask = active
+            if self.stages is not None and lane.has_stager:
+                mask = active & np.isin(lane.stage_now, self.stages)
+            ev = self.stream.step(x, mask)
+        else:
+            ev = self.stream.step(x)
+        if len(ev):
+            ev.channel = self._row_map[ev.channel] if len(self.rows) > 1 else np.full(len(ev), self.rows[0])
             keep = active[ev.session]
             out.events.append(ev if keep.all() else ev.select(keep))
         return block
 
     def reset(self, slots: npt.NDArray[np.intp]) -> None:
         """Forget the signal of some sessions."""
-        idx = np.asarray(slots, dtype=np.intp).ravel()
-        for (a, b), st in zip(self.bounds, self.streams, strict=True):
-            mine = idx[(idx >= a) & (idx < b)] - a
-            if mine.size:
-                st.reset(mine)
+        self.stream.reset(np.asarray(slots, dtype=np.intp))
 
 
 def _first(roles: dict[str, list[int]], role: str, n: int = 1) -> list[int] | None:
@@ -168,7 +132,7 @@ def slow_waves(lane: Lane) -> Analyzer:
     rows = _first(channel_roles(lane.channels), "eeg")
     if rows is None or lane.fs < 10:
         return _Null("slow_waves")
-    return EventDetector("slow_waves", lambda n: SlowWaveStream(n, lane.fs), lane, rows, stages=(2, 3))
+    return EventDetector("slow_waves", SlowWaveStream(lane.capacity, lane.fs), rows, stages=(2, 3))
 
 
 def spindles(lane: Lane) -> Analyzer:
@@ -178,7 +142,7 @@ def spindles(lane: Lane) -> Analyzer:
     rows = _first(channel_roles(lane.channels), "eeg")
     if rows is None or lane.fs < 64:
         return _Null("spindles")
-    return EventDetector("spindles", lambda n: SpindleStream(n, lane.fs), lane, rows, stages=(2, 3))
+    return EventDetector("spindles", SpindleStream(lane.capacity, lane.fs), rows, stages=(2, 3))
 
 
 def rems(lane: Lane) -> Analyzer:
@@ -188,7 +152,7 @@ def rems(lane: Lane) -> Analyzer:
     rows = _first(channel_roles(lane.channels), "eog", 2)
     if rows is None or lane.fs < 16:
         return _Null("rems")
-    return EventDetector("rems", lambda n: REMStream(n, lane.fs), lane, rows, stages=(4,))
+    return EventDetector("rems", REMStream(lane.capacity, lane.fs), rows, stages=(4,))
 
 
 def heart(lane: Lane) -> Analyzer:
@@ -198,7 +162,7 @@ def heart(lane: Lane) -> Analyzer:
     rows = _first(channel_roles(lane.channels), "ecg")
     if rows is None or lane.fs < 50:
         return _Null("heart")
-    return EventDetector("heart", lambda n: HeartRateStream(n, lane.fs), lane, rows, hop_s=1.0)
+    return EventDetector("heart", HeartRateStream(lane.capacity, lane.fs), rows)
 
 
 def movement(lane: Lane) -> Analyzer:
@@ -208,7 +172,7 @@ def movement(lane: Lane) -> Analyzer:
     rows = _first(channel_roles(lane.channels), "acc", 3)
     if rows is None:
         return _Null("movement")
-    return EventDetector("movement", lambda n: MovementStream(n, lane.fs), lane, rows, takes_mask=False)
+    return EventDetector("movement", MovementStream(lane.capacity, lane.fs), rows, takes_mask=False)
 
 
 def clean_filter(lane: Lane) -> Analyzer:
