@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import signal
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
@@ -46,6 +47,7 @@ from nexus.dsp.phase import CausalPhaseEstimator, target_crossings
 
 _MIN_CLICK_GAP_S = 0.5  # two clicks are at least one fast (2 Hz) slow-wave cycle apart
 _MAX_TRAIN_GAP_S = 2.0  # a train is abandoned when the next up-state does not come within 2 s
+_ENV_TAU_S = 60.0  # time constant of the running mean of the slow-wave envelope
 _LIGHT = (0, 1, 2)  # W, N1, N2: stages a smart wake may happen in
 _WAKE_STABLE_S = 30.0  # light sleep must have lasted this long before a smart wake (W wakes at once)
 
@@ -148,6 +150,9 @@ class Controller:
         self._prev_phase = np.zeros(n)
         self._warm_from = np.full(n, self.phase.warmup_s)  # EEG time from which phase estimates are valid
         self._eeg_t = 0.0  # EEG time of the next sample
+        self._env_alpha = 1.0 / (_ENV_TAU_S * self.fs)
+        self._env_zi = np.zeros((n, 1))
+        self._env_n = np.zeros(n)  # samples in the running mean (for its start-up correction)
         # state arrays
         self.scene = np.array([SILENCE] * n, dtype=object)
         self.scene_since = np.zeros(n)
@@ -256,6 +261,8 @@ class Controller:
             self._issue(out, t, s, "silence", {"for_s": None}, {"glitch": True}, "Glitch: stop at once, safe state.",
                         "quiet")
             self.phase.reset([s])
+            self._env_zi[s] = 0.0
+            self._env_n[s] = 0.0
             self._warm_from[s] = self._eeg_t + self.phase.warmup_s
         for s in np.flatnonzero(~gl & self.glitch):
             self._log(t, s, "glitch_cleared", None, {"glitch": False}, "Glitch cleared: the program resumes.")
@@ -362,6 +369,12 @@ class Controller:
         eeg_t0 = self._eeg_t
         self._eeg_t += m / self.fs
         prev = np.concatenate([self._prev_phase[:, None], track.phase[:, :-1]], axis=1)
+        # running mean of the envelope (exponential, corrected for its start-up), for the relative threshold
+        a = self._env_alpha
+        ema, self._env_zi = signal.lfilter([a], [1.0, -(1.0 - a)], track.amp, axis=-1, zi=self._env_zi)
+        count = self._env_n[:, None] + np.arange(1, m + 1)[None, :]
+        env_mean = ema / (1.0 - (1.0 - a) ** count)
+        self._env_n += m
         self._prev_phase = track.phase[:, -1].copy()
         t_samples = t_end - (m - 1 - np.arange(m)) / self.fs  # session-clock time of each sample
         active = np.zeros(n, dtype=bool)
@@ -389,7 +402,8 @@ class Controller:
         crossed &= eeg_times[None, :] >= self._warm_from[rows, None]
         for r, s in enumerate(rows):
             c = settings[s]
-            for i in np.flatnonzero(crossed[r] & (track.amp[s] >= c.min_amplitude_uv)):
+            thr = np.maximum(c.min_amplitude_uv, c.relative_amplitude * env_mean[s])
+            for i in np.flatnonzero(crossed[r] & (track.amp[s] >= thr)):
                 onset = t_samples[i] - frac[r, i] / self.fs + self.latency_s
                 self._consider_click(s, onset, c, float(track.phase[s, i]), float(track.amp[s, i]), p[s], out)
 

@@ -118,22 +118,19 @@ class _TruthStager:
 
 
 def _live_stager(fleet: Any, fs: float) -> Any:
-    """T's batched live stager when it is installed; ``None`` otherwise."""
+    """Engineer T's batched live stager over the fleet's EEG, EOG and EMG; ``None`` when it is not installed."""
     try:
-        from nexus.staging.live import LiveStager  # type: ignore[import-not-found,unused-ignore]
+        from nexus.staging.live import LiveStager
     except ImportError:
         return None
-
-    channels = fleet.channels
-    eeg, eog, emg = (channels.index(c) for c in (EEG_CHANNEL, "EOG E1-M2", "EMG Chin"))
-    stager = LiveStager(fleet.n_sessions, fs)
+    stager = LiveStager(fleet.n_sessions, fs, ("eeg", "eog", "emg"), night_hours=fleet.hours)
 
     class _Adapter:
         name = "live (nexus.staging.live.LiveStager)"
 
         def __call__(self, chunk: npt.NDArray[np.floating], t: float) -> npt.NDArray[np.float64]:
-            out = stager.update(chunk[:, eeg], chunk[:, eog], chunk[:, emg])
-            return np.asarray(getattr(out, "probs", out), dtype=float).reshape(fleet.n_sessions, 5)
+            stager.push(chunk)
+            return np.asarray(stager.update().probabilities, dtype=float)
 
     return _Adapter()
 

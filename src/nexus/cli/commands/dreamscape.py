@@ -162,7 +162,8 @@ def clas_replay(recording: str, channel: str | None, output: str, program: str |
         probs = stages_to_probs(read_hypnogram(hypno).stages)
         staging = f"hypnogram {hypno}"
     elif assume:
-        probs = np.tile(np.eye(5)[3], (int(np.ceil(sig.data.size / sig.fs / 30.0)) + 1, 1))
+        n3 = np.eye(5)[3]
+        probs = lambda chunk, t: n3  # noqa: E731 - known from the first sample, unlike a hypnogram
         staging = "assumed N3"
     else:
         probs, staging = _live_probs(recording, sig)
@@ -177,14 +178,27 @@ def clas_replay(recording: str, channel: str | None, output: str, program: str |
 
 
 def _live_probs(recording: str, sig):  # type: ignore[no-untyped-def]
-    from nexus.core.errors import InvalidInputError
+    """A live stager fed chunk by chunk with the EEG (and the EOG and EMG when the recording has them)."""
+    import numpy as np
 
-    try:
-        from nexus.staging.live import stage_recording_live  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        raise InvalidInputError(
-            "Live staging (nexus.staging.live) is not available in this installation; give --hypno H or "
-            "--stage N3."
-        ) from None
-    probs = stage_recording_live(recording)
-    return probs, "live"
+    from nexus.formats.edf import read_edf
+    from nexus.staging.live import LiveStager
+
+    rec = read_edf(recording)
+    rows, kinds = [sig.data], ["eeg"]
+    for kind in ("EOG", "EMG"):
+        other = next((s for s in rec.signals if kind in s.label.upper() and s.fs == sig.fs), None)
+        if other is not None:
+            rows.append(other.data)
+            kinds.append(kind.lower())
+    data = np.stack(rows)
+    stager = LiveStager(1, sig.fs, tuple(kinds), night_hours=max(sig.data.size / sig.fs / 3600.0, 0.1))
+    pos = {"i": 0}
+
+    def probs(chunk, t):  # type: ignore[no-untyped-def]
+        i = pos["i"]
+        stager.push(data[None, :, i : i + chunk.size])
+        pos["i"] = i + chunk.size
+        return stager.update().probabilities[0]
+
+    return probs, f"live ({'+'.join(kinds)})"
