@@ -223,3 +223,18 @@ def test_arousal_rule_needs_sleep_before_and_emg_in_rem():
 def test_bad_input(call, match):
     with pytest.raises(InvalidInputError, match=match):
         call()
+
+
+def test_reset_forgets_one_session_only():
+    x = _with_spindles(40, [10.0, 25.0], seed=4)
+    sig = np.stack([x, x])
+    st = SpindleStream(2, FS)
+    got = [st.step(b) for b in _chunks(sig[..., : int(20 * FS)], 64)]
+    st.reset([1])
+    got += [st.step(b) for b in _chunks(sig[..., int(20 * FS):], 64)]
+    got.append(st.flush())
+    ev = EventBatch.concat("spindle", got)
+    assert ev.onset[ev.session == 0].size == 2
+    ar = ArousalStream(3, FS)
+    ar.step(np.zeros((3, 256)), np.full(3, 2))
+    ar.reset([0, 2])  # does not raise; the detectors of the facility call reset on every new session

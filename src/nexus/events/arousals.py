@@ -245,3 +245,12 @@ class ArousalStream:
     def flush(self) -> EventBatch:
         """Return the arousals still held back at the end of the stream."""
         return self._stream.flush()
+
+    def reset(self, sessions: npt.ArrayLike) -> None:
+        """Forget the signal, filters and baselines of some sessions (a new client in that bed)."""
+        idx = np.asarray(sessions, dtype=np.intp).ravel()
+        for f in (self._feat.f_alpha, self._feat.f_beta, self._feat.f_emg):
+            f.reset(idx)
+        self._feat.acc.reset(idx)
+        self._stages.reset(idx)
+        self._stream.reset(idx)
