@@ -118,3 +118,25 @@ def test_live_truth_accessors_match_the_truth_tables():
     d = truth[1].distress.iloc[0]
     assert fleet.distress_active(d.onset + 1, d.onset + 2).tolist() == [False, True]
     assert fleet.stages_at(d.onset).shape == (2,)
+
+
+def test_fleet_slots_share_one_generation_and_match_single_sources():
+    from nexus.sources.synthetic.stream import FleetFeed
+
+    clock = ManualClock()
+    fleet = SyntheticFleet(["teen", "insomniac"], [4, 5], hours=0.02, dtype=np.float64)
+    feed = FleetFeed(fleet, clock, max_chunk_s=3.0)
+    slots = [SyntheticSource.from_fleet(feed, i, f"bed-{i}") for i in range(2)]
+    alone = SyntheticSource("bed-1", ManualClock(100.0), "insomniac", seed=5, hours=0.02, max_chunk_s=3.0)
+    clock.advance(100.0)
+    got = [[], []]
+    for _ in range(40):
+        for i, s in enumerate(slots):
+            if (c := s.read()) is not None:
+                got[i].append(c)
+    ref = [alone.read() for _ in range(len(got[1]))]
+    assert fleet.n_done == round(0.02 * 3600 * 256)
+    np.testing.assert_array_equal(np.concatenate([c.data for c in got[1]], 1), np.concatenate([c.data for c in ref], 1))
+    assert got[0][-1].session == "bed-0" and [c.seq for c in got[0]] == list(range(len(got[0])))
+    with pytest.raises(InvalidInputError, match="fleet slot 2"):
+        SyntheticSource.from_fleet(feed, 2, "bed-2")

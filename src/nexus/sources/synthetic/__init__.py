@@ -8,8 +8,8 @@ Public API
     N sessions streamed chunk by chunk, vectorised, with :meth:`~SyntheticFleet.play` for sounds.
 :func:`synthesize_batch`, :func:`iter_batch`
     N whole nights at once.
-:class:`SyntheticSource`
-    A :class:`~nexus.sources.base.Source` for one session, paced by a clock.
+:class:`SyntheticSource`, :class:`FleetFeed`
+    A :class:`~nexus.sources.base.Source` for one session (alone or a slot of a shared fleet), paced by a clock.
 :class:`SleeperProfile`, :data:`PRESETS`, :func:`get_profile`
     Who sleeps.
 :class:`Fault`, :func:`schedule_faults`
@@ -22,7 +22,7 @@ from nexus.sources.synthetic.fleet import SyntheticFleet
 from nexus.sources.synthetic.night import SyntheticNight, synthesize_night
 from nexus.sources.synthetic.profile import PRESETS, SleeperProfile, get_profile
 from nexus.sources.synthetic.signals import CHANNELS
-from nexus.sources.synthetic.stream import SyntheticSource
+from nexus.sources.synthetic.stream import FleetFeed, SyntheticSource
 from nexus.sources.synthetic.truth import SleepTruth
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "FAULT_KINDS",
     "PRESETS",
     "Fault",
+    "FleetFeed",
     "SleepTruth",
     "SleeperProfile",
     "SyntheticFleet",

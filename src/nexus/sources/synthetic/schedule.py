@@ -19,7 +19,7 @@ from nexus.sources.synthetic.signals import KernelTable
 
 # kind → (events per minute in W, N1, N2, N3, R), (low, high) peak-to-peak amplitude in µV
 EVENT_RATES: dict[str, tuple[tuple[float, ...], tuple[float, float]]] = {
-    "slow_oscillation": ((0.0, 0.0, 3.0, 38.0, 0.0), (80.0, 190.0)),
+    "slow_oscillation": ((0.0, 0.0, 1.5, 38.0, 0.0), (80.0, 190.0)),
     "k_complex": ((0.0, 0.1, 1.5, 0.3, 0.0), (100.0, 200.0)),
     "vertex_wave": ((0.0, 2.5, 0.3, 0.0, 0.0), (40.0, 80.0)),
     "spindle": ((0.0, 0.2, 4.5, 1.5, 0.0), (25.0, 60.0)),

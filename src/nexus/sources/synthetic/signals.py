@@ -62,7 +62,7 @@ _CENTRAL = {
     "sigma": (1.0, 1.0, 2.5, 1.5, 1.0),
     "beta": (6.0, 2.5, 1.5, 1.0, 3.5),
 }
-_CENTRAL_DELTA = (2.0, 6.0, 14.0, 28.0, 5.0)
+_CENTRAL_DELTA = (2.0, 6.0, 11.0, 28.0, 5.0)
 _PINK_ALPHA = (1.0, 1.4, 1.8, 2.2, 1.3)
 _FRONTAL_GAIN = {"pink": 0.8, "theta": 0.8, "alpha": 0.35, "sigma": 0.5, "beta": 0.9}
 _FRONTAL_DELTA_GAIN = 1.0
