@@ -403,7 +403,7 @@ class Controller:
         for r, s in enumerate(rows):
             c = settings[s]
             thr = np.maximum(c.min_amplitude_uv, c.relative_amplitude * env_mean[s])
-            for i in np.flatnonzero(crossed[r] & (track.amp[s] >= thr)):
+            for i in np.flatnonzero(crossed[r] & (track.amp[s] >= thr) & (track.snr[s] >= c.min_snr)):
                 onset = t_samples[i] - frac[r, i] / self.fs + self.latency_s
                 self._consider_click(s, onset, c, float(track.phase[s, i]), float(track.amp[s, i]), p[s], out)
 

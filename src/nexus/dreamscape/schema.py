@@ -147,7 +147,10 @@ class Clas(_Strict):
     max_per_night: int = Field(600, ge=1, le=5000, description="Most clicks per night.")
     min_amplitude_uv: float = Field(20.0, ge=5, le=500, description="Least predicted slow-wave envelope, µV.")
     relative_amplitude: float = Field(
-        1.25, ge=0, le=5, description="Least envelope relative to its 60-s running mean (adapts to the sleeper)."
+        0.9, ge=0, le=5, description="Least envelope relative to its 60-s running mean (adapts to the sleeper)."
+    )
+    min_snr: float = Field(
+        0.6, ge=0, le=2, description="Least share of the EEG the slow wave must explain (see PhaseTrack.snr)."
     )
     latency_ms: float = Field(50.0, ge=0, le=250, description="Expected sample-to-sound latency if not measured.")
     min_n3_prob: float = Field(0.6, ge=0, le=1, description="Least N3 probability of the live stager.")

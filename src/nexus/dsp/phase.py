@@ -108,12 +108,17 @@ class PhaseTrack:
         Predicted envelope of the 0.5–2 Hz component at ``t + horizon_s``, in µV.
     horizon_s : float
         How far ahead the estimates look, in seconds.
+    snr : ndarray, shape (n_sessions, n_times)
+        ``amp`` relative to the amplitude of a sinusoid with the power of the whole (high-passed) signal over
+        the last ~2 s: near 0.7 when a slow oscillation dominates the EEG (the predicted envelope is shrunk by
+        the prediction), lower when other activity does. A gate for reliable phase estimates.
     """
 
     t: Array
     phase: Array
     amp: Array
     horizon_s: float
+    snr: Array
 
 
 def _generic_n3(n: int, fs: float, seed: int) -> Array:
@@ -127,6 +132,7 @@ def _generic_n3(n: int, fs: float, seed: int) -> Array:
 
 
 _PRE_HP_HZ = 0.2  # causal high-pass applied before the predictor, removes electrode drift
+_POWER_TAU_S = 2.0  # time constant of the running signal power used by the SNR gate
 
 
 @functools.lru_cache(maxsize=16)
@@ -206,6 +212,9 @@ class CausalPhaseEstimator:
         self._hp = signal.butter(1, _PRE_HP_HZ, btype="highpass", fs=self.fs, output="sos")
         self._hp_zi = np.zeros((self._hp.shape[0], self.n_sessions, 2))
         self._fir_zi = np.zeros((self.n_sessions, self._b.size - 1), dtype=np.complex128)
+        self._pow_a = 1.0 / (_POWER_TAU_S * self.fs)
+        self._pow_zi = np.zeros((self.n_sessions, 1))
+        self._pow_n = np.zeros(self.n_sessions)
         self._n_seen = 0
 
     @property
@@ -223,6 +232,8 @@ class CausalPhaseEstimator:
         idx = np.asarray(sessions, dtype=int)
         self._hp_zi[:, idx, :] = 0.0
         self._fir_zi[idx] = 0.0
+        self._pow_zi[idx] = 0.0
+        self._pow_n[idx] = 0.0
 
     def update(self, x: npt.ArrayLike) -> PhaseTrack:
         """Consume a chunk and return the prediction made at each of its samples.
@@ -252,9 +263,17 @@ class CausalPhaseEstimator:
             z, self._fir_zi = signal.lfilter(self._b, [1.0], y.astype(np.complex128), axis=-1, zi=self._fir_zi)
         else:
             z = np.zeros((self.n_sessions, 0), dtype=np.complex128)
+        a = self._pow_a
+        pw, self._pow_zi = signal.lfilter([a], [1.0, -(1.0 - a)], y * y, axis=-1, zi=self._pow_zi)
+        count = self._pow_n[:, None] + np.arange(1, m + 1)[None, :]
+        pw = pw / (1.0 - (1.0 - a) ** count)  # exponential mean corrected for its start-up
+        self._pow_n += m
+        amp = np.abs(z)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            snr = np.where(pw > 0, amp / np.sqrt(2.0 * pw), 0.0)
         t = (self._n_seen + np.arange(m)) / self.fs
         self._n_seen += m
-        return PhaseTrack(t=t, phase=np.angle(z), amp=np.abs(z), horizon_s=self.horizon_s)
+        return PhaseTrack(t=t, phase=np.angle(z), amp=amp, horizon_s=self.horizon_s, snr=snr)
 
 
 def causal_phase_track(x: npt.ArrayLike, fs: float, *, horizon_s: float = 0.0, chunk_s: float = 60.0) -> PhaseTrack:
@@ -285,6 +304,7 @@ def causal_phase_track(x: npt.ArrayLike, fs: float, *, horizon_s: float = 0.0, c
         phase=np.concatenate([p.phase for p in parts], axis=1),
         amp=np.concatenate([p.amp for p in parts], axis=1),
         horizon_s=horizon_s,
+        snr=np.concatenate([p.snr for p in parts], axis=1),
     )
 
 
