@@ -7,6 +7,8 @@ Usage: python bench/synth_speed.py [--hours 8] [--batch-hours 1] [--sleepers 100
 * batch: ``--sleepers`` nights of ``--batch-hours`` h generated together (SyntheticFleet walked in
   60-s blocks, float32) vs a few of the same nights made one at a time with synthesize_night
   (float64); seconds per night each way and their ratio (target: >= 5x).
+* stream_1s_chunks: ``--sleepers`` sessions streamed live in 1-s chunks for 60 s, one fleet for all
+  vs one single-session fleet each (what batching buys the facility engine).
 * fleet: cost of generating 1 s for ``--fleet`` sessions x 10 channels at 256 Hz with
   SyntheticFleet.next_chunk (target: well under 0.3 s), and the set-up time of that fleet.
 
@@ -70,6 +72,28 @@ def main() -> None:
         "batched_s_per_night": round(batched, 3),
         "speedup": round(one / batched, 2),
     }
+
+    # live streaming in 1-s chunks: one fleet of N sessions vs N one-session fleets
+    n, secs = a.sleepers, 60
+    fleets = [SyntheticFleet("typical_adult", [s], hours=1.0, channels=ch8) for s in range(n)]
+    t = time.perf_counter()
+    for _ in range(secs):
+        for f in fleets:
+            f.next_chunk(256)
+    single = time.perf_counter() - t
+    fleet = SyntheticFleet("typical_adult", range(n), hours=1.0, channels=ch8)
+    t = time.perf_counter()
+    for _ in range(secs):
+        fleet.next_chunk(256)
+    together = time.perf_counter() - t
+    out["stream_1s_chunks"] = {
+        "sessions": n,
+        "seconds_streamed": secs,
+        "one_fleet_per_session_s": round(single, 2),
+        "one_fleet_for_all_s": round(together, 2),
+        "speedup": round(single / together, 1),
+    }
+    del fleets
 
     t = time.perf_counter()
     fleet = SyntheticFleet("typical_adult", range(a.fleet), hours=8.0)

@@ -205,14 +205,14 @@ class SyntheticFleet:
         self.stages = np.stack([p.stages for p in self.plans]).astype(np.int64)
         self._span_s = self.hours * 3600.0 + 10_000.0
         self._span = self.n_total + 10 * self.kernels.waves.shape[1] + 10**6
-        self._ev_session = np.concatenate(
-            [np.full(p.ev_onset.size, i, dtype=np.int64) for i, p in enumerate(self.plans)]
-        )
-        self._ev_onset = np.concatenate([p.ev_onset for p in self.plans])
-        self._ev_kernel = np.concatenate([p.ev_kernel for p in self.plans])
+        # events of all sessions in one table sorted by key = session * span + onset (samples);
+        # session and onset are recovered from the key, so an event costs 15 bytes
+        self._ev_keys = np.concatenate([p.ev_onset + i * self._span for i, p in enumerate(self.plans)])
+        self._ev_kernel = np.concatenate([p.ev_kernel for p in self.plans]).astype(np.int16)
         self._ev_amp = np.concatenate([p.ev_amp for p in self.plans])
-        self._ev_keys = self._ev_session * self._span + self._ev_onset
-        self._ev_alive = np.ones(self._ev_onset.size, dtype=bool)
+        for p in self.plans:  # the fleet's table is the one kept up to date (closed loop)
+            p.ev_onset, p.ev_kernel, p.ev_amp = p.ev_onset[:0], p.ev_kernel[:0], p.ev_amp[:0]
+        self._ev_alive = np.ones(self._ev_keys.size, dtype=bool)
         self._dyn: list[tuple[int, int, int, float]] = []  # closed-loop events: session, onset, kernel, amp
         self._dyn_log: list[tuple[int, int, int, float]] = []  # the same, never pruned (truth)
         self._arousals = _Intervals(
@@ -335,7 +335,9 @@ class SyntheticFleet:
         hi = np.searchsorted(self._ev_keys, base + n0 + n)
         idx = _ranges(lo, hi)
         idx = idx[self._ev_alive[idx]]
-        sess, onset, kid, amp = self._ev_session[idx], self._ev_onset[idx], self._ev_kernel[idx], self._ev_amp[idx]
+        sess = self._ev_keys[idx] // self._span
+        onset = self._ev_keys[idx] - sess * self._span
+        kid, amp = self._ev_kernel[idx].astype(np.int64), self._ev_amp[idx]
         if self._dyn:
             d = np.array(self._dyn, dtype=np.float64)
             keep = d[:, 1] + kmax > n0
@@ -546,7 +548,7 @@ class SyntheticFleet:
         for i in self._so_window(session, t, 1.5, 0.0):
             k = int(self._ev_kernel[i])
             wave = self.kernels.waves[k, : self.kernels.lengths[k]]
-            pos = round(t * self.fs) - int(self._ev_onset[i])
+            pos = round(t * self.fs) - int(self._ev_keys[i] - session * self._span)
             if 0 <= pos < wave.size and wave[pos] > 0.1 * wave.max():
                 return True
         return False
@@ -598,8 +600,8 @@ class SyntheticFleet:
         lo, hi = np.searchsorted(self._ev_keys, [key, key + round(t_end * self.fs)])
         sel = np.arange(lo, hi)
         sel = sel[self._ev_alive[sel]]
-        onset = self._ev_onset[sel] / self.fs
-        kid = self._ev_kernel[sel]
+        onset = (self._ev_keys[sel] - key) / self.fs
+        kid = self._ev_kernel[sel].astype(np.int64)
         amp = self._ev_amp[sel].astype(float)
         dyn = [r for r in self._dyn_log if r[0] == session and r[1] / self.fs < t_end]
         if dyn:
