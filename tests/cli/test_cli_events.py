@@ -48,3 +48,14 @@ def test_events_command_errors(tmp_path, capsys):
     assert main(["events", str(rec), "-o", str(tmp_path / "nofolder" / "e.tsv")]) == 2
     (tmp_path / "bad.edf").write_bytes(b"0       garbage")
     assert main(["events", str(tmp_path / "bad.edf"), "-o", str(tmp_path / "e.tsv")]) == 65
+
+
+def test_events_on_real_sleep_edf_excerpt_with_its_whole_night_hypnogram(data_dir, tmp_path, capsys):
+    edf = data_dir / "sleep-edf" / "SC4001E0-PSG_first5min.edf"
+    hyp = data_dir / "sleep-edf" / "SC4001EC-Hypnogram.edf"
+    out = tmp_path / "ev.tsv"
+    assert main(["events", str(edf), "--hypno", str(hyp), "--channel", "Fpz-Cz", "-o", str(out)]) == 0
+    ev = read_events(out)
+    # the first 5 minutes of this night are scored Wake: no sleep event may be reported there
+    assert not ev["description"].isin(["spindle", "slow_oscillation", "arousal"]).any()
+    assert "fewer than two EOG channels" in capsys.readouterr().err

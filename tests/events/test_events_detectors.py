@@ -213,7 +213,7 @@ def test_arousal_rule_needs_sleep_before_and_emg_in_rem():
         (lambda: detect_spindles(np.full(1000, np.nan), FS), "NaN"),
         (lambda: detect_spindles(np.zeros(1000), 50.0), "'fs'"),
         (lambda: detect_spindles(np.zeros((2, 1000)), FS, ch_names=["a"]), "channel names"),
-        (lambda: detect_slow_waves(np.zeros(5000), FS, stages=np.zeros(40)), "hypnogram"),
+        (lambda: detect_slow_waves(np.zeros(int(150 * FS)), FS, stages=np.zeros(3)), "hypnogram"),
         (lambda: detect_rems(np.zeros(100), np.zeros(90), FS), "differ in length"),
         (lambda: detect_movements(np.zeros((2, 100)), FS), "shape \\(3, n_samples\\)"),
         (lambda: SpindleStream(2, FS).step(np.zeros((3, 10))), "Invalid block shape"),

@@ -34,3 +34,9 @@ def test_errors(tmp_path):
     (tmp_path / "nohead.tsv").write_text("start\tlen\n1\t2\n")
     with pytest.raises(DataFormatError, match="no 'onset'"):
         read_events(tmp_path / "nohead.tsv")
+
+
+def test_empty_event_file_round_trips(tmp_path):
+    p = write_events(tmp_path / "none.tsv", pd.DataFrame(columns=["onset", "duration", "description", "channel"]))
+    back = read_events(p)
+    assert back.empty and back["onset"].dtype == np.float64

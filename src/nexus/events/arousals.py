@@ -32,6 +32,7 @@ from nexus.events.common import (
     WindowedStream,
     as_2d,
     check_fs,
+    epochs_to_samples,
     fill_short_gaps,
     segment_reduce,
 )
@@ -122,13 +123,9 @@ def _stage_per_second(stages: npt.ArrayLike | None, n_sec: int, fs: float, n_sam
     if stages is None:
         return np.full(n_sec, int(Stage.N2))
     s = np.asarray(stages).astype(np.int64).ravel()
-    if s.size == n_samples:
-        return s[(np.arange(n_sec) * round(fs)).clip(0, n_samples - 1)]
-    idx = np.minimum(np.arange(n_sec) // 30, s.size - 1)
-    if abs(s.size - int(np.ceil(n_sec / 30))) > 1:
-        raise InvalidInputError(f"Invalid hypnogram: {s.size} values for {n_sec} s of EEG; give one stage per "
-                                "sample or per 30-s epoch.")
-    return s[idx]
+    if s.size != n_samples:
+        s = epochs_to_samples(s, n_samples, fs)
+    return s[(np.arange(n_sec) * round(fs)).clip(0, n_samples - 1)]
 
 
 def detect_arousals(

@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
+from nexus.core.log import logger
 from nexus.core.stages import EPOCH_S
 from nexus.dsp.moving import runs
 from nexus.events.table import EventBatch
@@ -64,15 +65,27 @@ def stage_mask(
         return np.ones(n_samples, dtype=bool)
     s = np.asarray(stages).astype(np.int64).ravel()
     if s.size != n_samples:
-        n_epochs = int(np.ceil(n_samples / (EPOCH_S * fs)))
-        if abs(s.size - n_epochs) > 1:
-            raise InvalidInputError(
-                f"Invalid hypnogram: {s.size} values for {n_samples} samples ({n_epochs} epochs of 30 s). "
-                "Give one stage per sample or per 30-s epoch."
-            )
-        idx = np.minimum((np.arange(n_samples) / (EPOCH_S * fs)).astype(np.int64), s.size - 1)
-        s = s[idx]
+        s = epochs_to_samples(s, n_samples, fs)
     return np.isin(s, np.asarray(list(include), dtype=np.int64))
+
+
+def epochs_to_samples(stages: npt.NDArray[np.int64], n_samples: int, fs: float) -> npt.NDArray[np.int64]:
+    """One stage per sample from one per 30-s epoch.
+
+    A hypnogram longer than the data (e.g. a whole-night scoring for an excerpt that starts with
+    it) is cut, with a log message; one more than one epoch shorter is an error.
+    """
+    n_epochs = int(np.ceil(n_samples / (EPOCH_S * fs)))
+    if stages.size < n_epochs - 1 or stages.size == 0:
+        raise InvalidInputError(
+            f"Invalid hypnogram: {stages.size} epochs of 30 s for {n_samples / fs:.0f} s of data "
+            f"({n_epochs} epochs). Give one stage per sample or per 30-s epoch, covering the data."
+        )
+    if stages.size > n_epochs + 1:
+        logger.info("Hypnogram has %d epochs for %d epochs of data; the extra epochs are ignored.",
+                    stages.size, n_epochs)
+    idx = np.minimum((np.arange(n_samples) / (EPOCH_S * fs)).astype(np.int64), stages.size - 1)
+    return stages[idx]
 
 
 def fill_short_gaps(mask: BoolArray, max_gap: int) -> BoolArray:

@@ -69,6 +69,7 @@ def read_events(path: str | Path) -> pd.DataFrame:
     DataFormatError
         The file is not a TSV with numeric ``onset`` and ``duration`` columns.
     """
+    import numpy as np
     import pandas as pd
 
     p = check_file_exists(path, "events file")
@@ -80,7 +81,9 @@ def read_events(path: str | Path) -> pd.DataFrame:
         if col not in df.columns:
             raise DataFormatError(f"The events file '{p}' has no '{col}' column; expected the columns "
                                   f"{', '.join(REQUIRED_COLUMNS)} separated by tabs.")
-        if not pd.api.types.is_numeric_dtype(df[col]):
+        if df.empty:
+            df[col] = df[col].astype(np.float64)
+        elif not pd.api.types.is_numeric_dtype(df[col]):
             raise DataFormatError(f"The '{col}' column of '{p}' is not numeric (seconds expected).")
     if "description" not in df.columns:
         df["description"] = "n/a"
