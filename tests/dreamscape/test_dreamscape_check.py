@@ -35,8 +35,8 @@ def test_example_program_passes():
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("level_db: -32", "levle_db: -32", r"scenes\.settle\.layers\[0\]\.levle_db \(line 10\): Unknown key 'levle_db'\. "
-                                           r"Did you mean 'level_db'\?"),
+        ("level_db: -32", "levle_db: -32",
+         r"scenes\.settle\.layers\[0\]\.levle_db \(line 10\): Unknown key 'levle_db'\. Did you mean 'level_db'\?"),
         ("N3: deep", "N3: dep", r"rules\.N3 .*'dep', which is not defined\. Did you mean 'deep'\?"),
         ("level_db: -30,", "level_db: -15,", r"scenes\.deep\.clas\.level_db .*exceeds the limit -20 dBFS"),
         ("{W: settle, N1: settle", "{W: deep, N1: settle", r"CLAS runs only in N3, but scene 'deep' is used in W"),

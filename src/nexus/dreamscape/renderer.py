@@ -143,7 +143,7 @@ class _Sound:
             bp = signal.butter(2, (200, 2000), btype="bandpass", fs=fs, output="sos")
             self.parts = [(_Filtered(_Noise("pink", rng), bp), 1.5), (_Events(rng, fs, 0.25, _chirp(fs)), 0.4)]
         elif sound == "birdsong":
-            self.parts = [(_Events(rng, fs, 1.2, _chirp(fs)), 0.8)]
+            self.parts = [(_Events(rng, fs, 1.2, _chirp(fs)), 4.0)]
         elif sound == "soft_tones":
             self.parts = []
         else:  # pragma: no cover - the schema restricts names
@@ -186,7 +186,7 @@ def click_waveform(duration_s: float, level_db: float, fs: int = AUDIO_FS, seed:
     ramp = min(round(0.005 * fs), n // 2)
     env = np.ones(n)
     if ramp:
-        r = 0.5 - 0.5 * np.cos(np.pi * np.arange(ramp) / ramp)
+        r = 0.5 - 0.5 * np.cos(np.pi * np.arange(1, ramp + 1) / (ramp + 1))  # non-zero at the onset sample
         env[:ramp], env[n - ramp :] = r, r[::-1]
     x = x * env
     return np.asarray(x / max(np.max(np.abs(x)), 1e-12) * db_to_amp(level_db))

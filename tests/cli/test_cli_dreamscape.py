@@ -1,0 +1,72 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nexus.cli.main import main
+from nexus.formats.edf import Signal, write_edf
+from nexus.formats.events import read_events
+from nexus.formats.hypnogram import write_hypnogram
+from nexus.sinks.wav import read_wav
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "dreamscapes"
+PROGRAM = str(EXAMPLES / "deep-sleep.yaml")
+
+
+def test_check_ok_and_refused(capsys, tmp_path):
+    assert main(["dreamscape", "check", PROGRAM]) == 0
+    assert "OK" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(Path(PROGRAM).read_text().replace("sound: rain", "sond: rain"))
+    assert main(["dreamscape", "check", str(bad)]) == 65
+    out = capsys.readouterr()
+    assert "Unknown key 'sond'. Did you mean 'sound'?" in out.out and "(line 10)" in out.out
+    assert out.err.startswith("Error: Program") and out.err.count("\n") == 1
+    assert main(["dreamscape", "check", str(tmp_path / "none.yaml")]) == 3
+
+
+def test_schema(capsys, tmp_path):
+    assert main(["dreamscape", "schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["properties"]["dreamscape"]
+    assert main(["dreamscape", "schema", "-o", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["additionalProperties"] is False
+
+
+def test_render_a_short_night(capsys, tmp_path):
+    hyp = tmp_path / "h.tsv"
+    write_hypnogram(hyp, np.array([0, 0, 1, 2], dtype=np.int8))
+    out = tmp_path / "night.wav"
+    assert main(["dreamscape", "render", PROGRAM, "--hypno", str(hyp), "-o", str(out)]) == 0
+    assert "CLAS clicks need --edf" in capsys.readouterr().out
+    audio, fs = read_wav(out)
+    assert fs == 48000 and audio.size == 120 * 48000
+    assert np.max(np.abs(audio)) <= 10 ** (-20 / 20) + 1e-4
+    assert main(["dreamscape", "render", PROGRAM, "--hypno", str(hyp), "-o", str(out), "--start-min", "9"]) == 2
+
+
+@pytest.fixture
+def n3_edf(tmp_path, data_dir):
+    x = np.loadtxt(data_dir / "yasa-samples" / "data_N3_no-spindles_30sec_100Hz.txt")
+    path = tmp_path / "n3.edf"
+    write_edf(path, [Signal("EEG Fpz-Cz", np.tile(x, 2), 100.0)])
+    return path
+
+
+def test_clas_replay_writes_pulses(capsys, tmp_path, n3_edf):
+    out = tmp_path / "pulses.tsv"
+    assert main(["dreamscape", "clas-replay", str(n3_edf), "--stage", "N3", "-o", str(out)]) == 0
+    assert "pulses over 1.0 min of EEG Fpz-Cz" in capsys.readouterr().out
+    ev = read_events(out)
+    assert len(ev) >= 10
+    assert set(ev["description"]) == {"clas_click"}
+    assert np.all(np.diff(ev["onset"].to_numpy()) >= 0.5)
+    assert main(["dreamscape", "clas-replay", str(n3_edf), "--channel", "EEG C3", "--stage", "N3",
+                 "-o", str(out)]) == 2
+    assert "Did you mean" in capsys.readouterr().err
+
+
+def test_try_prints_a_summary(capsys):
+    assert main(["dreamscape", "try", PROGRAM, "--clients", "2", "--hours", "0.2", "--stager", "oracle"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["clients"] == 2 and "minutes_per_scene_per_client" in s and "arousals_caused" in s
