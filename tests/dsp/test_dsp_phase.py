@@ -72,6 +72,7 @@ def test_sessions_are_independent():
 
 def test_bad_input_is_refused():
     est = CausalPhaseEstimator(2, FS)
+    assert est.update(np.zeros((2, 0))).phase.shape == (2, 0)  # an empty chunk is fine
     with pytest.raises(InvalidInputError, match="expected shape"):
         est.update(np.zeros((3, 10)))
     with pytest.raises(InvalidInputError, match="NaN"):

@@ -258,15 +258,15 @@ class CausalPhaseEstimator:
         if not np.all(np.isfinite(a)):
             raise InvalidInputError("Invalid chunk for the phase estimator: it contains NaN or infinite values.")
         m = a.shape[1]
+        if m == 0:
+            empty = np.zeros((self.n_sessions, 0))
+            return PhaseTrack(t=np.zeros(0), phase=empty, amp=empty, horizon_s=self.horizon_s, snr=empty)
         y, self._hp_zi = signal.sosfilt(self._hp, a, axis=-1, zi=self._hp_zi)
-        if m:
-            z, self._fir_zi = signal.lfilter(self._b, [1.0], y.astype(np.complex128), axis=-1, zi=self._fir_zi)
-        else:
-            z = np.zeros((self.n_sessions, 0), dtype=np.complex128)
-        a = self._pow_a
-        pw, self._pow_zi = signal.lfilter([a], [1.0, -(1.0 - a)], y * y, axis=-1, zi=self._pow_zi)
+        z, self._fir_zi = signal.lfilter(self._b, [1.0], y.astype(np.complex128), axis=-1, zi=self._fir_zi)
+        alpha = self._pow_a
+        pw, self._pow_zi = signal.lfilter([alpha], [1.0, -(1.0 - alpha)], y * y, axis=-1, zi=self._pow_zi)
         count = self._pow_n[:, None] + np.arange(1, m + 1)[None, :]
-        pw = pw / (1.0 - (1.0 - a) ** count)  # exponential mean corrected for its start-up
+        pw = pw / (1.0 - (1.0 - alpha) ** count)  # exponential mean corrected for its start-up
         self._pow_n += m
         amp = np.abs(z)
         with np.errstate(divide="ignore", invalid="ignore"):
