@@ -174,3 +174,25 @@ def test_state_machine_invariants(program, steps, seed):
     assert np.all(np.diff(c) >= 0.5)
     for k in range(c.size):
         assert np.sum((c > c[k] - 60) & (c <= c[k])) <= program.limits.max_stim_per_min
+
+
+def test_program_file_edited_while_running(tmp_path, program):
+    from nexus.dreamscape.watch import ProgramFile
+
+    path = tmp_path / "p.yaml"
+    text = EXAMPLE.read_text()
+    path.write_text(text)
+    ctrl = Controller([program], FS)
+    watch = ProgramFile(path)
+    assert watch.poll(ctrl, 0, 1.0) is None  # unchanged
+    path.write_text(text.replace("sound: rain", "sound: rian"))  # a typo while editing
+    rep = watch.poll(ctrl, 0, 2.0)
+    assert rep is not None and not rep.ok and "rian" in str(rep.errors[0])
+    assert ctrl.programs[0] is program
+    path.unlink()
+    assert not watch.poll(ctrl, 0, 3.0).ok
+    assert watch.poll(ctrl, 0, 4.0) is None  # reported once
+    path.write_text(text.replace("level_db: -32", "level_db: -34"))
+    assert watch.poll(ctrl, 0, 5.0).ok
+    assert ctrl.programs[0].scenes["settle"].layers[0].level_db == -34
+    assert [d.kind for d in ctrl.decisions] == ["program_rejected", "program_rejected", "program_updated"]

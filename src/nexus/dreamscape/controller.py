@@ -195,6 +195,10 @@ class Controller:
                       "The edited program failed its checks; the session keeps its last valid program.")
         return report
 
+    def note(self, t: float, session: int, kind: str, inputs: dict[str, Any], reason: str) -> None:
+        """Log a decision taken outside :meth:`step` (e.g. a refused program file) with its inputs."""
+        self._log(t, session, kind, None, inputs, reason)
+
     # ------------------------------------------------------------------ helpers
     def _log(self, t: float, s: int, kind: str, cmd: Command | None, inputs: dict[str, Any], reason: str) -> None:
         self.decisions.append(Decision(float(t), int(s), kind, cmd, inputs, reason))
