@@ -4,7 +4,9 @@ Synthetic truth only (nexus.sources.synthetic): our real data has no expert even
 oscillations and rapid eye movements are compared with YASA's ``sw_detect`` / ``rem_detect`` in
 the same run. Prints one JSON object.
 
-    .venv/bin/python bench/events_truth.py [--hours 4] [--seed 7]
+    .venv/bin/python bench/events_truth.py [--hours 4] [--seed 11]
+
+Seeds 7-10 were looked at while shaping the REM and arousal rules; the default seed 11 was not.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def _stream_agreement(n, eeg, loc, roc, acc):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hours", type=float, default=4.0)
-    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--seed", type=int, default=11)
     args = ap.parse_args()
     import yasa
 

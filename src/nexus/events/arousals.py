@@ -8,8 +8,11 @@ Our operational version, on one-second bins:
   so the live form computes the very same values), the EMG level is the chin EMG RMS;
 - a bin is *shifted* when its fast power is ≥ ``ratio`` (3) times the mean of the 30 s before
   it (ending 2 s before);
-- an arousal is a run of shifted bins (1-s gaps bridged) lasting 3–15 s (longer ones are
-  awakenings), preceded by ≥ 10 s of sleep without another arousal;
+- a bin whose fast power is below its 11–16 Hz (sigma) power is not shifted (spindles are not
+  arousals);
+- an arousal is a run of shifted bins (1-s gaps bridged) lasting 3–15 s, all in sleep (longer
+  ones, or ones that run into a wake epoch, are awakenings), preceded by ≥ 10 s of sleep without
+  another arousal;
 - in REM, the largest EMG RMS during the arousal must be ≥ ``emg_ratio`` (1.5) times the mean EMG
   RMS of the preceding 30 s; without a chin EMG, no arousal is scored in REM.
 """
@@ -58,19 +61,24 @@ class ArousalParams:
 
 
 class _Features:
-    """Per-second fast EEG power (µV²) and chin EMG RMS (µV), computed causally block by block."""
+    """Per-second fast and sigma EEG power (µV²) and chin EMG RMS (µV), computed causally block by block."""
 
     def __init__(self, rows: int, fs: float) -> None:
         self.n = max(1, round(fs))
         self.f_alpha = StatefulFilter(bandpass_sos(8.0, 12.0, fs=fs), (rows,))
         self.f_beta = StatefulFilter(bandpass_sos(16.0, min(30.0, 0.45 * fs), fs=fs), (rows,))
+        self.f_sigma = StatefulFilter(bandpass_sos(11.0, 16.0, fs=fs), (rows,))
         self.f_emg = StatefulFilter(highpass_sos(min(10.0, 0.2 * fs), fs=fs), (rows,))
-        self.acc = BinAccumulator((rows, 2), self.n)
+        self.acc = BinAccumulator((rows, 3), self.n)
 
-    def step(self, eeg: FloatArray, emg: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def filters(self) -> tuple[StatefulFilter, ...]:
+        return (self.f_alpha, self.f_beta, self.f_sigma, self.f_emg)
+
+    def step(self, eeg: FloatArray, emg: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         fast = self.f_alpha.step(eeg) + self.f_beta.step(eeg)
-        s, sq = self.acc.step(np.stack([fast, self.f_emg.step(emg)], axis=1))
-        return sq[:, 0] / self.n, np.sqrt(np.maximum(sq[:, 1] / self.n - (s[:, 1] / self.n) ** 2, 0.0))
+        s, sq = self.acc.step(np.stack([fast, self.f_sigma.step(eeg), self.f_emg.step(emg)], axis=1))
+        emg_rms = np.sqrt(np.maximum(sq[:, 2] / self.n - (s[:, 2] / self.n) ** 2, 0.0))
+        return sq[:, 0] / self.n, sq[:, 1] / self.n, emg_rms
 
 
 def _trailing_mean(x: FloatArray, length: int, gap: int) -> FloatArray:
@@ -85,12 +93,13 @@ def _trailing_mean(x: FloatArray, length: int, gap: int) -> FloatArray:
 
 
 def _arousal_core(feat: FloatArray, fs: float, sleep: BoolArray, p: ArousalParams) -> EventBatch:
-    # feat: (rows, 3, seconds) = fast power, EMG RMS (NaN if none), REM flag; fs = 1 Hz
-    fast, emg, rem = feat[:, 0], feat[:, 1], feat[:, 2] > 0.5
+    # feat: (rows, 4, seconds) = fast power, EMG RMS (NaN if none), REM flag, sigma power; fs = 1 Hz
+    fast, emg, rem, sigma = feat[:, 0], feat[:, 1], feat[:, 2] > 0.5, feat[:, 3]
     base = _trailing_mean(fast, round(p.baseline_s), round(p.baseline_gap_s))
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = fast / base
-    shifted = fill_short_gaps(np.nan_to_num(ratio) >= p.ratio, 2)
+    # "not spindles": a second whose rise is mostly sigma (11-16 Hz) leaking into the bands is no shift
+    shifted = fill_short_gaps((np.nan_to_num(ratio) >= p.ratio) & (fast >= sigma), 2)
     r, a, b = runs(shifted)
     dur = (b - a).astype(np.float64)
     keep = (dur >= p.min_duration_s) & (dur <= p.max_duration_s) & (a > 0) & (b < fast.shape[1])
@@ -100,6 +109,8 @@ def _arousal_core(feat: FloatArray, fs: float, sleep: BoolArray, p: ArousalParam
     cs = np.concatenate([np.zeros((sleep.shape[0], 1)), np.cumsum(sleep, axis=1)], axis=1)
     lo = a - need
     ok = (lo >= 0) & ((cs[r, a] - cs[r, np.maximum(lo, 0)]) >= need)
+    # … and the whole shift in sleep: one that runs into a wake epoch is an awakening
+    ok &= (cs[r, b] - cs[r, a]) >= (b - a)
     # … and no earlier arousal candidate ending within those 10 s (same row)
     prev_end = np.full(a.size, -np.inf)
     if a.size > 1:
@@ -172,12 +183,12 @@ def detect_arousals(
             raise InvalidInputError(f"EMG has {e.shape[1]} samples but EEG {x.shape[1]}; resample it to the EEG rate.")
     p = params or ArousalParams()
     feats = _Features(1, fs)
-    fast, emg_rms = feats.step(x, e if emg is not None else np.zeros_like(x))
+    fast, sigma, emg_rms = feats.step(x, e if emg is not None else np.zeros_like(x))
     n_sec = fast.shape[1]
     st = _stage_per_second(stages, n_sec, fs, x.shape[1])
     if emg is None:
         emg_rms = np.full_like(emg_rms, np.nan)
-    feat = np.stack([fast, emg_rms, (st == int(Stage.R))[None].astype(float)], axis=1)
+    feat = np.stack([fast, emg_rms, (st == int(Stage.R))[None].astype(float), sigma], axis=1)
     ev = _arousal_core(feat, 1.0, np.isin(st, SLEEP)[None], p)
     return EventResults("arousal", ev.to_frame([channel]), x.shape[1] / fs)
 
@@ -211,7 +222,7 @@ class ArousalStream:
         left = self.params.baseline_s + self.params.baseline_gap_s + self.params.max_duration_s + 15.0
         self._stream = WindowedStream(
             lambda f, s, m: _arousal_core(f, s, m, self.params), "arousal", self.n_sessions, 1.0,
-            inner_shape=(3,), left_s=left, right_s=3.0, hop_s=hop_s, extra_names=EXTRA, confirm_by_end=True,
+            inner_shape=(4,), left_s=left, right_s=3.0, hop_s=hop_s, extra_names=EXTRA, confirm_by_end=True,
         )
 
     def step(self, eeg: npt.ArrayLike, stages: npt.ArrayLike, emg: npt.ArrayLike | None = None) -> EventBatch:
@@ -232,11 +243,11 @@ class ArousalStream:
         st = np.asarray(stages, dtype=np.float64).reshape(self.n_sessions)
         e = np.full_like(x, np.nan) if emg is None else np.asarray(emg, dtype=np.float64)
         no_emg = ~np.isfinite(e).all(axis=1)
-        fast, emg_rms = self._feat.step(x, np.nan_to_num(e))
+        fast, sigma, emg_rms = self._feat.step(x, np.nan_to_num(e))
         stage_sum, _ = self._stages.step(np.repeat(st[:, None, None], x.shape[1], axis=2))
         stage_sec = np.rint(stage_sum[:, 0] / self._feat.n)
         emg_rms[no_emg] = np.nan
-        feat = np.stack([fast, emg_rms, (stage_sec == int(Stage.R)).astype(float)], axis=1)
+        feat = np.stack([fast, emg_rms, (stage_sec == int(Stage.R)).astype(float), sigma], axis=1)
         return self._stream.step(feat, np.isin(stage_sec, SLEEP))
 
     def flush(self) -> EventBatch:
@@ -246,7 +257,7 @@ class ArousalStream:
     def reset(self, sessions: npt.ArrayLike) -> None:
         """Forget the signal, filters and baselines of some sessions (a new client in that bed)."""
         idx = np.asarray(sessions, dtype=np.intp).ravel()
-        for f in (self._feat.f_alpha, self._feat.f_beta, self._feat.f_emg):
+        for f in self._feat.filters():
             f.reset(idx)
         self._feat.acc.reset(idx)
         self._stages.reset(idx)
