@@ -9,6 +9,7 @@ nothing unchecked is ever played.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import wave
 from dataclasses import dataclass, field
@@ -133,6 +134,10 @@ def _pydantic_issues(exc: ValidationError, root: yaml.Node | None) -> list[Issue
             loc = (*loc, err["ctx"]["key"])
         elif err["type"] == "missing":
             msg = "Missing required key."
+        elif err["type"] == "literal_error" and isinstance(err.get("input"), str):
+            choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+            msg = f"Unknown value '{err['input']}'.{did_you_mean(err['input'], choices)} Expected one of: " + \
+                ", ".join(choices) + "."
         elif isinstance(err.get("input"), int) and loc and loc[-1] in ("lights_out", 0, 1):
             msg += " Quote clock times in YAML, e.g. \"06:30\"."
         if msg.startswith("Value error, "):
