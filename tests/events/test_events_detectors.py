@@ -238,3 +238,12 @@ def test_reset_forgets_one_session_only():
     ar = ArousalStream(3, FS)
     ar.step(np.zeros((3, 256)), np.full(3, 2))
     ar.reset([0, 2])  # does not raise; the detectors of the facility call reset on every new session
+
+
+@pytest.mark.parametrize(("freq", "expected"), [(10.0, 1), (13.5, 0), (22.0, 1)], ids=["alpha", "sigma", "beta"])
+def test_arousal_needs_a_shift_to_alpha_or_beta_not_sigma(freq, expected):
+    t = np.arange(int(90 * FS)) / FS
+    eeg = _background(90, seed=3)
+    m = (t >= 50) & (t < 55)
+    eeg[m] += 30 * np.sin(2 * np.pi * freq * t[m])
+    assert len(detect_arousals(eeg, FS).events) == expected
