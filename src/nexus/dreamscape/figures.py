@@ -33,8 +33,12 @@ def pulse_phases(eeg: npt.ArrayLike, fs: float, onsets: npt.ArrayLike) -> npt.ND
 
 def _stats(phases: npt.NDArray[np.float64]) -> dict[str, Any]:
     s = circular_stats(phases, window=np.pi / 4)
-    return {"pulses": s["n"], "mean_deg": round(s["mean_deg"], 1), "sd_deg": round(s["sd_deg"], 1),
-            "in_90deg_window": round(s["in_window"], 3)}
+
+    def num(v: float, nd: int) -> float | None:
+        return round(v, nd) if np.isfinite(v) else None  # JSON has no NaN
+
+    return {"pulses": s["n"], "mean_deg": num(s["mean_deg"], 1), "sd_deg": num(s["sd_deg"], 1),
+            "in_90deg_window": num(s["in_window"], 3)}
 
 
 def phase_accuracy_real(eeg: npt.ArrayLike, fs: float, *, latency_s: float = 0.05) -> dict[str, Any]:
@@ -85,3 +89,34 @@ def closed_loop(program: Program, clients: int = 10, hours: float = 8.0, *, seed
         "smart_wake_stages": {st: sum(r.wake_stage == st for r in wakes) for st in ("W", "N1", "N2", "N3", "R")},
         "sham_clicks": sham_summ["clicks"],
     }
+
+
+def clas_figures(*, nights: int = 3, clients: int = 10, hours: float = 8.0, stager: str = "live",
+                 latency_s: float = 0.05, n3_sample: npt.ArrayLike | None = None) -> dict[str, Any]:
+    """All CLAS figures in one JSON-ready dict (what ``bench/clas.py`` and ``nexus bench clas`` print).
+
+    ``n3_sample`` is the real N3 EEG at 100 Hz; default: the YASA sample shipped with the tests, when present.
+    """
+    import time
+    from importlib import resources
+    from pathlib import Path
+
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"latency_ms": latency_s * 1e3}
+    if n3_sample is None:
+        here = Path(str(resources.files("nexus"))).parents[1]
+        path = here / "tests" / "data" / "yasa-samples" / "data_N3_no-spindles_30sec_100Hz.txt"
+        n3_sample = np.loadtxt(path) if path.is_file() else None
+    if n3_sample is not None:
+        out["phase_real_n3"] = phase_accuracy_real(n3_sample, 100.0, latency_s=latency_s)
+    out["phase_synthetic"] = phase_accuracy_synthetic(nights, hours, latency_s=latency_s)
+    example = Path(str(resources.files("nexus"))).parents[1] / "examples" / "dreamscapes" / "deep-sleep.yaml"
+    from nexus.dreamscape.check import load_program
+    from nexus.dreamscape.curator import Intake, curate
+
+    program = load_program(example) if example.is_file() else curate(
+        Intake("bench", goals=["deeper_sleep"], consent=["audio", "stimulation", "smart_wake"],
+               wake_window=("06:30", "07:00"))).program
+    out["closed_loop"] = closed_loop(program, clients, hours, stager=stager)
+    out["wall_s"] = round(time.perf_counter() - t0, 1)
+    return out

@@ -42,3 +42,16 @@ def live(sessions: int, seconds: float, fs: float, channels: int, tick_ms: float
             err=True,
         )
     click.echo(json.dumps(res))
+
+
+@bench.command()
+@click.option("--nights", type=int, default=3, show_default=True, help="Synthetic nights for phase accuracy.")
+@click.option("--clients", type=int, default=10, show_default=True, help="Sleepers for the closed-loop figures.")
+@click.option("--hours", type=float, default=8.0, show_default=True, help="Night length in hours.")
+@click.option("--stager", type=click.Choice(["live", "oracle"]), default="live", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON object (the default output too).")
+def clas(nights: int, clients: int, hours: float, stager: str, as_json: bool) -> None:
+    """CLAS phase accuracy, closed-loop SO power change, arousals per 100 clicks, smart-wake share."""
+    from nexus.dreamscape.figures import clas_figures
+
+    click.echo(json.dumps(clas_figures(nights=nights, clients=clients, hours=hours, stager=stager)))
