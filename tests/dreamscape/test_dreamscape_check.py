@@ -43,7 +43,7 @@ def test_example_program_passes():
         ("refractory_s: 2.5", "refractory_s: 1.0, clicks: 5", r"up to 100\.0 clicks/min"),
         ("max_night_h: 10", "max_night_h: 7", r"wake\.window .*beyond limits\.max_night_h 7 h"),
         ("max_level_db: -20", "max_level_db: -3", r"above the facility ceiling"),
-        ("{play: rain", "{play: birdsong", r"on_distress\.play .*Unknown value 'birdsong'\. Expected one of: silence, pink_noise"),
+        ("{play: rain", "{play: birdsong", r"on_distress\.play .*Unknown value 'birdsong'\. Expected one of: silence"),
         ('["06:30", "07:00"]', '["07:00", "06:30"]', r"wake window ends before it starts"),
         ("dreamscape: 1", "dreamscape: 2", r"Unsupported or missing schema version 2"),
         ("scenes:", "scenes: [", r"line 9.*Malformed YAML"),
