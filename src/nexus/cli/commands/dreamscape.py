@@ -181,8 +181,15 @@ def _live_probs(recording: str, sig):  # type: ignore[no-untyped-def]
     """A live stager fed chunk by chunk with the EEG (and the EOG and EMG when the recording has them)."""
     import numpy as np
 
+    from nexus.core.errors import InvalidInputError
     from nexus.formats.edf import read_edf
-    from nexus.staging.live import LiveStager
+
+    try:
+        from nexus.staging.live import LiveStager
+    except ImportError:
+        raise InvalidInputError(
+            "Live staging (nexus.staging.live) is not available in this installation; give --hypno H or --stage N3."
+        ) from None
 
     rec = read_edf(recording)
     rows, kinds = [sig.data], ["eeg"]
