@@ -81,3 +81,14 @@ def test_click_waveform_shape():
     w = click_waveform(0.05, -30.0)
     assert w.size == 2400
     assert 0 < abs(w[0]) < 1e-3 and 0 < abs(w[-1]) < 1e-3  # ramps start at the onset sample itself
+
+
+def test_a_rule_silence_fades_the_scene_out_but_a_quiet_event_stops_it(program):
+    soft = [Command(0, 0.0, "scene", {"name": "settle"}), Command(0, 40.0, "silence", {"for_s": None, "fade": True})]
+    hard = [Command(0, 0.0, "scene", {"name": "settle"}), Command(0, 40.0, "silence", {"for_s": 60})]
+    a, _ = _render(program, soft, 55.0)
+    b, _ = _render(program, hard, 55.0)
+    rms = [np.sqrt(np.mean(a[(40 + k) * FS : (41 + k) * FS] ** 2)) for k in (0, 5, 9)]
+    assert rms[0] > rms[1] > rms[2] > 0  # fades over the layers' fade_out_s (10 s)
+    assert np.all(a[51 * FS :] == 0)
+    assert np.all(b[40 * FS :] == 0)

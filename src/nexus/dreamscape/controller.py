@@ -63,10 +63,11 @@ class Command:
     t : float
         When it takes effect, in seconds on the session clock (a click's exact onset).
     kind : str
-        ``"scene"`` (start a scene; ``name``), ``"silence"`` (stop all sound now, cancel scheduled clicks;
-        ``for_s`` or None), ``"click"`` (``duration_s``, ``level_db``), ``"cue"`` (``scene``, ``index``,
-        ``level_db``), ``"protect"`` (``sound``, ``level_db``, ``for_s``), ``"wake"`` (``sound``, ``from_db``,
-        ``to_db``, ``over_s``).
+        ``"scene"`` (start a scene; ``name``; the previous scene fades out), ``"silence"`` (stop all sound now and
+        cancel scheduled clicks; ``for_s`` or None; ``fade`` True when a stage rule asks for silence, so the
+        scene fades out instead of stopping), ``"click"`` (``duration_s``, ``level_db``), ``"cue"`` (``scene``,
+        ``index``, ``level_db``), ``"protect"`` (``sound``, ``level_db``, ``for_s``), ``"wake"`` (``sound``,
+        ``from_db``, ``to_db``, ``over_s``).
     params : dict
         Parameters of the command, as above. Levels are in dBFS.
     """
@@ -323,7 +324,8 @@ class Controller:
             if want != self.scene[s]:
                 prev = self.scene[s]
                 if want == SILENCE:
-                    self._issue(out, t, s, "silence", {"for_s": None}, {"stage": st, "probs": _probs_dict(p[s])},
+                    self._issue(out, t, s, "silence", {"for_s": None, "fade": True},
+                                {"stage": st, "probs": _probs_dict(p[s])},
                                 f"Stage {STAGE_LABELS[st] if st >= 0 else '?'}: rule says silence.", "scene")
                 else:
                     self._issue(out, t, s, "scene", {"name": want}, {"stage": st, "probs": _probs_dict(p[s]),

@@ -177,6 +177,7 @@ class _Bed:
     from_db: float = -90.0
     to_db: float = -90.0
     over_s: float = 1.0
+    soft: bool = False  # a scene before it fades out instead of stopping at once
 
 
 def click_waveform(duration_s: float, level_db: float, fs: int = AUDIO_FS, seed: int = 0) -> Array:
@@ -285,7 +286,7 @@ class Renderer:
             if c.kind == "scene":
                 beds.append(_Bed("scene", c.t, name=c.params["name"]))
             elif c.kind == "silence":
-                beds.append(_Bed("silence", c.t, for_s=c.params.get("for_s")))
+                beds.append(_Bed("silence", c.t, for_s=c.params.get("for_s"), soft=bool(c.params.get("fade"))))
             elif c.kind == "protect":
                 beds.append(_Bed("protect", c.t, name=c.params["sound"], level_db=c.params["level_db"],
                                  for_s=c.params["for_s"]))
@@ -314,6 +315,13 @@ class Renderer:
                 key = f"scene:{bed.name}" if bed.kind == "scene" else bed.kind
                 stats[key] = stats.get(key, 0.0) + sel.sum() / self.fs
                 y[sel] += self._bed_audio(bed, since, int(sel.sum()))
+                prev = beds[bi - 1] if bi > 0 else None
+                if prev is not None and prev.kind == "scene" and (bed.kind == "scene" or bed.soft):
+                    fade = self._fade_out_s(prev.name)
+                    tail = since < fade
+                    if fade > 0 and tail.any():  # the previous scene fades out under the new bed
+                        k = np.flatnonzero(sel)[tail]
+                        y[k] += self._bed_audio(prev, t[k] - prev.t, k.size, slot0=50) * (1.0 - since[tail] / fade)
             t_lo, t_hi = t[0] - 1.0, t[-1] + 1.0
             for c in clicks[int(np.searchsorted(click_t, t_lo)) : int(np.searchsorted(click_t, t_hi))]:
                 k = round(c.t * self.fs) - i0  # exact sample of the onset
@@ -345,7 +353,11 @@ class Renderer:
             self._cue_audio[key] = load_cue(cue, self.base_dir, self.fs)
         return self._cue_audio[key]
 
-    def _bed_audio(self, bed: _Bed, since: Array, n: int) -> Array:
+    def _fade_out_s(self, name: str) -> float:
+        scene = self.program.scenes.get(name)
+        return max((la.envelope.fade_out_s for la in scene.layers), default=0.0) if scene else 0.0
+
+    def _bed_audio(self, bed: _Bed, since: Array, n: int, slot0: int = 0) -> Array:
         y = np.zeros(n)
         if bed.kind == "silence":
             return y
@@ -360,5 +372,5 @@ class Renderer:
         if scene is None or bed.name == SILENCE:
             return y
         for j, layer in enumerate(scene.layers):
-            y += self._sound(layer.sound, j)(n) * self._layer_gain(layer, scene.fade_out_after_min, since)
+            y += self._sound(layer.sound, slot0 + j)(n) * self._layer_gain(layer, scene.fade_out_after_min, since)
         return y
