@@ -247,3 +247,19 @@ def test_arousal_needs_a_shift_to_alpha_or_beta_not_sigma(freq, expected):
     m = (t >= 50) & (t < 55)
     eeg[m] += 30 * np.sin(2 * np.pi * freq * t[m])
     assert len(detect_arousals(eeg, FS).events) == expected
+
+
+def test_streaming_heart_rate_and_rmssd_per_session():
+    x60, _ = _ecg(np.full(60, 1.0), 40, seed=1)
+    x100, _ = _ecg(np.full(80, 0.6), 40, seed=2)
+    hs = HeartRateStream(3, FS)
+    sig = np.stack([x60, x100, np.random.default_rng(0).normal(0, 1, x60.size)])
+    for b in _chunks(sig, 64):
+        hs.step(b)
+    hs.flush()
+    hr, rmssd = hs.current(30.0)
+    assert hr[0] == pytest.approx(60, abs=1) and hr[1] == pytest.approx(100, abs=2)
+    assert rmssd[0] < 15 and rmssd[1] < 15
+    assert np.isnan(hr[2])  # noise only: no beats, no rate
+    hs.reset([0])
+    assert np.isnan(hs.current()[0][0])

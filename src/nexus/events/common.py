@@ -164,6 +164,9 @@ class WindowedStream:
         Extra axes between channel and samples (e.g. (3,) for the accelerometer axes).
     n_groups : int, optional
         Evaluation phases (default: one per 100 ms of ``hop_s``, with ≥ 16 sessions per phase).
+    time_extra : sequence of str, optional
+        Extra columns holding times in s, shifted to stream time (default: names ending in
+        ``peak_s``); other columns, such as durations (``rr_s``), are left as they are.
 
     Notes
     -----
@@ -187,8 +190,12 @@ class WindowedStream:
         extra_names: Sequence[str] = (),
         confirm_by_end: bool = False,
         n_groups: int | None = None,
+        time_extra: Sequence[str] | None = None,
     ) -> None:
         self.core = core
+        # extra columns that are times (shifted from window to stream time); durations are not
+        self.time_extra = tuple(time_extra) if time_extra is not None else tuple(
+            k for k in extra_names if k.endswith("peak_s"))
         self.confirm_by_end = confirm_by_end
         self.kind = kind
         self.n_sessions = int(check_number("n_sessions", n_sessions, ge=1))
@@ -316,8 +323,9 @@ class WindowedStream:
         keep = (ref >= done / self.fs - 1e-9) & (ref < until / self.fs - 1e-9)
         ev = ev.select(keep)
         ev.onset = ev.onset + t0
-        for k in [k for k in ev.extra if k.endswith("_s")]:
-            ev.extra[k] = ev.extra[k] + t0
+        for k in self.time_extra:
+            if k in ev.extra:
+                ev.extra[k] = ev.extra[k] + t0
         row = rows[ev.session]
         ev.channel = row % self.n_channels
         ev.session = row // self.n_channels

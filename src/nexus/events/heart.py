@@ -2,7 +2,8 @@
 
 R-peaks are found as in the Pan–Tompkins family: band-pass 5–20 Hz (zero phase), squared
 derivative, 120 ms moving average; a peak is the largest value within ±250 ms (refractory
-period) that exceeds 30 % of the largest value within ±2 s and 2.5 times the mean over 4 s.
+period) that exceeds 30 % of the largest value within ±2 s and 2.5 times the mean over 4 s, and
+whose band-passed ECG reaches 50 µV within ±50 ms (no heart rate is made up from noise).
 The ECG's polarity does not matter.
 """
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["HeartRateResults", "HeartRateStream", "detect_heartbeats"]
 
 EXTRA = ("rr_s", "hr_bpm")
+MIN_QRS_UV = 50.0  # R waves are 0.5-2 mV; below 50 µV (band-passed) it is noise or no ECG
 RR_RANGE_S = (0.3, 2.0)  # 30–200 bpm: RR intervals outside are gaps or misdetections
 
 
@@ -39,6 +41,10 @@ def _beat_core(x: FloatArray, fs: float, mask: BoolArray) -> EventBatch:
     floor = 2.5 * moving_mean(env, window_samples(4.0, fs))
     is_peak = (env == local) & (env >= 0.3 * wide) & (env > floor) & (env > 0) & mask
     r, idx = np.nonzero(is_peak)
+    # a QRS is large: at least MIN_QRS_UV within ±50 ms on the band-passed ECG (noise alone is not)
+    amp = maximum_filter1d(np.abs(f), size=window_samples(0.1, fs), axis=-1, mode="nearest")[r, idx]
+    big = amp >= MIN_QRS_UV
+    r, idx = r[big], idx[big]
     t = idx / fs
     rr = np.full(t.size, np.nan)
     same = np.zeros(t.size, dtype=bool)
@@ -154,22 +160,72 @@ class HeartRateStream:
     """Batched streaming R-peak detector; blocks are (n_sessions, n_samples) of ECG in µV.
 
     ``step`` returns the new beats (``description`` ``"r_peak"``) with ``rr_s`` and ``hr_bpm``,
-    up to ``hop_s`` + 2.5 s after they happen.
+    up to ``hop_s`` + 2.5 s after they happen. :meth:`current` gives every session's heart rate
+    and RMSSD over its latest beats (the last ``history`` RR intervals are kept per session).
     """
 
-    def __init__(self, n_sessions: int, fs: float, hop_s: float = 5.0) -> None:
+    def __init__(self, n_sessions: int, fs: float, hop_s: float = 5.0, history: int = 128) -> None:
         fs = check_fs(fs, 50.0)
         self._stream = WindowedStream(_beat_core, "r_peak", n_sessions, fs, left_s=3.0, right_s=2.5,
                                       hop_s=hop_s, extra_names=EXTRA)
+        self.history = int(check_number("history", history, ge=2))
+        self._t = np.full((n_sessions, self.history), np.nan)  # beat times, ring per session
+        self._rr = np.full((n_sessions, self.history), np.nan)
+        self._count = np.zeros(n_sessions, dtype=np.int64)
+
+    def _remember(self, ev: EventBatch) -> None:
+        if not len(ev):
+            return
+        # events come sorted by session then onset: rank of each beat within its session
+        first = np.r_[0, np.flatnonzero(np.diff(ev.session)) + 1]
+        sizes = np.diff(np.r_[first, len(ev)])
+        rank = np.arange(len(ev)) - np.repeat(first, sizes)
+        pos = (self._count[ev.session] + rank) % self.history
+        self._t[ev.session, pos] = ev.onset
+        self._rr[ev.session, pos] = ev.extra["rr_s"]
+        np.add.at(self._count, ev.session, 1)
 
     def step(self, block: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> EventBatch:
         """Add a block (n_sessions, n_samples) of ECG; return the newly confirmed beats."""
-        return self._stream.step(block, mask)
+        ev = self._stream.step(block, mask)
+        self._remember(ev)
+        return ev
 
     def flush(self) -> EventBatch:
         """Return the beats still held back at the end of the stream."""
-        return self._stream.flush()
+        ev = self._stream.flush()
+        self._remember(ev)
+        return ev
+
+    def current(self, window_s: float = 30.0) -> tuple[FloatArray, FloatArray]:
+        """Heart rate (bpm) and RMSSD (ms) of every session over its beats of the last ``window_s``.
+
+        The window ends at the latest confirmed beat of each session. NaN where fewer than two
+        plausible RR intervals fall in it.
+
+        Returns
+        -------
+        hr_bpm, rmssd_ms : ndarray, shape (n_sessions,)
+        """
+        window_s = check_number("window_s", window_s, gt=0, unit="s")
+        last = np.nanmax(np.where(np.isnan(self._t), -np.inf, self._t), axis=1)
+        inside = (self._t > (last - window_s)[:, None]) & np.isfinite(self._rr)
+        rr = np.where(inside, self._rr, np.nan)
+        n = inside.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hr = np.where(n >= 2, 60.0 / np.nanmean(np.where(n[:, None] > 0, rr, 0.0), axis=1), np.nan)
+            # successive differences in time order: sort each session's ring by beat time
+            order = np.argsort(np.where(inside, self._t, np.inf), axis=1)
+            rs = np.take_along_axis(rr, order, axis=1)
+            d = np.diff(rs, axis=1)
+            nd = np.isfinite(d).sum(axis=1)
+            rmssd = np.where(nd >= 1, 1000.0 * np.sqrt(np.nansum(d * d, axis=1) / np.maximum(nd, 1)), np.nan)
+        return hr, rmssd
 
     def reset(self, sessions: npt.ArrayLike) -> None:
-        """Forget the signal of some sessions."""
-        self._stream.reset(sessions)
+        """Forget the signal and beat history of some sessions."""
+        idx = np.asarray(sessions, dtype=np.intp).ravel()
+        self._stream.reset(idx)
+        self._t[idx] = np.nan
+        self._rr[idx] = np.nan
+        self._count[idx] = 0
