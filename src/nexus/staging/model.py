@@ -99,13 +99,17 @@ class TreeModel:
         """Depth of the (padded) trees."""
         return int(np.log2(self.leaf.shape[1]))
 
-    def predict_proba(self, x: npt.ArrayLike) -> FloatArray:
+    def predict_proba(self, x: npt.ArrayLike, engine: str = "numpy") -> FloatArray:
         """Stage probabilities (W, N1, N2, N3, R) for each row of ``x``.
 
         Parameters
         ----------
         x : array-like, shape (n_rows, n_features)
             Features in :attr:`feature_names` order; rounded to float32 as YASA feeds LightGBM.
+        engine : {"numpy", "numba"}
+            ``"numpy"`` (no compilation, best for one night) or ``"numba"`` (compiled once per
+            machine and cached; about 10× faster, for the live stager's every-5-s updates).
+            ``"numba"`` falls back to numpy when numba is not installed.
 
         Returns
         -------
@@ -117,6 +121,11 @@ class TreeModel:
                 f"Invalid feature matrix: expected shape (n, {len(self.feature_names)}), got {xx.shape}."
             )
         xx = np.where(np.isnan(xx), 0.0, xx)
+        if engine == "numba":
+            kernel = _numba_kernel()
+            if kernel is not None:
+                scores = kernel(xx, self.feature, self.threshold, self.leaf, self.class_of_tree.astype(np.int64))
+                return _softmax(scores)
         n_rows, n_feat = xx.shape
         n_trees, n_inner = self.feature.shape
         if n_rows == 0:
@@ -135,9 +144,40 @@ class TreeModel:
         scores = np.zeros((n_rows, 5))
         for c in range(5):
             scores[:, c] = values[:, self.class_of_tree == c].sum(axis=1)
-        scores -= scores.max(axis=1, keepdims=True)
-        e = np.exp(scores)
-        return e / e.sum(axis=1, keepdims=True)
+        return _softmax(scores)
+
+
+def _softmax(scores: FloatArray) -> FloatArray:
+    scores = scores - scores.max(axis=1, keepdims=True)
+    e = np.exp(scores)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@lru_cache(maxsize=1)
+def _numba_kernel():  # type: ignore[no-untyped-def]
+    """Compile (once, cached on disk by numba) the tree walk; None when numba is unavailable."""
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba comes with yasa
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def walk(x, feature, threshold, leaf, cls):  # type: ignore[no-untyped-def]
+        n_rows = x.shape[0]
+        n_trees, n_inner = feature.shape
+        depth = 0
+        while (1 << depth) - 1 < n_inner:
+            depth += 1
+        out = np.zeros((n_rows, 5))
+        for r in range(n_rows):
+            for t in range(n_trees):
+                node = 0
+                for _ in range(depth):  # branch-free: the comparison picks the child
+                    node = 2 * node + 1 + np.int64(x[r, feature[t, node]] > threshold[t, node])
+                out[r, cls[t]] += leaf[t, node - n_inner]
+        return out
+
+    return walk
 
 
 def _cache_dir() -> Path:

@@ -1,0 +1,601 @@
+"""Live (causal) sleep staging, batched across sessions.
+
+:class:`LiveStager` takes blocks of ``(n_sessions, n_channels, n_samples)`` as they stream in and,
+every 5 s of data, re-estimates the stage of the epoch in progress for every session at once.
+Each estimate uses only samples up to its own end:
+
+* signals are resampled to 100 Hz with a causal anti-alias filter and linear interpolation,
+  then band-passed 0.4-30 Hz with a causal IIR filter whose state is carried between blocks;
+* YASA's per-epoch features are computed from per-5-s-block sufficient statistics (power sums,
+  sign changes, ordinal patterns, Higuchi curve lengths, block quartiles) and from 5-s Welch
+  segments with 2.5-s steps, so each update touches only the newest 5 s of samples;
+* YASA's centred 7.5-min triangular smoothing becomes its trailing half (current epoch and the
+  7 before it), the 2-min past mean stays as it is, and the night-wide robust z-score becomes a
+  running one: median and 5th/95th percentiles of the night so far, from a history of at most
+  128 epochs per session that is thinned by half whenever it fills (so it always spans the whole
+  night evenly), refreshed every few epochs for a rotating share of the sessions, and blended
+  with a population prior (``live_prior.json``, made by ``bench/live_prior.py`` from synthetic
+  nights) that weighs as much as ``prior_epochs`` epochs, so that the first hour is not scaled
+  by wake alone;
+* ``time_hour`` is the time since the session started; ``time_norm`` divides it by the expected
+  night length (``night_hours``).
+
+The per-epoch stage is final once the epoch has ended (``LiveEstimate.final``); the stages of
+finished epochs are kept (:meth:`LiveStager.hypnogram`). All state lives in arrays with the
+session on the leading axis; there is no per-session Python loop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from scipy import signal
+from scipy.integrate import simpson
+
+from nexus.core.checks import check_number, check_option
+from nexus.core.errors import InvalidInputError
+from nexus.core.stages import EPOCH_S, Stage
+from nexus.staging import features as F
+from nexus.staging.model import load_model, model_name
+from nexus.staging.offline import FLAT_STD_UV, KINDS, MIN_DURATION_S, MIN_FS, StagingResult
+
+FloatArray = npt.NDArray[np.float64]
+
+BLOCK_S: float = 5.0
+"""Re-estimation period and block length, in seconds of data."""
+_BLOCK = 500  # samples per block at 100 Hz
+_BLOCKS_PER_EPOCH = 6
+_SEG = 500  # Welch segment (5 s at 100 Hz)
+_STEP = 250  # Welch step (2.5 s)
+_N_SEG = 11  # segments per 30-s epoch
+_N_BINS = 151  # PSD bins 0..30 Hz at 0.2 Hz
+_KMAX = 10
+_HIST = 7  # completed epochs kept for the trailing smoothing
+_LP_HZ = 34.0  # causal low-pass corner (Butterworth, order 8), in Hz
+_MA_LEN = 183  # boxcar length of the high-pass (3 cascaded: -6 dB near 0.2 Hz like MNE's 0.4-Hz edge)
+_HP_DELAY = 3 * (_MA_LEN - 1) // 2  # 273 samples = 2.73 s
+_TRIANG_PAST = np.arange(7, 0, -1) / 8.0  # weights of the 1..7 previous epochs (current: 1)
+_NORM_HIST = 128  # epochs kept per session for the running robust scaling (thinned by half when full)
+_NORM_EVERY = 5  # refresh the scaling of each session every this many epochs (after the first _NORM_WARM)
+_NORM_WARM = 20
+PRIOR_FILE = Path(__file__).with_name("live_prior.json")
+
+
+def _higuchi_layout() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    ks = np.concatenate([np.full(k, k) for k in range(1, _KMAX + 1)])
+    ms = np.concatenate([np.arange(k) for k in range(1, _KMAX + 1)])
+    return ks, ms
+
+
+_HK, _HM = _higuchi_layout()  # (55,) k and offset m of each Higuchi partial sum
+# block-stat layout
+_S_POW = slice(0, 4)  # Σx, Σx², Σx³, Σx⁴
+_S_DX = slice(4, 6)  # Σdx, Σdx²
+_S_DDX = slice(6, 8)  # Σddx, Σddx²
+_S_NZC, _S_NZCD = 8, 9
+_S_PERM = slice(10, 18)
+_S_Q = slice(18, 20)  # block q25, q75
+_S_HIG = slice(20, 20 + _HK.size)
+_S_NAN = 20 + _HK.size
+_N_STATS = _S_NAN + 1
+
+
+@dataclass(frozen=True)
+class LiveEstimate:
+    """The latest estimate for every session.
+
+    Attributes
+    ----------
+    epoch_index : ndarray of int64, shape (n_sessions,)
+        Index of the epoch the estimate is for (the epoch in progress, or the one just finished).
+    stage : ndarray of int8, shape (n_sessions,)
+        Most probable stage (0..4), -1 (artefact) or -2 (not enough data yet).
+    probabilities : ndarray, shape (n_sessions, 5)
+        Probability of W, N1, N2, N3, R (NaN rows where ``stage`` < 0).
+    final : bool
+        True when the estimate closes an epoch (its stage is then stored in the hypnogram).
+    t : float
+        Seconds of data seen since the sessions started.
+    """
+
+    epoch_index: npt.NDArray[np.int64]
+    stage: npt.NDArray[np.int8]
+    probabilities: FloatArray
+    final: bool
+    t: float
+
+    @property
+    def confidence(self) -> FloatArray:
+        """Highest probability per session (NaN where there is no estimate)."""
+        with np.errstate(invalid="ignore"):
+            return np.max(self.probabilities, axis=1)
+
+
+class LiveStager:
+    """Causal sleep staging for many sessions at once (leading axis = session).
+
+    Parameters
+    ----------
+    n_sessions : int
+        Number of sessions staged together.
+    fs : float
+        Sampling rate of the pushed blocks in Hz (> 80 Hz).
+    channels : sequence of str
+        Kind of each channel row in the blocks: ``"eeg"`` (required), ``"eog"``, ``"emg"``.
+    night_hours : float
+        Expected length of the night in hours (for the ``time_norm`` feature).
+    prior : mapping, optional
+        Population quantiles (5, 50, 95 %) of the smoothed features, keyed ``"<feature>_c7"`` and
+        ``"<feature>_p2"``; default: the packaged ``live_prior.json``; ``{}`` for none.
+    prior_epochs : float
+        How many epochs of the session's own history the prior is worth.
+
+    Examples
+    --------
+    >>> st = LiveStager(1000, fs=256.0)                       # doctest: +SKIP
+    >>> st.push(block)            # (1000, 3, n) in µV          # doctest: +SKIP
+    >>> est = st.update()         # every 5 s                  # doctest: +SKIP
+    >>> est.stage, est.probabilities                            # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        n_sessions: int,
+        fs: float,
+        channels: Sequence[str] = ("eeg", "eog", "emg"),
+        *,
+        night_hours: float = 8.0,
+        prior: Mapping[str, Sequence[float]] | None = None,
+        prior_epochs: float = 60.0,
+    ) -> None:
+        self.n_sessions = int(check_number("n_sessions", n_sessions, ge=1))
+        self.fs = check_number("fs", fs, gt=MIN_FS, unit="Hz")
+        self.channels = tuple(check_option("channel kind", c, KINDS) for c in channels)
+        if "eeg" not in self.channels or len(set(self.channels)) != len(self.channels):
+            raise InvalidInputError(
+                f"Invalid channels {self.channels}: expected one 'eeg' and optionally one 'eog' and one 'emg'."
+            )
+        self.night_s = check_number("night_hours", night_hours, gt=0, unit="h") * 3600.0
+        self.kinds = tuple(k for k in KINDS if k in self.channels)
+        self._rows = [self.channels.index(k) for k in self.kinds]
+        self.model = load_model(self.kinds, False)
+        self.model_name = model_name(self.kinds)
+        s, c = self.n_sessions, len(self.kinds)
+        # causal low-pass at the input rate (anti-alias and 30-Hz edge in one), then interpolation to
+        # 100 Hz, then a linear-phase high-pass (delay minus a triple moving average): linear phase
+        # keeps wave shapes (skewness) as the offline zero-phase filter does, at a delay of _HP_DELAY
+        self._resample = self.fs != F.FS
+        self._lp = signal.butter(8, _LP_HZ, fs=self.fs, output="sos")
+        self._lp_zi = np.zeros((self._lp.shape[0], s, c, 2))
+        self._ma_tails = np.zeros((3, s, c, _MA_LEN - 1))
+        self._delay_tail = np.zeros((s, c, _HP_DELAY))
+        self._started = False
+        self._prev = np.zeros((s, c))  # last input sample (for interpolation across blocks)
+        self._phase = 0.0  # position of the next 100-Hz sample, in input samples from the block start
+        self._pending = np.zeros((s, c, 0))  # filtered 100-Hz samples not yet in a block
+        self._pending_nan = np.zeros((s, 0), dtype=bool)
+        self._buf = np.zeros((s, c, 3 * _SEG // 2 + 2))  # last 7.5 s (+2) of filtered samples
+        self.n_blocks = 0
+        self._stats = np.full((s, c, _BLOCKS_PER_EPOCH, _N_STATS), np.nan)
+        self._psd = np.full((s, c, _N_SEG, _N_BINS), np.nan)
+        self._raw_names = [f"{k}_{f}" for k in self.kinds for f in F.feature_names(k)]
+        n_raw = len(self._raw_names)
+        self._hist = np.full((s, _HIST, n_raw), np.nan)  # raw features of the last completed epochs
+        # running robust scaling: thinned history of the smoothed features, and its quantiles 5/50/95
+        self._norm_hist = np.full((s, _NORM_HIST, 2, n_raw), np.nan, dtype=np.float32)
+        self._norm_len = 0
+        self._norm_stride = 1
+        self._q = np.full((s, 2, n_raw, 3), np.nan)
+        prior = load_prior() if prior is None else prior
+        self._prior = np.full((2, n_raw, 3), np.nan)
+        for i, name in enumerate(self._raw_names):
+            for j, suffix in enumerate(("c7", "p2")):
+                if f"{name}_{suffix}" in prior:
+                    self._prior[j, i] = np.asarray(prior[f"{name}_{suffix}"], dtype=np.float64)
+        self.prior_epochs = check_number("prior_epochs", prior_epochs, ge=0)
+        self.n_epochs = 0
+        self._n_updates = 0
+        self._epochs_stage: list[npt.NDArray[np.int8]] = []
+        self._epochs_proba: list[FloatArray] = []
+        self._last: LiveEstimate | None = None
+
+    # ------------------------------------------------------------------ input
+    def push(self, block: npt.ArrayLike) -> None:
+        """Add new samples for every session.
+
+        Parameters
+        ----------
+        block : ndarray, shape (n_sessions, n_channels, n_samples)
+            New samples in µV at :attr:`fs`, channels in :attr:`channels` order. NaN marks missing
+            samples (the epochs they fall in are scored as artefact).
+        """
+        x = np.asarray(block, dtype=np.float64)
+        if x.ndim != 3 or x.shape[0] != self.n_sessions or x.shape[1] != len(self.channels):
+            raise InvalidInputError(
+                f"Invalid block shape {x.shape}: expected ({self.n_sessions}, {len(self.channels)}, n_samples)."
+            )
+        if x.shape[2] == 0:
+            return
+        x = x[:, self._rows]
+        nan = ~np.isfinite(x)
+        any_nan = nan.any()
+        if any_nan:
+            x = np.where(nan, 0.0, x)
+        if not self._started:
+            self._start_state(x[:, :, 0])
+        y, self._lp_zi = signal.sosfilt(self._lp, x, axis=-1, zi=self._lp_zi)
+        if self._resample:
+            y, nan_rs = self._interpolate(y, nan.any(axis=1) if any_nan else None)
+        else:
+            nan_rs = nan.any(axis=1) if any_nan else None
+        if y.shape[-1] == 0:
+            return
+        y = self._highpass(y)
+        self._pending = np.concatenate([self._pending, y], axis=-1)
+        nan_rs = np.zeros((self.n_sessions, y.shape[-1]), dtype=bool) if nan_rs is None else nan_rs
+        self._pending_nan = np.concatenate([self._pending_nan, nan_rs], axis=-1)
+
+    def _start_state(self, first: FloatArray) -> None:
+        """Start every filter in steady state for the first sample (no start-up transient)."""
+        self._prev = first.copy()
+        self._lp_zi = signal.sosfilt_zi(self._lp)[:, None, None, :] * first[None, :, :, None]
+        self._ma_tails[...] = first[None, :, :, None]
+        self._delay_tail[...] = first[:, :, None]
+        self._started = True
+
+    def _highpass(self, y: FloatArray) -> FloatArray:
+        """Linear-phase high-pass: ``y[n − D]`` minus a triple moving average of ``y``, carried across blocks."""
+        n = y.shape[-1]
+        delayed = np.concatenate([self._delay_tail, y], axis=-1)
+        self._delay_tail = delayed[..., -_HP_DELAY:].copy()
+        z = y
+        for i in range(3):
+            zz = np.concatenate([self._ma_tails[i], z], axis=-1)
+            self._ma_tails[i] = zz[..., -(_MA_LEN - 1) :]
+            cs = np.cumsum(zz, axis=-1)
+            cs = np.concatenate([np.zeros((*cs.shape[:-1], 1)), cs], axis=-1)
+            z = (cs[..., _MA_LEN:] - cs[..., :-_MA_LEN]) / _MA_LEN
+        return delayed[..., :n] - z
+
+    def _interpolate(
+        self, y: FloatArray, nan: npt.NDArray[np.bool_] | None
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_] | None]:
+        n = y.shape[-1]
+        step = self.fs / F.FS
+        pos = self._phase + step * np.arange(int(np.floor((n - 1 - self._phase) / step)) + 1)
+        pos = pos[pos <= n - 1]
+        ext = np.concatenate([self._prev[:, :, None], y], axis=-1)  # index 0 = previous sample
+        i0 = np.floor(pos).astype(np.int64)
+        frac = pos - i0
+        out = ext[:, :, i0 + 1] * (1.0 - frac) + ext[:, :, np.minimum(i0 + 2, n)] * frac
+        self._prev = y[:, :, -1].copy()
+        self._phase = (pos[-1] + step - n) if pos.size else self._phase - n
+        nan_out = None if nan is None else nan[:, np.clip(np.round(pos).astype(np.int64), 0, n - 1)]
+        return out, nan_out
+
+    # ------------------------------------------------------------------ per-block work
+    def _block_stats(self, blk: FloatArray, tail: FloatArray, nan: npt.NDArray[np.bool_]) -> FloatArray:
+        """Sufficient statistics of one 5-s block (with the 10 samples before it for continuity)."""
+        s, c, n = blk.shape
+        xt = np.concatenate([tail[..., -_KMAX:], blk], axis=-1)  # (s, c, n + 10)
+        out = np.empty((s, c, _N_STATS))
+        x2 = blk * blk
+        out[..., 0] = blk.sum(-1)
+        out[..., 1] = x2.sum(-1)
+        out[..., 2] = (x2 * blk).sum(-1)
+        out[..., 3] = (x2 * x2).sum(-1)
+        dx = np.diff(xt[..., -(n + 2) :], axis=-1)  # n + 1 differences
+        ddx = np.diff(dx, axis=-1)  # n
+        dxb = dx[..., 1:]
+        out[..., 4] = dxb.sum(-1)
+        out[..., 5] = (dxb * dxb).sum(-1)
+        out[..., 6] = ddx.sum(-1)
+        out[..., 7] = (ddx * ddx).sum(-1)
+        sb = np.signbit(xt[..., -(n + 1) :])
+        out[..., _S_NZC] = np.count_nonzero(sb[..., 1:] != sb[..., :-1], axis=-1)
+        sd = np.signbit(dx)
+        out[..., _S_NZCD] = np.count_nonzero(sd[..., 1:] != sd[..., :-1], axis=-1)
+        a, b, cc = xt[..., -(n + 2) : -2], xt[..., -(n + 1) : -1], xt[..., -n:]
+        code = (a <= b).astype(np.int8) * 4 + (a <= cc).astype(np.int8) * 2 + (b <= cc).astype(np.int8)
+        for k in range(8):
+            out[..., _S_PERM.start + k] = np.count_nonzero(code == k, axis=-1)
+        part = np.partition(blk, [124, 125, 373, 374], axis=-1)
+        out[..., _S_Q.start] = part[..., 124] + 0.75 * (part[..., 125] - part[..., 124])
+        out[..., _S_Q.start + 1] = part[..., 373] + 0.25 * (part[..., 374] - part[..., 373])
+        # Higuchi: Σ|x[i] − x[i−k]| for i in the block, grouped by i mod k (global sample index)
+        g0 = self.n_blocks * _BLOCK
+        idx = g0 + np.arange(n)
+        col = _S_HIG.start
+        for k in range(1, _KMAX + 1):
+            d = np.abs(blk - xt[..., _KMAX - k : _KMAX - k + n])
+            onehot = (idx[:, None] % k == np.arange(k)[None, :]).astype(np.float64)
+            out[..., col : col + k] = d @ onehot
+            col += k
+        out[..., _S_NAN] = nan.any(axis=-1)[:, None]
+        return out
+
+    def _segment_psd(self, seg: FloatArray) -> FloatArray:
+        """One-sided Welch-style PSD (Hamming, mean removed) of 5-s segments, bins 0..30 Hz, in µV²/Hz."""
+        w = _hamming()
+        spec = np.fft.rfft((seg - seg.mean(axis=-1, keepdims=True)) * w, axis=-1)[..., :_N_BINS]
+        p = (spec.real**2 + spec.imag**2) * (2.0 / (F.FS * (w * w).sum()))
+        p[..., 0] /= 2.0
+        return p
+
+    def _process_block(self, blk: FloatArray, nan: npt.NDArray[np.bool_]) -> None:
+        buf = self._buf
+        stats = self._block_stats(blk, buf, nan)
+        self._stats = np.roll(self._stats, -1, axis=2)
+        self._stats[:, :, -1] = stats
+        buf = np.concatenate([buf, blk], axis=-1)[..., -self._buf.shape[-1] :]
+        self._buf = buf
+        n_seg_new = 2 if self.n_blocks >= 1 else 1
+        segs = [buf[..., -_SEG:]] if n_seg_new == 1 else [buf[..., -_SEG - _STEP : -_STEP], buf[..., -_SEG:]]
+        psd = self._segment_psd(np.stack(segs, axis=2))
+        self._psd = np.roll(self._psd, -psd.shape[2], axis=2)
+        self._psd[:, :, -psd.shape[2] :] = psd
+        self.n_blocks += 1
+
+    # ------------------------------------------------------------------ features of the last 30 s
+    def _window_features(self) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        st = self._stats  # (s, c, 6, n_stats); NaN for blocks not seen yet
+        have = np.isfinite(st[..., 0])
+        tot = np.where(have[..., None], st, 0.0).sum(axis=2)
+        n = have.sum(axis=2) * float(_BLOCK)  # (s, c)
+        bad = (tot[..., _S_NAN] > 0).any(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = tot[..., 0] / n
+            e2, e3, e4 = tot[..., 1] / n, tot[..., 2] / n, tot[..., 3] / n
+            m2 = e2 - mean**2
+            m3 = e3 - 3 * mean * e2 + 2 * mean**3
+            m4 = e4 - 4 * mean * e3 + 6 * mean**2 * e2 - 3 * mean**4
+            m2 = np.maximum(m2, 0.0)
+            feats: dict[str, FloatArray] = {}
+            feats["std"] = np.sqrt(m2 * n / (n - 1))
+            q = np.where(have[..., None], st[..., _S_Q], 0.0).sum(axis=2) / have.sum(axis=2)[..., None]
+            feats["iqr"] = q[..., 1] - q[..., 0]
+            feats["skew"] = m3 / m2**1.5
+            feats["kurt"] = m4 / m2**2 - 3.0
+            feats["nzc"] = tot[..., _S_NZC] * (n - 1) / n
+            var_dx = tot[..., 5] / n - (tot[..., 4] / n) ** 2
+            var_ddx = tot[..., 7] / n - (tot[..., 6] / n) ** 2
+            mob = np.sqrt(var_dx / m2)
+            feats["hmob"] = mob
+            feats["hcomp"] = np.sqrt(var_ddx / var_dx) / mob
+            n_seg = int(np.isfinite(self._psd[0, 0, :, 0]).sum())
+            psd = np.median(self._psd[:, :, _N_SEG - n_seg :], axis=2) / _median_bias(n_seg)
+            keep = slice(2, _N_BINS)  # 0.4 .. 30 Hz
+            p_in = psd[..., keep]
+            total = simpson(p_in, dx=0.2, axis=-1)
+            f_in = np.arange(2, _N_BINS) * 0.2
+            for lo, hi, name in F.BANDS:
+                band = (f_in >= lo - 1e-9) & (f_in <= hi + 1e-9)
+                feats[name] = simpson(p_in[..., band], dx=0.2, axis=-1) / total
+            delta = feats["sdelta"] + feats["fdelta"]
+            feats["dt"] = delta / feats["theta"]
+            feats["ds"] = delta / feats["sigma"]
+            feats["db"] = delta / feats["beta"]
+            feats["at"] = feats["alpha"] / feats["theta"]
+            feats["abspow"] = np.trapezoid(p_in, dx=0.2, axis=-1)
+            counts = tot[..., _S_PERM]
+            pp = counts / counts.sum(axis=-1, keepdims=True)
+            h = -np.where(pp > 0, pp * np.log2(np.where(pp > 0, pp, 1.0)), 0.0).sum(axis=-1)
+            feats["perm"] = np.clip(h / np.log2(6.0), 0.0, 1.0)
+            # Higuchi: L(k) = mean over m of S_km (N−1) / (k · n_pairs_km) / k
+            n_pairs = np.maximum(n[..., None] / _HK, 1.0)
+            lm = tot[..., _S_HIG] * ((n[..., None] - 1) / (_HK * n_pairs)) / _HK
+            logl = np.empty((*n.shape, _KMAX))
+            start = 0
+            for k in range(1, _KMAX + 1):
+                mean_l = lm[..., start : start + k].mean(axis=-1)
+                logl[..., k - 1] = np.log(np.where(mean_l > 0, mean_l, np.nan))
+                start += k
+            lx = np.log(1.0 / np.arange(1, _KMAX + 1))
+            feats["higuchi"] = (_KMAX * (logl * lx).sum(-1) - lx.sum() * logl.sum(-1)) / (
+                _KMAX * (lx**2).sum() - lx.sum() ** 2 + 1e-9
+            )
+            nn = np.where(n > 0, n, np.nan)
+            feats["petrosian"] = np.log10(nn) / (np.log10(nn) + np.log10(nn / (nn + 0.4 * tot[..., _S_NZCD])))
+        flat = feats["std"] < FLAT_STD_UV
+        bad |= flat.any(axis=1) | ~np.isfinite(feats["std"]).all(axis=1)
+        cols = []
+        for ci, kind in enumerate(self.kinds):
+            cols += [feats[name][:, ci] for name in F.feature_names(kind)]
+        return np.stack(cols, axis=1), bad
+
+    # ------------------------------------------------------------------ estimate
+    def update(self) -> LiveEstimate:
+        """Process every complete 5-s block pushed so far and re-estimate all sessions.
+
+        Returns
+        -------
+        LiveEstimate
+            For the epoch in progress (or just finished). When several blocks were pending, the
+            epochs they closed are stored in the hypnogram on the way.
+        """
+        est = self._last
+        while self._pending.shape[-1] >= _BLOCK:
+            blk, self._pending = self._pending[..., :_BLOCK], self._pending[..., _BLOCK:]
+            nan, self._pending_nan = self._pending_nan[:, :_BLOCK], self._pending_nan[:, _BLOCK:]
+            self._process_block(blk, nan)
+            est = self._estimate()
+        if est is None:
+            s = self.n_sessions
+            est = LiveEstimate(
+                np.zeros(s, np.int64), np.full(s, Stage.UNS, np.int8), np.full((s, 5), np.nan), False, 0.0
+            )
+        self._last = est
+        return est
+
+    def _estimate(self) -> LiveEstimate:
+        raw, bad = self._window_features()
+        final = self.n_blocks % _BLOCKS_PER_EPOCH == 0
+        hist = self._hist
+        # trailing half of YASA's triangular window, NaN (artefact/unseen epochs) skipped
+        w = np.concatenate([_TRIANG_PAST[::-1], [1.0]])  # oldest … current
+        stack = np.concatenate([hist, raw[:, None, :]], axis=1)  # (s, 8, f)
+        ok = np.isfinite(stack)
+        ok[:, -1] &= ~bad[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x0 = np.where(ok, stack, 0.0)
+            c7 = (x0 * w[None, :, None]).sum(1) / (ok * w[None, :, None]).sum(1)
+            p2 = x0[:, -4:].sum(1) / ok[:, -4:].sum(1)
+        smooth = np.stack([c7, p2], axis=1)  # (s, 2, f)
+        m = float(self._norm_len * self._norm_stride)
+        w0 = self.prior_epochs
+        q = np.where(np.isfinite(self._q), self._q, self._prior)
+        if w0 > 0:
+            q = np.where(np.isfinite(self._prior), (w0 * self._prior + m * q) / (w0 + m), q)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            spread = q[..., 2] - q[..., 0]
+            spread = np.where(np.isfinite(spread) & (spread >= 1e-12), spread, 1.0)
+            center = np.where(np.isfinite(q[..., 1]), q[..., 1], smooth)
+            norm = (smooth - center) / spread
+        t_start = max(self.n_blocks * BLOCK_S - EPOCH_S, 0.0)
+        table: dict[str, FloatArray] = {}
+        for i, name in enumerate(self._raw_names):
+            table[name] = raw[:, i]
+            table[f"{name}_c7min_norm"] = norm[:, 0, i]
+            table[f"{name}_p2min_norm"] = norm[:, 1, i]
+        table["time_hour"] = np.full(self.n_sessions, t_start / 3600.0)
+        table["time_norm"] = np.full(self.n_sessions, min(t_start / self.night_s, 1.0))
+        x = np.stack([table[n] for n in self.model.feature_names], axis=1)
+        proba = self.model.predict_proba(x, engine="numba")
+        stage = np.argmax(proba, axis=1).astype(np.int8)
+        not_ready = self.n_blocks < 2
+        stage[bad] = Stage.ART
+        proba[bad] = np.nan
+        if not_ready:
+            stage[:] = Stage.UNS
+            proba[:] = np.nan
+        epoch_index = np.full(self.n_sessions, (self.n_blocks - 1) // _BLOCKS_PER_EPOCH, dtype=np.int64)
+        if final:
+            self._close_epoch(raw, bad, smooth, stage, proba)
+        return LiveEstimate(epoch_index, stage, proba, final, self.n_blocks * BLOCK_S)
+
+    def _close_epoch(
+        self, raw: FloatArray, bad: npt.NDArray[np.bool_], smooth: FloatArray, stage: npt.NDArray[np.int8],
+        proba: FloatArray,
+    ) -> None:
+        keep = np.where(bad[:, None], np.nan, raw)
+        self._hist = np.concatenate([self._hist[:, 1:], keep[:, None, :]], axis=1)
+        self._track_quantiles(smooth, ~bad)
+        self._epochs_stage.append(stage.copy())
+        self._epochs_proba.append(proba.copy())
+
+    def _track_quantiles(self, v: FloatArray, ok: npt.NDArray[np.bool_]) -> None:
+        """Add this epoch to the thinned history; refresh the quantiles of some sessions."""
+        self.n_epochs += 1
+        if (self.n_epochs - 1) % self._norm_stride == 0:
+            if self._norm_len == _NORM_HIST:  # full: keep every other epoch, record half as often
+                kept = self._norm_hist[:, ::2].copy()
+                self._norm_hist[:] = np.nan
+                self._norm_hist[:, : kept.shape[1]] = kept
+                self._norm_len = kept.shape[1]
+                self._norm_stride *= 2
+            self._norm_hist[:, self._norm_len] = np.where(ok[:, None, None], v, np.nan)
+            self._norm_len += 1
+        if self.n_epochs <= _NORM_WARM:
+            rows = np.arange(self.n_sessions)
+        else:
+            rows = np.flatnonzero(np.arange(self.n_sessions) % _NORM_EVERY == self.n_epochs % _NORM_EVERY)
+        if rows.size:
+            self._q[rows] = _quantiles(self._norm_hist[rows, : self._norm_len])
+
+    # ------------------------------------------------------------------ results
+    def hypnogram(self) -> tuple[npt.NDArray[np.int8], FloatArray]:
+        """Final stages and probabilities of the finished epochs.
+
+        Returns
+        -------
+        stages : ndarray of int8, shape (n_sessions, n_epochs)
+        probabilities : ndarray, shape (n_sessions, n_epochs, 5)
+        """
+        if not self._epochs_stage:
+            return np.zeros((self.n_sessions, 0), np.int8), np.zeros((self.n_sessions, 0, 5))
+        return np.stack(self._epochs_stage, axis=1), np.stack(self._epochs_proba, axis=1)
+
+
+def load_prior(path: Path = PRIOR_FILE) -> dict[str, list[float]]:
+    """The population prior of the running normalisation (empty when the file is missing)."""
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8"))["quantiles"])
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def _median_bias(n: int) -> float:
+    """Bias of the median of ``n`` χ²₂ periodogram values relative to their mean (as scipy's Welch)."""
+    ii = 2.0 * np.arange(1.0, (n - 1) // 2 + 1)
+    return float(1.0 + np.sum(1.0 / (ii + 1.0) - 1.0 / ii))
+
+
+def _quantiles(h: npt.NDArray[np.float32]) -> FloatArray:
+    """Quantiles 5, 50 and 95 % (linear, as numpy) along axis 1, NaN skipped: (s, n, ...) → (s, ..., 3)."""
+    srt = np.sort(h.astype(np.float64), axis=1)  # NaN last
+    cnt = np.isfinite(srt).sum(axis=1)  # (s, ...)
+    out = np.full((*cnt.shape, 3), np.nan)
+    for j, tau in enumerate((0.05, 0.5, 0.95)):
+        pos = tau * np.maximum(cnt - 1, 0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(cnt - 1, 0))
+        a = np.take_along_axis(srt, lo[:, None], axis=1)[:, 0]
+        b = np.take_along_axis(srt, hi[:, None], axis=1)[:, 0]
+        out[..., j] = np.where(cnt > 0, a + (pos - lo) * (b - a), np.nan)
+    return out
+
+
+def _hamming() -> FloatArray:
+    return signal.get_window("hamming", _SEG)
+
+
+def stage_causal(
+    signals: Mapping[str, npt.ArrayLike], fs: float | Mapping[str, float], *, block_s: float = BLOCK_S
+) -> StagingResult:
+    """Stage a recording causally, as :class:`LiveStager` would have done live.
+
+    Parameters
+    ----------
+    signals : mapping kind → 1-D array
+        ``"eeg"`` (required), ``"eog"``, ``"emg"``, in µV. All kinds must share one sampling rate.
+    fs : float or mapping kind → float
+        Sampling rate(s) in Hz.
+    block_s : float
+        Seconds of data pushed per update.
+
+    Returns
+    -------
+    StagingResult
+        One stage per complete epoch (the final live estimate of each epoch).
+    """
+    kinds = tuple(k for k in KINDS if k in signals)
+    if "eeg" not in kinds:
+        raise InvalidInputError("Sleep staging needs an EEG signal; none was given.")
+    rates = {float(fs[k] if isinstance(fs, Mapping) else fs) for k in kinds}
+    if len(rates) != 1:
+        raise InvalidInputError(
+            f"Live staging needs one sampling rate for all channels, got {sorted(rates)} Hz; resample first."
+        )
+    rate = rates.pop()
+    data = np.stack([np.asarray(signals[k], dtype=np.float64) for k in kinds])
+    if data.shape[-1] / rate < MIN_DURATION_S:
+        raise InvalidInputError(
+            f"Recording too short to stage: {data.shape[-1] / rate / 60:.1f} min, expected at least 5 min."
+        )
+    st = LiveStager(1, rate, kinds)
+    step = max(round(block_s * rate), 1)
+    for i in range(0, data.shape[-1], step):
+        st.push(data[None, :, i : i + step])
+        st.update()
+    stages, proba = st.hypnogram()
+    return StagingResult(
+        stages=stages[0],
+        probabilities=proba[0],
+        confidence=np.max(proba[0], axis=1),
+        model=f"{st.model_name} (live)",
+    )
