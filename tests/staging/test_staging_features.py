@@ -1,0 +1,84 @@
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nexus.staging import features as F
+from nexus.staging.model import classifier_path, load_model, model_name
+
+
+@pytest.fixture(scope="module")
+def noise():
+    rng = np.random.default_rng(5)
+    x = np.cumsum(rng.normal(size=(2, 100 * 300)), axis=-1) * 0.5 + rng.normal(0, 20, size=(2, 100 * 300))
+    return x
+
+
+def test_resample_and_bandpass_equal_mne(noise):
+    mne = pytest.importorskip("mne")
+    x256 = np.repeat(noise, 3, axis=-1)[:, : 256 * 200]
+    raw = mne.io.RawArray(x256 * 1e-6, mne.create_info(2, 256.0, "eeg"), verbose=False)
+    ref = raw.copy().resample(100, npad="auto").get_data() * 1e6
+    np.testing.assert_allclose(F.resample_to_100(x256, 256.0), ref, atol=1e-6)
+    filt = mne.filter.filter_data(noise, 100.0, 0.4, 30, verbose=False)
+    np.testing.assert_allclose(F.bandpass(noise), filt, atol=1e-8)
+
+
+def test_per_epoch_features_equal_antropy(noise):
+    ant = pytest.importorskip("antropy")
+    ep = F.epochs_of(F.bandpass(noise))[0]
+    feats = F.channel_features(ep, "eeg")
+    mob, comp = ant.hjorth_params(ep, axis=1)
+    np.testing.assert_allclose(feats["hmob"], mob, rtol=1e-10)
+    np.testing.assert_allclose(feats["hcomp"], comp, rtol=1e-10)
+    np.testing.assert_allclose(feats["petrosian"], ant.petrosian_fd(ep, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(feats["perm"], [ant.perm_entropy(e, normalize=True) for e in ep], rtol=1e-12)
+    np.testing.assert_allclose(feats["higuchi"], [ant.higuchi_fd(e) for e in ep], rtol=1e-9)
+    np.testing.assert_array_equal(feats["nzc"], ant.num_zerocross(ep, axis=1))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["eeg", "eog", "emg"]))
+def test_features_are_the_same_batched_or_alone(seed, kind):
+    ep = np.random.default_rng(seed).normal(0, 25, size=(3, 2, 3000))
+    batched = F.channel_features(ep, kind)
+    assert set(batched) == set(F.feature_names(kind))
+    for s in range(3):
+        alone = F.channel_features(ep[s], kind)
+        for name in batched:
+            np.testing.assert_allclose(batched[name][s], alone[name], rtol=1e-9, err_msg=name)
+
+
+def test_smoothing_skips_nan_like_pandas():
+    pd = pytest.importorskip("pandas")
+    x = np.random.default_rng(1).normal(size=(40, 2))
+    x[[3, 17, 18], 0] = np.nan
+    df = pd.DataFrame(x)
+    ref_c = df.rolling(window=15, center=True, min_periods=1, win_type="triang").mean().to_numpy()
+    ref_p = df.rolling(window=4, min_periods=1).mean().to_numpy()
+    np.testing.assert_allclose(F.centred_triangular_mean(x), ref_c, rtol=1e-12)
+    np.testing.assert_allclose(F.trailing_mean(x, 4), ref_p, rtol=1e-12)
+
+
+def test_model_arrays_match_lightgbm(tmp_path, monkeypatch):
+    joblib = pytest.importorskip("joblib")
+    monkeypatch.setenv("NEXUS_CACHE_DIR", str(tmp_path))
+    load_model.cache_clear()
+    try:
+        model = load_model(("eeg", "emg"))
+        assert list(tmp_path.glob("clf_eeg+emg_lgb_*.npz"))  # converted once, cached
+        load_model.cache_clear()
+        cached = load_model(("eeg", "emg"))
+    finally:
+        load_model.cache_clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = joblib.load(classifier_path(("eeg", "emg")))
+    x = np.random.default_rng(0).normal(size=(64, len(model.feature_names))).astype(np.float32)
+    x[::7, 3] = np.nan
+    ref = clf.predict_proba(x)[:, [list(clf.classes_).index(c) for c in ("W", "N1", "N2", "N3", "R")]]
+    np.testing.assert_allclose(model.predict_proba(x), ref, atol=1e-9)
+    np.testing.assert_allclose(cached.predict_proba(x, engine="numba"), ref, atol=1e-9)
+    assert model_name(["eeg", "eog"], demographics=True) == "clf_eeg+eog+demo"

@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+
+from nexus.core.errors import InvalidInputError
+from nexus.sources.synthetic import synthesize_night
+from nexus.staging.live import BLOCK_S, LiveStager, stage_causal
+from nexus.staging.offline import stage_offline
+
+CHANNELS = ("EEG C4-M1", "EOG E1-M2", "EMG Chin")
+
+
+@pytest.fixture(scope="module")
+def night():
+    n = synthesize_night("typical_adult", hours=1.5, seed=11, channels=CHANNELS)
+    return n.signals, n.fs
+
+
+def _run(stager, data, step):
+    for i in range(0, data.shape[-1], step):
+        stager.push(data[..., i : i + step])
+        stager.update()
+    return stager.hypnogram()
+
+
+def _kappa(a, b):
+    po = np.mean(a == b)
+    pe = sum(np.mean(a == k) * np.mean(b == k) for k in range(5))
+    return (po - pe) / (1 - pe)
+
+
+def test_live_tracks_offline_staging(night):
+    sig, fs = night
+    live = stage_causal({"eeg": sig[0], "eog": sig[1], "emg": sig[2]}, fs)
+    off = stage_offline({"eeg": sig[0], "eog": sig[1], "emg": sig[2]}, fs)
+    assert len(live) == len(off) == 180
+    assert set(np.unique(live.stages)) <= {0, 1, 2, 3, 4}
+    # a short night leaves the running normalisation little to learn from; whole nights do better
+    assert _kappa(live.stages, off.stages) > 0.5
+
+
+def test_each_epoch_uses_only_data_up_to_its_end(night):
+    sig, fs = night
+    n = int(40 * 60 * fs)
+    a = sig[None, :, :n].copy()
+    b = a.copy()
+    cut = int(20 * 60 * fs)  # from minute 20 on, the second night is something else
+    b[0, :, cut:] = np.random.default_rng(0).normal(0, 40, size=(3, n - cut))
+    st_a, p_a = _run(LiveStager(1, fs), a, int(BLOCK_S * fs))
+    st_b, p_b = _run(LiveStager(1, fs), b, int(BLOCK_S * fs))
+    np.testing.assert_array_equal(st_a[0, :40], st_b[0, :40])
+    np.testing.assert_allclose(p_a[0, :40], p_b[0, :40], atol=1e-12)
+    assert not np.array_equal(st_a[0, 40:], st_b[0, 40:])
+
+
+def test_sessions_are_independent_and_block_size_does_not_matter(night):
+    sig, fs = night
+    n = int(15 * 60 * fs)
+    one = sig[None, :, :n]
+    ref_st, ref_p = _run(LiveStager(1, fs), one, int(5 * fs))
+    other = np.concatenate([one, 0.5 * one[:, :, ::-1]])
+    st2, p2 = _run(LiveStager(2, fs), other, int(1.3 * fs))  # odd blocks, updates more often than 5 s
+    np.testing.assert_array_equal(st2[0], ref_st[0])
+    np.testing.assert_allclose(p2[0], ref_p[0], atol=1e-6)
+
+
+def test_update_re_estimates_every_5_s(night):
+    sig, fs = night
+    st = LiveStager(1, fs, ("eeg", "eog", "emg"))
+    est = st.update()
+    assert est.stage[0] == -2 and est.t == 0.0  # nothing pushed yet
+    seen = []
+    for k in range(12):
+        st.push(sig[None, :, int(k * 5 * fs) : int((k + 1) * 5 * fs)])
+        est = st.update()
+        seen.append((est.t, int(est.epoch_index[0]), est.final))
+    assert [t for t, _, _ in seen] == [5.0 * (k + 1) for k in range(12)]
+    assert [e for _, e, _ in seen] == [0] * 6 + [1] * 6
+    assert [f for _, _, f in seen] == [False] * 5 + [True] + [False] * 5 + [True]
+    assert est.probabilities.shape == (1, 5) and np.isclose(est.probabilities.sum(), 1.0)
+    assert st.hypnogram()[0].shape == (1, 2)
+
+
+def test_nan_block_is_artefact_then_recovers(night):
+    sig, fs = night
+    x = sig[None, :, : int(12 * 60 * fs)].copy()
+    x[0, 0, int(5 * 60 * fs) : int(5.5 * 60 * fs)] = np.nan  # epoch 10
+    stages, proba = _run(LiveStager(1, fs), x, int(5 * fs))
+    assert stages[0, 10] == -1 and np.isnan(proba[0, 10]).all()
+    assert (stages[0, 12:] >= 0).all()
+
+
+def test_eeg_only_at_100_hz():
+    rng = np.random.default_rng(3)
+    st = LiveStager(3, 100.0, ("eeg",))
+    stages, proba = _run(st, rng.normal(0, 30, size=(3, 1, 100 * 90)), 500)
+    assert st.model_name == "clf_eeg"
+    assert stages.shape == (3, 3) and proba.shape == (3, 3, 5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"fs": 50.0}, "expected > 80 Hz"),
+        ({"channels": ("eog", "emg")}, "expected one 'eeg'"),
+        ({"channels": ("eeg", "ecg")}, "Unknown channel kind 'ecg'"),
+    ],
+    ids=["low-fs", "no-eeg", "bad-kind"],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(InvalidInputError, match=match):
+        LiveStager(2, **{"fs": 256.0, **kwargs})
+
+
+def test_bad_block_shape():
+    st = LiveStager(2, 256.0)
+    with pytest.raises(InvalidInputError, match=r"expected \(2, 3, n_samples\)"):
+        st.push(np.zeros((3, 3, 10)))
