@@ -177,14 +177,19 @@ class StatefulFilter:
         self.zi = np.zeros((self.sos.shape[0], *self.leading_shape, 2))
         self._fresh = np.ones(self.leading_shape, dtype=bool)
 
-    def reset(self, index: npt.ArrayLike | slice | None = None) -> None:
-        """Forget the state of some sessions (all when ``index`` is None); they restart like new."""
+    def reset(self, index: npt.ArrayLike | None = None) -> None:
+        """Forget the state of some sessions (all when ``index`` is None); they restart like new.
+
+        ``index`` selects along the first leading axis (integer indices or a boolean mask).
+        """
         if index is None:
             self.zi[...] = 0.0
             self._fresh[...] = True
         else:
-            self.zi[:, index] = 0.0
-            self._fresh[index] = True
+            idx = np.asarray(index)
+            idx = idx if idx.dtype == bool else idx.astype(np.intp)
+            self.zi[:, idx] = 0.0
+            self._fresh[idx] = True
 
     def step(self, block: npt.ArrayLike) -> FloatArray:
         """Filter one block and carry the state on.

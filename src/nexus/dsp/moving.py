@@ -150,6 +150,6 @@ class BinAccumulator:
         self._rest = x[..., k * self.n:]
         return full.sum(axis=-1), (full * full).sum(axis=-1)
 
-    def reset(self, index: npt.ArrayLike | slice) -> None:
+    def reset(self, index: npt.ArrayLike) -> None:
         """Drop the carried samples of some rows (a fresh stream starts at a bin boundary)."""
-        self._rest[index] = 0.0
+        self._rest[np.asarray(index, dtype=np.intp)] = 0.0

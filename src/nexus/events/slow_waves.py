@@ -233,7 +233,7 @@ class SlowWaveStream:
         if mask is not None:
             mm = np.asarray(mask, dtype=bool)
             trough &= (mm[:, None] if mm.ndim == 1 else np.concatenate([mm[:, :1], mm[:, :-1]], axis=1))
-        has = trough.any(axis=1)
+        has: npt.NDArray[np.bool_] = np.asarray(trough.any(axis=1))
         last = trough.shape[1] - 1 - np.argmax(trough[:, ::-1], axis=1)
         ds = self.down_states
         ds.new = has

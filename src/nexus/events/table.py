@@ -52,8 +52,8 @@ class EventBatch:
     def __len__(self) -> int:
         return int(self.onset.size)
 
-    def select(self, keep: npt.NDArray[np.bool_]) -> EventBatch:
-        """Return the events where ``keep`` is True."""
+    def select(self, keep: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> EventBatch:
+        """Return the events where ``keep`` is True (or at the indices ``keep``, in that order)."""
         return EventBatch(
             self.kind,
             self.session[keep],
