@@ -31,7 +31,12 @@ def test_fleet_through_default_analyzers_records_everything(tmp_path):
     assert sup.event_counts.get("r_peak", 0) > 3 * 60  # a heart beats about once a second
     sup.close()
     journal.close()
+    assert sup.lanes[0].has_stager
+    assert sup.epochs_staged == 3 * 3  # three 30-s epochs of three beds, staged live
     rec = recover_journal(tmp_path / "j")
+    stages = [r for r in rec.records if r["kind"] == "stage"]
+    assert sorted({r["onset"] for r in stages}) == [0.0, 30.0, 60.0]
+    assert all(-2 <= r["stage"] <= 4 for r in stages)
     # the recording holds exactly what the fleet generated (same seeds, same night)
     ref = SyntheticFleet("typical_adult", seeds=[1, 2, 3], hours=0.2, fs=128, channels=CH).next_chunk(90 * 128)
     for k, name in enumerate(names):
@@ -60,6 +65,8 @@ def test_simulate_cli_writes_recordings_database_and_summary(tmp_path, capsys):
     assert summary["clients"] == 2
     assert summary["samples"]["received"] == 2 * 144 * 100
     assert summary["recordings"] == 2
+    assert summary["epochs_staged"] == 2 * 4
+    assert sorted(p.name for p in (out / "hypnograms").iterdir()) == ["sim-0001.tsv", "sim-0002.tsv"]
     assert json.loads((out / "summary.json").read_text())["clients"] == 2
     assert sorted(p.name for p in (out / "recordings").iterdir()) == ["sim-0001.edf", "sim-0002.edf"]
     with sqlite3.connect(out / "nexus.db") as db:

@@ -9,12 +9,14 @@ channel an analyzer needs simply goes without it.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from nexus.core.stages import EPOCH_S
 from nexus.dsp.filters import StatefulFilter, highpass_sos, notch_sos
 from nexus.facility.pipeline import Analyzer, FloatArray, Lane, StepOutput, channel_roles
 
@@ -120,6 +122,108 @@ class EventDetector:
         self.stream.reset(np.asarray(slots, dtype=np.intp))
 
 
+class LiveStaging:
+    """Live sleep staging of every session of the lane (:class:`nexus.staging.live.LiveStager`).
+
+    The stager re-estimates the epoch in progress every 5 s of data for all sessions at once; the
+    estimate becomes the lane's current stage (``lane.stage_now``, which gates the event
+    detectors) and each closed epoch is reported in a step's output. Blocks are handed over in
+    pieces of at most 4 s, so that no closed epoch is skipped when a fast-forward step is long.
+    Epochs follow the lane's clock (sessions of a fleet start together, so their epochs are
+    their own).
+
+    With ``background=True`` the stager runs on a worker thread: a step only queues its block,
+    and collects the estimates finished since the last step. The 5-s re-estimation of a
+    thousand beds then no longer lands inside one tick (it overlaps the next ticks on the other
+    core), at the price of stages arriving a few hundred ms later. Results stay in order.
+
+    Parameters
+    ----------
+    lane : Lane
+        The lane; it needs an EEG channel (EOG and EMG are used when present).
+    night_hours : float
+        Expected night length, in hours (a feature of the stager).
+    background : bool
+        Run the stager on a worker thread.
+    """
+
+    name = "staging"
+    PIECE_S = 4.0
+
+    def __init__(self, lane: Lane, night_hours: float = 8.0, background: bool = True) -> None:
+        from nexus.staging.live import LiveStager
+
+        roles = channel_roles(lane.channels)
+        kinds, rows = [], []
+        for kind in ("eeg", "eog", "emg"):
+            if roles[kind]:
+                kinds.append(kind)
+                rows.append(roles[kind][0])
+        self.rows = rows
+        self.stager = LiveStager(lane.capacity, lane.fs, kinds, night_hours=night_hours)
+        self.piece = max(1, int(self.PIECE_S * lane.fs))
+        # compile (or load) the model's numba kernels now, not in the first tick of a live night
+        model = self.stager.model
+        model.predict_proba(np.zeros((1, len(model.feature_names))), engine="numba")
+        self._pool: Any = None
+        self._jobs: deque[Any] = deque()
+        if background:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexus-staging")
+        lane.has_stager = True
+
+    def _run(self, x: FloatArray, active: npt.NDArray[np.bool_]) -> tuple[Any, list[tuple[Any, Any, Any]]]:
+        est, closed = None, []
+        for a in range(0, x.shape[-1], self.piece):
+            self.stager.push(x[..., a : a + self.piece])
+            before = self.stager.n_blocks
+            est = self.stager.update()
+            if est.final and self.stager.n_blocks != before:  # an epoch closed just now
+                slots = np.flatnonzero(active)
+                onset = np.full(slots.size, float(est.epoch_index[0]) * EPOCH_S)
+                closed.append((slots, onset, est.stage[slots].astype(np.int64)))
+        return est, closed
+
+    def _take(self, result: tuple[Any, list[tuple[Any, Any, Any]]], out: StepOutput, lane: Lane) -> None:
+        est, closed = result
+        if est is not None:
+            lane.stage_now = est.stage.astype(np.int64)
+        out.epochs.extend(closed)
+
+    def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
+        """Hand the block to the stager; report the closed epochs that are ready."""
+        x = block[:, self.rows]
+        if self._pool is None:
+            self._take(self._run(x, active), out, lane)
+            return block
+        self._jobs.append(self._pool.submit(self._run, x.copy(), active.copy()))
+        while self._jobs and self._jobs[0].done():
+            self._take(self._jobs.popleft().result(), out, lane)
+        return block
+
+    def finish(self, out: StepOutput, lane: Lane) -> None:
+        """Wait for the queued blocks and report their epochs (end of the run)."""
+        while self._jobs:
+            self._take(self._jobs.popleft().result(), out, lane)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def reset(self, slots: npt.NDArray[np.intp]) -> None:
+        """The stager keeps no per-session reset; a new session's first epochs use the slot's past."""
+        return None
+
+
+def live_staging(lane: Lane) -> Analyzer:
+    """The :class:`LiveStaging` of a lane, or nothing when the lane has no EEG or too low a rate."""
+    from nexus.staging.offline import MIN_FS
+
+    if not channel_roles(lane.channels)["eeg"] or lane.fs <= MIN_FS:
+        return _Null("staging")
+    return LiveStaging(lane)
+
+
 def _first(roles: dict[str, list[int]], role: str, n: int = 1) -> list[int] | None:
     rows = roles[role]
     return rows[:n] if len(rows) >= n else None
@@ -180,9 +284,11 @@ def clean_filter(lane: Lane) -> Analyzer:
     return CleanFilter(lane)
 
 
-def default_analyzers(*, events: bool = True) -> list[AnalyzerFactory]:
+def default_analyzers(*, staging: bool = True, events: bool = True) -> list[AnalyzerFactory]:
     """The analyzers of a facility lane, in order: filters, stager, detectors."""
     chain: list[AnalyzerFactory] = [clean_filter]
+    if staging:
+        chain.append(live_staging)
     if events:
         chain += [slow_waves, spindles, rems, heart, movement]
     return chain

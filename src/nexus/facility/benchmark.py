@@ -115,7 +115,8 @@ def bench_live(
         sup.close()
         if journal is not None:
             journal.close()
-    lat = np.asarray(sup.latencies[1:] or sup.latencies) * 1000.0  # the first tick includes warm-up
+    warm = max(1, round(1.0 / tick_s))  # the first second warms caches and kernels up
+    lat = np.asarray(sup.latencies[warm:] or sup.latencies) * 1000.0
     counts = sup.counts
     return {
         "sessions": n,

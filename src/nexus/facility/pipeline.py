@@ -273,6 +273,15 @@ class Lane:
             block = a.step(block, self.active, out, self)
         return out
 
+    def finish(self) -> StepOutput:
+        """Collect what analyzers still hold (background work) at the end of a run."""
+        out = StepOutput()
+        for a in self.analyzers:
+            fin = getattr(a, "finish", None)
+            if fin is not None:
+                fin(out, self)
+        return out
+
     def pending(self) -> IntArray:
         """Samples received but not yet processed, per slot."""
         return np.maximum(self.high - self.processed, 0) * self.active

@@ -182,13 +182,15 @@ class Supervisor:
             Session ids, one per fleet row.
         """
         names = self._check_new(sessions)
-        lane = self._new_lane(fleet.channels, fleet.fs, len(names))
+        if self.journal is not None:
+            for s in names:
+                self.journal.add_session(s, fleet.channels, fleet.fs, sync=False)
+            self.journal.flush(force=True)
+        lane = self._new_lane(fleet.channels, fleet.fs, len(names))  # its clock starts now
         start = self._due_index(lane)
         lane.attach(np.arange(len(names)), start)
         for k, s in enumerate(names):
             self.sessions[s] = SessionRuntime(s, lane, k, started=True)
-            if self.journal is not None:
-                self.journal.add_session(s, fleet.channels, fleet.fs)
         self._fleets.append(_FleetFeed(fleet, lane, slice(0, len(names)), names, start))
 
     def add_session(self, session: str, source: Source) -> None:
@@ -489,7 +491,12 @@ class Supervisor:
         return max((max(0, self._due_index(ln) - ln.processed) / ln.fs for ln in self.lanes), default=0.0)
 
     def close(self) -> None:
-        """End every session (sources closed) and flush the journal; the journal stays open to finalize."""
+        """End every session (sources closed) and flush the journal; the journal stays open to finalize.
+
+        Results still held by analyzers (background staging) are collected and recorded first.
+        """
+        for lane in self.lanes:
+            self._collect(lane, lane.finish(), TickReport(t=self.clock.now()))
         for name in list(self.sessions):
             self.end_session(name)
         if self.journal is not None:

@@ -113,8 +113,13 @@ class RecordingJournal:
         *,
         units: Sequence[str] | None = None,
         start: dt.datetime | None = None,
+        sync: bool = True,
     ) -> SessionInfo:
-        """Register a session (written and synced at once; a session registered twice is kept once)."""
+        """Register a session (written and synced at once; a session registered twice is kept once).
+
+        With ``sync=False`` the line is written but not yet synced: register many sessions, then
+        call :meth:`flush` with ``force=True`` once.
+        """
         if session in self.sessions:
             return self.sessions[session]
         chans = tuple(channels)
@@ -127,7 +132,8 @@ class RecordingJournal:
         info.layout = self._layout(info).number
         self._sess_file.write((json.dumps(info.__dict__) + "\n").encode())
         self._sess_file.flush()
-        os.fsync(self._sess_file.fileno())
+        if sync:
+            os.fsync(self._sess_file.fileno())
         return info
 
     def _layout(self, info: SessionInfo) -> _Layout:
@@ -185,7 +191,7 @@ class RecordingJournal:
         """Hand buffered writes to the OS now; ``fsync`` when ``sync_s`` has passed (or ``force``)."""
         if self.closed:
             return
-        files = [self._rec_file, *(lay.file for lay in self._layouts.values())]
+        files = [self._sess_file, self._rec_file, *(lay.file for lay in self._layouts.values())]
         for f in files:
             f.flush()
         now = time.monotonic()
