@@ -9,7 +9,6 @@ Sounds played to a sleeper (:meth:`SyntheticFleet.play`) change what comes next:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +20,7 @@ from nexus.core.errors import InvalidInputError
 from nexus.core.stages import EPOCH_S, Stage
 from nexus.sources.synthetic import response
 from nexus.sources.synthetic.faults import Fault, apply_faults
+from nexus.sources.synthetic.intervals import IntervalTable, concat_ranges
 from nexus.sources.synthetic.profile import SleeperProfile, get_profile
 from nexus.sources.synthetic.schedule import NightPlan, plan_night, swa_decay
 from nexus.sources.synthetic.signals import (
@@ -40,69 +40,6 @@ _RR_STAGE = np.array([2.0, 1.0, 0.0, -0.5, 2.0])  # breaths/min relative to N2
 _OU_RHO = float(np.exp(-1.0 / 45.0))  # slow amplitude wander, 45-s time constant
 _MAX_BLOCK = 2_000_000  # complex coefficients per synthesis block (bounds memory)
 _EYE = np.eye(5)
-
-
-def _ranges(lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Concatenate ``arange(lo[i], hi[i])`` for all i, without a Python loop."""
-    counts = np.maximum(hi - lo, 0)
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-    return starts + np.arange(total)
-
-
-@dataclass
-class _Intervals:
-    """Non-overlapping intervals per session (arousals, distress), searchable in bulk."""
-
-    session: npt.NDArray[np.int64]
-    onset: npt.NDArray[np.float64]
-    duration: npt.NDArray[np.float64]
-    value: npt.NDArray[np.float64]
-    span: float
-    keys: npt.NDArray[np.float64] = field(init=False)
-
-    def __post_init__(self) -> None:
-        order = np.lexsort((self.onset, self.session))
-        for name in ("session", "onset", "duration", "value"):
-            setattr(self, name, getattr(self, name)[order])
-        self.keys = self.session * self.span + self.onset
-
-    def level(
-        self, t: npt.NDArray[np.float64], n_sessions: int, ramp: float = 1.0
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Level in [0, 1] (ramped over ``ramp`` s) and value of the interval covering each (session, t)."""
-        shape = (n_sessions, t.size)
-        if self.keys.size == 0:
-            return np.zeros(shape), np.zeros(shape)
-        q = np.arange(n_sessions)[:, None] * self.span + t[None, :]
-        i = np.searchsorted(self.keys, q, side="right") - 1
-        ok = i >= 0
-        i = np.maximum(i, 0)
-        dt = t[None, :] - self.onset[i]
-        inside = ok & (self.session[i] == np.arange(n_sessions)[:, None]) & (dt >= 0) & (dt < self.duration[i])
-        lev = np.clip(np.minimum(dt, self.duration[i] - dt) / ramp, 0.0, 1.0) * inside
-        return lev, self.value[i] * inside
-
-    def add(self, session: int, onset: float, duration: float, value: float) -> bool:
-        """Insert an interval unless it overlaps one of the same session; return whether it was added."""
-        key = session * self.span + onset
-        i = int(np.searchsorted(self.keys, key))
-        for j in (i - 1, i):
-            if (
-                0 <= j < self.keys.size
-                and self.session[j] == session
-                and self.onset[j] < onset + duration
-                and onset < self.onset[j] + self.duration[j]
-            ):
-                return False
-        self.session = np.insert(self.session, i, session)
-        self.onset = np.insert(self.onset, i, onset)
-        self.duration = np.insert(self.duration, i, duration)
-        self.value = np.insert(self.value, i, value)
-        self.keys = np.insert(self.keys, i, key)
-        return True
 
 
 class SyntheticFleet:
@@ -215,14 +152,14 @@ class SyntheticFleet:
         self._ev_alive = np.ones(self._ev_keys.size, dtype=bool)
         self._dyn: list[tuple[int, int, int, float]] = []  # closed-loop events: session, onset, kernel, amp
         self._dyn_log: list[tuple[int, int, int, float]] = []  # the same, never pruned (truth)
-        self._arousals = _Intervals(
+        self._arousals = IntervalTable(
             np.concatenate([np.full(p.arousal_onset.size, i) for i, p in enumerate(self.plans)]).astype(np.int64),
             np.concatenate([p.arousal_onset for p in self.plans]),
             np.concatenate([p.arousal_duration for p in self.plans]),
             np.zeros(sum(p.arousal_onset.size for p in self.plans)),
             self._span_s,
         )
-        self._distress = _Intervals(
+        self._distress = IntervalTable(
             np.concatenate([np.full(len(p.distress), i) for i, p in enumerate(self.plans)]).astype(np.int64),
             np.concatenate([p.distress.onset for p in self.plans]),
             np.concatenate([p.distress.duration for p in self.plans]),
@@ -333,7 +270,7 @@ class SyntheticFleet:
         base = np.arange(S, dtype=np.int64) * self._span
         lo = np.searchsorted(self._ev_keys, base + n0 - kmax)
         hi = np.searchsorted(self._ev_keys, base + n0 + n)
-        idx = _ranges(lo, hi)
+        idx = concat_ranges(lo, hi)
         idx = idx[self._ev_alive[idx]]
         sess = self._ev_keys[idx] // self._span
         onset = self._ev_keys[idx] - sess * self._span
@@ -354,7 +291,7 @@ class SyntheticFleet:
         last = np.minimum(self.kernels.lengths[kid], n0 + n - onset)
         counts = np.maximum(last - first, 0)
         rep = np.repeat(np.arange(onset.size), counts)
-        pos = _ranges(first, np.maximum(last, first))
+        pos = concat_ranges(first, np.maximum(last, first))
         vals = self.kernels.waves[kid[rep], pos] * amp[rep]
         target = (sess[rep] * len(EVENT_SOURCES) + self.kernels.source[kid[rep]]) * n + onset[rep] + pos - n0
         out += np.bincount(target, weights=vals, minlength=S * len(EVENT_SOURCES) * n).reshape(out.shape)
@@ -460,7 +397,7 @@ class SyntheticFleet:
         """Whether a true distress episode covers any moment of ``[t0, t1)``, per session."""
         return self._active(self._distress, t0, t1)
 
-    def _active(self, iv: _Intervals, t0: float, t1: float) -> npt.NDArray[np.bool_]:
+    def _active(self, iv: IntervalTable, t0: float, t1: float) -> npt.NDArray[np.bool_]:
         times = np.arange(t0, t1, 0.5)
         if times.size == 0:
             return np.zeros(self.n_sessions, dtype=bool)
