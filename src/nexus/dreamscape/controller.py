@@ -12,9 +12,9 @@ Rules, in order of precedence (each decision is logged as a :class:`Decision` wi
 2. **Distress**: stop everything at once; only the program's protective response may play (``on_distress``:
    silence or a steady soothing sound) for ``for_min`` minutes.
 3. **Arousal**: silence at once for ``on_arousal.silence_for_s``.
-4. **Smart wake**: inside the window, wake at the first moment the stager says W, or N1/N2 that has lasted 30 s
-   (so that a brief N1 inside REM or N2 on the way into N3 does not count); else at the window's end. Everything
-   else stops and the wake ramp plays.
+4. **Smart wake**: inside the window, wake once the stager has said light sleep (P(W) + P(N1) + P(N2) ≥ 0.8)
+   for 60 s without a break (so that a brief N1 or a W/REM confusion inside REM, or N2 on the way into N3, does
+   not count); else at the window's end. Everything else stops and the wake ramp plays.
 5. **Scenes** follow the stage (``rules``); **cues** repeat inside their scene; **CLAS** runs in its N3 scene:
    a click train starts when the predicted phase (:class:`~nexus.dsp.phase.CausalPhaseEstimator`, predicted
    over the measured latency) crosses the target and the slow wave is large enough; each further click of the
@@ -49,7 +49,8 @@ _MIN_CLICK_GAP_S = 0.5  # two clicks are at least one fast (2 Hz) slow-wave cycl
 _MAX_TRAIN_GAP_S = 2.0  # a train is abandoned when the next up-state does not come within 2 s
 _ENV_TAU_S = 60.0  # time constant of the running mean of the slow-wave envelope
 _LIGHT = (0, 1, 2)  # W, N1, N2: stages a smart wake may happen in
-_WAKE_STABLE_S = 30.0  # light sleep must have lasted this long before a smart wake (W wakes at once)
+_WAKE_STABLE_S = 60.0  # light sleep must have lasted this long before a smart wake
+_WAKE_LIGHT_P = 0.8  # ... with P(W) + P(N1) + P(N2) at least this high all along
 
 
 @dataclass(frozen=True)
@@ -258,8 +259,9 @@ class Controller:
             self.stage = np.where(valid, np.argmax(np.where(valid[:, None], p, 0.0), axis=1), self.stage)
         else:
             p = np.full((n, 5), np.nan)
-        is_light = np.isin(self.stage, _LIGHT)
-        self.light_since = np.where(is_light, np.minimum(self.light_since, t), np.inf)
+        if probs is not None:
+            light_p = np.where(valid, p[:, list(_LIGHT)].sum(axis=1), 0.0)
+            self.light_since = np.where(light_p >= _WAKE_LIGHT_P, np.minimum(self.light_since, t), np.inf)
 
         # 1-3: glitch, distress, arousal: stop at once
         for s in np.flatnonzero(gl & ~self.glitch):
@@ -302,11 +304,11 @@ class Controller:
             win = self.programs[s].wake_window_s()
             if win is None or t < win[0]:
                 continue
-            light = int(self.stage[s]) == 0 or (
-                int(self.stage[s]) in _LIGHT and t - self.light_since[s] >= _WAKE_STABLE_S)
+            light = t - self.light_since[s] >= _WAKE_STABLE_S
             if light or t >= win[1]:
                 ramp = self.programs[s].wake.ramp  # type: ignore[union-attr]
-                reason = (f"Smart wake: stage {STAGE_LABELS[self.stage[s]]} inside the window." if light
+                reason = (f"Smart wake: light sleep for {t - self.light_since[s]:.0f} s inside the window (stage "
+                          f"{STAGE_LABELS[self.stage[s]]})." if light
                           else "Smart wake: end of the window reached without light sleep.")
                 self._issue(out, t, s, "silence", {"for_s": None}, {"wake": True}, "Wake: stop the program.",
                             "quiet")
