@@ -4,11 +4,12 @@ import pytest
 
 from nexus.cli.main import main
 from nexus.formats.edf import read_edf
+from nexus.formats.events import read_events
 from nexus.formats.hypnogram import read_hypnogram
 
 
 def test_synth_writes_edf_and_truth(tmp_path, capsys):
-    out, tsv = tmp_path / "night.edf", tmp_path / "truth.tsv"
+    out, tsv, evs = tmp_path / "night.edf", tmp_path / "truth.tsv", tmp_path / "events.tsv"
     rc = main(
         [
             "synth",
@@ -24,6 +25,8 @@ def test_synth_writes_edf_and_truth(tmp_path, capsys):
             str(out),
             "--truth",
             str(tsv),
+            "--events",
+            str(evs),
         ]
     )
     assert rc == 0
@@ -36,6 +39,9 @@ def test_synth_writes_edf_and_truth(tmp_path, capsys):
     hyp = read_hypnogram(tsv)
     assert len(hyp.stages) == 60
     assert tsv.read_text().splitlines()[0].split("\t")[:3] == ["onset", "duration", "stage"]
+    ev = read_events(evs)
+    assert {"spindle", "slow_oscillation", "arousal"} <= set(ev.description)
+    assert (ev[ev.description == "spindle"].channel == "EEG C4-M1").all()
 
 
 def test_same_seed_same_file(tmp_path):
@@ -54,8 +60,9 @@ def test_same_seed_same_file(tmp_path):
         (["--faults", "electrode_of"], 2, "Did you mean 'electrode_off'?"),
         (["-o", "missing/night.edf"], 2, "folder 'missing' does not exist"),
         (["--truth", "missing/t.tsv"], 2, "folder 'missing' does not exist"),
+        (["--truth", "night.edf"], 2, "must be different files"),
     ],
-    ids=["profile", "hours", "fs", "fault", "edf-folder", "truth-folder"],
+    ids=["profile", "hours", "fs", "fault", "edf-folder", "truth-folder", "same-path"],
 )
 def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, capsys, args, code, message):
     os.chdir(tmp_path)

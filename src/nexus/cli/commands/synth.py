@@ -1,4 +1,4 @@
-"""``nexus synth``: one synthetic night with its ground truth."""
+"""``nexus synth``: one synthetic night with its ground truth (EDF+, hypnogram TSV, events TSV)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,26 @@ import click
 @click.option("--fs", type=float, default=256.0, show_default=True, help="Sampling rate in Hz (>= 100).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="EDF+ file to write.")
 @click.option("--truth", type=click.Path(dir_okay=False), default=None, help="TSV of the true hypnogram.")
+@click.option("--events", type=click.Path(dir_okay=False), default=None, help="TSV of the true events.")
 def synth(
-    hours: float, seed: int, profile: str, faults: str, distress: int | None, fs: float, output: str, truth: str | None
+    hours: float,
+    seed: int,
+    profile: str,
+    faults: str,
+    distress: int | None,
+    fs: float,
+    output: str,
+    truth: str | None,
+    events: str | None,
 ) -> None:
     """Write one synthetic night as EDF+ (true stages and events as annotations)."""
     from nexus.core.checks import check_number, check_writable_path
+    from nexus.core.errors import InvalidInputError
     from nexus.core.log import logger
     from nexus.formats.edf import write_edf
+    from nexus.formats.events import write_events
     from nexus.formats.hypnogram import write_hypnogram
-    from nexus.sources.synthetic import FAULT_KINDS, get_profile, schedule_faults, synthesize_night
+    from nexus.sources.synthetic import CHANNELS, FAULT_KINDS, get_profile, schedule_faults, synthesize_night
 
     # validate everything before generating, so that a bad input leaves nothing behind
     prof = get_profile(profile)
@@ -34,25 +45,32 @@ def synth(
         check_number("distress", distress, ge=0, le=20)
     out = check_writable_path(output, "EDF file")
     tsv = check_writable_path(truth, "truth file") if truth else None
+    ev_tsv = check_writable_path(events, "events file") if events else None
+    paths = [p.resolve() for p in (out, tsv, ev_tsv) if p is not None]
+    if len(set(paths)) < len(paths):
+        raise InvalidInputError("The EDF, truth and events outputs must be different files; give distinct paths.")
     kinds = [k.strip() for k in faults.split(",") if k.strip()]
     if kinds == ["all"]:
         kinds = list(FAULT_KINDS)
-    from nexus.sources.synthetic.signals import CHANNELS
-
     fault_list = schedule_faults(kinds, hours, CHANNELS, seed)
     night = synthesize_night(prof, hours, seed, fs=fs, faults=fault_list, distress=distress)
     rec = night.to_recording()
     write_edf(out, rec.signals, rec.annotations, patient_code=prof.name)
-    if tsv is not None:
-        try:
-            write_hypnogram(tsv, night.stages)
-        except BaseException:
-            Path(out).unlink(missing_ok=True)  # all or nothing
-            raise
+    written = [out]
+    try:
+        if tsv is not None:
+            written.append(write_hypnogram(tsv, night.stages))
+        if ev_tsv is not None:
+            written.append(write_events(ev_tsv, night.truth.events_frame()))
+    except BaseException:
+        for p in written:  # all or nothing
+            Path(p).unlink(missing_ok=True)
+        raise
     logger.info("synthetic night written to %s", out)
     t = night.truth
     click.echo(
         f"{out}: {hours:g} h, {len(night.channels)} channels at {fs:g} Hz, profile {prof.name}, seed {seed}; "
         f"{t.n_epochs} epochs, {len(t.events)} events, {len(t.distress)} distress episodes, {len(t.faults)} faults"
         + (f"; hypnogram {tsv}" if tsv else "")
+        + (f"; events {ev_tsv}" if ev_tsv else "")
     )

@@ -117,6 +117,37 @@ class SleepTruth:
         """Number of scored epochs."""
         return int(self.stages.size)
 
+    def events_frame(self) -> pd.DataFrame:
+        """Events as an event-file table (``onset duration description channel amp_uv freq_hz``).
+
+        The layout of :func:`nexus.formats.events.write_events`, with the same descriptions as the
+        detectors of :mod:`nexus.events` (``spindle``, ``slow_oscillation``, ``rem``, ``arousal``, …),
+        plus ``distress`` episodes, so detections can be scored against it.
+        """
+        ev = self.events
+        rows = pd.DataFrame(
+            {
+                "onset": ev["onset"],
+                "duration": ev["duration"],
+                "description": ev["kind"],
+                "channel": ev["channel"],
+                "amp_uv": ev["amplitude"],
+                "freq_hz": ev["frequency"],
+            }
+        )
+        dis = pd.DataFrame(
+            {
+                "onset": self.distress["onset"],
+                "duration": self.distress["duration"],
+                "description": "distress",
+                "channel": "ECG",
+                "amp_uv": 0.0,
+                "freq_hz": 0.0,
+            }
+        )
+        out = pd.concat([rows, dis], ignore_index=True) if len(dis) else rows
+        return out.sort_values("onset", kind="stable").reset_index(drop=True)
+
     def annotations(self) -> list[tuple[float, float, str]]:
         """EDF+ annotations ``(onset, duration, text)``: stages, events, arousals, distress, faults."""
         out: list[tuple[float, float, str]] = []
@@ -129,10 +160,7 @@ class SleepTruth:
                 (s * EPOCH_S, (e - s) * EPOCH_S, EDF_STAGE_TEXT[int(st[s])]) for s, e in zip(starts, ends, strict=True)
             ]
         ev = self.events
-        out += [
-            (float(o), float(d), str(k).replace("_", " "))
-            for o, d, k in zip(ev["onset"], ev["duration"], ev["kind"], strict=True)
-        ]
+        out += [(float(o), float(d), str(k)) for o, d, k in zip(ev["onset"], ev["duration"], ev["kind"], strict=True)]
         out += [
             (float(o), float(d), "distress")
             for o, d in zip(self.distress["onset"], self.distress["duration"], strict=True)
