@@ -11,7 +11,7 @@ Rules, in order of precedence (each decision is logged as a :class:`Decision` wi
    scene resumes when the glitch clears.
 2. **Distress**: stop everything at once; only the program's protective response may play (``on_distress``:
    silence or a steady soothing sound) for ``for_min`` minutes.
-3. **Arousal**: silence at once for ``on_arousal.silence_for_s``.
+3. **Arousal** (from sleep; ignored while the stager says W): silence at once for ``on_arousal.silence_for_s``.
 4. **Smart wake**: inside the window, wake once the stager has said light sleep (P(W) + P(N1) + P(N2) ≥ 0.8)
    for 60 s without a break (so that a brief N1 or a W/REM confusion inside REM, or N2 on the way into N3, does
    not count); else at the window's end. Everything else stops and the wake ramp plays.
@@ -289,7 +289,8 @@ class Controller:
                             {"distress": True}, f"Distress: protective {od.play} for {od.for_min:g} min.")
             self.scene[s] = "\0"
             self.train_n[s] = 0
-        for s in np.flatnonzero(ar & ~self.glitch & (t >= self.distress_until)):
+        # an arousal is a brief awakening from sleep: while the stager says W, the settling scene keeps playing
+        for s in np.flatnonzero(ar & ~self.glitch & (t >= self.distress_until) & (self.stage != 0)):
             quiet = self.programs[s].on_arousal.silence_for_s
             if t >= self.quiet_until[s]:
                 self._issue(out, t, s, "silence", {"for_s": quiet}, {"arousal": True},
