@@ -94,3 +94,16 @@ def test_bench_live_prints_one_json_object(capsys):
     assert res["sessions"] == 3
     assert res["channels"] == 5
     assert res["samples_dropped"] == 0
+
+
+def test_simulate_workers_give_the_same_night(tmp_path):
+    from nexus.facility.simulate import simulate
+
+    one = simulate(2, 0.02, tmp_path / "one", database=False)
+    two = simulate(2, 0.02, tmp_path / "two", database=False, workers=2)
+    assert one.samples == two.samples
+    assert one.epochs_staged == two.epochs_staged == 4
+    assert one.events == two.events
+    for name in ("sim-0001.tsv", "sim-0002.tsv"):
+        hyp = [(tmp_path / run / "hypnograms" / name).read_text() for run in ("one", "two")]
+        assert hyp[0] == hyp[1]

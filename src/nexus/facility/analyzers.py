@@ -279,6 +279,41 @@ def movement(lane: Lane) -> Analyzer:
     return EventDetector("movement", MovementStream(lane.capacity, lane.fs), rows, takes_mask=False)
 
 
+class ArousalDetector:
+    """AASM arousals (:class:`nexus.events.arousals.ArousalStream`) from EEG, chin EMG and the live stage."""
+
+    name = "arousals"
+
+    def __init__(self, lane: Lane) -> None:
+        from nexus.events.arousals import ArousalStream
+
+        roles = channel_roles(lane.channels)
+        self.eeg = roles["eeg"][0]
+        self.emg = roles["emg"][0] if roles["emg"] else None
+        self.stream = ArousalStream(lane.capacity, lane.fs)
+
+    def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
+        """Feed EEG, EMG and the current stages; collect the arousals that ended."""
+        emg = block[:, self.emg] if self.emg is not None else None
+        ev = self.stream.step(block[:, self.eeg], lane.stage_now, emg)
+        if len(ev):
+            ev.channel = np.full(len(ev), self.eeg)
+            keep = active[ev.session]
+            out.events.append(ev if keep.all() else ev.select(keep))
+        return block
+
+    def reset(self, slots: npt.NDArray[np.intp]) -> None:
+        """Forget the signal and baselines of some sessions."""
+        self.stream.reset(np.asarray(slots, dtype=np.intp))
+
+
+def arousals(lane: Lane) -> Analyzer:
+    """Arousals, when the lane has EEG at ≥ 64 Hz and a live stager (the AASM rule needs the stage)."""
+    if not channel_roles(lane.channels)["eeg"] or lane.fs < 64 or not lane.has_stager:
+        return _Null("arousals")
+    return ArousalDetector(lane)
+
+
 def clean_filter(lane: Lane) -> Analyzer:
     """The :class:`CleanFilter` of a lane."""
     return CleanFilter(lane)
@@ -290,5 +325,5 @@ def default_analyzers(*, staging: bool = True, events: bool = True) -> list[Anal
     if staging:
         chain.append(live_staging)
     if events:
-        chain += [slow_waves, spindles, rems, heart, movement]
+        chain += [slow_waves, spindles, rems, arousals, heart, movement]
     return chain

@@ -18,10 +18,11 @@ import click
 @click.option("--signals/--no-signals", default=False, show_default=True,
               help="Record raw signals and write one EDF+ per session (~5.5 MB per bed-hour).")
 @click.option("--events/--no-events", default=True, show_default=True, help="Run the event detectors.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes sharing the beds.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on in a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: float, tick_s: float,
-             signals: bool, events: bool, progress: bool | None, as_json: bool) -> None:
+             signals: bool, events: bool, workers: int, progress: bool | None, as_json: bool) -> None:
     """Run a whole facility night in fast-forward through the live engine, then print a summary."""
     from nexus.core.progress import progress_enabled
     from nexus.facility.simulate import simulate as run
@@ -38,10 +39,10 @@ def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: 
         with bar:
             task = bar.add_task("sim", total=hours * 3600, beds=clients)
             summary = run(clients, hours, out, seed=seed, fs=fs, profiles=profile, tick_s=tick_s, signals=signals,
-                          events=events, progress=lambda done, total: bar.update(task, completed=done))
+                          events=events, workers=workers, progress=lambda done, total: bar.update(task, completed=done))
     else:
         summary = run(clients, hours, out, seed=seed, fs=fs, profiles=profile, tick_s=tick_s, signals=signals,
-                      events=events)
+                      events=events, workers=workers)
     if as_json:
         click.echo(json.dumps(summary.as_dict()))
         return
