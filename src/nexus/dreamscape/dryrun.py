@@ -64,6 +64,7 @@ class DryRunResult:
     program: str
     hours: float
     stager: str
+    arousal_source: str
     sessions: list[SessionReport]
     decisions: list[Decision]
     commands: list[Command]
@@ -83,6 +84,7 @@ class DryRunResult:
             "clients": len(s),
             "hours": self.hours,
             "stager": self.stager,
+            "arousal_source": self.arousal_source,
             "clicks": clicks,
             "cues": sum(r.cues for r in s),
             "arousals_caused": sum(r.arousals_caused for r in s),
@@ -90,6 +92,7 @@ class DryRunResult:
             "arousals_per_100_clicks": round(100.0 * caused / clicks, 2) if clicks else None,
             "clicks_on_up_state": sum(r.enhanced for r in s),
             "distress_responses": sum(r.distress_responses for r in s),
+            "quiet_on_arousal": sum(d.kind == "quiet" and bool(d.inputs.get("arousal")) for d in self.decisions),
             "smart_wakes": len(wakes),
             "smart_wake_light_in_window": (
                 round(float(np.mean([bool(r.wake_light and r.wake_in_window) for r in wakes])), 3) if wakes else None
@@ -155,6 +158,7 @@ def dry_run(
     latency_s: float | None = None,
     spl_at_0dbfs: float = 80.0,
     stager: str = "live",
+    arousals: str = "detect",
     event_delay_s: float = 2.0,
 ) -> DryRunResult:
     """Play a program to ``clients`` synthetic sleepers in fast-forward, in closed loop.
@@ -184,8 +188,12 @@ def dry_run(
     stager : {"live", "oracle"}
         ``live`` uses :class:`nexus.staging.live.LiveStager` (falls back to the oracle, with a warning and the
         fallback named in the result, when it is not installed); ``oracle`` uses the true stages.
+    arousals : {"detect", "truth"}
+        ``detect`` runs the batched streaming arousal detector (:class:`nexus.events.arousals.ArousalStream`,
+        EEG + chin EMG, reports an arousal when it ends); ``truth`` reports the sleeper's true arousals after
+        ``event_delay_s``. Distress always comes from the truth (its detector belongs to the glitch monitor).
     event_delay_s : float
-        Delay with which arousal and distress are reported to the controller (the detectors' latency), in s.
+        Delay with which true events are reported to the controller (a detector's latency), in s.
 
     Returns
     -------
@@ -199,6 +207,11 @@ def dry_run(
     n = len(programs)
     seeds = [seed + i for i in range(n)]
     channels = (EEG_CHANNEL, "EOG E1-M2", "EMG Chin")
+    detector = None
+    if arousals == "detect":
+        from nexus.events.arousals import ArousalStream
+
+        detector = ArousalStream(n, fs)
     fleet = SyntheticFleet(profile, seeds, hours=hours, fs=fs, channels=channels, dtype=np.float64)
     stage_fn: Any = _live_stager(fleet, fs) if stager == "live" else None
     if stage_fn is None:
@@ -225,9 +238,16 @@ def dry_run(
         done += m
         probs = stage_fn(chunk, t1)
         d0, d1 = max(t0 - event_delay_s, 0.0), max(t1 - event_delay_s, 0.0)
-        # the sleeper's truth (reported after event_delay_s) stands in for the arousal and distress detectors
-        arousal = _events_at(fleet._arousals, d0, d1, n)
+        # the sleeper's truth (reported after event_delay_s) stands in for the distress detector (and, when
+        # asked, for the arousal detector)
         distress = _events_at(fleet._distress, d0, d1, n)
+        if detector is not None:
+            stage_now = np.where(np.all(np.isfinite(probs), axis=1), np.argmax(np.nan_to_num(probs), axis=1), 0)
+            found = detector.step(chunk[:, 0], stage_now, chunk[:, 2])
+            arousal = np.zeros(n, dtype=bool)
+            arousal[np.asarray(found.session, dtype=int)] = True
+        else:
+            arousal = _events_at(fleet._arousals, d0, d1, n)
         cmds = ctrl.step(t1, eeg=chunk[:, eeg_idx], probs=probs, arousal=arousal, distress=distress)
         # slow-oscillation power in true N3 (for with/without-CLAS comparisons)
         y, zi = signal.sosfilt(sos, chunk[:, eeg_idx], axis=-1, zi=zi)
@@ -255,7 +275,8 @@ def dry_run(
             r.arousals_caused += resp["outcome"] == "arousal"
             r.awakenings_caused += resp["outcome"] == "awakening"
             r.enhanced += resp["outcome"] == "enhanced"
-    return DryRunResult(programs[0].name, hours, stage_fn.name, reports, ctrl.decisions, commands)
+    source = "detected (nexus.events.arousals.ArousalStream)" if detector is not None else "truth"
+    return DryRunResult(programs[0].name, hours, stage_fn.name, source, reports, ctrl.decisions, commands)
 
 
 def _play(fleet: Any, c: Command, r: SessionReport, spl0: float, program: Program) -> None:
