@@ -168,3 +168,38 @@ def test_backpressure_drops_what_runs_too_far_ahead():
     far = Chunk("a", 30.0, FS, np.ones((2, 10)), CH, 999)
     sup._accept(sup.sessions["a"], far)
     assert sup.session_counts("a")["dropped"] == 10
+
+
+class Flat(Device):
+    def _make(self, k):
+        x, t0 = super()._make(k)
+        x[1] = 3.0  # a dead EOG lead
+        return x, t0
+
+
+def test_preflight_gates_the_start():
+    from nexus.facility.preflight import preflight
+
+    clock = ManualClock()
+    sup = Supervisor(clock, analyzers=[])
+    good = Device("good", clock)
+    ok = preflight(good, clock, seconds=3.0)
+    assert ok.ready, ok.summary()
+    sup.add_session("good", good, preparation=ok)
+    flat = Flat("flat", clock)
+    rep = preflight(flat, clock, seconds=3.0)
+    assert not rep.ready
+    with pytest.raises(StateError, match="EOG E1-M2: flat"):
+        sup.add_session("flat", flat, preparation=rep)
+    sup.add_session("flat", flat, preparation=rep, override=True)
+    assert "flat" in sup.sessions
+
+
+def test_preflight_of_a_silent_device_times_out():
+    from nexus.core.errors import NotFoundError
+    from nexus.facility.preflight import preflight
+
+    clock = ManualClock()
+    dead = Device("dead", clock, {k: "silent" for k in range(1000)})
+    with pytest.raises(NotFoundError, match=r"only 0\.0 s of signal"):
+        preflight(dead, clock, seconds=3.0, timeout_s=2.0)

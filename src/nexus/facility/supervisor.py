@@ -34,6 +34,7 @@ from nexus.core.stages import EPOCH_S
 from nexus.facility.analyzers import AnalyzerFactory, default_analyzers
 from nexus.facility.pipeline import Lane, StepOutput, merge_counts
 from nexus.monitor.glitch import Glitch
+from nexus.monitor.preparation import PreparationReport
 from nexus.sources.base import Source
 from nexus.store.recording import RecordingJournal
 
@@ -193,9 +194,28 @@ class Supervisor:
             self.sessions[s] = SessionRuntime(s, lane, k, started=True)
         self._fleets.append(_FleetFeed(fleet, lane, slice(0, len(names)), names, start))
 
-    def add_session(self, session: str, source: Source) -> None:
-        """Run one session fed by its own source (device, LSL, EDF replay)."""
+    def add_session(self, session: str, source: Source, *, preparation: PreparationReport | None = None,
+                    override: bool = False) -> None:
+        """Run one session fed by its own source (device, LSL, EDF replay).
+
+        Parameters
+        ----------
+        session : str
+            A new session id.
+        source : Source
+            Where its signals come from.
+        preparation : PreparationReport, optional
+            The session's pre-flight (:func:`nexus.facility.preflight.preflight`); a session that is
+            not ready is refused unless ``override``.
+        override : bool
+            Start even though the pre-flight is not ready (the technician takes responsibility).
+        """
         self._check_new([session])
+        if preparation is not None and not preparation.ready and not override:
+            raise StateError(
+                f"Session '{session}' is not ready to start: {preparation.summary()}. Fix the electrodes and "
+                "run the pre-flight again, or override it."
+            )
         try:
             source.open()
         except NexusError:
