@@ -10,8 +10,10 @@ channels by name (:func:`pick_channels`) happen above this layer.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -178,13 +180,19 @@ def prepare_epochs(
         x = _check_signal(kind, raw, f)
         nan = ~np.isfinite(x)
         x = np.where(nan, 0.0, x) if nan.any() else x
-        x100 = F.resample_to_100(x, f)
-        n_ep = x100.size // F.EPOCH_SAMPLES
-        bad = F.epochs_of(x100).std(axis=-1) < FLAT_STD_UV
+        filtered = F.resample_bandpass(x, f)
+        n_ep = filtered.size // F.EPOCH_SAMPLES
+        # flat epochs: judged on the raw signal at its own rate (epoch e = [30e, 30e + 30) s)
+        edges = np.round(np.arange(n_ep + 1) * EPOCH_S * f).astype(np.int64)
+        xe = x[: edges[-1]]
+        s1 = np.add.reduceat(xe, edges[:-1]) if n_ep else np.zeros(0)
+        s2 = np.add.reduceat(xe * xe, edges[:-1]) if n_ep else np.zeros(0)
+        cnt = np.diff(edges).astype(np.float64)
+        bad = np.sqrt(np.maximum(s2 / cnt - (s1 / cnt) ** 2, 0.0)) < FLAT_STD_UV
         if nan.any():
             ep_of_nan = (np.flatnonzero(nan) / f // EPOCH_S).astype(np.int64)
             bad[ep_of_nan[ep_of_nan < n_ep]] = True
-        out[kind] = F.epochs_of(F.bandpass(x100))
+        out[kind] = F.epochs_of(filtered)
         bad_parts.append(bad)
     n = min(e.shape[0] for e in out.values())
     out = {k: e[:n] for k, e in out.items()}
@@ -244,14 +252,20 @@ def stage_offline(
         check_number("age", float(age), gt=0, lt=120, unit="years")  # type: ignore[arg-type]
         metadata = {"age": float(age), "male": float(bool(male))}  # type: ignore[arg-type]
     model = load_model(kinds, demo)
-    epochs, bad = prepare_epochs({k: signals[k] for k in kinds}, fs)
+    # channels are independent until the features are joined: one thread each (numpy and
+    # scipy.fft release the GIL)
+    with ThreadPoolExecutor(max_workers=min(len(kinds), os.cpu_count() or 1)) as pool:
+        prepared = list(pool.map(lambda k: prepare_epochs({k: signals[k]}, fs), kinds))
+        n = min(bad_k.size for _, bad_k in prepared)
+        bad = np.zeros(n, dtype=bool)
+        for _, bad_k in prepared:
+            bad |= bad_k[:n]
+        feats_k = list(pool.map(lambda k, p: F.channel_features(p[0][k][:n], k), kinds, prepared))
     per_kind = {}
-    for k in kinds:
-        feats = F.channel_features(epochs[k], k)
+    for k, feats in zip(kinds, feats_k, strict=True):
         if bad.any():
             feats = {name: np.where(bad, np.nan, v) for name, v in feats.items()}
         per_kind[k] = feats
-    n = bad.size
     table = F.offline_feature_table(per_kind, np.arange(n) * EPOCH_S, metadata)
     x = np.stack([table[name] for name in model.feature_names], axis=1)
     proba = model.predict_proba(x)
