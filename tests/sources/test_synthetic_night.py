@@ -90,6 +90,12 @@ def test_distress_raises_heart_rate(night):
         return 60 * peaks.size / (b - a)
 
     assert bpm(o + dur / 3, o + dur) > bpm(o - 300, o - 60) + 12
+    hr = night.truth.heart_rate
+    e0 = int((o + dur / 3) // 30)
+    assert hr.shape == night.stages.shape
+    assert hr[e0] > hr[e0 - 10] + 10  # the surge is in the truth too
+    assert abs(hr[e0] - bpm(e0 * 30, e0 * 30 + 30)) < 8
+    assert night.truth.resp_rate[e0] > night.truth.resp_rate[e0 - 10]
 
 
 def test_chunking_and_batch_do_not_change_the_night():

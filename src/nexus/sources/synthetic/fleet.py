@@ -195,17 +195,42 @@ class SyntheticFleet:
         """Seconds generated so far (the time of the next sample)."""
         return self.n_done / self.fs
 
-    def _weights(self, t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    def _weights(
+        self, t: npt.NDArray[np.float64], sessions: npt.NDArray[np.int64] | None = None
+    ) -> npt.NDArray[np.float64]:
         """Stage mixture (S, M, 5) at times ``t`` with 15-s cross-fades at epoch boundaries, arousals towards W."""
+        sess = np.arange(self.n_sessions) if sessions is None else sessions
         p = t / EPOCH_S - 0.5
         fl = np.floor(p)
         i0 = np.clip(fl, 0, self.n_epochs - 1).astype(np.int64)
         i1 = np.clip(fl + 1, 0, self.n_epochs - 1).astype(np.int64)
         a = np.clip((p - fl - 0.5) / 0.5 + 0.5, 0.0, 1.0)[None, :, None]
-        w = _EYE[self.stages[:, i0]] * (1.0 - a) + _EYE[self.stages[:, i1]] * a
-        b, _ = self._arousals.level(t, self.n_sessions)
+        st = self.stages[sess]
+        w = _EYE[st[:, i0]] * (1.0 - a) + _EYE[st[:, i1]] * a
+        b, _ = self._arousals.level(t, sess)
         w = w * (1.0 - 0.85 * b[..., None]) + 0.85 * b[..., None] * _EYE[0]
         return w
+
+    def _rates(
+        self, ts: npt.NDArray[np.float64], sessions: npt.NDArray[np.int64] | None = None
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Heart rate (bpm, before respiratory sinus arrhythmia), breathing rate (/min), distress and arousal levels."""
+        sess = np.arange(self.n_sessions) if sessions is None else sessions
+        w = self._weights(ts, sess)
+        dlev, surge = self._distress.level(ts, sess, ramp=15.0)
+        alev, _ = self._arousals.level(ts, sess, ramp=2.0)
+        po = self._phase_off[sess]
+        hr = (
+            self._hr0[sess, None]
+            + w @ _HR_STAGE
+            + 12.0 * alev
+            + surge * dlev
+            + 2.5 * np.sin(2 * np.pi * ts[None, :] / 70.0 + po[:, :1])
+            + 1.5 * np.sin(2 * np.pi * ts[None, :] / 23.0 + po[:, 1:2])
+        )
+        rr = self._rr0[sess, None] + w @ _RR_STAGE + 9.0 * dlev + 3.0 * alev
+        rr = rr + 1.5 * w[..., 4] * np.sin(2 * np.pi * ts[None, :] / 17.0 + po[:, 2:3])  # irregular in REM
+        return hr, rr, dlev, alev
 
     # ------------------------------------------------------------------ background synthesis
     def _frames(self, m: int) -> None:
@@ -299,23 +324,10 @@ class SyntheticFleet:
 
     # ------------------------------------------------------------------ heart, breathing, body
     def _physio(self, n0: int, n: int, out: npt.NDArray[np.floating], rows: dict[str, int]) -> None:
-        S, hop = self.n_sessions, self.hop
+        hop = self.hop
         sec0, sec1 = n0 // hop, (n0 + n - 1) // hop
         ts = (np.arange(sec0, sec1 + 1) + 0.5) * hop / self.fs
-        w = self._weights(ts)
-        dlev, surge = self._distress.level(ts, S, ramp=15.0)
-        alev, _ = self._arousals.level(ts, S, ramp=2.0)
-        po = self._phase_off
-        hr = (
-            self._hr0[:, None]
-            + w @ _HR_STAGE
-            + 12.0 * alev
-            + surge * dlev
-            + 2.5 * np.sin(2 * np.pi * ts[None, :] / 70.0 + po[:, :1])
-            + 1.5 * np.sin(2 * np.pi * ts[None, :] / 23.0 + po[:, 1:2])
-        )
-        rr = self._rr0[:, None] + w @ _RR_STAGE + 9.0 * dlev + 3.0 * alev
-        rr = rr + 1.5 * w[..., 4] * np.sin(2 * np.pi * ts[None, :] / 17.0 + po[:, 2:3])  # irregular in REM
+        hr, rr, dlev, alev = self._rates(ts)
         # phase at the start of every second as a left fold over seconds (np.cumsum), continued
         # from the carried value: the same additions in the same order whatever the chunking
         m = ts.size
@@ -546,6 +558,8 @@ class SyntheticFleet:
             onset = np.concatenate([onset, d[:, 1] / self.fs])
             kid = np.concatenate([kid, d[:, 2].astype(np.int64)])
             amp = np.concatenate([amp, d[:, 3]])
+        ts = np.arange(n_ep * round(EPOCH_S)) + 0.5  # 1-s grid
+        hr, rr, _, _ = self._rates(ts, np.array([session]))
         ar = self._arousals.session == session
         dis = self._distress.session == session
         plan = self.plans[session]
@@ -565,6 +579,8 @@ class SyntheticFleet:
             responses=[r for r in self.responses if r["session"] == session],
             t_end=t_end,
             fs=self.fs,
+            heart_rate=hr[0].reshape(n_ep, -1).mean(axis=1),
+            resp_rate=rr[0].reshape(n_ep, -1).mean(axis=1),
         )
 
     def _schedule(self, session: int, onset_s: float, kernel: int, amp: float) -> None:

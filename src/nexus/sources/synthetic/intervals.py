@@ -36,18 +36,23 @@ class IntervalTable:
         self.keys = self.session * self.span + self.onset
 
     def level(
-        self, t: npt.NDArray[np.float64], n_sessions: int, ramp: float = 1.0
+        self, t: npt.NDArray[np.float64], sessions: int | npt.NDArray[np.int64], ramp: float = 1.0
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Level in [0, 1] (ramped over ``ramp`` s) and value of the interval covering each (session, t)."""
-        shape = (n_sessions, t.size)
+        """Level in [0, 1] (ramped over ``ramp`` s) and value of the interval covering each (session, t).
+
+        ``sessions`` is a count (sessions ``0..n-1``) or an array of session indices; the results
+        have shape ``(n_sessions, t.size)``.
+        """
+        sess = np.arange(sessions) if isinstance(sessions, int | np.integer) else np.asarray(sessions)
+        shape = (sess.size, t.size)
         if self.keys.size == 0:
             return np.zeros(shape), np.zeros(shape)
-        q = np.arange(n_sessions)[:, None] * self.span + t[None, :]
+        q = sess[:, None] * self.span + t[None, :]
         i = np.searchsorted(self.keys, q, side="right") - 1
         ok = i >= 0
         i = np.maximum(i, 0)
         dt = t[None, :] - self.onset[i]
-        inside = ok & (self.session[i] == np.arange(n_sessions)[:, None]) & (dt >= 0) & (dt < self.duration[i])
+        inside = ok & (self.session[i] == sess[:, None]) & (dt >= 0) & (dt < self.duration[i])
         lev = np.clip(np.minimum(dt, self.duration[i] - dt) / ramp, 0.0, 1.0) * inside
         return lev, self.value[i] * inside
 

@@ -46,6 +46,9 @@ class SleepTruth:
         Sounds played and what they did: ``onset``, ``kind``, ``level_db``, ``stage``, ``on_target``, ``outcome``.
     t_end : float
         Seconds covered.
+    heart_rate, resp_rate : ndarray of float
+        Mean heart rate (bpm, without the respiratory sinus arrhythmia, which averages out) and
+        breathing rate (breaths/min) per epoch.
     """
 
     stages: npt.NDArray[np.int8]
@@ -54,6 +57,8 @@ class SleepTruth:
     faults: pd.DataFrame
     responses: pd.DataFrame
     t_end: float
+    heart_rate: npt.NDArray[np.float64]
+    resp_rate: npt.NDArray[np.float64]
 
     @classmethod
     def build(
@@ -74,6 +79,8 @@ class SleepTruth:
         responses: Sequence[dict[str, object]],
         t_end: float,
         fs: float,
+        heart_rate: npt.NDArray[np.float64],
+        resp_rate: npt.NDArray[np.float64],
     ) -> SleepTruth:
         """Assemble the truth tables from the fleet's arrays (see :meth:`SyntheticFleet.truth`)."""
         kinds = np.array(kernels.kind, dtype=object)
@@ -110,7 +117,16 @@ class SleepTruth:
         )
         cols = ["onset", "kind", "level_db", "stage", "on_target", "outcome"]
         resp = pd.DataFrame([{k: r[k] for k in cols} for r in responses], columns=cols)
-        return cls(stages=stages, events=ev, distress=dis, faults=flt, responses=resp, t_end=t_end)
+        return cls(
+            stages=stages,
+            events=ev,
+            distress=dis,
+            faults=flt,
+            responses=resp,
+            t_end=t_end,
+            heart_rate=heart_rate,
+            resp_rate=resp_rate,
+        )
 
     @property
     def n_epochs(self) -> int:
