@@ -36,9 +36,10 @@ def test_offline_agrees_with_yasa(night, yasa_hypno):
     assert len(res) == yasa_hypno.shape[0] == 120
     agree = np.mean(res.stages == np.argmax(yasa_hypno, axis=1))
     assert agree >= 0.97
-    # same features → same probabilities, except where the recording edges (filter padding) reach
-    # through the 7.5-min smoothing
-    np.testing.assert_allclose(res.probabilities[8:-8], yasa_hypno[8:-8], atol=2e-2)
+    # same features → same probabilities, up to the recording edges (filter padding), which
+    # reach the others through the smoothing and the night-wide scaling
+    np.testing.assert_allclose(res.probabilities[8:-8], yasa_hypno[8:-8], atol=5e-2)
+    assert np.abs(res.probabilities - yasa_hypno).mean() < 5e-3
     np.testing.assert_allclose(res.probabilities.sum(axis=1), 1.0)
     np.testing.assert_array_equal(res.confidence, res.probabilities.max(axis=1))
 
