@@ -385,10 +385,11 @@ class SyntheticFleet:
                 out[:, c] += self._ev_mix[c, g] * ev[:, g]
         eog = [(rows[c], i) for i, c in enumerate(("EOG E1-M2", "EOG E2-M2")) if c in rows]
         if eog:  # each electrode's own noise, 2.5 µV RMS
+            white = np.empty((self.n_sessions, n, 2), dtype=np.float32)
             for s in range(self.n_sessions):
-                white = self._rng_white[s].standard_normal((n, 2))
-                for r, i in eog:
-                    out[s, r] += 2.5 * white[:, i]
+                self._rng_white[s].standard_normal((n, 2), dtype=np.float32, out=white[s])
+            for r, i in eog:
+                out[:, r] += 2.5 * white[:, :, i]
         self._physio(n0, n, out, rows)
         for s, faults in enumerate(self.faults):
             if faults:
