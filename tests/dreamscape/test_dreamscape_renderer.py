@@ -7,7 +7,7 @@ from nexus.dreamscape.check import load_program
 from nexus.dreamscape.controller import Command
 from nexus.dreamscape.offline import run_hypnogram
 from nexus.dreamscape.renderer import Renderer, click_waveform
-from nexus.dreamscape.schema import SOUNDS
+from nexus.dreamscape.schema import SOUNDS, Cue
 from nexus.sinks.fake import FakeSink
 from nexus.sinks.limiter import db_to_amp
 
@@ -92,3 +92,26 @@ def test_a_rule_silence_fades_the_scene_out_but_a_quiet_event_stops_it(program):
     assert rms[0] > rms[1] > rms[2] > 0  # fades over the layers' fade_out_s (10 s)
     assert np.all(a[51 * FS :] == 0)
     assert np.all(b[40 * FS :] == 0)
+
+
+def test_cue_files_are_resampled_levelled_and_placed(tmp_path, program):
+    import wave
+
+    tone = (np.sin(2 * np.pi * 440 * np.arange(16000) / 16000) * 10000).astype("<i2")  # 1 s at 16 kHz
+    with wave.open(str(tmp_path / "cue.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(tone.tobytes())
+    scenes = dict(program.scenes)
+    scenes["settle"] = scenes["settle"].model_copy(update={"layers": [], "cues": [
+        Cue(file="cue.wav", level_db=-30.0)]})
+    p = program.model_copy(update={"scenes": scenes})
+    cmds = [Command(0, 0.0, "scene", {"name": "settle"}),
+            Command(0, 2.0, "cue", {"scene": "settle", "index": 0, "level_db": -30.0, "kind": "incubation"})]
+    audio, stats = _render(p, cmds, 4.0, base_dir=tmp_path)
+    on = np.flatnonzero(np.abs(audio) > 1e-4)
+    assert stats["cues"] == 1
+    assert abs(on[0] - 2 * FS) <= 2 and abs(on[-1] - 3 * FS) <= 2  # 1 s long at 48 kHz
+    rms = np.sqrt(np.mean(audio[on[0] : on[-1]] ** 2))
+    assert 20 * np.log10(rms) == pytest.approx(-30, abs=0.5)

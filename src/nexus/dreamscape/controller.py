@@ -172,7 +172,6 @@ class Controller:
         self._stim_times: list[list[float]] = [[] for _ in range(n)]
         self._cue_count: list[dict[tuple[str, int], int]] = [{} for _ in range(n)]
         self._cue_last: list[dict[tuple[str, int], float]] = [{} for _ in range(n)]
-        self._blocked_prev = np.zeros(n, dtype=bool)
 
     # ------------------------------------------------------------------ programs
     def update_program(self, session: int, text: str, *, fmt: str = "yaml", base_dir: Path | None = None,
@@ -337,7 +336,6 @@ class Controller:
                 self.scene[s] = want
                 self.scene_since[s] = t
                 self.train_n[s] = 0
-        self._blocked_prev = blocked
 
         # 5b: cues
         for s in np.flatnonzero(~blocked):
