@@ -7,6 +7,7 @@
 * **Closed loop**: the same synthetic sleepers are run with and without clicks (a sham night with the same
   controller); slow-oscillation power (0.5–2 Hz, in true N3) and arousals caused per 100 clicks are compared.
 * **Smart wake**: share of wakes that happen in W/N1/N2 inside the window.
+* **Controller cost**: wall time of one batched step for 1000 sessions (speed figure, never asserted in tests).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from nexus.dreamscape.controller import Controller
 from nexus.dreamscape.dryrun import EEG_CHANNEL, dry_run
 from nexus.dreamscape.offline import clas_replay, stages_to_probs
 from nexus.dreamscape.schema import Program
@@ -91,6 +93,27 @@ def closed_loop(program: Program, clients: int = 10, hours: float = 8.0, *, seed
     }
 
 
+def controller_step_ms(program: Program, sessions: int = 1000, tick_s: float = 0.1, ticks: int = 60,
+                       fs: float = 100.0) -> dict[str, Any]:
+    """Wall time of one batched controller step (all sessions in N3, slow waves, CLAS active), in ms."""
+    import time
+
+    ctrl = Controller([program] * sessions, fs)
+    rng = np.random.default_rng(0)
+    probs = np.tile(np.eye(5)[3], (sessions, 1))
+    m = round(tick_s * fs)
+    times = []
+    for k in range(ticks):
+        t = k * tick_s + np.arange(m) / fs
+        x = 60 * np.cos(2 * np.pi * 0.9 * t)[None, :] + rng.normal(0, 5, (sessions, m))
+        t0 = time.perf_counter()
+        ctrl.step((k + 1) * tick_s, eeg=x, probs=probs)
+        times.append(time.perf_counter() - t0)
+    ms = np.asarray(times[10:]) * 1e3
+    return {"sessions": sessions, "tick_ms": tick_s * 1e3, "step_ms_p50": round(float(np.median(ms)), 2),
+            "step_ms_p95": round(float(np.percentile(ms, 95)), 2)}
+
+
 def clas_figures(*, nights: int = 3, clients: int = 10, hours: float = 8.0, stager: str = "live",
                  latency_s: float = 0.05, n3_sample: npt.ArrayLike | None = None) -> dict[str, Any]:
     """All CLAS figures in one JSON-ready dict (what ``bench/clas.py`` and ``nexus bench clas`` print).
@@ -118,5 +141,6 @@ def clas_figures(*, nights: int = 3, clients: int = 10, hours: float = 8.0, stag
         Intake("bench", goals=["deeper_sleep"], consent=["audio", "stimulation", "smart_wake"],
                wake_window=("06:30", "07:00"))).program
     out["closed_loop"] = closed_loop(program, clients, hours, stager=stager)
+    out["controller_step"] = controller_step_ms(program)
     out["wall_s"] = round(time.perf_counter() - t0, 1)
     return out
