@@ -33,13 +33,17 @@ def test_round_trip_many_sessions_per_frame(tmp_path):
     j.write_record("a", "stage", 0.0, 30.0, stage=2)
     j.write_record("a", "event", 1.5, 0.8, description="spindle", channel="EEG C4-M1")
     j.write_record("b", "glitch", 2.0, description="flat_line")
+    j.write_records([{"session": "b", "kind": "event", "description": "r_peak", "channel": "ECG",
+                      "onset": [0.5, 1.4], "duration": [0.0, 0.0], "hr_bpm": [66.0, 67.0]}])
     j.flush()
     rec = recover_journal(tmp_path / "j")
     a = rec.samples("a")
     np.testing.assert_allclose(a, np.concatenate([b[0] for b in blocks], axis=1), rtol=1e-6)
     np.testing.assert_allclose(rec.samples("b")[1, 100:200], blocks[1][1, 1], rtol=1e-6)
     assert rec.samples("c").shape == (1, 20)
-    assert len(rec.records) == 3
+    assert len(rec.records) == 5  # the grouped record holds two heart beats
+    beats = [r for r in rec.records if r.get("description") == "r_peak"]
+    assert [(b["onset"], b["hr_bpm"], b["channel"]) for b in beats] == [(0.5, 66.0, "ECG"), (1.4, 67.0, "ECG")]
     paths = j.finalize(tmp_path / "edf")
     assert set(paths) == {"a", "b", "c"}
     edf = read_edf(paths["a"])

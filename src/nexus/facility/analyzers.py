@@ -57,11 +57,13 @@ class CleanFilter:
         if line_hz < 0.45 * lane.fs:
             sos.append(notch_sos(line_hz, lane.fs))
         self.filter = StatefulFilter(np.vstack(sos), (lane.capacity, len(self.rows)), init="step")
+        contiguous = bool(self.rows) and self.rows == list(range(self.rows[0], self.rows[-1] + 1))
+        self._sel: slice | list[int] = slice(self.rows[0], self.rows[-1] + 1) if contiguous else self.rows
 
     def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
         """Filter the electrophysiology rows of the block in place; return it."""
         if self.rows:
-            block[:, self.rows] = self.filter.step(block[:, self.rows])
+            block[:, self._sel] = self.filter.step(block[:, self._sel])
         return block
 
     def reset(self, slots: npt.NDArray[np.intp]) -> None:

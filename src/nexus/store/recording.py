@@ -181,7 +181,11 @@ class RecordingJournal:
                              "duration": float(duration), **extra}])
 
     def write_records(self, records: Iterable[dict[str, Any]]) -> None:
-        """Append many records at once (each a dict with session, kind, onset, duration, …)."""
+        """Append many records at once (each a dict with session, kind, onset, duration, …).
+
+        A record may group several events of one session: ``onset`` is then a list, and every
+        other list of the same length holds one value per event (expanded again on reading).
+        """
         lines = "".join(json.dumps(r, default=_json_default) + "\n" for r in records)
         if lines:
             self._rec_file.write(lines.encode())
@@ -243,10 +247,22 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            out.append(json.loads(line))
+            rec = json.loads(line)
         except json.JSONDecodeError:
             logger.warning("Skipping a torn line at the end of %s (written during a crash).", path)
+            continue
+        out += _expand(rec)
     return out
+
+
+def _expand(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """One record per event: a grouped record (lists of onsets, durations, …) is split up."""
+    onset = rec.get("onset")
+    if not isinstance(onset, list):
+        return [rec]
+    lists = {k: v for k, v in rec.items() if isinstance(v, list) and len(v) == len(onset)}
+    same = {k: v for k, v in rec.items() if k not in lists}
+    return [same | {k: v[i] for k, v in lists.items()} for i in range(len(onset))]
 
 
 def _read_sessions(path: Path) -> list[SessionInfo]:
