@@ -130,20 +130,21 @@ class TreeModel:
         n_trees, n_inner = self.feature.shape
         if n_rows == 0:
             return np.zeros((0, 5))
-        flat_x = xx.ravel()
-        row_base = (np.arange(n_rows, dtype=np.int64) * n_feat)[:, None]
         tree_base = (np.arange(n_trees, dtype=np.int64) * n_inner)[None, :]
-        feat_flat, thr_flat = self.feature.ravel(), self.threshold.ravel()
-        node = np.zeros((n_rows, n_trees), dtype=np.int64)
-        for _ in range(self.depth):  # one vectorised step per tree level (5)
-            g = tree_base + node
-            right = flat_x[row_base + feat_flat[g]] > thr_flat[g]
-            node = 2 * node + 1 + right
-        leaf_idx = node - n_inner + (np.arange(n_trees, dtype=np.int64) * (n_inner + 1))[None, :]
-        values = self.leaf.ravel()[leaf_idx]
-        scores = np.zeros((n_rows, 5))
-        for c in range(5):
-            scores[:, c] = values[:, self.class_of_tree == c].sum(axis=1)
+        leaf_base = (np.arange(n_trees, dtype=np.int64) * (n_inner + 1) - n_inner)[None, :]
+        feat_flat, thr_flat, leaf_flat = self.feature.ravel(), self.threshold.ravel(), self.leaf.ravel()
+        onehot = (self.class_of_tree[:, None] == np.arange(5)[None, :]).astype(np.float64)
+        scores = np.empty((n_rows, 5))
+        for r0 in range(0, n_rows, 64):  # cache-sized row blocks
+            xb = xx[r0 : r0 + 64]
+            flat_x = xb.ravel()
+            row_base = (np.arange(xb.shape[0], dtype=np.int64) * n_feat)[:, None]
+            node = np.zeros((xb.shape[0], n_trees), dtype=np.int64)
+            for _ in range(self.depth):  # one vectorised step per tree level (5)
+                g = tree_base + node
+                right = flat_x.take(row_base + feat_flat.take(g)) > thr_flat.take(g)
+                node = 2 * node + 1 + right
+            scores[r0 : r0 + 64] = leaf_flat.take(node + leaf_base) @ onehot
         return _softmax(scores)
 
 
