@@ -157,6 +157,10 @@ class Controller:
         self._env_n = np.zeros(n)  # samples in the running mean (for its start-up correction)
         # state arrays
         self.scene = np.array([SILENCE] * n, dtype=object)
+        self._rules = np.array([[p.scene_for(lab) for lab in STAGE_LABELS] for p in self.programs], dtype=object)
+        # CLAS settings of each session's current scene (NaN target: the scene has no CLAS)
+        self._clas_cfg: list[Any] = [None] * n
+        self._c = {k: np.full(n, np.nan) for k in ("target", "min_amp", "rel", "snr", "n3")}
         self.scene_since = np.zeros(n)
         self.quiet_until = np.full(n, -np.inf)
         self.distress_until = np.full(n, -np.inf)
@@ -186,9 +190,10 @@ class Controller:
         report = check_text(text, source=f"session {session} update", fmt=fmt, base_dir=base_dir)
         if report.ok and report.program is not None:
             self.programs[session] = report.program
+            self._rules[session] = [report.program.scene_for(lab) for lab in STAGE_LABELS]
             self._log(t, session, "program_updated", None, {"name": report.program.name},
                       "The new program passed every check.")
-            self.scene[session] = "\0"  # force the scene of the new program to start at the next step
+            self._set_scene(session, "\0")  # force the scene of the new program to start at the next step
         else:
             msg = "; ".join(str(e) for e in report.errors)
             logger.error("Session %d: program update refused, keeping the last valid program: %s", session, msg)
@@ -201,6 +206,16 @@ class Controller:
         self._log(t, session, kind, None, inputs, reason)
 
     # ------------------------------------------------------------------ helpers
+    def _set_scene(self, s: int, name: str) -> None:
+        self.scene[s] = name
+        sc = self.programs[s].scenes.get(name)
+        c = None if sc is None else sc.clas
+        self._clas_cfg[s] = c
+        vals = (np.radians(c.target_phase_deg), c.min_amplitude_uv, c.relative_amplitude, c.min_snr,
+                c.min_n3_prob) if c is not None else (np.nan,) * 5
+        for key, v in zip(("target", "min_amp", "rel", "snr", "n3"), vals, strict=True):
+            self._c[key][s] = v
+
     def _log(self, t: float, s: int, kind: str, cmd: Command | None, inputs: dict[str, Any], reason: str) -> None:
         self.decisions.append(Decision(float(t), int(s), kind, cmd, inputs, reason))
 
@@ -272,7 +287,7 @@ class Controller:
             self._warm_from[s] = self._eeg_t + self.phase.warmup_s
         for s in np.flatnonzero(~gl & self.glitch):
             self._log(t, s, "glitch_cleared", None, {"glitch": False}, "Glitch cleared: the program resumes.")
-            self.scene[s] = "\0"
+            self._set_scene(s, "\0")
         self.glitch = gl.copy()
         for s in np.flatnonzero(di & ~self.glitch & (t >= self.distress_until)):
             od = self.programs[s].on_distress
@@ -286,7 +301,7 @@ class Controller:
                 self._issue(out, t, s, "protect", {"sound": od.play, "level_db": od.level_db,
                                                    "for_s": od.for_min * 60.0},
                             {"distress": True}, f"Distress: protective {od.play} for {od.for_min:g} min.")
-            self.scene[s] = "\0"
+            self._set_scene(s, "\0")
             self.train_n[s] = 0
         # an arousal is a brief awakening from sleep: while the stager says W, the settling scene keeps playing
         for s in np.flatnonzero(ar & ~self.glitch & (t >= self.distress_until) & (self.stage != 0)):
@@ -295,7 +310,7 @@ class Controller:
                 self._issue(out, t, s, "silence", {"for_s": quiet}, {"arousal": True},
                             f"Arousal: silence for {quiet:g} s.", "quiet")
             self.quiet_until[s] = t + quiet
-            self.scene[s] = "\0"
+            self._set_scene(s, "\0")
             self.train_n[s] = 0
         blocked = self.glitch | (t < self.distress_until) | (t < self.quiet_until) | self.woken
 
@@ -319,23 +334,24 @@ class Controller:
                 self.wake_t[s] = t
                 blocked[s] = True
 
-        # 5a: scenes follow the stage
-        for s in np.flatnonzero(~blocked):
-            st = int(self.stage[s])
-            want = self.programs[s].scene_for(STAGE_LABELS[st]) if st >= 0 else SILENCE
-            if want != self.scene[s]:
-                prev = self.scene[s]
-                if want == SILENCE:
-                    self._issue(out, t, s, "silence", {"for_s": None, "fade": True},
-                                {"stage": st, "probs": _probs_dict(p[s])},
-                                f"Stage {STAGE_LABELS[st] if st >= 0 else '?'}: rule says silence.", "scene")
-                else:
-                    self._issue(out, t, s, "scene", {"name": want}, {"stage": st, "probs": _probs_dict(p[s]),
-                                                                     "previous": str(prev)},
-                                f"Stage {STAGE_LABELS[st]}: rule plays scene '{want}'.")
-                self.scene[s] = want
-                self.scene_since[s] = t
-                self.train_n[s] = 0
+        # 5a: scenes follow the stage (only sessions whose wanted scene changed are touched)
+        st_all = self.stage
+        want_all = np.where(st_all >= 0, self._rules[np.arange(n), np.clip(st_all, 0, 4)], SILENCE)
+        for s in np.flatnonzero(~blocked & (want_all != self.scene)):
+            st = int(st_all[s])
+            want = str(want_all[s])
+            prev = self.scene[s]
+            if want == SILENCE:
+                self._issue(out, t, s, "silence", {"for_s": None, "fade": True},
+                            {"stage": st, "probs": _probs_dict(p[s])},
+                            f"Stage {STAGE_LABELS[st] if st >= 0 else '?'}: rule says silence.", "scene")
+            else:
+                self._issue(out, t, s, "scene", {"name": want}, {"stage": st, "probs": _probs_dict(p[s]),
+                                                                 "previous": str(prev)},
+                            f"Stage {STAGE_LABELS[st]}: rule plays scene '{want}'.")
+            self._set_scene(s, want)
+            self.scene_since[s] = t
+            self.train_n[s] = 0
 
         # 5b: cues
         for s in np.flatnonzero(~blocked):
@@ -384,35 +400,26 @@ class Controller:
         self._env_n += m
         self._prev_phase = track.phase[:, -1].copy()
         t_samples = t_end - (m - 1 - np.arange(m)) / self.fs  # session-clock time of each sample
-        active = np.zeros(n, dtype=bool)
-        target = np.zeros(n)
-        settings: list[Any] = [None] * n
-        for s in np.flatnonzero(~blocked):
-            sc = self.programs[s].scenes.get(self.scene[s])
-            if sc is None or sc.clas is None:
-                continue
-            c = sc.clas
-            n3 = p[s, 3]
-            if np.isfinite(n3) and n3 < c.min_n3_prob:
-                continue
-            active[s] = True
-            target[s] = np.radians(c.target_phase_deg)
-            settings[s] = c
+        n3 = p[:, 3]
+        c = self._c
+        with np.errstate(invalid="ignore"):
+            active = ~blocked & np.isfinite(c["target"]) & (~np.isfinite(n3) | (n3 >= c["n3"]))
         if not active.any():
             return
         rows = np.flatnonzero(active)
         # per-session targets may differ: compare against each row's own target
-        d_prev = np.angle(np.exp(1j * (prev[rows] - target[rows, None])))
-        d_now = np.angle(np.exp(1j * (track.phase[rows] - target[rows, None])))
+        d_prev = np.angle(np.exp(1j * (prev[rows] - c["target"][rows, None])))
+        d_now = np.angle(np.exp(1j * (track.phase[rows] - c["target"][rows, None])))
         crossed, frac = target_crossings(d_prev, d_now, 0.0)
         eeg_times = eeg_t0 + np.arange(m) / self.fs
-        crossed &= eeg_times[None, :] >= self._warm_from[rows, None]
-        for r, s in enumerate(rows):
-            c = settings[s]
-            thr = np.maximum(c.min_amplitude_uv, c.relative_amplitude * env_mean[s])
-            for i in np.flatnonzero(crossed[r] & (track.amp[s] >= thr) & (track.snr[s] >= c.min_snr)):
-                onset = t_samples[i] - frac[r, i] / self.fs + self.latency_s
-                self._consider_click(s, onset, c, float(track.phase[s, i]), float(track.amp[s, i]), p[s], out)
+        thr = np.maximum(c["min_amp"][rows, None], c["rel"][rows, None] * env_mean[rows])
+        crossed &= (eeg_times[None, :] >= self._warm_from[rows, None]) & (track.amp[rows] >= thr)
+        crossed &= track.snr[rows] >= c["snr"][rows, None]
+        for r, i in zip(*np.nonzero(crossed), strict=True):  # row-major: each session in time order
+            s = int(rows[r])
+            onset = t_samples[i] - frac[r, i] / self.fs + self.latency_s
+            self._consider_click(s, onset, self._clas_cfg[s], float(track.phase[s, i]), float(track.amp[s, i]),
+                                 p[s], out)
 
     def _consider_click(self, s: int, onset: float, c: Any, phase: float, amp: float,
                         probs: npt.NDArray[np.float64], out: list[Command]) -> None:
