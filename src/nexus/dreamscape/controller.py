@@ -160,6 +160,7 @@ class Controller:
         self._rules = np.array([[p.scene_for(lab) for lab in STAGE_LABELS] for p in self.programs], dtype=object)
         # CLAS settings of each session's current scene (NaN target: the scene has no CLAS)
         self._clas_cfg: list[Any] = [None] * n
+        self._has_cues = np.zeros(n, dtype=bool)
         self._c = {k: np.full(n, np.nan) for k in ("target", "min_amp", "rel", "snr", "n3")}
         self.scene_since = np.zeros(n)
         self.quiet_until = np.full(n, -np.inf)
@@ -211,6 +212,7 @@ class Controller:
         sc = self.programs[s].scenes.get(name)
         c = None if sc is None else sc.clas
         self._clas_cfg[s] = c
+        self._has_cues[s] = bool(sc is not None and sc.cues)
         vals = (np.radians(c.target_phase_deg), c.min_amplitude_uv, c.relative_amplitude, c.min_snr,
                 c.min_n3_prob) if c is not None else (np.nan,) * 5
         for key, v in zip(("target", "min_amp", "rel", "snr", "n3"), vals, strict=True):
@@ -354,7 +356,7 @@ class Controller:
             self.train_n[s] = 0
 
         # 5b: cues
-        for s in np.flatnonzero(~blocked):
+        for s in np.flatnonzero(~blocked & self._has_cues):
             name = self.scene[s]
             sc = self.programs[s].scenes.get(name)
             if sc is None or not sc.cues:
