@@ -161,6 +161,7 @@ class Controller:
         # CLAS settings of each session's current scene (NaN target: the scene has no CLAS)
         self._clas_cfg: list[Any] = [None] * n
         self._has_cues = np.zeros(n, dtype=bool)
+        self._win = np.array([p.wake_window_s() or (np.nan, np.nan) for p in self.programs], dtype=float)
         self._c = {k: np.full(n, np.nan) for k in ("target", "min_amp", "rel", "snr", "n3")}
         self.scene_since = np.zeros(n)
         self.quiet_until = np.full(n, -np.inf)
@@ -192,6 +193,7 @@ class Controller:
         if report.ok and report.program is not None:
             self.programs[session] = report.program
             self._rules[session] = [report.program.scene_for(lab) for lab in STAGE_LABELS]
+            self._win[session] = report.program.wake_window_s() or (np.nan, np.nan)
             self._log(t, session, "program_updated", None, {"name": report.program.name},
                       "The new program passed every check.")
             self._set_scene(session, "\0")  # force the scene of the new program to start at the next step
@@ -317,10 +319,10 @@ class Controller:
         blocked = self.glitch | (t < self.distress_until) | (t < self.quiet_until) | self.woken
 
         # 4: smart wake
-        for s in np.flatnonzero(~self.woken & ~self.glitch & (t >= self.distress_until)):
-            win = self.programs[s].wake_window_s()
-            if win is None or t < win[0]:
-                continue
+        with np.errstate(invalid="ignore"):
+            in_window = t >= self._win[:, 0]  # NaN (no wake) compares False
+        for s in np.flatnonzero(in_window & ~self.woken & ~self.glitch & (t >= self.distress_until)):
+            win = (float(self._win[s, 0]), float(self._win[s, 1]))
             light = t - self.light_since[s] >= _WAKE_STABLE_S
             if light or t >= win[1]:
                 ramp = self.programs[s].wake.ramp  # type: ignore[union-attr]
