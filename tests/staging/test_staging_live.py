@@ -115,3 +115,16 @@ def test_bad_block_shape():
     st = LiveStager(2, 256.0)
     with pytest.raises(InvalidInputError, match=r"expected \(2, 3, n_samples\)"):
         st.push(np.zeros((3, 3, 10)))
+
+
+def test_numpy_fallback_equals_compiled_kernels(night, monkeypatch):
+    import nexus.staging.live as live
+
+    sig, fs = night
+    x = sig[None, :, : int(6 * 60 * fs)]
+    compiled = _run(LiveStager(1, fs), x, int(5 * fs))
+    monkeypatch.setattr(live, "block_stats_kernel", lambda: None)
+    monkeypatch.setattr(live, "stream_kernels", lambda: None)
+    plain = _run(LiveStager(1, fs), x, int(5 * fs))
+    np.testing.assert_array_equal(compiled[0], plain[0])
+    np.testing.assert_allclose(compiled[1], plain[1], atol=1e-6)

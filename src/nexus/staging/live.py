@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from scipy import fft as sp_fft
 from scipy import signal
 from scipy.integrate import simpson
 
@@ -41,6 +42,7 @@ from nexus.core.checks import check_number, check_option
 from nexus.core.errors import InvalidInputError
 from nexus.core.stages import EPOCH_S, Stage
 from nexus.staging import features as F
+from nexus.staging._kernels import block_stats_kernel, stream_kernels
 from nexus.staging.model import load_model, model_name
 from nexus.staging.offline import FLAT_STD_UV, KINDS, MIN_DURATION_S, MIN_FS, StagingResult
 
@@ -182,7 +184,8 @@ class LiveStager:
         self._buf = np.zeros((s, c, 3 * _SEG // 2 + 2))  # last 7.5 s (+2) of filtered samples
         self.n_blocks = 0
         self._stats = np.full((s, c, _BLOCKS_PER_EPOCH, _N_STATS), np.nan)
-        self._psd = np.full((s, c, _N_SEG, _N_BINS), np.nan)
+        self._psd = np.full((s, c, _N_BINS, _N_SEG), np.nan)  # segments last (contiguous median)
+        self._n_seg = 0
         self._raw_names = [f"{k}_{f}" for k in self.kinds for f in F.feature_names(k)]
         n_raw = len(self._raw_names)
         self._hist = np.full((s, _HIST, n_raw), np.nan)  # raw features of the last completed epochs
@@ -251,6 +254,14 @@ class LiveStager:
     def _highpass(self, y: FloatArray) -> FloatArray:
         """Linear-phase high-pass: ``y[n − D]`` minus a triple moving average of ``y``, carried across blocks."""
         n = y.shape[-1]
+        kernels = stream_kernels()
+        if kernels is not None:
+            s, c = y.shape[:2]
+            out = np.empty((s * c, n))
+            dt = self._delay_tail.reshape(s * c, -1)
+            mt = self._ma_tails.reshape(3, s * c, -1)
+            kernels[1](np.ascontiguousarray(y.reshape(s * c, n)), dt, mt, out)
+            return out.reshape(s, c, n)
         delayed = np.concatenate([self._delay_tail, y], axis=-1)
         self._delay_tail = delayed[..., -_HP_DELAY:].copy()
         z = y
@@ -269,10 +280,17 @@ class LiveStager:
         step = self.fs / F.FS
         pos = self._phase + step * np.arange(int(np.floor((n - 1 - self._phase) / step)) + 1)
         pos = pos[pos <= n - 1]
-        ext = np.concatenate([self._prev[:, :, None], y], axis=-1)  # index 0 = previous sample
-        i0 = np.floor(pos).astype(np.int64)
-        frac = pos - i0
-        out = ext[:, :, i0 + 1] * (1.0 - frac) + ext[:, :, np.minimum(i0 + 2, n)] * frac
+        kernels = stream_kernels()
+        if kernels is not None:
+            s, c = y.shape[:2]
+            flat = np.empty((s * c, pos.size))
+            kernels[0](np.ascontiguousarray(y.reshape(s * c, n)), self._prev.reshape(-1).copy(), pos, flat)
+            out = flat.reshape(s, c, pos.size)
+        else:
+            ext = np.concatenate([self._prev[:, :, None], y], axis=-1)  # index 0 = previous sample
+            i0 = np.floor(pos).astype(np.int64)
+            frac = pos - i0
+            out = ext[:, :, i0 + 1] * (1.0 - frac) + ext[:, :, np.minimum(i0 + 2, n)] * frac
         self._prev = y[:, :, -1].copy()
         self._phase = (pos[-1] + step - n) if pos.size else self._phase - n
         nan_out = None if nan is None else nan[:, np.clip(np.round(pos).astype(np.int64), 0, n - 1)]
@@ -283,6 +301,13 @@ class LiveStager:
         """Sufficient statistics of one 5-s block (with the 10 samples before it for continuity)."""
         s, c, n = blk.shape
         xt = np.concatenate([tail[..., -_KMAX:], blk], axis=-1)  # (s, c, n + 10)
+        kernel = block_stats_kernel()
+        if kernel is not None:  # one compiled pass over the samples
+            flat = np.empty((s * c, _N_STATS))
+            kernel(np.ascontiguousarray(xt.reshape(s * c, -1)), self.n_blocks * _BLOCK, _KMAX, flat)
+            out = flat.reshape(s, c, _N_STATS)
+            out[..., _S_NAN] = nan.any(axis=-1)[:, None]
+            return out
         out = np.empty((s, c, _N_STATS))
         x2 = blk * blk
         out[..., 0] = blk.sum(-1)
@@ -304,9 +329,9 @@ class LiveStager:
         code = (a <= b).astype(np.int8) * 4 + (a <= cc).astype(np.int8) * 2 + (b <= cc).astype(np.int8)
         for k in range(8):
             out[..., _S_PERM.start + k] = np.count_nonzero(code == k, axis=-1)
-        part = np.partition(blk, [124, 125, 373, 374], axis=-1)
+        part = np.partition(blk, [124, 125, 374, 375], axis=-1)  # quartiles at 124.75 and 374.25
         out[..., _S_Q.start] = part[..., 124] + 0.75 * (part[..., 125] - part[..., 124])
-        out[..., _S_Q.start + 1] = part[..., 373] + 0.25 * (part[..., 374] - part[..., 373])
+        out[..., _S_Q.start + 1] = part[..., 374] + 0.25 * (part[..., 375] - part[..., 374])
         # Higuchi: Σ|x[i] − x[i−k]| for i in the block, grouped by i mod k (global sample index)
         g0 = self.n_blocks * _BLOCK
         idx = g0 + np.arange(n)
@@ -322,7 +347,7 @@ class LiveStager:
     def _segment_psd(self, seg: FloatArray) -> FloatArray:
         """One-sided Welch-style PSD (Hamming, mean removed) of 5-s segments, bins 0..30 Hz, in µV²/Hz."""
         w = _hamming()
-        spec = np.fft.rfft((seg - seg.mean(axis=-1, keepdims=True)) * w, axis=-1)[..., :_N_BINS]
+        spec = sp_fft.rfft((seg - seg.mean(axis=-1, keepdims=True)) * w, axis=-1)[..., :_N_BINS]
         p = (spec.real**2 + spec.imag**2) * (2.0 / (F.FS * (w * w).sum()))
         p[..., 0] /= 2.0
         return p
@@ -330,15 +355,15 @@ class LiveStager:
     def _process_block(self, blk: FloatArray, nan: npt.NDArray[np.bool_]) -> None:
         buf = self._buf
         stats = self._block_stats(blk, buf, nan)
-        self._stats = np.roll(self._stats, -1, axis=2)
-        self._stats[:, :, -1] = stats
+        # rings written in place (sums and medians do not depend on the order of their slots)
+        self._stats[:, :, self.n_blocks % _BLOCKS_PER_EPOCH] = stats
         buf = np.concatenate([buf, blk], axis=-1)[..., -self._buf.shape[-1] :]
         self._buf = buf
-        n_seg_new = 2 if self.n_blocks >= 1 else 1
-        segs = [buf[..., -_SEG:]] if n_seg_new == 1 else [buf[..., -_SEG - _STEP : -_STEP], buf[..., -_SEG:]]
+        segs = [buf[..., -_SEG:]] if self.n_blocks == 0 else [buf[..., -_SEG - _STEP : -_STEP], buf[..., -_SEG:]]
         psd = self._segment_psd(np.stack(segs, axis=2))
-        self._psd = np.roll(self._psd, -psd.shape[2], axis=2)
-        self._psd[:, :, -psd.shape[2] :] = psd
+        for j in range(psd.shape[2]):
+            self._psd[..., self._n_seg % _N_SEG] = psd[:, :, j]
+            self._n_seg += 1
         self.n_blocks += 1
 
     # ------------------------------------------------------------------ features of the last 30 s
@@ -367,8 +392,12 @@ class LiveStager:
             mob = np.sqrt(var_dx / m2)
             feats["hmob"] = mob
             feats["hcomp"] = np.sqrt(var_ddx / var_dx) / mob
-            n_seg = int(np.isfinite(self._psd[0, 0, :, 0]).sum())
-            psd = np.median(self._psd[:, :, _N_SEG - n_seg :], axis=2) / _median_bias(n_seg)
+            n_seg = min(self._n_seg, _N_SEG)
+            if n_seg == _N_SEG:
+                psd = np.partition(self._psd, _N_SEG // 2, axis=-1)[..., _N_SEG // 2]
+            else:  # first epoch: the slots fill from 0
+                psd = np.median(self._psd[..., :n_seg], axis=-1)
+            psd = psd / _median_bias(n_seg)
             keep = slice(2, _N_BINS)  # 0.4 .. 30 Hz
             p_in = psd[..., keep]
             total = simpson(p_in, dx=0.2, axis=-1)

@@ -1,0 +1,167 @@
+"""Compiled per-sample kernels of the live stager (numba, compiled once per machine and cached).
+
+Only :mod:`nexus.staging.live` uses them, in long-running processes where a one-off compilation
+is cheap. :func:`block_stats_kernel` returns None when numba is not installed; the caller then
+uses its numpy version.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+
+@lru_cache(maxsize=1)
+def block_stats_kernel() -> Any:
+    """The compiled block-statistics kernel, or None without numba.
+
+    ``kernel(xt, g0, kmax, out)``: ``xt`` (rows, kmax + n) holds the ``kmax`` samples before each
+    block then the block; ``g0`` is the global index of the block's first sample; ``out``
+    (rows, ≥ 20 + kmax·(kmax+1)/2) receives, per row: Σx, Σx², Σx³, Σx⁴, Σdx, Σdx², Σddx, Σddx²,
+    sign changes of x and of dx, counts of the 8 order-3 comparison codes, the block's 25 % and
+    75 % quantiles (linear interpolation), then Σ|x[i] − x[i−k]| by k = 1..kmax and i mod k.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba comes with yasa
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(xt, g0, kmax, out):  # type: ignore[no-untyped-def]
+        rows, width = xt.shape
+        n = width - kmax
+        p25 = 0.25 * (n - 1)
+        p75 = 0.75 * (n - 1)
+        i25 = int(p25)
+        i75 = int(p75)
+        for r in range(rows):
+            x = xt[r]
+            s1 = s2 = s3 = s4 = 0.0
+            d1 = d2 = dd1 = dd2 = 0.0
+            nzc = 0
+            nzcd = 0
+            for k in range(8):
+                out[r, 10 + k] = 0.0
+            for j in range(20, out.shape[1]):
+                out[r, j] = 0.0
+            prev_dx = x[kmax - 1] - x[kmax - 2]
+            offs = np.empty(kmax + 1, dtype=np.int64)  # (global index) mod k, advanced without division
+            for k in range(1, kmax + 1):
+                offs[k] = g0 % k
+            for i in range(kmax, width):
+                v = x[i]
+                v2 = v * v
+                s1 += v
+                s2 += v2
+                s3 += v2 * v
+                s4 += v2 * v2
+                dx = v - x[i - 1]
+                d1 += dx
+                d2 += dx * dx
+                ddx = dx - prev_dx
+                dd1 += ddx
+                dd2 += ddx * ddx
+                if np.signbit(v) != np.signbit(x[i - 1]):
+                    nzc += 1
+                if np.signbit(dx) != np.signbit(prev_dx):
+                    nzcd += 1
+                a = x[i - 2]
+                b = x[i - 1]
+                code = 4 * (a <= b) + 2 * (a <= v) + (b <= v)
+                out[r, 10 + code] += 1.0
+                col = 20
+                for k in range(1, kmax + 1):
+                    m = offs[k]
+                    out[r, col + m] += abs(v - x[i - k])
+                    offs[k] = 0 if m + 1 == k else m + 1
+                    col += k
+                prev_dx = dx
+            out[r, 0] = s1
+            out[r, 1] = s2
+            out[r, 2] = s3
+            out[r, 3] = s4
+            out[r, 4] = d1
+            out[r, 5] = d2
+            out[r, 6] = dd1
+            out[r, 7] = dd2
+            out[r, 8] = nzc
+            out[r, 9] = nzcd
+            blk = x[kmax:].copy()
+            part = np.partition(blk, i25 + 1)
+            lo = part[: i25 + 1].max()
+            out[r, 18] = lo + (p25 - i25) * (part[i25 + 1] - lo)
+            part = np.partition(blk, i75 + 1)
+            lo = part[: i75 + 1].max()
+            out[r, 19] = lo + (p75 - i75) * (part[i75 + 1] - lo)
+
+    return kernel
+
+
+@lru_cache(maxsize=1)
+def stream_kernels() -> Any:
+    """Compiled ``(interpolate, highpass)`` kernels for the live filter chain, or None without numba.
+
+    ``interpolate(y, prev, pos, out)``: linear interpolation of each row of ``y`` at fractional
+    positions ``pos`` (−1 ≤ pos ≤ n−1; position −1 is ``prev``).
+    ``highpass(y, delay_tail, ma_tails, out)``: ``y[n − D]`` minus the triple moving average of ``y``
+    (boxcar length L), updating the carried tails in place (``delay_tail`` (rows, D),
+    ``ma_tails`` (3, rows, L − 1)).
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def interpolate(y, prev, pos, out):  # type: ignore[no-untyped-def]
+        rows, n = y.shape
+        for r in range(rows):
+            for j in range(pos.size):
+                p = pos[j]
+                i0 = int(np.floor(p))
+                f = p - i0
+                a = prev[r] if i0 < 0 else y[r, i0]
+                b = y[r, min(i0 + 1, n - 1)]
+                out[r, j] = a * (1.0 - f) + b * f
+
+    @numba.njit(cache=True, nogil=True)
+    def highpass(y, delay_tail, ma_tails, out):  # type: ignore[no-untyped-def]
+        rows, n = y.shape
+        d = delay_tail.shape[1]
+        lm1 = ma_tails.shape[2]
+        length = lm1 + 1
+        buf = np.empty(lm1 + n)
+        stage = np.empty(n)
+        for r in range(rows):
+            for j in range(n):
+                stage[j] = y[r, j]
+            for st in range(3):
+                for j in range(lm1):
+                    buf[j] = ma_tails[st, r, j]
+                for j in range(n):
+                    buf[lm1 + j] = stage[j]
+                acc = 0.0
+                for j in range(length):
+                    acc += buf[j]
+                stage[0] = acc / length
+                for j in range(1, n):
+                    acc += buf[j + lm1] - buf[j - 1]
+                    stage[j] = acc / length
+                for j in range(lm1):
+                    ma_tails[st, r, j] = buf[n + j]
+            for j in range(n):
+                delayed = delay_tail[r, j] if j < d else y[r, j - d]
+                out[r, j] = delayed - stage[j]
+            # carry the last d input samples
+            if n >= d:
+                for j in range(d):
+                    delay_tail[r, j] = y[r, n - d + j]
+            else:
+                for j in range(d - n):
+                    delay_tail[r, j] = delay_tail[r, j + n]
+                for j in range(n):
+                    delay_tail[r, d - n + j] = y[r, j]
+
+    return interpolate, highpass
