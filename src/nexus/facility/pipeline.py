@@ -123,6 +123,7 @@ class Lane:
         self.counts = {k: np.zeros(self.capacity, dtype=np.int64)
                        for k in ("received", "missing", "late", "duplicate", "dropped", "bad")}
         self.missing_run = np.zeros(self.capacity, dtype=np.int64)  # consecutive missing samples now
+        self.in_dropout = np.zeros(self.capacity, dtype=bool)  # set by the supervisor's dropout watch
         self.stage_now = np.full(self.capacity, -2, dtype=np.int64)  # latest live stage per slot
         self.has_stager = False  # set by a staging analyzer
         self.epochs_staged = 0
@@ -145,6 +146,7 @@ class Lane:
         self.have[idx] = False
         self.hold[idx] = 0.0
         self.missing_run[idx] = 0
+        self.in_dropout[idx] = False
         self.stage_now[idx] = -2
         for c in self.counts.values():
             c[idx] = 0

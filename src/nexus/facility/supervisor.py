@@ -63,7 +63,6 @@ class SessionRuntime:
     last_seq: int = -1
     last_t1: float = 0.0
     retry_at: float = 0.0
-    in_dropout: bool = False
     rejected: int = 0
     glitch_at: dict[str, float] = field(default_factory=dict)
     suppressed: int = 0
@@ -171,6 +170,7 @@ class Supervisor:
         self.lanes: list[Lane] = []
         self._lane_t0: dict[int, float] = {}
         self.sessions: dict[str, SessionRuntime] = {}
+        self._sourced: list[SessionRuntime] = []  # sessions with their own source (fleets excluded)
         self._fleets: list[_FleetFeed] = []
         self.glitches: list[Glitch] = []
         self.event_counts: dict[str, int] = {}
@@ -258,7 +258,8 @@ class Supervisor:
             lane = self._new_lane(channels, fs, self.lane_capacity)
         used = {r.slot for r in self.sessions.values() if r.lane is lane and r.state != "ended"}
         slot = next(i for i in range(lane.capacity) if i not in used)
-        self.sessions[session] = SessionRuntime(session, lane, slot, source=source)
+        self.sessions[session] = rt = SessionRuntime(session, lane, slot, source=source)
+        self._sourced.append(rt)
         if self.journal is not None:
             self.journal.add_session(session, channels, fs)
 
@@ -294,8 +295,8 @@ class Supervisor:
         n_glitch = len(self.glitches)
         for feed in self._fleets:
             self._pull_fleet(feed)
-        for rt in self.sessions.values():
-            if rt.source is not None and rt.state != "ended":
+        for rt in self._sourced:
+            if rt.state != "ended":
                 self._pull_source(rt, t_tick)
         for lane in self.lanes:
             due = self._due_index(lane, t_tick)
@@ -414,28 +415,25 @@ class Supervisor:
             self.journal.write_signals([rt.session], [t0], x[None])
 
     def _watch_dropouts(self, lane: Lane) -> None:
+        # vectorised over the lane; Python work only for the sessions whose state changes
         limit = int(self.dropout_s * lane.fs)
-        out = np.flatnonzero((lane.missing_run >= limit) & lane.active)
-        back = np.flatnonzero((lane.missing_run == 0) & lane.active)
-        if not out.size and not self._any_dropout(lane):
+        gone = np.flatnonzero((lane.missing_run >= limit) & lane.active & ~lane.in_dropout)
+        back = np.flatnonzero((lane.missing_run == 0) & lane.active & lane.in_dropout)
+        if not gone.size and not back.size:
             return
-        by_slot = {rt.slot: rt for rt in self.sessions.values() if rt.lane is lane and rt.state != "ended"}
-        for s in out:
-            rt = by_slot.get(int(s))
-            if rt is not None and not rt.in_dropout:
-                rt.in_dropout = True
-                self._glitch(rt, self._session_now(rt) - lane.missing_run[s] / lane.fs, "dropout",
-                             f"No samples for {self.dropout_s:g} s; the stream vanished.", force=True)
+        names = self._slot_names(lane)
+        for s in gone:
+            lane.in_dropout[s] = True
+            rt = self.sessions[names[int(s)]]
+            self._glitch(rt, self._session_now(rt) - lane.missing_run[s] / lane.fs, "dropout",
+                         f"No samples for {self.dropout_s:g} s; the stream vanished.", force=True)
+        if back.size:
+            for a in lane.analyzers:  # the history before the gap no longer matches
+                a.reset(back)
         for s in back:
-            rt = by_slot.get(int(s))
-            if rt is not None and rt.in_dropout:
-                rt.in_dropout = False
-                for a in lane.analyzers:  # the history before the gap no longer matches
-                    a.reset(np.array([s]))
-                self._glitch(rt, self._session_now(rt), "stream_returned", "Samples arrive again.", force=True)
-
-    def _any_dropout(self, lane: Lane) -> bool:
-        return any(rt.in_dropout for rt in self.sessions.values() if rt.lane is lane)
+            lane.in_dropout[s] = False
+            rt = self.sessions[names[int(s)]]
+            self._glitch(rt, self._session_now(rt), "stream_returned", "Samples arrive again.", force=True)
 
     def _glitch(self, rt: SessionRuntime, onset: float, kind: str, message: str, *, force: bool = False) -> None:
         # the same kind of glitch is raised at most once a minute per session (the counters keep the rest)
