@@ -203,3 +203,20 @@ def test_preflight_of_a_silent_device_times_out():
     dead = Device("dead", clock, {k: "silent" for k in range(1000)})
     with pytest.raises(NotFoundError, match=r"only 0\.0 s of signal"):
         preflight(dead, clock, seconds=3.0, timeout_s=2.0)
+
+
+def test_lanes_fill_up_and_slots_are_reused():
+    clock = ManualClock()
+    sup = Supervisor(clock, analyzers=[], lane_capacity=2)
+    for name in ("a", "b", "c"):
+        sup.add_session(name, Device(name, clock))
+    assert len(sup.lanes) == 2
+    sup.run(1.0, tick_s=0.1)
+    sup.end_session("a")
+    sup.add_session("d", Device("d", clock))
+    assert len(sup.lanes) == 2
+    assert sup.sessions["d"].lane is sup.sessions["b"].lane
+    sup.run(1.0, tick_s=0.1)
+    assert sup.session_counts("d")["received"] == 200  # the device double also sends its first second late
+    assert sup.session_counts("c")["received"] == 200
+    assert sup.counts["received"] == 100 + 200 + 200 + 200  # ended sessions keep their counts

@@ -250,18 +250,26 @@ class Supervisor:
         except Exception as exc:
             raise InvalidInputError(f"Cannot open the source of session '{session}': {exc}.") from None
         channels, fs = tuple(source.channels), float(source.fs)
-        lane = next((ln for ln in self.lanes if ln.channels == channels and ln.fs == fs
-                     and ln not in {f.lane for f in self._fleets} and
-                     len(set(range(ln.capacity)) - {r.slot for r in self.sessions.values()
-                                                    if r.lane is ln and r.state != "ended"})), None)
+        fleet_lanes = {id(f.lane) for f in self._fleets}
+        lane, slot = None, None
+        for ln in self.lanes:  # a lane of the same layout with a free slot, else a new lane
+            if ln.channels == channels and ln.fs == fs and id(ln) not in fleet_lanes:
+                slot = self._free_slot(ln)
+                if slot is not None:
+                    lane = ln
+                    break
         if lane is None:
             lane = self._new_lane(channels, fs, self.lane_capacity)
-        used = {r.slot for r in self.sessions.values() if r.lane is lane and r.state != "ended"}
-        slot = next(i for i in range(lane.capacity) if i not in used)
+            slot = 0
+        assert slot is not None
         self.sessions[session] = rt = SessionRuntime(session, lane, slot, source=source)
         self._sourced.append(rt)
         if self.journal is not None:
             self.journal.add_session(session, channels, fs)
+
+    def _free_slot(self, lane: Lane) -> int | None:
+        used = {r.slot for r in self._sourced if r.lane is lane and r.state != "ended"}
+        return next((i for i in range(lane.capacity) if i not in used), None)
 
     def end_session(self, session: str) -> None:
         """Stop one session: close its source, free its slot (its recording stays)."""
