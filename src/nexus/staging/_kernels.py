@@ -29,7 +29,7 @@ def block_stats_kernel() -> Any:
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def kernel(xt, g0, kmax, out):  # type: ignore[no-untyped-def]
+    def kernel(xt, g0, kmax, out):
         rows, width = xt.shape
         n = width - kmax
         p25 = 0.25 * (n - 1)
@@ -115,7 +115,7 @@ def stream_kernels() -> Any:
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def interpolate(y, prev, pos, out):  # type: ignore[no-untyped-def]
+    def interpolate(y, prev, pos, out):
         rows, n = y.shape
         for r in range(rows):
             for j in range(pos.size):
@@ -127,7 +127,7 @@ def stream_kernels() -> Any:
                 out[r, j] = a * (1.0 - f) + b * f
 
     @numba.njit(cache=True, nogil=True)
-    def highpass(y, delay_tail, ma_tails, out):  # type: ignore[no-untyped-def]
+    def highpass(y, delay_tail, ma_tails, out):
         rows, n = y.shape
         d = delay_tail.shape[1]
         lm1 = ma_tails.shape[2]

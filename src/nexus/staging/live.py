@@ -228,16 +228,16 @@ class LiveStager:
             x = x[:, self._rows]
         # one cheap reduction tells whether any sample is missing; the mask is built only then
         any_nan = not np.isfinite(x.sum())
-        nan = ~np.isfinite(x) if any_nan else np.zeros((1, 1, 1), dtype=bool)
+        nan: npt.NDArray[np.bool_] = ~np.isfinite(x) if any_nan else np.zeros((1, 1, 1), dtype=bool)
         if any_nan:
             x = np.where(nan, 0.0, x)
         if not self._started:
             self._start_state(x[:, :, 0])
         y, self._lp_zi = signal.sosfilt(self._lp, x, axis=-1, zi=self._lp_zi)
         if self._resample:
-            y, nan_rs = self._interpolate(y, nan.any(axis=1) if any_nan else None)
+            y, nan_rs = self._interpolate(y, _any(nan, 1) if any_nan else None)
         else:
-            nan_rs = nan.any(axis=1) if any_nan else None
+            nan_rs = _any(nan, 1) if any_nan else None
         if y.shape[-1] == 0:
             return
         y = self._highpass(y)
@@ -308,7 +308,7 @@ class LiveStager:
             flat = np.empty((s * c, _N_STATS))
             kernel(np.ascontiguousarray(xt.reshape(s * c, -1)), self.n_blocks * _BLOCK, _KMAX, flat)
             out = flat.reshape(s, c, _N_STATS)
-            out[..., _S_NAN] = nan.any(axis=-1)[:, None]
+            out[..., _S_NAN] = _any(nan, -1)[:, None]
             return out
         out = np.empty((s, c, _N_STATS))
         x2 = blk * blk
@@ -343,7 +343,7 @@ class LiveStager:
             onehot = (idx[:, None] % k == np.arange(k)[None, :]).astype(np.float64)
             out[..., col : col + k] = d @ onehot
             col += k
-        out[..., _S_NAN] = nan.any(axis=-1)[:, None]
+        out[..., _S_NAN] = _any(nan, -1)[:, None]
         return out
 
     def _segment_psd(self, seg: FloatArray) -> FloatArray:
@@ -414,7 +414,7 @@ class LiveStager:
             feats["ds"] = delta / feats["sigma"]
             feats["db"] = delta / feats["beta"]
             feats["at"] = feats["alpha"] / feats["theta"]
-            feats["abspow"] = np.trapezoid(p_in, dx=0.2, axis=-1)
+            feats["abspow"] = np.asarray(np.trapezoid(p_in, dx=0.2, axis=-1))
             counts = tot[..., _S_PERM]
             pp = counts / counts.sum(axis=-1, keepdims=True)
             h = -np.where(pp > 0, pp * np.log2(np.where(pp > 0, pp, 1.0)), 0.0).sum(axis=-1)
@@ -552,6 +552,10 @@ class LiveStager:
         if not self._epochs_stage:
             return np.zeros((self.n_sessions, 0), np.int8), np.zeros((self.n_sessions, 0, 5))
         return np.stack(self._epochs_stage, axis=1), np.stack(self._epochs_proba, axis=1)
+
+
+def _any(a: npt.NDArray[np.bool_], axis: int) -> npt.NDArray[np.bool_]:
+    return np.asarray(a.any(axis=axis), dtype=bool)
 
 
 def load_prior(path: Path = PRIOR_FILE) -> dict[str, list[float]]:

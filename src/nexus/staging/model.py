@@ -23,6 +23,7 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -155,7 +156,7 @@ def _softmax(scores: FloatArray) -> FloatArray:
 
 
 @lru_cache(maxsize=1)
-def _numba_kernel():  # type: ignore[no-untyped-def]
+def _numba_kernel() -> Any:
     """Compile (once, cached on disk by numba) the tree walk; None when numba is unavailable."""
     try:
         import numba
@@ -163,7 +164,7 @@ def _numba_kernel():  # type: ignore[no-untyped-def]
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def walk(x, feature, threshold, leaf, cls):  # type: ignore[no-untyped-def]
+    def walk(x, feature, threshold, leaf, cls):
         n_rows = x.shape[0]
         n_trees, n_inner = feature.shape
         depth = 0
@@ -174,7 +175,7 @@ def _numba_kernel():  # type: ignore[no-untyped-def]
             for t in range(n_trees):
                 node = 0
                 for _ in range(depth):  # branch-free: the comparison picks the child
-                    node = 2 * node + 1 + np.int64(x[r, feature[t, node]] > threshold[t, node])
+                    node = 2 * node + 1 + (x[r, feature[t, node]] > threshold[t, node])
                 out[r, cls[t]] += leaf[t, node - n_inner]
         return out
 
@@ -213,13 +214,13 @@ def _convert(path: Path) -> TreeModel:
     return TreeModel(names, feature, threshold, leaf, cls)
 
 
-def _depth(node: dict) -> int:  # type: ignore[type-arg]
+def _depth(node: dict[str, Any]) -> int:
     if "leaf_value" in node:
         return 0
     return 1 + max(_depth(node["left_child"]), _depth(node["right_child"]))
 
 
-def _fill(node: dict, i: int, depth: int, feat, thr, leaf) -> None:  # type: ignore[no-untyped-def,type-arg]
+def _fill(node: dict[str, Any], i: int, depth: int, feat: Any, thr: Any, leaf: Any) -> None:
     """Write ``node`` at heap position ``i``; a leaf above the last level is padded with always-left splits."""
     n_inner = 2**depth - 1
     if i >= n_inner:  # leaf level

@@ -266,7 +266,7 @@ def stage_offline(
         if bad.any():
             feats = {name: np.where(bad, np.nan, v) for name, v in feats.items()}
         per_kind[k] = feats
-    table = F.offline_feature_table(per_kind, np.arange(n) * EPOCH_S, metadata)
+    table = F.offline_feature_table(per_kind, np.arange(n, dtype=np.float64) * EPOCH_S, metadata)
     x = np.stack([table[name] for name in model.feature_names], axis=1)
     proba = model.predict_proba(x)
     stages = np.argmax(proba, axis=1).astype(np.int8)
