@@ -82,3 +82,17 @@ def test_model_arrays_match_lightgbm(tmp_path, monkeypatch):
     np.testing.assert_allclose(model.predict_proba(x), ref, atol=1e-9)
     np.testing.assert_allclose(cached.predict_proba(x, engine="numba"), ref, atol=1e-9)
     assert model_name(["eeg", "eog"], demographics=True) == "clf_eeg+eog+demo"
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 40), st.integers(0, 2**32 - 1))
+def test_own_simpson_and_windows_equal_scipy(n, seed):
+    from scipy import signal
+    from scipy.integrate import simpson
+
+    y = np.random.default_rng(seed).random((3, n))
+    np.testing.assert_allclose(F._simpson(y, 0.2), simpson(y, dx=0.2, axis=-1), rtol=1e-12)
+    np.testing.assert_allclose(F._firwin_lowpass(2 * n + 1, 7.0, 100.0),
+                               signal.firwin(2 * n + 1, 7.0, window="hamming", fs=100.0), atol=1e-15)
+    np.testing.assert_allclose(F._hamming(n), signal.get_window("hamming", n), atol=1e-15)
+    np.testing.assert_array_equal(F.TRIANG15, signal.windows.triang(15))

@@ -26,9 +26,9 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from scipy import fft as sp_fft
-from scipy import signal
-from scipy.integrate import simpson
+
+# numpy only at import time: scipy.signal / scipy.integrate would add about a second to a fresh
+# process (the window, FIR design and Simpson rule below are the few lines they would provide)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -107,14 +107,37 @@ def resample_to_100(x: FloatArray, fs: float) -> FloatArray:
     if xp.shape[-1] != orig_len:  # very short input: padding limited by its length
         orig_len = xp.shape[-1]
         new_len = max(round(ratio * orig_len), 1)
-    spec = sp_fft.rfft(xp, axis=-1)
+    spec = np.fft.rfft(xp, axis=-1)
     use_len = min(new_len, orig_len)
     if use_len % 2 == 0:
         nyq = use_len // 2
         spec[..., nyq] *= 2.0 if new_len < orig_len else 0.5
     spec *= new_len / orig_len
-    y = sp_fft.irfft(spec, new_len, axis=-1)
+    y = np.fft.irfft(spec, new_len, axis=-1)
     return np.ascontiguousarray(y[..., cut_left : cut_left + final_len])
+
+
+def _firwin_lowpass(n: int, cutoff: float, fs: float) -> FloatArray:
+    """Linear-phase low-pass FIR: Hamming-windowed sinc, unit gain at DC (as ``scipy.signal.firwin``)."""
+    m = np.arange(n) - (n - 1) / 2.0
+    h = np.sinc(2.0 * cutoff / fs * m) * np.hamming(n)
+    return h / h.sum()
+
+
+def _simpson(y: FloatArray, dx: float) -> FloatArray:
+    """Simpson's rule along the last axis for evenly spaced samples (scipy's rule, also for even counts).
+
+    An even number of points integrates all but the last interval with Simpson's rule and the
+    last one with the Cartwright correction, as ``scipy.integrate.simpson`` does.
+    """
+    n = y.shape[-1]
+    if n < 3:
+        return 0.5 * dx * (y[..., 0] + y[..., -1]) if n == 2 else np.zeros(y.shape[:-1])
+    last = n if n % 2 else n - 1  # odd number of points for the composite rule
+    body = (y[..., 0 : last - 2 : 2] + 4.0 * y[..., 1 : last - 1 : 2] + y[..., 2:last:2]).sum(axis=-1) * dx / 3.0
+    if n % 2:
+        return body
+    return body + dx * (5.0 / 12.0 * y[..., -1] + 2.0 / 3.0 * y[..., -2] - 1.0 / 12.0 * y[..., -3])
 
 
 def _fir_bandpass(fs: float = FS) -> FloatArray:
@@ -129,11 +152,11 @@ def _fir_bandpass(fs: float = FS) -> FloatArray:
     h_trans = min(max(0.25 * h_freq, 2.0), fs / 2.0 - h_freq)
     n = round(3.3 * fs / l_trans)
     n += 1 - n % 2
-    h = -signal.firwin(n, l_freq - l_trans / 2.0, window="hamming", fs=fs)
+    h = -_firwin_lowpass(n, l_freq - l_trans / 2.0, fs)
     n_hi = round(3.3 / (h_trans / 2.0 / (fs / 2.0)))
     n_hi += 1 - n_hi % 2
     off = (n - n_hi) // 2
-    h[off : n - off] += signal.firwin(n_hi, h_freq + h_trans / 2.0, window="hamming", fs=fs)
+    h[off : n - off] += _firwin_lowpass(n_hi, h_freq + h_trans / 2.0, fs)
     return h
 
 
@@ -161,6 +184,8 @@ def bandpass(x: FloatArray, fs: float = FS) -> FloatArray:
     pad = max(min(h.size, n) - 1, 0)
     xp = _odd_reflect_pad(np.asarray(x, dtype=np.float64), pad, pad)
     lp = min(pad, n - 1)
+    from scipy import signal
+
     y = signal.oaconvolve(xp, h.reshape((1,) * (x.ndim - 1) + (-1,)), mode="same", axes=-1)
     return np.ascontiguousarray(y[..., lp : lp + n])
 
@@ -211,9 +236,9 @@ def resample_bandpass(x: FloatArray, fs: float) -> FloatArray:
     out = np.empty((flat.shape[0], n_chunks * core_out))
     for r in range(flat.shape[0]):  # one row (channel) at a time keeps memory at one chunk stack
         chunks = np.lib.stride_tricks.sliding_window_view(padded[r], l_in)[::core_in][:n_chunks]
-        spec = sp_fft.rfft(chunks, axis=-1)[:, : l_out // 2 + 1]
+        spec = np.fft.rfft(chunks, axis=-1)[:, : l_out // 2 + 1]
         spec *= gain
-        y = sp_fft.irfft(spec, l_out, axis=-1)
+        y = np.fft.irfft(spec, l_out, axis=-1)
         out[r] = y[:, margin_out : margin_out + core_out].ravel()
     return np.ascontiguousarray(out[:, :final_len].reshape(*lead, final_len))
 
@@ -232,7 +257,7 @@ def _chunk_response(l_out: int) -> FloatArray:
         circ = np.zeros(l_out)
         circ[: half + 1] = h[half:]
         circ[-half:] = h[:half]
-        r = _RESPONSE_CACHE[l_out] = sp_fft.rfft(circ).real
+        r = _RESPONSE_CACHE[l_out] = np.fft.rfft(circ).real
     return r
 
 
@@ -292,7 +317,7 @@ def _welch_median(x: FloatArray, fs: float, max_hz: float = BROAD[1]) -> tuple[F
     segs = np.lib.stride_tricks.sliding_window_view(x, nper, axis=-1)[..., ::step, :]
     w = _hamming(nper)
     n_bins = int(np.floor(max_hz * nper / fs)) + 1
-    spec = sp_fft.rfft((segs - segs.mean(axis=-1, keepdims=True)) * w, axis=-1)[..., :n_bins]
+    spec = np.fft.rfft((segs - segs.mean(axis=-1, keepdims=True)) * w, axis=-1)[..., :n_bins]
     p = spec.real**2 + spec.imag**2
     p *= 2.0 / (fs * (w * w).sum())
     p[..., 0] /= 2.0
@@ -306,7 +331,7 @@ def _welch_median(x: FloatArray, fs: float, max_hz: float = BROAD[1]) -> tuple[F
 
 @lru_cache(maxsize=4)
 def _hamming(n: int) -> FloatArray:
-    return signal.get_window("hamming", n)
+    return np.hamming(n + 1)[:-1]  # periodic Hamming window (scipy's get_window default)
 
 
 _ROWS_PER_PASS = 32  # epochs processed together: small enough for the CPU cache, large enough for numpy
@@ -374,10 +399,10 @@ def _features_of_rows(epochs: FloatArray, kind: str, fs: float = FS) -> dict[str
         keep = (freqs >= BROAD[0]) & (freqs <= BROAD[1])
         f_in, p_in = freqs[keep], psd[..., keep]
         with np.errstate(invalid="ignore", divide="ignore"):
-            total = simpson(p_in, dx=res, axis=-1)
+            total = _simpson(p_in, res)
             for lo, hi, name in BANDS:
                 band = (f_in >= lo) & (f_in <= hi)
-                feat[name] = simpson(p_in[..., band], dx=res, axis=-1) / total
+                feat[name] = _simpson(p_in[..., band], res) / total
     if kind == "eeg":
         delta = feat["sdelta"] + feat["fdelta"]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -420,7 +445,7 @@ def _nan_weighted_filter(x: FloatArray, weights: FloatArray, origin_right: int) 
         return np.where(den > 0, num / den, np.nan)
 
 
-TRIANG15: FloatArray = signal.windows.triang(15)
+TRIANG15: FloatArray = np.r_[np.arange(1, 9), np.arange(7, 0, -1)] / 8.0
 """YASA's 7.5-min centred triangular smoothing weights (15 epochs)."""
 
 
