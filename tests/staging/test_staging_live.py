@@ -128,3 +128,26 @@ def test_numpy_fallback_equals_compiled_kernels(night, monkeypatch):
     plain = _run(LiveStager(1, fs), x, int(5 * fs))
     np.testing.assert_array_equal(compiled[0], plain[0])
     np.testing.assert_allclose(compiled[1], plain[1], atol=1e-6)
+
+
+def test_reset_forgets_the_previous_sleeper(night):
+    sig, fs = night
+    before = int(20 * 60 * fs)
+    after = sig[:, before : before + int(15 * 60 * fs)]
+    rng = np.random.default_rng(1)
+    runs = []
+    for past in (sig[:, :before], rng.normal(0, 60, size=(3, before))):  # two different previous sleepers
+        st = LiveStager(2, fs)
+        _run(st, np.stack([sig[:, :before], past]), int(5 * fs))
+        st.reset([1])
+        for i in range(0, after.shape[-1], int(5 * fs)):
+            st.push(np.stack([after[:, i : i + int(5 * fs)]] * 2))
+            est = st.update()
+            if i == int(5 * fs):
+                assert est.stage[1] == -1  # not 30 s of the new sleeper yet
+        runs.append(st.hypnogram())
+    (st_a, p_a), (st_b, p_b) = runs
+    np.testing.assert_array_equal(st_a[1, 41:], st_b[1, 41:])
+    np.testing.assert_allclose(p_a[1, 41:], p_b[1, 41:], atol=1e-12)
+    np.testing.assert_array_equal(st_a[0], st_b[0])  # the other session is untouched
+    assert (st_a[1, 41:] >= 0).all()

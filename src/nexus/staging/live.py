@@ -176,7 +176,7 @@ class LiveStager:
         self._lp_zi = np.zeros((self._lp.shape[0], s, c, 2))
         self._ma_tails = np.zeros((3, s, c, _MA_LEN - 1))
         self._delay_tail = np.zeros((s, c, _HP_DELAY))
-        self._started = False
+        self._fresh = np.ones(s, dtype=bool)  # sessions whose filters start at the next sample
         self._prev = np.zeros((s, c))  # last input sample (for interpolation across blocks)
         self._phase = 0.0  # position of the next 100-Hz sample, in input samples from the block start
         self._pending = np.zeros((s, c, 0))  # filtered 100-Hz samples not yet in a block
@@ -202,6 +202,7 @@ class LiveStager:
                     self._prior[j, i] = np.asarray(prior[f"{name}_{suffix}"], dtype=np.float64)
         self.prior_epochs = check_number("prior_epochs", prior_epochs, ge=0)
         self.n_epochs = 0
+        self._epochs_seen = np.zeros(s)  # epochs since each session (re)started
         self._n_updates = 0
         self._epochs_stage: list[npt.NDArray[np.int8]] = []
         self._epochs_proba: list[FloatArray] = []
@@ -231,8 +232,8 @@ class LiveStager:
         nan: npt.NDArray[np.bool_] = ~np.isfinite(x) if any_nan else np.zeros((1, 1, 1), dtype=bool)
         if any_nan:
             x = np.where(nan, 0.0, x)
-        if not self._started:
-            self._start_state(x[:, :, 0])
+        if self._fresh.any():
+            self._start_state(x[:, :, 0], self._fresh)
         y, self._lp_zi = signal.sosfilt(self._lp, x, axis=-1, zi=self._lp_zi)
         if self._resample:
             y, nan_rs = self._interpolate(y, _any(nan, 1) if any_nan else None)
@@ -245,13 +246,38 @@ class LiveStager:
         nan_rs = np.zeros((self.n_sessions, y.shape[-1]), dtype=bool) if nan_rs is None else nan_rs
         self._pending_nan = np.concatenate([self._pending_nan, nan_rs], axis=-1)
 
-    def _start_state(self, first: FloatArray) -> None:
-        """Start every filter in steady state for the first sample (no start-up transient)."""
-        self._prev = first.copy()
-        self._lp_zi = signal.sosfilt_zi(self._lp)[:, None, None, :] * first[None, :, :, None]
-        self._ma_tails[...] = first[None, :, :, None]
-        self._delay_tail[...] = first[:, :, None]
-        self._started = True
+    def _start_state(self, first: FloatArray, rows: npt.NDArray[np.bool_]) -> None:
+        """Start the filters of new sessions in steady state for their first sample (no start-up transient)."""
+        f = first[rows]
+        self._prev[rows] = f
+        self._lp_zi[:, rows] = signal.sosfilt_zi(self._lp)[:, None, None, :] * f[None, :, :, None]
+        self._ma_tails[:, rows] = f[None, :, :, None]
+        self._delay_tail[rows] = f[:, :, None]
+        self._fresh[rows] = False
+
+    def reset(self, sessions: npt.ArrayLike) -> None:
+        """Start some sessions afresh (a new sleeper in the slot): nothing of their past is kept.
+
+        Their filters restart at the next pushed sample, and their estimates are artefact (-1)
+        until 30 s of new data have been seen; the other sessions are untouched. Epochs still
+        follow the stager's clock.
+
+        Parameters
+        ----------
+        sessions : array-like of int or bool
+            Indices (or a mask) of the sessions to reset.
+        """
+        idx = np.arange(self.n_sessions)[np.asarray(sessions)]
+        self._fresh[idx] = True
+        self._pending[idx] = 0.0
+        self._pending_nan[idx] = True
+        self._buf[idx] = 0.0
+        self._stats[idx] = np.nan
+        self._psd[idx] = np.nan
+        self._hist[idx] = np.nan
+        self._norm_hist[idx] = np.nan
+        self._q[idx] = np.nan
+        self._epochs_seen[idx] = 0.0
 
     def _highpass(self, y: FloatArray) -> FloatArray:
         """Linear-phase high-pass: ``y[n − D]`` minus a triple moving average of ``y``, carried across blocks."""
@@ -435,7 +461,7 @@ class LiveStager:
             nn = np.where(n > 0, n, np.nan)
             feats["petrosian"] = np.log10(nn) / (np.log10(nn) + np.log10(nn / (nn + 0.4 * tot[..., _S_NZCD])))
         flat = feats["std"] < FLAT_STD_UV
-        bad |= flat.any(axis=1) | ~np.isfinite(feats["std"]).all(axis=1)
+        bad |= flat.any(axis=1) | ~np.isfinite(feats["std"]).all(axis=1) | ~np.isfinite(feats["abspow"]).all(axis=1)
         cols = []
         for ci, kind in enumerate(self.kinds):
             cols += [feats[name][:, ci] for name in F.feature_names(kind)]
@@ -479,7 +505,7 @@ class LiveStager:
             c7 = (x0 * w[None, :, None]).sum(1) / (ok * w[None, :, None]).sum(1)
             p2 = x0[:, -4:].sum(1) / ok[:, -4:].sum(1)
         smooth = np.stack([c7, p2], axis=1)  # (s, 2, f)
-        m = float(self._norm_len * self._norm_stride)
+        m = np.minimum(float(self._norm_len * self._norm_stride), self._epochs_seen)[:, None, None, None]
         w0 = self.prior_epochs
         q = np.where(np.isfinite(self._q), self._q, self._prior)
         if w0 > 0:
@@ -524,6 +550,7 @@ class LiveStager:
     def _track_quantiles(self, v: FloatArray, ok: npt.NDArray[np.bool_]) -> None:
         """Add this epoch to the thinned history; refresh the quantiles of some sessions."""
         self.n_epochs += 1
+        self._epochs_seen += 1
         if (self.n_epochs - 1) % self._norm_stride == 0:
             if self._norm_len == _NORM_HIST:  # full: keep every other epoch, record half as often
                 kept = self._norm_hist[:, ::2].copy()
