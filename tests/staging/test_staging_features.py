@@ -96,3 +96,24 @@ def test_own_simpson_and_windows_equal_scipy(n, seed):
                                signal.firwin(2 * n + 1, 7.0, window="hamming", fs=100.0), atol=1e-15)
     np.testing.assert_allclose(F._hamming(n), signal.get_window("hamming", n), atol=1e-15)
     np.testing.assert_array_equal(F.TRIANG15, signal.windows.triang(15))
+
+
+@pytest.mark.parametrize("fs", [100.0, 128.0, 200.0, 256.0, 512.0])
+def test_one_pass_resample_bandpass_equals_two_steps(noise, fs):
+    n = int(fs * 120)
+    x = np.interp(np.arange(n) / fs, np.arange(noise.shape[1]) / 100.0, noise[0])
+    fast = F.resample_bandpass(x, fs)
+    exact = F.bandpass(F.resample_to_100(x, fs))
+    assert fast.shape == exact.shape == (12000,)
+    # equal away from the recording edges (the padding differs there)
+    np.testing.assert_allclose(fast[1500:-1500], exact[1500:-1500], atol=1e-3 * np.abs(exact).max())
+
+
+def test_one_pass_resample_is_exact_where_mne_rounds_the_ratio():
+    # at 250 Hz MNE's padded FFT length makes its ratio 13107/32768 instead of 0.4 (a ~1-sample
+    # shift); the one-pass path keeps the exact ratio
+    fs, n = 250.0, 30000
+    x = 10 * np.sin(2 * np.pi * 5 * np.arange(n) / fs)
+    fast = F.resample_bandpass(x, fs)
+    np.testing.assert_allclose(fast[1500:-1500], 10 * np.sin(2 * np.pi * 5 * np.arange(12000) / 100)[1500:-1500],
+                               atol=0.02)
