@@ -84,15 +84,16 @@ def test_stops_at_once_on_arousal_glitch_or_distress(program, flag):
 
 def test_smart_wake_waits_for_light_sleep_inside_the_window(program):
     a, b = program.wake_window_s()
-    ctrl = Controller([program, program], FS)
+    ctrl = Controller([program] * 3, FS)
     out = []
-    for t in np.arange(a - 60, b + 60, 5.0):
-        st1 = R if t < a + 300 else N2
-        out += ctrl.step(t, probs=np.stack([st1, R]))
+    for t in np.arange(a - 600, b + 60, 5.0):
+        after = t >= a + 300
+        out += ctrl.step(t, probs=np.stack([N2 if after else N3, N2 if after else R, R]))
     wakes = {c.session: c.t for c in out if c.kind == "wake"}
     assert a + 300 + 60 <= wakes[0] <= a + 300 + 70  # light sleep must last 60 s
-    assert wakes[1] == pytest.approx(b)  # never light: woken at the window's end
-    assert {d.kind for d in ctrl.decisions if d.session == 1} >= {"wake"}
+    assert a + 300 + 180 <= wakes[1] <= a + 300 + 190  # ... 3 min right after REM
+    assert wakes[2] == pytest.approx(b)  # never light: woken at the window's end
+    assert {d.kind for d in ctrl.decisions if d.session == 2} >= {"wake"}
 
 
 def test_scenes_follow_the_stage_and_cues_repeat(tmp_path, program):

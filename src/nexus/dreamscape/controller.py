@@ -13,8 +13,9 @@ Rules, in order of precedence (each decision is logged as a :class:`Decision` wi
    silence or a steady soothing sound) for ``for_min`` minutes.
 3. **Arousal** (from sleep; ignored while the stager says W): silence at once for ``on_arousal.silence_for_s``.
 4. **Smart wake**: inside the window, wake once the stager has said light sleep (P(W) + P(N1) + P(N2) ≥ 0.8)
-   for 60 s without a break (so that a brief N1 or a W/REM confusion inside REM, or N2 on the way into N3, does
-   not count); else at the window's end. Everything else stops and the wake ramp plays.
+   for 60 s without a break (so that N2 on the way into N3 does not count) — 3 min when REM was seen in the 5 min
+   before (brief awakenings interrupt REM, and the live stager lags behind them); else at the window's end.
+   Everything else stops and the wake ramp plays.
 5. **Scenes** follow the stage (``rules``); **cues** repeat inside their scene; **CLAS** runs in its N3 scene:
    a click train starts when the predicted phase (:class:`~nexus.dsp.phase.CausalPhaseEstimator`, predicted
    over the measured latency) crosses the target and the slow wave is large enough; each further click of the
@@ -51,6 +52,8 @@ _ENV_TAU_S = 60.0  # time constant of the running mean of the slow-wave envelope
 _LIGHT = (0, 1, 2)  # W, N1, N2: stages a smart wake may happen in
 _WAKE_STABLE_S = 60.0  # light sleep must have lasted this long before a smart wake
 _WAKE_LIGHT_P = 0.8  # ... with P(W) + P(N1) + P(N2) at least this high all along
+_WAKE_AFTER_REM_S = 300.0  # light sleep within this long after REM is often a brief interruption of REM ...
+_WAKE_STABLE_AFTER_REM_S = 180.0  # ... so it must last this long
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ class Controller:
         self.wake_t = np.full(n, np.nan)
         self.stage = np.full(n, -2, dtype=int)
         self.light_since = np.full(n, np.inf)
+        self.last_rem = np.full(n, -np.inf)
         self.clicks_total = np.zeros(n, dtype=int)
         self.train_n = np.zeros(n, dtype=int)
         self.last_click = np.full(n, -np.inf)
@@ -280,6 +284,7 @@ class Controller:
         if probs is not None:
             light_p = np.where(valid, p[:, list(_LIGHT)].sum(axis=1), 0.0)
             self.light_since = np.where(light_p >= _WAKE_LIGHT_P, np.minimum(self.light_since, t), np.inf)
+            self.last_rem = np.where(valid & (np.nan_to_num(p[:, 4]) >= 0.5), t, self.last_rem)
 
         # 1-3: glitch, distress, arousal: stop at once
         for s in np.flatnonzero(gl & ~self.glitch):
@@ -323,7 +328,9 @@ class Controller:
             in_window = t >= self._win[:, 0]  # NaN (no wake) compares False
         for s in np.flatnonzero(in_window & ~self.woken & ~self.glitch & (t >= self.distress_until)):
             win = (float(self._win[s, 0]), float(self._win[s, 1]))
-            light = t - self.light_since[s] >= _WAKE_STABLE_S
+            need = _WAKE_STABLE_AFTER_REM_S if self.light_since[s] - self.last_rem[s] < _WAKE_AFTER_REM_S else (
+                _WAKE_STABLE_S)
+            light = t - self.light_since[s] >= need
             if light or t >= win[1]:
                 ramp = self.programs[s].wake.ramp  # type: ignore[union-attr]
                 reason = (f"Smart wake: light sleep for {t - self.light_since[s]:.0f} s inside the window (stage "
