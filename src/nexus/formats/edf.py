@@ -11,8 +11,6 @@ failure never leaves a half-written EDF behind.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ import numpy.typing as npt
 
 from nexus.core.checks import check_file_exists, check_writable_path, did_you_mean
 from nexus.core.errors import DataFormatError, InvalidInputError
+from nexus.core.files import atomic_path
 
 
 @dataclass(frozen=True)
@@ -206,14 +205,6 @@ def write_edf(
         starttime=start.time(),
         annotations=[edfio.EdfAnnotation(a.onset, a.duration or None, a.text[:200]) for a in annotations],
     )
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{out.name}.", suffix=".part", dir=out.parent if str(out.parent) else "."
-    )
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         edf.write(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out

@@ -7,13 +7,12 @@ Writes are atomic: a failure never leaves a half-written file.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexus.core.checks import check_file_exists, check_writable_path
 from nexus.core.errors import DataFormatError, InvalidInputError
+from nexus.core.files import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -46,16 +45,8 @@ def write_events(path: str | Path, events: pd.DataFrame) -> Path:
                                 f"Events need {', '.join(REQUIRED_COLUMNS)}.")
     cols = [*REQUIRED_COLUMNS, *[c for c in events.columns if c not in REQUIRED_COLUMNS]]
     df = events[cols].sort_values("onset", kind="stable")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if str(out.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, sep="\t", index=False, na_rep="n/a", float_format="%.6g", lineterminator="\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out, suffix=".tmp") as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        df.to_csv(fh, sep="\t", index=False, na_rep="n/a", float_format="%.6g", lineterminator="\n")
     return out
 
 

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ import numpy.typing as npt
 
 from nexus.core.checks import check_file_exists, check_number, check_option, check_writable_path
 from nexus.core.errors import DataFormatError, InvalidInputError
+from nexus.core.files import atomic_path
 from nexus.core.stages import EPOCH_S, STAGE_LABELS, Stage, parse_stage
 
 FORMATS: tuple[str, ...] = ("tsv", "yasa-int", "yasa-str", "edf", "sleep-edf-csv", "nsrr-xml")
@@ -120,14 +119,8 @@ def _as_stages(stages: npt.ArrayLike) -> npt.NDArray[np.int8]:
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(path.parent or "."))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(payload)
 
 
 def _intervals_to_epochs(
@@ -448,11 +441,5 @@ def _write_edf_annotations(out: Path, codes: npt.NDArray[np.int8], epoch_s: floa
         for s, e in zip(starts, ends, strict=True)
     ] if codes.size else []
     edf = edfio.Edf([], annotations=anns)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=str(out.parent or "."))
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         edf.write(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

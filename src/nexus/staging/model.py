@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.core.errors import ConfigError, InvalidInputError
+from nexus.core.files import atomic_path
 from nexus.core.log import logger
 
 FloatArray = npt.NDArray[np.float64]
@@ -241,22 +241,15 @@ def _fill(node: dict[str, Any], i: int, depth: int, feat: Any, thr: Any, leaf: A
 
 def _save(model: TreeModel, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                feature_names=np.array(model.feature_names),
-                feature=model.feature,
-                threshold=model.threshold,
-                leaf=model.leaf,
-                class_of_tree=model.class_of_tree,
-            )
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            feature_names=np.array(model.feature_names),
+            feature=model.feature,
+            threshold=model.threshold,
+            leaf=model.leaf,
+            class_of_tree=model.class_of_tree,
+        )
 
 
 @lru_cache(maxsize=16)
