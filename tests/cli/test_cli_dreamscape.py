@@ -70,3 +70,16 @@ def test_try_prints_a_summary(capsys):
     assert main(["dreamscape", "try", PROGRAM, "--clients", "2", "--hours", "0.2", "--stager", "oracle"]) == 0
     s = json.loads(capsys.readouterr().out)
     assert s["clients"] == 2 and "minutes_per_scene_per_client" in s and "arousals_caused" in s
+
+
+def test_curate_writes_a_program_that_passes_check(capsys, tmp_path):
+    intake = tmp_path / "intake.yaml"
+    intake.write_text("client: c7\ngoals: [fall_asleep_faster, deeper_sleep]\nconsent: [audio, stimulation]\n"
+                      "sensitivities: [sound_sensitive]\n")
+    out = tmp_path / "program.yaml"
+    assert main(["dreamscape", "curate", str(intake), "-o", str(out)]) == 0
+    assert "scenes.deep.clas" in capsys.readouterr().out
+    assert main(["dreamscape", "check", str(out)]) == 0
+    intake.write_text("client: c7\ngoals: [deeper_sleep]\nconsnet: [audio]\n")
+    assert main(["dreamscape", "curate", str(intake), "-o", str(out)]) == 65
+    assert "Did you mean 'consent'?" in capsys.readouterr().err

@@ -77,6 +77,41 @@ def try_(program: str, clients: int, hours: float, seed: int, profile: str, sham
 
 
 @dreamscape.command()
+@click.argument("intake", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Program file to write (YAML).")
+def curate(intake: str, output: str) -> None:
+    """Build a checked program from a client's INTAKE (YAML: client, goals, consent, sensitivities, ...)."""
+    import yaml
+
+    from nexus.core.checks import check_file_exists, check_writable_path
+    from nexus.core.errors import DataFormatError
+    from nexus.dreamscape.curator import Intake
+    from nexus.dreamscape.curator import curate as build
+
+    path = check_file_exists(intake, "intake file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DataFormatError(f"Malformed intake file '{intake}': {exc}.") from None
+    if not isinstance(data, dict) or "client" not in data:
+        raise DataFormatError(f"The intake file '{intake}' must be a mapping with at least 'client'.")
+    known = set(Intake.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        from nexus.core.checks import did_you_mean
+
+        raise DataFormatError(f"Unknown intake key '{unknown[0]}'.{did_you_mean(unknown[0], known)} "
+                              f"Known: {', '.join(sorted(known))}.")
+    if "wake_window" in data and data["wake_window"] is not None:
+        data["wake_window"] = tuple(data["wake_window"])
+    result = build(Intake(**data))
+    check_writable_path(output, "program file").write_text(result.to_yaml(), encoding="utf-8")
+    click.echo(f"Wrote {output} for client {data['client']}:")
+    for r in result.reasons:
+        click.echo(f"  {r.choice}: {r.why}")
+
+
+@dreamscape.command()
 @click.argument("program", type=click.Path(dir_okay=False))
 @click.option("--hypno", required=True, type=click.Path(dir_okay=False), help="Hypnogram (any supported format).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output WAV file (48 kHz).")
