@@ -51,6 +51,21 @@ def test_features_are_the_same_batched_or_alone(seed, kind):
             np.testing.assert_allclose(batched[name][s], alone[name], rtol=1e-9, err_msg=name)
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([500, 501, 3000]), st.booleans())
+def test_compiled_time_features_equal_numpy(seed, n, flat):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(seed)
+    ep = np.cumsum(rng.normal(0, 5, size=(4, n)), axis=-1) + rng.normal(0, 10, size=(4, n))
+    ep[1] = np.round(ep[1])  # ties in the ordinal patterns and quartiles
+    if flat:
+        ep[2] = 3.0  # a flat epoch: undefined ratios are NaN in both
+    fast = F.channel_features(ep, "eeg")
+    ref = F.channel_features(ep, "eeg", engine="numpy")
+    for name in ref:
+        np.testing.assert_allclose(fast[name], ref[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
 def test_smoothing_skips_nan_like_pandas():
     pd = pytest.importorskip("pandas")
     x = np.random.default_rng(1).normal(size=(40, 2))

@@ -165,3 +165,138 @@ def stream_kernels() -> Any:
                     delay_tail[r, d - n + j] = y[r, j]
 
     return interpolate, highpass
+
+
+@lru_cache(maxsize=1)
+def epoch_features_kernel() -> Any:
+    """The compiled time-domain epoch features of the offline stager, or None without numba.
+
+    ``kernel(x, kmax, out)``: for each row of ``x`` (rows, n) — one band-passed epoch — writes
+    ``out[r]`` = std (ddof=1), iqr, skew, kurt (Fisher, biased), zero crossings, Hjorth mobility,
+    Hjorth complexity, normalised order-3 permutation entropy, Higuchi fractal dimension (kmax)
+    and Petrosian fractal dimension: the definitions of ``nexus.staging.features`` computed in
+    one pass over the samples per moment (plus one per Higuchi lag) instead of one array pass
+    per quantity.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba comes with yasa
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(x, kmax, out):
+        rows, n = x.shape
+        lo25 = (n - 1) * 0.25
+        lo75 = (n - 1) * 0.75
+        i25 = int(lo25)
+        i75 = int(lo75)
+        log_inv_k = np.empty(kmax)
+        for k in range(1, kmax + 1):
+            log_inv_k[k - 1] = np.log(1.0 / k)
+        sx = 0.0
+        sx2 = 0.0
+        for k in range(kmax):
+            sx += log_inv_k[k]
+            sx2 += log_inv_k[k] * log_inv_k[k]
+        # Higuchi weights 1 / n_max(m) per lag k and offset m
+        wts = np.zeros((kmax + 1, kmax))
+        for k in range(1, kmax + 1):
+            for m in range(k):
+                wts[k, m] = 1.0 / np.floor((n - m - 1) / k)
+        counts = np.zeros(8)
+        log_l = np.empty(kmax)
+        for r in range(rows):
+            xr = x[r]
+            s = 0.0
+            for i in range(n):
+                s += xr[i]
+            mean = s / n
+            m2 = 0.0
+            m3 = 0.0
+            m4 = 0.0
+            nzc = 0
+            for i in range(n):
+                d = xr[i] - mean
+                d2 = d * d
+                m2 += d2
+                m3 += d2 * d
+                m4 += d2 * d2
+                if i > 0 and np.signbit(xr[i]) != np.signbit(xr[i - 1]):
+                    nzc += 1
+            m2 /= n
+            m3 /= n
+            m4 /= n
+            # first and second differences: means, then variances (two passes, as numpy's var)
+            sd = 0.0
+            for i in range(1, n):
+                sd += xr[i] - xr[i - 1]
+            mean_d = sd / (n - 1)
+            sdd = 0.0
+            for i in range(2, n):
+                sdd += (xr[i] - xr[i - 1]) - (xr[i - 1] - xr[i - 2])
+            mean_dd = sdd / (n - 2)
+            vd = 0.0
+            vdd = 0.0
+            nzcd = 0
+            for i in range(1, n):
+                dxi = xr[i] - xr[i - 1]
+                e = dxi - mean_d
+                vd += e * e
+                if i > 1:
+                    dxp = xr[i - 1] - xr[i - 2]
+                    ee = (dxi - dxp) - mean_dd
+                    vdd += ee * ee
+                    if np.signbit(dxi) != np.signbit(dxp):
+                        nzcd += 1
+            vd /= n - 1
+            vdd /= n - 2
+            for c in range(8):
+                counts[c] = 0.0
+            for i in range(n - 2):
+                a = xr[i]
+                b = xr[i + 1]
+                cc = xr[i + 2]
+                code = 4 * (a <= b) + 2 * (a <= cc) + (b <= cc)
+                counts[code] += 1.0
+            h = 0.0
+            for c in range(8):
+                p = counts[c] / (n - 2)
+                if p > 0:
+                    h -= p * np.log2(p)
+            h /= np.log2(6.0)
+            h = min(max(h, 0.0), 1.0)
+            for k in range(1, kmax + 1):
+                tot = 0.0
+                for m in range(k):
+                    part = 0.0
+                    for i in range(m, n - k, k):
+                        part += abs(xr[i + k] - xr[i])
+                    tot += part * wts[k, m]
+                mean_l = tot * ((n - 1) / (k * k * k))
+                log_l[k - 1] = np.log(mean_l) if mean_l > 0 else -np.inf
+            sy = 0.0
+            sxy = 0.0
+            for k in range(kmax):
+                sy += log_l[k]
+                sxy += log_l[k] * log_inv_k[k]
+            # quartiles (numpy's linear interpolation): select the upper one, then the lower one
+            # among the values below it
+            srt = np.partition(xr, i75 + 1)
+            q75lo = srt[: i75 + 1].max()
+            q75 = q75lo + (lo75 - i75) * (srt[i75 + 1] - q75lo)
+            low = np.partition(srt[: i75 + 1], i25 + 1) if i25 + 1 <= i75 else srt
+            q25lo = low[: i25 + 1].max()
+            q25 = q25lo + (lo25 - i25) * (low[i25 + 1] - q25lo)
+            mob = np.sqrt(vd / m2) if m2 > 0 else np.nan
+            out[r, 0] = np.sqrt(m2 * n / (n - 1))
+            out[r, 1] = q75 - q25
+            out[r, 2] = m3 / m2**1.5 if m2 > 0 else np.nan
+            out[r, 3] = m4 / m2**2 - 3.0 if m2 > 0 else np.nan
+            out[r, 4] = nzc
+            out[r, 5] = mob
+            out[r, 6] = np.sqrt(vdd / vd) / mob if vd > 0 else np.nan
+            out[r, 7] = h
+            out[r, 8] = (kmax * sxy - sx * sy) / (kmax * sx2 - sx * sx + 1e-9)
+            out[r, 9] = np.log10(n) / (np.log10(n) + np.log10(n / (n + 0.4 * nzcd)))
+
+    return kernel

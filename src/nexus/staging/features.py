@@ -304,9 +304,9 @@ def _higuchi(x: FloatArray, kmax: int = 10) -> FloatArray:
             log_l[..., k - 1] = np.where(mean_l > 0, np.log(np.where(mean_l > 0, mean_l, 1.0)), -np.inf)
     # least-squares slope, with the same tiny regulariser in the denominator as antropy
     sx, sx2 = log_inv_k.sum(), (log_inv_k**2).sum()
-    sy = log_l.sum(axis=-1)
-    sxy = (log_l * log_inv_k).sum(axis=-1)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # a flat epoch: −inf · 0 → NaN, as in the compiled kernel
+        sy = log_l.sum(axis=-1)
+        sxy = (log_l * log_inv_k).sum(axis=-1)
         return (kmax * sxy - sx * sy) / (kmax * sx2 - sx**2 + 1e-9)
 
 
@@ -337,7 +337,11 @@ def _hamming(n: int) -> FloatArray:
 _ROWS_PER_PASS = 32  # epochs processed together: small enough for the CPU cache, large enough for numpy
 
 
-def channel_features(epochs: FloatArray, kind: str, fs: float = FS) -> dict[str, FloatArray]:
+_KMAX = 10  # Higuchi's largest lag
+_TIME_NAMES = ("std", "iqr", "skew", "kurt", "nzc", "hmob", "hcomp", "perm", "higuchi", "petrosian")
+
+
+def channel_features(epochs: FloatArray, kind: str, fs: float = FS, engine: str = "auto") -> dict[str, FloatArray]:
     """Raw per-epoch features of one channel kind.
 
     Parameters
@@ -348,6 +352,11 @@ def channel_features(epochs: FloatArray, kind: str, fs: float = FS) -> dict[str,
         Channel kind: EEG gets band powers and ratios, EOG band powers, EMG neither.
     fs : float
         Sampling rate in Hz (100 Hz for YASA's classifiers).
+    engine : {"auto", "numpy"}
+        ``"auto"`` computes the time-domain features (moments, quartiles, zero crossings, Hjorth,
+        entropy, fractal dimensions) with a compiled kernel when numba is installed (compiled once
+        per machine and cached; several times faster); ``"numpy"`` always uses array operations.
+        Both give the same values up to floating-point rounding.
 
     Returns
     -------
@@ -356,18 +365,30 @@ def channel_features(epochs: FloatArray, kind: str, fs: float = FS) -> dict[str,
     """
     x = np.asarray(epochs, dtype=np.float64)
     lead, n = x.shape[:-1], x.shape[-1]
-    flat = x.reshape(-1, n)
+    flat = np.ascontiguousarray(x.reshape(-1, n))
     out = {name: np.empty(flat.shape[0]) for name in feature_names(kind)}
+    kernel = None
+    if engine == "auto" and n >= 3 * _KMAX:
+        from nexus.staging._kernels import epoch_features_kernel
+
+        kernel = epoch_features_kernel()
+    if kernel is not None:
+        td = np.empty((flat.shape[0], len(_TIME_NAMES)))
+        kernel(flat, _KMAX, td)
+        for i, name in enumerate(_TIME_NAMES):
+            out[name][:] = td[:, i]
     for r0 in range(0, flat.shape[0], _ROWS_PER_PASS):  # cache-sized passes, each vectorised
-        part = _features_of_rows(flat[r0 : r0 + _ROWS_PER_PASS], kind, fs)
+        rows = flat[r0 : r0 + _ROWS_PER_PASS]
+        part = _spectral_features(rows, kind, fs)
+        if kernel is None:
+            part.update(_time_features(rows))
         for name, v in part.items():
             out[name][r0 : r0 + v.shape[0]] = v
     return {name: v.reshape(lead) for name, v in out.items()}
 
 
-def _features_of_rows(epochs: FloatArray, kind: str, fs: float = FS) -> dict[str, FloatArray]:
-    """:func:`channel_features` of a few rows ``(n_rows, n_samples)``."""
-    x = np.asarray(epochs, dtype=np.float64)
+def _time_features(x: FloatArray) -> dict[str, FloatArray]:
+    """Time-domain features of rows ``(n_rows, n_samples)`` (the names in ``_TIME_NAMES``)."""
     n = x.shape[-1]
     feat: dict[str, FloatArray] = {}
     mean = x.mean(axis=-1, keepdims=True)
@@ -393,6 +414,16 @@ def _features_of_rows(epochs: FloatArray, kind: str, fs: float = FS) -> dict[str
         mob = np.sqrt(v_dx / m2)
         feat["hmob"] = mob
         feat["hcomp"] = np.sqrt(v_ddx / v_dx) / mob
+    feat["perm"] = _perm_entropy3(x)
+    feat["higuchi"] = _higuchi(x, _KMAX)
+    nzc_d = _count_sign_changes(dx)
+    feat["petrosian"] = np.log10(n) / (np.log10(n) + np.log10(n / (n + 0.4 * nzc_d)))
+    return feat
+
+
+def _spectral_features(x: FloatArray, kind: str, fs: float = FS) -> dict[str, FloatArray]:
+    """Band powers, ratios and absolute power of rows ``(n_rows, n_samples)``."""
+    feat: dict[str, FloatArray] = {}
     freqs, psd = _welch_median(x, fs)
     res = freqs[1] - freqs[0]
     if kind != "emg":
@@ -412,10 +443,6 @@ def _features_of_rows(epochs: FloatArray, kind: str, fs: float = FS) -> dict[str
             feat["at"] = feat["alpha"] / feat["theta"]
     broad = (freqs >= BROAD[0]) & (freqs <= BROAD[1])
     feat["abspow"] = np.trapezoid(psd[..., broad], dx=res, axis=-1)
-    feat["perm"] = _perm_entropy3(x)
-    feat["higuchi"] = _higuchi(x)
-    nzc_d = _count_sign_changes(dx)
-    feat["petrosian"] = np.log10(n) / (np.log10(n) + np.log10(n / (n + 0.4 * nzc_d)))
     return feat
 
 

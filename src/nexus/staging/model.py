@@ -182,6 +182,14 @@ def _numba_kernel() -> Any:
     return walk
 
 
+@lru_cache(maxsize=1)
+def warm_up() -> None:
+    """Load (or compile, once per machine) the compiled tree walk with a tiny call."""
+    kernel = _numba_kernel()
+    if kernel is not None:
+        kernel(np.zeros((1, 1)), np.zeros((1, 1), np.int32), np.zeros((1, 1)), np.zeros((1, 2)), np.zeros(1, np.int64))
+
+
 def _cache_dir() -> Path:
     if os.environ.get("NEXUS_CACHE_DIR"):
         return Path(os.environ["NEXUS_CACHE_DIR"])

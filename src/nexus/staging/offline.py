@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -202,6 +203,17 @@ def prepare_epochs(
     return out, bad_any
 
 
+def _load_kernels() -> None:
+    """Load the compiled feature kernel and tree walk once (a no-op after the first time)."""
+    from nexus.staging._kernels import epoch_features_kernel
+    from nexus.staging.model import warm_up
+
+    kernel = epoch_features_kernel()
+    if kernel is not None:
+        kernel(np.zeros((1, 30)), 10, np.empty((1, 10)))
+    warm_up()
+
+
 def stage_offline(
     signals: Mapping[str, npt.ArrayLike],
     fs: float | Mapping[str, float],
@@ -255,11 +267,16 @@ def stage_offline(
     # channels are independent until the features are joined: one thread each (numpy and
     # scipy.fft release the GIL)
     with ThreadPoolExecutor(max_workers=min(len(kinds), os.cpu_count() or 1)) as pool:
+        # the compiled kernels load (from numba's cache, about 0.5 s in a fresh process) while
+        # the signals are resampled
+        warm = threading.Thread(target=_load_kernels, daemon=True)
+        warm.start()
         prepared = list(pool.map(lambda k: prepare_epochs({k: signals[k]}, fs), kinds))
         n = min(bad_k.size for _, bad_k in prepared)
         bad = np.zeros(n, dtype=bool)
         for _, bad_k in prepared:
             bad |= bad_k[:n]
+        warm.join()
         feats_k = list(pool.map(lambda k, p: F.channel_features(p[0][k][:n], k), kinds, prepared))
     per_kind = {}
     for k, feats in zip(kinds, feats_k, strict=True):
@@ -268,7 +285,7 @@ def stage_offline(
         per_kind[k] = feats
     table = F.offline_feature_table(per_kind, np.arange(n, dtype=np.float64) * EPOCH_S, metadata)
     x = np.stack([table[name] for name in model.feature_names], axis=1)
-    proba = model.predict_proba(x)
+    proba = model.predict_proba(x, engine="numba")  # compiled tree walk (cached per machine)
     stages = np.argmax(proba, axis=1).astype(np.int8)
     stages[bad] = Stage.ART
     proba[bad] = np.nan
