@@ -212,9 +212,17 @@ class LiveStaging:
             self._pool.shutdown(wait=True)
             self._pool = None
 
+    def _reset(self, slots: npt.NDArray[np.intp]) -> tuple[Any, list[tuple[Any, Any, Any]]]:
+        self.stager.reset(slots)
+        return None, []
+
     def reset(self, slots: npt.NDArray[np.intp]) -> None:
-        """The stager keeps no per-session reset; a new session's first epochs use the slot's past."""
-        return None
+        """Start the stager afresh for new sleepers in ``slots`` (queued behind pending blocks)."""
+        slots = np.asarray(slots, dtype=np.intp).copy()
+        if self._pool is None:
+            self._reset(slots)
+        else:
+            self._jobs.append(self._pool.submit(self._reset, slots))
 
 
 def live_staging(lane: Lane) -> Analyzer:
