@@ -151,3 +151,31 @@ def test_reset_forgets_the_previous_sleeper(night):
     np.testing.assert_allclose(p_a[1, 41:], p_b[1, 41:], atol=1e-12)
     np.testing.assert_array_equal(st_a[0], st_b[0])  # the other session is untouched
     assert (st_a[1, 41:] >= 0).all()
+
+
+def test_shards_on_threads_give_the_same_estimates(night, monkeypatch):
+    import nexus.staging.live as live
+
+    monkeypatch.setattr(live, "MIN_SHARD", 2)
+    sig, fs = night
+    n = int(4 * 60 * fs)
+    data = np.stack([sig[:, i * n : (i + 1) * n] for i in range(5)]).astype(np.float32)
+    data[2, 1, 1000:1200] = np.nan  # missing samples in one session
+    step = int(5 * fs)
+    whole, threaded = LiveStager(5, fs, workers=1), LiveStager(5, fs, workers=2)
+    assert threaded._shards and not whole._shards
+    for i in range(0, n, step):
+        for st in (whole, threaded):
+            st.push(data[..., i : i + step])
+        if i == 20 * step:
+            for st in (whole, threaded):
+                st.reset([1, 4])
+        a, b = whole.update(), threaded.update()
+        np.testing.assert_array_equal(a.stage, b.stage)
+        np.testing.assert_array_equal(a.epoch_index, b.epoch_index)
+        np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=0, atol=1e-12)
+        assert (a.final, a.t) == (b.final, b.t)
+        assert whole.n_blocks == threaded.n_blocks
+    ha, hb = whole.hypnogram(), threaded.hypnogram()
+    np.testing.assert_array_equal(ha[0], hb[0])
+    assert ha[0].shape == (5, 8)

@@ -14,28 +14,93 @@ import numpy as np
 
 
 @lru_cache(maxsize=1)
+def _quartiles() -> Any:
+    """Compiled ``quartiles(buf, n, out2)``: numpy's linear-interpolation 25 % and 75 % quantiles of ``buf[:n]``.
+
+    ``buf`` is scratch (reordered in place). Quickselect (median-of-three pivots) of the upper
+    quartile's order statistic, then of the lower one among the values left of it; the next
+    order statistics are the minima of what lies right of each.
+    """
+    import numba
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def select(buf, lo, hi, k):
+        while hi > lo:
+            mid = (lo + hi) // 2
+            a = buf[lo]
+            b = buf[mid]
+            c = buf[hi]
+            if a > b:
+                a, b = b, a
+            pivot = c if c < b else b
+            pivot = a if pivot < a else pivot
+            i = lo
+            j = hi
+            while i <= j:
+                while buf[i] < pivot:
+                    i += 1
+                while buf[j] > pivot:
+                    j -= 1
+                if i <= j:
+                    t = buf[i]
+                    buf[i] = buf[j]
+                    buf[j] = t
+                    i += 1
+                    j -= 1
+            if k <= j:
+                hi = j
+            elif k >= i:
+                lo = i
+            else:
+                break
+
+    @numba.njit(cache=True, nogil=True)
+    def quartiles(buf, n, out2):
+        p25 = 0.25 * (n - 1)
+        p75 = 0.75 * (n - 1)
+        i25 = int(p25)
+        i75 = int(p75)
+        select(buf, 0, n - 1, i75)
+        hi = buf[i75]
+        nxt = hi
+        if i75 + 1 < n:
+            nxt = buf[i75 + 1]
+            for j in range(i75 + 2, n):
+                nxt = min(nxt, buf[j])
+        out2[1] = hi + (p75 - i75) * (nxt - hi)
+        select(buf, 0, i75, i25)
+        lo = buf[i25]
+        nxt = buf[i25 + 1] if i25 + 1 <= i75 else lo
+        for j in range(i25 + 2, i75 + 1):
+            nxt = min(nxt, buf[j])
+        out2[0] = lo + (p25 - i25) * (nxt - lo)
+
+    return quartiles
+
+
+@lru_cache(maxsize=1)
 def block_stats_kernel() -> Any:
     """The compiled block-statistics kernel, or None without numba.
 
-    ``kernel(xt, g0, kmax, out)``: ``xt`` (rows, kmax + n) holds the ``kmax`` samples before each
-    block then the block; ``g0`` is the global index of the block's first sample; ``out``
-    (rows, ≥ 20 + kmax·(kmax+1)/2) receives, per row: Σx, Σx², Σx³, Σx⁴, Σdx, Σdx², Σddx, Σddx²,
+    ``kernel(xt, kmax, out)``: ``xt`` (rows, kmax + n) holds the ``kmax`` samples before each
+    block then the block; ``out``
+    (rows, ≥ 20 + kmax) receives, per row: Σx, Σx², Σx³, Σx⁴, Σdx, Σdx², Σddx, Σddx²,
     sign changes of x and of dx, counts of the 8 order-3 comparison codes, the block's 25 % and
-    75 % quantiles (linear interpolation), then Σ|x[i] − x[i−k]| by k = 1..kmax and i mod k.
+    75 % quantiles (linear interpolation), then Σ|x[i] − x[i−k]| for k = 1..kmax.
     """
     try:
         import numba
     except ImportError:  # pragma: no cover - numba comes with yasa
         return None
+    quartiles = _quartiles()
 
     @numba.njit(cache=True, nogil=True)
-    def kernel(xt, g0, kmax, out):
+    def kernel(xt, kmax, out):
         rows, width = xt.shape
         n = width - kmax
-        p25 = 0.25 * (n - 1)
-        p75 = 0.75 * (n - 1)
-        i25 = int(p25)
-        i75 = int(p75)
+        hig = np.zeros(kmax)
+        scratch = np.empty(n)
+        q = np.empty(2)
         for r in range(rows):
             x = xt[r]
             s1 = s2 = s3 = s4 = 0.0
@@ -44,12 +109,9 @@ def block_stats_kernel() -> Any:
             nzcd = 0
             for k in range(8):
                 out[r, 10 + k] = 0.0
-            for j in range(20, out.shape[1]):
-                out[r, j] = 0.0
             prev_dx = x[kmax - 1] - x[kmax - 2]
-            offs = np.empty(kmax + 1, dtype=np.int64)  # (global index) mod k, advanced without division
-            for k in range(1, kmax + 1):
-                offs[k] = g0 % k
+            for k in range(kmax):
+                hig[k] = 0.0
             for i in range(kmax, width):
                 v = x[i]
                 v2 = v * v
@@ -71,12 +133,8 @@ def block_stats_kernel() -> Any:
                 b = x[i - 1]
                 code = 4 * (a <= b) + 2 * (a <= v) + (b <= v)
                 out[r, 10 + code] += 1.0
-                col = 20
-                for k in range(1, kmax + 1):
-                    m = offs[k]
-                    out[r, col + m] += abs(v - x[i - k])
-                    offs[k] = 0 if m + 1 == k else m + 1
-                    col += k
+                for k in range(kmax):
+                    hig[k] += abs(v - x[i - 1 - k])
                 prev_dx = dx
             out[r, 0] = s1
             out[r, 1] = s2
@@ -88,13 +146,12 @@ def block_stats_kernel() -> Any:
             out[r, 7] = dd2
             out[r, 8] = nzc
             out[r, 9] = nzcd
-            blk = x[kmax:].copy()
-            part = np.partition(blk, i25 + 1)
-            lo = part[: i25 + 1].max()
-            out[r, 18] = lo + (p25 - i25) * (part[i25 + 1] - lo)
-            part = np.partition(blk, i75 + 1)
-            lo = part[: i75 + 1].max()
-            out[r, 19] = lo + (p75 - i75) * (part[i75 + 1] - lo)
+            for k in range(kmax):
+                out[r, 20 + k] = hig[k]
+            scratch[:] = x[kmax:]
+            quartiles(scratch, n, q)
+            out[r, 18] = q[0]
+            out[r, 19] = q[1]
 
     return kernel
 
@@ -182,14 +239,11 @@ def epoch_features_kernel() -> Any:
         import numba
     except ImportError:  # pragma: no cover - numba comes with yasa
         return None
+    quartiles = _quartiles()
 
     @numba.njit(cache=True, nogil=True)
     def kernel(x, kmax, out):
         rows, n = x.shape
-        lo25 = (n - 1) * 0.25
-        lo75 = (n - 1) * 0.75
-        i25 = int(lo25)
-        i75 = int(lo75)
         log_inv_k = np.empty(kmax)
         for k in range(1, kmax + 1):
             log_inv_k[k - 1] = np.log(1.0 / k)
@@ -205,6 +259,8 @@ def epoch_features_kernel() -> Any:
                 wts[k, m] = 1.0 / np.floor((n - m - 1) / k)
         counts = np.zeros(8)
         log_l = np.empty(kmax)
+        scratch = np.empty(n)
+        q = np.empty(2)
         for r in range(rows):
             xr = x[r]
             s = 0.0
@@ -279,14 +335,10 @@ def epoch_features_kernel() -> Any:
             for k in range(kmax):
                 sy += log_l[k]
                 sxy += log_l[k] * log_inv_k[k]
-            # quartiles (numpy's linear interpolation): select the upper one, then the lower one
-            # among the values below it
-            srt = np.partition(xr, i75 + 1)
-            q75lo = srt[: i75 + 1].max()
-            q75 = q75lo + (lo75 - i75) * (srt[i75 + 1] - q75lo)
-            low = np.partition(srt[: i75 + 1], i25 + 1) if i25 + 1 <= i75 else srt
-            q25lo = low[: i25 + 1].max()
-            q25 = q25lo + (lo25 - i25) * (low[i25 + 1] - q25lo)
+            scratch[:] = xr
+            quartiles(scratch, n, q)
+            q25 = q[0]
+            q75 = q[1]
             mob = np.sqrt(vd / m2) if m2 > 0 else np.nan
             out[r, 0] = np.sqrt(m2 * n / (n - 1))
             out[r, 1] = q75 - q25
@@ -300,3 +352,4 @@ def epoch_features_kernel() -> Any:
             out[r, 9] = np.log10(n) / (np.log10(n) + np.log10(n / (n + 0.4 * nzcd)))
 
     return kernel
+

@@ -27,8 +27,11 @@ session on the leading axis; there is no per-session Python loop.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,15 +69,11 @@ _NORM_HIST = 128  # epochs kept per session for the running robust scaling (thin
 _NORM_EVERY = 5  # refresh the scaling of each session every this many epochs (after the first _NORM_WARM)
 _NORM_WARM = 20
 PRIOR_FILE = Path(__file__).with_name("live_prior.json")
+MIN_SHARD: int = 128
+"""Fewest sessions per shard when a :class:`LiveStager` splits its sessions over threads."""
 
 
-def _higuchi_layout() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    ks = np.concatenate([np.full(k, k) for k in range(1, _KMAX + 1)])
-    ms = np.concatenate([np.arange(k) for k in range(1, _KMAX + 1)])
-    return ks, ms
-
-
-_HK, _HM = _higuchi_layout()  # (55,) k and offset m of each Higuchi partial sum
+_HK = np.arange(1, _KMAX + 1, dtype=np.float64)  # Higuchi lags
 # block-stat layout
 _S_POW = slice(0, 4)  # Σx, Σx², Σx³, Σx⁴
 _S_DX = slice(4, 6)  # Σdx, Σdx²
@@ -82,8 +81,8 @@ _S_DDX = slice(6, 8)  # Σddx, Σddx²
 _S_NZC, _S_NZCD = 8, 9
 _S_PERM = slice(10, 18)
 _S_Q = slice(18, 20)  # block q25, q75
-_S_HIG = slice(20, 20 + _HK.size)
-_S_NAN = 20 + _HK.size
+_S_HIG = slice(20, 20 + _KMAX)  # Σ|x[i] − x[i−k]|, k = 1..10
+_S_NAN = 20 + _KMAX
 _N_STATS = _S_NAN + 1
 
 
@@ -136,6 +135,10 @@ class LiveStager:
         ``"<feature>_p2"``; default: the packaged ``live_prior.json``; ``{}`` for none.
     prior_epochs : float
         How many epochs of the session's own history the prior is worth.
+    workers : int, optional
+        Threads that share the work: the sessions are split into this many shards (at least
+        :data:`MIN_SHARD` sessions each) staged side by side; every filter, kernel and tree walk
+        releases the GIL. Default: one per CPU core. Results do not depend on it.
 
     Examples
     --------
@@ -154,8 +157,10 @@ class LiveStager:
         night_hours: float = 8.0,
         prior: Mapping[str, Sequence[float]] | None = None,
         prior_epochs: float = 60.0,
+        workers: int | None = None,
     ) -> None:
         self.n_sessions = int(check_number("n_sessions", n_sessions, ge=1))
+        n_workers = int(check_number("workers", (os.cpu_count() or 1) if workers is None else workers, ge=1))
         self.fs = check_number("fs", fs, gt=MIN_FS, unit="Hz")
         self.channels = tuple(check_option("channel kind", c, KINDS) for c in channels)
         if "eeg" not in self.channels or len(set(self.channels)) != len(self.channels):
@@ -163,10 +168,30 @@ class LiveStager:
                 f"Invalid channels {self.channels}: expected one 'eeg' and optionally one 'eog' and one 'emg'."
             )
         self.night_s = check_number("night_hours", night_hours, gt=0, unit="h") * 3600.0
+        self.prior_epochs = check_number("prior_epochs", prior_epochs, ge=0)
         self.kinds = tuple(k for k in KINDS if k in self.channels)
         self._rows = [self.channels.index(k) for k in self.kinds]
         self.model = load_model(self.kinds, False)
         self.model_name = model_name(self.kinds)
+        self.n_blocks = 0
+        self.n_epochs = 0
+        self._row0 = 0  # index of this stager's first session in its parent (shards)
+        prior = load_prior() if prior is None else prior
+        n_shards = min(n_workers, self.n_sessions // MIN_SHARD)
+        self._shards: list[LiveStager] = []
+        if n_shards > 1:  # the sessions are staged in shards, side by side
+            edges = np.linspace(0, self.n_sessions, n_shards + 1).round().astype(int)
+            self._slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+            for sl in self._slices:
+                shard = LiveStager(
+                    sl.stop - sl.start, fs, self.channels, night_hours=night_hours, prior=prior,
+                    prior_epochs=prior_epochs, workers=1,
+                )
+                shard._row0 = sl.start
+                self._shards.append(shard)
+            self._pool = ThreadPoolExecutor(max_workers=n_shards, thread_name_prefix="nexus-stager")
+            self._last: LiveEstimate | None = None
+            return
         s, c = self.n_sessions, len(self.kinds)
         # causal low-pass at the input rate (anti-alias and 30-Hz edge in one), then interpolation to
         # 100 Hz, then a linear-phase high-pass (delay minus a triple moving average): linear phase
@@ -182,9 +207,9 @@ class LiveStager:
         self._pending = np.zeros((s, c, 0))  # filtered 100-Hz samples not yet in a block
         self._pending_nan = np.zeros((s, 0), dtype=bool)
         self._buf = np.zeros((s, c, 3 * _SEG // 2 + 2))  # last 7.5 s (+2) of filtered samples
-        self.n_blocks = 0
         self._stats = np.full((s, c, _BLOCKS_PER_EPOCH, _N_STATS), np.nan)
-        self._psd = np.full((s, c, _N_BINS, _N_SEG), np.nan)  # segments last (contiguous median)
+        # segments last (contiguous median); single precision halves the median's memory traffic
+        self._psd = np.full((s, c, _N_BINS, _N_SEG), np.nan, dtype=np.float32)
         self._n_seg = 0
         self._raw_names = [f"{k}_{f}" for k in self.kinds for f in F.feature_names(k)]
         n_raw = len(self._raw_names)
@@ -194,14 +219,11 @@ class LiveStager:
         self._norm_len = 0
         self._norm_stride = 1
         self._q = np.full((s, 2, n_raw, 3), np.nan)
-        prior = load_prior() if prior is None else prior
         self._prior = np.full((2, n_raw, 3), np.nan)
         for i, name in enumerate(self._raw_names):
             for j, suffix in enumerate(("c7", "p2")):
                 if f"{name}_{suffix}" in prior:
                     self._prior[j, i] = np.asarray(prior[f"{name}_{suffix}"], dtype=np.float64)
-        self.prior_epochs = check_number("prior_epochs", prior_epochs, ge=0)
-        self.n_epochs = 0
         self._epochs_seen = np.zeros(s)  # epochs since each session (re)started
         self._n_updates = 0
         self._epochs_stage: list[npt.NDArray[np.int8]] = []
@@ -218,12 +240,16 @@ class LiveStager:
             New samples in µV at :attr:`fs`, channels in :attr:`channels` order. NaN marks missing
             samples (the epochs they fall in are scored as artefact).
         """
-        x = np.asarray(block, dtype=np.float64)
+        x = np.asarray(block)
+        x = x if self._shards or x.dtype == np.float64 else x.astype(np.float64)  # shards convert their part
         if x.ndim != 3 or x.shape[0] != self.n_sessions or x.shape[1] != len(self.channels):
             raise InvalidInputError(
                 f"Invalid block shape {x.shape}: expected ({self.n_sessions}, {len(self.channels)}, n_samples)."
             )
         if x.shape[2] == 0:
+            return
+        if self._shards:
+            list(self._pool.map(lambda i: self._shards[i].push(x[self._slices[i]]), range(len(self._shards))))
             return
         if self._rows != list(range(x.shape[1])):
             x = x[:, self._rows]
@@ -268,6 +294,12 @@ class LiveStager:
             Indices (or a mask) of the sessions to reset.
         """
         idx = np.arange(self.n_sessions)[np.asarray(sessions)]
+        if self._shards:
+            for shard, sl in zip(self._shards, self._slices, strict=True):
+                mine = idx[(idx >= sl.start) & (idx < sl.stop)] - sl.start
+                if mine.size:
+                    shard.reset(mine)
+            return
         self._fresh[idx] = True
         self._pending[idx] = 0.0
         self._pending_nan[idx] = True
@@ -332,7 +364,7 @@ class LiveStager:
         kernel = block_stats_kernel()
         if kernel is not None:  # one compiled pass over the samples
             flat = np.empty((s * c, _N_STATS))
-            kernel(np.ascontiguousarray(xt.reshape(s * c, -1)), self.n_blocks * _BLOCK, _KMAX, flat)
+            kernel(np.ascontiguousarray(xt.reshape(s * c, -1)), _KMAX, flat)
             out = flat.reshape(s, c, _N_STATS)
             out[..., _S_NAN] = _any(nan, -1)[:, None]
             return out
@@ -360,15 +392,9 @@ class LiveStager:
         part = np.partition(blk, [124, 125, 374, 375], axis=-1)  # quartiles at 124.75 and 374.25
         out[..., _S_Q.start] = part[..., 124] + 0.75 * (part[..., 125] - part[..., 124])
         out[..., _S_Q.start + 1] = part[..., 374] + 0.25 * (part[..., 375] - part[..., 374])
-        # Higuchi: Σ|x[i] − x[i−k]| for i in the block, grouped by i mod k (global sample index)
-        g0 = self.n_blocks * _BLOCK
-        idx = g0 + np.arange(n)
-        col = _S_HIG.start
+        # Higuchi: Σ|x[i] − x[i−k]| for i in the block
         for k in range(1, _KMAX + 1):
-            d = np.abs(blk - xt[..., _KMAX - k : _KMAX - k + n])
-            onehot = (idx[:, None] % k == np.arange(k)[None, :]).astype(np.float64)
-            out[..., col : col + k] = d @ onehot
-            col += k
+            out[..., _S_HIG.start + k - 1] = np.abs(blk - xt[..., _KMAX - k : _KMAX - k + n]).sum(-1)
         out[..., _S_NAN] = _any(nan, -1)[:, None]
         return out
 
@@ -427,7 +453,7 @@ class LiveStager:
                 psd = np.partition(self._psd, _N_SEG // 2, axis=-1)[..., _N_SEG // 2]
             else:  # first epoch: the slots fill from 0
                 psd = np.median(self._psd[..., :n_seg], axis=-1)
-            psd = psd / _median_bias(n_seg)
+            psd = psd.astype(np.float64) / _median_bias(n_seg)
             keep = slice(2, _N_BINS)  # 0.4 .. 30 Hz
             p_in = psd[..., keep]
             total = simpson(p_in, dx=0.2, axis=-1)
@@ -445,15 +471,11 @@ class LiveStager:
             pp = counts / counts.sum(axis=-1, keepdims=True)
             h = -np.where(pp > 0, pp * np.log2(np.where(pp > 0, pp, 1.0)), 0.0).sum(axis=-1)
             feats["perm"] = np.clip(h / np.log2(6.0), 0.0, 1.0)
-            # Higuchi: L(k) = mean over m of S_km (N−1) / (k · n_pairs_km) / k
+            # Higuchi: L(k) = mean over the k offsets m of S_km (N−1) / (k · n_pairs) / k, with
+            # n_pairs ≈ N / k for every offset, i.e. (Σ_m S_km) (N−1) / (k · n_pairs) / k²
             n_pairs = np.maximum(n[..., None] / _HK, 1.0)
-            lm = tot[..., _S_HIG] * ((n[..., None] - 1) / (_HK * n_pairs)) / _HK
-            logl = np.empty((*n.shape, _KMAX))
-            start = 0
-            for k in range(1, _KMAX + 1):
-                mean_l = lm[..., start : start + k].mean(axis=-1)
-                logl[..., k - 1] = np.log(np.where(mean_l > 0, mean_l, np.nan))
-                start += k
+            mean_l = tot[..., _S_HIG] * ((n[..., None] - 1) / (_HK * n_pairs)) / (_HK * _HK)
+            logl = np.log(np.where(mean_l > 0, mean_l, np.nan))
             lx = np.log(1.0 / np.arange(1, _KMAX + 1))
             feats["higuchi"] = (_KMAX * (logl * lx).sum(-1) - lx.sum() * logl.sum(-1)) / (
                 _KMAX * (lx**2).sum() - lx.sum() ** 2 + 1e-9
@@ -477,6 +499,17 @@ class LiveStager:
             For the epoch in progress (or just finished). When several blocks were pending, the
             epochs they closed are stored in the hypnogram on the way.
         """
+        if self._shards:
+            parts = list(self._pool.map(lambda sh: sh.update(), self._shards))
+            self.n_blocks, self.n_epochs = self._shards[0].n_blocks, self._shards[0].n_epochs
+            self._last = LiveEstimate(
+                np.concatenate([p.epoch_index for p in parts]),
+                np.concatenate([p.stage for p in parts]),
+                np.concatenate([p.probabilities for p in parts]),
+                parts[0].final,
+                parts[0].t,
+            )
+            return self._last
         est = self._last
         while self._pending.shape[-1] >= _BLOCK:
             blk, self._pending = self._pending[..., :_BLOCK], self._pending[..., _BLOCK:]
@@ -563,7 +596,8 @@ class LiveStager:
         if self.n_epochs <= _NORM_WARM:
             rows = np.arange(self.n_sessions)
         else:
-            rows = np.flatnonzero(np.arange(self.n_sessions) % _NORM_EVERY == self.n_epochs % _NORM_EVERY)
+            glob = np.arange(self.n_sessions) + self._row0  # index in the whole stager (shards)
+            rows = np.flatnonzero(glob % _NORM_EVERY == self.n_epochs % _NORM_EVERY)
         if rows.size:
             self._q[rows] = _quantiles(self._norm_hist[rows, : self._norm_len])
 
@@ -576,6 +610,9 @@ class LiveStager:
         stages : ndarray of int8, shape (n_sessions, n_epochs)
         probabilities : ndarray, shape (n_sessions, n_epochs, 5)
         """
+        if self._shards:
+            parts = [sh.hypnogram() for sh in self._shards]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         if not self._epochs_stage:
             return np.zeros((self.n_sessions, 0), np.int8), np.zeros((self.n_sessions, 0, 5))
         return np.stack(self._epochs_stage, axis=1), np.stack(self._epochs_proba, axis=1)

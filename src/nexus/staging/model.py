@@ -170,14 +170,16 @@ def _numba_kernel() -> Any:
         depth = 0
         while (1 << depth) - 1 < n_inner:
             depth += 1
-        out = np.zeros((n_rows, 5))
-        for r in range(n_rows):
-            for t in range(n_trees):
+        xt = np.ascontiguousarray(x.T)  # features × rows: one tree is walked for all rows in turn
+        out = np.zeros((5, n_rows))
+        for t in range(n_trees):
+            c = cls[t]
+            for r in range(n_rows):  # independent walks: the CPU overlaps them
                 node = 0
                 for _ in range(depth):  # branch-free: the comparison picks the child
-                    node = 2 * node + 1 + (x[r, feature[t, node]] > threshold[t, node])
-                out[r, cls[t]] += leaf[t, node - n_inner]
-        return out
+                    node = 2 * node + 1 + (xt[feature[t, node], r] > threshold[t, node])
+                out[c, r] += leaf[t, node - n_inner]
+        return np.ascontiguousarray(out.T)
 
     return walk
 
