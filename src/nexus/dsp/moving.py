@@ -18,7 +18,8 @@ from nexus.core.errors import InvalidInputError
 FloatArray = npt.NDArray[np.float64]
 
 __all__ = [
-    "BinAccumulator", "envelope", "moving_corr", "moving_mean", "moving_rms", "resample", "runs", "window_samples",
+    "BinAccumulator", "corr_from_moments", "cumulative", "envelope", "moving_corr", "moving_mean", "moving_rms",
+    "resample", "runs", "window_mean", "window_samples",
 ]
 
 
@@ -32,6 +33,44 @@ def _bounds(n_total: int, n_win: int) -> tuple[npt.NDArray[np.intp], npt.NDArray
     return np.clip(start, 0, n_total), np.clip(start + n_win, 0, n_total)
 
 
+def cumulative(x: npt.ArrayLike) -> FloatArray:
+    """Cumulative sums along the last axis with a leading 0 (float64): shape (..., n + 1).
+
+    One such array serves :func:`window_mean` for any number of window lengths.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    c = np.empty((*a.shape[:-1], a.shape[-1] + 1))
+    c[..., 0] = 0.0
+    np.cumsum(a, axis=-1, out=c[..., 1:])
+    return c
+
+
+def window_mean(c: FloatArray, n: int) -> FloatArray:
+    """Centred moving average over ``n`` samples from cumulative sums ``c`` (see :func:`cumulative`).
+
+    Equal to :func:`moving_mean` of the summed signal (same edge rule, same arithmetic).
+    """
+    n = int(n)
+    if n < 1:
+        raise InvalidInputError(f"Invalid value for 'n': expected a window of >= 1 sample, got {n}.")
+    size = c.shape[-1] - 1
+    if size <= 0:
+        return np.zeros((*c.shape[:-1], 0))
+    h = n // 2
+    if size < n:  # every output is an edge case
+        lo, hi = _bounds(size, n)
+        return (c[..., hi] - c[..., lo]) / (hi - lo)
+    out = np.empty((*c.shape[:-1], size))
+    # interior: full windows, as contiguous slices (no gathers on the hot path)
+    np.subtract(c[..., n:], c[..., : size - n + 1], out=out[..., h : size - n + h + 1])
+    out[..., h : size - n + h + 1] /= n
+    lo, hi = _bounds(size, n)
+    edge = np.r_[0:h, size - n + h + 1 : size]
+    if edge.size:
+        out[..., edge] = (c[..., hi[edge]] - c[..., lo[edge]]) / (hi[edge] - lo[edge])
+    return out
+
+
 def moving_mean(x: npt.ArrayLike, n: int) -> FloatArray:
     """Centred moving average over ``n`` samples along the last axis.
 
@@ -42,24 +81,9 @@ def moving_mean(x: npt.ArrayLike, n: int) -> FloatArray:
     n = int(n)
     if n < 1:
         raise InvalidInputError(f"Invalid value for 'n': expected a window of >= 1 sample, got {n}.")
-    size = a.shape[-1]
-    if size == 0:
+    if a.shape[-1] == 0:
         return a.copy()
-    c = np.empty((*a.shape[:-1], size + 1))
-    c[..., 0] = 0.0
-    np.cumsum(a, axis=-1, out=c[..., 1:])
-    h = n // 2
-    if size < n:  # every output is an edge case
-        lo, hi = _bounds(size, n)
-        return (c[..., hi] - c[..., lo]) / (hi - lo)
-    out = np.empty_like(a)
-    # interior: full windows, as contiguous slices (no gathers on the hot path)
-    out[..., h : size - n + h + 1] = (c[..., n:] - c[..., : size - n + 1]) / n
-    lo, hi = _bounds(size, n)
-    edge = np.r_[0:h, size - n + h + 1 : size]
-    if edge.size:
-        out[..., edge] = (c[..., hi[edge]] - c[..., lo[edge]]) / (hi[edge] - lo[edge])
-    return out
+    return window_mean(cumulative(a), n)
 
 
 def moving_rms(x: npt.ArrayLike, n: int) -> FloatArray:
@@ -74,10 +98,15 @@ def moving_corr(x: npt.ArrayLike, y: npt.ArrayLike, n: int) -> FloatArray:
     b = np.asarray(y, dtype=np.float64)
     if a.shape != b.shape:
         raise InvalidInputError(f"Cannot correlate arrays of shapes {a.shape} and {b.shape}: expected equal shapes.")
-    ma, mb = moving_mean(a, n), moving_mean(b, n)
-    cov = moving_mean(a * b, n) - ma * mb
-    va = np.maximum(moving_mean(a * a, n) - ma * ma, 0.0)
-    vb = np.maximum(moving_mean(b * b, n) - mb * mb, 0.0)
+    c = cumulative(np.stack([a, b, a * b, a * a, b * b]))
+    return corr_from_moments(*window_mean(c, n))
+
+
+def corr_from_moments(ma: FloatArray, mb: FloatArray, mab: FloatArray, maa: FloatArray, mbb: FloatArray) -> FloatArray:
+    """Pearson correlation (-1..1; 0 where flat) from windowed means of x, y, x·y, x² and y²."""
+    cov = mab - ma * mb
+    va = np.maximum(maa - ma * ma, 0.0)
+    vb = np.maximum(mbb - mb * mb, 0.0)
     den = np.sqrt(va * vb)
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(den > 1e-12, cov / np.where(den > 1e-12, den, 1.0), 0.0)

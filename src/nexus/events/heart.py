@@ -167,7 +167,7 @@ class HeartRateStream:
     def __init__(self, n_sessions: int, fs: float, hop_s: float = 5.0, history: int = 128) -> None:
         fs = check_fs(fs, 50.0)
         self._stream = WindowedStream(_beat_core, "r_peak", n_sessions, fs, left_s=3.0, right_s=2.5,
-                                      hop_s=hop_s, extra_names=EXTRA)
+                                      hop_s=hop_s, extra_names=EXTRA, gated=True)
         self.history = int(check_number("history", history, ge=2))
         self._t = np.full((n_sessions, self.history), np.nan)  # beat times, ring per session
         self._rr = np.full((n_sessions, self.history), np.nan)

@@ -136,7 +136,7 @@ class REMStream:
         self.params = params or REMParams()
         self._stream = WindowedStream(
             lambda x, f, m: _rem_core(x, f, m, self.params), "rem", n_sessions, fs, inner_shape=(2,),
-            left_s=4.0, right_s=3.0, hop_s=hop_s, extra_names=EXTRA,
+            left_s=4.0, right_s=3.0, hop_s=hop_s, extra_names=EXTRA, gated=True,
         )
 
     def step(self, block: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> EventBatch:

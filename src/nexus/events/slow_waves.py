@@ -208,7 +208,7 @@ class SlowWaveStream:
         self.fs = fs
         self._stream = WindowedStream(
             lambda x, f, m: _sw_core(x, f, m, self.params), "slow_oscillation", n_sessions, fs,
-            left_s=5.0, right_s=4.0, hop_s=hop_s, extra_names=EXTRA,
+            left_s=5.0, right_s=4.0, hop_s=hop_s, extra_names=EXTRA, gated=True,
         )
         self._filter = StatefulFilter(bandpass_sos(*self.params.freq, fs=fs, order=2), (n_sessions,), init="step")
         self._tail = np.zeros((n_sessions, 2))

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
 from nexus.dsp.filters import bandpass_sos, zero_phase
-from nexus.dsp.moving import moving_corr, moving_mean, moving_rms, runs, window_samples
+from nexus.dsp.moving import corr_from_moments, cumulative, moving_mean, runs, window_mean, window_samples
 from nexus.events.common import (
     BoolArray,
     FloatArray,
@@ -45,6 +45,8 @@ EXTRA = ("peak_s", "amp_uv", "rms_uv", "freq_hz", "rel_power")
 # log-spaced bins of the moving RMS, in µV, for trimmed statistics that can be accumulated
 _EDGES = np.geomspace(1e-2, 1e3, 601)
 _CENTRES = np.sqrt(_EDGES[:-1] * _EDGES[1:])
+_LOG_E0 = float(np.log(_EDGES[0]))
+_INV_LOG_STEP = float((_EDGES.size - 1) / (np.log(_EDGES[-1]) - _LOG_E0))
 
 
 class SpindleParams:
@@ -97,11 +99,25 @@ class SpindleParams:
         self.rel_pow_window = check_number("rel_pow_window", rel_pow_window, gt=0, unit="s")
 
 
+def _bin_index(v: FloatArray) -> npt.NDArray[np.intp]:
+    """Index of the log-spaced bin of ``_EDGES`` holding each value (clipped to the end bins).
+
+    Equal to ``searchsorted(_EDGES, v, side="right") - 1`` (clipped): a logarithm gives the
+    bin, one comparison with each neighbouring edge corrects its rounding.
+    """
+    nb = _CENTRES.size
+    g = (np.log(np.clip(v, _EDGES[0] * 0.5, _EDGES[-1] * 2.0)) - _LOG_E0) * _INV_LOG_STEP
+    b = np.clip(g.astype(np.intp), 0, nb - 1)
+    b -= (v < _EDGES[b]) & (b > 0)
+    b += (v >= _EDGES[b + 1]) & (b < nb - 1)
+    return b
+
+
 def rms_histogram(mrms: FloatArray, mask: BoolArray) -> npt.NDArray[np.int64]:
     """Counts of moving-RMS values (µV) per row in log-spaced bins, masked samples only."""
     rows = mrms.shape[0]
     nb = _CENTRES.size
-    b = np.clip(np.searchsorted(_EDGES, mrms, side="right") - 1, 0, nb - 1)
+    b = _bin_index(mrms)
     r = np.broadcast_to(np.arange(rows)[:, None], mrms.shape)
     flat = (r * nb + b)[mask]
     return np.bincount(flat, minlength=rows * nb).reshape(rows, nb).astype(np.int64)
@@ -126,11 +142,20 @@ def rms_threshold(hist: npt.NDArray[np.int64], k: float, cut: float = 0.10, cap:
 def _features(x: FloatArray, fs: float, p: SpindleParams) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     broad = zero_phase(x, bandpass_sos(*p.freq_broad, fs=fs, order=4))
     sigma = zero_phase(x, bandpass_sos(*p.freq_sp, fs=fs, order=4))
+    # one cumulative sum of sigma, broad and their products serves every moving window below
+    prods = np.empty((5, *x.shape))
+    prods[0], prods[1] = sigma, broad
+    np.multiply(sigma, broad, out=prods[2])
+    np.multiply(sigma, sigma, out=prods[3])
+    np.multiply(broad, broad, out=prods[4])
+    c = cumulative(prods)
+    del prods
     n2 = window_samples(p.rel_pow_window, fs)
-    relpow = moving_mean(sigma**2, n2) / np.maximum(moving_mean(broad**2, n2), 1e-12)
-    n03 = window_samples(0.3, fs)
-    corr = moving_corr(sigma, broad, n03)
-    mrms = moving_rms(sigma, n03)
+    pw = window_mean(c[3:], n2)
+    relpow = pw[0] / np.maximum(pw[1], 1e-12)
+    m = window_mean(c, window_samples(0.3, fs))
+    corr = corr_from_moments(*m)
+    mrms = np.sqrt(np.maximum(m[3], 0.0))
     return broad, sigma, np.stack([relpow, corr]), mrms
 
 
@@ -253,7 +278,7 @@ class SpindleStream:
         fs = check_fs(fs, 64.0)
         self._stream = WindowedStream(
             self._core, "spindle", n_sessions, fs, n_channels=n_channels, left_s=3.0, right_s=3.0, hop_s=hop_s,
-            extra_names=EXTRA,
+            extra_names=EXTRA, gated=True,
         )
         self._hist = np.zeros((n_sessions * n_channels, _CENTRES.size), dtype=np.int64)
 
