@@ -353,3 +353,60 @@ def epoch_features_kernel() -> Any:
 
     return kernel
 
+
+
+@lru_cache(maxsize=1)
+def lowpass_kernel() -> Any:
+    """Compiled cascade of biquads with carried state (as ``scipy.signal.sosfilt``), or None without numba.
+
+    ``lowpass(x, sos, zi, out)``: ``x`` (sessions, channels, n) in any float type and layout,
+    ``sos`` (sections, 6) with a0 = 1, ``zi`` (sessions, channels, sections, 2) updated in place,
+    ``out`` (sessions, channels, n) float64. Transposed direct form II, as scipy; rows are
+    filtered 16 at a time, sample by sample, so that the independent recursions of the rows run
+    side by side in the CPU (bit-identical to scipy, about twice as fast).
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def lowpass(x, sos, zi, out):
+        n_s, n_c, n = x.shape
+        rows = n_s * n_c
+        nsec = sos.shape[0]
+        width = 16
+        tile = np.zeros((n, width))
+        z0 = np.zeros((nsec, width))
+        z1 = np.zeros((nsec, width))
+        for r0 in range(0, rows, width):
+            m = min(width, rows - r0)
+            for t in range(m):
+                si, ci = divmod(r0 + t, n_c)
+                for j in range(n):
+                    tile[j, t] = x[si, ci, j]
+                for s in range(nsec):
+                    z0[s, t] = zi[si, ci, s, 0]
+                    z1[s, t] = zi[si, ci, s, 1]
+            for j in range(n):
+                for s in range(nsec):
+                    b0 = sos[s, 0]
+                    b1 = sos[s, 1]
+                    b2 = sos[s, 2]
+                    a1 = sos[s, 4]
+                    a2 = sos[s, 5]
+                    for t in range(width):  # fixed width: unused lanes compute on stale values
+                        xv = tile[j, t]
+                        y = b0 * xv + z0[s, t]
+                        z0[s, t] = b1 * xv - a1 * y + z1[s, t]
+                        z1[s, t] = b2 * xv - a2 * y
+                        tile[j, t] = y
+            for t in range(m):
+                si, ci = divmod(r0 + t, n_c)
+                for j in range(n):
+                    out[si, ci, j] = tile[j, t]
+                for s in range(nsec):
+                    zi[si, ci, s, 0] = z0[s, t]
+                    zi[si, ci, s, 1] = z1[s, t]
+
+    return lowpass

@@ -239,7 +239,7 @@ def resample_bandpass(x: FloatArray, fs: float) -> FloatArray:
         spec = np.fft.rfft(chunks, axis=-1)[:, : l_out // 2 + 1]
         spec *= gain
         y = np.fft.irfft(spec, l_out, axis=-1)
-        out[r] = y[:, margin_out : margin_out + core_out].ravel()
+        out[r].reshape(n_chunks, core_out)[...] = y[:, margin_out : margin_out + core_out]
     return np.ascontiguousarray(out[:, :final_len].reshape(*lead, final_len))
 
 

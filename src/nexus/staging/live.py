@@ -45,7 +45,7 @@ from nexus.core.checks import check_number, check_option
 from nexus.core.errors import InvalidInputError
 from nexus.core.stages import EPOCH_S, Stage
 from nexus.staging import features as F
-from nexus.staging._kernels import block_stats_kernel, stream_kernels
+from nexus.staging._kernels import block_stats_kernel, lowpass_kernel, stream_kernels
 from nexus.staging.model import load_model, model_name
 from nexus.staging.offline import FLAT_STD_UV, KINDS, MIN_DURATION_S, MIN_FS, StagingResult
 
@@ -198,7 +198,7 @@ class LiveStager:
         # keeps wave shapes (skewness) as the offline zero-phase filter does, at a delay of _HP_DELAY
         self._resample = self.fs != F.FS
         self._lp = signal.butter(8, _LP_HZ, fs=self.fs, output="sos")
-        self._lp_zi = np.zeros((self._lp.shape[0], s, c, 2))
+        self._lp_zi = np.zeros((s, c, self._lp.shape[0], 2))
         self._ma_tails = np.zeros((3, s, c, _MA_LEN - 1))
         self._delay_tail = np.zeros((s, c, _HP_DELAY))
         self._fresh = np.ones(s, dtype=bool)  # sessions whose filters start at the next sample
@@ -241,7 +241,8 @@ class LiveStager:
             samples (the epochs they fall in are scored as artefact).
         """
         x = np.asarray(block)
-        x = x if self._shards or x.dtype == np.float64 else x.astype(np.float64)  # shards convert their part
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float64)
         if x.ndim != 3 or x.shape[0] != self.n_sessions or x.shape[1] != len(self.channels):
             raise InvalidInputError(
                 f"Invalid block shape {x.shape}: expected ({self.n_sessions}, {len(self.channels)}, n_samples)."
@@ -260,7 +261,13 @@ class LiveStager:
             x = np.where(nan, 0.0, x)
         if self._fresh.any():
             self._start_state(x[:, :, 0], self._fresh)
-        y, self._lp_zi = signal.sosfilt(self._lp, x, axis=-1, zi=self._lp_zi)
+        lowpass = lowpass_kernel()
+        if lowpass is not None:  # float32 input is filtered as it is (no converted copy)
+            y = np.empty(x.shape)
+            lowpass(x, self._lp, self._lp_zi, y)
+        else:
+            y, zf = signal.sosfilt(self._lp, x, axis=-1, zi=np.moveaxis(self._lp_zi, 2, 0))
+            self._lp_zi = np.ascontiguousarray(np.moveaxis(zf, 0, 2))
         if self._resample:
             y, nan_rs = self._interpolate(y, _any(nan, 1) if any_nan else None)
         else:
@@ -276,7 +283,7 @@ class LiveStager:
         """Start the filters of new sessions in steady state for their first sample (no start-up transient)."""
         f = first[rows]
         self._prev[rows] = f
-        self._lp_zi[:, rows] = signal.sosfilt_zi(self._lp)[:, None, None, :] * f[None, :, :, None]
+        self._lp_zi[rows] = signal.sosfilt_zi(self._lp)[None, None, :, :] * f[:, :, None, None]
         self._ma_tails[:, rows] = f[None, :, :, None]
         self._delay_tail[rows] = f[:, :, None]
         self._fresh[rows] = False
@@ -398,25 +405,38 @@ class LiveStager:
         out[..., _S_NAN] = _any(nan, -1)[:, None]
         return out
 
-    def _segment_psd(self, seg: FloatArray) -> FloatArray:
-        """One-sided Welch-style PSD (Hamming, mean removed) of 5-s segments, bins 0..30 Hz, in µV²/Hz."""
+    def _segment_psd(self, seg: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """One-sided Welch-style PSD (Hamming, mean removed) of 5-s segments, bins 0..30 Hz, in µV²/Hz.
+
+        ``seg`` (float32, modified in place): single precision is ample for a power spectrum and
+        halves the memory traffic.
+        """
         w = _hamming()
-        # single precision is ample for a power spectrum and halves the memory traffic
-        seg32 = (seg - seg.mean(axis=-1, keepdims=True)).astype(np.float32) * w.astype(np.float32)
-        spec = sp_fft.rfft(seg32, axis=-1)[..., :_N_BINS]
-        p = (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2) * (2.0 / (F.FS * (w * w).sum()))
+        seg -= seg.mean(axis=-1, keepdims=True)
+        seg *= w.astype(np.float32)
+        spec = sp_fft.rfft(seg, axis=-1)[..., :_N_BINS]
+        p = np.square(spec.real)
+        p += np.square(spec.imag)
+        p *= np.float32(2.0 / (F.FS * (w * w).sum()))
         p[..., 0] /= 2.0
         return p
 
     def _process_block(self, blk: FloatArray, nan: npt.NDArray[np.bool_]) -> None:
-        buf = self._buf
+        buf = self._buf  # the last samples before this block
         stats = self._block_stats(blk, buf, nan)
         # rings written in place (sums and medians do not depend on the order of their slots)
         self._stats[:, :, self.n_blocks % _BLOCKS_PER_EPOCH] = stats
-        buf = np.concatenate([buf, blk], axis=-1)[..., -self._buf.shape[-1] :]
-        self._buf = buf
-        segs = [buf[..., -_SEG:]] if self.n_blocks == 0 else [buf[..., -_SEG - _STEP : -_STEP], buf[..., -_SEG:]]
-        psd = self._segment_psd(np.stack(segs, axis=2))
+        # the block is one Welch segment (_SEG = _BLOCK); the other one straddles the previous block
+        first = self.n_blocks == 0
+        seg = np.empty((*blk.shape[:2], 1 if first else 2, _SEG), dtype=np.float32)
+        seg[:, :, -1] = blk
+        if not first:
+            seg[:, :, 0, : _SEG - _STEP] = buf[..., -(_SEG - _STEP) :]
+            seg[:, :, 0, _SEG - _STEP :] = blk[..., :_STEP]
+        keep = buf.shape[-1] - _BLOCK
+        buf[..., :keep] = buf[..., -keep:]
+        buf[..., keep:] = blk
+        psd = self._segment_psd(seg)
         for j in range(psd.shape[2]):
             self._psd[..., self._n_seg % _N_SEG] = psd[:, :, j]
             self._n_seg += 1

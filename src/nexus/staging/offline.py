@@ -10,6 +10,7 @@ channels by name (:func:`pick_channels`) happen above this layer.
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 import re
 import threading
@@ -266,18 +267,35 @@ def stage_offline(
     model = load_model(kinds, demo)
     # channels are independent until the features are joined: one thread each (numpy and
     # scipy.fft release the GIL)
-    with ThreadPoolExecutor(max_workers=min(len(kinds), os.cpu_count() or 1)) as pool:
+    workers = min(len(kinds), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         # the compiled kernels load (from numba's cache, about 0.5 s in a fresh process) while
         # the signals are resampled
         warm = threading.Thread(target=_load_kernels, daemon=True)
         warm.start()
-        prepared = list(pool.map(lambda k: prepare_epochs({k: signals[k]}, fs), kinds))
-        n = min(bad_k.size for _, bad_k in prepared)
+
+        def features(e: FloatArray, kind: str) -> dict[str, FloatArray]:
+            warm.join()
+            return F.channel_features(e, kind)
+
+        # queued in this order: every channel's preparation, then each channel's features in
+        # halves as soon as it is prepared, so that no worker idles while another has two channels
+        prep = [pool.submit(prepare_epochs, {k: signals[k]}, fs) for k in kinds]
+        bads, feat_parts = [], []
+        for k, fut in zip(kinds, prep, strict=True):
+            eps, bad_k = fut.result()
+            e = eps[k]
+            cuts = [0, e.shape[0] // 2, e.shape[0]] if workers > 1 else [0, e.shape[0]]
+            feat_parts.append([pool.submit(features, e[a:b], k) for a, b in itertools.pairwise(cuts)])
+            bads.append(bad_k)
+        n = min(b.size for b in bads)
         bad = np.zeros(n, dtype=bool)
-        for _, bad_k in prepared:
-            bad |= bad_k[:n]
-        warm.join()
-        feats_k = list(pool.map(lambda k, p: F.channel_features(p[0][k][:n], k), kinds, prepared))
+        for b in bads:
+            bad |= b[:n]
+        feats_k = []
+        for parts in feat_parts:
+            done = [f.result() for f in parts]
+            feats_k.append({name: np.concatenate([d[name] for d in done])[:n] for name in done[0]})
     per_kind = {}
     for k, feats in zip(kinds, feats_k, strict=True):
         if bad.any():
