@@ -91,7 +91,7 @@ def test_model_arrays_match_lightgbm(tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf = joblib.load(classifier_path(("eeg", "emg")))
-    x = np.random.default_rng(0).normal(size=(64, len(model.feature_names))).astype(np.float32)
+    x = np.random.default_rng(0).normal(size=(67, len(model.feature_names))).astype(np.float32)  # 4k + 3 rows
     x[::7, 3] = np.nan
     ref = clf.predict_proba(x)[:, [list(clf.classes_).index(c) for c in ("W", "N1", "N2", "N3", "R")]]
     np.testing.assert_allclose(model.predict_proba(x), ref, atol=1e-9)
