@@ -20,8 +20,13 @@ def test_atomic_path_writes_with_normal_permissions(tmp_path):
 def test_atomic_path_keeps_the_old_file_on_error(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError, match="boom"), atomic_path(target) as tmp:
-        tmp.write_text("half")
-        raise RuntimeError("boom")
+
+    def write_half_then_fail():
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_half_then_fail()
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
