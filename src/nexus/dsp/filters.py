@@ -26,6 +26,7 @@ from scipy import signal
 
 from nexus.core.checks import check_number, check_option
 from nexus.core.errors import InvalidInputError
+from nexus.dsp._biquad import filtfilt_kernel, sosfilt_kernel
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -137,7 +138,25 @@ def zero_phase(x: npt.ArrayLike, sos: FloatArray, axis: int = -1) -> FloatArray:
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[axis]
     padlen = min(3 * (2 * len(sos) + 1), max(n - 1, 0))
-    return np.asarray(signal.sosfiltfilt(sos, x, axis=axis, padlen=padlen))
+    kernel = filtfilt_kernel() if n >= 2 and x.ndim and axis in (-1, x.ndim - 1) else None
+    if kernel is None:
+        return np.asarray(signal.sosfiltfilt(sos, x, axis=axis, padlen=padlen))
+    sos = np.ascontiguousarray(sos, dtype=np.float64)
+    rows = np.ascontiguousarray(x.reshape(-1, n))
+    out = np.empty_like(rows)
+    kernel(rows, sos, _zi_unit(sos), padlen, out)  # same arithmetic as sosfiltfilt, rows side by side
+    return out.reshape(x.shape)
+
+
+def _zi_unit(sos: FloatArray) -> FloatArray:
+    key = sos.tobytes()
+    zi = _ZI_CACHE.get(key)
+    if zi is None:
+        zi = _ZI_CACHE[key] = np.ascontiguousarray(signal.sosfilt_zi(sos))
+    return zi
+
+
+_ZI_CACHE: dict[bytes, FloatArray] = {}
 
 
 class StatefulFilter:
@@ -218,5 +237,13 @@ class StatefulFilter:
             start = start * first[None, ..., None]
             self.zi = np.where(self._fresh[None, ..., None], start, self.zi)
         self._fresh[...] = False
-        y, self.zi = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi)
-        return np.asarray(y)
+        kernel = sosfilt_kernel()
+        if kernel is None:
+            y, self.zi = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi)
+            return np.asarray(y)
+        rows = int(np.prod(self.leading_shape, dtype=np.int64))
+        y = np.array(x, dtype=np.float64, order="C", copy=True).reshape(rows, x.shape[-1])
+        zi = np.ascontiguousarray(self.zi).reshape(self.sos.shape[0], rows, 2)
+        kernel(y, self.sos, zi)  # in place, state carried; same arithmetic as sosfilt
+        self.zi = zi.reshape(self.zi.shape)
+        return y.reshape(x.shape)
