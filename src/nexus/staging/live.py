@@ -22,7 +22,10 @@ Each estimate uses only samples up to its own end:
 
 The per-epoch stage is final once the epoch has ended (``LiveEstimate.final``); the stages of
 finished epochs are kept (:meth:`LiveStager.hypnogram`). All state lives in arrays with the
-session on the leading axis; there is no per-session Python loop.
+session on the leading axis; there is no per-session Python loop. Large batches are split into
+shards of sessions staged side by side on threads (``workers``, one per CPU core by default;
+the per-sample filters and statistics are compiled numba kernels that release the GIL), with the
+same estimates as one shard.
 """
 
 from __future__ import annotations
@@ -176,6 +179,7 @@ class LiveStager:
         self.n_blocks = 0
         self.n_epochs = 0
         self._row0 = 0  # index of this stager's first session in its parent (shards)
+        self._last: LiveEstimate | None = None
         prior = load_prior() if prior is None else prior
         n_shards = min(n_workers, self.n_sessions // MIN_SHARD)
         self._shards: list[LiveStager] = []
@@ -190,7 +194,6 @@ class LiveStager:
                 shard._row0 = sl.start
                 self._shards.append(shard)
             self._pool = ThreadPoolExecutor(max_workers=n_shards, thread_name_prefix="nexus-stager")
-            self._last: LiveEstimate | None = None
             return
         s, c = self.n_sessions, len(self.kinds)
         # causal low-pass at the input rate (anti-alias and 30-Hz edge in one), then interpolation to
@@ -228,7 +231,6 @@ class LiveStager:
         self._n_updates = 0
         self._epochs_stage: list[npt.NDArray[np.int8]] = []
         self._epochs_proba: list[FloatArray] = []
-        self._last: LiveEstimate | None = None
 
     # ------------------------------------------------------------------ input
     def push(self, block: npt.ArrayLike) -> None:
@@ -262,6 +264,7 @@ class LiveStager:
         if self._fresh.any():
             self._start_state(x[:, :, 0], self._fresh)
         lowpass = lowpass_kernel()
+        y: FloatArray
         if lowpass is not None:  # float32 input is filtered as it is (no converted copy)
             y = np.empty(x.shape)
             lowpass(x, self._lp, self._lp_zi, y)
@@ -470,10 +473,10 @@ class LiveStager:
             feats["hcomp"] = np.sqrt(var_ddx / var_dx) / mob
             n_seg = min(self._n_seg, _N_SEG)
             if n_seg == _N_SEG:
-                psd = np.partition(self._psd, _N_SEG // 2, axis=-1)[..., _N_SEG // 2]
+                med = np.partition(self._psd, _N_SEG // 2, axis=-1)[..., _N_SEG // 2]
             else:  # first epoch: the slots fill from 0
-                psd = np.median(self._psd[..., :n_seg], axis=-1)
-            psd = psd.astype(np.float64) / _median_bias(n_seg)
+                med = np.median(self._psd[..., :n_seg], axis=-1)
+            psd = med.astype(np.float64) / _median_bias(n_seg)
             keep = slice(2, _N_BINS)  # 0.4 .. 30 Hz
             p_in = psd[..., keep]
             total = simpson(p_in, dx=0.2, axis=-1)
