@@ -25,6 +25,9 @@ def _quartiles() -> Any:
 
     @numba.njit(cache=True, nogil=True, inline="always")
     def select(buf, lo, hi, k):
+        # quickselect with branch-free Lomuto partitions (the comparison moves the boundary, no
+        # jump to mispredict): values below the pivot first, then, in the rest, values equal to
+        # it (so that runs of equal values end the search at once)
         while hi > lo:
             mid = (lo + hi) // 2
             a = buf[lo]
@@ -34,25 +37,24 @@ def _quartiles() -> Any:
                 a, b = b, a
             pivot = c if c < b else b
             pivot = a if pivot < a else pivot
-            i = lo
-            j = hi
-            while i <= j:
-                while buf[i] < pivot:
-                    i += 1
-                while buf[j] > pivot:
-                    j -= 1
-                if i <= j:
-                    t = buf[i]
-                    buf[i] = buf[j]
-                    buf[j] = t
-                    i += 1
-                    j -= 1
-            if k <= j:
-                hi = j
-            elif k >= i:
-                lo = i
-            else:
-                break
+            first = lo
+            for i in range(lo, hi + 1):
+                v = buf[i]
+                buf[i] = buf[first]
+                buf[first] = v
+                first += v < pivot
+            if k < first:
+                hi = first - 1
+                continue
+            eq = first
+            for i in range(first, hi + 1):
+                v = buf[i]
+                buf[i] = buf[eq]
+                buf[eq] = v
+                eq += v <= pivot
+            if k < eq:
+                return
+            lo = eq
 
     @numba.njit(cache=True, nogil=True)
     def quartiles(buf, n, out2):
