@@ -12,72 +12,22 @@ from typing import Any
 
 import numpy as np
 
+_QUARTILES: Any = None
+"""The compiled quartile routine (:mod:`nexus.staging._select`), set when a kernel using it is built.
 
-@lru_cache(maxsize=1)
+Kernels call it as a module global: numba caches a function that calls a global compiled
+function, but not one that calls a closure variable (it would be compiled again in every process).
+"""
+
+
 def _quartiles() -> Any:
-    """Compiled ``quartiles(buf, n, out2)``: numpy's linear-interpolation 25 % and 75 % quantiles of ``buf[:n]``.
+    """The compiled ``quartiles(buf, n, out2)`` of :mod:`nexus.staging._select` (needs numba)."""
+    global _QUARTILES
+    if _QUARTILES is None:
+        from nexus.staging._select import quartiles
 
-    ``buf`` is scratch (reordered in place). Quickselect (median-of-three pivots) of the upper
-    quartile's order statistic, then of the lower one among the values left of it; the next
-    order statistics are the minima of what lies right of each.
-    """
-    import numba
-
-    @numba.njit(cache=True, nogil=True, inline="always")
-    def select(buf, lo, hi, k):
-        # quickselect with branch-free Lomuto partitions (the comparison moves the boundary, no
-        # jump to mispredict): values below the pivot first, then, in the rest, values equal to
-        # it (so that runs of equal values end the search at once)
-        while hi > lo:
-            mid = (lo + hi) // 2
-            a = buf[lo]
-            b = buf[mid]
-            c = buf[hi]
-            if a > b:
-                a, b = b, a
-            pivot = c if c < b else b
-            pivot = a if pivot < a else pivot
-            first = lo
-            for i in range(lo, hi + 1):
-                v = buf[i]
-                buf[i] = buf[first]
-                buf[first] = v
-                first += v < pivot
-            if k < first:
-                hi = first - 1
-                continue
-            eq = first
-            for i in range(first, hi + 1):
-                v = buf[i]
-                buf[i] = buf[eq]
-                buf[eq] = v
-                eq += v <= pivot
-            if k < eq:
-                return
-            lo = eq
-
-    @numba.njit(cache=True, nogil=True)
-    def quartiles(buf, n, out2):
-        p25 = 0.25 * (n - 1)
-        p75 = 0.75 * (n - 1)
-        i25 = int(p25)
-        i75 = int(p75)
-        select(buf, 0, n - 1, i75)
-        hi = buf[i75]
-        nxt = hi
-        if i75 + 1 < n:
-            nxt = buf[i75 + 1]
-            for j in range(i75 + 2, n):
-                nxt = min(nxt, buf[j])
-        out2[1] = hi + (p75 - i75) * (nxt - hi)
-        select(buf, 0, i75, i25)
-        lo = buf[i25]
-        nxt = buf[i25 + 1] if i25 + 1 <= i75 else lo
-        for j in range(i25 + 2, i75 + 1):
-            nxt = min(nxt, buf[j])
-        out2[0] = lo + (p25 - i25) * (nxt - lo)
-
-    return quartiles
+        _QUARTILES = quartiles
+    return _QUARTILES
 
 
 @lru_cache(maxsize=1)
@@ -94,7 +44,7 @@ def block_stats_kernel() -> Any:
         import numba
     except ImportError:  # pragma: no cover - numba comes with yasa
         return None
-    quartiles = _quartiles()
+    _quartiles()
 
     @numba.njit(cache=True, nogil=True)
     def kernel(xt, kmax, out):
@@ -151,7 +101,7 @@ def block_stats_kernel() -> Any:
             for k in range(kmax):
                 out[r, 20 + k] = hig[k]
             scratch[:] = x[kmax:]
-            quartiles(scratch, n, q)
+            _QUARTILES(scratch, n, q)
             out[r, 18] = q[0]
             out[r, 19] = q[1]
 
@@ -241,7 +191,7 @@ def epoch_features_kernel() -> Any:
         import numba
     except ImportError:  # pragma: no cover - numba comes with yasa
         return None
-    quartiles = _quartiles()
+    _quartiles()
 
     @numba.njit(cache=True, nogil=True)
     def kernel(x, kmax, out):
@@ -338,7 +288,7 @@ def epoch_features_kernel() -> Any:
                 sy += log_l[k]
                 sxy += log_l[k] * log_inv_k[k]
             scratch[:] = xr
-            quartiles(scratch, n, q)
+            _QUARTILES(scratch, n, q)
             q25 = q[0]
             q75 = q[1]
             mob = np.sqrt(vd / m2) if m2 > 0 else np.nan
