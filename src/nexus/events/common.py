@@ -226,6 +226,8 @@ class WindowedStream:
         self._buf = np.zeros((rows, *self.inner_shape, self._cap))
         self._mask = np.zeros((rows, self._cap), dtype=bool)
         self.n_seen = 0  # samples received per session
+        self._rate = 0.0  # samples per step (smoothed), to share the evaluations over the steps
+        self._steps = 0
         self.rows = np.zeros(0, dtype=np.intp)
         self.win_start = 0
         self.done = 0
@@ -309,8 +311,28 @@ class WindowedStream:
         self._append(x, m)
         confirmed = self.n_seen - self.right
         due = np.flatnonzero(confirmed >= self._next)
+        self._rate = 0.9 * self._rate + 0.1 * n if self._steps else float(n)  # samples per step, smoothed
+        self._steps += 1
+        if due.size > 1:
+            due = self._quota(due, confirmed)
         out = [self._evaluate(int(k), confirmed) for k in due]  # a few groups per step, never per sample
         return EventBatch.concat(self.kind, out, self.extra_names)
+
+    def _quota(self, due: npt.NDArray[np.intp], confirmed: int) -> npt.NDArray[np.intp]:
+        """The due groups to evaluate in this step: the most overdue first, about an even share per step.
+
+        A slow stream (features at 1 Hz) gets new samples only every few steps, which would make
+        all the groups due on those steps fall due together; spreading them over the following
+        steps keeps the cost of each step even. A group overdue by half a hop is always run.
+        """
+        steps_per_hop = self.hop / max(self._rate, 1e-9)
+        share = int(np.ceil(self.n_groups / max(steps_per_hop, 1e-9))) + 1
+        if due.size <= share:
+            return due
+        late = confirmed - self._next[due]
+        order = np.argsort(-late, kind="stable")
+        take = max(share, int((late >= max(1, self.hop // 2)).sum()))
+        return np.sort(due[order[:take]])
 
     def flush(self) -> EventBatch:
         """Report the events still held back at the end of the stream."""

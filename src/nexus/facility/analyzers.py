@@ -162,7 +162,10 @@ class LiveStaging:
                 kinds.append(kind)
                 rows.append(roles[kind][0])
         self.rows = rows
-        self.stager = LiveStager(lane.capacity, lane.fs, kinds, night_hours=night_hours)
+        # in the background the stager keeps to its own thread (one core), so that its 5-s
+        # re-estimate of every bed does not take the core the ticks run on
+        self.stager = LiveStager(lane.capacity, lane.fs, kinds, night_hours=night_hours,
+                                 workers=1 if background else None)
         self.piece = max(1, int(self.PIECE_S * lane.fs))
         # compile (or load) the model's numba kernels now, not in the first tick of a live night
         model = self.stager.model
