@@ -169,16 +169,38 @@ class BinAccumulator:
             raise InvalidInputError(f"Invalid value for 'n_per_bin': expected >= 1, got {n_per_bin}.")
         self.n = int(n_per_bin)
         self.leading_shape = tuple(leading_shape)
-        self._rest = np.zeros((*self.leading_shape, 0))
+        # the open bin's samples, filled in place (no re-copy of the carried samples per block)
+        self._open = np.zeros((*self.leading_shape, self.n))
+        self._fill = 0
 
     def step(self, block: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Add samples; return ``(sum, sum_of_squares)`` of each completed bin, shape (*leading, n_bins)."""
-        x = np.concatenate([self._rest, np.asarray(block, dtype=np.float64)], axis=-1)
-        k = x.shape[-1] // self.n
-        full = x[..., : k * self.n].reshape(*self.leading_shape, k, self.n)
-        self._rest = x[..., k * self.n:]
+        x = np.asarray(block, dtype=np.float64)
+        n, size = x.shape[-1], self.n
+        parts = []
+        pos = 0
+        if self._fill:
+            pos = min(size - self._fill, n)
+            self._open[..., self._fill : self._fill + pos] = x[..., :pos]
+            self._fill += pos
+            if self._fill < size:
+                empty = np.zeros((*self.leading_shape, 0))
+                return empty, empty.copy()
+            parts.append(self._open[..., None, :].copy())
+            self._fill = 0
+        k = (n - pos) // size
+        if k:
+            parts.append(x[..., pos : pos + k * size].reshape(*self.leading_shape, k, size))
+        rest = n - pos - k * size
+        if rest:
+            self._open[..., :rest] = x[..., pos + k * size :]
+            self._fill = rest
+        if not parts:
+            empty = np.zeros((*self.leading_shape, 0))
+            return empty, empty.copy()
+        full = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-2)
         return full.sum(axis=-1), (full * full).sum(axis=-1)
 
     def reset(self, index: npt.ArrayLike) -> None:
         """Drop the carried samples of some rows (a fresh stream starts at a bin boundary)."""
-        self._rest[np.asarray(index, dtype=np.intp)] = 0.0
+        self._open[np.asarray(index, dtype=np.intp)] = 0.0
