@@ -180,11 +180,7 @@ def prepare_epochs(
     for kind, raw in signals.items():
         f = float(fs[kind] if isinstance(fs, Mapping) else fs)
         x = _check_signal(kind, raw, f)
-        # one cheap reduction tells whether any sample is missing; the mask is built only then
-        nan = ~np.isfinite(x) if not np.isfinite(x.sum()) else None
-        x = np.where(nan, 0.0, x) if nan is not None else x
-        filtered = F.resample_bandpass(x, f)
-        n_ep = filtered.size // F.EPOCH_SAMPLES
+        n_ep = round(x.size * F.FS / f) // F.EPOCH_SAMPLES  # epochs after resampling
         # flat epochs: judged on the raw signal at its own rate (epoch e = [30e, 30e + 30) s)
         edges = np.round(np.arange(n_ep + 1) * EPOCH_S * f).astype(np.int64)
         cnt = np.diff(edges).astype(np.float64)
@@ -196,11 +192,23 @@ def prepare_epochs(
             xe = x[: edges[-1]]
             s1 = np.add.reduceat(xe, edges[:-1]) if n_ep else np.zeros(0)
             s2 = np.add.reduceat(xe * xe, edges[:-1]) if n_ep else np.zeros(0)
+        # the epoch sums (and one over the remainder) tell whether any sample is missing; the mask
+        # is built only then
+        missing = not (np.isfinite(s2).all() and np.isfinite(x[edges[-1] :].sum()))
+        nan = ~np.isfinite(x) if missing else None
+        if nan is not None:
+            x = np.where(nan, 0.0, x)
+            xe = x[: edges[-1]]
+            s1 = np.add.reduceat(xe, edges[:-1]) if n_ep else np.zeros(0)
+            s2 = np.add.reduceat(xe * xe, edges[:-1]) if n_ep else np.zeros(0)
+        filtered = F.resample_bandpass(x, f)
+        n_ep = min(n_ep, filtered.size // F.EPOCH_SAMPLES)
+        s1, s2, cnt = s1[:n_ep], s2[:n_ep], cnt[:n_ep]
         bad = np.sqrt(np.maximum(s2 / cnt - (s1 / cnt) ** 2, 0.0)) < FLAT_STD_UV
         if nan is not None:
             ep_of_nan = (np.flatnonzero(nan) / f // EPOCH_S).astype(np.int64)
             bad[ep_of_nan[ep_of_nan < n_ep]] = True
-        out[kind] = F.epochs_of(filtered)
+        out[kind] = F.epochs_of(filtered)[:n_ep]
         bad_parts.append(bad)
     n = min(e.shape[0] for e in out.values())
     out = {k: e[:n] for k, e in out.items()}
