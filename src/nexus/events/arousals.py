@@ -37,6 +37,7 @@ from nexus.events.common import (
     check_fs,
     epochs_to_samples,
     fill_short_gaps,
+    finite,
     segment_reduce,
 )
 from nexus.events.table import EventBatch, EventResults
@@ -237,13 +238,13 @@ class ArousalStream:
         emg : ndarray, shape (n_sessions, n_samples), optional
             Chin EMG, in µV (NaN rows where a session has none).
         """
-        x = np.nan_to_num(np.asarray(eeg, dtype=np.float64))
+        x = finite(np.asarray(eeg, dtype=np.float64))
         if x.shape[0] != self.n_sessions or x.ndim != 2:
             raise InvalidInputError(f"Invalid EEG block shape {x.shape}: expected ({self.n_sessions}, n_samples).")
         st = np.asarray(stages, dtype=np.float64).reshape(self.n_sessions)
         e = np.full_like(x, np.nan) if emg is None else np.asarray(emg, dtype=np.float64)
         no_emg = ~np.isfinite(e).all(axis=1)
-        fast, sigma, emg_rms = self._feat.step(x, np.nan_to_num(e))
+        fast, sigma, emg_rms = self._feat.step(x, finite(e))
         stage_sum, _ = self._stages.step(np.repeat(st[:, None, None], x.shape[1], axis=2))
         stage_sec = np.rint(stage_sum[:, 0] / self._feat.n)
         emg_rms[no_emg] = np.nan

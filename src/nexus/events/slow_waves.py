@@ -31,6 +31,7 @@ from nexus.events.common import (
     WindowedStream,
     as_2d,
     check_fs,
+    finite,
     segment_argext,
     stage_mask,
 )
@@ -227,7 +228,7 @@ class SlowWaveStream:
             x = x[:, 0]
         events = self._stream.step(x, mask)
         t_first = (self._stream.n_seen - x.shape[-1]) / self.fs
-        y = self._filter.step(np.nan_to_num(x))
+        y = self._filter.step(finite(x))
         z = np.concatenate([self._tail, y], axis=1)  # two samples of history confirm a trough
         trough = (z[:, 1:-1] < z[:, :-2]) & (z[:, 1:-1] <= z[:, 2:]) & (z[:, 1:-1] < -self.down_threshold_uv)
         if mask is not None:
