@@ -18,22 +18,17 @@ import click
 @click.option("--signals/--no-signals", default=False, show_default=True,
               help="Record raw signals and write one EDF+ per session (~5.5 MB per bed-hour).")
 @click.option("--events/--no-events", default=True, show_default=True, help="Run the event detectors.")
-@click.option("--workers", type=int, default=None,
-              help="Processes sharing the beds [default: one per CPU core, at most one per 50 beds].")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes sharing the beds.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on in a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: float, tick_s: float,
-             signals: bool, events: bool, workers: int | None, progress: bool | None, as_json: bool) -> None:
+             signals: bool, events: bool, workers: int, progress: bool | None, as_json: bool) -> None:
     """Run a whole facility night in fast-forward through the live engine, then print a summary."""
-    import os
-
     from nexus.core.progress import progress_enabled
     from nexus.facility.simulate import simulate as run
     from nexus.sources.synthetic import get_profile
 
     get_profile(profile)  # unknown profiles fail before anything is written
-    if workers is None:  # a bed's night does not depend on the split, so use the cores
-        workers = max(1, min(os.cpu_count() or 1, clients // 50))
     if progress_enabled(None if progress is None else not progress):
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
