@@ -138,7 +138,7 @@ def zero_phase(x: npt.ArrayLike, sos: FloatArray, axis: int = -1) -> FloatArray:
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[axis]
     padlen = min(3 * (2 * len(sos) + 1), max(n - 1, 0))
-    kernel = filtfilt_kernel() if n >= 2 and x.ndim and axis in (-1, x.ndim - 1) else None
+    kernel = filtfilt_kernel() if x.ndim and axis in (-1, x.ndim - 1) and _tiled(x.size // max(n, 1), n) else None
     if kernel is None:
         return np.asarray(signal.sosfiltfilt(sos, x, axis=axis, padlen=padlen))
     sos = np.ascontiguousarray(sos, dtype=np.float64)
@@ -146,6 +146,17 @@ def zero_phase(x: npt.ArrayLike, sos: FloatArray, axis: int = -1) -> FloatArray:
     out = np.empty_like(rows)
     kernel(rows, sos, _zi_unit(sos), padlen, out)  # same arithmetic as sosfiltfilt, rows side by side
     return out.reshape(x.shape)
+
+
+def _tiled(rows: int, n: int) -> bool:
+    """Whether the compiled kernels pay off: many short rows (live blocks and windows), not a few long ones."""
+    return rows >= MIN_ROWS and 2 <= n <= MAX_SAMPLES
+
+
+#: the compiled kernels filter rows side by side: below this many rows, or for rows longer than
+#: MAX_SAMPLES (whole recordings, where a tile would be large), scipy is used
+MIN_ROWS = 8
+MAX_SAMPLES = 1 << 16
 
 
 def _zi_unit(sos: FloatArray) -> FloatArray:
@@ -237,11 +248,11 @@ class StatefulFilter:
             start = start * first[None, ..., None]
             self.zi = np.where(self._fresh[None, ..., None], start, self.zi)
         self._fresh[...] = False
-        kernel = sosfilt_kernel()
+        rows = int(np.prod(self.leading_shape, dtype=np.int64))
+        kernel = sosfilt_kernel() if _tiled(rows, x.shape[-1]) else None
         if kernel is None:
             y, self.zi = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi)
             return np.asarray(y)
-        rows = int(np.prod(self.leading_shape, dtype=np.int64))
         y = np.array(x, dtype=np.float64, order="C", copy=True).reshape(rows, x.shape[-1])
         zi = np.ascontiguousarray(self.zi).reshape(self.sos.shape[0], rows, 2)
         kernel(y, self.sos, zi)  # in place, state carried; same arithmetic as sosfilt
