@@ -138,13 +138,6 @@ def _live_stager(fleet: Any, fs: float) -> Any:
     return _Adapter()
 
 
-def _events_at(intervals: Any, t0: float, t1: float, n: int) -> npt.NDArray[np.bool_]:
-    """Whether an interval (arousal, distress) of the fleet's truth covers any moment of [t0, t1)."""
-    times = np.arange(t0, t1, 0.5)
-    lev, _ = intervals.level(times, n)
-    return np.asarray(lev.max(axis=1) > 0) if times.size else np.zeros(n, dtype=bool)
-
-
 def dry_run(
     program: Program | Sequence[Program],
     *,
@@ -240,14 +233,14 @@ def dry_run(
         d0, d1 = max(t0 - event_delay_s, 0.0), max(t1 - event_delay_s, 0.0)
         # the sleeper's truth (reported after event_delay_s) stands in for the distress detector (and, when
         # asked, for the arousal detector)
-        distress = _events_at(fleet._distress, d0, d1, n)
+        distress = fleet.distress_active(d0, d1)
         if detector is not None:
             stage_now = np.where(np.all(np.isfinite(probs), axis=1), np.argmax(np.nan_to_num(probs), axis=1), 0)
             found = detector.step(chunk[:, 0], stage_now, chunk[:, 2])
             arousal = np.zeros(n, dtype=bool)
             arousal[np.asarray(found.session, dtype=int)] = True
         else:
-            arousal = _events_at(fleet._arousals, d0, d1, n)
+            arousal = fleet.arousal_active(d0, d1)
         cmds = ctrl.step(t1, eeg=chunk[:, eeg_idx], probs=probs, arousal=arousal, distress=distress)
         # slow-oscillation power in true N3 (for with/without-CLAS comparisons)
         y, zi = signal.sosfilt(sos, chunk[:, eeg_idx], axis=-1, zi=zi)
