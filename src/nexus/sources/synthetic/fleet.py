@@ -9,6 +9,7 @@ Sounds played to a sleeper (:meth:`SyntheticFleet.play`) change what comes next:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -20,15 +21,13 @@ from nexus.core.errors import InvalidInputError
 from nexus.core.stages import EPOCH_S, Stage
 from nexus.sources.synthetic import response
 from nexus.sources.synthetic.faults import Fault, apply_faults
-from nexus.sources.synthetic.intervals import IntervalTable, concat_ranges
+from nexus.sources.synthetic.intervals import IntervalTable
 from nexus.sources.synthetic.profile import SleeperProfile, get_profile
 from nexus.sources.synthetic.schedule import NightPlan, plan_night, swa_decay
 from nexus.sources.synthetic.signals import (
     CHANNELS,
     EVENT_MIX,
-    EVENT_SOURCES,
     SPECTRAL_MIX,
-    SPECTRAL_SOURCES,
     build_kernels,
     ecg_template,
     stage_power,
@@ -38,8 +37,15 @@ from nexus.sources.synthetic.truth import SleepTruth
 _HR_STAGE = np.array([8.0, 3.0, 0.0, -3.0, 4.0])  # bpm relative to N2
 _RR_STAGE = np.array([2.0, 1.0, 0.0, -0.5, 2.0])  # breaths/min relative to N2
 _OU_RHO = float(np.exp(-1.0 / 45.0))  # slow amplitude wander, 45-s time constant
-_MAX_BLOCK = 2_000_000  # complex coefficients per synthesis block (bounds memory)
+_FRAME_BLOCK = 65_536  # complex coefficients per synthesis block (keeps the working set in cache)
 _EYE = np.eye(5)
+
+
+def _kernels() -> ModuleType:
+    """The compiled kernels (numba is imported on first use, not when this module is)."""
+    from nexus.sources.synthetic import _render
+
+    return _render
 
 
 class SyntheticFleet:
@@ -119,16 +125,23 @@ class SyntheticFleet:
         self.kernels = build_kernels(self.fs)
         self.hop = round(self.fs)
         self.nfft = 2 * self.hop
-        base, delta = stage_power(self.fs, self.nfft)
-        self._base, self._delta = base, delta
-        self._win32 = np.sin(np.pi * np.arange(self.nfft) / self.nfft).astype(np.float32)  # sqrt of periodic Hann
-        self._base32 = base.transpose(1, 0, 2).astype(np.float32)  # (stage, source, freq)
-        self._delta32 = delta.transpose(1, 0, 2).astype(np.float32)
         ch_idx = [CHANNELS.index(c) for c in self.channels]
         self._spec_mix = SPECTRAL_MIX[ch_idx]
         self._ev_mix = EVENT_MIX[ch_idx]
         self._spec_used = np.flatnonzero(np.any(self._spec_mix != 0, axis=0))
         self._ev_used = np.flatnonzero(np.any(self._ev_mix != 0, axis=0))
+        base, delta = stage_power(self.fs, self.nfft)  # (source, stage, freq)
+        src = self._spec_used
+        self._base = np.ascontiguousarray(base[src].transpose(1, 0, 2))  # (stage, used source, freq)
+        self._delta = np.ascontiguousarray(delta[src].transpose(1, 0, 2))
+        self._win32 = np.sin(np.pi * np.arange(self.nfft) / self.nfft).astype(np.float32)  # sqrt of periodic Hann
+        # per-channel coefficients of the compiled mixing kernel
+        self._mix_used = np.ascontiguousarray(self._spec_mix[:, src])
+        eog = {"EOG E1-M2": 0, "EOG E2-M2": 1}  # each electrode's own noise, 2.5 µV RMS
+        self._white_gain = np.array([2.5 if c in eog else 0.0 for c in self.channels])
+        self._white_col = np.array([eog.get(c, 0) for c in self.channels], dtype=np.int64)
+        self._ecg_gain = np.array([float(c == "ECG") for c in self.channels])
+        self._resp_gain = np.array([float(c == "Resp") for c in self.channels])
 
         # per-session random streams: plan, synthesis frames, sample noise, responses
         streams = [np.random.SeedSequence([s, 0x5EE9]).spawn(4) for s in seeds]
@@ -176,17 +189,24 @@ class SyntheticFleet:
         self.responses: list[dict[str, object]] = []
         self.awakenings: list[tuple[int, float, float]] = []  # session, onset s, duration s (closed loop)
 
+        acc = [(r, i) for r, c in enumerate(self.channels) for i, a in enumerate(("Acc X", "Acc Y", "Acc Z")) if c == a]
+        self._offset = np.zeros((n, len(self.channels)))
+        for r, i in acc:
+            self._offset[:, r] = self._posture[:, i]
+
         # carried state
-        n_src = len(SPECTRAL_SOURCES)
+        n_src = src.size
         self._ou = np.zeros((n, n_src))
         self._next_frame = 0
-        self._tail = np.zeros((n, n_src, self.hop))
-        self._buf = np.zeros((n, n_src, 0), dtype=np.float32)
+        self._tail = np.zeros((n, n_src, self.hop), dtype=np.float32)
+        # first event of each session not yet over (chunks only move forward)
+        self._ev_cursor = np.searchsorted(self._ev_keys, np.arange(n, dtype=np.int64) * self._span)
         # phases (in cycles) at the start of second `_phase_sec` and of the one after it
         self._phase_sec = 0
         self._phase_at = np.zeros((2, 2, n))  # (this second / next second, heart / breath, session)
         self.n_done = 0
-        self._frames(1)  # frame 0: only its second half is kept, as the first tail
+        if n_src:  # frame 0: only its second half is kept, as the first tail
+            self._frames(1, np.empty((n, n_src, self.hop), dtype=np.float32), 0)
         self._buf = np.zeros((n, n_src, 0), dtype=np.float32)
 
     # ------------------------------------------------------------------ state of the sleeper
@@ -233,97 +253,81 @@ class SyntheticFleet:
         return hr, rr, dlev, alev
 
     # ------------------------------------------------------------------ background synthesis
-    def _frames(self, m: int) -> None:
-        """Synthesise ``m`` more frames and append ``m`` hops of background to the buffer."""
-        S, hop, nfft = self.n_sessions, self.hop, self.nfft
+    def _frames(self, m: int, dest: npt.NDArray[np.float32], off: int) -> None:
+        """Synthesise ``m`` more frames and overlap-add ``m`` hops of background into ``dest[:, :, off:]``."""
+        S, nfft = self.n_sessions, self.nfft
         src = self._spec_used
-        j = self._next_frame + np.arange(m)
-        t = j * hop / self.fs
+        t = (self._next_frame + np.arange(m)) * self.hop / self.fs
         w = self._weights(t)
         swa = self._swa[:, None] * swa_decay(t)[None, :]
         n_f = self._base.shape[-1]
-        n_src = len(src)
-        # float32 throughout: half the memory traffic of float64, and ample for µV-level noise
-        base = self._base32[:, src].reshape(5, -1)  # (stage, src * freq)
-        delta = self._delta32[:, src].reshape(5, -1)
-        w32 = w.reshape(-1, 5).astype(np.float32)
-        power = w32 @ base + (w32 * swa.reshape(-1, 1).astype(np.float32)) @ delta
-        power = power.reshape(S, m, n_src, n_f)
-        np.maximum(power, 0.0, out=power)
+        n_src = src.size
         draws = np.empty((S, m, n_src, 2 * n_f + 1), dtype=np.float32)
         for s in range(S):
             self._rng_frames[s].standard_normal((m, n_src, 2 * n_f + 1), dtype=np.float32, out=draws[s])
         e = draws[..., -1].transpose(0, 2, 1).astype(np.float64)  # (S, src, m)
-        ou, zf = scipy.signal.lfilter([np.sqrt(1 - _OU_RHO**2)], [1.0, -_OU_RHO], e, axis=-1, zi=self._ou[:, src, None])
-        self._ou[:, src] = zf[..., 0]
+        ou, zf = scipy.signal.lfilter([np.sqrt(1 - _OU_RHO**2)], [1.0, -_OU_RHO], e, axis=-1, zi=self._ou[:, :, None])
+        self._ou = zf[..., 0]
         scale = (nfft / 2.0) * self._gains[:, None, src] * np.exp(0.2 * ou.transpose(0, 2, 1))  # (S, m, src)
         if 2 in src:  # distress raises chin EMG (power × (1 + 6 × level))
             dlev, _ = self._distress.level(t, S, ramp=5.0)
             k = int(np.flatnonzero(src == 2)[0])
             scale[:, :, k] *= np.sqrt(1.0 + 6.0 * dlev)
-        amp = np.sqrt(power, out=power)
-        amp *= scale.astype(np.float32)[..., None]
+        kern = _kernels()
+        kern.shape_spectra(draws, w, swa, self._base, self._delta, scale)
         spec = draws[..., : 2 * n_f].view(np.complex64)  # interleaved pairs of normals as complex numbers
-        spec *= amp
         frames = scipy.fft.irfft(spec, n=nfft, axis=-1, workers=1)
-        frames *= self._win32
-        heads, tails = frames[..., :hop], frames[..., hop:]  # (S, m, src, hop)
-        prev = np.concatenate([self._tail[:, None, src, :].astype(np.float32), tails[:, :-1]], axis=1)
-        blocks = (prev + heads).transpose(0, 2, 1, 3).reshape(S, n_src, m * hop)
-        self._tail[:, src] = tails[:, -1]
-        full = np.zeros((S, len(SPECTRAL_SOURCES), m * hop), dtype=np.float32)
-        full[:, src] = blocks
-        self._buf = np.concatenate([self._buf, full], axis=2)
+        kern.overlap_add(frames, self._win32, self._tail, dest, off)
         self._next_frame += m
 
-    def _background(self, n: int) -> npt.NDArray[np.float64]:
-        need = n - self._buf.shape[2]
-        if need > 0:
-            frames = -(-need // self.hop)
-            per = max(1, _MAX_BLOCK // (self.n_sessions * max(len(self._spec_used), 1) * (self.nfft // 2 + 1)))
+    def _background(self, n: int) -> npt.NDArray[np.float32]:
+        """The next ``n`` samples of the spectral sources in use, shape (S, used sources, n), float32."""
+        left = self._buf.shape[2]
+        if n > left:
+            frames = -(-(n - left) // self.hop)
+            buf = np.empty((self.n_sessions, self._spec_used.size, left + frames * self.hop), dtype=np.float32)
+            buf[:, :, :left] = self._buf
+            off = left
+            # frames per FFT block: a few hundred kB of working set stays in cache
+            per = max(1, _FRAME_BLOCK // (self.n_sessions * self._spec_used.size * (self.nfft // 2 + 1)))
             while frames > 0:
                 k = min(per, frames)
-                self._frames(k)
+                self._frames(k, buf, off)
+                off += k * self.hop
                 frames -= k
+            self._buf = buf
         out, self._buf = self._buf[:, :, :n], self._buf[:, :, n:]
         return out
 
     # ------------------------------------------------------------------ transient events
-    def _events(self, n0: int, n: int) -> npt.NDArray[np.float64]:
-        """Render scheduled and closed-loop events into the event sources, shape (S, n_event_sources, n)."""
-        S, kmax = self.n_sessions, self.kernels.waves.shape[1]
-        base = np.arange(S, dtype=np.int64) * self._span
-        lo = np.searchsorted(self._ev_keys, base + n0 - kmax)
-        hi = np.searchsorted(self._ev_keys, base + n0 + n)
-        idx = concat_ranges(lo, hi)
-        idx = idx[self._ev_alive[idx]]
+    def _add_events(self, out: npt.NDArray[np.floating], n0: int) -> None:
+        """Add the scheduled and closed-loop events that touch ``out`` (samples ``n0`` on) into it."""
+        n = out.shape[2]
+        kmax = self.kernels.waves.shape[1]
+        kern = _kernels()
+        idx = kern.due_events(self._ev_keys, self._ev_alive, self._ev_cursor, self._span, n0, n, kmax)
         sess = self._ev_keys[idx] // self._span
         onset = self._ev_keys[idx] - sess * self._span
         kid, amp = self._ev_kernel[idx].astype(np.int64), self._ev_amp[idx]
         if self._dyn:
+            self._dyn = [x for x in self._dyn if x[1] + kmax > n0]
+        if self._dyn:
             d = np.array(self._dyn, dtype=np.float64)
-            keep = d[:, 1] + kmax > n0
-            d = d[keep]
-            self._dyn = [tuple(x) for x in self._dyn if x[1] + kmax > n0]  # type: ignore[misc]
             sess = np.concatenate([sess, d[:, 0].astype(np.int64)])
             onset = np.concatenate([onset, d[:, 1].astype(np.int64)])
             kid = np.concatenate([kid, d[:, 2].astype(np.int64)])
             amp = np.concatenate([amp, d[:, 3].astype(np.float32)])
-        out = np.zeros((S, len(EVENT_SOURCES), n))
-        if onset.size == 0:
-            return out
-        first = np.maximum(n0 - onset, 0)
-        last = np.minimum(self.kernels.lengths[kid], n0 + n - onset)
-        counts = np.maximum(last - first, 0)
-        rep = np.repeat(np.arange(onset.size), counts)
-        pos = concat_ranges(first, np.maximum(last, first))
-        vals = self.kernels.waves[kid[rep], pos] * amp[rep]
-        target = (sess[rep] * len(EVENT_SOURCES) + self.kernels.source[kid[rep]]) * n + onset[rep] + pos - n0
-        out += np.bincount(target, weights=vals, minlength=S * len(EVENT_SOURCES) * n).reshape(out.shape)
-        return out
+        if onset.size:
+            k = self.kernels
+            kern.add_events(out, sess, onset, kid, amp, k.waves, k.lengths, k.source, self._ev_mix, n0)
 
     # ------------------------------------------------------------------ heart, breathing, body
-    def _physio(self, n0: int, n: int, out: npt.NDArray[np.floating], rows: dict[str, int]) -> None:
+    def _physio(self, n0: int, n: int) -> tuple[npt.NDArray[np.float64], int]:
+        """Heart and breathing phases and breathing depth per second over samples ``[n0, n0 + n)``.
+
+        Returns ``phys`` (5, S, seconds): heart phase at the start of each second and its increment
+        over the second (cycles), the same for breathing, and breathing depth; and the first second.
+        """
         hop = self.hop
         sec0, sec1 = n0 // hop, (n0 + n - 1) // hop
         ts = (np.arange(sec0, sec1 + 1) + 0.5) * hop / self.fs
@@ -338,24 +342,11 @@ class SyntheticFleet:
         hr = hr + 2.0 * np.sin(2 * np.pi * (rr_starts + 0.5 * rr_rate))  # respiratory sinus arrhythmia
         hr_rate = hr * step
         hr_starts = np.cumsum(np.concatenate([start[0][:, None], hr_rate[:, :-1]], axis=1), axis=1)
-        starts = np.stack([hr_starts, rr_starts])
-        rates = np.stack([hr_rate, rr_rate])
         self._phase_sec = sec1
-        self._phase_at = np.stack([starts[:, :, m - 1], starts[:, :, m - 1] + rates[:, :, m - 1]])
-        i = np.arange(n0, n0 + n)
-        k = i // hop - sec0
-        within = (i - (i // hop) * hop + 1)[None, :] / hop
-        hr_phase = starts[0][:, k] + within * rates[0][:, k]
-        rr_phase = starts[1][:, k] + within * rates[1][:, k]
-        if "ECG" in rows:
-            lut = ((hr_phase % 1.0) * self._ecg.size).astype(np.int64)
-            out[:, rows["ECG"]] += self._ecg[lut]
-        if "Resp" in rows:
-            depth = 1.0 + 0.5 * dlev[:, k] + 0.4 * alev[:, k]
-            out[:, rows["Resp"]] += 100.0 * depth * np.sin(2 * np.pi * rr_phase)
-        for i, c in enumerate(("Acc X", "Acc Y", "Acc Z")):
-            if c in rows:
-                out[:, rows[c]] += self._posture[:, i : i + 1]
+        last = np.stack([hr_starts[:, m - 1], rr_starts[:, m - 1]])
+        self._phase_at = np.stack([last, last + np.stack([hr_rate[:, m - 1], rr_rate[:, m - 1]])])
+        depth = 1.0 + 0.5 * dlev + 0.4 * alev
+        return np.stack([hr_starts, hr_rate, rr_starts, rr_rate, depth]), sec0
 
     # ------------------------------------------------------------------ public API
     def next_chunk(self, n_samples: int) -> npt.NDArray[np.floating]:
@@ -370,32 +361,41 @@ class SyntheticFleet:
         n = int(n_samples)
         if n < 0:
             raise InvalidInputError(f"Invalid value for 'n_samples': expected >= 0, got {n}.")
-        n0 = self.n_done
-        rows = {c: i for i, c in enumerate(self.channels)}
-        out = np.zeros((self.n_sessions, len(self.channels), n), dtype=self.dtype)
+        S, n0 = self.n_sessions, self.n_done
+        out = np.empty((S, len(self.channels), n), dtype=self.dtype)
         if n == 0:
-            return out.astype(self.dtype)
-        if self._spec_used.size:
-            bg = self._background(n)
-            for c, p in zip(*np.nonzero(self._spec_mix), strict=True):
-                out[:, c] += self._spec_mix[c, p] * bg[:, p]
-        if self._ev_used.size:
-            ev = self._events(n0, n)
-            for c, g in zip(*np.nonzero(self._ev_mix), strict=True):
-                out[:, c] += self._ev_mix[c, g] * ev[:, g]
-        eog = [(rows[c], i) for i, c in enumerate(("EOG E1-M2", "EOG E2-M2")) if c in rows]
-        if eog:  # each electrode's own noise, 2.5 µV RMS
-            white = np.empty((self.n_sessions, n, 2), dtype=np.float32)
-            for s in range(self.n_sessions):
+            return out
+        bg = self._background(n) if self._spec_used.size else np.zeros((S, 0, n), dtype=np.float32)
+        if self._white_gain.any():
+            white = np.empty((S, n, 2), dtype=np.float32)
+            for s in range(S):
                 self._rng_white[s].standard_normal((n, 2), dtype=np.float32, out=white[s])
-            for r, i in eog:
-                out[:, r] += 2.5 * white[:, :, i]
-        self._physio(n0, n, out, rows)
+        else:
+            white = np.zeros((S, 0, 2), dtype=np.float32)
+        phys, sec0 = self._physio(n0, n)
+        _kernels().mix_channels(
+            out,
+            bg,
+            self._mix_used,
+            white,
+            self._white_gain,
+            self._white_col,
+            self._ecg_gain,
+            self._resp_gain,
+            self._offset,
+            phys,
+            n0,
+            sec0,
+            self.hop,
+            self._ecg,
+        )
+        if self._ev_used.size:
+            self._add_events(out, n0)
         for s, faults in enumerate(self.faults):
             if faults:
                 apply_faults(out[s], faults, self.channels, n0, self.fs)
         self.n_done += n
-        return out.astype(self.dtype, copy=False)
+        return out
 
     def stages_at(self, t: float) -> npt.NDArray[np.int64]:
         """True stage of every session at time ``t`` (seconds), shape (n_sessions,)."""

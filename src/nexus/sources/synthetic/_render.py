@@ -1,0 +1,250 @@
+"""Compiled per-sample kernels of the synthetic fleet (numba, compiled once per machine and cached).
+
+:class:`~nexus.sources.synthetic.fleet.SyntheticFleet` draws its random numbers and runs its
+inverse FFTs with numpy/scipy; everything done per frequency bin or per sample after that is
+here, each in one pass that writes straight into its output:
+
+* :func:`shape_spectra`: stage-mixture power spectrum of every frame, square root, per-frame
+  gain, applied in place to the complex Gaussian draws;
+* :func:`overlap_add`: windowing and overlap-add of the synthesis frames, with the carried tail;
+* :func:`mix_channels`: channel mixing of the background sources, electrode noise, heart
+  (ECG template), breathing and posture, written into the output block;
+* :func:`add_events`: scheduled and closed-loop transient events added into the output.
+
+Every sample is computed by the same operations in the same order whatever the chunking and
+whatever the other sessions are (no fast-math, no reductions across sessions or chunks), so a
+session's night depends only on its own plan and random streams.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def shape_spectra(draws, w, swa, base, delta, scale):  # pragma: no cover - compiled
+    """Turn unit complex normal draws into frame spectra, in place.
+
+    Parameters
+    ----------
+    draws : ndarray of float32, shape (S, m, P, ≥ 2 * F)
+        Interleaved real and imaginary parts of unit normals; the first ``2 * F`` values of each
+        row are scaled.
+    w : ndarray of float64, shape (S, m, 5)
+        Stage mixture of each frame.
+    swa : ndarray of float64, shape (S, m)
+        Slow-wave factor of each frame (multiplies ``delta``).
+    base, delta : ndarray of float64, shape (5, P, F)
+        Power per frequency bin per stage, in µV².
+    scale : ndarray of float64, shape (S, m, P)
+        Amplitude factor of each frame and source.
+    """
+    n_s, m, n_p = draws.shape[0], draws.shape[1], draws.shape[2]
+    n_f = base.shape[2]
+    pw = np.empty(n_f)
+    for s in range(n_s):
+        for j in range(m):
+            for p in range(n_p):
+                pw[:] = 0.0
+                for k in range(5):
+                    c = w[s, j, k]
+                    if c != 0.0:
+                        d = c * swa[s, j]
+                        for f in range(n_f):
+                            pw[f] += c * base[k, p, f] + d * delta[k, p, f]
+                g = scale[s, j, p]
+                row = draws[s, j, p]
+                for f in range(n_f):
+                    a = np.float32(math.sqrt(max(pw[f], 0.0)) * g)
+                    row[2 * f] *= a
+                    row[2 * f + 1] *= a
+
+
+@numba.njit(cache=True, nogil=True)
+def overlap_add(frames, win, tail, dest, off):  # pragma: no cover - compiled
+    """Window the frames and overlap-add them into ``dest``, continuing from ``tail``.
+
+    Parameters
+    ----------
+    frames : ndarray of float32, shape (S, m, P, 2 * hop)
+        Inverse FFTs of consecutive frames (one hop apart).
+    win : ndarray of float32, shape (2 * hop,)
+        Synthesis window.
+    tail : ndarray of float32, shape (S, P, hop)
+        Windowed second half of the previous frame; replaced by that of the last frame.
+    dest : ndarray of float32, shape (S, P, ≥ off + m * hop)
+        Receives ``m * hop`` samples per source from index ``off``.
+    off : int
+        First index written in ``dest``.
+    """
+    n_s, m, n_p = frames.shape[0], frames.shape[1], frames.shape[2]
+    hop = tail.shape[2]
+    for s in range(n_s):
+        for p in range(n_p):
+            out = dest[s, p]
+            prev = tail[s, p]
+            for j in range(m):
+                fr = frames[s, j, p]
+                o = off + j * hop
+                for i in range(hop):
+                    out[o + i] = prev[i] + fr[i] * win[i]
+                for i in range(hop):
+                    prev[i] = fr[hop + i] * win[hop + i]
+
+
+@numba.njit(cache=True, nogil=True)
+def mix_channels(
+    out, bg, spec_mix, white, white_gain, white_col, ecg_gain, resp_gain, offset, phys, n0, sec0, hop, ecg
+):  # pragma: no cover - compiled
+    """Write background, electrode noise, heart, breathing and posture into ``out``.
+
+    Parameters
+    ----------
+    out : ndarray, shape (S, C, n)
+        Output block (overwritten), float32 or float64.
+    bg : ndarray of float32, shape (S, P, ≥ n)
+        Background of the spectral sources.
+    spec_mix : ndarray of float64, shape (C, P)
+        Gain of each source on each channel.
+    white : ndarray of float32, shape (S, n, 2)
+        Unit white noise of the two EOG electrodes (unused when ``white_gain`` is all zero).
+    white_gain : ndarray of float64, shape (C,)
+        Gain of the white noise on each channel.
+    white_col : ndarray of int64, shape (C,)
+        Column of ``white`` each channel takes.
+    ecg_gain, resp_gain : ndarray of float64, shape (C,)
+        1 for the ECG (respectively Resp) channel, else 0.
+    offset : ndarray of float64, shape (S, C)
+        Constant added to each channel (gravity on the accelerometer), in milli-g.
+    phys : ndarray of float64, shape (5, S, M)
+        Per second from second ``sec0``: heart phase at its start and its increment (cycles), the
+        same for breathing, and breathing depth.
+    n0 : int
+        Index in the night of the first sample.
+    sec0 : int
+        Second (block of ``hop`` samples) of ``phys[:, :, 0]``.
+    hop : int
+        Samples per second.
+    ecg : ndarray of float64
+        One heartbeat over one cycle of phase.
+    """
+    n_s, n_c, n = out.shape
+    n_p = bg.shape[1]
+    n_ecg = ecg.size
+    need_heart = False
+    need_resp = False
+    for c in range(n_c):
+        need_heart |= ecg_gain[c] != 0.0
+        need_resp |= resp_gain[c] != 0.0
+    heart = np.zeros(n)
+    breath = np.zeros(n)
+    two_pi = 2.0 * np.pi
+    for s in range(n_s):
+        if need_heart or need_resp:
+            for i in range(n):
+                g = n0 + i
+                sec = g // hop
+                k = sec - sec0
+                within = (g - sec * hop + 1) / hop
+                if need_heart:
+                    ph = phys[0, s, k] + within * phys[1, s, k]
+                    heart[i] = ecg[int((ph % 1.0) * n_ecg)]
+                if need_resp:
+                    ph = phys[2, s, k] + within * phys[3, s, k]
+                    breath[i] = 100.0 * phys[4, s, k] * math.sin(two_pi * ph)
+        for c in range(n_c):
+            row = out[s, c]
+            for i in range(n):
+                row[i] = offset[s, c]
+            for p in range(n_p):
+                a = spec_mix[c, p]
+                if a != 0.0:
+                    src = bg[s, p]
+                    for i in range(n):
+                        row[i] += a * src[i]
+            a = white_gain[c]
+            if a != 0.0:
+                col = white_col[c]
+                for i in range(n):
+                    row[i] += a * white[s, i, col]
+            if ecg_gain[c] != 0.0:
+                for i in range(n):
+                    row[i] += heart[i]
+            if resp_gain[c] != 0.0:
+                for i in range(n):
+                    row[i] += breath[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def add_events(out, sess, onset, kernel, amp, waves, lengths, source, ev_mix, n0):  # pragma: no cover - compiled
+    """Add transient events (in the given order) into ``out`` of samples ``[n0, n0 + n)``.
+
+    Parameters
+    ----------
+    out : ndarray, shape (S, C, n)
+        Output block, float32 or float64.
+    sess, onset, kernel : ndarray of int64, shape (E,)
+        Session, onset (sample in the night) and kernel of each event.
+    amp : ndarray of float32, shape (E,)
+        Signed peak-to-peak amplitude of each event.
+    waves : ndarray of float32, shape (K, L)
+        Unit waveforms.
+    lengths, source : ndarray of int64, shape (K,)
+        Samples of each waveform and its event source.
+    ev_mix : ndarray of float64, shape (C, G)
+        Gain of each event source on each channel.
+    n0 : int
+        Index in the night of the first sample of ``out``.
+    """
+    n_c, n = out.shape[1], out.shape[2]
+    for e in range(sess.size):
+        k = kernel[e]
+        rel = onset[e] - n0
+        first = max(-rel, 0)
+        last = min(lengths[k], n - rel)
+        if last <= first:
+            continue
+        g = source[k]
+        s = sess[e]
+        for c in range(n_c):
+            a = ev_mix[c, g] * np.float64(amp[e])
+            if a != 0.0:
+                row = out[s, c]
+                wave = waves[k]
+                for q in range(first, last):
+                    row[rel + q] += a * wave[q]
+
+
+@numba.njit(cache=True, nogil=True)
+def due_events(keys, alive, cursor, span, n0, n, kmax):  # pragma: no cover - compiled
+    """Indices of the live events of each session that touch samples ``[n0, n0 + n)``.
+
+    ``keys`` (sorted) is ``session * span + onset``; ``cursor`` (S,) is each session's first
+    candidate, advanced past events that ended before ``n0 - kmax`` (chunks only move forward).
+    """
+    n_s = cursor.size
+    total = 0
+    for s in range(n_s):
+        lo = s * span + n0 - kmax
+        j = cursor[s]
+        while j < keys.size and keys[j] < lo:
+            j += 1
+        cursor[s] = j
+        hi = s * span + n0 + n
+        while j < keys.size and keys[j] < hi:
+            total += 1
+            j += 1
+    idx = np.empty(total, dtype=np.int64)
+    t = 0
+    for s in range(n_s):
+        j = cursor[s]
+        hi = s * span + n0 + n
+        while j < keys.size and keys[j] < hi:
+            if alive[j]:
+                idx[t] = j
+                t += 1
+            j += 1
+    return idx[:t]
