@@ -97,7 +97,7 @@ def overlap_add(frames, win, tail, dest, off):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def mix_channels(
-    out, bg, spec_mix, white, white_gain, white_col, ecg_gain, resp_gain, offset, phys, n0, sec0, hop, ecg
+    out, bg, spec_mix, white, white_gain, white_col, ecg_gain, resp_gain, offset, phys, n0, sec0, hop, ecg, sine
 ):  # pragma: no cover - compiled
     """Write background, electrode noise, heart, breathing and posture into ``out``.
 
@@ -130,10 +130,13 @@ def mix_channels(
         Samples per second.
     ecg : ndarray of float64
         One heartbeat over one cycle of phase.
+    sine : ndarray of float64, shape (T + 1,)
+        ``sin(2π j / T)`` for j = 0..T (one cycle and its end point).
     """
     n_s, n_c, n = out.shape
     n_p = bg.shape[1]
     n_ecg = ecg.size
+    n_sin = sine.size - 1
     need_heart = False
     need_resp = False
     for c in range(n_c):
@@ -141,20 +144,30 @@ def mix_channels(
         need_resp |= resp_gain[c] != 0.0
     heart = np.zeros(n)
     breath = np.zeros(n)
-    two_pi = 2.0 * np.pi
+    within = np.empty(hop)  # fraction of the second at the end of each of its samples
+    for r in range(hop):
+        within[r] = (r + 1) / hop
     for s in range(n_s):
-        if need_heart or need_resp:
-            for i in range(n):
-                g = n0 + i
-                sec = g // hop
-                k = sec - sec0
-                within = (g - sec * hop + 1) / hop
+        i = 0
+        while (need_heart or need_resp) and i < n:  # second by second
+            sec = (n0 + i) // hop
+            r0 = n0 + i - sec * hop
+            cnt = min(hop - r0, n - i)
+            k = sec - sec0
+            h0, h1, b0, b1 = phys[0, s, k], phys[1, s, k], phys[2, s, k], phys[3, s, k]
+            depth = 100.0 * phys[4, s, k]
+            for q in range(cnt):
+                w = within[r0 + q]
                 if need_heart:
-                    ph = phys[0, s, k] + within * phys[1, s, k]
-                    heart[i] = ecg[int((ph % 1.0) * n_ecg)]
-                if need_resp:
-                    ph = phys[2, s, k] + within * phys[3, s, k]
-                    breath[i] = 100.0 * phys[4, s, k] * math.sin(two_pi * ph)
+                    ph = h0 + w * h1
+                    heart[i + q] = ecg[int((ph - math.floor(ph)) * n_ecg)]
+                if need_resp:  # sine from a table, linearly interpolated
+                    ph = b0 + w * b1
+                    x = (ph - math.floor(ph)) * n_sin
+                    j = int(x)
+                    f = x - j
+                    breath[i + q] = depth * (sine[j] + f * (sine[j + 1] - sine[j]))
+            i += cnt
         for c in range(n_c):
             row = out[s, c]
             for i in range(n):
