@@ -23,16 +23,18 @@ import math
 import numba
 import numpy as np
 
+_SQRT12 = math.sqrt(12.0)  # a uniform variable on [0, 1) has variance 1/12
+
 
 @numba.njit(cache=True, nogil=True)
 def shape_spectra(draws, w, swa, base, delta, scale):  # pragma: no cover - compiled
-    """Turn unit complex normal draws into frame spectra, in place.
+    """Turn uniform draws into random frame spectra, in place.
 
     Parameters
     ----------
     draws : ndarray of float32, shape (S, m, P, ≥ 2 * F)
-        Interleaved real and imaginary parts of unit normals; the first ``2 * F`` values of each
-        row are scaled.
+        Interleaved real and imaginary parts, uniform on [0, 1); the first ``2 * F`` values of each
+        row become ``(u - 0.5) * sqrt(12) * amplitude`` (zero mean, variance ``amplitude²``).
     w : ndarray of float64, shape (S, m, 5)
         Stage mixture of each frame.
     swa : ndarray of float64, shape (S, m)
@@ -55,12 +57,12 @@ def shape_spectra(draws, w, swa, base, delta, scale):  # pragma: no cover - comp
                         d = c * swa[s, j]
                         for f in range(n_f):
                             pw[f] += c * base[k, p, f] + d * delta[k, p, f]
-                g = scale[s, j, p]
+                g = scale[s, j, p] * _SQRT12
                 row = draws[s, j, p]
                 for f in range(n_f):
                     a = np.float32(math.sqrt(max(pw[f], 0.0)) * g)
-                    row[2 * f] *= a
-                    row[2 * f + 1] *= a
+                    row[2 * f] = (row[2 * f] - np.float32(0.5)) * a
+                    row[2 * f + 1] = (row[2 * f + 1] - np.float32(0.5)) * a
 
 
 @numba.njit(cache=True, nogil=True)
@@ -110,9 +112,10 @@ def mix_channels(
     spec_mix : ndarray of float64, shape (C, P)
         Gain of each source on each channel.
     white : ndarray of float32, shape (S, n, 2)
-        Unit white noise of the two EOG electrodes (unused when ``white_gain`` is all zero).
+        Uniform draws on [0, 1) for the white noise of the two EOG electrodes (unused when
+        ``white_gain`` is all zero).
     white_gain : ndarray of float64, shape (C,)
-        Gain of the white noise on each channel.
+        RMS of the white noise on each channel (the draws are centred and scaled to unit variance).
     white_col : ndarray of int64, shape (C,)
         Column of ``white`` each channel takes.
     ecg_gain, resp_gain : ndarray of float64, shape (C,)
@@ -178,11 +181,11 @@ def mix_channels(
                     src = bg[s, p]
                     for i in range(n):
                         row[i] += a * src[i]
-            a = white_gain[c]
+            a = white_gain[c] * _SQRT12
             if a != 0.0:
                 col = white_col[c]
                 for i in range(n):
-                    row[i] += a * white[s, i, col]
+                    row[i] += a * (white[s, i, col] - 0.5)
             if ecg_gain[c] != 0.0:
                 for i in range(n):
                     row[i] += heart[i]

@@ -265,8 +265,8 @@ class SyntheticFleet:
         n_src = src.size
         draws = np.empty((S, m, n_src, 2 * n_f + 1), dtype=np.float32)
         for s in range(S):
-            self._rng_frames[s].standard_normal((m, n_src, 2 * n_f + 1), dtype=np.float32, out=draws[s])
-        e = draws[..., -1].transpose(0, 2, 1).astype(np.float64)  # (S, src, m)
+            self._rng_frames[s].random((m, n_src, 2 * n_f + 1), dtype=np.float32, out=draws[s])
+        e = (draws[..., -1].transpose(0, 2, 1) - 0.5) * np.sqrt(12.0)  # (S, src, m), unit variance
         ou, zf = scipy.signal.lfilter([np.sqrt(1 - _OU_RHO**2)], [1.0, -_OU_RHO], e, axis=-1, zi=self._ou[:, :, None])
         self._ou = zf[..., 0]
         scale = (nfft / 2.0) * self._gains[:, None, src] * np.exp(0.2 * ou.transpose(0, 2, 1))  # (S, m, src)
@@ -276,7 +276,7 @@ class SyntheticFleet:
             scale[:, :, k] *= np.sqrt(1.0 + 6.0 * dlev)
         kern = _kernels()
         kern.shape_spectra(draws, w, swa, self._base, self._delta, scale)
-        spec = draws[..., : 2 * n_f].view(np.complex64)  # interleaved pairs of normals as complex numbers
+        spec = draws[..., : 2 * n_f].view(np.complex64)  # interleaved pairs as complex numbers
         frames = scipy.fft.irfft(spec, n=nfft, axis=-1, workers=1)
         kern.overlap_add(frames, self._win32, self._tail, dest, off)
         self._next_frame += m
@@ -370,7 +370,7 @@ class SyntheticFleet:
         if self._white_gain.any():
             white = np.empty((S, n, 2), dtype=np.float32)
             for s in range(S):
-                self._rng_white[s].standard_normal((n, 2), dtype=np.float32, out=white[s])
+                self._rng_white[s].random((n, 2), dtype=np.float32, out=white[s])
         else:
             white = np.zeros((S, 0, 2), dtype=np.float32)
         phys, sec0 = self._physio(n0, n)
