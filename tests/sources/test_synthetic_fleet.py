@@ -140,3 +140,15 @@ def test_fleet_slots_share_one_generation_and_match_single_sources():
     assert got[0][-1].session == "bed-0" and [c.seq for c in got[0]] == list(range(len(got[0])))
     with pytest.raises(InvalidInputError, match="fleet slot 2"):
         SyntheticSource.from_fleet(feed, 2, "bed-2")
+
+
+def test_next_chunk_writes_into_a_given_array():
+    a = SyntheticFleet(["teen", "insomniac"], [1, 2], hours=0.05, channels=("EEG C4-M1", "EOG E1-M2", "ECG"))
+    b = SyntheticFleet(["teen", "insomniac"], [1, 2], hours=0.05, channels=("EEG C4-M1", "EOG E1-M2", "ECG"))
+    night = np.full((2, 3, 1000), np.nan, dtype=np.float32)
+    got = b.next_chunk(600, out=night[:, :, 100:700])
+    assert np.shares_memory(got, night)
+    np.testing.assert_array_equal(night[:, :, 100:700], a.next_chunk(600))
+    assert np.isnan(night[:, :, :100]).all() and np.isnan(night[:, :, 700:]).all()
+    with pytest.raises(InvalidInputError, match="Invalid 'out'"):
+        b.next_chunk(10, out=np.zeros((2, 3, 10)))  # float64 for a float32 fleet

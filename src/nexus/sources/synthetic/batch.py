@@ -70,8 +70,10 @@ def synthesize_batch(
         profiles, seeds, hours=hours, fs=fs, channels=channels, faults=faults, distress=distress, dtype=dtype
     )
     out = np.empty((fleet.n_sessions, len(fleet.channels), fleet.n_total), dtype=dtype)
-    for n0, block in iter_batch(fleet):
-        out[:, :, n0 : n0 + block.shape[2]] = block
+    step = max(fleet.hop, BLOCK_SAMPLES // fleet.n_sessions)
+    for a in range(0, fleet.n_total, step):
+        b = min(a + step, fleet.n_total)
+        fleet.next_chunk(b - a, out=out[:, :, a:b])
     return [
         SyntheticNight(out[i], fleet.channels, fleet.fs, fleet.truth(i), fleet.profiles[i], fleet.seeds[i])
         for i in range(fleet.n_sessions)

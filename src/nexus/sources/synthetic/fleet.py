@@ -350,8 +350,16 @@ class SyntheticFleet:
         return np.stack([hr_starts, hr_rate, rr_starts, rr_rate, depth]), sec0
 
     # ------------------------------------------------------------------ public API
-    def next_chunk(self, n_samples: int) -> npt.NDArray[np.floating]:
+    def next_chunk(self, n_samples: int, *, out: npt.NDArray[np.floating] | None = None) -> npt.NDArray[np.floating]:
         """Generate the next ``n_samples`` samples of every session.
+
+        Parameters
+        ----------
+        n_samples : int
+            Samples per session.
+        out : ndarray, optional
+            Where to write them, shape (n_sessions, n_channels, n_samples) and dtype ``self.dtype``
+            (e.g. a slice of a whole-night array: saves a copy). A new array by default.
 
         Returns
         -------
@@ -363,7 +371,11 @@ class SyntheticFleet:
         if n < 0:
             raise InvalidInputError(f"Invalid value for 'n_samples': expected >= 0, got {n}.")
         S, n0 = self.n_sessions, self.n_done
-        out = np.empty((S, len(self.channels), n), dtype=self.dtype)
+        shape = (S, len(self.channels), n)
+        if out is None:
+            out = np.empty(shape, dtype=self.dtype)
+        elif out.shape != shape or out.dtype != self.dtype:
+            raise InvalidInputError(f"Invalid 'out': expected shape {shape} and dtype {np.dtype(self.dtype)}.")
         if n == 0:
             return out
         bg = self._background(n) if self._spec_used.size else np.zeros((S, 0, n), dtype=np.float32)

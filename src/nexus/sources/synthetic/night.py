@@ -128,5 +128,5 @@ def synthesize_night(
     step = round(BLOCK_S * fleet.fs)
     for a in range(0, n_total, step):
         b = min(a + step, n_total)
-        out[:, a:b] = fleet.next_chunk(b - a)[0]
+        fleet.next_chunk(b - a, out=out[None, :, a:b])
     return SyntheticNight(out, fleet.channels, fleet.fs, fleet.truth(0), prof, int(seed))
