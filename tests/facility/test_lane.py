@@ -106,3 +106,28 @@ def test_channel_roles():
     assert roles["eog"] == [1, 2]
     assert roles["acc"] == [6, 7, 8]
     assert roles["ephys"] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("slots", [[0, 1, 2], [2, 0], slice(1, 3)], ids=["contiguous", "scattered", "slice"])
+@pytest.mark.parametrize("bad", [False, True], ids=["finite", "with-nan"])
+def test_rows_written_together_across_the_ring_end(slots, bad):
+    # 2-s ring at 100 Hz: the second put of 150 samples wraps around its end
+    lane = _lane(3, buffer_s=2.0)
+    lane.attach([0, 1, 2], 0)
+    rows = np.arange(3)[slots] if isinstance(slots, slice) else np.asarray(slots)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(rows.size, 2, 300))
+    if bad:
+        x[0, 1, 180] = np.nan  # one channel bad: the sample is missing for the whole row
+    lane.put(slots, [0] * rows.size, x[:, :, :150])
+    lane.step(150)
+    lane.put(slots, [150] * rows.size, x[:, :, 150:])
+    lane.step(300)
+    got = np.concatenate(lane.analyzers[0].blocks, axis=-1)[rows]
+    want = x.copy()
+    if bad:
+        want[0, :, 180] = want[0, :, 179]  # held at the last good value
+    np.testing.assert_array_equal(got, want)
+    assert lane.counts["bad"][rows].tolist() == [int(bad)] + [0] * (rows.size - 1)
+    assert lane.counts["missing"][rows].tolist() == [int(bad)] + [0] * (rows.size - 1)
+    assert lane.counts["received"][rows].tolist() == [300] * rows.size

@@ -221,18 +221,22 @@ class StatefulFilter:
             self.zi[:, idx] = 0.0
             self._fresh[idx] = True
 
-    def step(self, block: npt.ArrayLike) -> FloatArray:
+    def step(self, block: npt.ArrayLike, out: FloatArray | None = None) -> FloatArray:
         """Filter one block and carry the state on.
 
         Parameters
         ----------
         block : ndarray, shape (*leading_shape, n_samples)
             New samples (any units; the output has the same units).
+        out : ndarray, optional
+            Where to write the filtered samples: a float64 array of the block's shape, with any
+            strides (e.g. rows of a larger array). It may be ``block`` itself, to filter in
+            place; no intermediate copy is made then.
 
         Returns
         -------
         ndarray, same shape as ``block``
-            Filtered samples.
+            Filtered samples (``out`` when given).
         """
         x = np.asarray(block, dtype=np.float64)
         if x.shape[:-1] != self.leading_shape:
@@ -240,8 +244,10 @@ class StatefulFilter:
                 f"Invalid block shape {x.shape}: expected (*{self.leading_shape}, n_samples). "
                 "Give one row per session/channel the filter was made for."
             )
+        if out is not None and (out.shape != x.shape or out.dtype != np.float64):
+            raise InvalidInputError(f"Invalid 'out': expected float64 of shape {x.shape}, got {out.dtype} {out.shape}.")
         if x.shape[-1] == 0:
-            return x.copy()
+            return x.copy() if out is None else out
         if self.init == "step" and self._fresh.any():
             first = x[..., 0]
             start = self._zi_unit.reshape((self._zi_unit.shape[0],) + (1,) * len(self.leading_shape) + (2,))
@@ -252,9 +258,32 @@ class StatefulFilter:
         kernel = sosfilt_kernel() if _tiled(rows, x.shape[-1]) else None
         if kernel is None:
             y, self.zi = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi)
-            return np.asarray(y)
-        y = np.array(x, dtype=np.float64, order="C", copy=True).reshape(rows, x.shape[-1])
-        zi = np.ascontiguousarray(self.zi).reshape(self.sos.shape[0], rows, 2)
-        kernel(y, self.sos, zi)  # in place, state carried; same arithmetic as sosfilt
-        self.zi = zi.reshape(self.zi.shape)
-        return y.reshape(x.shape)
+            if out is None:
+                return np.asarray(y)
+            out[...] = y
+            return out
+        if out is None:
+            y = np.array(x, dtype=np.float64, order="C", copy=True)
+        else:
+            y = out
+            if not (y is x or (y.ctypes.data == x.ctypes.data and y.strides == x.strides)):
+                np.copyto(y, x)
+        self.zi = np.ascontiguousarray(self.zi)
+        n = x.shape[-1]
+        flat = _rows_view(y, rows, n)
+        if flat is not None:
+            kernel(flat, self.sos, self.zi.reshape(self.sos.shape[0], rows, 2))  # in place, state carried
+        else:  # rows that cannot be flattened without a copy: one call per inner index, in place
+            for idx in np.ndindex(*self.leading_shape[1:]):
+                kernel(y[(slice(None), *idx)], self.sos, self.zi[(slice(None), slice(None), *idx)])
+        return y
+
+
+def _rows_view(y: FloatArray, rows: int, n: int) -> FloatArray | None:
+    """``y`` as a (rows, n) view of the same memory, or None when its strides do not allow one."""
+    if y.ndim == 2:
+        return y
+    try:
+        return np.reshape(y, (rows, n), copy=False)  # raises instead of copying
+    except ValueError:
+        return None

@@ -71,15 +71,63 @@ class _Features:
         self.f_sigma = StatefulFilter(bandpass_sos(11.0, 16.0, fs=fs), (rows,))
         self.f_emg = StatefulFilter(highpass_sos(min(10.0, 0.2 * fs), fs=fs), (rows,))
         self.acc = BinAccumulator((rows, 3), self.n)
+        self._scratch = np.empty((rows, 3, 0))
+        self._beta = np.empty((rows, 0))
 
     def filters(self) -> tuple[StatefulFilter, ...]:
         return (self.f_alpha, self.f_beta, self.f_sigma, self.f_emg)
 
     def step(self, eeg: FloatArray, emg: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        fast = self.f_alpha.step(eeg) + self.f_beta.step(eeg)
-        s, sq = self.acc.step(np.stack([fast, self.f_sigma.step(eeg), self.f_emg.step(emg)], axis=1))
+        rows, n = eeg.shape
+        if self._scratch.shape[-1] != n:  # kept between blocks of the same length (no fresh pages per block)
+            self._scratch = np.empty((rows, 3, n))
+            self._beta = np.empty((rows, n))
+        feats = self._scratch
+        # the filters write straight into the rows of the stacked features
+        self.f_alpha.step(eeg, out=feats[:, 0])
+        feats[:, 0] += self.f_beta.step(eeg, out=self._beta)
+        self.f_sigma.step(eeg, out=feats[:, 1])
+        self.f_emg.step(emg, out=feats[:, 2])
+        s, sq = self.acc.step(feats)
         emg_rms = np.sqrt(np.maximum(sq[:, 2] / self.n - (s[:, 2] / self.n) ** 2, 0.0))
         return sq[:, 0] / self.n, sq[:, 1] / self.n, emg_rms
+
+
+class _StageBins:
+    """Per-bin sums of a stage held constant over each block, without repeating it per sample.
+
+    The bins equal those of a :class:`~nexus.dsp.moving.BinAccumulator` fed ``n`` copies of
+    the stage per block. Stage codes are small integers, so every sum is exact and equals the accumulator's.
+    """
+
+    def __init__(self, rows: int, n_per_bin: int) -> None:
+        self.n = int(n_per_bin)
+        self._carry = np.zeros(rows)  # sum of the open bin so far
+        self._fill = 0
+
+    def step(self, stage: FloatArray, n: int) -> FloatArray:
+        """Add ``n`` samples of ``stage`` (rows,); return the sums of the completed bins (rows, n_bins)."""
+        parts = []
+        pos = 0
+        if self._fill:
+            pos = min(self.n - self._fill, n)
+            self._carry = self._carry + stage * pos
+            self._fill += pos
+            if self._fill < self.n:
+                return np.zeros((stage.size, 0))
+            parts.append(self._carry[:, None])
+            self._fill = 0
+        k = (n - pos) // self.n
+        if k:
+            parts.append(np.repeat((stage * self.n)[:, None], k, axis=1))
+        rest = n - pos - k * self.n
+        self._carry = stage * rest
+        self._fill = rest
+        return np.concatenate(parts, axis=1) if parts else np.zeros((stage.size, 0))
+
+    def reset(self, index: npt.ArrayLike) -> None:
+        """Drop the open bin of some rows."""
+        self._carry[np.asarray(index, dtype=np.intp)] = 0.0
 
 
 def _trailing_mean(x: FloatArray, length: int, gap: int) -> FloatArray:
@@ -126,9 +174,14 @@ def _arousal_core(feat: FloatArray, fs: float, sleep: BoolArray, p: ArousalParam
     in_rem = rem[r, a] if a.size else np.zeros(0, dtype=bool)
     has_emg = np.isfinite(emg[r, a]) if a.size else np.zeros(0, dtype=bool)
     ok &= ~in_rem | (has_emg & (np.nan_to_num(emg_ratio) >= p.emg_ratio))
-    return EventBatch("arousal", session=r[ok], channel=np.zeros(int(ok.sum()), dtype=np.intp),
-                      onset=a[ok] / fs, duration=dur[ok],
-                      extra={"fast_ratio": peak[ok], "emg_ratio": np.asarray(emg_ratio)[ok]})
+    return EventBatch(
+        "arousal",
+        session=r[ok],
+        channel=np.zeros(int(ok.sum()), dtype=np.intp),
+        onset=a[ok] / fs,
+        duration=dur[ok],
+        extra={"fast_ratio": peak[ok], "emg_ratio": np.asarray(emg_ratio)[ok]},
+    )
 
 
 def _stage_per_second(stages: npt.ArrayLike | None, n_sec: int, fs: float, n_samples: int) -> npt.NDArray[np.int64]:
@@ -219,11 +272,19 @@ class ArousalStream:
         self.params = params or ArousalParams()
         self.n_sessions = int(check_number("n_sessions", n_sessions, ge=1))
         self._feat = _Features(self.n_sessions, fs)
-        self._stages = BinAccumulator((self.n_sessions, 1), self._feat.n)
+        self._stages = _StageBins(self.n_sessions, self._feat.n)
         left = self.params.baseline_s + self.params.baseline_gap_s + self.params.max_duration_s + 15.0
         self._stream = WindowedStream(
-            lambda f, s, m: _arousal_core(f, s, m, self.params), "arousal", self.n_sessions, 1.0,
-            inner_shape=(4,), left_s=left, right_s=3.0, hop_s=hop_s, extra_names=EXTRA, confirm_by_end=True,
+            lambda f, s, m: _arousal_core(f, s, m, self.params),
+            "arousal",
+            self.n_sessions,
+            1.0,
+            inner_shape=(4,),
+            left_s=left,
+            right_s=3.0,
+            hop_s=hop_s,
+            extra_names=EXTRA,
+            confirm_by_end=True,
         )
 
     def step(self, eeg: npt.ArrayLike, stages: npt.ArrayLike, emg: npt.ArrayLike | None = None) -> EventBatch:
@@ -245,8 +306,7 @@ class ArousalStream:
         e = np.full_like(x, np.nan) if emg is None else np.asarray(emg, dtype=np.float64)
         no_emg = ~np.isfinite(e).all(axis=1)
         fast, sigma, emg_rms = self._feat.step(x, finite(e))
-        stage_sum, _ = self._stages.step(np.repeat(st[:, None, None], x.shape[1], axis=2))
-        stage_sec = np.rint(stage_sum[:, 0] / self._feat.n)
+        stage_sec = np.rint(self._stages.step(st, x.shape[1]) / self._feat.n)
         emg_rms[no_emg] = np.nan
         feat = np.stack([fast, emg_rms, (stage_sec == int(Stage.R)).astype(float), sigma], axis=1)
         return self._stream.step(feat, np.isin(stage_sec, SLEEP))

@@ -18,6 +18,7 @@ from scipy.ndimage import maximum_filter1d
 from nexus.core.checks import check_number
 from nexus.dsp.filters import bandpass_sos, zero_phase
 from nexus.dsp.moving import moving_mean, runs, window_samples
+from nexus.events._kernels import beat_candidates_kernel
 from nexus.events.common import BoolArray, FloatArray, WindowedStream, as_2d, check_fs
 from nexus.events.table import EventBatch
 
@@ -31,16 +32,39 @@ MIN_QRS_UV = 50.0  # R waves are 0.5-2 mV; below 50 µV (band-passed) it is nois
 RR_RANGE_S = (0.3, 2.0)  # 30–200 bpm: RR intervals outside are gaps or misdetections
 
 
-def _beat_core(x: FloatArray, fs: float, mask: BoolArray) -> EventBatch:
-    f = zero_phase(x, bandpass_sos(5.0, min(20.0, 0.45 * fs), fs=fs, order=2))
+def _candidates(f: FloatArray, fs: float, mask: BoolArray) -> BoolArray:
+    """R-peak candidates of the band-passed ECG ``f`` (rows, samples): the NumPy reference form."""
     d = np.diff(f, axis=-1, prepend=f[..., :1]) * fs
     env = moving_mean(d * d, window_samples(0.12, fs))
     local = maximum_filter1d(env, size=window_samples(0.5, fs), axis=-1, mode="nearest")
     wide = maximum_filter1d(env, size=window_samples(4.0, fs), axis=-1, mode="nearest")
     # noise has no beat standing out of its 4-s mean; a QRS does (peak / mean ≥ ~3 up to 200 bpm)
     floor = 2.5 * moving_mean(env, window_samples(4.0, fs))
-    is_peak = (env == local) & (env >= 0.3 * wide) & (env > floor) & (env > 0) & mask
-    r, idx = np.nonzero(is_peak)
+    return np.asarray((env == local) & (env >= 0.3 * wide) & (env > floor) & (env > 0) & mask)
+
+
+def _candidates_fast(f: FloatArray, fs: float, mask: BoolArray) -> BoolArray:
+    """:func:`_candidates` in one compiled pass per row (same values); the reference without numba."""
+    kernel = beat_candidates_kernel()
+    if kernel is None or f.ndim != 2 or f.shape[-1] == 0:
+        return _candidates(f, fs, mask)
+    out = np.empty(f.shape, dtype=bool)
+    kernel(
+        np.ascontiguousarray(f),
+        float(fs),
+        window_samples(0.12, fs),
+        window_samples(0.5, fs),
+        window_samples(4.0, fs),
+        window_samples(4.0, fs),
+        np.ascontiguousarray(np.broadcast_to(mask, f.shape)),
+        out,
+    )
+    return out
+
+
+def _beat_core(x: FloatArray, fs: float, mask: BoolArray) -> EventBatch:
+    f = zero_phase(x, bandpass_sos(5.0, min(20.0, 0.45 * fs), fs=fs, order=2))
+    r, idx = np.nonzero(_candidates_fast(f, fs, mask))
     # a QRS is large: at least MIN_QRS_UV within ±50 ms on the band-passed ECG (noise alone is not)
     # (the ±50 ms maximum, gathered at the candidate peaks only: as maximum_filter1d, "nearest" edges)
     w = window_samples(0.1, fs)
@@ -57,8 +81,14 @@ def _beat_core(x: FloatArray, fs: float, mask: BoolArray) -> EventBatch:
     rr = np.where((rr >= RR_RANGE_S[0]) & (rr <= RR_RANGE_S[1]), rr, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         hr = 60.0 / rr
-    return EventBatch("r_peak", session=r, channel=np.zeros_like(r), onset=t, duration=np.zeros(t.size),
-                      extra={"rr_s": rr, "hr_bpm": hr})
+    return EventBatch(
+        "r_peak",
+        session=r,
+        channel=np.zeros_like(r),
+        onset=t,
+        duration=np.zeros(t.size),
+        extra={"rr_s": rr, "hr_bpm": hr},
+    )
 
 
 class HeartRateResults:
@@ -109,14 +139,21 @@ class HeartRateResults:
             hr = np.where(cnt > 0, 60.0 / (sum_rr / np.maximum(cnt, 1)), np.nan)
             rmssd = np.where(nd > 0, 1000.0 * np.sqrt(sq / np.maximum(nd, 1)), np.nan)
         onset = np.arange(n_win) * window_s
-        return pd.DataFrame({
-            "onset": onset, "duration": np.minimum(window_s, self.duration_s - onset),
-            "description": "heart_rate", "channel": self.channel, "hr_bpm": hr, "rmssd_ms": rmssd,
-            "n_beats": np.bincount(w, minlength=n_win),
-        })
+        return pd.DataFrame(
+            {
+                "onset": onset,
+                "duration": np.minimum(window_s, self.duration_s - onset),
+                "description": "heart_rate",
+                "channel": self.channel,
+                "hr_bpm": hr,
+                "rmssd_ms": rmssd,
+                "n_beats": np.bincount(w, minlength=n_win),
+            }
+        )
 
-    def surges(self, rise_bpm: float = 15.0, rise_ratio: float = 1.2, min_duration_s: float = 10.0,
-               baseline_s: float = 300.0) -> pd.DataFrame:
+    def surges(
+        self, rise_bpm: float = 15.0, rise_ratio: float = 1.2, min_duration_s: float = 10.0, baseline_s: float = 300.0
+    ) -> pd.DataFrame:
         """Heart-rate surges: HR above its baseline for at least ``min_duration_s``.
 
         The HR (resampled at 1 Hz, median of 5 beats) must exceed both baseline + ``rise_bpm``
@@ -140,8 +177,17 @@ class HeartRateResults:
         keep = (z - a) >= min_duration_s
         a, z = a[keep], z[keep]
         peak = np.array([hr[i:j].max() for i, j in zip(a, z, strict=True)])  # one per surge
-        return pd.DataFrame({"onset": a.astype(float), "duration": (z - a).astype(float), "description": "hr_surge",
-                             "channel": self.channel, "hr_bpm": peak, "baseline_bpm": base[a]}, columns=cols)
+        return pd.DataFrame(
+            {
+                "onset": a.astype(float),
+                "duration": (z - a).astype(float),
+                "description": "hr_surge",
+                "channel": self.channel,
+                "hr_bpm": peak,
+                "baseline_bpm": base[a],
+            },
+            columns=cols,
+        )
 
 
 def detect_heartbeats(ecg: npt.ArrayLike, fs: float, channel: str = "ECG") -> HeartRateResults:
@@ -169,8 +215,9 @@ class HeartRateStream:
 
     def __init__(self, n_sessions: int, fs: float, hop_s: float = 5.0, history: int = 128) -> None:
         fs = check_fs(fs, 50.0)
-        self._stream = WindowedStream(_beat_core, "r_peak", n_sessions, fs, left_s=3.0, right_s=2.5,
-                                      hop_s=hop_s, extra_names=EXTRA, gated=True)
+        self._stream = WindowedStream(
+            _beat_core, "r_peak", n_sessions, fs, left_s=3.0, right_s=2.5, hop_s=hop_s, extra_names=EXTRA, gated=True
+        )
         self.history = int(check_number("history", history, ge=2))
         self._t = np.full((n_sessions, self.history), np.nan)  # beat times, ring per session
         self._rr = np.full((n_sessions, self.history), np.nan)

@@ -62,7 +62,12 @@ class CleanFilter:
 
     def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
         """Filter the electrophysiology rows of the block in place; return it."""
-        if self.rows:
+        if not self.rows:
+            return block
+        if isinstance(self._sel, slice):  # a view of the block: filtered where it lies, no copy
+            rows = block[:, self._sel]
+            self.filter.step(rows, out=rows)
+        else:
             block[:, self._sel] = self.filter.step(block[:, self._sel])
         return block
 
@@ -94,8 +99,9 @@ class EventDetector:
         Whether the stream's ``step`` accepts a mask.
     """
 
-    def __init__(self, name: str, stream: Any, rows: Sequence[int], stages: Sequence[int] | None = None,
-                 takes_mask: bool = True) -> None:
+    def __init__(
+        self, name: str, stream: Any, rows: Sequence[int], stages: Sequence[int] | None = None, takes_mask: bool = True
+    ) -> None:
         self.name = name
         self.stream = stream
         self.rows = list(rows)
@@ -164,8 +170,9 @@ class LiveStaging:
         self.rows = rows
         # in the background the stager keeps to its own thread (one core), so that its 5-s
         # re-estimate of every bed does not take the core the ticks run on
-        self.stager = LiveStager(lane.capacity, lane.fs, kinds, night_hours=night_hours,
-                                 workers=1 if background else None)
+        self.stager = LiveStager(
+            lane.capacity, lane.fs, kinds, night_hours=night_hours, workers=1 if background else None
+        )
         self.piece = max(1, int(self.PIECE_S * lane.fs))
         # compile (or load) the model's numba kernels now, not in the first tick of a live night
         model = self.stager.model

@@ -120,8 +120,10 @@ class Lane:
         self.origin = np.zeros(self.capacity, dtype=np.int64)  # lane index of each session's sample 0
         self.high = np.zeros(self.capacity, dtype=np.int64)  # lane index after the last sample received
         self.processed = 0  # lane index up to which every session was processed
-        self.counts = {k: np.zeros(self.capacity, dtype=np.int64)
-                       for k in ("received", "missing", "late", "duplicate", "dropped", "bad")}
+        self.counts = {
+            k: np.zeros(self.capacity, dtype=np.int64)
+            for k in ("received", "missing", "late", "duplicate", "dropped", "bad")
+        }
         self.missing_run = np.zeros(self.capacity, dtype=np.int64)  # consecutive missing samples now
         self.in_dropout = np.zeros(self.capacity, dtype=bool)  # set by the supervisor's dropout watch
         self.stage_now = np.full(self.capacity, -2, dtype=np.int64)  # latest live stage per slot
@@ -188,9 +190,12 @@ class Lane:
         if x.ndim != 3 or x.shape[0] != sl.size or x.shape[1] != self.n_channels:
             raise InvalidInputError(f"Lane.put needs ({sl.size}, {self.n_channels}, samples), got {x.shape}.")
         a = self.origin[sl] + np.asarray(start, dtype=np.int64)  # lane index of each row's first sample
-        ok = np.isfinite(x).all(axis=1)  # (rows, samples)
-        bad = (~ok).sum(axis=1)
-        self.counts["bad"][sl] += bad
+        # one sum tells whether every sample is finite (the usual case): no per-sample mask then
+        with np.errstate(over="ignore", invalid="ignore"):
+            clean = bool(np.isfinite(np.sum(x)))
+        ok = None if clean else np.isfinite(x).all(axis=1)  # (rows, samples)
+        if ok is not None:
+            self.counts["bad"][sl] += (~ok).sum(axis=1)
         # position of every sample on the lane clock, relative to what is still open
         lo = self.processed
         hi = self.processed + self.size
@@ -202,33 +207,56 @@ class Lane:
         if same and a.size:
             f0, l0 = int(first[0]), int(last[0])
             if l0 > f0:
-                pos = (int(a[0]) + np.arange(f0, l0)) % self.size
-                blk = x[:, :, f0:l0]
-                okk = ok[:, f0:l0]
-                if isinstance(slots, slice) and pos[0] + pos.size <= self.size:
-                    p0, p1 = int(pos[0]), int(pos[0]) + pos.size
-                    if bad.any():
-                        self.ring[slots, :, p0:p1] = np.where(okk[:, None, :], blk, self.ring[slots, :, p0:p1])
-                    else:
-                        self.ring[slots, :, p0:p1] = blk
-                    self.have[slots, p0:p1] |= okk
-                else:
-                    self.ring[sl[:, None], :, pos[None, :]] = np.where(
-                        okk[:, :, None], np.moveaxis(blk, 1, 2), self.ring[sl[:, None], :, pos[None, :]])
-                    self.have[sl[:, None], pos[None, :]] |= okk
+                self._write_rows(sl, int(a[0]) + f0, x[:, :, f0:l0], None if ok is None else ok[:, f0:l0])
         else:
             for r in range(sl.size):  # rows at different times (individual sources): one write each
                 f0, l0 = int(first[r]), int(last[r])
                 if l0 <= f0:
                     continue
-                pos = (int(a[r]) + np.arange(f0, l0)) % self.size
-                okk = ok[r, f0:l0]
-                self.ring[sl[r]][:, pos[okk]] = x[r][:, f0:l0][:, okk]
-                self.have[sl[r], pos] |= okk
+                self._write_rows(
+                    sl[r : r + 1], int(a[r]) + f0, x[r : r + 1, :, f0:l0], None if ok is None else ok[r : r + 1, f0:l0]
+                )
         acc = np.maximum(last - first, 0)
         self.counts["received"][sl] += acc
         self.high[sl] = np.maximum(self.high[sl], a + last)
         return acc
+
+    def _write_rows(
+        self, sl: npt.NDArray[np.intp], lane_index: int, blk: FloatArray, ok: npt.NDArray[np.bool_] | None
+    ) -> None:
+        """Write samples ``blk`` (rows, channels, m) of slots ``sl`` from lane index ``lane_index`` on.
+
+        ``ok`` (rows, m) marks the finite samples (None: all are); the others are left as they were.
+        Contiguous slots and a stretch that does not wrap around the ring are written as slices.
+        """
+        m = blk.shape[-1]
+        rows: slice | npt.NDArray[np.intp] = sl
+        if sl.size and int(sl[-1]) - int(sl[0]) == sl.size - 1 and (sl.size == 1 or bool(np.all(np.diff(sl) == 1))):
+            rows = slice(int(sl[0]), int(sl[-1]) + 1)
+        p0 = lane_index % self.size
+        pieces = [(p0, 0, min(m, self.size - p0))]
+        if pieces[0][2] < m:  # wraps around the end of the ring
+            pieces.append((0, pieces[0][2], m))
+        for p, b0, b1 in pieces:
+            dst = slice(p, p + b1 - b0)
+            if isinstance(rows, slice):
+                if ok is None:
+                    self.ring[rows, :, dst] = blk[:, :, b0:b1]
+                    self.have[rows, dst] = True
+                else:
+                    okk = ok[:, b0:b1]
+                    np.copyto(self.ring[rows, :, dst], blk[:, :, b0:b1], where=okk[:, None, :])
+                    self.have[rows, dst] |= okk
+            else:
+                cur = self.ring[rows, :, dst]  # a copy (fancy index): merge, then write back
+                if ok is None:
+                    cur[...] = blk[:, :, b0:b1]
+                    self.have[rows, dst] = True
+                else:
+                    okk = ok[:, b0:b1]
+                    np.copyto(cur, blk[:, :, b0:b1], where=okk[:, None, :])
+                    self.have[rows, dst] |= okk
+                self.ring[rows, :, dst] = cur
 
     # -- the step --------------------------------------------------------------------------------
     def step(self, due_index: int, max_block: int | None = None) -> StepOutput:
