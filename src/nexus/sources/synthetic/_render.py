@@ -24,6 +24,8 @@ import numba
 import numpy as np
 
 _SQRT12 = math.sqrt(12.0)  # a uniform variable on [0, 1) has variance 1/12
+TILE = 2048
+"""Samples per session and channel mixed at a time (a few kB: stays in the L1/L2 cache)."""
 
 
 @numba.njit(cache=True, nogil=True)
@@ -99,16 +101,21 @@ def overlap_add(frames, win, tail, dest, off):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def mix_channels(
-    out, bg, spec_mix, white, white_gain, white_col, ecg_gain, resp_gain, offset, phys, n0, sec0, hop, ecg, sine
+    out, bg, boff, spec_mix, white, white_gain, white_col, ecg_gain, resp_gain, offset, phys, n0, sec0, hop, ecg, sine
 ):  # pragma: no cover - compiled
     """Write background, electrode noise, heart, breathing and posture into ``out``.
+
+    Works on tiles of :data:`TILE` samples held in cache, so ``out`` may be any strided view
+    (e.g. a block of a whole-night array) at the cost of one store per sample.
 
     Parameters
     ----------
     out : ndarray, shape (S, C, n)
         Output block (overwritten), float32 or float64.
-    bg : ndarray of float32, shape (S, P, ≥ n)
-        Background of the spectral sources.
+    bg : ndarray of float32, shape (S, P, ≥ boff + n)
+        Background of the spectral sources, from index ``boff``.
+    boff : int
+        Index in ``bg`` of the first sample.
     spec_mix : ndarray of float64, shape (C, P)
         Gain of each source on each channel.
     white : ndarray of float32, shape (S, n, 2)
@@ -145,53 +152,59 @@ def mix_channels(
     for c in range(n_c):
         need_heart |= ecg_gain[c] != 0.0
         need_resp |= resp_gain[c] != 0.0
-    heart = np.zeros(n)
-    breath = np.zeros(n)
+    heart = np.zeros(TILE)
+    breath = np.zeros(TILE)
+    acc = np.empty(TILE)
     within = np.empty(hop)  # fraction of the second at the end of each of its samples
     for r in range(hop):
         within[r] = (r + 1) / hop
     for s in range(n_s):
-        i = 0
-        while (need_heart or need_resp) and i < n:  # second by second
-            sec = (n0 + i) // hop
-            r0 = n0 + i - sec * hop
-            cnt = min(hop - r0, n - i)
-            k = sec - sec0
-            h0, h1, b0, b1 = phys[0, s, k], phys[1, s, k], phys[2, s, k], phys[3, s, k]
-            depth = 100.0 * phys[4, s, k]
-            for q in range(cnt):
-                w = within[r0 + q]
-                if need_heart:
-                    ph = h0 + w * h1
-                    heart[i + q] = ecg[int((ph - math.floor(ph)) * n_ecg)]
-                if need_resp:  # sine from a table, linearly interpolated
-                    ph = b0 + w * b1
-                    x = (ph - math.floor(ph)) * n_sin
-                    j = int(x)
-                    f = x - j
-                    breath[i + q] = depth * (sine[j] + f * (sine[j + 1] - sine[j]))
-            i += cnt
-        for c in range(n_c):
-            row = out[s, c]
-            for i in range(n):
-                row[i] = offset[s, c]
-            for p in range(n_p):
-                a = spec_mix[c, p]
+        for t0 in range(0, n, TILE):
+            m = min(TILE, n - t0)
+            i = t0
+            while (need_heart or need_resp) and i < t0 + m:  # second by second
+                sec = (n0 + i) // hop
+                r0 = n0 + i - sec * hop
+                cnt = min(hop - r0, t0 + m - i)
+                k = sec - sec0
+                h0, h1, b0, b1 = phys[0, s, k], phys[1, s, k], phys[2, s, k], phys[3, s, k]
+                depth = 100.0 * phys[4, s, k]
+                for q in range(cnt):
+                    w = within[r0 + q]
+                    if need_heart:
+                        ph = h0 + w * h1
+                        heart[i - t0 + q] = ecg[int((ph - math.floor(ph)) * n_ecg)]
+                    if need_resp:  # sine from a table, linearly interpolated
+                        ph = b0 + w * b1
+                        x = (ph - math.floor(ph)) * n_sin
+                        j = int(x)
+                        f = x - j
+                        breath[i - t0 + q] = depth * (sine[j] + f * (sine[j + 1] - sine[j]))
+                i += cnt
+            for c in range(n_c):
+                v = offset[s, c]
+                for q in range(m):
+                    acc[q] = v
+                for p in range(n_p):
+                    a = spec_mix[c, p]
+                    if a != 0.0:
+                        src = bg[s, p, boff + t0 : boff + t0 + m]
+                        for q in range(m):
+                            acc[q] += a * src[q]
+                a = white_gain[c] * _SQRT12
                 if a != 0.0:
-                    src = bg[s, p]
-                    for i in range(n):
-                        row[i] += a * src[i]
-            a = white_gain[c] * _SQRT12
-            if a != 0.0:
-                col = white_col[c]
-                for i in range(n):
-                    row[i] += a * (white[s, i, col] - 0.5)
-            if ecg_gain[c] != 0.0:
-                for i in range(n):
-                    row[i] += heart[i]
-            if resp_gain[c] != 0.0:
-                for i in range(n):
-                    row[i] += breath[i]
+                    col = white_col[c]
+                    for q in range(m):
+                        acc[q] += a * (white[s, t0 + q, col] - 0.5)
+                if ecg_gain[c] != 0.0:
+                    for q in range(m):
+                        acc[q] += heart[q]
+                if resp_gain[c] != 0.0:
+                    for q in range(m):
+                        acc[q] += breath[q]
+                row = out[s, c, t0 : t0 + m]
+                for q in range(m):
+                    row[q] = acc[q]
 
 
 @numba.njit(cache=True, nogil=True)

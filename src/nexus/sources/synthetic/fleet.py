@@ -209,6 +209,7 @@ class SyntheticFleet:
         if n_src:  # frame 0: only its second half is kept, as the first tail
             self._frames(1, np.empty((n, n_src, self.hop), dtype=np.float32), 0)
         self._buf = np.zeros((n, n_src, 0), dtype=np.float32)
+        self._buf_off = 0
 
     # ------------------------------------------------------------------ state of the sleeper
     @property
@@ -281,13 +282,16 @@ class SyntheticFleet:
         kern.overlap_add(frames, self._win32, self._tail, dest, off)
         self._next_frame += m
 
-    def _background(self, n: int) -> npt.NDArray[np.float32]:
-        """The next ``n`` samples of the spectral sources in use, shape (S, used sources, n), float32."""
-        left = self._buf.shape[2]
+    def _background(self, n: int) -> tuple[npt.NDArray[np.float32], int]:
+        """The next ``n`` samples of the spectral sources in use: ``buf[:, :, off : off + n]``, float32.
+
+        ``buf`` (S, used sources, ≥ off + n) is C-contiguous (the compiled kernels read it fastest so).
+        """
+        left = self._buf.shape[2] - self._buf_off
         if n > left:
             frames = -(-(n - left) // self.hop)
             buf = np.empty((self.n_sessions, self._spec_used.size, left + frames * self.hop), dtype=np.float32)
-            buf[:, :, :left] = self._buf
+            buf[:, :, :left] = self._buf[:, :, self._buf_off :]
             off = left
             # frames per FFT block: a few hundred kB of working set stays in cache
             per = max(1, _FRAME_BLOCK // (self.n_sessions * self._spec_used.size * (self.nfft // 2 + 1)))
@@ -296,9 +300,10 @@ class SyntheticFleet:
                 self._frames(k, buf, off)
                 off += k * self.hop
                 frames -= k
-            self._buf = buf
-        out, self._buf = self._buf[:, :, :n], self._buf[:, :, n:]
-        return out
+            self._buf, self._buf_off = buf, 0
+        off = self._buf_off
+        self._buf_off += n
+        return self._buf, off
 
     # ------------------------------------------------------------------ transient events
     def _add_events(self, out: npt.NDArray[np.floating], n0: int) -> None:
@@ -378,7 +383,7 @@ class SyntheticFleet:
             raise InvalidInputError(f"Invalid 'out': expected shape {shape} and dtype {np.dtype(self.dtype)}.")
         if n == 0:
             return out
-        bg = self._background(n) if self._spec_used.size else np.zeros((S, 0, n), dtype=np.float32)
+        bg, boff = self._background(n) if self._spec_used.size else (np.zeros((S, 0, n), dtype=np.float32), 0)
         if self._white_gain.any():
             white = np.empty((S, n, 2), dtype=np.float32)
             for s in range(S):
@@ -389,6 +394,7 @@ class SyntheticFleet:
         _kernels().mix_channels(
             out,
             bg,
+            boff,
             self._mix_used,
             white,
             self._white_gain,
