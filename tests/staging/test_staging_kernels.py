@@ -19,3 +19,27 @@ def test_compiled_quartiles_equal_numpy_percentiles(values, coarse):
     out = np.empty(2)
     _quartiles()(x.copy(), x.size, out)
     np.testing.assert_allclose(out, np.percentile(x, [25, 75]), rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("n", [3, 5, 11])
+def test_median_network_selects_the_median_of_every_binary_input(n):
+    from nexus.staging._kernels import median_network
+
+    pairs = median_network(n)
+    codes = np.arange(2**n)
+    v = (codes[:, None] >> np.arange(n)[None, :]) & 1  # every 0/1 input (0-1 principle)
+    for i, j in pairs:
+        lo, hi = np.minimum(v[:, i], v[:, j]), np.maximum(v[:, i], v[:, j])
+        v[:, i], v[:, j] = lo, hi
+    np.testing.assert_array_equal(v[:, n // 2], np.sort((codes[:, None] >> np.arange(n)) & 1, axis=1)[:, n // 2])
+
+
+def test_compiled_median_equals_numpy_median():
+    pytest.importorskip("numba")
+    from nexus.staging._kernels import median_kernel, median_network
+
+    x = np.random.default_rng(0).gamma(1.0, size=(7, 11, 151)).astype(np.float32)
+    x[2, :, :5] = 1.0  # ties
+    out = np.empty((7, 151), dtype=np.float32)
+    median_kernel()(x, median_network(11), out)
+    np.testing.assert_array_equal(out, np.median(x, axis=1))

@@ -34,8 +34,8 @@ def _quartiles() -> Any:
 def block_stats_kernel() -> Any:
     """The compiled block-statistics kernel, or None without numba.
 
-    ``kernel(xt, kmax, out)``: ``xt`` (rows, kmax + n) holds the ``kmax`` samples before each
-    block then the block; ``out``
+    ``kernel(y, at, n, kmax, out)``: the block is ``y[:, at : at + n]`` (``y`` C-contiguous, so
+    that its rows are read as contiguous vectors), after ``kmax`` samples that precede it; ``out``
     (rows, ≥ 20 + kmax) receives, per row: Σx, Σx², Σx³, Σx⁴, Σdx, Σdx², Σddx, Σddx²,
     sign changes of x and of dx, counts of the 8 order-3 comparison codes, the block's 25 % and
     75 % quantiles (linear interpolation), then Σ|x[i] − x[i−k]| for k = 1..kmax.
@@ -46,48 +46,70 @@ def block_stats_kernel() -> Any:
         return None
     _quartiles()
 
-    @numba.njit(cache=True, nogil=True)
-    def kernel(xt, kmax, out):
-        rows, width = xt.shape
-        n = width - kmax
-        hig = np.zeros(kmax)
+    # reassociation lets the compiler vectorise the sums along the block (slices, not x[i - k]
+    # with a possibly negative index, keep the loops free of wraparound checks)
+    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+    def kernel(y, at, n, kmax, out):  # pragma: no cover - compiled
+        rows = y.shape[0]
+        width = n + kmax
         scratch = np.empty(n)
         q = np.empty(2)
         for r in range(rows):
-            x = xt[r]
+            x = y[r, at - kmax : at + n]
+            cur = x[kmax:]
+            p1 = x[kmax - 1 : width - 1]
+            p2 = x[kmax - 2 : width - 2]
             s1 = s2 = s3 = s4 = 0.0
             d1 = d2 = dd1 = dd2 = 0.0
             nzc = 0
             nzcd = 0
-            for k in range(8):
-                out[r, 10 + k] = 0.0
-            prev_dx = x[kmax - 1] - x[kmax - 2]
-            for k in range(kmax):
-                hig[k] = 0.0
-            for i in range(kmax, width):
-                v = x[i]
+            for i in range(n):
+                v = cur[i]
+                b = p1[i]
                 v2 = v * v
                 s1 += v
                 s2 += v2
                 s3 += v2 * v
                 s4 += v2 * v2
-                dx = v - x[i - 1]
+                dx = v - b
+                pdx = b - p2[i]
+                ddx = dx - pdx
                 d1 += dx
                 d2 += dx * dx
-                ddx = dx - prev_dx
                 dd1 += ddx
                 dd2 += ddx * ddx
-                if np.signbit(v) != np.signbit(x[i - 1]):
-                    nzc += 1
-                if np.signbit(dx) != np.signbit(prev_dx):
-                    nzcd += 1
-                a = x[i - 2]
-                b = x[i - 1]
-                code = 4 * (a <= b) + 2 * (a <= v) + (b <= v)
-                out[r, 10 + code] += 1.0
-                for k in range(kmax):
-                    hig[k] += abs(v - x[i - 1 - k])
-                prev_dx = dx
+                nzc += np.signbit(v) != np.signbit(b)
+                nzcd += np.signbit(dx) != np.signbit(pdx)
+            # order-3 codes 4·(a≤b) + 2·(a≤v) + (b≤v): joint counts from sums of the indicators
+            na = nb = nc = nab = nac = nbc = nabc = 0
+            for i in range(n):
+                a = p2[i]
+                b = p1[i]
+                v = cur[i]
+                ia = int(a <= b)
+                ib = int(a <= v)
+                ic = int(b <= v)
+                na += ia
+                nb += ib
+                nc += ic
+                nab += ia * ib
+                nac += ia * ic
+                nbc += ib * ic
+                nabc += ia * ib * ic
+            out[r, 10] = n - na - nb - nc + nab + nac + nbc - nabc  # code 0
+            out[r, 11] = nc - nac - nbc + nabc  # 1: c only
+            out[r, 12] = nb - nab - nbc + nabc  # 2: b only
+            out[r, 13] = nbc - nabc  # 3: b and c
+            out[r, 14] = na - nab - nac + nabc  # 4: a only
+            out[r, 15] = nac - nabc  # 5: a and c
+            out[r, 16] = nab - nabc  # 6: a and b
+            out[r, 17] = nabc  # 7
+            for k in range(1, kmax + 1):
+                lag = x[kmax - k : width - k]
+                h = 0.0
+                for i in range(n):
+                    h += abs(cur[i] - lag[i])
+                out[r, 19 + k] = h
             out[r, 0] = s1
             out[r, 1] = s2
             out[r, 2] = s3
@@ -98,30 +120,12 @@ def block_stats_kernel() -> Any:
             out[r, 7] = dd2
             out[r, 8] = nzc
             out[r, 9] = nzcd
-            for k in range(kmax):
-                out[r, 20 + k] = hig[k]
-            scratch[:] = x[kmax:]
+            scratch[:] = cur
             _QUARTILES(scratch, n, q)
             out[r, 18] = q[0]
             out[r, 19] = q[1]
 
     return kernel
-
-
-@lru_cache(maxsize=1)
-def stream_kernels() -> Any:
-    """Compiled ``(interpolate, highpass)`` kernels for the live filter chain, or None without numba.
-
-    ``interpolate(y, prev, pos, out)``: linear interpolation of each row of ``y`` at fractional
-    positions ``pos`` (−1 ≤ pos ≤ n−1; position −1 is ``prev``).
-    ``highpass(y, delay_tail, ma_tails, out)``: ``y[n − D]`` minus the triple moving average of ``y``
-    (boxcar length L), updating the carried tails in place (``delay_tail`` (rows, D),
-    ``ma_tails`` (3, rows, L − 1)).
-    """
-    try:
-        import numba
-    except ImportError:  # pragma: no cover
-        return None
 
     @numba.njit(cache=True, nogil=True)
     def interpolate(y, prev, pos, out):
@@ -306,23 +310,6 @@ def epoch_features_kernel() -> Any:
 
     return kernel
 
-
-
-@lru_cache(maxsize=1)
-def lowpass_kernel() -> Any:
-    """Compiled cascade of biquads with carried state (as ``scipy.signal.sosfilt``), or None without numba.
-
-    ``lowpass(x, sos, zi, out)``: ``x`` (sessions, channels, n) in any float type and layout,
-    ``sos`` (sections, 6) with a0 = 1, ``zi`` (sessions, channels, sections, 2) updated in place,
-    ``out`` (sessions, channels, n) float64. Transposed direct form II, as scipy; rows are
-    filtered 16 at a time, sample by sample, so that the independent recursions of the rows run
-    side by side in the CPU (bit-identical to scipy, about twice as fast).
-    """
-    try:
-        import numba
-    except ImportError:  # pragma: no cover
-        return None
-
     @numba.njit(cache=True, nogil=True)
     def lowpass(x, sos, zi, out):
         n_s, n_c, n = x.shape
@@ -363,3 +350,243 @@ def lowpass_kernel() -> Any:
                     zi[si, ci, s, 1] = z1[s, t]
 
     return lowpass
+
+
+def median_network(n: int) -> np.ndarray:
+    """Comparators ``(i, j)`` (i < j) of a selection network that puts the median of ``n`` values at ``n // 2``.
+
+    Batcher's odd-even merge sort on the next power of two, without the comparators that touch
+    padding (padding would be +inf: those comparators change nothing) and without those that
+    cannot reach position ``n // 2`` (pruned backwards from it). For ``n = 11``: 32 comparators.
+    """
+    size = 1 << max(n - 1, 1).bit_length()
+    pairs = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    need = {n // 2}
+    keep = []
+    for i, j in reversed([(i, j) for i, j in pairs if j < n]):
+        if i in need or j in need:
+            keep.append((i, j))
+            need |= {i, j}
+    return np.array(keep[::-1], dtype=np.int64).reshape(-1, 2)
+
+
+@lru_cache(maxsize=1)
+def median_kernel() -> Any:
+    """Compiled ``median(x, pairs, out)`` along axis 1 of ``x`` (rows, n, m) into ``out`` (rows, m), or None.
+
+    ``pairs`` is :func:`median_network` ``(n)``; ``n`` odd. Each comparator is a minimum and a
+    maximum over the ``m`` contiguous columns at once (vectorised), so the median of the 11
+    Welch segments of every frequency bin costs a few instructions per value instead of a
+    partition per bin. Equal to ``np.median(x, axis=1)`` for finite values.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def median(x, pairs, out):  # pragma: no cover - compiled
+        rows, n, m = x.shape
+        mid = n // 2
+        work = np.empty((n, m), x.dtype)
+        for r in range(rows):
+            for s in range(n):
+                for b in range(m):
+                    work[s, b] = x[r, s, b]
+            for p in range(pairs.shape[0]):
+                wi = work[pairs[p, 0]]
+                wj = work[pairs[p, 1]]
+                for b in range(m):
+                    a = wi[b]
+                    c = wj[b]
+                    wi[b] = a if a < c else c
+                    wj[b] = c if a < c else a
+            for b in range(m):
+                out[r, b] = work[mid, b]
+
+    return median
+
+
+@lru_cache(maxsize=1)
+def filter_chain_kernel() -> Any:
+    """The live filter chain in one compiled pass, or None without numba.
+
+    ``chain(x, chans, sos, zi, prev, i0, frac, emit, delay_tail, ma_tails, out)``: for every row
+    ``(session, kind)`` of the output, the samples ``x[session, chans[kind], :]`` (any float type)
+    go through the causal low-pass (biquad cascade ``sos``, a0 = 1, state ``zi`` (rows, sections,
+    2)), are interpolated linearly at the fractional positions ``i0 + frac`` between samples
+    ``i0`` and ``emit = min(i0 + 1, n − 1)`` (position −1 is ``prev`` (rows,), the last
+    low-passed sample of the previous call) and are high-passed (``y[k − D]`` minus
+    the triple moving average of length ``L``, tails ``delay_tail`` (rows, D) and ``ma_tails``
+    (3, rows, L − 1)); the result goes to ``out`` (rows, len(i0)), which may be a view into a
+    larger buffer. All state is updated in place.
+
+    The rows are processed 16 at a time, sample by sample, so that their independent
+    recursions run side by side (vectorised across rows); intermediate signals stay in small
+    per-tile buffers. The arithmetic is that of :func:`scipy.signal.sosfilt` (transposed direct form
+    II) and of the separate interpolation and high-pass steps, operation for operation (no
+    fast-math), so the output is the same to the last bit.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def chain(x, chans, sos, zi, prev, i0, frac, emit, delay_tail, ma_tails, out):  # pragma: no cover
+        n_k = chans.size
+        rows = x.shape[0] * n_k
+        n = x.shape[2]
+        m = i0.size
+        nsec = sos.shape[0]
+        d = delay_tail.shape[1]
+        lm1 = ma_tails.shape[2]
+        length = lm1 + 1
+        w = 16
+        z0 = np.zeros((nsec, w))
+        z1 = np.zeros((nsec, w))
+        tile = np.zeros((n + 1, w))  # the previous low-passed sample, then this call's
+        u = np.zeros((d + m, w))  # delay tail then the new 100-Hz samples
+        inb = np.zeros((lm1 + m, w))  # one moving-average stage: its tail then its input
+        outs = np.zeros((m, w))
+        acc = np.zeros(w)
+        for r0 in range(0, rows, w):
+            lanes = min(w, rows - r0)
+            for t in range(lanes):
+                row = x[(r0 + t) // n_k, chans[(r0 + t) % n_k]]
+                for j in range(n):
+                    tile[j + 1, t] = row[j]
+                tile[0, t] = prev[r0 + t]
+                for s in range(nsec):
+                    z0[s, t] = zi[r0 + t, s, 0]
+                    z1[s, t] = zi[r0 + t, s, 1]
+            for s in range(nsec):
+                b0 = sos[s, 0]
+                b1 = sos[s, 1]
+                b2 = sos[s, 2]
+                a1 = sos[s, 4]
+                a2 = sos[s, 5]
+                for j in range(1, n + 1):
+                    for t in range(w):  # fixed width: unused lanes compute on stale values
+                        v = tile[j, t]
+                        y = b0 * v + z0[s, t]
+                        z0[s, t] = b1 * v - a1 * y + z1[s, t]
+                        z1[s, t] = b2 * v - a2 * y
+                        tile[j, t] = y
+            for t in range(lanes):
+                prev[r0 + t] = tile[n, t]
+                for s in range(nsec):
+                    zi[r0 + t, s, 0] = z0[s, t]
+                    zi[r0 + t, s, 1] = z1[s, t]
+            for j in range(d):  # row-major state -> sample-major tile: the inner loop over rows
+                for t in range(lanes):
+                    u[j, t] = delay_tail[r0 + t, j]
+            for k in range(m):  # tile index = sample index + 1 (index 0: the previous sample)
+                f = frac[k]
+                g = 1.0 - f
+                ia = i0[k] + 1
+                ib = emit[k] + 1
+                for t in range(w):
+                    u[d + k, t] = tile[ia, t] * g + tile[ib, t] * f
+            if m == 0:
+                continue
+            # high-pass: three moving averages, each over its carried tail and its new input
+            for j in range(m):
+                for t in range(w):
+                    outs[j, t] = u[d + j, t]
+            for st in range(3):
+                for j in range(lm1):
+                    for t in range(lanes):
+                        inb[j, t] = ma_tails[st, r0 + t, j]
+                for j in range(m):
+                    for t in range(w):
+                        inb[lm1 + j, t] = outs[j, t]
+                for j in range(lm1):
+                    for t in range(lanes):
+                        ma_tails[st, r0 + t, j] = inb[m + j, t]
+                for t in range(w):
+                    acc[t] = 0.0
+                for j in range(length):
+                    for t in range(w):
+                        acc[t] += inb[j, t]
+                for t in range(w):
+                    outs[0, t] = acc[t] / length
+                for j in range(1, m):
+                    for t in range(w):
+                        acc[t] += inb[j + lm1, t] - inb[j - 1, t]
+                        outs[j, t] = acc[t] / length
+            for j in range(m):
+                for t in range(lanes):
+                    out[r0 + t, j] = u[j, t] - outs[j, t]
+            for j in range(d):
+                for t in range(lanes):
+                    delay_tail[r0 + t, j] = u[m + j, t]
+
+    return chain
+
+
+@lru_cache(maxsize=1)
+def segments_kernel() -> Any:
+    """Compiled ``segments(y, starts, window, out)``: windowed, mean-removed segments, or None without numba.
+
+    ``out[r, g, :] = (y[r, starts[g] : starts[g] + len(window)] − its mean) · window``, in the
+    precision of ``out`` (float32 for the live stager's spectra); the mean is summed in float64.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        return None
+
+    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+    def segments(y, starts, window, out):  # pragma: no cover - compiled
+        rows = y.shape[0]
+        n = window.size
+        for r in range(rows):
+            for g in range(starts.size):
+                seg = y[r, starts[g] : starts[g] + n]
+                acc = 0.0
+                for j in range(n):
+                    acc += seg[j]
+                mean = acc / n
+                o = out[r, g]
+                for j in range(n):
+                    o[j] = (seg[j] - mean) * window[j]
+
+    return segments
+
+
+@lru_cache(maxsize=1)
+def power_kernel() -> Any:
+    """Compiled ``power(spec, n_bins, scale, out)``: ``out = scale · |spec[..., :n_bins]|²`` (bin 0 halved), or None.
+
+    ``spec`` (rows, segments, ≥ n_bins) complex; ``out`` (rows, segments, n_bins) real: the
+    one-sided periodogram of :func:`scipy.signal.welch` from an ``rfft``, in one pass.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def power(spec, n_bins, scale, out):  # pragma: no cover - compiled
+        rows, n_seg = out.shape[:2]
+        for r in range(rows):
+            for g in range(n_seg):
+                sp = spec[r, g]
+                o = out[r, g]
+                for b in range(n_bins):
+                    v = sp[b]
+                    o[b] = (v.real * v.real + v.imag * v.imag) * scale
+                o[0] /= 2.0
+
+    return power

@@ -36,6 +36,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,14 @@ from nexus.core.checks import check_number, check_option
 from nexus.core.errors import InvalidInputError
 from nexus.core.stages import EPOCH_S, Stage
 from nexus.staging import features as F
-from nexus.staging._kernels import block_stats_kernel, lowpass_kernel, stream_kernels
+from nexus.staging._kernels import (
+    block_stats_kernel,
+    filter_chain_kernel,
+    median_kernel,
+    median_network,
+    power_kernel,
+    segments_kernel,
+)
 from nexus.staging.model import load_model, model_name
 from nexus.staging.offline import FLAT_STD_UV, KINDS, MIN_DURATION_S, MIN_FS, StagingResult
 
@@ -71,6 +79,7 @@ _TRIANG_PAST = np.arange(7, 0, -1) / 8.0  # weights of the 1..7 previous epochs 
 _NORM_HIST = 128  # epochs kept per session for the running robust scaling (thinned by half when full)
 _NORM_EVERY = 5  # refresh the scaling of each session every this many epochs (after the first _NORM_WARM)
 _NORM_WARM = 20
+_HISTORY = _SEG - _STEP  # filtered samples kept before the next block (the straddling segment's first half)
 PRIOR_FILE = Path(__file__).with_name("live_prior.json")
 MIN_SHARD: int = 128
 """Fewest sessions per shard when a :class:`LiveStager` splits its sessions over threads."""
@@ -188,8 +197,13 @@ class LiveStager:
             self._slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
             for sl in self._slices:
                 shard = LiveStager(
-                    sl.stop - sl.start, fs, self.channels, night_hours=night_hours, prior=prior,
-                    prior_epochs=prior_epochs, workers=1,
+                    sl.stop - sl.start,
+                    fs,
+                    self.channels,
+                    night_hours=night_hours,
+                    prior=prior,
+                    prior_epochs=prior_epochs,
+                    workers=1,
                 )
                 shard._row0 = sl.start
                 self._shards.append(shard)
@@ -205,14 +219,20 @@ class LiveStager:
         self._ma_tails = np.zeros((3, s, c, _MA_LEN - 1))
         self._delay_tail = np.zeros((s, c, _HP_DELAY))
         self._fresh = np.ones(s, dtype=bool)  # sessions whose filters start at the next sample
-        self._prev = np.zeros((s, c))  # last input sample (for interpolation across blocks)
+        self._prev = np.zeros((s, c))  # last low-passed sample (for interpolation across blocks)
         self._phase = 0.0  # position of the next 100-Hz sample, in input samples from the block start
-        self._pending = np.zeros((s, c, 0))  # filtered 100-Hz samples not yet in a block
-        self._pending_nan = np.zeros((s, 0), dtype=bool)
-        self._buf = np.zeros((s, c, 3 * _SEG // 2 + 2))  # last 7.5 s (+2) of filtered samples
+        self._chans = np.asarray(self._rows, dtype=np.int64)
+        # filtered 100-Hz samples, one row per (session, kind): the block to process next starts at
+        # column _y_pos, after _HISTORY columns of the samples before it (zeros at the start);
+        # the filter chain writes its output straight in, and blocks are read from it as views
+        self._y = np.zeros((s * c, _HISTORY + 4 * _BLOCK))
+        self._y_nan = np.zeros((s, self._y.shape[1]), dtype=bool)  # missing samples, per session
+        self._y_pos = self._y_len = _HISTORY
+        self._blocks_since_reset = np.full(s, _BLOCKS_PER_EPOCH)
         self._stats = np.full((s, c, _BLOCKS_PER_EPOCH, _N_STATS), np.nan)
-        # segments last (contiguous median); single precision halves the median's memory traffic
-        self._psd = np.full((s, c, _N_BINS, _N_SEG), np.nan, dtype=np.float32)
+        # PSD ring of the last 11 segments, bins last (the median network runs along them);
+        # single precision halves the median's memory traffic
+        self._psd = np.full((s, c, _N_SEG, _N_BINS), np.nan, dtype=np.float32)
         self._n_seg = 0
         self._raw_names = [f"{k}_{f}" for k in self.kinds for f in F.feature_names(k)]
         n_raw = len(self._raw_names)
@@ -254,33 +274,85 @@ class LiveStager:
         if self._shards:
             list(self._pool.map(lambda i: self._shards[i].push(x[self._slices[i]]), range(len(self._shards))))
             return
-        if self._rows != list(range(x.shape[1])):
-            x = x[:, self._rows]
         # one cheap reduction tells whether any sample is missing; the mask is built only then
-        any_nan = not np.isfinite(x.sum())
-        nan: npt.NDArray[np.bool_] = ~np.isfinite(x) if any_nan else np.zeros((1, 1, 1), dtype=bool)
-        if any_nan:
-            x = np.where(nan, 0.0, x)
+        nan_in: npt.NDArray[np.bool_] | None = None
+        if not np.isfinite(x.sum()):
+            missing = ~np.isfinite(x)
+            x = np.where(missing, 0.0, x)
+            nan_in = _any(missing, 1)
         if self._fresh.any():
-            self._start_state(x[:, :, 0], self._fresh)
-        lowpass = lowpass_kernel()
-        y: FloatArray
-        if lowpass is not None:  # float32 input is filtered as it is (no converted copy)
-            y = np.empty(x.shape)
-            lowpass(x, self._lp, self._lp_zi, y)
+            self._start_state(x[:, self._rows, 0], self._fresh)
+        n = x.shape[-1]
+        pos = self._positions(n)
+        m = pos.size
+        at = self._reserve(m)
+        out = self._y[:, at : at + m]
+        chain = filter_chain_kernel()
+        if chain is not None:  # no intermediate array: the chain writes into the sample buffer
+            s, c = self.n_sessions, len(self.kinds)
+            i0 = np.floor(pos).astype(np.int64)
+            chain(
+                x,
+                self._chans,
+                self._lp,
+                self._lp_zi.reshape(s * c, -1, 2),
+                self._prev.reshape(-1),
+                i0,
+                pos - i0,
+                np.minimum(i0 + 1, n - 1),
+                self._delay_tail.reshape(s * c, -1),
+                self._ma_tails.reshape(3, s * c, -1),
+                out,
+            )
         else:
-            y, zf = signal.sosfilt(self._lp, x, axis=-1, zi=np.moveaxis(self._lp_zi, 2, 0))
-            self._lp_zi = np.ascontiguousarray(np.moveaxis(zf, 0, 2))
+            out[...] = self._filter_numpy(x[:, self._rows].astype(np.float64), pos).reshape(out.shape)
+        if nan_in is not None:
+            self._y_nan[:, at : at + m] = nan_in[:, np.clip(np.round(pos).astype(np.int64), 0, n - 1)]
+        self._y_len += m
+
+    def _positions(self, n: int) -> FloatArray:
+        """Positions of the next 100-Hz samples among ``n`` new input samples (−1: the previous sample)."""
+        if not self._resample:
+            return np.arange(n, dtype=np.float64)
+        step = self.fs / F.FS
+        pos: FloatArray = np.arange(int(np.floor((n - 1 - self._phase) / step)) + 1, dtype=np.float64)
+        pos = self._phase + step * pos
+        pos = pos[pos <= n - 1]
+        self._phase = float(pos[-1] + step - n) if pos.size else self._phase - n
+        return pos
+
+    def _reserve(self, m: int) -> int:
+        """Make room for ``m`` more samples in the buffer; return the column they start at."""
+        cap = self._y.shape[1]
+        if self._y_len + m > cap:  # drop the samples no block needs any more
+            keep = self._y_pos - _HISTORY
+            self._y[:, : self._y_len - keep] = self._y[:, keep : self._y_len]
+            self._y_nan[:, : self._y_len - keep] = self._y_nan[:, keep : self._y_len]
+            self._y_nan[:, self._y_len - keep :] = False
+            self._y_pos -= keep
+            self._y_len -= keep
+        if self._y_len + m > cap:  # a long push: grow
+            grow = self._y_len + m + 2 * _BLOCK - cap
+            self._y = np.concatenate([self._y, np.zeros((self._y.shape[0], grow))], axis=1)
+            self._y_nan = np.concatenate([self._y_nan, np.zeros((self._y_nan.shape[0], grow), dtype=bool)], axis=1)
+        return self._y_len
+
+    def _filter_numpy(self, x: FloatArray, pos: FloatArray) -> FloatArray:
+        """The filter chain of :func:`~nexus.staging._kernels.filter_chain_kernel` with scipy and numpy."""
+        y, zf = signal.sosfilt(self._lp, x, axis=-1, zi=np.moveaxis(self._lp_zi, 2, 0))
+        self._lp_zi = np.ascontiguousarray(np.moveaxis(zf, 0, 2))
+        n = y.shape[-1]
         if self._resample:
-            y, nan_rs = self._interpolate(y, _any(nan, 1) if any_nan else None)
+            ext = np.concatenate([self._prev[:, :, None], y], axis=-1)  # index 0 = previous sample
+            i0 = np.floor(pos).astype(np.int64)
+            frac = pos - i0
+            y_rs = ext[:, :, i0 + 1] * (1.0 - frac) + ext[:, :, np.minimum(i0 + 2, n)] * frac
         else:
-            nan_rs = _any(nan, 1) if any_nan else None
-        if y.shape[-1] == 0:
-            return
-        y = self._highpass(y)
-        self._pending = np.concatenate([self._pending, y], axis=-1)
-        nan_rs = np.zeros((self.n_sessions, y.shape[-1]), dtype=bool) if nan_rs is None else nan_rs
-        self._pending_nan = np.concatenate([self._pending_nan, nan_rs], axis=-1)
+            y_rs = y
+        self._prev = y[:, :, -1].copy()
+        if y_rs.shape[-1] == 0:
+            return y_rs
+        return self._highpass(y_rs)
 
     def _start_state(self, first: FloatArray, rows: npt.NDArray[np.bool_]) -> None:
         """Start the filters of new sessions in steady state for their first sample (no start-up transient)."""
@@ -311,9 +383,10 @@ class LiveStager:
                     shard.reset(mine)
             return
         self._fresh[idx] = True
-        self._pending[idx] = 0.0
-        self._pending_nan[idx] = True
-        self._buf[idx] = 0.0
+        c = len(self.kinds)
+        self._y[(idx[:, None] * c + np.arange(c)).ravel()] = 0.0
+        self._y_nan[idx, self._y_pos : self._y_len] = True
+        self._blocks_since_reset[idx] = 0
         self._stats[idx] = np.nan
         self._psd[idx] = np.nan
         self._hist[idx] = np.nan
@@ -324,14 +397,6 @@ class LiveStager:
     def _highpass(self, y: FloatArray) -> FloatArray:
         """Linear-phase high-pass: ``y[n − D]`` minus a triple moving average of ``y``, carried across blocks."""
         n = y.shape[-1]
-        kernels = stream_kernels()
-        if kernels is not None:
-            s, c = y.shape[:2]
-            out = np.empty((s * c, n))
-            dt = self._delay_tail.reshape(s * c, -1)
-            mt = self._ma_tails.reshape(3, s * c, -1)
-            kernels[1](np.ascontiguousarray(y.reshape(s * c, n)), dt, mt, out)
-            return out.reshape(s, c, n)
         delayed = np.concatenate([self._delay_tail, y], axis=-1)
         self._delay_tail = delayed[..., -_HP_DELAY:].copy()
         z = y
@@ -343,41 +408,20 @@ class LiveStager:
             z = (cs[..., _MA_LEN:] - cs[..., :-_MA_LEN]) / _MA_LEN
         return delayed[..., :n] - z
 
-    def _interpolate(
-        self, y: FloatArray, nan: npt.NDArray[np.bool_] | None
-    ) -> tuple[FloatArray, npt.NDArray[np.bool_] | None]:
-        n = y.shape[-1]
-        step = self.fs / F.FS
-        pos = self._phase + step * np.arange(int(np.floor((n - 1 - self._phase) / step)) + 1)
-        pos = pos[pos <= n - 1]
-        kernels = stream_kernels()
-        if kernels is not None:
-            s, c = y.shape[:2]
-            flat = np.empty((s * c, pos.size))
-            kernels[0](np.ascontiguousarray(y.reshape(s * c, n)), self._prev.reshape(-1).copy(), pos, flat)
-            out = flat.reshape(s, c, pos.size)
-        else:
-            ext = np.concatenate([self._prev[:, :, None], y], axis=-1)  # index 0 = previous sample
-            i0 = np.floor(pos).astype(np.int64)
-            frac = pos - i0
-            out = ext[:, :, i0 + 1] * (1.0 - frac) + ext[:, :, np.minimum(i0 + 2, n)] * frac
-        self._prev = y[:, :, -1].copy()
-        self._phase = (pos[-1] + step - n) if pos.size else self._phase - n
-        nan_out = None if nan is None else nan[:, np.clip(np.round(pos).astype(np.int64), 0, n - 1)]
-        return out, nan_out
-
     # ------------------------------------------------------------------ per-block work
-    def _block_stats(self, blk: FloatArray, tail: FloatArray, nan: npt.NDArray[np.bool_]) -> FloatArray:
-        """Sufficient statistics of one 5-s block (with the 10 samples before it for continuity)."""
-        s, c, n = blk.shape
-        xt = np.concatenate([tail[..., -_KMAX:], blk], axis=-1)  # (s, c, n + 10)
+    def _block_stats(self, at: int, nan: npt.NDArray[np.bool_]) -> FloatArray:
+        """Sufficient statistics of the 5-s block at column ``at`` (with the 10 samples before it for continuity)."""
+        s, c, n = self.n_sessions, len(self.kinds), _BLOCK
+        nan_any = _any(nan, -1)[:, None]
         kernel = block_stats_kernel()
-        if kernel is not None:  # one compiled pass over the samples
+        if kernel is not None:  # one compiled pass over the samples, read in place
             flat = np.empty((s * c, _N_STATS))
-            kernel(np.ascontiguousarray(xt.reshape(s * c, -1)), _KMAX, flat)
+            kernel(self._y, at, n, _KMAX, flat)
             out = flat.reshape(s, c, _N_STATS)
-            out[..., _S_NAN] = _any(nan, -1)[:, None]
+            out[..., _S_NAN] = nan_any
             return out
+        xt = self._y[:, at - _KMAX : at + n].reshape(s, c, n + _KMAX)
+        blk = xt[..., _KMAX:]
         out = np.empty((s, c, _N_STATS))
         x2 = blk * blk
         out[..., 0] = blk.sum(-1)
@@ -405,45 +449,49 @@ class LiveStager:
         # Higuchi: Σ|x[i] − x[i−k]| for i in the block
         for k in range(1, _KMAX + 1):
             out[..., _S_HIG.start + k - 1] = np.abs(blk - xt[..., _KMAX - k : _KMAX - k + n]).sum(-1)
-        out[..., _S_NAN] = _any(nan, -1)[:, None]
+        out[..., _S_NAN] = nan_any
         return out
 
-    def _segment_psd(self, seg: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """One-sided Welch-style PSD (Hamming, mean removed) of 5-s segments, bins 0..30 Hz, in µV²/Hz.
+    def _segment_psd(self, starts: Sequence[int]) -> npt.NDArray[np.float32]:
+        """One-sided Welch-style PSD (Hamming, mean removed) of the 5-s segments at ``starts``, bins 0..30 Hz.
 
-        ``seg`` (float32, modified in place): single precision is ample for a power spectrum and
-        halves the memory traffic.
+        Returns float32 (rows, segments, bins) in µV²/Hz: single precision is ample for a power
+        spectrum and halves the memory traffic of the FFT and of the median.
         """
         w = _hamming()
-        seg -= seg.mean(axis=-1, keepdims=True)
-        seg *= w.astype(np.float32)
-        spec = sp_fft.rfft(seg, axis=-1)[..., :_N_BINS]
-        p = np.square(spec.real)
-        p += np.square(spec.imag)
-        p *= np.float32(2.0 / (F.FS * (w * w).sum()))
+        seg = np.empty((self._y.shape[0], len(starts), _SEG), dtype=np.float32)
+        kernel = segments_kernel()
+        if kernel is not None:
+            kernel(self._y, np.asarray(starts, dtype=np.int64), w, seg)
+        else:
+            for g, a in enumerate(starts):
+                v = self._y[:, a : a + _SEG]
+                seg[:, g] = (v - v.mean(axis=-1, keepdims=True)) * w
+        spec = sp_fft.rfft(seg, axis=-1, overwrite_x=True)
+        scale = np.float32(2.0 / (F.FS * (w * w).sum()))
+        power = power_kernel()
+        if power is not None:
+            p = np.empty((*seg.shape[:2], _N_BINS), dtype=np.float32)
+            power(spec, _N_BINS, scale, p)
+            return p
+        p = np.square(spec.real[..., :_N_BINS])
+        p += np.square(spec.imag[..., :_N_BINS])
+        p *= scale
         p[..., 0] /= 2.0
         return p
 
-    def _process_block(self, blk: FloatArray, nan: npt.NDArray[np.bool_]) -> None:
-        buf = self._buf  # the last samples before this block
-        stats = self._block_stats(blk, buf, nan)
+    def _process_block(self, at: int, nan: npt.NDArray[np.bool_]) -> None:
+        s, c = self.n_sessions, len(self.kinds)
         # rings written in place (sums and medians do not depend on the order of their slots)
-        self._stats[:, :, self.n_blocks % _BLOCKS_PER_EPOCH] = stats
+        self._stats[:, :, self.n_blocks % _BLOCKS_PER_EPOCH] = self._block_stats(at, nan)
         # the block is one Welch segment (_SEG = _BLOCK); the other one straddles the previous block
-        first = self.n_blocks == 0
-        seg = np.empty((*blk.shape[:2], 1 if first else 2, _SEG), dtype=np.float32)
-        seg[:, :, -1] = blk
-        if not first:
-            seg[:, :, 0, : _SEG - _STEP] = buf[..., -(_SEG - _STEP) :]
-            seg[:, :, 0, _SEG - _STEP :] = blk[..., :_STEP]
-        keep = buf.shape[-1] - _BLOCK
-        buf[..., :keep] = buf[..., -keep:]
-        buf[..., keep:] = blk
-        psd = self._segment_psd(seg)
-        for j in range(psd.shape[2]):
-            self._psd[..., self._n_seg % _N_SEG] = psd[:, :, j]
+        starts = [at] if self.n_blocks == 0 else [at - _STEP, at]
+        psd = self._segment_psd(starts).reshape(s, c, len(starts), _N_BINS)
+        for j in range(len(starts)):
+            self._psd[:, :, self._n_seg % _N_SEG] = psd[:, :, j]
             self._n_seg += 1
         self.n_blocks += 1
+        self._blocks_since_reset += 1
 
     # ------------------------------------------------------------------ features of the last 30 s
     def _window_features(self) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
@@ -471,25 +519,18 @@ class LiveStager:
             mob = np.sqrt(var_dx / m2)
             feats["hmob"] = mob
             feats["hcomp"] = np.sqrt(var_ddx / var_dx) / mob
-            n_seg = min(self._n_seg, _N_SEG)
-            if n_seg == _N_SEG:
-                med = np.partition(self._psd, _N_SEG // 2, axis=-1)[..., _N_SEG // 2]
-            else:  # first epoch: the slots fill from 0
-                med = np.median(self._psd[..., :n_seg], axis=-1)
-            psd = med.astype(np.float64) / _median_bias(n_seg)
-            keep = slice(2, _N_BINS)  # 0.4 .. 30 Hz
-            p_in = psd[..., keep]
-            total = simpson(p_in, dx=0.2, axis=-1)
-            f_in = np.arange(2, _N_BINS) * 0.2
-            for lo, hi, name in F.BANDS:
-                band = (f_in >= lo - 1e-9) & (f_in <= hi + 1e-9)
-                feats[name] = simpson(p_in[..., band], dx=0.2, axis=-1) / total
+            psd = self._median_psd()
+            # Simpson (bands, total) and trapezoid (abspow) rules are weighted sums over the bins
+            ints = psd[..., 2:_N_BINS] @ _band_weights().T  # (s, c, 8): total, 6 bands, abspow
+            total = ints[..., 0]
+            for i, (_lo, _hi, name) in enumerate(F.BANDS):
+                feats[name] = ints[..., 1 + i] / total
             delta = feats["sdelta"] + feats["fdelta"]
             feats["dt"] = delta / feats["theta"]
             feats["ds"] = delta / feats["sigma"]
             feats["db"] = delta / feats["beta"]
             feats["at"] = feats["alpha"] / feats["theta"]
-            feats["abspow"] = np.asarray(np.trapezoid(p_in, dx=0.2, axis=-1))
+            feats["abspow"] = ints[..., -1]
             counts = tot[..., _S_PERM]
             pp = counts / counts.sum(axis=-1, keepdims=True)
             h = -np.where(pp > 0, pp * np.log2(np.where(pp > 0, pp, 1.0)), 0.0).sum(axis=-1)
@@ -507,10 +548,26 @@ class LiveStager:
             feats["petrosian"] = np.log10(nn) / (np.log10(nn) + np.log10(nn / (nn + 0.4 * tot[..., _S_NZCD])))
         flat = feats["std"] < FLAT_STD_UV
         bad |= flat.any(axis=1) | ~np.isfinite(feats["std"]).all(axis=1) | ~np.isfinite(feats["abspow"]).all(axis=1)
+        bad |= self._blocks_since_reset < _BLOCKS_PER_EPOCH  # a new sleeper: not 30 s of their own yet
         cols = []
         for ci, kind in enumerate(self.kinds):
             cols += [feats[name][:, ci] for name in F.feature_names(kind)]
         return np.stack(cols, axis=1), bad
+
+    def _median_psd(self) -> FloatArray:
+        """Median over the Welch segments of the last 30 s, bias-corrected as scipy's Welch: (s, c, bins)."""
+        n_seg = min(self._n_seg, _N_SEG)
+        kernel = median_kernel()
+        if n_seg < _N_SEG:  # first epoch of the night: the slots fill from 0
+            med = np.median(self._psd[:, :, :n_seg], axis=2)
+        elif kernel is not None:
+            s, c = self._psd.shape[:2]
+            flat = np.empty((s * c, _N_BINS), dtype=np.float32)
+            kernel(self._psd.reshape(s * c, _N_SEG, _N_BINS), _median_pairs(), flat)
+            med = flat.reshape(s, c, _N_BINS)
+        else:
+            med = np.partition(self._psd, _N_SEG // 2, axis=2)[:, :, _N_SEG // 2]
+        return med.astype(np.float64) / _median_bias(n_seg)
 
     # ------------------------------------------------------------------ estimate
     def update(self) -> LiveEstimate:
@@ -534,10 +591,10 @@ class LiveStager:
             )
             return self._last
         est = self._last
-        while self._pending.shape[-1] >= _BLOCK:
-            blk, self._pending = self._pending[..., :_BLOCK], self._pending[..., _BLOCK:]
-            nan, self._pending_nan = self._pending_nan[:, :_BLOCK], self._pending_nan[:, _BLOCK:]
-            self._process_block(blk, nan)
+        while self._y_len - self._y_pos >= _BLOCK:
+            at = self._y_pos
+            self._process_block(at, self._y_nan[:, at : at + _BLOCK])
+            self._y_pos += _BLOCK
             est = self._estimate()
         if est is None:
             s = self.n_sessions
@@ -594,7 +651,11 @@ class LiveStager:
         return LiveEstimate(epoch_index, stage, proba, final, self.n_blocks * BLOCK_S)
 
     def _close_epoch(
-        self, raw: FloatArray, bad: npt.NDArray[np.bool_], smooth: FloatArray, stage: npt.NDArray[np.int8],
+        self,
+        raw: FloatArray,
+        bad: npt.NDArray[np.bool_],
+        smooth: FloatArray,
+        stage: npt.NDArray[np.int8],
         proba: FloatArray,
     ) -> None:
         keep = np.where(bad[:, None], np.nan, raw)
@@ -672,6 +733,31 @@ def _quantiles(h: npt.NDArray[np.float32]) -> FloatArray:
         b = np.take_along_axis(srt, hi[:, None], axis=1)[:, 0]
         out[..., j] = np.where(cnt > 0, a + (pos - lo) * (b - a), np.nan)
     return out
+
+
+@lru_cache(maxsize=1)
+def _median_pairs() -> npt.NDArray[np.int64]:
+    return median_network(_N_SEG)
+
+
+@lru_cache(maxsize=1)
+def _band_weights() -> FloatArray:
+    """Weights over the PSD bins 0.4..30 Hz: Simpson's rule of the broad band and of each band, trapezoid rule.
+
+    Rows: total power (Simpson), the bands of :data:`nexus.staging.features.BANDS` (Simpson over
+    their bins, edges included), absolute power (trapezoid); the rules are linear, so applying
+    them to the identity gives their weights.
+    """
+    n = _N_BINS - 2
+    f_in = np.arange(2, _N_BINS) * 0.2
+    w = np.zeros((len(F.BANDS) + 2, n))
+    eye = np.eye(n)
+    w[0] = simpson(eye, dx=0.2, axis=-1)
+    for i, (lo, hi, _name) in enumerate(F.BANDS):
+        band = np.flatnonzero((f_in >= lo - 1e-9) & (f_in <= hi + 1e-9))
+        w[1 + i, band] = simpson(eye[np.ix_(band, band)], dx=0.2, axis=-1)
+    w[-1] = np.trapezoid(eye, dx=0.2, axis=-1)
+    return w
 
 
 def _hamming() -> FloatArray:
