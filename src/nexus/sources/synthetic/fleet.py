@@ -207,7 +207,7 @@ class SyntheticFleet:
         self._phase_at = np.zeros((2, 2, n))  # (this second / next second, heart / breath, session)
         self.n_done = 0
         if n_src:  # frame 0: only its second half is kept, as the first tail
-            self._frames(1, np.empty((n, n_src, self.hop), dtype=np.float32), 0)
+            self._synthesise(1, np.empty((n, n_src, self.hop), dtype=np.float32), 0)
         self._buf = np.zeros((n, n_src, 0), dtype=np.float32)
         self._buf_off = 0
 
@@ -255,32 +255,65 @@ class SyntheticFleet:
         return hr, rr, dlev, alev
 
     # ------------------------------------------------------------------ background synthesis
-    def _frames(self, m: int, dest: npt.NDArray[np.float32], off: int) -> None:
-        """Synthesise ``m`` more frames and overlap-add ``m`` hops of background into ``dest[:, :, off:]``."""
-        S, nfft = self.n_sessions, self.nfft
-        src = self._spec_used
+    def _synthesise(self, m: int, dest: npt.NDArray[np.float32], off: int) -> None:
+        """Synthesise ``m`` more frames of every session and overlap-add ``m`` hops into ``dest[:, :, off:]``.
+
+        What varies per frame but is cheap (stage mixture, slow-wave factor, distress) is computed
+        for all sessions at once; the per-sample work runs in blocks of sessions and frames small
+        enough to stay in cache, with one random draw call per session and block.
+        """
+        S = self.n_sessions
         t = (self._next_frame + np.arange(m)) * self.hop / self.fs
         w = self._weights(t)
         swa = self._swa[:, None] * swa_decay(t)[None, :]
-        n_f = self._base.shape[-1]
-        n_src = src.size
-        draws = np.empty((S, m, n_src, 2 * n_f + 1), dtype=np.float32)
-        for s in range(S):
-            self._rng_frames[s].random((m, n_src, 2 * n_f + 1), dtype=np.float32, out=draws[s])
-        e = (draws[..., -1].transpose(0, 2, 1) - 0.5) * np.sqrt(12.0)  # (S, src, m), unit variance
-        ou, zf = scipy.signal.lfilter([np.sqrt(1 - _OU_RHO**2)], [1.0, -_OU_RHO], e, axis=-1, zi=self._ou[:, :, None])
-        self._ou = zf[..., 0]
-        scale = (nfft / 2.0) * self._gains[:, None, src] * np.exp(0.2 * ou.transpose(0, 2, 1))  # (S, m, src)
-        if 2 in src:  # distress raises chin EMG (power × (1 + 6 × level))
+        emg = None
+        if 2 in self._spec_used:  # distress raises chin EMG (power × (1 + 6 × level))
             dlev, _ = self._distress.level(t, S, ramp=5.0)
-            k = int(np.flatnonzero(src == 2)[0])
-            scale[:, :, k] *= np.sqrt(1.0 + 6.0 * dlev)
+            emg = np.sqrt(1.0 + 6.0 * dlev)
+        per_frame = self._spec_used.size * (self.nfft // 2 + 1)  # complex coefficients per session and frame
+        if S * m * per_frame <= _FRAME_BLOCK:
+            group, block = S, m
+        elif m * per_frame <= _FRAME_BLOCK:
+            group, block = _FRAME_BLOCK // (m * per_frame), m
+        else:
+            group, block = 1, max(1, _FRAME_BLOCK // per_frame)
+        for a in range(0, S, group):
+            b = min(a + group, S)
+            for j in range(0, m, block):
+                k = min(block, m - j)
+                sl = np.s_[a:b, j : j + k]
+                self._frames(a, b, w[sl], swa[sl], None if emg is None else emg[sl], dest, off + j * self.hop)
+        self._next_frame += m
+
+    def _frames(
+        self,
+        a: int,
+        b: int,
+        w: npt.NDArray[np.float64],
+        swa: npt.NDArray[np.float64],
+        emg: npt.NDArray[np.float64] | None,
+        dest: npt.NDArray[np.float32],
+        off: int,
+    ) -> None:
+        """Frames of sessions ``a..b-1`` (stage mixture ``w``, slow-wave factor ``swa``, EMG factor ``emg``)."""
+        nfft = self.nfft
+        src = self._spec_used
+        m = w.shape[1]
+        n_f = self._base.shape[-1]
+        draws = np.empty((b - a, m, src.size, 2 * n_f + 1), dtype=np.float32)
+        for s in range(a, b):
+            self._rng_frames[s].random((m, src.size, 2 * n_f + 1), dtype=np.float32, out=draws[s - a])
+        e = (draws[..., -1].transpose(0, 2, 1) - 0.5) * np.sqrt(12.0)  # (S, src, m), unit variance
+        ou, zf = scipy.signal.lfilter([np.sqrt(1 - _OU_RHO**2)], [1.0, -_OU_RHO], e, axis=-1, zi=self._ou[a:b, :, None])
+        self._ou[a:b] = zf[..., 0]
+        scale = (nfft / 2.0) * self._gains[a:b, None, src] * np.exp(0.2 * ou.transpose(0, 2, 1))  # (S, m, src)
+        if emg is not None:
+            scale[:, :, int(np.flatnonzero(src == 2)[0])] *= emg
         kern = _kernels()
-        kern.shape_spectra(draws, w, swa, self._base, self._delta, scale)
+        kern.shape_spectra(draws, np.ascontiguousarray(w), np.ascontiguousarray(swa), self._base, self._delta, scale)
         spec = draws[..., : 2 * n_f].view(np.complex64)  # interleaved pairs as complex numbers
         frames = scipy.fft.irfft(spec, n=nfft, axis=-1, workers=1)
-        kern.overlap_add(frames, self._win32, self._tail, dest, off)
-        self._next_frame += m
+        kern.overlap_add(frames, self._win32, self._tail[a:b], dest[a:b], off)
 
     def _background(self, n: int) -> tuple[npt.NDArray[np.float32], int]:
         """The next ``n`` samples of the spectral sources in use: ``buf[:, :, off : off + n]``, float32.
@@ -292,14 +325,7 @@ class SyntheticFleet:
             frames = -(-(n - left) // self.hop)
             buf = np.empty((self.n_sessions, self._spec_used.size, left + frames * self.hop), dtype=np.float32)
             buf[:, :, :left] = self._buf[:, :, self._buf_off :]
-            off = left
-            # frames per FFT block: a few hundred kB of working set stays in cache
-            per = max(1, _FRAME_BLOCK // (self.n_sessions * self._spec_used.size * (self.nfft // 2 + 1)))
-            while frames > 0:
-                k = min(per, frames)
-                self._frames(k, buf, off)
-                off += k * self.hop
-                frames -= k
+            self._synthesise(frames, buf, left)
             self._buf, self._buf_off = buf, 0
         off = self._buf_off
         self._buf_off += n
