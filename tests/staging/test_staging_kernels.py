@@ -43,3 +43,16 @@ def test_compiled_median_equals_numpy_median():
     out = np.empty((7, 151), dtype=np.float32)
     median_kernel()(x, median_network(11), out)
     np.testing.assert_array_equal(out, np.median(x, axis=1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-1e30, 1e30, allow_nan=False), st.integers(-3, 3))
+def test_float32_thresholds_make_the_same_decisions(t, ulps):
+    from nexus.staging.model import _float32_floor
+
+    t32 = _float32_floor(np.array([t, np.inf]))
+    x = np.float32(t)  # the float32 values next to the threshold decide
+    for _ in range(abs(ulps)):
+        x = np.nextafter(x, np.float32(np.sign(ulps) * np.inf))
+    assert (x <= t) == (x <= t32[0])
+    assert t32[1] == np.inf
