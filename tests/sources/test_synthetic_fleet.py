@@ -152,3 +152,19 @@ def test_next_chunk_writes_into_a_given_array():
     assert np.isnan(night[:, :, :100]).all() and np.isnan(night[:, :, 700:]).all()
     with pytest.raises(InvalidInputError, match="Invalid 'out'"):
         b.next_chunk(10, out=np.zeros((2, 3, 10)))  # float64 for a float32 fleet
+
+
+@pytest.mark.parametrize("frame_block", [4_000, 262_144])
+def test_a_session_does_not_depend_on_the_rest_of_the_fleet_nor_on_blocking(monkeypatch, frame_block):
+    from nexus.sources.synthetic import fleet as fleet_mod
+
+    alone = SyntheticFleet("nightmare_prone", [9], hours=0.02, distress=1).next_chunk(13_000)
+    monkeypatch.setattr(fleet_mod, "_FRAME_BLOCK", frame_block)  # other session groups and frame blocks
+    many = SyntheticFleet(
+        ["teen", "insomniac", "nightmare_prone", "teen", "older_adult"],
+        [7, 8, 9, 10, 11],
+        hours=0.02,
+        distress=[0, 1, 1, 2, 0],
+    )
+    got = np.concatenate([many.next_chunk(n) for n in (3_000, 1, 9_999)], axis=2)
+    np.testing.assert_array_equal(got[2], alone[0])
