@@ -434,8 +434,8 @@ def filter_chain_kernel() -> Any:
     The rows are processed 16 at a time, sample by sample, so that their independent
     recursions run side by side (vectorised across rows); intermediate signals stay in small
     per-tile buffers. The arithmetic is that of :func:`scipy.signal.sosfilt` (transposed direct form
-    II) and of the separate interpolation and high-pass steps, operation for operation (no
-    fast-math), so the output is the same to the last bit.
+    II) and of the interpolation, operation for operation (no fast-math); the moving averages
+    multiply their running sums by 1/L (within a rounding of a division by L).
     """
     try:
         import numba
@@ -452,14 +452,14 @@ def filter_chain_kernel() -> Any:
         d = delay_tail.shape[1]
         lm1 = ma_tails.shape[2]
         length = lm1 + 1
+        inv = 1.0 / length  # a product is several times cheaper than a division
         w = 16
         z0 = np.zeros((nsec, w))
         z1 = np.zeros((nsec, w))
         tile = np.zeros((n + 1, w))  # the previous low-passed sample, then this call's
         u = np.zeros((d + m, w))  # delay tail then the new 100-Hz samples
         inb = np.zeros((lm1 + m, w))  # one moving-average stage: its tail then its input
-        outs = np.zeros((m, w))
-        acc = np.zeros(w)
+        sums = np.zeros((m, w))
         for r0 in range(0, rows, w):
             lanes = min(w, rows - r0)
             for t in range(lanes):
@@ -500,34 +500,33 @@ def filter_chain_kernel() -> Any:
                     u[d + k, t] = tile[ia, t] * g + tile[ib, t] * f
             if m == 0:
                 continue
-            # high-pass: three moving averages, each over its carried tail and its new input
+            # high-pass: three moving averages, each over its carried tail and its new input; the
+            # running sums are carried in an array row by row (no accumulator array to reload)
             for j in range(m):
                 for t in range(w):
-                    outs[j, t] = u[d + j, t]
+                    inb[lm1 + j, t] = u[d + j, t]
             for st in range(3):
                 for j in range(lm1):
                     for t in range(lanes):
                         inb[j, t] = ma_tails[st, r0 + t, j]
-                for j in range(m):
-                    for t in range(w):
-                        inb[lm1 + j, t] = outs[j, t]
                 for j in range(lm1):
                     for t in range(lanes):
                         ma_tails[st, r0 + t, j] = inb[m + j, t]
                 for t in range(w):
-                    acc[t] = 0.0
+                    sums[0, t] = 0.0
                 for j in range(length):
                     for t in range(w):
-                        acc[t] += inb[j, t]
-                for t in range(w):
-                    outs[0, t] = acc[t] / length
+                        sums[0, t] += inb[j, t]
                 for j in range(1, m):
                     for t in range(w):
-                        acc[t] += inb[j + lm1, t] - inb[j - 1, t]
-                        outs[j, t] = acc[t] / length
+                        sums[j, t] = sums[j - 1, t] + (inb[j + lm1, t] - inb[j - 1, t])
+                if st < 2:  # the mean is the next stage's input
+                    for j in range(m):
+                        for t in range(w):
+                            inb[lm1 + j, t] = sums[j, t] * inv
             for j in range(m):
                 for t in range(lanes):
-                    out[r0 + t, j] = u[j, t] - outs[j, t]
+                    out[r0 + t, j] = u[j, t] - sums[j, t] * inv
             for j in range(d):
                 for t in range(lanes):
                     delay_tail[r0 + t, j] = u[m + j, t]
