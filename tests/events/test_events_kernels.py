@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from nexus.dsp.filters import bandpass_sos, zero_phase
-from nexus.events._kernels import beat_candidates_kernel
+from nexus.events._kernels import beat_candidates_kernel, spindle_features_kernel
 from nexus.events.heart import _candidates, _candidates_fast
+from nexus.events.spindles import SpindleParams, _features, _moving_features
 
 
 @pytest.mark.skipif(beat_candidates_kernel() is None, reason="numba not installed")
@@ -23,3 +24,18 @@ def test_compiled_beat_candidates_equal_the_numpy_form(fs, n):
     np.testing.assert_array_equal(got, want)
     if n >= 400:
         assert want.any()  # the beats are there: the comparison is not between two empty masks
+
+
+@pytest.mark.skipif(spindle_features_kernel() is None, reason="numba not installed")
+@pytest.mark.parametrize("fs", [64.0, 100.0, 256.0])
+@pytest.mark.parametrize("n", [1, 2, 29, 30, 31, 2600], ids=lambda n: f"n{n}")
+def test_compiled_spindle_features_equal_the_numpy_form(fs, n):
+    rng = np.random.default_rng(int(fs) + n)
+    t = np.arange(n) / fs
+    x = rng.normal(size=(4, n)) * 10 + 30 * np.sin(2 * np.pi * 13 * t)
+    x[1] = 0.0  # flat: correlation 0, relative power against the 1e-12 floor
+    p = SpindleParams()
+    broad, sigma, rc, mrms = _features(x, fs, p)
+    want_rc, want_rms = _moving_features(broad, sigma, fs, p)
+    np.testing.assert_array_equal(rc, want_rc)
+    np.testing.assert_array_equal(mrms, want_rms)

@@ -102,3 +102,65 @@ def beat_candidates_kernel() -> Any:
                 out[r, j] = mask[r, j] & (e == loc[j]) & (e >= 0.3 * wid[j]) & (e > 2.5 * floor[j]) & (e > 0)
 
     return beat_candidates
+
+
+@lru_cache(maxsize=1)
+def spindle_features_kernel() -> Any:
+    """``kernel(broad, sigma, n_rel, n_win, relpow, corr, mrms)``: the moving features of the spindle detector.
+
+    From the broadband and sigma-band signals (rows, n), in µV, writes per sample: the relative
+    sigma power (centred ``n_rel``-sample means of sigma² over broad², the latter at least 1e-12),
+    the moving correlation of sigma and broad and the moving RMS of sigma (centred ``n_win``-sample
+    windows). Equal to the cumulative-sum form of :func:`nexus.events.spindles._features`
+    (:func:`~nexus.dsp.moving.window_mean` edges, :func:`~nexus.dsp.moving.corr_from_moments`).
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba comes with yasa
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def window(c, i, n_win, size):  # pragma: no cover - compiled
+        # window_mean's rule: [i - n_win // 2, i - n_win // 2 + n_win) clipped to the data
+        lo = i - n_win // 2
+        hi = lo + n_win
+        if lo >= 0 and hi <= size:
+            return (c[hi] - c[lo]) / n_win
+        lo = min(max(lo, 0), size)
+        hi = min(max(hi, 0), size)
+        return (c[hi] - c[lo]) / (hi - lo)
+
+    @numba.njit(cache=True, nogil=True)
+    def spindle_features(broad, sigma, n_rel, n_win, relpow, corr, mrms):  # pragma: no cover - compiled
+        rows, n = broad.shape
+        cs = np.empty(n + 1)
+        cb = np.empty(n + 1)
+        csb = np.empty(n + 1)
+        css = np.empty(n + 1)
+        cbb = np.empty(n + 1)
+        for r in range(rows):
+            cs[0] = cb[0] = csb[0] = css[0] = cbb[0] = 0.0
+            for j in range(n):
+                s = sigma[r, j]
+                b = broad[r, j]
+                cs[j + 1] = cs[j] + s
+                cb[j + 1] = cb[j] + b
+                csb[j + 1] = csb[j] + s * b
+                css[j + 1] = css[j] + s * s
+                cbb[j + 1] = cbb[j] + b * b
+            for j in range(n):
+                relpow[r, j] = window(css, j, n_rel, n) / max(window(cbb, j, n_rel, n), 1e-12)
+                ms = window(cs, j, n_win, n)
+                mb = window(cb, j, n_win, n)
+                msb = window(csb, j, n_win, n)
+                mss = window(css, j, n_win, n)
+                mbb = window(cbb, j, n_win, n)
+                cov = msb - ms * mb
+                va = max(mss - ms * ms, 0.0)
+                vb = max(mbb - mb * mb, 0.0)
+                den = np.sqrt(va * vb)
+                v = cov / den if den > 1e-12 else 0.0
+                corr[r, j] = min(max(v, -1.0), 1.0)
+                mrms[r, j] = np.sqrt(max(mss, 0.0))
+
+    return spindle_features

@@ -25,6 +25,7 @@ from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
 from nexus.dsp.filters import bandpass_sos, zero_phase
 from nexus.dsp.moving import corr_from_moments, cumulative, moving_mean, runs, window_mean, window_samples
+from nexus.events._kernels import spindle_features_kernel
 from nexus.events.common import (
     BoolArray,
     FloatArray,
@@ -140,10 +141,33 @@ def rms_threshold(hist: npt.NDArray[np.int64], k: float, cut: float = 0.10, cap:
 
 
 def _features(x: FloatArray, fs: float, p: SpindleParams) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Broadband and sigma signals, (relative sigma power, moving correlation) and moving RMS of sigma."""
     broad = zero_phase(x, bandpass_sos(*p.freq_broad, fs=fs, order=4))
     sigma = zero_phase(x, bandpass_sos(*p.freq_sp, fs=fs, order=4))
+    kernel = spindle_features_kernel()
+    if kernel is None or x.ndim != 2 or x.shape[-1] == 0:
+        return (broad, sigma, *_moving_features(broad, sigma, fs, p))
+    rc = np.empty((2, *x.shape))
+    mrms = np.empty(x.shape)
+    # the same sums and windows as _moving_features, one pass per row instead of ~20 array passes
+    kernel(
+        np.ascontiguousarray(broad),
+        np.ascontiguousarray(sigma),
+        window_samples(p.rel_pow_window, fs),
+        window_samples(0.3, fs),
+        rc[0],
+        rc[1],
+        mrms,
+    )
+    return broad, sigma, rc, mrms
+
+
+def _moving_features(
+    broad: FloatArray, sigma: FloatArray, fs: float, p: SpindleParams
+) -> tuple[FloatArray, FloatArray]:
+    """(relative sigma power, moving correlation) and moving RMS of sigma: the NumPy reference form."""
     # one cumulative sum of sigma, broad and their products serves every moving window below
-    prods = np.empty((5, *x.shape))
+    prods = np.empty((5, *broad.shape))
     prods[0], prods[1] = sigma, broad
     np.multiply(sigma, broad, out=prods[2])
     np.multiply(sigma, sigma, out=prods[3])
@@ -156,11 +180,15 @@ def _features(x: FloatArray, fs: float, p: SpindleParams) -> tuple[FloatArray, F
     m = window_mean(c, window_samples(0.3, fs))
     corr = corr_from_moments(*m)
     mrms = np.sqrt(np.maximum(m[3], 0.0))
-    return broad, sigma, np.stack([relpow, corr]), mrms
+    return np.stack([relpow, corr]), mrms
 
 
 def _spindle_core(
-    x: FloatArray, fs: float, mask: BoolArray, p: SpindleParams, hist_rows: npt.NDArray[np.int64] | None = None,
+    x: FloatArray,
+    fs: float,
+    mask: BoolArray,
+    p: SpindleParams,
+    hist_rows: npt.NDArray[np.int64] | None = None,
     feats: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None,
 ) -> tuple[EventBatch, FloatArray, BoolArray]:
     """Detect spindles in every row of ``x`` (rows, samples). Returns events, moving RMS and mask."""
@@ -271,14 +299,26 @@ class SpindleStream:
     """
 
     def __init__(
-        self, n_sessions: int, fs: float, n_channels: int = 1, params: SpindleParams | None = None,
+        self,
+        n_sessions: int,
+        fs: float,
+        n_channels: int = 1,
+        params: SpindleParams | None = None,
         hop_s: float = 5.0,
     ) -> None:
         self.params = params or SpindleParams()
         fs = check_fs(fs, 64.0)
         self._stream = WindowedStream(
-            self._core, "spindle", n_sessions, fs, n_channels=n_channels, left_s=3.0, right_s=3.0, hop_s=hop_s,
-            extra_names=EXTRA, gated=True,
+            self._core,
+            "spindle",
+            n_sessions,
+            fs,
+            n_channels=n_channels,
+            left_s=3.0,
+            right_s=3.0,
+            hop_s=hop_s,
+            extra_names=EXTRA,
+            gated=True,
         )
         self._hist = np.zeros((n_sessions * n_channels, _CENTRES.size), dtype=np.int64)
 

@@ -275,11 +275,14 @@ class Lane:
             block = self.ring[:, :, p0 : p0 + n].copy()
             mask = self.have[:, p0 : p0 + n].copy()
             self.have[:, p0 : p0 + n] = False
-        else:
-            pos = (lo + np.arange(n)) % self.size
-            block = self.ring[:, :, pos]
-            mask = self.have[:, pos]
-            self.have[:, pos] = False
+        else:  # the stretch wraps around the ring's end: two slice copies into one C-ordered block
+            k = self.size - p0
+            block = np.empty((self.capacity, self.n_channels, n))
+            block[:, :, :k] = self.ring[:, :, p0:]
+            block[:, :, k:] = self.ring[:, :, : n - k]
+            mask = np.concatenate([self.have[:, p0:], self.have[:, : n - k]], axis=1)
+            self.have[:, p0:] = False
+            self.have[:, : n - k] = False
         started = (lo + np.arange(n))[None, :] >= self.origin[:, None]
         expected = started & self.active[:, None]
         missing = expected & ~mask
