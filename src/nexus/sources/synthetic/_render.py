@@ -5,7 +5,7 @@ inverse FFTs with numpy/scipy; everything done per frequency bin or per sample a
 here, each in one pass that writes straight into its output:
 
 * :func:`shape_spectra`: stage-mixture power spectrum of every frame, square root, per-frame
-  gain, applied in place to the complex Gaussian draws;
+  gain, applied in place to the uniform draws (centred, unit variance);
 * :func:`overlap_add`: windowing and overlap-add of the synthesis frames, with the carried tail;
 * :func:`mix_channels`: channel mixing of the background sources, electrode noise, heart
   (ECG template), breathing and posture, written into the output block;

@@ -63,8 +63,10 @@ def synthesize_batch(
 
     Notes
     -----
-    Whole nights are already vectorised along time, so batching saves little per night (about
-    1.3× measured, see ``bench/synth_speed.py``); it pays when streaming short chunks.
+    Whole nights are already vectorised along time and compiled, so nearly all the work is per
+    sample and per sleeper: batching saves only the set-up and call overhead, about 1.0–1.3× per
+    night (``bench/synth_speed.py`` explains where the time goes); it pays when streaming short
+    chunks (about 15× for 100 sessions in 1-s chunks).
     """
     fleet = SyntheticFleet(
         profiles, seeds, hours=hours, fs=fs, channels=channels, faults=faults, distress=distress, dtype=dtype
