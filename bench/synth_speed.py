@@ -36,9 +36,15 @@ per-block Python and numpy call overhead (a few hundred microseconds per block, 
 sleepers instead of 1). ``breakdown_ms_per_night`` shows both paths side by side: the per-sample
 items are the same in both, within noise; the difference is set-up and overhead (and, in the
 original comparison, keeping a float64 whole night: allocating and first touching 59 MB per hour of
-night costs the one-at-a-time path ~15-20 ms per night, which the batched path, dropping its float32
-blocks, does not pay). The ratio therefore stays near 1-1.5x, far from 5x; reaching 5x would
-require the per-sample work to be shared between sleepers, which would make them not independent.
+night costs the one-at-a-time path ~10-15 ms per night, which the batched path, dropping its float32
+blocks, does not pay). Measured on the shared 2-core machine (CPU 0, CPU time, two runs): 1-h night
+one at a time 0.061 / 0.064 s, 100 batched 0.051 / 0.050 s per night (1.18x / 1.29x); like for like
+0.052 / 0.045 s vs 0.051 / 0.050 s (1.00x / 0.92x); before the compiled kernels (301d5d1), 0.212 /
+0.209 s vs 0.192 / 0.186 s (1.10x / 1.13x). Per night, of ~45-50 ms: channel mixing ~10 ms
+(plus the output pages when kept), random draws ~11 ms, inverse FFTs ~8 ms, spectrum shaping ~3.5 ms,
+events ~3 ms, overlap-add ~2 ms, heart/breath state ~2 ms, set-up 3 ms alone or 0.8 ms in a fleet of
+100. Reaching 5x would need the per-sample work shared between sleepers, which would make them
+not independent.
 
 The process pins itself to CPU 0 and BLAS/OpenMP to one thread before numpy is imported. Times are
 CPU seconds of this process (time.process_time), so that a loaded, shared machine inflates them less
