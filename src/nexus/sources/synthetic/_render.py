@@ -169,17 +169,19 @@ def mix_channels(
                 k = sec - sec0
                 h0, h1, b0, b1 = phys[0, s, k], phys[1, s, k], phys[2, s, k], phys[3, s, k]
                 depth = 100.0 * phys[4, s, k]
-                for q in range(cnt):
-                    w = within[r0 + q]
-                    if need_heart:
-                        ph = h0 + w * h1
-                        heart[i - t0 + q] = ecg[int((ph - math.floor(ph)) * n_ecg)]
-                    if need_resp:  # sine from a table, linearly interpolated
-                        ph = b0 + w * b1
+                hb = heart[i - t0 : i - t0 + cnt]
+                br = breath[i - t0 : i - t0 + cnt]
+                wi = within[r0 : r0 + cnt]
+                if need_heart:
+                    for q in range(cnt):
+                        ph = h0 + wi[q] * h1
+                        hb[q] = ecg[int((ph - math.floor(ph)) * n_ecg)]
+                if need_resp:  # sine from a table, linearly interpolated
+                    for q in range(cnt):
+                        ph = b0 + wi[q] * b1
                         x = (ph - math.floor(ph)) * n_sin
                         j = int(x)
-                        f = x - j
-                        breath[i - t0 + q] = depth * (sine[j] + f * (sine[j + 1] - sine[j]))
+                        br[q] = depth * (sine[j] + (x - j) * (sine[j + 1] - sine[j]))
                 i += cnt
             for c in range(n_c):
                 v = offset[s, c]
