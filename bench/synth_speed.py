@@ -38,8 +38,8 @@ items are the same in both, within noise; the difference is set-up and overhead 
 original comparison, keeping a float64 whole night: allocating and first touching 59 MB per hour of
 night costs the one-at-a-time path ~10-15 ms per night, which the batched path, dropping its float32
 blocks, does not pay). Measured on the shared 2-core machine (CPU 0, CPU time, two runs): 1-h night
-one at a time 0.061 / 0.064 s, 100 batched 0.051 / 0.050 s per night (1.18x / 1.29x); like for like
-0.052 / 0.045 s vs 0.051 / 0.050 s (1.00x / 0.92x); before the compiled kernels (301d5d1), 0.212 /
+one at a time 0.062 / 0.071 s, 100 batched 0.051 / 0.050 s per night (1.22x / 1.43x); like for like
+0.049 / 0.048 s vs 0.051 / 0.050 s (0.97x / 0.97x); before the compiled kernels (301d5d1), 0.212 /
 0.209 s vs 0.192 / 0.186 s (1.10x / 1.13x). Per night, of ~45-50 ms: channel mixing ~10 ms
 (plus the output pages when kept), random draws ~11 ms, inverse FFTs ~8 ms, spectrum shaping ~3.5 ms,
 events ~3 ms, overlap-add ~2 ms, heart/breath state ~2 ms, set-up 3 ms alone or 0.8 ms in a fleet of
