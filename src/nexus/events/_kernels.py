@@ -30,50 +30,8 @@ def beat_candidates_kernel() -> Any:
     except ImportError:  # pragma: no cover - numba comes with yasa
         return None
 
-    @numba.njit(cache=True, nogil=True)
-    def centred_means(c, n_win, out):  # pragma: no cover - compiled
-        # moving_mean's rule: window [i - n_win // 2, i - n_win // 2 + n_win) clipped to the data
-        size = out.shape[0]
-        h = n_win // 2
-        for i in range(size):
-            lo = min(max(i - h, 0), size)
-            hi = min(max(i - h + n_win, 0), size)
-            if lo == i - h and hi == i - h + n_win:
-                out[i] = (c[hi] - c[lo]) / n_win
-            else:
-                out[i] = (c[hi] - c[lo]) / (hi - lo)
-
-    @numba.njit(cache=True, nogil=True)
-    def sliding_max(v, size, out, g, h):  # pragma: no cover - compiled
-        # maximum over [i - size // 2, i + (size - 1) // 2] clipped to the data (scipy's footprint,
-        # "nearest" edges), van Herk / Gil-Werman: running maxima forwards and backwards in blocks
-        n = v.shape[0]
-        left, right = size // 2, (size - 1) // 2
-        for a in range(0, n, size):
-            b = min(a + size, n)
-            m = v[a]
-            for j in range(a, b):
-                m = max(m, v[j])
-                g[j] = m
-            m = v[b - 1]
-            for j in range(b - 1, a - 1, -1):
-                m = max(m, v[j])
-                h[j] = m
-        for i in range(n):
-            lo = max(i - left, 0)
-            hi = min(i + right, n - 1)
-            if lo // size != hi // size:  # a window of <= size samples spans two blocks at most
-                out[i] = max(h[lo], g[hi])
-            elif lo % size == 0:
-                out[i] = g[hi]
-            elif hi % size == size - 1 or hi == n - 1:
-                out[i] = h[lo]
-            else:  # a clipped window inside one block (only near the ends)
-                m = v[lo]
-                for j in range(lo, hi + 1):
-                    m = max(m, v[j])
-                out[i] = m
-
+    # one function without calls to other compiled functions: numba caches it on disk (a
+    # function calling other closures is compiled again in every process)
     @numba.njit(cache=True, nogil=True)
     def beat_candidates(f, fs, n_env, local, wide, n_floor, mask, out):  # pragma: no cover - compiled
         rows, n = f.shape
@@ -91,12 +49,57 @@ def beat_candidates_kernel() -> Any:
                 d = (f[r, j] - prev) * fs
                 prev = f[r, j]
                 c[j + 1] = c[j] + d * d
-            centred_means(c, n_env, env)
-            for j in range(n):
-                c[j + 1] = c[j] + env[j]
-            centred_means(c, n_floor, floor)
-            sliding_max(env, local, loc, g, h)
-            sliding_max(env, wide, wid, g, h)
+            for k in range(2):
+                # moving_mean's rule: window [i - w // 2, i - w // 2 + w) clipped to the data;
+                # first the envelope (mean of d²), then its 4-s mean (the floor)
+                w = n_env if k == 0 else n_floor
+                dst = env if k == 0 else floor
+                for i in range(n):
+                    lo = i - w // 2
+                    hi = lo + w
+                    if lo >= 0 and hi <= n:
+                        dst[i] = (c[hi] - c[lo]) / w
+                    else:
+                        lo = min(max(lo, 0), n)
+                        hi = min(max(hi, 0), n)
+                        dst[i] = (c[hi] - c[lo]) / (hi - lo)
+                if k == 0:
+                    for j in range(n):
+                        c[j + 1] = c[j] + env[j]
+            for k in range(2):
+                # maximum over [i - size // 2, i + (size - 1) // 2] clipped (scipy's footprint,
+                # "nearest" edges), van Herk / Gil-Werman: running maxima both ways in blocks
+                size = local if k == 0 else wide
+                dst = loc if k == 0 else wid
+                for a in range(0, n, size):
+                    b = min(a + size, n)
+                    m = env[a]
+                    for j in range(a, b):
+                        m = max(m, env[j])
+                        g[j] = m
+                    m = env[b - 1]
+                    for j in range(b - 1, a - 1, -1):
+                        m = max(m, env[j])
+                        h[j] = m
+                left, right = size // 2, (size - 1) // 2
+                for i in range(left, n - right):  # full windows (size samples): two blocks at most
+                    dst[i] = max(h[i - left], g[i + right])
+                for i in range(n):
+                    if left <= i < n - right:
+                        continue
+                    lo = max(i - left, 0)  # a window clipped by an end of the data
+                    hi = min(i + right, n - 1)
+                    if lo // size != hi // size:
+                        dst[i] = max(h[lo], g[hi])
+                    elif lo % size == 0:
+                        dst[i] = g[hi]
+                    elif hi % size == size - 1 or hi == n - 1:
+                        dst[i] = h[lo]
+                    else:  # a clipped window inside one block (only near the ends)
+                        m = env[lo]
+                        for j in range(lo, hi + 1):
+                            m = max(m, env[j])
+                        dst[i] = m
             for j in range(n):
                 e = env[j]
                 out[r, j] = mask[r, j] & (e == loc[j]) & (e >= 0.3 * wid[j]) & (e > 2.5 * floor[j]) & (e > 0)
@@ -120,17 +123,6 @@ def spindle_features_kernel() -> Any:
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def window(c, i, n_win, size):  # pragma: no cover - compiled
-        # window_mean's rule: [i - n_win // 2, i - n_win // 2 + n_win) clipped to the data
-        lo = i - n_win // 2
-        hi = lo + n_win
-        if lo >= 0 and hi <= size:
-            return (c[hi] - c[lo]) / n_win
-        lo = min(max(lo, 0), size)
-        hi = min(max(hi, 0), size)
-        return (c[hi] - c[lo]) / (hi - lo)
-
-    @numba.njit(cache=True, nogil=True)
     def spindle_features(broad, sigma, n_rel, n_win, relpow, corr, mrms):  # pragma: no cover - compiled
         rows, n = broad.shape
         cs = np.empty(n + 1)
@@ -149,12 +141,30 @@ def spindle_features_kernel() -> Any:
                 css[j + 1] = css[j] + s * s
                 cbb[j + 1] = cbb[j] + b * b
             for j in range(n):
-                relpow[r, j] = window(css, j, n_rel, n) / max(window(cbb, j, n_rel, n), 1e-12)
-                ms = window(cs, j, n_win, n)
-                mb = window(cb, j, n_win, n)
-                msb = window(csb, j, n_win, n)
-                mss = window(css, j, n_win, n)
-                mbb = window(cbb, j, n_win, n)
+                # window_mean's rule: [j - w // 2, j - w // 2 + w) clipped to the data; the
+                # relative power over n_rel samples, the moments over n_win
+                lo = j - n_rel // 2
+                hi = lo + n_rel
+                if lo >= 0 and hi <= n:
+                    cnt = float(n_rel)
+                else:
+                    lo = min(max(lo, 0), n)
+                    hi = min(max(hi, 0), n)
+                    cnt = float(hi - lo)
+                relpow[r, j] = ((css[hi] - css[lo]) / cnt) / max((cbb[hi] - cbb[lo]) / cnt, 1e-12)
+                lo = j - n_win // 2
+                hi = lo + n_win
+                if lo >= 0 and hi <= n:
+                    cnt = float(n_win)
+                else:
+                    lo = min(max(lo, 0), n)
+                    hi = min(max(hi, 0), n)
+                    cnt = float(hi - lo)
+                ms = (cs[hi] - cs[lo]) / cnt
+                mb = (cb[hi] - cb[lo]) / cnt
+                msb = (csb[hi] - csb[lo]) / cnt
+                mss = (css[hi] - css[lo]) / cnt
+                mbb = (cbb[hi] - cbb[lo]) / cnt
                 cov = msb - ms * mb
                 va = max(mss - ms * ms, 0.0)
                 vb = max(mbb - mb * mb, 0.0)

@@ -222,6 +222,8 @@ class HeartRateStream:
         self._t = np.full((n_sessions, self.history), np.nan)  # beat times, ring per session
         self._rr = np.full((n_sessions, self.history), np.nan)
         self._count = np.zeros(n_sessions, dtype=np.int64)
+        # compile (or load) the candidates kernel now, not in the first evaluation of a live night
+        _candidates_fast(np.zeros((1, 4)), fs, np.ones((1, 4), dtype=bool))
 
     def _remember(self, ev: EventBatch) -> None:
         if not len(ev):

@@ -321,6 +321,8 @@ class SpindleStream:
             gated=True,
         )
         self._hist = np.zeros((n_sessions * n_channels, _CENTRES.size), dtype=np.int64)
+        # compile (or load) the feature kernels now, not in the first evaluation of a live night
+        _features(np.zeros((1, 4)), fs, self.params)
 
     def _core(self, x: FloatArray, fs: float, mask: BoolArray) -> EventBatch:
         s = self._stream

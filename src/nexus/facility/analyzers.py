@@ -59,6 +59,9 @@ class CleanFilter:
         self.filter = StatefulFilter(np.vstack(sos), (lane.capacity, len(self.rows)), init="step")
         contiguous = bool(self.rows) and self.rows == list(range(self.rows[0], self.rows[-1] + 1))
         self._sel: slice | list[int] = slice(self.rows[0], self.rows[-1] + 1) if contiguous else self.rows
+        if isinstance(self._sel, slice):  # compile (or load) the in-place kernel for this layout now
+            rows = np.zeros((lane.capacity, lane.n_channels, 2))[:, self._sel]
+            StatefulFilter(self.filter.sos, self.filter.leading_shape).step(rows, out=rows)
 
     def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
         """Filter the electrophysiology rows of the block in place; return it."""
