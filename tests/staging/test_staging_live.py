@@ -128,6 +128,7 @@ def test_numpy_fallback_equals_compiled_kernels(night, monkeypatch):
     monkeypatch.setattr(live, "segments_kernel", lambda: None)
     monkeypatch.setattr(live, "median_kernel", lambda: None)
     monkeypatch.setattr(live, "power_kernel", lambda: None)
+    monkeypatch.setattr(live, "weighted_sums_kernel", lambda: None)
     plain = _run(LiveStager(1, fs), x, int(5 * fs))
     np.testing.assert_array_equal(compiled[0], plain[0])
     np.testing.assert_allclose(compiled[1], plain[1], atol=1e-6)

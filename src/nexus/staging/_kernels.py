@@ -59,27 +59,29 @@ def block_stats_kernel() -> Any:
             cur = x[kmax:]
             p1 = x[kmax - 1 : width - 1]
             p2 = x[kmax - 2 : width - 2]
+            # one short loop per group of sums: few accumulators each, so that they vectorise
             s1 = s2 = s3 = s4 = 0.0
-            d1 = d2 = dd1 = dd2 = 0.0
-            nzc = 0
-            nzcd = 0
             for i in range(n):
                 v = cur[i]
-                b = p1[i]
                 v2 = v * v
                 s1 += v
                 s2 += v2
                 s3 += v2 * v
                 s4 += v2 * v2
-                dx = v - b
-                pdx = b - p2[i]
-                ddx = dx - pdx
+            d1 = d2 = dd1 = dd2 = 0.0
+            for i in range(n):
+                dx = cur[i] - p1[i]
+                ddx = dx - (p1[i] - p2[i])
                 d1 += dx
                 d2 += dx * dx
                 dd1 += ddx
                 dd2 += ddx * ddx
-                nzc += np.signbit(v) != np.signbit(b)
-                nzcd += np.signbit(dx) != np.signbit(pdx)
+            nzc = 0
+            nzcd = 0
+            for i in range(n):
+                b = p1[i]
+                nzc += np.signbit(cur[i]) != np.signbit(b)
+                nzcd += np.signbit(cur[i] - b) != np.signbit(b - p2[i])
             # order-3 codes 4·(a≤b) + 2·(a≤v) + (b≤v): joint counts from sums of the indicators
             na = nb = nc = nab = nac = nbc = nabc = 0
             for i in range(n):
@@ -589,3 +591,31 @@ def power_kernel() -> Any:
                 o[0] /= 2.0
 
     return power
+
+
+@lru_cache(maxsize=1)
+def weighted_sums_kernel() -> Any:
+    """Compiled ``sums(x, first, weights, scale, out)``: ``out[r, i] = scale · Σ_b weights[i, b] · x[r, first + b]``.
+
+    The band powers of the live stager (Simpson and trapezoid rules are weighted sums over the
+    bins) without a BLAS call: BLAS threads would spin on the other cores after each product.
+    None without numba.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        return None
+
+    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+    def sums(x, first, weights, scale, out):  # pragma: no cover - compiled
+        n_w, n_b = weights.shape
+        for r in range(x.shape[0]):
+            row = x[r, first : first + n_b]
+            for i in range(n_w):
+                w = weights[i]
+                acc = 0.0
+                for b in range(n_b):
+                    acc += w[b] * row[b]
+                out[r, i] = acc * scale
+
+    return sums

@@ -2,12 +2,16 @@
 
 ``quartiles(buf, n, out2)``: numpy's linear-interpolation 25 % and 75 % quantiles of ``buf[:n]``.
 
-``buf`` is scratch (reordered in place). Quickselect (median-of-three pivots) of the upper
-quartile's order statistic, then of the lower one among the values left of it; the next
-order statistics are the minima of what lies right of each.
+``buf`` is scratch (it may be reordered). The values are first counted into 256 equal-width
+bins between their minimum and maximum (bin = floor((v − min) · scale), monotonic in v); the
+cumulative counts tell which bin holds each wanted order statistic and its rank there, and
+only that bin's values are then searched, by quickselect (median-of-three pivots): a few
+passes over the block instead of a full selection. When the values span no finite range the
+whole buffer is searched.
 """
 
 import numba
+import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
@@ -43,12 +47,102 @@ def select(buf, lo, hi, k):
             return
         lo = eq
 
+
+@numba.njit(cache=True, nogil=True)
+def _kth(buf, lo, hi, k):
+    """The ``k``-th smallest of ``buf[lo : hi + 1]`` (``buf`` reordered), and the next larger order statistic."""
+    select(buf, lo, hi, k)
+    v = buf[k]
+    nxt = v
+    if k + 1 <= hi:
+        nxt = buf[k + 1]
+        for j in range(k + 2, hi + 1):
+            nxt = min(nxt, buf[j])
+    return v, nxt
+
+
+@numba.njit(cache=True, nogil=True)
+def _bin_of(k, counts):
+    """The bin that holds order statistic ``k``, and the number of values in the bins before it."""
+    below = 0
+    b = 0
+    while below + counts[b] <= k:
+        below += counts[b]
+        b += 1
+    return b, below
+
+
 @numba.njit(cache=True, nogil=True)
 def quartiles(buf, n, out2):
     p25 = 0.25 * (n - 1)
     p75 = 0.75 * (n - 1)
     i25 = int(p25)
     i75 = int(p75)
+    lo0 = lo1 = lo2 = lo3 = hi0 = hi1 = hi2 = hi3 = buf[0]
+    for i in range(0, n - 3, 4):  # four independent chains of minima and maxima
+        lo0 = min(lo0, buf[i])
+        lo1 = min(lo1, buf[i + 1])
+        lo2 = min(lo2, buf[i + 2])
+        lo3 = min(lo3, buf[i + 3])
+        hi0 = max(hi0, buf[i])
+        hi1 = max(hi1, buf[i + 1])
+        hi2 = max(hi2, buf[i + 2])
+        hi3 = max(hi3, buf[i + 3])
+    for i in range(n - n % 4, n):
+        lo0 = min(lo0, buf[i])
+        hi0 = max(hi0, buf[i])
+    lo = min(min(lo0, lo1), min(lo2, lo3))
+    hi = max(max(hi0, hi1), max(hi2, hi3))
+    n_bins = 256
+    scale = n_bins / (hi - lo) if hi > lo else 0.0
+    if not (0.0 < scale < np.inf) or n < 64:  # constant values, or a span too wide or too narrow
+        _quartiles_select(buf, n, p25, p75, i25, i75, out2)
+        return
+    bins = np.empty(n, np.int64)
+    for i in range(n):
+        bins[i] = min(int((buf[i] - lo) * scale), n_bins - 1)
+    # four interleaved histograms: neighbouring samples often share a bin, and one counter
+    # would make every increment wait for the previous one
+    hist4 = np.zeros((n_bins, 4), np.int64)
+    for i in range(0, n - 3, 4):
+        hist4[bins[i], 0] += 1
+        hist4[bins[i + 1], 1] += 1
+        hist4[bins[i + 2], 2] += 1
+        hist4[bins[i + 3], 3] += 1
+    for i in range(n - n % 4, n):
+        hist4[bins[i], 0] += 1
+    counts = np.empty(n_bins, np.int64)
+    for b in range(n_bins):
+        counts[b] = hist4[b, 0] + hist4[b, 1] + hist4[b, 2] + hist4[b, 3]
+    b25, below25 = _bin_of(i25, counts)
+    b75, below75 = _bin_of(i75, counts)
+    w25 = np.empty(n)
+    w75 = np.empty(n)
+    m25 = 0
+    m75 = 0
+    for i in range(n):  # gather the two bins' values (branch-free) to the front of w25 and w75
+        v = buf[i]
+        w25[m25] = v
+        m25 += bins[i] == b25
+        w75[m75] = v
+        m75 += bins[i] == b75
+    for j in range(2):
+        k, p, work, m, below = (i25, p25, w25, m25, below25) if j == 0 else (i75, p75, w75, m75, below75)
+        v, nxt = _kth(work, 0, m - 1, k - below)
+        if k + 1 >= n:
+            nxt = v
+        elif k - below + 1 >= m:  # the next value lies in a later bin: the smallest value above this bin
+            nxt = hi
+            b = b25 if j == 0 else b75
+            for i in range(n):
+                if bins[i] > b:
+                    nxt = min(nxt, buf[i])
+        out2[j] = v + (p - k) * (nxt - v)
+
+
+@numba.njit(cache=True, nogil=True)
+def _quartiles_select(buf, n, p25, p75, i25, i75, out2):
+    """The quartiles by quickselect over the whole buffer."""
     select(buf, 0, n - 1, i75)
     hi = buf[i75]
     nxt = hi

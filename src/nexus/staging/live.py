@@ -56,6 +56,7 @@ from nexus.staging._kernels import (
     median_network,
     power_kernel,
     segments_kernel,
+    weighted_sums_kernel,
 )
 from nexus.staging.model import load_model, model_name
 from nexus.staging.offline import FLAT_STD_UV, KINDS, MIN_DURATION_S, MIN_FS, StagingResult
@@ -248,6 +249,12 @@ class LiveStager:
                 if f"{name}_{suffix}" in prior:
                     self._prior[j, i] = np.asarray(prior[f"{name}_{suffix}"], dtype=np.float64)
         self._epochs_seen = np.zeros(s)  # epochs since each session (re)started
+        self._hist_sums = _history_sums(self._hist)
+        self._scale: tuple[FloatArray, FloatArray] | None = None
+        # model columns from [raw, c7 norms, p2 norms, time_hour, time_norm]
+        cols = [*self._raw_names, *(f"{n}_{w}min_norm" for w in ("c7", "p2") for n in self._raw_names)]
+        cols += ["time_hour", "time_norm"]
+        self._model_cols = np.array([cols.index(n) for n in self.model.feature_names], dtype=np.int64)
         self._n_updates = 0
         self._epochs_stage: list[npt.NDArray[np.int8]] = []
         self._epochs_proba: list[FloatArray] = []
@@ -390,6 +397,8 @@ class LiveStager:
         self._stats[idx] = np.nan
         self._psd[idx] = np.nan
         self._hist[idx] = np.nan
+        self._hist_sums = _history_sums(self._hist)
+        self._scale = None
         self._norm_hist[idx] = np.nan
         self._q[idx] = np.nan
         self._epochs_seen[idx] = 0.0
@@ -519,9 +528,7 @@ class LiveStager:
             mob = np.sqrt(var_dx / m2)
             feats["hmob"] = mob
             feats["hcomp"] = np.sqrt(var_ddx / var_dx) / mob
-            psd = self._median_psd()
-            # Simpson (bands, total) and trapezoid (abspow) rules are weighted sums over the bins
-            ints = psd[..., 2:_N_BINS] @ _band_weights().T  # (s, c, 8): total, 6 bands, abspow
+            ints = self._band_integrals()  # (s, c, 8): total, 6 bands, abspow
             total = ints[..., 0]
             for i, (_lo, _hi, name) in enumerate(F.BANDS):
                 feats[name] = ints[..., 1 + i] / total
@@ -554,20 +561,28 @@ class LiveStager:
             cols += [feats[name][:, ci] for name in F.feature_names(kind)]
         return np.stack(cols, axis=1), bad
 
-    def _median_psd(self) -> FloatArray:
-        """Median over the Welch segments of the last 30 s, bias-corrected as scipy's Welch: (s, c, bins)."""
+    def _band_integrals(self) -> FloatArray:
+        """Broad-band, band and absolute power of the last 30 s (Welch median PSD, 0.4-30 Hz): (s, c, 8)."""
+        s, c = self._psd.shape[:2]
         n_seg = min(self._n_seg, _N_SEG)
         kernel = median_kernel()
+        sums = weighted_sums_kernel()
         if n_seg < _N_SEG:  # first epoch of the night: the slots fill from 0
-            med = np.median(self._psd[:, :, :n_seg], axis=2)
+            med = np.median(self._psd[:, :, :n_seg], axis=2).reshape(s * c, _N_BINS)
         elif kernel is not None:
-            s, c = self._psd.shape[:2]
-            flat = np.empty((s * c, _N_BINS), dtype=np.float32)
-            kernel(self._psd.reshape(s * c, _N_SEG, _N_BINS), _median_pairs(), flat)
-            med = flat.reshape(s, c, _N_BINS)
+            med = np.empty((s * c, _N_BINS), dtype=np.float32)
+            kernel(self._psd.reshape(s * c, _N_SEG, _N_BINS), _median_pairs(), med)
         else:
-            med = np.partition(self._psd, _N_SEG // 2, axis=2)[:, :, _N_SEG // 2]
-        return med.astype(np.float64) / _median_bias(n_seg)
+            med = np.partition(self._psd, _N_SEG // 2, axis=2)[:, :, _N_SEG // 2].reshape(s * c, _N_BINS)
+        # Simpson (total, bands) and trapezoid (abspow) rules are weighted sums over the bins;
+        # the median is bias-corrected as scipy's Welch
+        weights = _band_weights()
+        if sums is not None:
+            out = np.empty((s * c, weights.shape[0]))
+            sums(med, 2, weights, 1.0 / _median_bias(n_seg), out)
+        else:
+            out = np.einsum("rb,ib->ri", med[:, 2:].astype(np.float64), weights) / _median_bias(n_seg)
+        return out.reshape(s, c, -1)
 
     # ------------------------------------------------------------------ estimate
     def update(self) -> LiveEstimate:
@@ -607,36 +622,24 @@ class LiveStager:
     def _estimate(self) -> LiveEstimate:
         raw, bad = self._window_features()
         final = self.n_blocks % _BLOCKS_PER_EPOCH == 0
-        hist = self._hist
-        # trailing half of YASA's triangular window, NaN (artefact/unseen epochs) skipped
-        w = np.concatenate([_TRIANG_PAST[::-1], [1.0]])  # oldest … current
-        stack = np.concatenate([hist, raw[:, None, :]], axis=1)  # (s, 8, f)
-        ok = np.isfinite(stack)
-        ok[:, -1] &= ~bad[:, None]
+        # trailing half of YASA's triangular window and 2-min past mean, NaN (artefact/unseen
+        # epochs) skipped: the completed epochs' sums are shared by all updates of an epoch
+        ok = np.isfinite(raw) & ~bad[:, None]
+        x0 = np.where(ok, raw, 0.0)
+        c7_num, c7_den, p2_num, p2_den = self._hist_sums
         with np.errstate(invalid="ignore", divide="ignore"):
-            x0 = np.where(ok, stack, 0.0)
-            c7 = (x0 * w[None, :, None]).sum(1) / (ok * w[None, :, None]).sum(1)
-            p2 = x0[:, -4:].sum(1) / ok[:, -4:].sum(1)
+            c7 = (c7_num + x0) / (c7_den + ok)
+            p2 = (p2_num + x0) / (p2_den + ok)
         smooth = np.stack([c7, p2], axis=1)  # (s, 2, f)
-        m = np.minimum(float(self._norm_len * self._norm_stride), self._epochs_seen)[:, None, None, None]
-        w0 = self.prior_epochs
-        q = np.where(np.isfinite(self._q), self._q, self._prior)
-        if w0 > 0:
-            q = np.where(np.isfinite(self._prior), (w0 * self._prior + m * q) / (w0 + m), q)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            spread = q[..., 2] - q[..., 0]
-            spread = np.where(np.isfinite(spread) & (spread >= 1e-12), spread, 1.0)
-            center = np.where(np.isfinite(q[..., 1]), q[..., 1], smooth)
-            norm = (smooth - center) / spread
+        center, spread = self._scaling()
+        with np.errstate(invalid="ignore"):
+            norm = (smooth - np.where(np.isnan(center), smooth, center)) / spread
         t_start = max(self.n_blocks * BLOCK_S - EPOCH_S, 0.0)
-        table: dict[str, FloatArray] = {}
-        for i, name in enumerate(self._raw_names):
-            table[name] = raw[:, i]
-            table[f"{name}_c7min_norm"] = norm[:, 0, i]
-            table[f"{name}_p2min_norm"] = norm[:, 1, i]
-        table["time_hour"] = np.full(self.n_sessions, t_start / 3600.0)
-        table["time_norm"] = np.full(self.n_sessions, min(t_start / self.night_s, 1.0))
-        x = np.stack([table[n] for n in self.model.feature_names], axis=1)
+        times = np.array([t_start / 3600.0, min(t_start / self.night_s, 1.0)])
+        table = np.concatenate(
+            [raw, norm.reshape(self.n_sessions, -1), np.broadcast_to(times, (self.n_sessions, 2))], axis=1
+        )
+        x = table[:, self._model_cols]
         proba = self.model.predict_proba(x, engine="numba")
         stage = np.argmax(proba, axis=1).astype(np.int8)
         not_ready = self.n_blocks < 2
@@ -660,6 +663,7 @@ class LiveStager:
     ) -> None:
         keep = np.where(bad[:, None], np.nan, raw)
         self._hist = np.concatenate([self._hist[:, 1:], keep[:, None, :]], axis=1)
+        self._hist_sums = _history_sums(self._hist)
         self._track_quantiles(smooth, ~bad)
         self._epochs_stage.append(stage.copy())
         self._epochs_proba.append(proba.copy())
@@ -668,6 +672,7 @@ class LiveStager:
         """Add this epoch to the thinned history; refresh the quantiles of some sessions."""
         self.n_epochs += 1
         self._epochs_seen += 1
+        self._scale = None
         if (self.n_epochs - 1) % self._norm_stride == 0:
             if self._norm_len == _NORM_HIST:  # full: keep every other epoch, record half as often
                 kept = self._norm_hist[:, ::2].copy()
@@ -684,6 +689,23 @@ class LiveStager:
             rows = np.flatnonzero(glob % _NORM_EVERY == self.n_epochs % _NORM_EVERY)
         if rows.size:
             self._q[rows] = _quantiles(self._norm_hist[rows, : self._norm_len])
+
+    def _scaling(self) -> tuple[FloatArray, FloatArray]:
+        """Centre (NaN: none yet) and spread of the running robust scaling, (s, 2, f).
+
+        They change only when an epoch closes or a session is reset, so they are kept until then.
+        """
+        if self._scale is None:
+            m = np.minimum(float(self._norm_len * self._norm_stride), self._epochs_seen)[:, None, None, None]
+            w0 = self.prior_epochs
+            q = np.where(np.isfinite(self._q), self._q, self._prior)
+            if w0 > 0:
+                q = np.where(np.isfinite(self._prior), (w0 * self._prior + m * q) / (w0 + m), q)
+            with np.errstate(invalid="ignore"):
+                spread = q[..., 2] - q[..., 0]
+                spread = np.where(np.isfinite(spread) & (spread >= 1e-12), spread, 1.0)
+            self._scale = (np.where(np.isfinite(q[..., 1]), q[..., 1], np.nan), spread)
+        return self._scale
 
     # ------------------------------------------------------------------ results
     def hypnogram(self) -> tuple[npt.NDArray[np.int8], FloatArray]:
@@ -712,6 +734,24 @@ def load_prior(path: Path = PRIOR_FILE) -> dict[str, list[float]]:
         return dict(json.loads(path.read_text(encoding="utf-8"))["quantiles"])
     except (OSError, ValueError, KeyError):
         return {}
+
+
+def _history_sums(hist: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Weighted sums and weights of the completed epochs (oldest first) for the trailing smoothing.
+
+    Returns the numerator and weight of the 7-epoch triangular mean and of the 3-epoch past
+    mean (the current epoch is added at each update), summed in the order of the whole window.
+    """
+    ok = np.isfinite(hist)
+    x0 = np.where(ok, hist, 0.0)
+    w = _TRIANG_PAST[::-1]  # oldest … newest
+    num, den = x0[:, 0] * w[0], ok[:, 0] * w[0]
+    for j in range(1, _HIST):
+        num = num + x0[:, j] * w[j]
+        den = den + ok[:, j] * w[j]
+    p_num = x0[:, -3] + x0[:, -2] + x0[:, -1]
+    p_den = ok[:, -3].astype(np.int64) + ok[:, -2] + ok[:, -1]
+    return num, den, p_num, p_den.astype(np.float64)
 
 
 def _median_bias(n: int) -> float:
