@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from nexus.dsp.filters import bandpass_sos, zero_phase
-from nexus.events._kernels import beat_candidates_kernel, spindle_features_kernel
+from nexus.events._kernels import beat_candidates_kernel, half_waves_kernel, spindle_features_kernel
 from nexus.events.heart import _candidates, _candidates_fast
+from nexus.events.slow_waves import _half_waves
 from nexus.events.spindles import SpindleParams, _features, _moving_features
 
 
@@ -39,3 +40,19 @@ def test_compiled_spindle_features_equal_the_numpy_form(fs, n):
     want_rc, want_rms = _moving_features(broad, sigma, fs, p)
     np.testing.assert_array_equal(rc, want_rc)
     np.testing.assert_array_equal(mrms, want_rms)
+
+
+@pytest.mark.skipif(half_waves_kernel() is None, reason="numba not installed")
+@pytest.mark.parametrize("n", [1, 2, 3, 50, 4000], ids=lambda n: f"n{n}")
+def test_compiled_half_waves_equal_the_numpy_form(n):
+    rng = np.random.default_rng(n)
+    f = np.cumsum(rng.normal(size=(6, n)), axis=1)  # random walk: runs of every length
+    f[1] = -1.0  # one negative run over the whole row: no candidate
+    f[2, ::2] = 0.0  # zeros count as positive
+    f[3] = np.round(f[3])  # ties: the first extreme wins
+    want = _half_waves(f)
+    got = half_waves_kernel()(f)
+    for w, g in zip(want, got, strict=True):
+        np.testing.assert_array_equal(g, w)
+    if n == 4000:
+        assert want[0].size > 50

@@ -174,3 +174,82 @@ def spindle_features_kernel() -> Any:
                 mrms[r, j] = np.sqrt(max(mss, 0.0))
 
     return spindle_features
+
+
+@lru_cache(maxsize=1)
+def half_waves_kernel() -> Any:
+    """``kernel(f) -> (row, start, mid, stop, neg_min, neg_idx, pos_max, pos_idx)``: the slow-wave candidates.
+
+    For every row of the band-passed EEG ``f`` (rows, n): each negative half-wave
+    ``[start, mid)`` (``f < 0``) that neither starts at the first sample nor reaches the last,
+    followed by a positive half-wave ``[mid, stop)`` (``f >= 0``) that ends before the last
+    sample; with the first minimum of the negative and the first maximum of the positive half
+    (value and sample index). The same candidates, in the same order (row, then time), as the
+    ``runs`` / ``segment_argext`` form of :func:`nexus.events.slow_waves._sw_core`.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba comes with yasa
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def half_waves(f):  # pragma: no cover - compiled
+        rows, n = f.shape
+        cap = 1024
+        ri = np.empty(cap, dtype=np.intp)
+        si = np.empty((3, cap), dtype=np.intp)
+        ext = np.empty((2, cap))
+        pk = np.empty((2, cap), dtype=np.intp)
+        k = 0
+        for r in range(rows):
+            j = 0
+            while j < n and f[r, j] < 0:  # a negative run at the start is cut: skip it
+                j += 1
+            while j < n:
+                while j < n and f[r, j] >= 0:  # to the next negative run
+                    j += 1
+                a = j
+                if a >= n:
+                    break
+                lo = f[r, a]
+                lo_i = a
+                while j < n and f[r, j] < 0:
+                    if f[r, j] < lo:
+                        lo = f[r, j]
+                        lo_i = j
+                    j += 1
+                b = j
+                if b >= n:
+                    break
+                hi = f[r, b]
+                hi_i = b
+                while j < n and f[r, j] >= 0:
+                    if f[r, j] > hi:
+                        hi = f[r, j]
+                        hi_i = j
+                    j += 1
+                if j >= n:  # the positive half-wave reaches the end: not confirmed
+                    break
+                if k == cap:
+                    cap *= 2
+                    ri2 = np.empty(cap, dtype=np.intp)
+                    si2 = np.empty((3, cap), dtype=np.intp)
+                    ext2 = np.empty((2, cap))
+                    pk2 = np.empty((2, cap), dtype=np.intp)
+                    ri2[:k] = ri[:k]
+                    si2[:, :k] = si[:, :k]
+                    ext2[:, :k] = ext[:, :k]
+                    pk2[:, :k] = pk[:, :k]
+                    ri, si, ext, pk = ri2, si2, ext2, pk2
+                ri[k] = r
+                si[0, k] = a
+                si[1, k] = b
+                si[2, k] = j
+                ext[0, k] = lo
+                ext[1, k] = hi
+                pk[0, k] = lo_i
+                pk[1, k] = hi_i
+                k += 1
+        return ri[:k], si[0, :k], si[1, :k], si[2, :k], ext[0, :k], pk[0, :k], ext[1, :k], pk[1, :k]
+
+    return half_waves
