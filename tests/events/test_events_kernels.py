@@ -5,9 +5,10 @@ import pytest
 
 from nexus.dsp.filters import bandpass_sos, zero_phase
 from nexus.events._kernels import beat_candidates_kernel, half_waves_kernel, spindle_features_kernel
+from nexus.events.common import segment_argext, segment_reduce
 from nexus.events.heart import _candidates, _candidates_fast
 from nexus.events.slow_waves import _half_waves
-from nexus.events.spindles import SpindleParams, _features, _moving_features
+from nexus.events.spindles import SpindleParams, _features, _moving_features, _spindle_columns
 
 
 @pytest.mark.skipif(beat_candidates_kernel() is None, reason="numba not installed")
@@ -56,3 +57,21 @@ def test_compiled_half_waves_equal_the_numpy_form(n):
         np.testing.assert_array_equal(g, w)
     if n == 4000:
         assert want[0].size > 50
+
+
+def test_spindle_columns_equal_whole_row_segment_reductions():
+    rng = np.random.default_rng(5)
+    broad, sigma, rel = rng.normal(size=(3, 3, 500))
+    sigma[1, 100:140] = np.round(sigma[1, 100:140])  # ties in |sigma|: the first peak wins
+    row = np.array([0, 1, 1, 2])
+    start = np.array([10, 90, 300, 440])
+    stop = np.array([80, 160, 301, 500])  # a one-sample segment and one ending with the row
+    amp, sum_sq, n_zc, sum_rel, peak = _spindle_columns(broad, sigma, rel, row, start, stop)
+    np.testing.assert_array_equal(
+        amp, segment_reduce(broad, row, start, stop, np.maximum) - segment_reduce(broad, row, start, stop, np.minimum)
+    )
+    np.testing.assert_array_equal(sum_sq, segment_reduce(sigma**2, row, start, stop, np.add))
+    zc = np.concatenate([np.diff(np.signbit(sigma), axis=-1), np.zeros((3, 1), dtype=bool)], axis=-1)
+    np.testing.assert_array_equal(n_zc, segment_reduce(zc.astype(np.float64), row, start, stop, np.add))
+    np.testing.assert_array_equal(sum_rel, segment_reduce(rel, row, start, stop, np.add))
+    np.testing.assert_array_equal(peak, segment_argext(np.abs(sigma), row, start, stop, find_max=True)[1])
