@@ -129,58 +129,6 @@ def block_stats_kernel() -> Any:
 
     return kernel
 
-    @numba.njit(cache=True, nogil=True)
-    def interpolate(y, prev, pos, out):
-        rows, n = y.shape
-        for r in range(rows):
-            for j in range(pos.size):
-                p = pos[j]
-                i0 = int(np.floor(p))
-                f = p - i0
-                a = prev[r] if i0 < 0 else y[r, i0]
-                b = y[r, min(i0 + 1, n - 1)]
-                out[r, j] = a * (1.0 - f) + b * f
-
-    @numba.njit(cache=True, nogil=True)
-    def highpass(y, delay_tail, ma_tails, out):
-        rows, n = y.shape
-        d = delay_tail.shape[1]
-        lm1 = ma_tails.shape[2]
-        length = lm1 + 1
-        buf = np.empty(lm1 + n)
-        stage = np.empty(n)
-        for r in range(rows):
-            for j in range(n):
-                stage[j] = y[r, j]
-            for st in range(3):
-                for j in range(lm1):
-                    buf[j] = ma_tails[st, r, j]
-                for j in range(n):
-                    buf[lm1 + j] = stage[j]
-                acc = 0.0
-                for j in range(length):
-                    acc += buf[j]
-                stage[0] = acc / length
-                for j in range(1, n):
-                    acc += buf[j + lm1] - buf[j - 1]
-                    stage[j] = acc / length
-                for j in range(lm1):
-                    ma_tails[st, r, j] = buf[n + j]
-            for j in range(n):
-                delayed = delay_tail[r, j] if j < d else y[r, j - d]
-                out[r, j] = delayed - stage[j]
-            # carry the last d input samples
-            if n >= d:
-                for j in range(d):
-                    delay_tail[r, j] = y[r, n - d + j]
-            else:
-                for j in range(d - n):
-                    delay_tail[r, j] = delay_tail[r, j + n]
-                for j in range(n):
-                    delay_tail[r, d - n + j] = y[r, j]
-
-    return interpolate, highpass
-
 
 @lru_cache(maxsize=1)
 def epoch_features_kernel() -> Any:
@@ -312,47 +260,6 @@ def epoch_features_kernel() -> Any:
 
     return kernel
 
-    @numba.njit(cache=True, nogil=True)
-    def lowpass(x, sos, zi, out):
-        n_s, n_c, n = x.shape
-        rows = n_s * n_c
-        nsec = sos.shape[0]
-        width = 16
-        tile = np.zeros((n, width))
-        z0 = np.zeros((nsec, width))
-        z1 = np.zeros((nsec, width))
-        for r0 in range(0, rows, width):
-            m = min(width, rows - r0)
-            for t in range(m):
-                si, ci = divmod(r0 + t, n_c)
-                for j in range(n):
-                    tile[j, t] = x[si, ci, j]
-                for s in range(nsec):
-                    z0[s, t] = zi[si, ci, s, 0]
-                    z1[s, t] = zi[si, ci, s, 1]
-            for j in range(n):
-                for s in range(nsec):
-                    b0 = sos[s, 0]
-                    b1 = sos[s, 1]
-                    b2 = sos[s, 2]
-                    a1 = sos[s, 4]
-                    a2 = sos[s, 5]
-                    for t in range(width):  # fixed width: unused lanes compute on stale values
-                        xv = tile[j, t]
-                        y = b0 * xv + z0[s, t]
-                        z0[s, t] = b1 * xv - a1 * y + z1[s, t]
-                        z1[s, t] = b2 * xv - a2 * y
-                        tile[j, t] = y
-            for t in range(m):
-                si, ci = divmod(r0 + t, n_c)
-                for j in range(n):
-                    out[si, ci, j] = tile[j, t]
-                for s in range(nsec):
-                    zi[si, ci, s, 0] = z0[s, t]
-                    zi[si, ci, s, 1] = z1[s, t]
-
-    return lowpass
-
 
 def median_network(n: int) -> np.ndarray:
     """Comparators ``(i, j)`` (i < j) of a selection network that puts the median of ``n`` values at ``n // 2``.
@@ -428,16 +335,17 @@ def filter_chain_kernel() -> Any:
     go through the causal low-pass (biquad cascade ``sos``, a0 = 1, state ``zi`` (rows, sections,
     2)), are interpolated linearly at the fractional positions ``i0 + frac`` between samples
     ``i0`` and ``emit = min(i0 + 1, n − 1)`` (position −1 is ``prev`` (rows,), the last
-    low-passed sample of the previous call) and are high-passed (``y[k − D]`` minus
-    the triple moving average of length ``L``, tails ``delay_tail`` (rows, D) and ``ma_tails``
-    (3, rows, L − 1)); the result goes to ``out`` (rows, len(i0)), which may be a view into a
-    larger buffer. All state is updated in place.
+    low-passed sample of the previous call) and are high-passed (``y[k − D]`` minus the triple
+    moving average of length ``L``; tails ``delay_tail`` (rows, D) and ``ma_tails`` (3, rows,
+    L − 1)). The result goes to
+    ``out`` (rows, len(i0)), which may be a view into a larger buffer. All state is updated in
+    place.
 
     The rows are processed 16 at a time, sample by sample, so that their independent
     recursions run side by side (vectorised across rows); intermediate signals stay in small
-    per-tile buffers. The arithmetic is that of :func:`scipy.signal.sosfilt` (transposed direct form
-    II) and of the interpolation, operation for operation (no fast-math); the moving averages
-    multiply their running sums by 1/L (within a rounding of a division by L).
+    per-tile buffers. The arithmetic is that of :func:`scipy.signal.sosfilt` (transposed direct
+    form II) and of the interpolation, operation for operation (no fast-math); the moving
+    averages multiply their running sums by 1/L (within a rounding of a division by L).
     """
     try:
         import numba

@@ -230,6 +230,7 @@ class LiveStager:
         self._y_nan = np.zeros((s, self._y.shape[1]), dtype=bool)  # missing samples, per session
         self._y_pos = self._y_len = _HISTORY
         self._blocks_since_reset = np.full(s, _BLOCKS_PER_EPOCH)
+        self._seg = np.empty((s * c, 2, _SEG), dtype=np.float32)  # windowed Welch segments of a block
         self._stats = np.full((s, c, _BLOCKS_PER_EPOCH, _N_STATS), np.nan)
         # PSD ring of the last 11 segments, bins last (the median network runs along them);
         # single precision halves the median's memory traffic
@@ -468,7 +469,7 @@ class LiveStager:
         spectrum and halves the memory traffic of the FFT and of the median.
         """
         w = _hamming()
-        seg = np.empty((self._y.shape[0], len(starts), _SEG), dtype=np.float32)
+        seg = self._seg[:, : len(starts)]
         kernel = segments_kernel()
         if kernel is not None:
             kernel(self._y, np.asarray(starts, dtype=np.int64), w, seg)

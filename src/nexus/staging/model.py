@@ -188,34 +188,27 @@ def _numba_kernel() -> Any:
             depth += 1
         out = np.zeros((n_rows, 5))
         block = 32  # rows whose features stay in the L1 cache while every tree is walked for them
+        lanes = 16  # independent walks side by side: the CPU overlaps their loads
+        nd = np.zeros(lanes, np.int64)
         for b0 in range(0, n_rows, block):
             b1 = min(b0 + block, n_rows)
-            r8 = b0 + (b1 - b0) // 8 * 8
+            r_lanes = b0 + (b1 - b0) // lanes * lanes
             for t in range(n_trees):
                 c = cls[t]
                 f = feature[t]
                 th = threshold[t]
                 lf = leaf[t]
-                for r in range(b0, r8, 8):  # eight independent walks side by side: the CPU overlaps them
-                    n0 = n1 = n2 = n3 = n4 = n5 = n6 = n7 = 0
+                for r in range(b0, r_lanes, lanes):
+                    xb = x[r : r + lanes]
+                    for k in range(lanes):
+                        nd[k] = 0
                     for _ in range(depth):  # branch-free: the comparison picks the child
-                        n0 = 2 * n0 + 1 + (x[r, f[n0]] > th[n0])
-                        n1 = 2 * n1 + 1 + (x[r + 1, f[n1]] > th[n1])
-                        n2 = 2 * n2 + 1 + (x[r + 2, f[n2]] > th[n2])
-                        n3 = 2 * n3 + 1 + (x[r + 3, f[n3]] > th[n3])
-                        n4 = 2 * n4 + 1 + (x[r + 4, f[n4]] > th[n4])
-                        n5 = 2 * n5 + 1 + (x[r + 5, f[n5]] > th[n5])
-                        n6 = 2 * n6 + 1 + (x[r + 6, f[n6]] > th[n6])
-                        n7 = 2 * n7 + 1 + (x[r + 7, f[n7]] > th[n7])
-                    out[r, c] += lf[n0 - n_inner]
-                    out[r + 1, c] += lf[n1 - n_inner]
-                    out[r + 2, c] += lf[n2 - n_inner]
-                    out[r + 3, c] += lf[n3 - n_inner]
-                    out[r + 4, c] += lf[n4 - n_inner]
-                    out[r + 5, c] += lf[n5 - n_inner]
-                    out[r + 6, c] += lf[n6 - n_inner]
-                    out[r + 7, c] += lf[n7 - n_inner]
-                for r in range(r8, b1):
+                        for k in range(lanes):
+                            n0 = nd[k]
+                            nd[k] = 2 * n0 + 1 + (xb[k, f[n0]] > th[n0])
+                    for k in range(lanes):
+                        out[r + k, c] += lf[nd[k] - n_inner]
+                for r in range(r_lanes, b1):
                     n0 = 0
                     for _ in range(depth):
                         n0 = 2 * n0 + 1 + (x[r, f[n0]] > th[n0])
