@@ -18,8 +18,17 @@ from nexus.core.errors import InvalidInputError
 FloatArray = npt.NDArray[np.float64]
 
 __all__ = [
-    "BinAccumulator", "corr_from_moments", "cumulative", "envelope", "moving_corr", "moving_mean", "moving_rms",
-    "resample", "runs", "window_mean", "window_samples",
+    "BinAccumulator",
+    "corr_from_moments",
+    "cumulative",
+    "envelope",
+    "moving_corr",
+    "moving_mean",
+    "moving_rms",
+    "resample",
+    "runs",
+    "window_mean",
+    "window_samples",
 ]
 
 
@@ -172,12 +181,14 @@ class BinAccumulator:
         # the open bin's samples, filled in place (no re-copy of the carried samples per block)
         self._open = np.zeros((*self.leading_shape, self.n))
         self._fill = 0
+        self._sq = np.zeros(0)  # scratch for the squares of a completed open bin
 
     def step(self, block: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Add samples; return ``(sum, sum_of_squares)`` of each completed bin, shape (*leading, n_bins)."""
         x = np.asarray(block, dtype=np.float64)
         n, size = x.shape[-1], self.n
-        parts = []
+        sums: list[FloatArray] = []
+        squares: list[FloatArray] = []
         pos = 0
         if self._fill:
             pos = min(size - self._fill, n)
@@ -186,20 +197,28 @@ class BinAccumulator:
             if self._fill < size:
                 empty = np.zeros((*self.leading_shape, 0))
                 return empty, empty.copy()
-            parts.append(self._open[..., None, :].copy())
+            # the open bin is full: reduce it where it lies (no copy), before it takes new samples
+            if self._sq.shape != self._open.shape:
+                self._sq = np.empty_like(self._open)
+            full = self._open[..., None, :]
+            sums.append(full.sum(axis=-1))
+            squares.append(np.multiply(full, full, out=self._sq[..., None, :]).sum(axis=-1))
             self._fill = 0
         k = (n - pos) // size
         if k:
-            parts.append(x[..., pos : pos + k * size].reshape(*self.leading_shape, k, size))
+            full = x[..., pos : pos + k * size].reshape(*self.leading_shape, k, size)
+            sums.append(full.sum(axis=-1))
+            squares.append((full * full).sum(axis=-1))
         rest = n - pos - k * size
         if rest:
             self._open[..., :rest] = x[..., pos + k * size :]
             self._fill = rest
-        if not parts:
+        if not sums:
             empty = np.zeros((*self.leading_shape, 0))
             return empty, empty.copy()
-        full = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-2)
-        return full.sum(axis=-1), (full * full).sum(axis=-1)
+        if len(sums) == 1:
+            return sums[0], squares[0]
+        return np.concatenate(sums, axis=-1), np.concatenate(squares, axis=-1)
 
     def reset(self, index: npt.ArrayLike) -> None:
         """Drop the carried samples of some rows (a fresh stream starts at a bin boundary)."""
