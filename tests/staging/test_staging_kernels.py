@@ -56,3 +56,20 @@ def test_float32_thresholds_make_the_same_decisions(t, ulps):
         x = np.nextafter(x, np.float32(np.sign(ulps) * np.inf))
     assert (np.float64(x) <= np.float64(t)) == (x <= t32[0])
     assert t32[1] == np.inf
+
+
+def test_layout_generic_biquads_equal_scipy_for_float32_views():
+    pytest.importorskip("numba")
+    from scipy import signal
+
+    from nexus.dsp._biquad import sosfilt_rows_kernel
+
+    sos = signal.butter(8, 34.0, fs=256.0, output="sos")
+    x = np.random.default_rng(2).normal(0, 40, size=(3, 21, 300)).astype(np.float32).transpose(1, 0, 2)
+    rows = x.reshape(-1, 300)[::2]  # a strided view of float32 rows
+    zi = np.random.default_rng(3).normal(size=(len(sos), rows.shape[0], 2))
+    out = np.empty(rows.shape)
+    ref, zf = signal.sosfilt(sos, rows.astype(np.float64), axis=-1, zi=zi)
+    sosfilt_rows_kernel()(rows, sos, zi, out)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(zi, zf)

@@ -7,6 +7,17 @@ arithmetic is that of scipy (transposed direct form II, same operation order, no
 so the results are bit-identical to :func:`scipy.signal.sosfilt` and
 :func:`scipy.signal.sosfiltfilt` with odd padding. Each function returns None when numba is
 not installed; callers then use scipy.
+
+One kernel family:
+
+* :func:`cascade_kernel` is the core: the cascade over a sample-major tile of :data:`WIDTH`
+  rows, in place, with the state of every row carried. Compiled callers that build their own
+  tiles (such as the live stager's filter chain, which interpolates and high-passes the tile
+  afterwards) call it directly.
+* :func:`sosfilt_rows_kernel` is the layout-generic entry: rows of any float type and strides
+  in, float64 rows out (possibly the same array).
+* :func:`sosfilt_kernel` (float64 rows, in place) and :func:`filtfilt_kernel` (forward-backward
+  with odd padding) are built on them.
 """
 
 from __future__ import annotations
@@ -18,21 +29,71 @@ import numpy as np
 
 #: rows filtered side by side
 WIDTH = 16
+_CASCADE: Any = None
+"""The compiled core, as a module global: numba caches functions that call a global compiled
+function, but not those that call a closure variable (they would be compiled in every process)."""
+_ROWS: Any = None
+"""The compiled layout-generic entry (:func:`sosfilt_rows_kernel`), a module global for the same reason."""
 
 
-@lru_cache(maxsize=1)
-def sosfilt_kernel() -> Any:
-    """``sosfilt(x, sos, zi)``: filter ``x`` (rows, n) float64 in place; ``zi`` (sections, rows, 2) updated.
+def cascade_kernel() -> Any:
+    """``cascade(tile, sos, z0, z1, j0, j1, backward)``: filter samples ``j0 .. j1 − 1`` of a tile in place.
 
-    Equal to ``y, zi = scipy.signal.sosfilt(sos, x, zi=zi)`` row by row (zi moved to the middle).
+    ``tile`` (samples, :data:`WIDTH`) float64 holds one row per column; ``sos`` (sections, 6)
+    with a0 = 1; ``z0``, ``z1`` (sections, :data:`WIDTH`) the two state words of every section
+    and row, updated; ``backward`` runs from sample ``j1 − 1`` down to ``j0`` (the second pass of a
+    forward-backward filter). The samples are filtered section after section, all rows at once
+    (each section's recursion is the same operation sequence as scipy's). None without numba.
     """
+    global _CASCADE
+    if _CASCADE is not None:
+        return _CASCADE
     try:
         import numba
     except ImportError:  # pragma: no cover - numba comes with yasa
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def sosfilt(x, sos, zi):  # pragma: no cover - compiled
+    def cascade(tile, sos, z0, z1, j0, j1, backward):  # pragma: no cover - compiled
+        w = WIDTH  # a compile-time width: the loop over rows is vectorised without a remainder
+        for s in range(sos.shape[0]):
+            b0, b1, b2 = sos[s, 0], sos[s, 1], sos[s, 2]
+            a1, a2 = sos[s, 4], sos[s, 5]
+            if backward:
+                for j in range(j1 - 1, j0 - 1, -1):
+                    for t in range(w):  # unused lanes compute on stale values, never read back
+                        xv = tile[j, t]
+                        y = b0 * xv + z0[s, t]
+                        z0[s, t] = b1 * xv - a1 * y + z1[s, t]
+                        z1[s, t] = b2 * xv - a2 * y
+                        tile[j, t] = y
+            else:
+                for j in range(j0, j1):
+                    for t in range(w):
+                        xv = tile[j, t]
+                        y = b0 * xv + z0[s, t]
+                        z0[s, t] = b1 * xv - a1 * y + z1[s, t]
+                        z1[s, t] = b2 * xv - a2 * y
+                        tile[j, t] = y
+
+    _CASCADE = cascade
+    return _CASCADE
+
+
+@lru_cache(maxsize=1)
+def sosfilt_rows_kernel() -> Any:
+    """``sosfilt_rows(x, sos, zi, out)``: filter the rows of ``x`` (rows, n) into ``out`` (rows, n) float64.
+
+    ``x`` may have any float type and strides (a view, float32 samples); ``out`` may be ``x``
+    itself when that is float64. ``zi`` (sections, rows, 2) is updated. Equal to
+    ``scipy.signal.sosfilt(sos, x, zi=zi)`` row by row (zi moved to the middle). None without numba.
+    """
+    if cascade_kernel() is None:  # pragma: no cover - numba comes with yasa
+        return None
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def sosfilt_rows(x, sos, zi, out):  # pragma: no cover - compiled
         rows, n = x.shape
         nsec = sos.shape[0]
         w = WIDTH
@@ -41,28 +102,40 @@ def sosfilt_kernel() -> Any:
         z1 = np.zeros((nsec, w))
         for r0 in range(0, rows, w):
             m = min(w, rows - r0)
-            for t in range(m):
-                for j in range(n):
+            for j in range(n):  # the inner loop over rows: each row is read as a stream
+                for t in range(m):
                     tile[j, t] = x[r0 + t, j]
+            for t in range(m):
                 for s in range(nsec):
                     z0[s, t] = zi[s, r0 + t, 0]
                     z1[s, t] = zi[s, r0 + t, 1]
+            _CASCADE(tile, sos, z0, z1, 0, n, False)
             for j in range(n):
-                for s in range(nsec):
-                    b0, b1, b2 = sos[s, 0], sos[s, 1], sos[s, 2]
-                    a1, a2 = sos[s, 4], sos[s, 5]
-                    for t in range(w):  # unused lanes compute on stale values, never read back
-                        xv = tile[j, t]
-                        y = b0 * xv + z0[s, t]
-                        z0[s, t] = b1 * xv - a1 * y + z1[s, t]
-                        z1[s, t] = b2 * xv - a2 * y
-                        tile[j, t] = y
+                for t in range(m):
+                    out[r0 + t, j] = tile[j, t]
             for t in range(m):
-                for j in range(n):
-                    x[r0 + t, j] = tile[j, t]
                 for s in range(nsec):
                     zi[s, r0 + t, 0] = z0[s, t]
                     zi[s, r0 + t, 1] = z1[s, t]
+
+    global _ROWS
+    _ROWS = sosfilt_rows
+    return sosfilt_rows
+
+
+@lru_cache(maxsize=1)
+def sosfilt_kernel() -> Any:
+    """``sosfilt(x, sos, zi)``: filter ``x`` (rows, n) float64 in place; ``zi`` (sections, rows, 2) updated.
+
+    Equal to ``y, zi = scipy.signal.sosfilt(sos, x, zi=zi)`` row by row (zi moved to the middle).
+    """
+    if sosfilt_rows_kernel() is None:  # pragma: no cover - numba comes with yasa
+        return None
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def sosfilt(x, sos, zi):  # pragma: no cover - compiled
+        _ROWS(x, sos, zi, x)
 
     return sosfilt
 
@@ -74,10 +147,9 @@ def filtfilt_kernel() -> Any:
     Equal to ``scipy.signal.sosfiltfilt(sos, x, padtype="odd", padlen=padlen)`` row by row
     (``zi_unit = sosfilt_zi(sos)``, shape (sections, 2); ``padlen < n``).
     """
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba comes with yasa
+    if cascade_kernel() is None:  # pragma: no cover - numba comes with yasa
         return None
+    import numba
 
     @numba.njit(cache=True, nogil=True)
     def filtfilt(x, sos, zi_unit, padlen, out):  # pragma: no cover - compiled
@@ -102,30 +174,12 @@ def filtfilt_kernel() -> Any:
                 for s in range(nsec):
                     z0[s, t] = zi_unit[s, 0] * tile[0, t]
                     z1[s, t] = zi_unit[s, 1] * tile[0, t]
-            for j in range(ne):
-                for s in range(nsec):
-                    b0, b1, b2 = sos[s, 0], sos[s, 1], sos[s, 2]
-                    a1, a2 = sos[s, 4], sos[s, 5]
-                    for t in range(w):
-                        xv = tile[j, t]
-                        y = b0 * xv + z0[s, t]
-                        z0[s, t] = b1 * xv - a1 * y + z1[s, t]
-                        z1[s, t] = b2 * xv - a2 * y
-                        tile[j, t] = y
+            _CASCADE(tile, sos, z0, z1, 0, ne, False)
             for t in range(w):
                 for s in range(nsec):
                     z0[s, t] = zi_unit[s, 0] * tile[ne - 1, t]
                     z1[s, t] = zi_unit[s, 1] * tile[ne - 1, t]
-            for j in range(ne - 1, -1, -1):
-                for s in range(nsec):
-                    b0, b1, b2 = sos[s, 0], sos[s, 1], sos[s, 2]
-                    a1, a2 = sos[s, 4], sos[s, 5]
-                    for t in range(w):
-                        xv = tile[j, t]
-                        y = b0 * xv + z0[s, t]
-                        z0[s, t] = b1 * xv - a1 * y + z1[s, t]
-                        z1[s, t] = b2 * xv - a2 * y
-                        tile[j, t] = y
+            _CASCADE(tile, sos, z0, z1, 0, ne, True)
             for t in range(m):
                 for j in range(n):
                     out[r0 + t, j] = tile[padlen + j, t]

@@ -12,12 +12,18 @@ from typing import Any
 
 import numpy as np
 
+from nexus.dsp._biquad import WIDTH, cascade_kernel
+
 _QUARTILES: Any = None
 """The compiled quartile routine (:mod:`nexus.staging._select`), set when a kernel using it is built.
 
 Kernels call it as a module global: numba caches a function that calls a global compiled
 function, but not one that calls a closure variable (it would be compiled again in every process).
 """
+
+
+_BIQUADS: Any = None
+"""The biquad cascade of :func:`nexus.dsp._biquad.cascade_kernel`, a module global for the same reason."""
 
 
 def _quartiles() -> Any:
@@ -341,16 +347,18 @@ def filter_chain_kernel() -> Any:
     ``out`` (rows, len(i0)), which may be a view into a larger buffer. All state is updated in
     place.
 
-    The rows are processed 16 at a time, sample by sample, so that their independent
-    recursions run side by side (vectorised across rows); intermediate signals stay in small
-    per-tile buffers. The arithmetic is that of :func:`scipy.signal.sosfilt` (transposed direct
-    form II) and of the interpolation, operation for operation (no fast-math); the moving
-    averages multiply their running sums by 1/L (within a rounding of a division by L).
+    The rows are processed :data:`~nexus.dsp._biquad.WIDTH` at a time, so that their independent
+    recursions run side by side (vectorised across rows); the low-pass is the biquad cascade of
+    :mod:`nexus.dsp._biquad` on the tile, and intermediate signals stay in small per-tile
+    buffers. The arithmetic is that of :func:`scipy.signal.sosfilt` (transposed direct form II)
+    and of the interpolation, operation for operation (no fast-math); the moving averages
+    multiply their running sums by 1/L (within a rounding of a division by L).
     """
-    try:
-        import numba
-    except ImportError:  # pragma: no cover
+    global _BIQUADS
+    _BIQUADS = cascade_kernel()
+    if _BIQUADS is None:  # pragma: no cover - numba comes with yasa
         return None
+    import numba
 
     @numba.njit(cache=True, nogil=True)
     def chain(x, chans, sos, zi, prev, i0, frac, emit, delay_tail, ma_tails, out):  # pragma: no cover
@@ -363,7 +371,7 @@ def filter_chain_kernel() -> Any:
         lm1 = ma_tails.shape[2]
         length = lm1 + 1
         inv = 1.0 / length  # a product is several times cheaper than a division
-        w = 16
+        w = WIDTH
         z0 = np.zeros((nsec, w))
         z1 = np.zeros((nsec, w))
         tile = np.zeros((n + 1, w))  # the previous low-passed sample, then this call's
@@ -380,19 +388,7 @@ def filter_chain_kernel() -> Any:
                 for s in range(nsec):
                     z0[s, t] = zi[r0 + t, s, 0]
                     z1[s, t] = zi[r0 + t, s, 1]
-            for s in range(nsec):
-                b0 = sos[s, 0]
-                b1 = sos[s, 1]
-                b2 = sos[s, 2]
-                a1 = sos[s, 4]
-                a2 = sos[s, 5]
-                for j in range(1, n + 1):
-                    for t in range(w):  # fixed width: unused lanes compute on stale values
-                        v = tile[j, t]
-                        y = b0 * v + z0[s, t]
-                        z0[s, t] = b1 * v - a1 * y + z1[s, t]
-                        z1[s, t] = b2 * v - a2 * y
-                        tile[j, t] = y
+            _BIQUADS(tile, sos, z0, z1, 1, n + 1, False)  # the low-pass, all rows of the tile at once
             for t in range(lanes):
                 prev[r0 + t] = tile[n, t]
                 for s in range(nsec):
