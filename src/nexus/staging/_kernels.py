@@ -40,8 +40,10 @@ def _quartiles() -> Any:
 def block_stats_kernel() -> Any:
     """The compiled block-statistics kernel, or None without numba.
 
-    ``kernel(y, at, n, kmax, out)``: the block is ``y[:, at : at + n]`` (``y`` C-contiguous, so
-    that its rows are read as contiguous vectors), after ``kmax`` samples that precede it; ``out``
+    ``kernel(y, at, n, kmax, out, starts, window, seg)``: the block is ``y[:, at : at + n]`` (``y``
+    C-contiguous, so that its rows are read as contiguous vectors), after ``kmax`` samples that
+    precede it. ``seg[r, g]`` receives the mean-removed, windowed segment ``y[r, starts[g] :
+    starts[g] + len(window)]`` (as :func:`segments_kernel`, in the same pass over the row); ``out``
     (rows, ≥ 20 + kmax) receives, per row: Σx, Σx², Σx³, Σx⁴, Σdx, Σdx², Σddx, Σddx²,
     sign changes of x and of dx, counts of the 8 order-3 comparison codes, the block's 25 % and
     75 % quantiles (linear interpolation), then Σ|x[i] − x[i−k]| for k = 1..kmax.
@@ -55,7 +57,7 @@ def block_stats_kernel() -> Any:
     # reassociation lets the compiler vectorise the sums along the block (slices, not x[i - k]
     # with a possibly negative index, keep the loops free of wraparound checks)
     @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
-    def kernel(y, at, n, kmax, out):  # pragma: no cover - compiled
+    def kernel(y, at, n, kmax, out, starts, window, seg):  # pragma: no cover - compiled
         rows = y.shape[0]
         width = n + kmax
         scratch = np.empty(n)
@@ -132,6 +134,17 @@ def block_stats_kernel() -> Any:
             _QUARTILES(scratch, n, q)
             out[r, 18] = q[0]
             out[r, 19] = q[1]
+            # the row's Welch segments while its samples are in the cache
+            nw = window.size
+            for g in range(starts.size):
+                src = y[r, starts[g] : starts[g] + nw]
+                acc = 0.0
+                for j in range(nw):
+                    acc += src[j]
+                mean = acc / nw
+                o = seg[r, g]
+                for j in range(nw):
+                    o[j] = (src[j] - mean) * window[j]
 
     return kernel
 
@@ -472,10 +485,11 @@ def segments_kernel() -> Any:
 
 @lru_cache(maxsize=1)
 def power_kernel() -> Any:
-    """Compiled ``power(spec, n_bins, scale, out)``: ``out = scale · |spec[..., :n_bins]|²`` (bin 0 halved), or None.
+    """Compiled ``power(spec, n_bins, scale, out, slots)``: ``out[:, slots[g]] = scale · |spec[:, g, :n_bins]|²``.
 
-    ``spec`` (rows, segments, ≥ n_bins) complex; ``out`` (rows, segments, n_bins) real: the
-    one-sided periodogram of :func:`scipy.signal.welch` from an ``rfft``, in one pass.
+    ``spec`` (rows, segments, ≥ n_bins) complex; ``out`` (rows, slots, n_bins) real, e.g. a ring
+    of spectra written in place; bin 0 is halved: the one-sided periodogram of
+    :func:`scipy.signal.welch` from an ``rfft``, in one pass. None without numba.
     """
     try:
         import numba
@@ -483,12 +497,12 @@ def power_kernel() -> Any:
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def power(spec, n_bins, scale, out):  # pragma: no cover - compiled
-        rows, n_seg = out.shape[:2]
+    def power(spec, n_bins, scale, out, slots):  # pragma: no cover - compiled
+        rows, n_seg = spec.shape[:2]
         for r in range(rows):
             for g in range(n_seg):
                 sp = spec[r, g]
-                o = out[r, g]
+                o = out[r, slots[g]]
                 for b in range(n_bins):
                     v = sp[b]
                     o[b] = (v.real * v.real + v.imag * v.imag) * scale

@@ -419,17 +419,22 @@ class LiveStager:
         return delayed[..., :n] - z
 
     # ------------------------------------------------------------------ per-block work
-    def _block_stats(self, at: int, nan: npt.NDArray[np.bool_]) -> FloatArray:
-        """Sufficient statistics of the 5-s block at column ``at`` (with the 10 samples before it for continuity)."""
+    def _block_stats(self, at: int, nan: npt.NDArray[np.bool_], starts: Sequence[int]) -> FloatArray:
+        """Sufficient statistics of the 5-s block at column ``at`` (with the 10 samples before it for continuity).
+
+        The windowed Welch segments at ``starts`` are written to ``self._seg`` on the way.
+        """
         s, c, n = self.n_sessions, len(self.kinds), _BLOCK
         nan_any = _any(nan, -1)[:, None]
         kernel = block_stats_kernel()
         if kernel is not None:  # one compiled pass over the samples, read in place
             flat = np.empty((s * c, _N_STATS))
-            kernel(self._y, at, n, _KMAX, flat)
+            seg = self._seg[:, : len(starts)]
+            kernel(self._y, at, n, _KMAX, flat, np.asarray(starts, dtype=np.int64), _hamming(), seg)
             out = flat.reshape(s, c, _N_STATS)
             out[..., _S_NAN] = nan_any
             return out
+        self._windowed_segments(starts)
         xt = self._y[:, at - _KMAX : at + n].reshape(s, c, n + _KMAX)
         blk = xt[..., _KMAX:]
         out = np.empty((s, c, _N_STATS))
@@ -462,44 +467,47 @@ class LiveStager:
         out[..., _S_NAN] = nan_any
         return out
 
-    def _segment_psd(self, starts: Sequence[int]) -> npt.NDArray[np.float32]:
-        """One-sided Welch-style PSD (Hamming, mean removed) of the 5-s segments at ``starts``, bins 0..30 Hz.
-
-        Returns float32 (rows, segments, bins) in µV²/Hz: single precision is ample for a power
-        spectrum and halves the memory traffic of the FFT and of the median.
-        """
+    def _windowed_segments(self, starts: Sequence[int]) -> None:
+        """Mean-removed, Hamming-windowed 5-s segments at ``starts`` into ``self._seg`` (float32)."""
         w = _hamming()
         seg = self._seg[:, : len(starts)]
         kernel = segments_kernel()
         if kernel is not None:
             kernel(self._y, np.asarray(starts, dtype=np.int64), w, seg)
-        else:
-            for g, a in enumerate(starts):
-                v = self._y[:, a : a + _SEG]
-                seg[:, g] = (v - v.mean(axis=-1, keepdims=True)) * w
-        spec = sp_fft.rfft(seg, axis=-1, overwrite_x=True)
+            return
+        for g, a in enumerate(starts):
+            v = self._y[:, a : a + _SEG]
+            seg[:, g] = (v - v.mean(axis=-1, keepdims=True)) * w
+
+    def _segment_psd(self, n_seg: int) -> None:
+        """One-sided Welch-style PSD of the first ``n_seg`` windowed segments, bins 0..30 Hz, into the PSD ring.
+
+        float32 in µV²/Hz: single precision is ample for a power spectrum and halves the memory
+        traffic of the FFT and of the median.
+        """
+        w = _hamming()
+        s, c = self.n_sessions, len(self.kinds)
+        spec = sp_fft.rfft(self._seg[:, :n_seg], axis=-1)
         scale = np.float32(2.0 / (F.FS * (w * w).sum()))
+        slots = (self._n_seg + np.arange(n_seg)) % _N_SEG
         power = power_kernel()
-        if power is not None:
-            p = np.empty((*seg.shape[:2], _N_BINS), dtype=np.float32)
-            power(spec, _N_BINS, scale, p)
-            return p
-        p = np.square(spec.real[..., :_N_BINS])
-        p += np.square(spec.imag[..., :_N_BINS])
-        p *= scale
-        p[..., 0] /= 2.0
-        return p
+        if power is not None:  # straight into the ring
+            power(spec, _N_BINS, scale, self._psd.reshape(s * c, _N_SEG, _N_BINS), slots)
+        else:
+            p = np.square(spec.real[..., :_N_BINS])
+            p += np.square(spec.imag[..., :_N_BINS])
+            p *= scale
+            p[..., 0] /= 2.0
+            for g, slot in enumerate(slots):
+                self._psd[:, :, slot] = p[:, g].reshape(s, c, _N_BINS)
+        self._n_seg += n_seg
 
     def _process_block(self, at: int, nan: npt.NDArray[np.bool_]) -> None:
-        s, c = self.n_sessions, len(self.kinds)
-        # rings written in place (sums and medians do not depend on the order of their slots)
-        self._stats[:, :, self.n_blocks % _BLOCKS_PER_EPOCH] = self._block_stats(at, nan)
-        # the block is one Welch segment (_SEG = _BLOCK); the other one straddles the previous block
+        # rings written in place (sums and medians do not depend on the order of their slots);
+        # the block is one Welch segment (_SEG = _BLOCK), the other one straddles the previous block
         starts = [at] if self.n_blocks == 0 else [at - _STEP, at]
-        psd = self._segment_psd(starts).reshape(s, c, len(starts), _N_BINS)
-        for j in range(len(starts)):
-            self._psd[:, :, self._n_seg % _N_SEG] = psd[:, :, j]
-            self._n_seg += 1
+        self._stats[:, :, self.n_blocks % _BLOCKS_PER_EPOCH] = self._block_stats(at, nan, starts)
+        self._segment_psd(len(starts))
         self.n_blocks += 1
         self._blocks_since_reset += 1
 
