@@ -129,6 +129,7 @@ def test_numpy_fallback_equals_compiled_kernels(night, monkeypatch):
     monkeypatch.setattr(live, "median_kernel", lambda: None)
     monkeypatch.setattr(live, "power_kernel", lambda: None)
     monkeypatch.setattr(live, "weighted_sums_kernel", lambda: None)
+    monkeypatch.setattr(live, "window_features_kernel", lambda: None)
     plain = _run(LiveStager(1, fs), x, int(5 * fs))
     np.testing.assert_array_equal(compiled[0], plain[0])
     np.testing.assert_allclose(compiled[1], plain[1], atol=1e-6)
@@ -185,3 +186,19 @@ def test_shards_on_threads_give_the_same_estimates(night, monkeypatch):
     ha, hb = whole.hypnogram(), threaded.hypnogram()
     np.testing.assert_array_equal(ha[0], hb[0])
     assert ha[0].shape == (5, 8)
+
+
+def test_compiled_window_features_equal_the_array_version(night, monkeypatch):
+    pytest.importorskip("numba")
+    import nexus.staging.live as live
+
+    sig, fs = night
+    st = LiveStager(2, fs)
+    x = np.stack([sig[:, : int(4 * 60 * fs)], 0.3 * sig[:, int(4 * 60 * fs) : int(8 * 60 * fs)]])
+    x[1, 2, 5000:5100] = np.nan
+    _run(st, x, int(5 * fs))
+    compiled = st._window_features()
+    monkeypatch.setattr(live, "window_features_kernel", lambda: None)
+    plain = st._window_features()
+    np.testing.assert_allclose(compiled[0], plain[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(compiled[1], plain[1])

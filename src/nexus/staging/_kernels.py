@@ -537,3 +537,106 @@ def weighted_sums_kernel() -> Any:
                 out[r, i] = acc * scale
 
     return sums
+
+
+#: order of the columns of :func:`window_features_kernel`'s output
+WINDOW_FEATURES: tuple[str, ...] = (
+    "std", "iqr", "skew", "kurt", "nzc", "hmob", "hcomp",
+    "sdelta", "fdelta", "theta", "alpha", "sigma", "beta",
+    "dt", "ds", "db", "at", "abspow", "perm", "higuchi", "petrosian",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def window_features_kernel() -> Any:
+    """Compiled features of the last 30 s from the per-block sums of the live stager, or None without numba.
+
+    ``features(stats, ints, block, kmax, out)``: ``stats`` (rows, blocks, n_stats) per-block sums
+    in the layout of :mod:`nexus.staging.live` (NaN rows: blocks not seen), ``ints`` (rows, 8)
+    broad-band power, six band powers and absolute power; ``out`` (rows, 21) receives the
+    columns :data:`WINDOW_FEATURES`, and ``out_nan`` (rows,) whether a block had missing
+    samples. The formulas are those of the array version in ``LiveStager._window_features``
+    (moments from power sums, Hjorth from difference sums, permutation entropy from the code
+    counts, Higuchi from the lag sums), without its temporaries.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        return None
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def features(stats, ints, block, kmax, out, out_nan):  # pragma: no cover - compiled
+        rows, n_blocks, n_stats = stats.shape
+        tot = np.zeros(n_stats)
+        lx_sum = 0.0
+        lx2_sum = 0.0
+        for k in range(1, kmax + 1):
+            lx = np.log(1.0 / k)
+            lx_sum += lx
+            lx2_sum += lx * lx
+        den_h = kmax * lx2_sum - lx_sum * lx_sum + 1e-9
+        for r in range(rows):
+            tot[:] = 0.0
+            nb = 0
+            q25 = 0.0
+            q75 = 0.0
+            for b in range(n_blocks):
+                if np.isfinite(stats[r, b, 0]):
+                    nb += 1
+                    for k in range(n_stats):
+                        tot[k] += stats[r, b, k]
+                    q25 += stats[r, b, 18]
+                    q75 += stats[r, b, 19]
+            n = nb * float(block)
+            out_nan[r] = tot[20 + kmax] > 0
+            mean = tot[0] / n
+            e2 = tot[1] / n
+            e3 = tot[2] / n
+            e4 = tot[3] / n
+            m2 = e2 - mean * mean
+            m3 = e3 - 3 * mean * e2 + 2 * mean * mean * mean
+            m4 = e4 - 4 * mean * e3 + 6 * mean * mean * e2 - 3 * mean * mean * mean * mean
+            m2 = 0.0 if m2 < 0.0 else m2  # NaN stays NaN
+            out[r, 0] = np.sqrt(m2 * n / (n - 1))
+            out[r, 1] = q75 / nb - q25 / nb
+            out[r, 2] = m3 / m2**1.5
+            out[r, 3] = m4 / (m2 * m2) - 3.0
+            out[r, 4] = tot[8] * (n - 1) / n
+            var_dx = tot[5] / n - (tot[4] / n) ** 2
+            var_ddx = tot[7] / n - (tot[6] / n) ** 2
+            mob = np.sqrt(var_dx / m2)
+            out[r, 5] = mob
+            out[r, 6] = np.sqrt(var_ddx / var_dx) / mob
+            total = ints[r, 0]
+            for i in range(6):
+                out[r, 7 + i] = ints[r, 1 + i] / total
+            delta = out[r, 7] + out[r, 8]
+            out[r, 13] = delta / out[r, 9]
+            out[r, 14] = delta / out[r, 11]
+            out[r, 15] = delta / out[r, 12]
+            out[r, 16] = out[r, 10] / out[r, 9]
+            out[r, 17] = ints[r, 7]
+            c_sum = 0.0
+            for k in range(8):
+                c_sum += tot[10 + k]
+            h = 0.0
+            for k in range(8):
+                p = tot[10 + k] / c_sum
+                if p > 0:
+                    h -= p * np.log2(p)
+            h /= np.log2(6.0)
+            out[r, 18] = h if not (h > 1.0 or h < 0.0) else (1.0 if h > 1.0 else 0.0)
+            # Higuchi: L(k) = (Σ_m S_km) (N − 1) / (k · n_pairs) / k², n_pairs ≈ max(N / k, 1)
+            sy = 0.0
+            sxy = 0.0
+            for k in range(1, kmax + 1):
+                n_pairs = max(n / k, 1.0)
+                mean_l = tot[19 + k] * ((n - 1) / (k * n_pairs)) / (k * k)
+                logl = np.log(mean_l) if mean_l > 0 else np.nan
+                sy += logl
+                sxy += logl * np.log(1.0 / k)
+            out[r, 19] = (kmax * sxy - lx_sum * sy) / den_h
+            nn = n if n > 0 else np.nan
+            out[r, 20] = np.log10(nn) / (np.log10(nn) + np.log10(nn / (nn + 0.4 * tot[9])))
+
+    return features

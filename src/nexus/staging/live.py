@@ -50,6 +50,7 @@ from nexus.core.errors import InvalidInputError
 from nexus.core.stages import EPOCH_S, Stage
 from nexus.staging import features as F
 from nexus.staging._kernels import (
+    WINDOW_FEATURES,
     block_stats_kernel,
     filter_chain_kernel,
     median_kernel,
@@ -57,6 +58,7 @@ from nexus.staging._kernels import (
     power_kernel,
     segments_kernel,
     weighted_sums_kernel,
+    window_features_kernel,
 )
 from nexus.staging.model import load_model, model_name
 from nexus.staging.offline import FLAT_STD_UV, KINDS, MIN_DURATION_S, MIN_FS, StagingResult
@@ -237,6 +239,15 @@ class LiveStager:
         self._psd = np.full((s, c, _N_SEG, _N_BINS), np.nan, dtype=np.float32)
         self._n_seg = 0
         self._raw_names = [f"{k}_{f}" for k in self.kinds for f in F.feature_names(k)]
+        # raw feature columns in the (kind, WINDOW_FEATURES) layout of the window features
+        self._raw_cols = np.array(
+            [
+                ci * len(WINDOW_FEATURES) + WINDOW_FEATURES.index(f)
+                for ci, k in enumerate(self.kinds)
+                for f in F.feature_names(k)
+            ],
+            dtype=np.int64,
+        )
         n_raw = len(self._raw_names)
         self._hist = np.full((s, _HIST, n_raw), np.nan)  # raw features of the last completed epochs
         # running robust scaling: thinned history of the smoothed features, and its quantiles 5/50/95
@@ -513,6 +524,34 @@ class LiveStager:
 
     # ------------------------------------------------------------------ features of the last 30 s
     def _window_features(self) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        """Raw features of the last 30 s, (s, n_raw), and which sessions' windows are artefact."""
+        s, c = self.n_sessions, len(self.kinds)
+        ints = self._band_integrals()  # (s, c, 8): total, 6 bands, abspow
+        kernel = window_features_kernel()
+        if kernel is not None:
+            all_feats = np.empty((s * c, len(WINDOW_FEATURES)))
+            nan_rows = np.empty(s * c, dtype=bool)
+            kernel(
+                self._stats.reshape(s * c, _BLOCKS_PER_EPOCH, _N_STATS),
+                ints.reshape(s * c, -1),
+                _BLOCK,
+                _KMAX,
+                all_feats,
+                nan_rows,
+            )
+            feats3 = all_feats.reshape(s, c, -1)
+            bad = nan_rows.reshape(s, c).any(axis=1)
+        else:
+            feats3, bad = self._window_features_numpy(ints)
+        std, abspow = feats3[..., WINDOW_FEATURES.index("std")], feats3[..., WINDOW_FEATURES.index("abspow")]
+        with np.errstate(invalid="ignore"):
+            bad |= (std < FLAT_STD_UV).any(axis=1)
+        bad |= ~np.isfinite(std).all(axis=1) | ~np.isfinite(abspow).all(axis=1)
+        bad |= self._blocks_since_reset < _BLOCKS_PER_EPOCH  # a new sleeper: not 30 s of their own yet
+        return feats3.reshape(s, -1)[:, self._raw_cols], bad
+
+    def _window_features_numpy(self, ints: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        """:func:`~nexus.staging._kernels.window_features_kernel` with array operations: (s, c, 21), NaN flags."""
         st = self._stats  # (s, c, 6, n_stats); NaN for blocks not seen yet
         have = np.isfinite(st[..., 0])
         tot = np.where(have[..., None], st, 0.0).sum(axis=2)
@@ -537,7 +576,6 @@ class LiveStager:
             mob = np.sqrt(var_dx / m2)
             feats["hmob"] = mob
             feats["hcomp"] = np.sqrt(var_ddx / var_dx) / mob
-            ints = self._band_integrals()  # (s, c, 8): total, 6 bands, abspow
             total = ints[..., 0]
             for i, (_lo, _hi, name) in enumerate(F.BANDS):
                 feats[name] = ints[..., 1 + i] / total
@@ -562,13 +600,7 @@ class LiveStager:
             )
             nn = np.where(n > 0, n, np.nan)
             feats["petrosian"] = np.log10(nn) / (np.log10(nn) + np.log10(nn / (nn + 0.4 * tot[..., _S_NZCD])))
-        flat = feats["std"] < FLAT_STD_UV
-        bad |= flat.any(axis=1) | ~np.isfinite(feats["std"]).all(axis=1) | ~np.isfinite(feats["abspow"]).all(axis=1)
-        bad |= self._blocks_since_reset < _BLOCKS_PER_EPOCH  # a new sleeper: not 30 s of their own yet
-        cols = []
-        for ci, kind in enumerate(self.kinds):
-            cols += [feats[name][:, ci] for name in F.feature_names(kind)]
-        return np.stack(cols, axis=1), bad
+        return np.stack([feats[name] for name in WINDOW_FEATURES], axis=-1), bad
 
     def _band_integrals(self) -> FloatArray:
         """Broad-band, band and absolute power of the last 30 s (Welch median PSD, 0.4-30 Hz): (s, c, 8)."""
