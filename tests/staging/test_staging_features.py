@@ -107,8 +107,9 @@ def test_own_simpson_and_windows_equal_scipy(n, seed):
 
     y = np.random.default_rng(seed).random((3, n))
     np.testing.assert_allclose(F._simpson(y, 0.2), simpson(y, dx=0.2, axis=-1), rtol=1e-12)
-    np.testing.assert_allclose(F._firwin_lowpass(2 * n + 1, 7.0, 100.0),
-                               signal.firwin(2 * n + 1, 7.0, window="hamming", fs=100.0), atol=1e-15)
+    np.testing.assert_allclose(
+        F._firwin_lowpass(2 * n + 1, 7.0, 100.0), signal.firwin(2 * n + 1, 7.0, window="hamming", fs=100.0), atol=1e-15
+    )
     np.testing.assert_allclose(F._hamming(n), signal.get_window("hamming", n), atol=1e-15)
     np.testing.assert_array_equal(F.TRIANG15, signal.windows.triang(15))
 
@@ -130,5 +131,6 @@ def test_one_pass_resample_is_exact_where_mne_rounds_the_ratio():
     fs, n = 250.0, 30000
     x = 10 * np.sin(2 * np.pi * 5 * np.arange(n) / fs)
     fast = F.resample_bandpass(x, fs)
-    np.testing.assert_allclose(fast[1500:-1500], 10 * np.sin(2 * np.pi * 5 * np.arange(12000) / 100)[1500:-1500],
-                               atol=0.02)
+    np.testing.assert_allclose(
+        fast[1500:-1500], 10 * np.sin(2 * np.pi * 5 * np.arange(12000) / 100)[1500:-1500], atol=0.02
+    )

@@ -21,8 +21,11 @@ def yasa_hypno(night):
     yasa = pytest.importorskip("yasa")
     mne = pytest.importorskip("mne")
     sig, fs = night
-    raw = mne.io.RawArray(np.stack([sig["eeg"], sig["eog"], sig["emg"]]) * 1e-6,
-                          mne.create_info(["eeg", "eog", "emg"], fs, ["eeg", "eog", "emg"]), verbose=False)
+    raw = mne.io.RawArray(
+        np.stack([sig["eeg"], sig["eog"], sig["emg"]]) * 1e-6,
+        mne.create_info(["eeg", "eog", "emg"], fs, ["eeg", "eog", "emg"]),
+        verbose=False,
+    )
     with warnings.catch_warnings():  # yasa's models were pickled with an old scikit-learn
         warnings.simplefilter("ignore")
         hyp = yasa.SleepStaging(raw, "eeg", eog_name="eog", emg_name="emg").predict()
