@@ -99,14 +99,16 @@ def agreement(n_nights: int, hours: float) -> dict:
         off = stage_offline({"eeg": n.signals[0], "eog": n.signals[1], "emg": n.signals[2]}, fs)
         m = min(live.shape[1], len(off))
         truth = np.asarray(n.truth.stages)[:m]
-        rows.append({
-            "profile": n.profile.name,
-            "seed": n.seed,
-            "kappa_live_vs_offline": round(kappa(live[j, :m], off.stages[:m]), 3),
-            "agreement_live_vs_offline": round(float(np.mean(live[j, :m] == off.stages[:m])), 3),
-            "kappa_live_vs_truth": round(kappa(live[j, :m], truth), 3),
-            "kappa_offline_vs_truth": round(kappa(off.stages[:m], truth), 3),
-        })
+        rows.append(
+            {
+                "profile": n.profile.name,
+                "seed": n.seed,
+                "kappa_live_vs_offline": round(kappa(live[j, :m], off.stages[:m]), 3),
+                "agreement_live_vs_offline": round(float(np.mean(live[j, :m] == off.stages[:m])), 3),
+                "kappa_live_vs_truth": round(kappa(live[j, :m], truth), 3),
+                "kappa_offline_vs_truth": round(kappa(off.stages[:m], truth), 3),
+            }
+        )
     return {
         "nights": rows,
         "kappa_live_vs_offline_mean": round(float(np.mean([r["kappa_live_vs_offline"] for r in rows])), 3),

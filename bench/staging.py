@@ -112,21 +112,31 @@ def main() -> None:
     a, b = stages["nexus"], stages["yasa"]
     n = min(a.size, b.size)
     fresh_med = {k: statistics.median(v) for k, v in fresh.items()}
-    print(json.dumps({
-        "recording": {"hours": args.hours, "fs": 256.0, "channels": list(CHANNELS), "epochs": int(n),
-                      "source": str(args.edf) if args.edf else "synthetic typical_adult seed 1"},
-        "fresh_s": {k: round(v, 3) for k, v in fresh_med.items()},
-        "warm_s": {k: round(v, 3) for k, v in warm.items()},
-        "peak_rss_mb": {k: round(v / 1024, 1) for k, v in mem.items()},
-        "agreement": round(float(np.mean(a[:n] == b[:n])), 4),
-        "kappa": round(kappa(a[:n], b[:n]), 4),
-        "ratios": {
-            "fresh_speedup": round(fresh_med["yasa"] / fresh_med["nexus"], 2),
-            "warm_speedup": round(warm["yasa"] / warm["nexus"], 2),
-            "memory_ratio_yasa_over_nexus": round(mem["yasa"] / mem["nexus"], 2),
-        },
-        "targets": {"fresh_speedup": 5, "warm_speedup": 10, "agreement": 0.97},
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "recording": {
+                    "hours": args.hours,
+                    "fs": 256.0,
+                    "channels": list(CHANNELS),
+                    "epochs": int(n),
+                    "source": str(args.edf) if args.edf else "synthetic typical_adult seed 1",
+                },
+                "fresh_s": {k: round(v, 3) for k, v in fresh_med.items()},
+                "warm_s": {k: round(v, 3) for k, v in warm.items()},
+                "peak_rss_mb": {k: round(v / 1024, 1) for k, v in mem.items()},
+                "agreement": round(float(np.mean(a[:n] == b[:n])), 4),
+                "kappa": round(kappa(a[:n], b[:n]), 4),
+                "ratios": {
+                    "fresh_speedup": round(fresh_med["yasa"] / fresh_med["nexus"], 2),
+                    "warm_speedup": round(warm["yasa"] / warm["nexus"], 2),
+                    "memory_ratio_yasa_over_nexus": round(mem["yasa"] / mem["nexus"], 2),
+                },
+                "targets": {"fresh_speedup": 5, "warm_speedup": 10, "agreement": 0.97},
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":
