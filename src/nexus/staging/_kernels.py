@@ -355,8 +355,8 @@ def filter_chain_kernel() -> Any:
     2)), are interpolated linearly at the fractional positions ``i0 + frac`` between samples
     ``i0`` and ``emit = min(i0 + 1, n − 1)`` (position −1 is ``prev`` (rows,), the last
     low-passed sample of the previous call) and are high-passed (``y[k − D]`` minus the triple
-    moving average of length ``L``; tails ``delay_tail`` (rows, D) and ``ma_tails`` (3, rows,
-    L − 1)). The result goes to
+    moving average of length ``L``; tails ``delay_tail`` (tiles, D, 16) and ``ma_tails`` (tiles,
+    3, L − 1, 16), rows in tiles of 16, so that a tile's tails are contiguous). The result goes to
     ``out`` (rows, len(i0)), which may be a view into a larger buffer. All state is updated in
     place.
 
@@ -407,9 +407,10 @@ def filter_chain_kernel() -> Any:
                 for s in range(nsec):
                     zi[r0 + t, s, 0] = z0[s, t]
                     zi[r0 + t, s, 1] = z1[s, t]
-            for j in range(d):  # row-major state -> sample-major tile: the inner loop over rows
-                for t in range(lanes):
-                    u[j, t] = delay_tail[r0 + t, j]
+            tile_no = r0 // w
+            for j in range(d):
+                for t in range(w):
+                    u[j, t] = delay_tail[tile_no, j, t]
             for k in range(m):  # tile index = sample index + 1 (index 0: the previous sample)
                 f = frac[k]
                 g = 1.0 - f
@@ -426,11 +427,11 @@ def filter_chain_kernel() -> Any:
                     inb[lm1 + j, t] = u[d + j, t]
             for st in range(3):
                 for j in range(lm1):
-                    for t in range(lanes):
-                        inb[j, t] = ma_tails[st, r0 + t, j]
+                    for t in range(w):
+                        inb[j, t] = ma_tails[tile_no, st, j, t]
                 for j in range(lm1):
-                    for t in range(lanes):
-                        ma_tails[st, r0 + t, j] = inb[m + j, t]
+                    for t in range(w):
+                        ma_tails[tile_no, st, j, t] = inb[m + j, t]
                 for t in range(w):
                     sums[0, t] = 0.0
                 for j in range(length):
@@ -447,8 +448,8 @@ def filter_chain_kernel() -> Any:
                 for t in range(lanes):
                     out[r0 + t, j] = u[j, t] - sums[j, t] * inv
             for j in range(d):
-                for t in range(lanes):
-                    delay_tail[r0 + t, j] = u[m + j, t]
+                for t in range(w):
+                    delay_tail[tile_no, j, t] = u[m + j, t]
 
     return chain
 

@@ -48,6 +48,7 @@ from scipy.integrate import simpson
 from nexus.core.checks import check_number, check_option
 from nexus.core.errors import InvalidInputError
 from nexus.core.stages import EPOCH_S, Stage
+from nexus.dsp._biquad import WIDTH
 from nexus.staging import features as F
 from nexus.staging._kernels import (
     WINDOW_FEATURES,
@@ -219,8 +220,11 @@ class LiveStager:
         self._resample = self.fs != F.FS
         self._lp = signal.butter(8, _LP_HZ, fs=self.fs, output="sos")
         self._lp_zi = np.zeros((s, c, self._lp.shape[0], 2))
-        self._ma_tails = np.zeros((3, s, c, _MA_LEN - 1))
-        self._delay_tail = np.zeros((s, c, _HP_DELAY))
+        # high-pass tails in tiles of WIDTH rows, lanes last (rows = session · kinds + kind): the
+        # filter chain reads and writes a tile's tails as contiguous memory
+        n_tiles = -(-s * c // WIDTH)
+        self._ma_tails = np.zeros((n_tiles, 3, _MA_LEN - 1, WIDTH))
+        self._delay_tail = np.zeros((n_tiles, _HP_DELAY, WIDTH))
         self._fresh = np.ones(s, dtype=bool)  # sessions whose filters start at the next sample
         self._prev = np.zeros((s, c))  # last low-passed sample (for interpolation across blocks)
         self._phase = 0.0  # position of the next 100-Hz sample, in input samples from the block start
@@ -319,8 +323,8 @@ class LiveStager:
                 i0,
                 pos - i0,
                 np.minimum(i0 + 1, n - 1),
-                self._delay_tail.reshape(s * c, -1),
-                self._ma_tails.reshape(3, s * c, -1),
+                self._delay_tail,
+                self._ma_tails,
                 out,
             )
         else:
@@ -378,8 +382,10 @@ class LiveStager:
         f = first[rows]
         self._prev[rows] = f
         self._lp_zi[rows] = signal.sosfilt_zi(self._lp)[None, None, :, :] * f[:, :, None, None]
-        self._ma_tails[:, rows] = f[None, :, :, None]
-        self._delay_tail[rows] = f[:, :, None]
+        c = len(self.kinds)
+        r = (np.flatnonzero(rows)[:, None] * c + np.arange(c)).ravel()  # their rows
+        self._ma_tails[r // WIDTH, :, :, r % WIDTH] = f.reshape(-1)[:, None, None]
+        self._delay_tail[r // WIDTH, :, r % WIDTH] = f.reshape(-1)[:, None]
         self._fresh[rows] = False
 
     def reset(self, sessions: npt.ArrayLike) -> None:
@@ -418,12 +424,13 @@ class LiveStager:
     def _highpass(self, y: FloatArray) -> FloatArray:
         """Linear-phase high-pass: ``y[n − D]`` minus a triple moving average of ``y``, carried across blocks."""
         n = y.shape[-1]
-        delayed = np.concatenate([self._delay_tail, y], axis=-1)
-        self._delay_tail = delayed[..., -_HP_DELAY:].copy()
+        s, c = y.shape[:2]
+        delayed = np.concatenate([_rows_of(self._delay_tail, s * c).reshape(s, c, -1), y], axis=-1)
+        _set_rows(self._delay_tail, delayed[..., -_HP_DELAY:].reshape(s * c, -1))
         z = y
         for i in range(3):
-            zz = np.concatenate([self._ma_tails[i], z], axis=-1)
-            self._ma_tails[i] = zz[..., -(_MA_LEN - 1) :]
+            zz = np.concatenate([_rows_of(self._ma_tails[:, i], s * c).reshape(s, c, -1), z], axis=-1)
+            _set_rows(self._ma_tails[:, i], zz[..., -(_MA_LEN - 1) :].reshape(s * c, -1))
             cs = np.cumsum(zz, axis=-1)
             cs = np.concatenate([np.zeros((*cs.shape[:-1], 1)), cs], axis=-1)
             z = (cs[..., _MA_LEN:] - cs[..., :-_MA_LEN]) / _MA_LEN
@@ -763,6 +770,18 @@ class LiveStager:
         if not self._epochs_stage:
             return np.zeros((self.n_sessions, 0), np.int8), np.zeros((self.n_sessions, 0, 5))
         return np.stack(self._epochs_stage, axis=1), np.stack(self._epochs_proba, axis=1)
+
+
+def _rows_of(tiles: FloatArray, rows: int) -> FloatArray:
+    """Row-major copy (rows, n) of state kept in tiles (n_tiles, n, WIDTH)."""
+    return np.ascontiguousarray(np.swapaxes(tiles, 1, 2).reshape(-1, tiles.shape[1])[:rows])
+
+
+def _set_rows(tiles: FloatArray, values: FloatArray) -> None:
+    """Write row-major ``values`` (rows, n) into state kept in tiles (n_tiles, n, WIDTH)."""
+    flat = np.zeros((tiles.shape[0] * WIDTH, tiles.shape[1]))
+    flat[: values.shape[0]] = values
+    tiles[...] = np.swapaxes(flat.reshape(tiles.shape[0], WIDTH, -1), 1, 2)
 
 
 def _any(a: npt.NDArray[np.bool_], axis: int) -> npt.NDArray[np.bool_]:
