@@ -208,11 +208,11 @@ class LiveStaging:
 
     def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
         """Hand the block to the stager; report the closed epochs that are ready."""
-        x = block[:, self.rows]
+        x = np.take(block, self.rows, axis=1)  # a C-ordered copy of the rows in one pass: the worker's own
         if self._pool is None:
             self._take(self._run(x, active), out, lane)
             return block
-        self._jobs.append(self._pool.submit(self._run, x.copy(), active.copy()))
+        self._jobs.append(self._pool.submit(self._run, x, active.copy()))
         while self._jobs and self._jobs[0].done():
             self._take(self._jobs.popleft().result(), out, lane)
         return block
