@@ -505,13 +505,16 @@ class LiveStager:
         """
         w = _hamming()
         s, c = self.n_sessions, len(self.kinds)
-        spec = sp_fft.rfft(self._seg[:, :n_seg], axis=-1)
         scale = np.float32(2.0 / (F.FS * (w * w).sum()))
         slots = (self._n_seg + np.arange(n_seg)) % _N_SEG
         power = power_kernel()
-        if power is not None:  # straight into the ring
-            power(spec, _N_BINS, scale, self._psd.reshape(s * c, _N_SEG, _N_BINS), slots)
+        if power is not None:  # straight into the ring, 256 rows at a time (the spectra stay in cache)
+            ring = self._psd.reshape(s * c, _N_SEG, _N_BINS)
+            for a in range(0, s * c, 256):
+                spec = sp_fft.rfft(self._seg[a : a + 256, :n_seg], axis=-1)
+                power(spec, _N_BINS, scale, ring[a : a + 256], slots)
         else:
+            spec = sp_fft.rfft(self._seg[:, :n_seg], axis=-1)
             p = np.square(spec.real[..., :_N_BINS])
             p += np.square(spec.imag[..., :_N_BINS])
             p *= scale
