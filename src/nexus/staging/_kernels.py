@@ -22,17 +22,20 @@ function, but not one that calls a closure variable (it would be compiled again 
 """
 
 
+_QUARTILES_INTO: Any = None
+"""``quartiles_into`` of :mod:`nexus.staging._select` (quartiles with caller-owned scratch), also a global."""
 _BIQUADS: Any = None
 """The biquad cascade of :func:`nexus.dsp._biquad.cascade_kernel`, a module global for the same reason."""
 
 
 def _quartiles() -> Any:
     """The compiled ``quartiles(buf, n, out2)`` of :mod:`nexus.staging._select` (needs numba)."""
-    global _QUARTILES
+    global _QUARTILES, _QUARTILES_INTO
     if _QUARTILES is None:
-        from nexus.staging._select import quartiles
+        from nexus.staging._select import quartiles, quartiles_into
 
         _QUARTILES = quartiles
+        _QUARTILES_INTO = quartiles_into
     return _QUARTILES
 
 
@@ -62,6 +65,9 @@ def block_stats_kernel() -> Any:
         width = n + kmax
         scratch = np.empty(n)
         q = np.empty(2)
+        bins = np.empty(n, np.int64)  # the quartiles' scratch, allocated once
+        hist4 = np.empty((256, 4), np.int64)
+        work = np.empty(2 * n)
         for r in range(rows):
             x = y[r, at - kmax : at + n]
             cur = x[kmax:]
@@ -131,7 +137,7 @@ def block_stats_kernel() -> Any:
             out[r, 8] = nzc
             out[r, 9] = nzcd
             scratch[:] = cur
-            _QUARTILES(scratch, n, q)
+            _QUARTILES_INTO(scratch, n, q, bins, hist4, work)
             out[r, 18] = q[0]
             out[r, 19] = q[1]
             # the row's Welch segments while its samples are in the cache

@@ -74,6 +74,12 @@ def _bin_of(k, counts):
 
 @numba.njit(cache=True, nogil=True)
 def quartiles(buf, n, out2):
+    quartiles_into(buf, n, out2, np.empty(n, np.int64), np.empty((256, 4), np.int64), np.empty(2 * n))
+
+
+@numba.njit(cache=True, nogil=True)
+def quartiles_into(buf, n, out2, bins, hist4, work):
+    """:func:`quartiles` with caller-owned scratch: ``bins`` (n,) int64, ``hist4`` (256, 4) int64, ``work`` (2 n,)."""
     p25 = 0.25 * (n - 1)
     p75 = 0.75 * (n - 1)
     i25 = int(p25)
@@ -98,12 +104,11 @@ def quartiles(buf, n, out2):
     if not (0.0 < scale < np.inf) or n < 64:  # constant values, or a span too wide or too narrow
         _quartiles_select(buf, n, p25, p75, i25, i75, out2)
         return
-    bins = np.empty(n, np.int64)
     for i in range(n):
         bins[i] = min(int((buf[i] - lo) * scale), n_bins - 1)
     # four interleaved histograms: neighbouring samples often share a bin, and one counter
     # would make every increment wait for the previous one
-    hist4 = np.zeros((n_bins, 4), np.int64)
+    hist4[:] = 0
     for i in range(0, n - 3, 4):
         hist4[bins[i], 0] += 1
         hist4[bins[i + 1], 1] += 1
@@ -116,8 +121,8 @@ def quartiles(buf, n, out2):
         counts[b] = hist4[b, 0] + hist4[b, 1] + hist4[b, 2] + hist4[b, 3]
     b25, below25 = _bin_of(i25, counts)
     b75, below75 = _bin_of(i75, counts)
-    w25 = np.empty(n)
-    w75 = np.empty(n)
+    w25 = work[:n]
+    w75 = work[n : 2 * n]
     m25 = 0
     m75 = 0
     for i in range(n):  # gather the two bins' values (branch-free) to the front of w25 and w75
