@@ -99,6 +99,22 @@ def test_model_arrays_match_lightgbm(tmp_path, monkeypatch):
     assert model_name(["eeg", "eog"], demographics=True) == "clf_eeg+eog+demo"
 
 
+def test_compiled_tree_walk_equals_numpy_walk():
+    pytest.importorskip("numba")
+    model = load_model(("eeg", "eog", "emg"))
+    rng = np.random.default_rng(3)
+    # 300 rows: two full blocks of the compiled walk and a partial one; values near the split
+    # thresholds, some exactly on them (x <= t goes left), NaN (counts as 0)
+    x = np.empty((300, len(model.feature_names)), np.float32)
+    for f in range(x.shape[1]):
+        th = model.threshold[(model.feature == f) & np.isfinite(model.threshold)]
+        x[:, f] = rng.choice(th, 300) * (1 + rng.normal(0, 1e-3, 300)) if th.size else rng.normal(size=300)
+    on = model.threshold[0, :3].astype(np.float32)
+    x[:10, model.feature[0, :3]] = on
+    x[::11, 5] = np.nan
+    np.testing.assert_array_equal(model.predict_proba(x, engine="numba"), model.predict_proba(x))
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(2, 40), st.integers(0, 2**32 - 1))
 def test_own_simpson_and_windows_equal_scipy(n, seed):
