@@ -121,8 +121,11 @@ def test_numpy_fallback_equals_compiled_kernels(night, monkeypatch):
     import nexus.staging.live as live
 
     sig, fs = night
-    x = sig[None, :, : int(6 * 60 * fs)]
+    x = sig[None, :, : int(6 * 60 * fs)].copy()
+    x[0, 1, int(125 * fs) : int(126 * fs)] = np.nan  # missing samples: epoch 4 …
+    x[0, 2, int(250 * fs)] = np.inf  # … and epoch 8 are artefact
     compiled = _run(LiveStager(1, fs), x, int(5 * fs))
+    assert (compiled[0][0, [4, 8]] == -1).all() and (compiled[0][0, [3, 5, 7, 9]] >= 0).all()
     monkeypatch.setattr(live, "block_stats_kernel", lambda: None)
     monkeypatch.setattr(live, "filter_chain_kernel", lambda: None)
     monkeypatch.setattr(live, "segments_kernel", lambda: None)

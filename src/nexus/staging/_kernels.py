@@ -364,7 +364,10 @@ def filter_chain_kernel() -> Any:
     moving average of length ``L``; tails ``delay_tail`` (tiles, D, 16) and ``ma_tails`` (tiles,
     3, L − 1, 16), rows in tiles of 16, so that a tile's tails are contiguous). The result goes to
     ``out`` (rows, len(i0)), which may be a view into a larger buffer. All state is updated in
-    place.
+    place. Missing input samples (NaN, infinite) are filtered as 0; the kernel returns how many
+    there were (the caller builds its missing-sample mask only when there are any). They are
+    found from the low-pass's last output and state, which a missing sample leaves non-finite,
+    so that the samples are not checked one by one.
 
     The rows are processed :data:`~nexus.dsp._biquad.WIDTH` at a time, so that their independent
     recursions run side by side (vectorised across rows); the low-pass is the biquad cascade of
@@ -397,17 +400,48 @@ def filter_chain_kernel() -> Any:
         u = np.zeros((d + m, w))  # delay tail then the new 100-Hz samples
         inb = np.zeros((lm1 + m, w))  # one moving-average stage: its tail then its input
         sums = np.zeros((m, w))
+        sess = np.zeros(w, np.int64)
+        chan = np.zeros(w, np.int64)
+        missing = 0
         for r0 in range(0, rows, w):
             lanes = min(w, rows - r0)
             for t in range(lanes):
-                row = x[(r0 + t) // n_k, chans[(r0 + t) % n_k]]
+                sess[t] = (r0 + t) // n_k
+                chan[t] = chans[(r0 + t) % n_k]
+            # transposed sample by sample: the tile's rows are written whole, the inputs read as
+            # `lanes` sequential streams (cheaper than a strided store per sample)
+            if lanes == w:
                 for j in range(n):
-                    tile[j + 1, t] = row[j]
+                    for t in range(w):
+                        tile[j + 1, t] = x[sess[t], chan[t], j]
+            else:
+                for j in range(n):
+                    for t in range(lanes):
+                        tile[j + 1, t] = x[sess[t], chan[t], j]
+            for t in range(lanes):
                 tile[0, t] = prev[r0 + t]
                 for s in range(nsec):
                     z0[s, t] = zi[r0 + t, s, 0]
                     z1[s, t] = zi[r0 + t, s, 1]
             _BIQUADS(tile, sos, z0, z1, 1, n + 1, False)  # the low-pass, all rows of the tile at once
+            # a missing sample (NaN, infinite) leaves the recursions non-finite to the end (v − v
+            # is then not 0): only then is the tile filtered again, missing samples read as 0
+            finite = True
+            for t in range(lanes):
+                finite &= tile[n, t] - tile[n, t] == 0
+                for s in range(nsec):
+                    finite &= (z0[s, t] - z0[s, t] == 0) & (z1[s, t] - z1[s, t] == 0)
+            if not finite:
+                for t in range(lanes):
+                    for j in range(n):
+                        v = x[sess[t], chan[t], j]
+                        ok = v - v == 0
+                        tile[j + 1, t] = v if ok else 0.0
+                        missing += not ok
+                    for s in range(nsec):
+                        z0[s, t] = zi[r0 + t, s, 0]
+                        z1[s, t] = zi[r0 + t, s, 1]
+                _BIQUADS(tile, sos, z0, z1, 1, n + 1, False)
             for t in range(lanes):
                 prev[r0 + t] = tile[n, t]
                 for s in range(nsec):
@@ -456,6 +490,7 @@ def filter_chain_kernel() -> Any:
             for j in range(d):
                 for t in range(w):
                     delay_tail[tile_no, j, t] = u[m + j, t]
+        return missing
 
     return chain
 

@@ -297,24 +297,26 @@ class LiveStager:
         if self._shards:
             list(self._pool.map(lambda i: self._shards[i].push(x[self._slices[i]]), range(len(self._shards))))
             return
-        # one cheap reduction tells whether any sample is missing; the mask is built only then
+        # missing samples are filtered as 0; the mask of them is built only when there are any
+        # (the compiled chain counts them on the way, else one cheap reduction tells)
+        chain = filter_chain_kernel()
         nan_in: npt.NDArray[np.bool_] | None = None
-        if not np.isfinite(x.sum()):
+        if chain is None and not np.isfinite(x.sum()):
             missing = ~np.isfinite(x)
             x = np.where(missing, 0.0, x)
             nan_in = _any(missing, 1)
         if self._fresh.any():
-            self._start_state(x[:, self._rows, 0], self._fresh)
+            first = x[:, self._rows, 0]
+            self._start_state(np.where(np.isfinite(first), first, 0.0), self._fresh)
         n = x.shape[-1]
         pos = self._positions(n)
         m = pos.size
         at = self._reserve(m)
         out = self._y[:, at : at + m]
-        chain = filter_chain_kernel()
         if chain is not None:  # no intermediate array: the chain writes into the sample buffer
             s, c = self.n_sessions, len(self.kinds)
             i0 = np.floor(pos).astype(np.int64)
-            chain(
+            n_missing = chain(
                 x,
                 self._chans,
                 self._lp,
@@ -327,6 +329,8 @@ class LiveStager:
                 self._ma_tails,
                 out,
             )
+            if n_missing:
+                nan_in = _any(~np.isfinite(x), 1)
         else:
             out[...] = self._filter_numpy(x[:, self._rows].astype(np.float64), pos).reshape(out.shape)
         if nan_in is not None:
@@ -825,15 +829,16 @@ def _median_bias(n: int) -> float:
 
 def _quantiles(h: npt.NDArray[np.float32]) -> FloatArray:
     """Quantiles 5, 50 and 95 % (linear, as numpy) along axis 1, NaN skipped: (s, n, ...) → (s, ..., 3)."""
-    srt = np.sort(h.astype(np.float64), axis=1)  # NaN last
-    cnt = np.isfinite(srt).sum(axis=1)  # (s, ...)
+    # sorted in single precision along a contiguous axis (the order of the float64 values), NaN last
+    srt = np.sort(np.moveaxis(h, 1, -1), axis=-1)  # (s, ..., n)
+    cnt = np.isfinite(srt).sum(axis=-1)  # (s, ...)
     out = np.full((*cnt.shape, 3), np.nan)
     for j, tau in enumerate((0.05, 0.5, 0.95)):
         pos = tau * np.maximum(cnt - 1, 0)
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, np.maximum(cnt - 1, 0))
-        a = np.take_along_axis(srt, lo[:, None], axis=1)[:, 0]
-        b = np.take_along_axis(srt, hi[:, None], axis=1)[:, 0]
+        a = np.take_along_axis(srt, lo[..., None], axis=-1)[..., 0].astype(np.float64)
+        b = np.take_along_axis(srt, hi[..., None], axis=-1)[..., 0].astype(np.float64)
         out[..., j] = np.where(cnt > 0, a + (pos - lo) * (b - a), np.nan)
     return out
 
