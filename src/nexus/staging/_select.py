@@ -73,6 +73,15 @@ def _bin_of(k, counts):
 
 
 @numba.njit(cache=True, nogil=True)
+def _next_bin(b, counts):
+    """The first bin after ``b`` that holds values (``len(counts)`` when none does)."""
+    b += 1
+    while b < counts.size and counts[b] == 0:
+        b += 1
+    return b
+
+
+@numba.njit(cache=True, nogil=True)
 def quartiles(buf, n, out2):
     quartiles_into(buf, n, out2, np.empty(n, np.int64), np.empty((256, 4), np.int64), np.empty(2 * n))
 
@@ -121,27 +130,35 @@ def quartiles_into(buf, n, out2, bins, hist4, work):
         counts[b] = hist4[b, 0] + hist4[b, 1] + hist4[b, 2] + hist4[b, 3]
     b25, below25 = _bin_of(i25, counts)
     b75, below75 = _bin_of(i75, counts)
+    # the smallest value of the next non-empty bin after b25 (b75) is the order statistic after
+    # the last one of b25 (b75): the bins are monotonic in the values
+    n25 = _next_bin(b25, counts)
+    n75 = _next_bin(b75, counts)
     w25 = work[:n]
     w75 = work[n : 2 * n]
     m25 = 0
     m75 = 0
-    for i in range(n):  # gather the two bins' values (branch-free) to the front of w25 and w75
-        v = buf[i]
-        w25[m25] = v
-        m25 += bins[i] == b25
-        w75[m75] = v
-        m75 += bins[i] == b75
+    next25 = hi
+    next75 = hi
+    for i in range(n):  # gather the two bins' values (a few percent of all: rarely taken branches)
+        b = bins[i]
+        if b == b25:
+            w25[m25] = buf[i]
+            m25 += 1
+        if b == b75:
+            w75[m75] = buf[i]
+            m75 += 1
+        if b == n25:
+            next25 = min(next25, buf[i])
+        if b == n75:
+            next75 = min(next75, buf[i])
     for j in range(2):
         k, p, work, m, below = (i25, p25, w25, m25, below25) if j == 0 else (i75, p75, w75, m75, below75)
         v, nxt = _kth(work, 0, m - 1, k - below)
         if k + 1 >= n:
             nxt = v
-        elif k - below + 1 >= m:  # the next value lies in a later bin: the smallest value above this bin
-            nxt = hi
-            b = b25 if j == 0 else b75
-            for i in range(n):
-                if bins[i] > b:
-                    nxt = min(nxt, buf[i])
+        elif k - below + 1 >= m:  # the next value lies in a later bin
+            nxt = next25 if j == 0 else next75
         out2[j] = v + (p - k) * (nxt - v)
 
 
