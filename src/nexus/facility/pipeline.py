@@ -189,25 +189,26 @@ class Lane:
         n = x.shape[-1]
         if x.ndim != 3 or x.shape[0] != sl.size or x.shape[1] != self.n_channels:
             raise InvalidInputError(f"Lane.put needs ({sl.size}, {self.n_channels}, samples), got {x.shape}.")
-        a = self.origin[sl] + np.asarray(start, dtype=np.int64)  # lane index of each row's first sample
+        ix = _as_index(sl)  # a slice for contiguous slots (a fleet): no gathers and scatters below
+        a = self.origin[ix] + np.asarray(start, dtype=np.int64)  # lane index of each row's first sample
         # one sum tells whether every sample is finite (the usual case): no per-sample mask then
         with np.errstate(over="ignore", invalid="ignore"):
             clean = bool(np.isfinite(np.sum(x)))
         ok = None if clean else np.isfinite(x).all(axis=1)  # (rows, samples)
         if ok is not None:
-            self.counts["bad"][sl] += (~ok).sum(axis=1)
+            self.counts["bad"][ix] += (~ok).sum(axis=1)
         # position of every sample on the lane clock, relative to what is still open
         lo = self.processed
         hi = self.processed + self.size
         first = np.clip(lo - a, 0, n)  # samples before `lo` are late
         last = np.clip(hi - a, 0, n)  # samples from `hi` on are too far ahead
-        self.counts["late"][sl] += first
-        self.counts["dropped"][sl] += n - np.maximum(last, first)
+        self.counts["late"][ix] += first
+        self.counts["dropped"][ix] += n - np.maximum(last, first)
         same = bool(np.all(a == a[0])) if a.size else True
         if same and a.size:
             f0, l0 = int(first[0]), int(last[0])
             if l0 > f0:
-                self._write_rows(sl, int(a[0]) + f0, x[:, :, f0:l0], None if ok is None else ok[:, f0:l0])
+                self._write_rows(ix, int(a[0]) + f0, x[:, :, f0:l0], None if ok is None else ok[:, f0:l0])
         else:
             for r in range(sl.size):  # rows at different times (individual sources): one write each
                 f0, l0 = int(first[r]), int(last[r])
@@ -217,12 +218,12 @@ class Lane:
                     sl[r : r + 1], int(a[r]) + f0, x[r : r + 1, :, f0:l0], None if ok is None else ok[r : r + 1, f0:l0]
                 )
         acc = np.maximum(last - first, 0)
-        self.counts["received"][sl] += acc
-        self.high[sl] = np.maximum(self.high[sl], a + last)
+        self.counts["received"][ix] += acc
+        self.high[ix] = np.maximum(self.high[ix], a + last)
         return acc
 
     def _write_rows(
-        self, sl: npt.NDArray[np.intp], lane_index: int, blk: FloatArray, ok: npt.NDArray[np.bool_] | None
+        self, sl: npt.NDArray[np.intp] | slice, lane_index: int, blk: FloatArray, ok: npt.NDArray[np.bool_] | None
     ) -> None:
         """Write samples ``blk`` (rows, channels, m) of slots ``sl`` from lane index ``lane_index`` on.
 
@@ -230,9 +231,7 @@ class Lane:
         Contiguous slots and a stretch that does not wrap around the ring are written as slices.
         """
         m = blk.shape[-1]
-        rows: slice | npt.NDArray[np.intp] = sl
-        if sl.size and int(sl[-1]) - int(sl[0]) == sl.size - 1 and (sl.size == 1 or bool(np.all(np.diff(sl) == 1))):
-            rows = slice(int(sl[0]), int(sl[-1]) + 1)
+        rows = _as_index(sl) if isinstance(sl, np.ndarray) else sl
         p0 = lane_index % self.size
         pieces = [(p0, 0, min(m, self.size - p0))]
         if pieces[0][2] < m:  # wraps around the end of the ring
@@ -318,6 +317,16 @@ class Lane:
     def pending(self) -> IntArray:
         """Samples received but not yet processed, per slot."""
         return np.maximum(self.high - self.processed, 0) * self.active
+
+
+def _as_index(slots: npt.NDArray[np.intp]) -> slice | npt.NDArray[np.intp]:
+    """``slots`` as a slice when they are consecutive and ascending (indexing then makes views), else as is."""
+    if slots.size == 0:
+        return slots
+    s0, s1 = int(slots[0]), int(slots[-1])
+    if s1 - s0 == slots.size - 1 and (slots.size < 3 or bool(np.all(np.diff(slots) == 1))):
+        return slice(s0, s1 + 1)
+    return slots
 
 
 def merge_counts(lanes: Sequence[Lane]) -> dict[str, int]:
