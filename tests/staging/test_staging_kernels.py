@@ -73,3 +73,23 @@ def test_layout_generic_biquads_equal_scipy_for_float32_views():
     sosfilt_rows_kernel()(rows, sos, zi, out)
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(zi, zf)
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["forward", "backward"])
+def test_fused_multiply_add_biquads_equal_scipy_within_rounding(backward):
+    pytest.importorskip("numba")
+    from scipy import signal
+
+    from nexus.dsp._biquad import WIDTH, cascade_fma_kernel
+
+    sos = signal.butter(8, 34.0, fs=256.0, output="sos")
+    rng = np.random.default_rng(4)
+    tile = rng.normal(0, 40, size=(400, WIDTH)) + 300.0  # an offset, as electrodes have
+    zi = rng.normal(size=(len(sos), WIDTH, 2))
+    rows = tile.T[:, ::-1] if backward else tile.T
+    ref, zf = signal.sosfilt(sos, rows, axis=-1, zi=zi)
+    z0, z1 = zi[..., 0].copy(), zi[..., 1].copy()
+    cascade_fma_kernel()(tile, sos, z0, z1, 0, len(tile), backward)
+    out = tile.T[:, ::-1] if backward else tile.T
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(np.stack([z0, z1], axis=-1), zf, rtol=1e-12, atol=1e-9)

@@ -18,6 +18,8 @@ One kernel family:
   in, float64 rows out (possibly the same array).
 * :func:`sosfilt_kernel` (float64 rows, in place) and :func:`filtfilt_kernel` (forward-backward
   with odd padding) are built on them.
+* :func:`cascade_fma_kernel` is the core with fused multiply-adds (equal to scipy within
+  rounding, not bit-identical), for the live stager's filter chain.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ WIDTH = 16
 _CASCADE: Any = None
 """The compiled core, as a module global: numba caches functions that call a global compiled
 function, but not those that call a closure variable (they would be compiled in every process)."""
+_CASCADE_FMA: Any = None
+"""The compiled core with fused multiply-adds (:func:`cascade_fma_kernel`), a module global as well."""
 _ROWS: Any = None
 """The compiled layout-generic entry (:func:`sosfilt_rows_kernel`), a module global for the same reason."""
 
@@ -78,6 +82,42 @@ def cascade_kernel() -> Any:
 
     _CASCADE = cascade
     return _CASCADE
+
+
+def cascade_fma_kernel() -> Any:
+    """:func:`cascade_kernel` with fused multiply-adds, for callers that need speed, not bit-identity.
+
+    Same arguments and state. Each section computes ``y = b0·x + z0``, ``z0 = (b1·x + z1) − a1·y``,
+    ``z1 = b2·x − a2·y`` with fused multiply-adds: five operations per sample and row instead of
+    nine, and a shorter dependency chain, so about 1.5× as fast; the results differ from
+    :func:`scipy.signal.sosfilt` by rounding only (a few units in the last place per sample).
+    None without numba.
+    """
+    global _CASCADE_FMA
+    if _CASCADE_FMA is not None:
+        return _CASCADE_FMA
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba comes with yasa
+        return None
+
+    @numba.njit(cache=True, nogil=True, fastmath={"contract"})
+    def cascade_fma(tile, sos, z0, z1, j0, j1, backward):  # pragma: no cover - compiled
+        w = WIDTH
+        for s in range(sos.shape[0]):
+            b0, b1, b2 = sos[s, 0], sos[s, 1], sos[s, 2]
+            a1, a2 = sos[s, 4], sos[s, 5]
+            first, stop, step = (j1 - 1, j0 - 1, -1) if backward else (j0, j1, 1)
+            for j in range(first, stop, step):
+                for t in range(w):
+                    xv = tile[j, t]
+                    y = b0 * xv + z0[s, t]
+                    z0[s, t] = (b1 * xv + z1[s, t]) - a1 * y
+                    z1[s, t] = b2 * xv - a2 * y
+                    tile[j, t] = y
+
+    _CASCADE_FMA = cascade_fma
+    return _CASCADE_FMA
 
 
 @lru_cache(maxsize=1)

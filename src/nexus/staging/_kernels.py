@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from nexus.dsp._biquad import WIDTH, cascade_kernel
+from nexus.dsp._biquad import WIDTH, cascade_fma_kernel
 
 _QUARTILES: Any = None
 """The compiled quartile routine (:mod:`nexus.staging._select`), set when a kernel using it is built.
@@ -25,7 +25,7 @@ function, but not one that calls a closure variable (it would be compiled again 
 _QUARTILES_INTO: Any = None
 """``quartiles_into`` of :mod:`nexus.staging._select` (quartiles with caller-owned scratch), also a global."""
 _BIQUADS: Any = None
-"""The biquad cascade of :func:`nexus.dsp._biquad.cascade_kernel`, a module global for the same reason."""
+"""The biquad cascade of :func:`nexus.dsp._biquad.cascade_fma_kernel`, a module global for the same reason."""
 
 
 def _quartiles() -> Any:
@@ -371,13 +371,14 @@ def filter_chain_kernel() -> Any:
 
     The rows are processed :data:`~nexus.dsp._biquad.WIDTH` at a time, so that their independent
     recursions run side by side (vectorised across rows); the low-pass is the biquad cascade of
-    :mod:`nexus.dsp._biquad` on the tile, and intermediate signals stay in small per-tile
-    buffers. The arithmetic is that of :func:`scipy.signal.sosfilt` (transposed direct form II)
-    and of the interpolation, operation for operation (no fast-math); the moving averages
-    multiply their running sums by 1/L (within a rounding of a division by L).
+    :mod:`nexus.dsp._biquad` with fused multiply-adds (:func:`~nexus.dsp._biquad.cascade_fma_kernel`:
+    :func:`scipy.signal.sosfilt`'s transposed direct form II within rounding) on the tile, and
+    intermediate signals stay in small per-tile buffers. The interpolation is that of the numpy
+    version operation for operation; the moving averages multiply their running sums by 1/L
+    (within a rounding of a division by L).
     """
     global _BIQUADS
-    _BIQUADS = cascade_kernel()
+    _BIQUADS = cascade_fma_kernel()
     if _BIQUADS is None:  # pragma: no cover - numba comes with yasa
         return None
     import numba
