@@ -133,6 +133,7 @@ def test_numpy_fallback_equals_compiled_kernels(night, monkeypatch):
     monkeypatch.setattr(live, "power_kernel", lambda: None)
     monkeypatch.setattr(live, "weighted_sums_kernel", lambda: None)
     monkeypatch.setattr(live, "window_features_kernel", lambda: None)
+    monkeypatch.setattr(live, "model_input_kernel", lambda: None)
     plain = _run(LiveStager(1, fs), x, int(5 * fs))
     np.testing.assert_array_equal(compiled[0], plain[0])
     np.testing.assert_allclose(compiled[1], plain[1], atol=1e-6)
@@ -205,3 +206,29 @@ def test_compiled_window_features_equal_the_array_version(night, monkeypatch):
     plain = st._window_features()
     np.testing.assert_allclose(compiled[0], plain[0], rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(compiled[1], plain[1])
+
+
+def test_compiled_model_inputs_equal_the_array_version():
+    pytest.importorskip("numba")
+    from nexus.staging._kernels import model_input_kernel
+    from nexus.staging.live import _model_inputs
+
+    rng = np.random.default_rng(7)
+    s, f = 9, 6
+    raw = rng.normal(size=(s, f)) * 10.0 ** rng.integers(-3, 4, size=(s, f))
+    raw[0, 1], raw[1, 2], raw[2, 3] = np.nan, np.inf, -np.inf
+    bad = np.zeros(s, dtype=bool)
+    bad[3] = True
+    sums = tuple(rng.random((s, f)) * 5 for _ in range(4))
+    sums[1][4] = 0.0  # no history: 0 / 0 where the window is artefact
+    center = rng.normal(size=(s, 2, f))
+    center[5] = np.nan  # no scaling yet
+    spread = rng.random((s, 2, f)) + 0.5
+    times = np.array([1.25, 0.15625])
+    cols = rng.permutation(3 * f + 2)[:15].astype(np.int64)
+    ref_smooth, ref_x = _model_inputs(raw, bad, sums, center, spread, times, cols)
+    smooth, x = np.empty((s, 2, f)), np.empty((s, 15), np.float32)
+    model_input_kernel()(raw, bad, *sums, center, spread, times, cols, smooth, x)
+    np.testing.assert_array_equal(smooth, ref_smooth)
+    np.testing.assert_array_equal(x, ref_x)
+    assert x.dtype == np.float32 and not np.isnan(x).any()

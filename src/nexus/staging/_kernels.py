@@ -582,6 +582,52 @@ def weighted_sums_kernel() -> Any:
     return sums
 
 
+@lru_cache(maxsize=1)
+def model_input_kernel() -> Any:
+    """Compiled smoothing, scaling and column gathering of the live stager's model input, or None without numba.
+
+    ``inputs(raw, bad, c7_num, c7_den, p2_num, p2_den, center, spread, times, cols, smooth, x)``:
+    ``raw`` (s, f) window features, ``bad`` (s,) artefact windows, the completed epochs' sums
+    (s, f) of the trailing triangular window and of the 2-min past mean, ``center`` and
+    ``spread`` (s, 2, f) of the running scaling (NaN centre: none yet), ``times`` (time_hour,
+    time_norm); writes ``smooth`` (s, 2, f) and the model's input ``x`` (s, len(cols)) float32,
+    NaN as 0, columns ``cols`` of [raw, c7 norms, p2 norms, time_hour, time_norm]. The
+    operations of ``nexus.staging.live._model_inputs`` element by element, without its
+    temporaries.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover
+        return None
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def inputs(raw, bad, c7_num, c7_den, p2_num, p2_den, center, spread, times, cols, smooth, x):  # pragma: no cover
+        s, f = raw.shape
+        row = np.empty(3 * f + 2)
+        row[3 * f] = times[0]
+        row[3 * f + 1] = times[1]
+        for r in range(s):
+            for i in range(f):
+                v = raw[r, i]
+                ok = v - v == 0 and not bad[r]  # finite, in a window that is not artefact
+                x0 = v if ok else 0.0
+                w = 1.0 if ok else 0.0
+                c7 = (c7_num[r, i] + x0) / (c7_den[r, i] + w)
+                p2 = (p2_num[r, i] + x0) / (p2_den[r, i] + w)
+                smooth[r, 0, i] = c7
+                smooth[r, 1, i] = p2
+                row[i] = v
+                c = center[r, 0, i]
+                row[f + i] = (c7 - (c7 if np.isnan(c) else c)) / spread[r, 0, i]
+                c = center[r, 1, i]
+                row[2 * f + i] = (p2 - (p2 if np.isnan(c) else c)) / spread[r, 1, i]
+            for k in range(cols.size):
+                v32 = np.float32(row[cols[k]])
+                x[r, k] = np.float32(0.0) if np.isnan(v32) else v32
+
+    return inputs
+
+
 #: order of the columns of :func:`window_features_kernel`'s output
 WINDOW_FEATURES: tuple[str, ...] = (
     "std", "iqr", "skew", "kurt", "nzc", "hmob", "hcomp",

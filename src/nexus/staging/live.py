@@ -56,6 +56,7 @@ from nexus.staging._kernels import (
     filter_chain_kernel,
     median_kernel,
     median_network,
+    model_input_kernel,
     power_kernel,
     segments_kernel,
     weighted_sums_kernel,
@@ -713,24 +714,16 @@ class LiveStager:
     def _estimate(self) -> LiveEstimate:
         raw, bad = self._window_features()
         final = self.n_blocks % _BLOCKS_PER_EPOCH == 0
-        # trailing half of YASA's triangular window and 2-min past mean, NaN (artefact/unseen
-        # epochs) skipped: the completed epochs' sums are shared by all updates of an epoch
-        ok = np.isfinite(raw) & ~bad[:, None]
-        x0 = np.where(ok, raw, 0.0)
-        c7_num, c7_den, p2_num, p2_den = self._hist_sums
-        with np.errstate(invalid="ignore", divide="ignore"):
-            c7 = (c7_num + x0) / (c7_den + ok)
-            p2 = (p2_num + x0) / (p2_den + ok)
-        smooth = np.stack([c7, p2], axis=1)  # (s, 2, f)
-        center, spread = self._scaling()
-        with np.errstate(invalid="ignore"):
-            norm = (smooth - np.where(np.isnan(center), smooth, center)) / spread
         t_start = max(self.n_blocks * BLOCK_S - EPOCH_S, 0.0)
         times = np.array([t_start / 3600.0, min(t_start / self.night_s, 1.0)])
-        table = np.concatenate(
-            [raw, norm.reshape(self.n_sessions, -1), np.broadcast_to(times, (self.n_sessions, 2))], axis=1
-        )
-        x = table[:, self._model_cols]
+        center, spread = self._scaling()
+        kernel = model_input_kernel()
+        if kernel is not None:
+            smooth = np.empty((self.n_sessions, 2, raw.shape[1]))
+            x = np.empty((self.n_sessions, self._model_cols.size), dtype=np.float32)
+            kernel(raw, bad, *self._hist_sums, center, spread, times, self._model_cols, smooth, x)
+        else:
+            smooth, x = _model_inputs(raw, bad, self._hist_sums, center, spread, times, self._model_cols)
         proba = self.model.predict_proba(x, engine="numba")
         stage = np.argmax(proba, axis=1).astype(np.int8)
         not_ready = self.n_blocks < 2
@@ -855,6 +848,39 @@ def _history_sums(hist: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray,
     p_num = x0[:, -3] + x0[:, -2] + x0[:, -1]
     p_den = ok[:, -3].astype(np.int64) + ok[:, -2] + ok[:, -1]
     return num, den, p_num, p_den.astype(np.float64)
+
+
+def _model_inputs(
+    raw: FloatArray,
+    bad: npt.NDArray[np.bool_],
+    hist_sums: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    center: FloatArray,
+    spread: FloatArray,
+    times: FloatArray,
+    cols: npt.NDArray[np.int64],
+) -> tuple[FloatArray, npt.NDArray[np.float32]]:
+    """Smoothed features (s, 2, f) and the model's input (s, len(cols)) float32, NaN as 0.
+
+    The trailing half of YASA's triangular window and the 2-min past mean skip NaN (artefact or
+    unseen epochs); the completed epochs' sums (``hist_sums``) are shared by all updates of an
+    epoch. The smoothed features are scaled by the running robust scaling; the model's columns
+    are taken from [raw, c7 norms, p2 norms, time_hour, time_norm]. The numpy version of
+    :func:`~nexus.staging._kernels.model_input_kernel`.
+    """
+    ok = np.isfinite(raw) & ~bad[:, None]
+    x0 = np.where(ok, raw, 0.0)
+    c7_num, c7_den, p2_num, p2_den = hist_sums
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c7 = (c7_num + x0) / (c7_den + ok)
+        p2 = (p2_num + x0) / (p2_den + ok)
+    smooth = np.stack([c7, p2], axis=1)  # (s, 2, f)
+    with np.errstate(invalid="ignore"):
+        norm = (smooth - np.where(np.isnan(center), smooth, center)) / spread
+    s = raw.shape[0]
+    table = np.concatenate([raw, norm.reshape(s, -1), np.broadcast_to(times, (s, 2))], axis=1)
+    with np.errstate(over="ignore"):
+        x = table[:, cols].astype(np.float32)
+    return smooth, np.where(np.isnan(x), np.float32(0.0), x)
 
 
 def _median_bias(n: int) -> float:
