@@ -33,6 +33,7 @@ FloatArray = npt.NDArray[np.float64]
 __all__ = [
     "StatefulFilter",
     "bandpass_sos",
+    "compile_kernels",
     "highpass_sos",
     "lowpass_sos",
     "notch_sos",
@@ -170,6 +171,25 @@ def _zi_unit(sos: FloatArray) -> FloatArray:
 _ZI_CACHE: dict[bytes, FloatArray] = {}
 
 
+@lru_cache(maxsize=1)
+def compile_kernels() -> None:
+    """Compile (or load from numba's disk cache) the filter kernels for every array layout used here.
+
+    Called when filters and live detectors are built, so that a first compile (seconds, holding
+    the interpreter lock) never lands inside a live tick. Once per process; cheap afterwards.
+    """
+    causal, forward_backward = sosfilt_kernel(), filtfilt_kernel()
+    if causal is None or forward_backward is None:  # pragma: no cover - numba comes with yasa
+        return
+    sos = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
+    rows = np.zeros((MIN_ROWS, 2, 4))
+    state = np.zeros((1, MIN_ROWS, 2, 2))
+    causal(np.zeros((MIN_ROWS, 4)), sos, np.zeros((1, MIN_ROWS, 2)))  # a copy of the block
+    causal(rows[:, 0], sos, np.zeros((1, MIN_ROWS, 2)))  # in place into rows of a larger array
+    causal(rows[:, 0], sos, state[:, :, 0])  # … one inner index at a time
+    forward_backward(np.zeros((MIN_ROWS, 8)), sos, np.zeros((1, 2)), 1, np.zeros((MIN_ROWS, 8)))
+
+
 class StatefulFilter:
     """A causal IIR filter that carries its state from block to block.
 
@@ -206,6 +226,7 @@ class StatefulFilter:
         self._zi_unit = signal.sosfilt_zi(self.sos)  # (n_sections, 2), state for a unit step
         self.zi = np.zeros((self.sos.shape[0], *self.leading_shape, 2))
         self._fresh = np.ones(self.leading_shape, dtype=bool)
+        compile_kernels()
 
     def reset(self, index: npt.ArrayLike | None = None) -> None:
         """Forget the state of some sessions (all when ``index`` is None); they restart like new.

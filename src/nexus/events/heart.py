@@ -16,7 +16,7 @@ import numpy.typing as npt
 from scipy.ndimage import maximum_filter1d
 
 from nexus.core.checks import check_number
-from nexus.dsp.filters import bandpass_sos, zero_phase
+from nexus.dsp.filters import bandpass_sos, compile_kernels, zero_phase
 from nexus.dsp.moving import moving_mean, runs, window_samples
 from nexus.events._kernels import beat_candidates_kernel
 from nexus.events.common import BoolArray, FloatArray, WindowedStream, as_2d, check_fs
@@ -224,6 +224,7 @@ class HeartRateStream:
         self._count = np.zeros(n_sessions, dtype=np.int64)
         # compile (or load) the candidates kernel now, not in the first evaluation of a live night
         _candidates_fast(np.zeros((1, 4)), fs, np.ones((1, 4), dtype=bool))
+        compile_kernels()  # the forward-backward filter of the windows, too
 
     def _remember(self, ev: EventBatch) -> None:
         if not len(ev):

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
-from nexus.dsp.filters import bandpass_sos, zero_phase
+from nexus.dsp.filters import bandpass_sos, compile_kernels, zero_phase
 from nexus.dsp.moving import corr_from_moments, cumulative, moving_mean, runs, window_mean, window_samples
 from nexus.events._kernels import spindle_features_kernel
 from nexus.events.common import (
@@ -355,6 +355,7 @@ class SpindleStream:
         self._hist = np.zeros((n_sessions * n_channels, _CENTRES.size), dtype=np.int64)
         # compile (or load) the feature kernels now, not in the first evaluation of a live night
         _features(np.zeros((1, 4)), fs, self.params)
+        compile_kernels()  # the forward-backward filter of the windows, too
 
     def _core(self, x: FloatArray, fs: float, mask: BoolArray) -> EventBatch:
         s = self._stream

@@ -180,6 +180,12 @@ class LiveStaging:
         # compile (or load) the model's numba kernels now, not in the first tick of a live night
         model = self.stager.model
         model.predict_proba(np.zeros((1, len(model.feature_names))), engine="numba")
+        # … and the stager's own kernels, on a throwaway bed with two 5-s blocks of noise: a first
+        # compile inside the night would hold the interpreter lock for seconds and stall the ticks
+        warm = LiveStager(1, lane.fs, kinds, night_hours=night_hours, workers=1)
+        noise = np.random.default_rng(0).normal(0.0, 10.0, (1, len(kinds), round(10.0 * lane.fs)))
+        warm.push(noise)
+        warm.update()
         self._pool: Any = None
         self._jobs: deque[Any] = deque()
         if background:
