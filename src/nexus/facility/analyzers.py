@@ -146,7 +146,10 @@ class LiveStaging:
     With ``background=True`` the stager runs on a worker thread: a step only queues its block,
     and collects the estimates finished since the last step. The 5-s re-estimation of a
     thousand beds then no longer lands inside one tick (it overlaps the next ticks on the other
-    core), at the price of stages arriving a few hundred ms later. Results stay in order.
+    core), at the price of stages arriving a few hundred ms later. Results stay in order. On a
+    real-time lane a step takes every result that is ready; on a deterministic (fast-forward)
+    lane it takes exactly the result of the step before, waiting for it if need be, so that the
+    stage gating the detectors never depends on thread timing and a simulated night repeats.
 
     Parameters
     ----------
@@ -219,6 +222,10 @@ class LiveStaging:
             self._take(self._run(x, active), out, lane)
             return block
         self._jobs.append(self._pool.submit(self._run, x, active.copy()))
+        if lane.deterministic:  # the previous step's result, always, and never this step's
+            while len(self._jobs) > 1:
+                self._take(self._jobs.popleft().result(), out, lane)
+            return block
         while self._jobs and self._jobs[0].done():
             self._take(self._jobs.popleft().result(), out, lane)
         return block

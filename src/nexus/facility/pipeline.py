@@ -97,6 +97,10 @@ class Lane:
     analyzers : sequence of callables, optional
         Factories ``f(lane) -> Analyzer`` run in order on every step (see
         :func:`nexus.facility.analyzers.default_analyzers`).
+    deterministic : bool
+        Collect background work (live staging) on a fixed schedule instead of as soon as it is
+        ready, so that a fast-forward run gives the same stages and events every time. Real-time
+        lanes leave it off: there the freshest result wins.
     """
 
     def __init__(
@@ -107,8 +111,11 @@ class Lane:
         *,
         buffer_s: float = 8.0,
         analyzers: Sequence[Callable[[Lane], Analyzer]] = (),
+        deterministic: bool = False,
     ) -> None:
         self.channels = tuple(channels)
+        self.deterministic = deterministic
+        """Fast-forward: background work is collected on a fixed schedule, so a run repeats exactly."""
         self.fs = check_number("fs", fs, gt=0, unit="Hz")
         self.capacity = int(check_number("capacity", capacity, ge=1))
         self.n_channels = len(self.channels)

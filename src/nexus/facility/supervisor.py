@@ -183,7 +183,14 @@ class Supervisor:
 
     # -- adding sessions -------------------------------------------------------------------------
     def _new_lane(self, channels: Sequence[str], fs: float, capacity: int) -> Lane:
-        lane = Lane(channels, fs, capacity, buffer_s=self.buffer_s, analyzers=self.analyzers)
+        lane = Lane(
+            channels,
+            fs,
+            capacity,
+            buffer_s=self.buffer_s,
+            analyzers=self.analyzers,
+            deterministic=isinstance(self.clock, ManualClock),
+        )
         self.lanes.append(lane)
         self._lane_t0[id(lane)] = self.clock.now()
         return lane
