@@ -53,7 +53,7 @@ def test_features_are_the_same_batched_or_alone(seed, kind):
 
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.sampled_from([500, 501, 3000]), st.booleans())
-def test_compiled_time_features_equal_numpy(seed, n, flat):
+def test_compiled_features_equal_numpy(seed, n, flat):
     pytest.importorskip("numba")
     rng = np.random.default_rng(seed)
     ep = np.cumsum(rng.normal(0, 5, size=(4, n)), axis=-1) + rng.normal(0, 10, size=(4, n))

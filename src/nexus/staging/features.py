@@ -25,6 +25,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -312,23 +313,60 @@ def _higuchi(x: FloatArray, kmax: int = 10) -> FloatArray:
         return (kmax * sxy - sx * sy) / (kmax * sx2 - sx**2 + 1e-9)
 
 
-def _welch_median(x: FloatArray, fs: float, max_hz: float = BROAD[1]) -> tuple[FloatArray, FloatArray]:
-    """Welch PSD as scipy's ``welch(window="hamming", nperseg=5 s, average="median")``, bins up to ``max_hz``."""
+def _welch_median(
+    x: FloatArray, fs: float, max_hz: float = BROAD[1], compiled: bool = False
+) -> tuple[FloatArray, FloatArray]:
+    """Welch PSD as scipy's ``welch(window="hamming", nperseg=5 s, average="median")``, bins up to ``max_hz``.
+
+    ``compiled``: windowed segments, periodograms and the median of each bin with the compiled
+    kernels of :mod:`nexus.staging._kernels` when numba is installed (rows ``x`` (n, samples),
+    an odd number of segments), without the array version's temporaries; the same values up to
+    the rounding of the segment means.
+    """
     nper = int(5 * fs)
     step = nper // 2
-    segs = np.lib.stride_tricks.sliding_window_view(x, nper, axis=-1)[..., ::step, :]
     w = _hamming(nper)
     n_bins = int(np.floor(max_hz * nper / fs)) + 1
-    spec = np.fft.rfft((segs - segs.mean(axis=-1, keepdims=True)) * w, axis=-1)[..., :n_bins]
-    p = spec.real**2 + spec.imag**2
-    p *= 2.0 / (fs * (w * w).sum())
-    p[..., 0] /= 2.0
-    n_seg = segs.shape[-2]
+    n_seg = (x.shape[-1] - nper) // step + 1
     ii = 2.0 * np.arange(1.0, (n_seg - 1) // 2 + 1)
     bias = 1.0 + np.sum(1.0 / (ii + 1.0) - 1.0 / ii)
+    scale = 2.0 / (fs * (w * w).sum())
+    kernels = _welch_kernels() if compiled and x.ndim == 2 and n_seg % 2 == 1 else None
+    if kernels is not None:
+        segments, power, median, pairs = kernels
+        slots = np.arange(n_seg)
+        segs = np.empty((x.shape[0], n_seg, nper))
+        segments(np.ascontiguousarray(x), slots * step, w, segs)
+        p = np.empty((x.shape[0], n_seg, n_bins))
+        power(np.fft.rfft(segs, axis=-1), n_bins, scale, p, slots)
+        med = np.empty((x.shape[0], n_bins))
+        median(p, pairs(n_seg), med)
+        return np.arange(n_bins) * fs / nper, med / bias
+    segs = np.lib.stride_tricks.sliding_window_view(x, nper, axis=-1)[..., ::step, :]
+    spec = np.fft.rfft((segs - segs.mean(axis=-1, keepdims=True)) * w, axis=-1)[..., :n_bins]
+    p = spec.real**2 + spec.imag**2
+    p *= scale
+    p[..., 0] /= 2.0
     pt = np.swapaxes(p, -1, -2).copy()  # segments last: a contiguous partition is much faster
     med = np.partition(pt, n_seg // 2, axis=-1)[..., n_seg // 2] if n_seg % 2 else np.median(pt, axis=-1)
     return np.arange(n_bins) * fs / nper, med / bias
+
+
+def _welch_kernels() -> tuple[Any, Any, Any, Any] | None:
+    """The compiled segment, periodogram and median kernels, and the median network; None without numba."""
+    from nexus.staging._kernels import median_kernel, power_kernel, segments_kernel
+
+    kernels = (segments_kernel(), power_kernel(), median_kernel())
+    if any(k is None for k in kernels):
+        return None
+    return (*kernels, _median_pairs)
+
+
+@lru_cache(maxsize=4)
+def _median_pairs(n: int) -> npt.NDArray[np.int64]:
+    from nexus.staging._kernels import median_network
+
+    return median_network(n)
 
 
 @lru_cache(maxsize=4)
@@ -381,7 +419,7 @@ def channel_features(epochs: FloatArray, kind: str, fs: float = FS, engine: str 
             out[name][:] = td[:, i]
     for r0 in range(0, flat.shape[0], _ROWS_PER_PASS):  # cache-sized passes, each vectorised
         rows = flat[r0 : r0 + _ROWS_PER_PASS]
-        part = _spectral_features(rows, kind, fs)
+        part = _spectral_features(rows, kind, fs, compiled=kernel is not None)
         if kernel is None:
             part.update(_time_features(rows))
         for name, v in part.items():
@@ -423,10 +461,10 @@ def _time_features(x: FloatArray) -> dict[str, FloatArray]:
     return feat
 
 
-def _spectral_features(x: FloatArray, kind: str, fs: float = FS) -> dict[str, FloatArray]:
-    """Band powers, ratios and absolute power of rows ``(n_rows, n_samples)``."""
+def _spectral_features(x: FloatArray, kind: str, fs: float = FS, compiled: bool = False) -> dict[str, FloatArray]:
+    """Band powers, ratios and absolute power of rows ``(n_rows, n_samples)`` (``compiled``: :func:`_welch_median`)."""
     feat: dict[str, FloatArray] = {}
-    freqs, psd = _welch_median(x, fs)
+    freqs, psd = _welch_median(x, fs, compiled=compiled)
     res = freqs[1] - freqs[0]
     if kind != "emg":
         keep = (freqs >= BROAD[0]) & (freqs <= BROAD[1])

@@ -226,6 +226,7 @@ def _load_kernels() -> None:
     kernel = epoch_features_kernel()
     if kernel is not None:
         kernel(np.zeros((1, 30)), 10, np.empty((1, 10)))
+        F._welch_median(np.zeros((1, F.EPOCH_SAMPLES)), F.FS, compiled=True)  # the spectral kernels
     warm_up()
 
 
