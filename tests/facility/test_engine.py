@@ -107,3 +107,19 @@ def test_simulate_workers_give_the_same_night(tmp_path):
     for name in ("sim-0001.tsv", "sim-0002.tsv"):
         hyp = [(tmp_path / run / "hypnograms" / name).read_text() for run in ("one", "two")]
         assert hyp[0] == hyp[1]
+
+
+def test_bench_live_can_cut_its_loop_later_in_the_night():
+    from nexus.core.errors import InvalidInputError
+    from nexus.facility.benchmark import _signals_at, bench_live
+
+    x = _signals_at(150, 0, 0.02, 2.0, 128.0, ("EEG C4-M1", "ECG"))
+    assert x.shape == (150, 2, 256)
+    np.testing.assert_array_equal(x[120], x[20])  # 100 distinct sleepers, repeated
+    assert not np.array_equal(x[0], x[1])
+    hours = 0.02 + 2.0 / 3600 + 0.1  # the plan depends on the night's length
+    fleet = SyntheticFleet("typical_adult", seeds=[0], hours=hours, fs=128.0, channels=("EEG C4-M1", "ECG"))
+    fleet.next_chunk(round(0.02 * 3600 * 128))
+    np.testing.assert_allclose(x[0], fleet.next_chunk(256)[0])  # the same sleeper, 72 s in
+    with pytest.raises(InvalidInputError, match="pre-generated"):
+        bench_live(2, 1.0, start_h=1.0, live_synth=True)

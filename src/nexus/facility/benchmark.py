@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from nexus.core.checks import check_number
 from nexus.core.clock import RealClock
+from nexus.core.errors import InvalidInputError
 from nexus.facility.analyzers import default_analyzers
 from nexus.facility.simulate import SIM_CHANNELS
 from nexus.facility.supervisor import Supervisor
@@ -48,6 +49,29 @@ class LoopedFleet:
         return self.data[:, :, idx]
 
 
+def _signals_at(
+    n: int, seed: int, start_h: float, loop_s: float, fs: float, channels: tuple[str, ...]
+) -> npt.NDArray[np.floating]:
+    """``loop_s`` seconds of ``n`` beds cut ``start_h`` hours into the night (≤ 100 distinct sleepers, tiled)."""
+    from nexus.sources.synthetic.fleet import SyntheticFleet
+
+    distinct = min(n, 100)
+    fleet = SyntheticFleet(
+        "typical_adult",
+        seeds=range(seed, seed + distinct),
+        hours=start_h + loop_s / 3600 + 0.1,
+        fs=fs,
+        channels=channels,
+    )
+    skip, step = round(start_h * 3600 * fs), round(60 * fs)
+    scratch = np.empty((distinct, len(channels), step), dtype=np.float32)
+    while fleet.n_done < skip:
+        k = min(step, skip - fleet.n_done)
+        fleet.next_chunk(k, out=scratch[:, :, :k])
+    data = fleet.next_chunk(round(loop_s * fs))
+    return data[np.arange(n) % distinct]
+
+
 def bench_live(
     sessions: int,
     seconds: float,
@@ -60,6 +84,7 @@ def bench_live(
     live_synth: bool = False,
     loop_s: float = 20.0,
     seed: int = 0,
+    start_h: float = 0.0,
 ) -> dict[str, Any]:
     """Run the live engine in real time and measure it.
 
@@ -85,6 +110,11 @@ def bench_live(
         Seconds of signal generated before the run (replayed in a loop).
     seed : int
         Seed of the first sleeper.
+    start_h : float
+        Where in the night the looped signals are cut, in hours after lights-out. At 0 the beds
+        are awake (sleep-gated detectors such as spindles and slow oscillations stay idle); an
+        hour or more in, most beds are asleep and every detector works. Beyond 0, the loop is made
+        from at most 100 distinct sleepers, repeated across the beds (seeking costs time).
 
     Returns
     -------
@@ -99,10 +129,20 @@ def bench_live(
     n = int(check_number("sessions", sessions, ge=1, le=100_000))
     seconds = check_number("seconds", seconds, gt=0, le=3600, unit="s")
     check_number("tick_s", tick_s, gt=0, le=10, unit="s")
-    fleet: Any = SyntheticFleet("typical_adult", seeds=range(seed, seed + n), hours=max(1.0, seconds / 3600 + 0.1),
-                                fs=fs, channels=channels)
-    if not live_synth:
-        fleet = LoopedFleet(fleet.next_chunk(int(min(loop_s, seconds + 1) * fs)), fs, tuple(channels))
+    start_h = check_number("start_h", start_h, ge=0, le=23, unit="h")
+    if start_h > 0 and live_synth:
+        raise InvalidInputError(
+            "A start later in the night needs pre-generated signals: drop --live-synth or use --start-h 0."
+        )
+    fleet: Any
+    if start_h > 0:
+        fleet = LoopedFleet(_signals_at(n, seed, start_h, loop_s, fs, tuple(channels)), fs, tuple(channels))
+    else:
+        fleet = SyntheticFleet(
+            "typical_adult", seeds=range(seed, seed + n), hours=max(1.0, seconds / 3600 + 0.1), fs=fs, channels=channels
+        )
+        if not live_synth:
+            fleet = LoopedFleet(fleet.next_chunk(int(min(loop_s, seconds + 1) * fs)), fs, tuple(channels))
     with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
         journal = RecordingJournal(Path(tmp) / "journal") if record else None
         clock = RealClock()
@@ -139,5 +179,8 @@ def bench_live(
         "realtime": bool(counts.get("dropped", 0) == 0 and lag <= 2 * tick_s),
         "stager": bool(sup.lanes[0].has_stager),
         "recorded": record,
-        "signals": "generated live" if live_synth else f"pre-generated {min(loop_s, seconds + 1):g} s, looped",
+        "signals": "generated live"
+        if live_synth
+        else f"pre-generated {loop_s if start_h > 0 else min(loop_s, seconds + 1):g} s, looped",
+        "start_h": start_h,
     }

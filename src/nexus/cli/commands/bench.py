@@ -25,15 +25,22 @@ def bench() -> None:
 @click.option("--events/--no-events", default=True, show_default=True, help="Run the event detectors.")
 @click.option("--record/--no-record", default=True, show_default=True, help="Record to a temporary journal.")
 @click.option("--live-synth", is_flag=True, help="Generate the synthetic signals inside the ticks.")
+@click.option(
+    "--start-h",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Cut the looped signals this many hours into the night (0: beds awake at lights-out; 1+: mostly asleep).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON object.")
 def live(sessions: int, seconds: float, fs: float, channels: int, tick_ms: float, events: bool, record: bool,
-         live_synth: bool, as_json: bool) -> None:
+         live_synth: bool, start_h: float, as_json: bool) -> None:
     """Run N synthetic beds in real time through the live engine and report latency and CPU."""
     from nexus.facility.benchmark import bench_live
     from nexus.facility.simulate import SIM_CHANNELS
 
     res = bench_live(sessions, seconds, fs=fs, channels=SIM_CHANNELS[:channels], tick_s=tick_ms / 1000.0,
-                     events=events, record=record, live_synth=live_synth)
+                     events=events, record=record, live_synth=live_synth, start_h=start_h)
     if not as_json:
         click.echo(
             f"{res['sessions']} beds x {res['channels']} ch x {res['fs']:g} Hz for {res['seconds']:g} s: "
