@@ -274,7 +274,6 @@ class LiveStager:
         cols = [*self._raw_names, *(f"{n}_{w}min_norm" for w in ("c7", "p2") for n in self._raw_names)]
         cols += ["time_hour", "time_norm"]
         self._model_cols = np.array([cols.index(n) for n in self.model.feature_names], dtype=np.int64)
-        self._n_updates = 0
         self._epochs_stage: list[npt.NDArray[np.int8]] = []
         self._epochs_proba: list[FloatArray] = []
 

@@ -212,6 +212,30 @@ class SyntheticFleet:
         self._buf_off = 0
 
     # ------------------------------------------------------------------ state of the sleeper
+    @classmethod
+    def one(
+        cls,
+        profile: SleeperProfile | str,
+        seed: int,
+        *,
+        hours: float = 8.0,
+        fs: float = 256.0,
+        channels: Sequence[str] = CHANNELS,
+        faults: Sequence[Fault] = (),
+        distress: int | None = None,
+    ) -> SyntheticFleet:
+        """A fleet of one sleeper in float64 (whole nights, single streaming sources)."""
+        return cls(
+            profile,
+            [seed],
+            hours=hours,
+            fs=fs,
+            channels=channels,
+            faults=[tuple(faults)],
+            distress=distress,
+            dtype=np.float64,
+        )
+
     @property
     def t(self) -> float:
         """Seconds generated so far (the time of the next sample)."""

@@ -113,16 +113,7 @@ def synthesize_night(
     """
     check_number("hours", hours, gt=0, le=24, unit="h")
     prof = get_profile(profile)
-    fleet = SyntheticFleet(
-        prof,
-        [seed],
-        hours=hours,
-        fs=fs,
-        channels=channels,
-        faults=[tuple(faults)],
-        distress=distress,
-        dtype=np.float64,
-    )
+    fleet = SyntheticFleet.one(prof, seed, hours=hours, fs=fs, channels=channels, faults=faults, distress=distress)
     n_total = fleet.n_total
     out = np.empty((len(fleet.channels), n_total))
     step = round(BLOCK_S * fleet.fs)

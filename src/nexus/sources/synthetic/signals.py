@@ -60,8 +60,6 @@ EVENT_MIX[1:4, 3] = (0.6, 0.5, 0.5)  # blinks
 EVENT_MIX[[0, 4], 4] = (0.05, 1.0)  # EMG bursts and twitches
 EVENT_MIX[[0, 1, 4, 7, 8, 9], 5] = (0.3, 0.4, 0.5, 60.0, 80.0, 30.0)  # movements (artefact, mg)
 
-STAGE_NAMES = ("W", "N1", "N2", "N3", "R")
-
 # RMS amplitude in µV of each spectral component per stage (W, N1, N2, N3, R)
 _CENTRAL = {
     "pink": (9.0, 11.0, 14.0, 16.0, 9.0),

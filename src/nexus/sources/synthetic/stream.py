@@ -107,15 +107,8 @@ class SyntheticSource(Source):
         distress: int | None = None,
         max_chunk_s: float = 10.0,
     ) -> None:
-        fleet = SyntheticFleet(
-            profile,
-            [seed],
-            hours=hours,
-            fs=fs,
-            channels=channels,
-            faults=[tuple(faults)],
-            distress=distress,
-            dtype=np.float64,
+        fleet = SyntheticFleet.one(
+            profile, seed, hours=hours, fs=fs, channels=channels, faults=faults, distress=distress
         )
         self._attach(session, FleetFeed(fleet, clock, max_chunk_s), 0)
 
