@@ -7,16 +7,15 @@ from nexus.core.errors import MigrationError, StateError, StorageError
 from nexus.core.lifecycle import SessionState
 from nexus.core.settings import load_settings
 from nexus.store import check_schema, current_revision, head_revision, open_store, upgrade
+from nexus.core.glitches import AlarmPriority, GlitchCategory
 from nexus.store.models import (
-    AlarmPriority,
     AuditEntry,
     Client,
-    Decision,
+    DecisionRow,
     DreamscapeProgram,
     Event,
-    Glitch,
-    GlitchCategory,
-    Hypnogram,
+    GlitchRow,
+    HypnogramRow,
     NightSession,
     SessionMode,
     StaffRole,
@@ -55,7 +54,7 @@ def test_full_round_trip(store):
         night = NightSession(client=client, program_id=prog.id, bed="B12", mode=SessionMode.RECORD_ONLY)
         s.add(night)
         s.flush()
-        night.hypnograms.append(Hypnogram(kind="live", stages=[0, 1, 2, 3, 4, -1, -2], confidence=[0.9] * 7))
+        night.hypnograms.append(HypnogramRow(kind="live", stages=[0, 1, 2, 3, 4, -1, -2], confidence=[0.9] * 7))
         night.events.append(
             Event(
                 onset_s=12.5,
@@ -66,7 +65,7 @@ def test_full_round_trip(store):
             )
         )
         night.glitches.append(
-            Glitch(
+            GlitchRow(
                 onset_s=60.0,
                 category=GlitchCategory.TECHNICAL,
                 kind="electrode_off",
@@ -76,7 +75,7 @@ def test_full_round_trip(store):
             )
         )
         night.decisions.append(
-            Decision(
+            DecisionRow(
                 t_s=61.0,
                 kind="silence",
                 command={"for_s": 60},

@@ -319,7 +319,8 @@ def _start_rows(store: Any, names: list[str], seeds: list[int], profiles: list[s
 def _end_rows(store: Any, names: list[str], paths: dict[str, Path], stages: _StageLog, n_epochs: int,
               glitches: list[dict[str, Any]]) -> None:
     from nexus.core.lifecycle import SessionState
-    from nexus.store.models import AlarmPriority, Glitch, GlitchCategory, Hypnogram, NightSession
+    from nexus.core.glitches import AlarmPriority, GlitchCategory
+    from nexus.store.models import GlitchRow, HypnogramRow, NightSession
 
     with store.session() as s:
         for name in names:
@@ -332,8 +333,8 @@ def _end_rows(store: Any, names: list[str], paths: dict[str, Path], stages: _Sta
             if name in paths:
                 row.recording_path = str(paths[name])
             if name in stages.stages:
-                s.add(Hypnogram(session_id=row.id, kind="live", stages=stages.array(name, n_epochs).tolist()))
+                s.add(HypnogramRow(session_id=row.id, kind="live", stages=stages.array(name, n_epochs).tolist()))
         for g in glitches:
-            s.add(Glitch(session_id=g["session"], onset_s=g["onset"], duration_s=g["duration"] or None,
+            s.add(GlitchRow(session_id=g["session"], onset_s=g["onset"], duration_s=g["duration"] or None,
                          category=GlitchCategory(g["category"]), kind=g["description"],
                          priority=AlarmPriority(g["priority"]), channel=g["channel"], message=g["message"]))

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from nexus.core.glitches import AlarmPriority, GlitchCategory
 from nexus.core.lifecycle import SessionState, check_transition
 
 
@@ -71,22 +72,6 @@ class SessionMode(StrEnum):
 
     STIMULATION = "stimulation"
     RECORD_ONLY = "record_only"
-
-
-class GlitchCategory(StrEnum):
-    """Triage category of a glitch."""
-
-    TECHNICAL = "technical"
-    PSYCHE = "psyche"
-    SYSTEM = "system"
-
-
-class AlarmPriority(StrEnum):
-    """Alarm priority after IEC 60601-1-8."""
-
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
 
 
 class Client(Base):
@@ -172,10 +157,10 @@ class NightSession(Base):
     state_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     client: Mapped[Client] = relationship(back_populates="sessions")
-    hypnograms: Mapped[list[Hypnogram]] = relationship(back_populates="session", cascade="all, delete-orphan")
+    hypnograms: Mapped[list[HypnogramRow]] = relationship(back_populates="session", cascade="all, delete-orphan")
     events: Mapped[list[Event]] = relationship(back_populates="session", cascade="all, delete-orphan")
-    glitches: Mapped[list[Glitch]] = relationship(back_populates="session", cascade="all, delete-orphan")
-    decisions: Mapped[list[Decision]] = relationship(back_populates="session", cascade="all, delete-orphan")
+    glitches: Mapped[list[GlitchRow]] = relationship(back_populates="session", cascade="all, delete-orphan")
+    decisions: Mapped[list[DecisionRow]] = relationship(back_populates="session", cascade="all, delete-orphan")
 
     def transition_to(self, target: SessionState | str, reason: str | None = None) -> None:
         """Move to ``target`` if the state machine allows it (raises :class:`StateError` otherwise)."""
@@ -190,7 +175,7 @@ class NightSession(Base):
         self.state_changed_at = now
 
 
-class Hypnogram(Base):
+class HypnogramRow(Base):
     """A hypnogram of one session: ``stages`` holds YASA integer codes, one per epoch."""
 
     __tablename__ = "hypnograms"
@@ -225,7 +210,7 @@ class Event(Base):
     session: Mapped[NightSession] = relationship(back_populates="events")
 
 
-class Glitch(Base):
+class GlitchRow(Base):
     """An anomaly in a live session, triaged into a category with an alarm priority."""
 
     __tablename__ = "glitches"
@@ -249,7 +234,7 @@ class Glitch(Base):
     session: Mapped[NightSession] = relationship(back_populates="glitches")
 
 
-class Decision(Base):
+class DecisionRow(Base):
     """An automated decision of a controller, with the inputs it was based on."""
 
     __tablename__ = "decisions"
