@@ -24,10 +24,11 @@ def db_to_amp(db: float | npt.ArrayLike) -> npt.NDArray[np.float64]:
 class Limiter:
     """A peak limiter with smooth gain changes between blocks and a final hard clip.
 
-    Each block's gain is the largest that keeps its peak under the ceiling; the gain moves linearly from the
-    previous block's gain to the new one across the block (no clicks), recovers slowly (``release_db_per_s``),
-    and a final clip guarantees that no sample exceeds the ceiling whatever the input. NaN and infinite
-    samples are replaced by silence.
+    Each block's gain is the largest that keeps its peak under the ceiling. A louder block gets its lower gain
+    from its first sample (attack at once); after it, the gain recovers at ``release_db_per_s``, moving linearly
+    across each block from the previous block's gain to the new one (no clicks while it recovers). A final clip
+    guarantees that no sample exceeds the ceiling whatever the input (it only catches rounding). NaN and
+    infinite samples are replaced by silence.
 
     Parameters
     ----------
@@ -36,20 +37,21 @@ class Limiter:
     fs : float
         Sampling rate in Hz (for the release rate).
     release_db_per_s : float
-        How fast the gain recovers after a loud block, in dB/s.
+        How fast the gain recovers after a loud block, in dB/s (> 0).
     """
 
     def __init__(self, ceiling_dbfs: float = HARD_CEILING_DBFS, fs: float = 48000.0,
                  release_db_per_s: float = 20.0) -> None:
         check_number("ceiling_dbfs", ceiling_dbfs, le=0, unit="dBFS")
         check_number("fs", fs, gt=0, unit="Hz")
+        check_number("release_db_per_s", release_db_per_s, gt=0, unit="dB/s")
         self.ceiling_dbfs = float(min(ceiling_dbfs, HARD_CEILING_DBFS))
         self.ceiling = float(db_to_amp(self.ceiling_dbfs))
         self.fs = float(fs)
         self.release_db_per_s = float(release_db_per_s)
         self._gain = 1.0
         self.n_limited = 0
-        """Number of samples whose level the limiter reduced."""
+        """Number of input samples above the ceiling (each of them was reduced)."""
 
     def process(self, block: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Limit one block of shape (frames,) or (frames, channels); returns float32 of the same shape."""
