@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stage": ("nexus.cli.commands.stage:stage", "Stage sleep in a recording, offline or live (causal)."),
     "stats": ("nexus.cli.commands.stats:stats", "AASM sleep statistics of a hypnogram (any format)."),
     "compare": ("nexus.cli.commands.compare:compare", "Epoch-by-epoch agreement of two hypnograms (kappa, F1, plot)."),
+    "report": ("nexus.cli.commands.report:report", "Night report (HTML/PDF) of a recording + hypnogram or a session."),
+    "trend": ("nexus.cli.commands.trend:trend", "A client's sleep across nights, natural vs stimulated."),
     "events": ("nexus.cli.commands.events:events", "Detect spindles, slow waves, REMs, arousals, HR, movement."),
     "synth": ("nexus.cli.commands.synth:synth", "Write one synthetic night (EDF+) with its ground truth."),
     "dreamscape": ("nexus.cli.commands.dreamscape:dreamscape", "Check, dry-run, render, replay dreamscapes."),

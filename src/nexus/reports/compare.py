@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import numpy.typing as npt
@@ -51,7 +52,7 @@ def _pct(v: float) -> str:
 
 
 def agreement_section(result: Agreement, stages: npt.ArrayLike, reference: npt.ArrayLike,
-                      names: tuple[str, str]) -> Section:
+                      names: tuple[str, str], start: dt.datetime | None = None) -> Section:
     """A report section: overall figures, per-stage table, plot, notes."""
     from nexus.reports.plots import plot_agreement
 
@@ -64,6 +65,6 @@ def agreement_section(result: Agreement, stages: npt.ArrayLike, reference: npt.A
     sec.blocks.append(Table(["stage", "precision", "recall", "F1", "support (epochs)"],
                             [[k, _pct(d["precision"]), _pct(d["recall"]), _pct(d["f1"]), str(int(d["support"]))]
                              for k, d in result.per_stage.items()]))
-    sec.blocks.append(Image.from_figure(plot_agreement(result, stages, reference, names=names),
+    sec.blocks.append(Image.from_figure(plot_agreement(result, stages, reference, names=names, start=start),
                                         "hypnograms and confusion matrix"))
     return sec
