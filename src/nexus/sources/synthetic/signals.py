@@ -4,7 +4,7 @@ Background activity is synthesised in the frequency domain, frame by frame (over
 sqrt-Hann windowed inverse FFTs of random spectra), so that every 1-s frame gets the
 power spectrum of its stage mixture: a 1/f^α background with stage-dependent α and level, alpha
 in relaxed wake, theta in N1 and REM, delta in N2/N3 and a flat 10–100 Hz band for chin EMG.
-Transient events (slow oscillations, K-complexes, vertex waves, spindles, sawtooth waves, eye
+Transient events (slow oscillations and smaller delta waves, K-complexes, vertex waves, spindles, sawtooth waves, eye
 movements, blinks, EMG twitches, movements) are waveforms from a kernel table, added where the
 schedule puts them. Everything is vectorised over sessions, sources and time.
 
@@ -167,11 +167,15 @@ def build_kernels(fs: float) -> KernelTable:
     def t(dur: float) -> npt.NDArray[np.float64]:
         return np.arange(max(2, round(dur * fs))) / fs
 
-    for down in (0.5, 0.6, 0.7):  # slow oscillations (< 1 Hz): down-state then up-state
-        for up in (0.55, 0.75):
-            tt = t(down + up)
-            x = np.where(tt < down, -np.sin(np.pi * tt / down), 0.55 * np.sin(np.pi * (tt - down) / up))
-            add(x, "slow_oscillation", "slow", 1.0 / (down + up))
+    # slow waves, 0.57–1.43 Hz: a down-state then a smaller up-state of varied lengths and heights; the same
+    # shapes twice: "slow_oscillation" (>= 75 µV peak to peak, by definition) and smaller "delta_wave"
+    for kind in ("slow_oscillation", "delta_wave"):
+        for down in (0.35, 0.5, 0.65, 0.8, 0.95):
+            for up in (0.35, 0.55, 0.8):
+                for height in (0.45, 0.7):
+                    tt = t(down + up)
+                    x = np.where(tt < down, -np.sin(np.pi * tt / down), height * np.sin(np.pi * (tt - down) / up))
+                    add(x, kind, "slow", 1.0 / (down + up))
     for neg in (0.25, 0.35):  # K-complexes: small positive, sharp negative, slower positive
         tt = t(0.1 + neg + 0.7)
         x = np.where(tt < 0.1, 0.15 * np.sin(np.pi * tt / 0.1), 0.0)
