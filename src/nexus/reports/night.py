@@ -497,7 +497,8 @@ def _quality_section(d: NightData) -> Section:
         sec.blocks.append(Table(["channel", "Hz", "% flat epochs", "% epochs > 500 µV", "% line noise", "verdict"],
                                 signal_quality(d.signals, d.hypnogram.epoch_s if d.hypnogram else EPOCH_S),
                                 "Flat: SD below 1 µV in a 30-s epoch; > 500 µV checked on EEG and EOG only; "
-                                "line noise: share of 0.5–65 Hz power at 50/60 Hz. 'check' when any exceeds 10%, 10% or 25%."))
+                                "line noise: share of 0.5–65 Hz power at 50/60 Hz. 'check' when any exceeds "
+                                "10%, 10% or 25%."))
     else:
         sec.blocks.append("No signals to assess.")
     if d.hypnogram is not None and len(d.hypnogram):
