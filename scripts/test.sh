@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Set everything up and run the whole test suite (what CI runs): lint, types on the pure layers,
-# then pytest on SQLite and, when PostgreSQL can be started, on PostgreSQL too.
+# then pytest on SQLite and PostgreSQL. As root (CI) PostgreSQL is installed and started, and a failure to
+# start it fails the run; as another user the PostgreSQL tests run only when NEXUS_TEST_POSTGRES_URL is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh "live,postgres,dev"
 if [ -z "${NEXUS_TEST_POSTGRES_URL:-}" ]; then
-  url="$(bash scripts/start-postgres.sh || true)"
-  [ -n "$url" ] && export NEXUS_TEST_POSTGRES_URL="$url"
+  if ! url="$(bash scripts/start-postgres.sh)"; then
+    echo "test: PostgreSQL could not be started (see above); fix that or set NEXUS_TEST_POSTGRES_URL." >&2
+    exit 1
+  fi
+  if [ -n "$url" ]; then export NEXUS_TEST_POSTGRES_URL="$url"; fi
 fi
 if [ -n "${NEXUS_TEST_POSTGRES_URL:-}" ]; then echo "PostgreSQL tests: on"; else echo "PostgreSQL tests: off (SQLite only)"; fi
 .venv/bin/ruff check src tests bench

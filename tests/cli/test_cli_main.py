@@ -1,6 +1,5 @@
 """The ``nexus`` entry point: help, version, db upgrade, and one-line errors for bad input."""
 
-import os
 import shutil
 import subprocess
 import sys
@@ -85,12 +84,13 @@ def test_unwritable_data_folder(tmp_path, monkeypatch, capsys):
     assert blocker.read_text() == "a file where a folder should be"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits")
-def test_read_only_data_folder(tmp_path, monkeypatch, capsys):  # pragma: no cover - CI runs as root
-    ro = tmp_path / "ro"
-    ro.mkdir(mode=0o500)
-    monkeypatch.setenv("NEXUS_DATA_DIR", str(ro / "data"))
-    assert main(["db", "upgrade"]) == 74
+def test_read_only_data_folder(shared_dir, run_unprivileged):
+    ro = shared_dir / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)  # nobody may write, not even its owner (the run drops root's privileges; see conftest)
+    out = run_unprivileged(["db", "upgrade"], env={"NEXUS_DATA_DIR": str(ro / "data")})
+    assert out.returncode == 74, out.stderr
+    assert "cannot be created" in out.stderr and "NEXUS_DATA_DIR" in out.stderr and out.stderr.count("\n") == 1
     assert not (ro / "data").exists()
 
 
