@@ -1,0 +1,155 @@
+"""Night reports of stored sessions and a client's trend, from rows written to a migrated test database."""
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from nexus.cli.main import main
+from nexus.core.errors import NotFoundError
+from nexus.core.glitches import AlarmPriority, GlitchCategory
+from nexus.core.lifecycle import SessionState
+from nexus.core.settings import load_settings
+from nexus.formats.hypnogram import read_hypnogram
+from nexus.reports.document import Note, Table, to_html
+from nexus.reports.night import build_night_report, night_from_session
+from nexus.reports.trend import build_trend_report, client_trend
+from nexus.staging.stats import sleep_statistics
+from nexus.store import open_store, upgrade
+from nexus.store.models import Client, DecisionRow, Event, GlitchRow, HypnogramRow, NightSession, SessionMode
+
+PHASES = [10.0, 20.0, -10.0, 0.0, 30.0, -20.0]  # degrees; circular mean 5°
+
+
+@pytest.fixture
+def store(db_url):
+    s = open_store(load_settings(database_url=db_url), create=True, check=False)
+    upgrade(s.engine)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def nights(store, data_dir):
+    """Client C-7: a stimulated night (live + truth hypnograms, events, glitches, decisions, a real recording)
+    and a natural night the day after."""
+    real = read_hypnogram(data_dir / "yasa-samples" / "data_full_6hrs_100Hz_hypno_30s.txt").stages.tolist()
+    live = list(real)
+    live[100:110] = [2] * 10  # the live stager disagrees on 10 epochs (some of them already N2)
+    start = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
+    with store.session() as s:
+        client = Client(code="C-7")
+        s.add(client)
+        s.flush()
+        stim = NightSession(id="night-1", client_id=client.id, bed="B3", mode=SessionMode.STIMULATION,
+                            state=SessionState.PREPARED,
+                            recording_path=str(data_dir / "sleep-edf" / "SC4001E0-PSG_first5min.edf"))
+        nat = NightSession(id="night-2", client_id=client.id, bed="B3", mode=SessionMode.RECORD_ONLY,
+                           state=SessionState.PREPARED)
+        for row, t0 in ((stim, start), (nat, start + timedelta(days=1))):
+            row.transition_to(SessionState.CALIBRATING)
+            row.transition_to(SessionState.RUNNING)
+            row.started_at = t0
+            row.transition_to(SessionState.EXTRACTING)
+            row.transition_to(SessionState.ENDED, reason="morning")
+            s.add(row)
+        s.flush()
+        s.add_all([
+            HypnogramRow(session_id="night-1", kind="live", stages=live),
+            HypnogramRow(session_id="night-1", kind="truth", stages=real),
+            HypnogramRow(session_id="night-2", kind="live", stages=real[:600]),
+        ])
+        s.add_all([Event(session_id="night-1", onset_s=3600.0 + 60 * k, duration_s=5.0, description="arousal",
+                         channel="EEG C4-M1") for k in range(12)])
+        s.add_all([Event(session_id="night-1", onset_s=30.0 * (300 + k), duration_s=0.8, description="spindle",
+                         channel="EEG C4-M1") for k in range(5)])
+        s.add(GlitchRow(session_id="night-1", onset_s=7200.0, duration_s=60.0, category=GlitchCategory.PSYCHE,
+                        kind="distress", priority=AlarmPriority.HIGH, message="HR surge in REM"))
+        s.add(GlitchRow(session_id="night-1", onset_s=100.0, duration_s=30.0, category=GlitchCategory.TECHNICAL,
+                        kind="electrode_off", priority=AlarmPriority.MEDIUM, channel="EEG C4-M1"))
+        d = [DecisionRow(session_id="night-1", t_s=0.0, kind="scene", command={"name": "forest"}),
+             DecisionRow(session_id="night-1", t_s=600.0, kind="cue", command={"scene": "forest", "index": 0}),
+             DecisionRow(session_id="night-1", t_s=900.0, kind="silence", command={"for_s": None, "fade": True})]
+        d += [DecisionRow(session_id="night-1", t_s=2000.0 + 3 * k, kind="click", command={"duration_s": 0.05},
+                          inputs={"phase_deg": ph}) for k, ph in enumerate(PHASES)]
+        d.append(DecisionRow(session_id="night-1", t_s=21000.0, kind="wake", command={"sound": "birds"}))
+        s.add_all(d)
+    return real, live
+
+
+def test_session_report_sections_and_numbers(store, nights):
+    real, live = nights
+    data = night_from_session(store, "night-1", detect=False)
+    assert data.mode == "stimulation" and len(data.decisions) == 10 and len(data.glitches) == 2
+    rep = build_night_report(data)
+    titles = [s.title for s in rep.sections]
+    assert titles == ["Summary", "Sleep statistics (AASM)", "Hypnogram", "Spectrogram", "Events", "Dreamscape",
+                      "Agreement with truth hypnogram", "Signal quality and glitches"]
+    stats = sleep_statistics(live)
+    table = next(b for b in rep.find("Sleep statistics (AASM)").blocks if isinstance(b, Table))
+    assert {r[0]: r[1] for r in table.rows}["TST"] == f"{stats['TST']:.2f}"
+    events = " ".join(b for b in rep.find("Events").blocks if isinstance(b, str))
+    assert f"Arousal index: {12 / (stats['TST'] / 60):.1f} per hour" in events
+    assert "Distress episodes: 1" in events
+    dream = rep.find("Dreamscape")
+    counts = {r[0]: r[1] for r in next(b for b in dream.blocks if isinstance(b, Table)).rows}
+    assert counts == {"click": "6", "cue": "1", "scene": "1", "silence": "1", "wake": "1"}
+    assert "6 clicks; mean phase at the click 5°" in " ".join(b for b in dream.blocks if isinstance(b, str))
+    agree = " ".join(b for b in rep.find("Agreement with truth hypnogram").blocks if isinstance(b, str))
+    n_diff = sum(a != b for a, b in zip(live, real, strict=True))
+    assert f"{n_diff} epochs disagree" in agree and n_diff > 0
+    quality = rep.find("Signal quality and glitches")
+    glitch_rows = next(b for b in quality.blocks if isinstance(b, Table) and b.columns[0] == "category").rows
+    assert ["psyche", "distress", "high", "1", "1.0"] in glitch_rows
+    # the stored recording is 5 minutes, the hypnogram 6 hours: said on the page
+    notes = " ".join(b.text for b in rep.find("Summary").blocks if isinstance(b, Note))
+    assert "longer than the recording" in notes
+    assert "1 unsettled moment" in to_html(rep)
+
+
+def test_natural_night_and_missing_session(store, nights):
+    rep = build_night_report(night_from_session(store, "night-2"))
+    assert rep.find("Dreamscape") is None
+    notes = " ".join(b.text for b in rep.find("Summary").blocks if isinstance(b, Note))
+    assert "No recording is stored" in notes
+    assert "natural night" in to_html(rep)
+    with pytest.raises(NotFoundError, match=r"No session 'night-9'.*Recent sessions"):
+        night_from_session(store, "night-9")
+
+
+def test_client_trend(store, nights):
+    real, live = nights
+    code, df = client_trend(store, "C-7")
+    assert code == "C-7" and df["session"].tolist() == ["night-1", "night-2"]
+    assert df["stimulated"].tolist() == [True, False]
+    assert df["TST"].tolist() == [sleep_statistics(live)["TST"], sleep_statistics(real[:600])["TST"]]
+    assert df["arousal_index"][0] == pytest.approx(12 / (sleep_statistics(live)["TST"] / 60))
+    assert math.isnan(df["arousal_index"][1])  # no events stored for the natural night: unknown, not 0
+    assert df["clicks"].tolist() == [6, 0]
+    rep = build_trend_report(code, df)
+    side = next(b for b in rep.sections[0].blocks if isinstance(b, Table)).rows
+    tst = next(r for r in side if r[0].startswith("TST"))
+    assert tst[1:] == [f"{df['TST'][1]:.1f}", f"{df['TST'][0]:.1f}", f"{df['TST'][0] - df['TST'][1]:.1f}"]
+    with pytest.raises(NotFoundError, match="No client 'nobody'"):
+        client_trend(store, "nobody")
+
+
+def test_report_and_trend_commands(store, nights, db_url, tmp_path, capsys):
+    out = tmp_path / "night.pdf"
+    assert main(["report", "night-1", "--database", db_url, "--no-events", "-o", str(out)]) == 0
+    assert out.read_bytes()[:5] == b"%PDF-"
+    assert main(["report", "--session", "night-2", "--database", db_url, "-o", str(tmp_path / "n2.html")]) == 0
+    assert main(["report", "--client", "C-7", "--database", db_url, "-o", str(tmp_path / "trend.html")]) == 0
+    assert main(["report", "night-9", "--database", db_url, "-o", str(tmp_path / "x.html")]) == 3
+    assert "No session 'night-9'" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["trend", "C-7", "--database", db_url, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert [n["mode"] for n in got["nights"]] == ["stimulation", "record_only"]
+    assert got["nights"][1]["arousal_index"] is None
+    assert main(["trend", "C-7", "--database", db_url]) == 0
+    text = capsys.readouterr().out
+    assert "natural" in text and "stimulated" in text and "TST (min)" in text
+    assert np.isfinite(got["nights"][0]["TST"])
