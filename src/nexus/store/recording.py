@@ -14,9 +14,10 @@ While sessions run, everything is appended as it arrives to a folder (the *journ
 Every write goes to the operating system at once (a killed process loses nothing written), and
 the files are ``fsync``-ed at least every ``sync_s`` seconds (1 s by default), so a power cut
 loses at most the last second. :func:`recover_journal` reads a journal back, stopping cleanly at
-a torn last frame or line; :meth:`RecordingJournal.finalize` (or :func:`merge_journal` after a
-crash) writes one EDF+ per session with its stages, events, glitches and decisions as
-annotations, and fills the database row of each session.
+a torn last frame or line and skipping a damaged frame (its CRC or header does not match);
+:meth:`RecordingJournal.finalize` (or :func:`merge_journal` after a crash) writes one EDF+ per
+session with its stages, events, glitches and decisions as annotations, and fills the database
+row of each session.
 
 Frame layout (little-endian): ``b"NXF1"``, n_sessions u32, n_channels u32, n_samples u32,
 crc32 u32 of the body; body: session numbers i32[n_sessions], first-sample times f64[n_sessions]
@@ -292,6 +293,9 @@ class RecoveredJournal:
     index: dict[str, FrameIndex]
     files: dict[str, Path]
     torn_bytes: int = 0
+    """Bytes of a torn last frame (a crash during a write), ignored."""
+    corrupt_bytes: int = 0
+    """Bytes of damaged frames before the last good one (CRC or header mismatch), skipped."""
 
     def samples(self, session: str) -> npt.NDArray[np.float64]:
         """The session's signal, shape (channels, samples), in recorded units; gaps are NaN.
@@ -318,6 +322,9 @@ class RecoveredJournal:
 def recover_journal(folder: str | Path) -> RecoveredJournal:
     """Read a journal back (after a clean end or a crash), ignoring a torn last frame or line.
 
+    A damaged frame elsewhere (bytes changed on disk, so its CRC or header does not match) is skipped: its
+    samples become a gap, and the frames after it are read as usual.
+
     Raises
     ------
     NotFoundError
@@ -330,25 +337,26 @@ def recover_journal(folder: str | Path) -> RecoveredJournal:
     by_number = {s.number: s for s in infos.values()}
     index: dict[str, FrameIndex] = {s: FrameIndex() for s in infos}
     files: dict[str, Path] = {}
-    torn = 0
+    torn = corrupt = 0
     for seg in sorted(root.glob("signals-*.seg")):
         size = seg.stat().st_size
         with open(seg, "rb") as f:
             pos = 0
             while pos < size:
+                f.seek(pos)
                 head = f.read(_HEAD.size)
-                if len(head) < _HEAD.size:
-                    torn += len(head)
-                    break
-                magic, ns, nc, nsamp, crc = _HEAD.unpack(head)
-                blen = ns * 4 + ns * 8 + 4 * ns * nc * nsamp
-                if magic != MAGIC or pos + _HEAD.size + blen > size:
-                    torn += size - pos
-                    break
-                body = f.read(blen)
-                if zlib.crc32(body) != crc:
-                    torn += size - pos
-                    break
+                frame = _read_frame(f, head, pos, size)
+                if frame is None:
+                    # not a whole, intact frame here: a torn tail, or a damaged frame in the middle, after which
+                    # the next frame is found by its magic (a false match fails its CRC and is skipped in turn)
+                    nxt = _find_magic(f, pos + 1, size)
+                    if nxt is None:
+                        torn += size - pos
+                        break
+                    corrupt += nxt - pos
+                    pos = nxt
+                    continue
+                ns, nc, nsamp, body = frame
                 numbers = np.frombuffer(body[: 4 * ns], dtype="<i4")
                 t0 = np.frombuffer(body[4 * ns : 12 * ns], dtype="<f8")
                 data_at = pos + _HEAD.size + 12 * ns
@@ -361,10 +369,39 @@ def recover_journal(folder: str | Path) -> RecoveredJournal:
                     ix.t0.append(float(t))
                     ix.n.append(int(nsamp))
                     files[info.session] = seg
-                pos += _HEAD.size + blen
+                pos += _HEAD.size + len(body)
     if torn:
         logger.warning("Journal %s: %d bytes of a torn last frame ignored (crash during a write).", root, torn)
-    return RecoveredJournal(root, infos, _read_lines(root / "records.jsonl"), index, files, torn)
+    if corrupt:
+        logger.warning("Journal %s: %d bytes of damaged frames skipped (CRC or header mismatch).", root, corrupt)
+    return RecoveredJournal(root, infos, _read_lines(root / "records.jsonl"), index, files, torn, corrupt)
+
+
+def _read_frame(f: BinaryIO, head: bytes, pos: int, size: int) -> tuple[int, int, int, bytes] | None:
+    """(n_sessions, n_channels, n_samples, body) of the frame whose header is ``head``, or None when damaged."""
+    if len(head) < _HEAD.size:
+        return None
+    magic, ns, nc, nsamp, crc = _HEAD.unpack(head)
+    blen = ns * 4 + ns * 8 + 4 * ns * nc * nsamp
+    if magic != MAGIC or pos + _HEAD.size + blen > size:
+        return None
+    body = f.read(blen)
+    if zlib.crc32(body) != crc:
+        return None
+    return ns, nc, nsamp, body
+
+
+def _find_magic(f: BinaryIO, start: int, size: int, chunk: int = 1 << 20) -> int | None:
+    """Offset of the next frame magic at or after ``start``, or None."""
+    pos = start
+    while pos < size:
+        f.seek(pos)
+        buf = f.read(chunk + len(MAGIC) - 1)
+        k = buf.find(MAGIC)
+        if k >= 0:
+            return pos + k
+        pos += chunk
+    return None
 
 
 def _annotations(records: list[dict[str, Any]]) -> list[Annotation]:
