@@ -5,6 +5,13 @@ from __future__ import annotations
 import click
 
 from nexus.cli.commands.user import as_option, cli_principal, open_db
+from nexus.core.errors import NexusError
+
+
+class AuditChainBroken(NexusError):
+    """The audit chain failed verification (exit 1)."""
+
+    exit_code = 1
 
 
 @click.group()
@@ -38,9 +45,12 @@ def verify(as_json: bool, checkpoint_files: tuple[str, ...]) -> None:
         report = do_verify(store, load_settings().secret_key, extra)
     finally:
         store.close()
-    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    elif report.ok:
+        click.echo(report.summary())
     if not report.ok:
-        raise click.exceptions.Exit(1)
+        raise AuditChainBroken(report.summary() + " Restore the database from a backup and investigate who wrote it.")
 
 
 @audit.command()

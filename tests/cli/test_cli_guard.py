@@ -1,0 +1,112 @@
+"""``nexus audit``, ``nexus user`` and ``nexus client``: outputs, exit codes, one-line errors (SQLite in tmp)."""
+
+import json
+import sqlite3
+import zipfile
+
+import pytest
+
+from nexus.cli.main import main
+
+
+@pytest.fixture
+def db(tmp_path, capsys):
+    assert main(["db", "upgrade"]) == 0
+    capsys.readouterr()
+    return tmp_path / "nexus-data" / "nexus.db"
+
+
+def _run(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_client_consent_and_audit_verify(db, capsys):
+    assert _run(capsys, "client", "add", "C-1", "--consent", "recording,audio,stimulation")[0] == 0
+    code, out, _ = _run(capsys, "client", "consent", "C-1", "--revoke", "audio")
+    assert code == 0 and "Consent: recording\n" in out and "record_only" in out
+    code, out, _ = _run(capsys, "audit", "verify", "--json")
+    rep = json.loads(out)
+    assert code == 0 and rep["ok"] and rep["entries"] == 3
+    code, out, _ = _run(capsys, "audit", "log", "--client", "C-1", "--json")
+    assert [json.loads(x)["action"] for x in out.splitlines()] == [
+        "client.add", "access.consent.change", "consent.change"]
+
+
+def test_tampered_database_fails_verify_and_names_the_entry(db, capsys, tmp_path):
+    _run(capsys, "client", "add", "C-1", "--consent", "recording")
+    _run(capsys, "client", "consent", "C-1", "--grant", "audio")
+    assert _run(capsys, "audit", "checkpoint", "-o", str(tmp_path / "cp.json"))[0] == 0
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE audit_entries SET payload = '{\"scopes\": []}' WHERE seq = 1")
+    code, _, err = _run(capsys, "audit", "verify")
+    assert code == 1 and err.startswith("Error: Audit chain BROKEN at entry 1:") and "edited" in err
+    code, out, _ = _run(capsys, "audit", "verify", "--json")
+    assert code == 1 and json.loads(out)["first_bad_seq"] == 1
+
+
+def test_truncation_found_with_an_outside_checkpoint(db, capsys, tmp_path):
+    _run(capsys, "client", "add", "C-1", "--consent", "recording")
+    _run(capsys, "client", "consent", "C-1", "--grant", "audio")
+    _run(capsys, "audit", "checkpoint", "-o", str(tmp_path / "cp.json"))
+    with sqlite3.connect(db) as c:
+        c.execute("DELETE FROM audit_entries WHERE seq >= 2")
+        c.execute("DELETE FROM audit_checkpoints")
+        c.execute("DELETE FROM audit_head")
+    assert _run(capsys, "audit", "verify")[0] == 0
+    code, _, err = _run(capsys, "audit", "verify", "--checkpoint", str(tmp_path / "cp.json"))
+    assert code == 1 and "cut" in err
+
+
+def test_users_tokens_and_roles(db, capsys):
+    assert _run(capsys, "user", "add", "tess", "--role", "technician", "--no-password")[0] == 0
+    assert _run(capsys, "user", "add", "audrey", "--role", "auditor", "--no-password")[0] == 0
+    code, out, _ = _run(capsys, "user", "list", "--json")
+    assert [(u["username"], u["role"]) for u in json.loads(out)] == [("audrey", "auditor"), ("tess", "technician")]
+    code, out, _ = _run(capsys, "user", "token", "tess", "--days", "1")
+    assert code == 0 and out.startswith("nxt_")
+    # an auditor may not add users or read personal fields; a technician may not read the audit log
+    code, _, err = _run(capsys, "user", "add", "eve", "--role", "admin", "--no-password", "--as", "audrey")
+    assert code == 77 and "auditor 'audrey' may not user.manage" in err
+    code, _, err = _run(capsys, "audit", "log", "--as", "tess")
+    assert code == 77 and "may not audit.read" in err
+    code, _, err = _run(capsys, "user", "add", "x", "--role", "admin", "--no-password", "--as", "nobody")
+    assert code == 3 and "No staff user 'nobody'" in err
+
+
+def test_break_glass_needs_a_reason(db, capsys):
+    _run(capsys, "user", "add", "tess", "--role", "technician", "--no-password")
+    code, _, err = _run(capsys, "user", "break-glass", "tess", "--reason", "help")
+    assert code == 2 and err.startswith("Error: Break-glass needs a reason")
+    code, out, err = _run(capsys, "user", "break-glass", "tess", "--reason", "console down, bed 2 must be woken",
+                          "--minutes", "10")
+    assert code == 0 and out.strip().splitlines()[-1].startswith("nxt_") and "BREAK-GLASS" in err
+    code, out, _ = _run(capsys, "audit", "log", "--action", "break_glass", "--json")
+    assert json.loads(out)["payload"]["reason"] == "console down, bed 2 must be woken"
+
+
+def test_bad_consent_input_gets_one_line_errors(db, capsys):
+    _run(capsys, "client", "add", "C-1")
+    code, _, err = _run(capsys, "client", "consent", "C-1", "--grant", "stimulation")
+    assert code == 2 and "'stimulation' needs 'audio' too" in err
+    code, _, err = _run(capsys, "client", "consent", "C-1", "--grant", "recordng")
+    assert code == 2 and "Did you mean 'recording'" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _run(capsys, "client", "consent", "C-404", "--grant", "recording")
+    assert code == 3 and "No client 'C-404'" in err
+
+
+def test_export_and_erase(db, capsys, tmp_path):
+    _run(capsys, "client", "add", "C-1", "--name", "Rosa", "--consent", "recording")
+    code, out, _ = _run(capsys, "client", "export", "C-1", "-o", str(tmp_path / "c1.zip"))
+    assert code == 0
+    with zipfile.ZipFile(tmp_path / "c1.zip") as z:
+        assert json.loads(z.read("client.json"))["display_name"] == "Rosa"
+    code, out, _ = _run(capsys, "client", "erase", "C-1", "--yes")
+    assert code == 0 and out.startswith("Erased: 0 sessions")
+    code, out, _ = _run(capsys, "client", "show", "C-1")
+    assert code == 3  # the code was erased too
+    code, out, _ = _run(capsys, "audit", "verify")
+    assert code == 0
+    code, out, _ = _run(capsys, "audit", "log", "--action", "client.erase", "--json")
+    assert "Rosa" not in out and json.loads(out)["payload"]["sessions"] == 0
