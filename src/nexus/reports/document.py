@@ -207,8 +207,15 @@ class _PdfLayout:
             self.y += _LINE
         self.y += 0.1
 
-    def heading(self, text: str) -> None:
-        self._room(0.3 + 5 * _LINE)  # keep a heading with some of what follows
+    @staticmethod
+    def image_height(im: Image) -> float:
+        width = _PAGE_W - 2 * _MARGIN
+        return min(width * im.height_in / im.width_in, _PAGE_H - 2 * _MARGIN)
+
+    def heading(self, text: str, first: Block | None = None) -> None:
+        # keep a heading with what follows it: a whole image, or a few lines of text
+        follow = self.image_height(first) + 0.12 if isinstance(first, Image) else 5 * _LINE
+        self._room(0.42 + follow)
         self.y += 0.12
         self._text(text, 12, weight="bold", color="#08306b")
         self.y += 0.3
@@ -223,10 +230,10 @@ class _PdfLayout:
 
     def table(self, t: Table) -> None:
         widths = [max(len(c), *(len(r[i]) for r in t.rows)) if t.rows else len(c) for i, c in enumerate(t.columns)]
-        scale = min(0.085, (_PAGE_W - 2 * _MARGIN) / max(sum(w + 2 for w in widths), 1))
+        scale = min(0.085, (_PAGE_W - 2 * _MARGIN) / max(sum(w + 3 for w in widths), 1))
         xs = [_MARGIN]
         for w in widths[:-1]:
-            xs.append(xs[-1] + (w + 2) * scale)
+            xs.append(xs[-1] + (w + 3) * scale)
         rows = [t.columns, *t.rows]
         if t.caption:
             self.paragraph(t.caption)
@@ -245,16 +252,13 @@ class _PdfLayout:
     def image(self, im: Image) -> None:
         import matplotlib.image as mpimg
 
-        width = _PAGE_W - 2 * _MARGIN
-        height = width * im.height_in / im.width_in
-        if height > _PAGE_H - 2 * _MARGIN:
-            height = _PAGE_H - 2 * _MARGIN
-            width = height * im.width_in / im.height_in
+        height = self.image_height(im)
+        width = height * im.width_in / im.height_in
         self._room(height + 0.1)
         assert self.fig is not None
         ax = self.fig.add_axes((_MARGIN / _PAGE_W, 1 - (self.y + height) / _PAGE_H, width / _PAGE_W,
                                 height / _PAGE_H))
-        ax.imshow(mpimg.imread(io.BytesIO(im.png), format="png"), interpolation="antialiased")
+        ax.imshow(mpimg.imread(io.BytesIO(im.png), format="png"), interpolation="none")  # embedded as is, not resampled
         ax.set_axis_off()
         self.y += height + 0.12
 
@@ -266,7 +270,7 @@ def _write_pdf(report: Report, path: Path) -> None:
         lay = _PdfLayout(pdf, report)
         lay.title(report.title, report.subtitle)
         for s in report.sections:
-            lay.heading(s.title)
+            lay.heading(s.title, s.blocks[0] if s.blocks else None)
             for b in s.blocks:
                 if isinstance(b, Note):
                     lay.paragraph(b.text, note=True)

@@ -463,7 +463,7 @@ def _dreamscape_section(d: NightData) -> Section:
 
 def signal_quality(signals: list[Signal], epoch_s: float = EPOCH_S) -> list[list[str]]:
     """Per channel: rate, % flat epochs (SD < 1 µV), % epochs beyond ±500 µV, line-noise share, verdict."""
-    from scipy.signal import welch
+    from nexus.reports.plots import epoch_spectra
 
     rows = []
     for s in signals:
@@ -480,8 +480,8 @@ def signal_quality(signals: list[Signal], epoch_s: float = EPOCH_S) -> list[list
         line = math.nan
         if s.fs >= 130:
             pick = x[:: max(1, n_ep // 60)]  # up to ~60 epochs spread over the night
-            f, p = welch(np.nan_to_num(pick), fs=s.fs, nperseg=min(n, int(2 * s.fs)), axis=-1)
-            p = p.mean(axis=0)
+            f, p2 = epoch_spectra(np.nan_to_num(pick).ravel(), s.fs, epoch_s, fmax=65.0)
+            p = p2.mean(axis=0)
             band = (f >= 0.5) & (f <= 65)
             mains = ((f >= 48) & (f <= 52)) | ((f >= 58) & (f <= 62))
             total = p[band].sum()
