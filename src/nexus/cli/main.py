@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dreamscape": ("nexus.cli.commands.dreamscape:dreamscape", "Check, dry-run, render, replay dreamscapes."),
     "simulate": ("nexus.cli.commands.simulate:simulate", "A whole facility night of synthetic beds in fast-forward."),
     "bench": ("nexus.cli.commands.bench:bench", "Benchmarks that print JSON figures (live, ...)."),
+    "glitches": ("nexus.cli.commands.glitches:glitches", "Run the glitch monitor over a recording (TSV or JSON)."),
     "audit": ("nexus.cli.commands.audit:audit", "Verify, read and sign the tamper-evident audit log."),
     "user": ("nexus.cli.commands.user:user", "Staff users, API tokens and break-glass access."),
     "client": ("nexus.cli.commands.client:client", "Clients: consent, dependency, export and erasure."),

@@ -1,15 +1,18 @@
-"""Glitches raised by the runtime at the edge of a live session.
+"""Glitches of a live session: the runtime's edge checks and the signal monitor's episodes.
 
 A :class:`Glitch` is one anomaly of one session, triaged into a category (technical, psyche,
 system) with an alarm priority after IEC 60601-1-8. The runtime raises the *technical* and
 *system* ones it sees while taking in data — bad samples, a wrong channel count or rate,
 timestamps going backwards, a stream that vanishes and returns, a session falling behind — and
-the store keeps them (table ``glitches``).
+the signal monitor (:class:`nexus.monitor.live.GlitchMonitor`) raises the ones it reads in the
+signals (electrode off, flat line, pops, clipping, mains hum, dropped samples, clock jitter,
+implausible amplitude, distress, arousal storms), each with its ``evidence``. The store keeps
+them (table ``glitches``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: kind → (category, priority, short description) of the glitches the runtime raises.
@@ -25,6 +28,17 @@ GLITCH_KINDS: dict[str, tuple[str, str, str]] = {
     "source_error": ("technical", "high", "the source failed"),
     "queue_backlog": ("system", "medium", "samples dropped because the session ran too far ahead or behind"),
     "controller_late": ("system", "medium", "the pipeline step ran late"),
+    # read from the signals by the glitch monitor (nexus.monitor.live)
+    "electrode_off": ("technical", "medium", "an electrode came off: flat near 0 µV, or drifting with mains hum"),
+    "flat_line": ("technical", "medium", "the channel holds one value (stuck amplifier or held sample)"),
+    "electrode_pop": ("technical", "low", "repeated sudden steps that decay (an electrode losing contact)"),
+    "clipping": ("technical", "low", "the channel saturates at its rails"),
+    "line_noise": ("technical", "low", "mains hum at 50 or 60 Hz"),
+    "dropped_samples": ("technical", "medium", "samples lost: runs of exact zeros"),
+    "clock_jitter": ("technical", "low", "samples repeated or skipped (the amplifier clock wanders)"),
+    "implausible_amplitude": ("technical", "medium", "amplitudes no body makes (corrupt range or wrong units)"),
+    "distress": ("psyche", "high", "distress or nightmare: a heart-rate surge with faster breathing in sleep"),
+    "arousal_storm": ("psyche", "medium", "many arousals in a short time"),
 }
 
 
@@ -45,7 +59,10 @@ class Glitch:
     channel : str or None
         The channel concerned, when there is one.
     duration_s : float or None
-        How long it lasted, in seconds, when known.
+        How long it lasted, in seconds, when known. The monitor raises an episode twice: when it
+        opens (``duration_s`` None) and when it closes (same ``onset_s``, ``duration_s`` set).
+    evidence : dict
+        What the detector saw: channel values and the thresholds they crossed (JSON-able).
     """
 
     session: str
@@ -54,6 +71,7 @@ class Glitch:
     message: str
     channel: str | None = None
     duration_s: float | None = None
+    evidence: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def category(self) -> str:
@@ -66,7 +84,10 @@ class Glitch:
         return GLITCH_KINDS.get(self.kind, ("technical", "medium", ""))[1]
 
     def as_record(self) -> dict[str, Any]:
-        """A journal record (``kind="glitch"``) of this glitch."""
-        return {"session": self.session, "kind": "glitch", "onset": self.onset_s,
-                "duration": self.duration_s or 0.0, "description": self.kind, "message": self.message,
-                "channel": self.channel, "category": self.category, "priority": self.priority}
+        """A journal record (``kind="glitch"``) of this glitch (``evidence`` only when there is some)."""
+        rec = {"session": self.session, "kind": "glitch", "onset": self.onset_s,
+               "duration": self.duration_s or 0.0, "description": self.kind, "message": self.message,
+               "channel": self.channel, "category": self.category, "priority": self.priority}
+        if self.evidence:
+            rec["evidence"] = dict(self.evidence)
+        return rec

@@ -1,0 +1,394 @@
+"""Psyche detectors: heart rate, breathing, movement and chin EMG per session, distress and arousal storms.
+
+Per block (vectorised over the lane):
+
+* **heart beats** from the ECG: upward crossings of the absolute first difference over
+  ``beat_frac`` of its recent largest value (R waves are the steepest part of an ECG whatever its
+  polarity), ``refractory_s`` apart; RR intervals of 0.3-2 s are kept;
+* **breaths** from the respiration channel: crossings from below ``-h`` to above ``+h`` around its
+  running mean (hysteresis ``h`` = 0.3 × its running standard deviation).
+
+Per window (1 s) and session: heart rate (bpm, over the last ``hr_windows`` s) against a slow
+baseline (``hr_tau_s``); breathing rate (breaths/min from the last ``breath_intervals``
+breath-to-breath intervals, or the pause since the last breath when longer) against its baseline
+(``resp_tau_s``, from ``resp_windows`` s on); movement (accelerometer activity ≥ ``move_mg``
+milli-g, the root of the summed per-axis variances, in the last ``move_windows`` s); chin EMG
+(standard deviation over its baseline).
+
+``distress``: the sleeper is in N1, N2 or R (or the stage is unknown, or W within 2 min of such
+sleep), the heart rate is ``surge_bpm`` or more above its baseline, and at least one other sign
+holds: chin EMG ``emg_ratio`` × baseline, breathing ``resp_rise`` breaths/min faster, or movement.
+N3 and settled wake are left out: a racing heart there is exercise-like arousal, not a nightmare.
+Without an ECG the breathing rise (``resp_rise_no_ecg``) with EMG or movement stands in for it.
+The EEG is not used, so distress is found during a technical fault on the EEG.
+
+``arousal_storm``: ``storm_count`` or more arousals in ``storm_window_s`` — arousals handed in by
+the caller (e.g. the event detectors) plus the monitor's own: a window with a chin-EMG burst or
+movement and the heart rate ``arousal_hr_bpm`` above baseline, outside distress. One such burst
+with movement across every EEG channel is also what tells an arousal from electrode faults
+(see :mod:`nexus.monitor.live`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nexus.monitor.features import FloatArray, IntArray, WindowFeatures
+
+SLEEP_FOR_DISTRESS = (1, 2, 4)  # N1, N2, R
+
+
+@dataclass(frozen=True)
+class PsycheParams:
+    """Thresholds of the psyche detectors; see the module docstring (bpm, breaths/min, milli-g, s)."""
+
+    beat_frac: float = 0.4
+    refractory_s: float = 0.3
+    hr_windows: int = 6
+    hr_tau_s: float = 300.0
+    hr_tau_surge_s: float = 1800.0
+    surge_bpm: float = 10.0
+    resp_windows: int = 30
+    breath_intervals: int = 3
+    resp_tau_s: float = 300.0
+    resp_rise: float = 4.0
+    resp_rise_no_ecg: float = 6.0
+    move_mg: float = 20.0
+    move_windows: int = 10
+    emg_ratio: float = 2.0
+    emg_tau_s: float = 120.0
+    arousal_hr_bpm: float = 5.0
+    arousal_emg_ratio: float = 3.0
+    storm_count: int = 10
+    storm_window_s: int = 600
+    wake_grace_s: float = 120.0
+
+
+class PsycheState:
+    """Carried state of the psyche detectors for a lane (see the module docstring).
+
+    Parameters
+    ----------
+    capacity : int
+        Lane size.
+    fs : float
+        Sampling rate in Hz.
+    ecg, resp, emg : int
+        Channel index of the ECG, the respiration and the chin EMG (-1 when absent).
+    acc : ndarray of int
+        Channel indices of the accelerometer axes (empty when absent).
+    params : PsycheParams
+        Thresholds.
+    """
+
+    def __init__(
+        self, capacity: int, fs: float, ecg: int, resp: int, emg: int, acc: IntArray, params: PsycheParams
+    ) -> None:
+        S, p = capacity, params
+        self.p, self.fs = p, float(fs)
+        self.ecg, self.resp, self.emg, self.acc = ecg, resp, emg, np.asarray(acc, dtype=np.int64)
+        # beats
+        self.last = np.zeros(S)
+        self.has_last = np.zeros(S, dtype=bool)
+        self.above = np.zeros(S, dtype=bool)
+        self.thr = np.full(S, np.inf)
+        self.peak = np.zeros(S)  # largest |diff| of the ECG in the current window
+        self.last_cross = np.full(S, -(10**12), dtype=np.int64)
+        self.last_beat = np.full(S, -(10**12), dtype=np.int64)
+        self.beats = np.zeros(S)
+        self.rr_sum = np.zeros(S)
+        self.samples = np.zeros(S, dtype=np.int64)
+        # breaths
+        self.r_base = np.full(S, np.nan)
+        self.r_amp = np.zeros(S)
+        self.r_sign = np.zeros(S, dtype=np.int8)
+        self.last_breath = np.full(S, np.nan)  # session sample of the last breath
+        self.ring_ibi = np.full((S, p.breath_intervals), np.nan)  # last breath-to-breath intervals, s
+        self.n_breaths = np.zeros(S, dtype=np.int64)
+        # per-window rings and baselines
+        self.k = np.zeros(S, dtype=np.int64)  # windows since reset
+        self.ring_beats = np.zeros((S, p.hr_windows))
+        self.ring_rr = np.zeros((S, p.hr_windows))
+        self.ring_move = np.zeros((S, p.move_windows), dtype=bool)
+        self.ring_arousal = np.zeros((S, p.storm_window_s))
+        self.arousal_total = np.zeros(S)
+        self.hr_base = np.full(S, np.nan)
+        self.rr_base = np.full(S, np.nan)
+        self.emg_base = np.full(S, np.nan)
+        self.was_arousal = np.zeros(S, dtype=bool)
+        self.pending_arousals = np.zeros(S)
+        # stage
+        self.stage = np.full(S, -2, dtype=np.int64)
+        self.last_sleep_stage = np.full(S, -2, dtype=np.int64)
+        self.last_sleep_t = np.full(S, -np.inf)
+
+    def reset(self, slots: IntArray) -> None:
+        """Forget everything about ``slots``."""
+        for name, value in (
+            ("last", 0.0),
+            ("has_last", False),
+            ("above", False),
+            ("thr", np.inf),
+            ("peak", 0.0),
+            ("last_cross", -(10**12)),
+            ("last_beat", -(10**12)),
+            ("beats", 0.0),
+            ("rr_sum", 0.0),
+            ("samples", 0),
+            ("r_base", np.nan),
+            ("r_amp", 0.0),
+            ("r_sign", 0),
+            ("last_breath", np.nan),
+            ("ring_ibi", np.nan),
+            ("n_breaths", 0),
+            ("k", 0),
+            ("ring_beats", 0.0),
+            ("ring_rr", 0.0),
+            ("ring_move", False),
+            ("ring_arousal", 0.0),
+            ("arousal_total", 0.0),
+            ("hr_base", np.nan),
+            ("rr_base", np.nan),
+            ("emg_base", np.nan),
+            ("was_arousal", False),
+            ("pending_arousals", 0.0),
+            ("stage", -2),
+            ("last_sleep_stage", -2),
+            ("last_sleep_t", -np.inf),
+        ):
+            getattr(self, name)[slots] = value
+
+    # ------------------------------------------------------------------ per block
+    def set_stage(self, rows: IntArray, stage: IntArray, t: FloatArray) -> None:
+        """The current stage of ``rows`` (YASA codes; -2 unknown) at session times ``t``."""
+        self.stage[rows] = stage
+        sleep = np.isin(stage, (1, 2, 3, 4))
+        self.last_sleep_stage[rows] = np.where(sleep, stage, self.last_sleep_stage[rows])
+        self.last_sleep_t[rows] = np.where(sleep, t, self.last_sleep_t[rows])
+
+    def add_block(self, x: FloatArray, rows: IntArray) -> None:
+        """Find beats and breaths in block ``x`` (rows, channels, samples), non-finite samples already 0."""
+        n = x.shape[-1]
+        if self.ecg >= 0:
+            self._beats(x[:, self.ecg, :], rows)
+        if self.resp >= 0:  # breathing is slow: about 25 samples per second are plenty
+            dec = max(int(self.fs // 25), 1)
+            self._breaths(x[:, self.resp, ::dec], rows, dec)
+        self.samples[rows] += n
+
+    def _beats(self, e: FloatArray, rows: IntArray) -> None:
+        first = np.where(self.has_last[rows], self.last[rows], e[:, 0])
+        d = np.abs(np.diff(e, axis=1, prepend=first[:, None]))
+        self.last[rows] = e[:, -1]
+        self.has_last[rows] = True
+        self.peak[rows] = np.maximum(self.peak[rows], d.max(axis=1))
+        above = d > self.thr[rows, None]
+        prev = np.concatenate([self.above[rows, None], above[:, :-1]], axis=1)
+        self.above[rows] = above[:, -1]
+        ri, ki = np.nonzero(above & ~prev)
+        if ri.size == 0:
+            return
+        a = self.samples[rows][ri] + ki  # crossing sample, counted from the slot's reset
+        first_in_row = np.ones(ri.size, dtype=bool)
+        first_in_row[1:] = ri[1:] != ri[:-1]
+        prev_a = np.empty_like(a)
+        prev_a[1:] = a[:-1]
+        prev_a[first_in_row] = self.last_cross[rows][ri[first_in_row]]
+        keep = (a - prev_a) >= round(self.p.refractory_s * self.fs)
+        last_in_row = np.ones(ri.size, dtype=bool)
+        last_in_row[:-1] = ri[:-1] != ri[1:]
+        self.last_cross[rows[ri[last_in_row]]] = a[last_in_row]
+        rk, ak = ri[keep], a[keep]
+        if rk.size == 0:
+            return
+        f2 = np.ones(rk.size, dtype=bool)
+        f2[1:] = rk[1:] != rk[:-1]
+        prev_b = np.empty_like(ak)
+        prev_b[1:] = ak[:-1]
+        prev_b[f2] = self.last_beat[rows][rk[f2]]
+        rr = (ak - prev_b) / self.fs
+        ok = (rr >= 0.3) & (rr <= 2.0)
+        R_ = rows.size
+        self.beats[rows] += np.bincount(rk[ok], minlength=R_)
+        self.rr_sum[rows] += np.bincount(rk[ok], weights=rr[ok], minlength=R_)
+        l2 = np.ones(rk.size, dtype=bool)
+        l2[:-1] = rk[:-1] != rk[1:]
+        self.last_beat[rows[rk[l2]]] = ak[l2]
+
+    def _breaths(self, r: FloatArray, rows: IntArray, dec: int) -> None:
+        base = self.r_base[rows]
+        base = np.where(np.isnan(base), r.mean(axis=1), base)
+        y = r - base[:, None]
+        h = 0.3 * self.r_amp[rows, None]
+        s = np.where(y > h, 1, np.where(y < -h, -1, 0)).astype(np.int8)
+        n = s.shape[1]
+        idx = np.where(s != 0, np.arange(n)[None, :], -1)
+        np.maximum.accumulate(idx, axis=1, out=idx)
+        filled = np.where(idx >= 0, np.take_along_axis(s, np.maximum(idx, 0), axis=1), self.r_sign[rows, None])
+        prev = np.concatenate([self.r_sign[rows, None], filled[:, :-1]], axis=1)
+        self.r_sign[rows] = filled[:, -1]
+        ri, ki = np.nonzero((prev < 0) & (filled > 0))
+        if ri.size == 0:
+            return
+        at = (self.samples[rows][ri] + ki * dec).astype(float)  # breath onset, session sample
+        first = np.ones(ri.size, dtype=bool)
+        first[1:] = ri[1:] != ri[:-1]
+        before = np.empty_like(at)
+        before[1:] = at[:-1]
+        before[first] = self.last_breath[rows][ri[first]]
+        ibi = (at - before) / self.fs
+        sl = rows[ri]
+        # one breath per row and call is the rule (blocks are shorter than a breath); a second
+        # one in the same call overwrites the first's slot, which is harmless for a rate
+        pos = self.n_breaths[sl] % self.p.breath_intervals
+        self.ring_ibi[sl, pos] = np.where((ibi >= 1.0) & (ibi <= 20.0), ibi, np.nan)
+        self.n_breaths[sl] += 1
+        last = np.ones(ri.size, dtype=bool)
+        last[:-1] = ri[:-1] != ri[1:]
+        self.last_breath[rows[ri[last]]] = at[last]
+
+    # ------------------------------------------------------------------ per window
+    def window(self, f: WindowFeatures) -> dict[str, Any]:
+        """Close the window of ``f.rows``: update rings and baselines, return the psyche verdicts.
+
+        Returns a dict of arrays over the rows: ``distress`` and ``storm`` (bool), and the values
+        behind them (``hr``, ``hr_base``, ``surge``, ``resp``, ``resp_base``, ``emg_ratio``,
+        ``move_s``, ``arousals``, ``stage``).
+        """
+        p, rows = self.p, f.rows
+        R = rows.size
+        pos = self.k[rows]
+        # heart rate
+        j = pos % p.hr_windows
+        self.ring_beats[rows, j] = self.beats[rows]
+        self.ring_rr[rows, j] = self.rr_sum[rows]
+        nb, rr = self.ring_beats[rows].sum(axis=1), self.ring_rr[rows].sum(axis=1)
+        hr = np.where((nb >= 3) & (rr > 0), 60.0 * nb / np.maximum(rr, 1e-9), np.nan)
+        self.thr[rows] = np.where(self.peak[rows] > 0, p.beat_frac * self.peak[rows], np.inf)
+        self.peak[rows] = 0.0
+        self.beats[rows] = 0.0
+        self.rr_sum[rows] = 0.0
+        base = self.hr_base[rows]
+        base = np.where(np.isnan(base), hr, base)
+        surge = hr - base
+        tau = np.where(surge >= p.surge_bpm, p.hr_tau_surge_s, p.hr_tau_s)
+        upd = np.isfinite(hr)
+        self.hr_base[rows] = np.where(upd, base + (hr - base) / tau, base)
+        hr_ok = np.isfinite(surge) & (pos >= p.hr_windows)
+        # breathing
+        if self.resp >= 0:
+            m, sd = f.mean[:, self.resp], f.std[:, self.resp]
+            rb = self.r_base[rows]
+            self.r_base[rows] = np.where(np.isnan(rb), m, rb + (m - rb) / 10.0)
+            self.r_amp[rows] = np.where(self.r_amp[rows] == 0, sd, self.r_amp[rows] + (sd - self.r_amp[rows]) / 30.0)
+            ibi = self.ring_ibi[rows]
+            ok = np.isfinite(ibi)
+            mean_ibi = np.where(ok.sum(axis=1) >= 2, np.nansum(ibi, axis=1) / np.maximum(ok.sum(axis=1), 1), np.nan)
+            # a pause counts: the interval in progress is at least the time since the last breath
+            since = (self.samples[rows] - self.last_breath[rows]) / self.fs
+            mean_ibi = np.fmax(mean_ibi, np.where(np.isfinite(since), since, 0.0))
+            resp = 60.0 / mean_ibi
+            resp_ok = np.isfinite(resp) & (pos >= p.resp_windows)
+            rbase = self.rr_base[rows]
+            rbase = np.where(np.isnan(rbase) & resp_ok, resp, rbase)
+            self.rr_base[rows] = np.where(resp_ok, rbase + (resp - rbase) / p.resp_tau_s, rbase)
+            rise = np.where(resp_ok, resp - rbase, 0.0)
+        else:
+            resp = np.full(R, np.nan)
+            rise = np.zeros(R)
+            rbase = resp
+        rise = np.nan_to_num(rise)
+        # movement
+        if self.acc.size:
+            act = np.sqrt((f.std[:, self.acc] ** 2).sum(axis=1))
+            move = act >= p.move_mg
+        else:
+            act = np.zeros(R)
+            move = np.zeros(R, dtype=bool)
+        self.ring_move[rows, pos % p.move_windows] = move
+        move_s = self.ring_move[rows].sum(axis=1)
+        # chin EMG
+        if self.emg >= 0:
+            sd = f.std[:, self.emg]
+            eb = self.emg_base[rows]
+            eb = np.where(np.isnan(eb) | (eb <= 0), sd, eb)
+            ratio = sd / np.maximum(eb, 1e-6)
+            self.emg_base[rows] = np.where(ratio < 1.5, eb + (sd - eb) / p.emg_tau_s, eb)
+        else:
+            ratio = np.ones(R)
+        # stage gate
+        st = self.stage[rows]
+        recent = (f.t1 - self.last_sleep_t[rows]) <= p.wake_grace_s
+        stage_ok = (
+            (st < 0)
+            | np.isin(st, SLEEP_FOR_DISTRESS)
+            | ((st == 0) & recent & np.isin(self.last_sleep_stage[rows], SLEEP_FOR_DISTRESS))
+        )
+        support = (ratio >= p.emg_ratio) | (rise >= p.resp_rise) | (move_s >= 1)
+        if self.ecg >= 0:
+            distress = stage_ok & hr_ok & (surge >= p.surge_bpm) & support
+        else:
+            distress = stage_ok & (rise >= p.resp_rise_no_ecg) & ((ratio >= p.emg_ratio) | (move_s >= 1))
+        # arousals: own (onset of a burst with a heart-rate rise) plus the caller's
+        burst = ((ratio >= p.arousal_emg_ratio) | move) & (np.nan_to_num(surge) >= p.arousal_hr_bpm)
+        own = burst & ~self.was_arousal[rows] & ~distress
+        self.was_arousal[rows] = burst
+        ext = self.pending_arousals[rows]
+        self.pending_arousals[rows] = 0.0
+        new = own.astype(float) + ext
+        js = pos % p.storm_window_s
+        self.arousal_total[rows] += new - self.ring_arousal[rows, js]
+        self.ring_arousal[rows, js] = new
+        storm = self.arousal_total[rows] >= p.storm_count
+        self.k[rows] += 1
+        return {
+            "distress": distress,
+            "storm": storm,
+            "hr": hr,
+            "hr_base": base,
+            "surge": surge,
+            "resp": resp,
+            "resp_base": rbase,
+            "resp_rise": rise,
+            "emg_ratio": ratio,
+            "move_s": move_s,
+            "activity_mg": act,
+            "arousals": self.arousal_total[rows].copy(),
+            "stage": st,
+            "movement": move,
+            "burst": burst,
+        }
+
+    def add_arousals(self, rows: IntArray, counts: FloatArray) -> None:
+        """Arousals found by the caller in ``rows`` since the last step (counted at the next window)."""
+        self.pending_arousals[rows] += counts
+
+
+def distress_evidence(v: dict[str, Any], i: int, p: PsycheParams) -> dict[str, Any]:
+    """Evidence of a distress verdict at row ``i`` of :meth:`PsycheState.window`'s output."""
+
+    def r(name: str, nd: int = 1) -> float | None:
+        x = float(v[name][i])
+        return round(x, nd) if np.isfinite(x) else None
+
+    return {
+        "hr_bpm": r("hr"),
+        "hr_baseline_bpm": r("hr_base"),
+        "hr_surge_bpm": r("surge"),
+        "threshold_surge_bpm": p.surge_bpm,
+        "resp_per_min": r("resp"),
+        "resp_rise_per_min": r("resp_rise"),
+        "threshold_resp_rise": p.resp_rise,
+        "emg_ratio": r("emg_ratio", 2),
+        "threshold_emg_ratio": p.emg_ratio,
+        "movement_s": int(v["move_s"][i]),
+        "stage": int(v["stage"][i]),
+    }
+
+
+def storm_evidence(v: dict[str, Any], i: int, p: PsycheParams) -> dict[str, Any]:
+    """Evidence of an arousal storm at row ``i``."""
+    return {"arousals": int(v["arousals"][i]), "window_s": p.storm_window_s, "threshold": p.storm_count}
