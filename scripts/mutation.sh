@@ -6,6 +6,9 @@
 #   bash scripts/mutation.sh src/nexus/sinks/limiter.py nexus.events.spindles
 #   MUTATION_TESTS="tests/sinks/test_limiter.py" bash scripts/mutation.sh nexus.sinks.limiter
 #   MUTATION_JOBS=2 bash scripts/mutation.sh ...               # parallel test processes (default 1)
+#   MUTATION_REF=HEAD bash scripts/mutation.sh MODULE          # mutate a commit (src, tests) instead of the tree
+#   MUTATION_RERUN=survivors bash scripts/mutation.sh MODULE   # after adding tests: rerun only the last survivors
+#                                                              # (a full run when the module's source changed)
 #
 # Each module runs in its own scratch copy, mutants/<module>/ (git-ignored), so the working tree is never
 # touched and runs of different modules do not share state; `cd mutants/<module> && mutmut show NAME` shows a
@@ -52,35 +55,48 @@ status=0
 for arg in "${modules[@]}"; do
   mod="$(to_module "$arg")"
   file="src/${mod//.//}.py"
-  [ -f "$file" ] || { echo "mutation: no module $mod (expected $file)" >&2; exit 2; }
-  # shellcheck disable=SC2206  # the glob in the test selection is meant to expand
-  tests=(${MUTATION_TESTS:-$(tests_for "$mod")})
-  for t in "${tests[@]}"; do [ -e "$t" ] || { echo "mutation: test path $t not found" >&2; exit 2; }; done
-
   work="mutants/$mod"
-  rm -rf "$work"
+  rerun=()
+  snap="$root"
+  if [ -n "${MUTATION_REF:-}" ]; then  # a clean copy of the commit: src, tests, pyproject.toml
+    snap="$root/mutants/.snapshot-$mod"
+    rm -rf "$snap" && mkdir -p "$snap"
+    git archive "$MUTATION_REF" src tests pyproject.toml | tar -x -C "$snap"
+  fi
+  [ -f "$snap/$file" ] || { echo "mutation: no module $mod (expected $file)" >&2; exit 2; }
+  # the test selection may hold globs: expand them in the copy that is tested
+  mapfile -t tests < <(cd "$snap" && for t in ${MUTATION_TESTS:-$(tests_for "$mod")}; do echo "$t"; done)
+  for t in "${tests[@]}"; do [ -e "$snap/$t" ] || { echo "mutation: test path $t not found" >&2; exit 2; }; done
+  if [ "${MUTATION_RERUN:-}" = survivors ] && [ -f "$work/results.txt" ] && cmp -s "$snap/$file" "$work/$file"; then
+    mapfile -t rerun < <(grep -vE ': (killed|timeout|segfault|caught by type check)$' "$work/results.txt" | sed 's/^ *//; s/: .*//')
+    if [ ${#rerun[@]} -eq 0 ]; then echo "== $mod: no survivors to rerun"; fi
+    rm -rf "$work/tests" "$work/mutants/tests"
+  else
+    rm -rf "$work"
+    mkdir -p "$work"
+    cp -r "$snap/src" "$work/"
+  fi
   mkdir -p "$work/tests"
-  cp -r src "$work/"
-  cp tests/conftest.py "$work/tests/"
-  [ -d tests/data ] && cp -r tests/data "$work/tests/"
-  for t in "${tests[@]}"; do mkdir -p "$work/$(dirname "$t")"; cp -r "$t" "$work/$(dirname "$t")/"; done
+  cp "$snap/tests/conftest.py" "$work/tests/"
+  [ -d "$snap/tests/data" ] && cp -r "$snap/tests/data" "$work/tests/"
+  for t in "${tests[@]}"; do mkdir -p "$work/$(dirname "$t")"; cp -r "$snap/$t" "$work/$(dirname "$t")/"; done
   find "$work" -name __pycache__ -prune -exec rm -rf {} +
   sel=""
   for t in "${tests[@]}"; do sel+="\"$t\", "; done
   {
-    cat pyproject.toml
+    cat "$snap/pyproject.toml"
     printf '\n[tool.mutmut]\nsource_paths = ["src"]\nonly_mutate = ["%s"]\n' "$file"
     printf 'pytest_add_cli_args_test_selection = [%s]\n' "${sel%, }"
     printf 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]\nuse_git_change_detection = false\n'
   } > "$work/pyproject.toml"
 
-  echo "== $mod: mutating $file, tests: ${tests[*]}"
-  (cd "$work" && nice -n 15 "$mutmut" run --max-children "$jobs" > mutmut-run.log 2>&1) \
+  echo "== $mod: mutating $file, tests: ${tests[*]}${rerun:+ (rerunning ${#rerun[@]} survivors)}"
+  (cd "$work" && nice -n 15 "$mutmut" run --max-children "$jobs" "${rerun[@]}" > mutmut-run.log 2>&1) \
     || { echo "mutation: mutmut failed for $mod; see $work/mutmut-run.log" >&2; tail -n 20 "$work/mutmut-run.log" >&2; status=1; continue; }
   (cd "$work" && "$mutmut" results --all true) > "$work/results.txt"
   total=$(grep -c ': ' "$work/results.txt" || true)
   killed=$(grep -cE ': (killed|timeout|segfault|caught by type check)$' "$work/results.txt" || true)
-  pragmas=$(grep -c 'pragma: no mutate' "$file" || true)
+  pragmas=$(grep -c 'pragma: no mutate' "$snap/$file" || true)
   score=$(awk -v k="$killed" -v t="$total" 'BEGIN { printf "%.1f", t ? 100 * k / t : 0 }')
   echo "   survivors (cd $work && $mutmut show NAME):"
   grep -vE ': (killed|timeout|segfault|caught by type check)$' "$work/results.txt" | sed 's/^ */     /' || true
