@@ -31,7 +31,7 @@ def test_fleet_through_default_analyzers_records_everything(tmp_path):
     assert sup.event_counts.get("r_peak", 0) > 3 * 60  # a heart beats about once a second
     sup.close()
     journal.close()
-    assert sup.lanes[0].has_stager
+    assert sup.lanes[0].staged
     assert sup.epochs_staged == 3 * 3  # three 30-s epochs of three beds, staged live
     rec = recover_journal(tmp_path / "j")
     stages = [r for r in rec.records if r["kind"] == "stage"]

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nexus.core.errors import InvalidInputError
-from nexus.facility.pipeline import Lane, StepOutput, channel_roles
+from nexus.facility.pipeline import Lane, channel_roles
+from nexus.facility.step import StepOutput, StepResult
 
 
 class Recorder:
@@ -20,9 +21,9 @@ class Recorder:
         self.blocks = []
         self.resets = []
 
-    def step(self, block, active, out, lane):
-        self.blocks.append(block.copy())
-        return block
+    def step(self, ctx):
+        self.blocks.append(ctx.block.copy())
+        return StepResult()
 
     def reset(self, slots):
         self.resets.append(list(slots))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from nexus.facility.analyzers import LiveStaging, live_staging
-from nexus.facility.pipeline import Lane, StepOutput
+from nexus.facility.pipeline import Lane
+from nexus.facility.step import StepContext
 
 FS = 128.0
 RNG = np.random.default_rng(3)
@@ -22,15 +23,16 @@ def _stager(deterministic: bool) -> tuple[Lane, LiveStaging]:
 
 def _step(lane: Lane, stager: LiveStaging) -> int:
     """One 30-s step; the number of (session, epoch) stages it reported."""
-    out = StepOutput()
-    stager.step(RNG.normal(0.0, 20.0, (2, 3, round(30 * FS))), lane.active, out, lane)
-    return sum(slots.size for slots, _, _ in out.epochs)
+    block = RNG.normal(0.0, 20.0, (2, 3, round(30 * FS)))
+    ctx = StepContext(block, lane.active.copy(), FS, lane.channels, 0, lane.deterministic, True,
+                      lane.probs.copy(), lane.stage.copy(), np.zeros(2, bool), np.zeros(2, bool))
+    res = stager.step(ctx)
+    return 0 if res.stages is None else len(res.stages)
 
 
 def _finish(lane: Lane, stager: LiveStaging) -> int:
-    out = StepOutput()
-    stager.finish(out, lane)
-    return sum(slots.size for slots, _, _ in out.epochs)
+    res = stager.finish()
+    return 0 if res.stages is None else len(res.stages)
 
 
 def test_fast_forward_takes_exactly_the_previous_steps_result():

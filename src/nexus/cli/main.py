@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("nexus.cli.commands.synth:synth", "Write one synthetic night (EDF+) with its ground truth."),
     "dreamscape": ("nexus.cli.commands.dreamscape:dreamscape", "Check, dry-run, render, replay dreamscapes."),
     "simulate": ("nexus.cli.commands.simulate:simulate", "A whole facility night of synthetic beds in fast-forward."),
+    "sessions": ("nexus.cli.commands.sessions:sessions", "List the facility's sessions (client, program, state)."),
     "bench": ("nexus.cli.commands.bench:bench", "Benchmarks that print JSON figures (live, ...)."),
     "glitches": ("nexus.cli.commands.glitches:glitches", "Run the glitch monitor over a recording (TSV or JSON)."),
     "audit": ("nexus.cli.commands.audit:audit", "Verify, read and sign the tamper-evident audit log."),

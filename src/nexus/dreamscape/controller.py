@@ -29,7 +29,8 @@ its last valid one (the refusal is logged as a decision), so nothing unchecked i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,17 @@ from nexus.dsp.phase import CausalPhaseEstimator, target_crossings
 _MIN_CLICK_GAP_S = 0.5  # two clicks are at least one fast (2 Hz) slow-wave cycle apart
 _MAX_TRAIN_GAP_S = 2.0  # a train is abandoned when the next up-state does not come within 2 s
 _ENV_TAU_S = 60.0  # time constant of the running mean of the slow-wave envelope
+_ABSURD_UV = 1e6  # no scalp EEG reaches 1 V: such samples (or NaN/inf) are corrupt; they reset the phase estimator
+_ARTEFACT_HOLD_S = 3.0  # no click for this long after the envelope exceeded the physiological maximum
+_DOWN_WIN_S = 1.5  # the down-state must have come within this long before the up-state
 _LIGHT = (0, 1, 2)  # W, N1, N2: stages a smart wake may happen in
 _WAKE_STABLE_S = 60.0  # light sleep must have lasted this long before a smart wake
 _WAKE_LIGHT_P = 0.8  # ... with P(W) + P(N1) + P(N2) at least this high all along
 _WAKE_AFTER_REM_S = 300.0  # light sleep within this long after REM is often a brief interruption of REM ...
 _WAKE_STABLE_AFTER_REM_S = 180.0  # ... so it must last this long
+
+NATURAL = Program(dreamscape=1, name="natural night (record only)")
+"""The stand-in program of a row without one: no scene, no cue, no stimulation, no wake."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +133,10 @@ class Controller:
 
     Parameters
     ----------
-    programs : sequence of Program
-        One checked program per session (see :func:`~nexus.dreamscape.check.load_program`).
+    programs : sequence of Program or None
+        One checked program per session (see :func:`~nexus.dreamscape.check.load_program`); None for a
+        natural (record-only) night or a free row, which never hears anything. :meth:`assign` changes a
+        row's program (a new session in a facility slot).
     fs : float
         EEG sampling rate in Hz of the chunks given to :meth:`step`.
     latency_s : float, optional
@@ -137,12 +146,16 @@ class Controller:
         False runs everything but CLAS (a sham night: the click decisions are logged, no click is issued).
     """
 
-    def __init__(self, programs: Sequence[Program], fs: float, *, latency_s: float | None = None,
+    def __init__(self, programs: Sequence[Program | None], fs: float, *, latency_s: float | None = None,
                  stimulate: bool = True) -> None:
         if not programs:
             raise InvalidInputError("Give at least one program (one per session).")
         self.fs = check_number("fs", fs, ge=20, unit="Hz")
-        self.programs: list[Program] = list(programs)
+        self.enabled = np.array([p is not None for p in programs], dtype=bool)
+        """Rows that run a program (False: natural night, free row, or a row whose controller failed)."""
+        self.failed = np.zeros(len(programs), dtype=bool)
+        """Rows whose program raised an error; they stay in the safe state (see :meth:`_isolate`)."""
+        self.programs: list[Program] = [NATURAL if p is None else p for p in programs]
         n = len(self.programs)
         self.n_sessions = n
         if latency_s is None:
@@ -165,7 +178,9 @@ class Controller:
         self._clas_cfg: list[Any] = [None] * n
         self._has_cues = np.zeros(n, dtype=bool)
         self._win = np.array([p.wake_window_s() or (np.nan, np.nan) for p in self.programs], dtype=float)
-        self._c = {k: np.full(n, np.nan) for k in ("target", "min_amp", "rel", "snr", "n3")}
+        self._c = {k: np.full(n, np.nan) for k in ("target", "min_amp", "rel", "snr", "n3", "max_amp", "down")}
+        self._band = np.zeros((n, round(_DOWN_WIN_S * self.fs)))  # the last predicted SO-band samples, in µV
+        self._hold_until = np.full(n, -np.inf)  # EEG time until which an artefact blocks clicks
         self.scene_since = np.zeros(n)
         self.quiet_until = np.full(n, -np.inf)
         self.distress_until = np.full(n, -np.inf)
@@ -184,6 +199,63 @@ class Controller:
         self._cue_last: list[dict[tuple[str, int], float]] = [{} for _ in range(n)]
 
     # ------------------------------------------------------------------ programs
+    def assign(self, session: int, program: Program | None, *, t_start: float = 0.0) -> None:
+        """Give row ``session`` a new program (None: a natural night) and forget everything about its past.
+
+        Parameters
+        ----------
+        session : int
+            The row (a facility slot).
+        program : Program or None
+            A checked program, or None for a record-only night.
+        t_start : float
+            Time of lights-out of the new session on this controller's clock, in s (the wake window is
+            counted from it).
+        """
+        s = int(session)
+        prog = NATURAL if program is None else program
+        self.programs[s] = prog
+        self.enabled[s] = program is not None
+        self.failed[s] = False
+        self._rules[s] = [prog.scene_for(lab) for lab in STAGE_LABELS]
+        win = prog.wake_window_s()
+        self._win[s] = (np.nan, np.nan) if win is None else (win[0] + t_start, win[1] + t_start)
+        self._set_scene(s, SILENCE)
+        self.scene_since[s] = t_start
+        for arr, v in ((self.quiet_until, -np.inf), (self.distress_until, -np.inf), (self.light_since, np.inf),
+                       (self.last_rem, -np.inf), (self.last_click, -np.inf), (self.wake_t, np.nan)):
+            arr[s] = v
+        self.glitch[s] = self.woken[s] = False
+        self.stage[s] = -2
+        self.clicks_total[s] = self.train_n[s] = 0
+        self.next_ok[s] = 0.0
+        self._stim_times[s] = []
+        self._cue_count[s] = {}
+        self._cue_last[s] = {}
+        self.phase.reset([s])
+        self._env_zi[s] = 0.0
+        self._env_n[s] = 0.0
+        self._warm_from[s] = self._eeg_t + self.phase.warmup_s
+
+    def take_decisions(self) -> list[Decision]:
+        """The decisions logged since the last call (the caller journals them); the log is emptied."""
+        out, self.decisions = self.decisions, []
+        return out
+
+    @contextmanager
+    def _isolate(self, s: int, t: float, out: list[Command]) -> Iterator[None]:
+        """Run one row's part of a step; an error there puts that row (only) in the safe state."""
+        try:
+            yield
+        except Exception as exc:  # a fault in one program must not silence the other beds
+            logger.error("Session %d: the controller failed (%s: %s); the bed goes to the safe state.",
+                         s, type(exc).__name__, exc)
+            self.enabled[s] = False
+            self.failed[s] = True
+            self._set_scene(s, SILENCE)
+            self._issue(out, t, s, "silence", {"for_s": None}, {"error": f"{type(exc).__name__}: {exc}"},
+                        "Controller error for this bed: stop at once, safe state.", "controller_error")
+
     def update_program(self, session: int, text: str, *, fmt: str = "yaml", base_dir: Path | None = None,
                        t: float = float("nan")) -> CheckReport:
         """Replace a running session's program with ``text`` if, and only if, it passes every check.
@@ -220,8 +292,8 @@ class Controller:
         self._clas_cfg[s] = c
         self._has_cues[s] = bool(sc is not None and sc.cues)
         vals = (np.radians(c.target_phase_deg), c.min_amplitude_uv, c.relative_amplitude, c.min_snr,
-                c.min_n3_prob) if c is not None else (np.nan,) * 5
-        for key, v in zip(("target", "min_amp", "rel", "snr", "n3"), vals, strict=True):
+                c.min_n3_prob, c.max_amplitude_uv, c.min_down_state_uv) if c is not None else (np.nan,) * 7
+        for key, v in zip(("target", "min_amp", "rel", "snr", "n3", "max_amp", "down"), vals, strict=True):
             self._c[key][s] = v
 
     def _log(self, t: float, s: int, kind: str, cmd: Command | None, inputs: dict[str, Any], reason: str) -> None:
@@ -275,6 +347,8 @@ class Controller:
         ar = np.zeros(n, bool) if arousal is None else np.asarray(arousal, dtype=bool).reshape(n)
         di = np.zeros(n, bool) if distress is None else np.asarray(distress, dtype=bool).reshape(n)
         gl = np.zeros(n, bool) if glitch is None else np.asarray(glitch, dtype=bool).reshape(n)
+        on = self.enabled  # natural nights, free rows and failed rows hear nothing and decide nothing
+        ar, di, gl = ar & on, di & on, gl & on
         if probs is not None:
             p = np.asarray(probs, dtype=float).reshape(n, 5)
             valid = np.all(np.isfinite(p), axis=1)
@@ -294,97 +368,105 @@ class Controller:
             self._env_zi[s] = 0.0
             self._env_n[s] = 0.0
             self._warm_from[s] = self._eeg_t + self.phase.warmup_s
-        for s in np.flatnonzero(~gl & self.glitch):
+        for s in np.flatnonzero(~gl & self.glitch & on):
             self._log(t, s, "glitch_cleared", None, {"glitch": False}, "Glitch cleared: the program resumes.")
             self._set_scene(s, "\0")
         self.glitch = gl.copy()
         for s in np.flatnonzero(di & ~self.glitch & (t >= self.distress_until)):
-            od = self.programs[s].on_distress
-            self.distress_until[s] = t + od.for_min * 60.0
-            if od.play == SILENCE:
-                self._issue(out, t, s, "silence", {"for_s": od.for_min * 60.0}, {"distress": True},
-                            "Distress: stop at once; protective response is silence.", "quiet")
-            else:
-                self._issue(out, t, s, "silence", {"for_s": None}, {"distress": True}, "Distress: stop at once.",
-                            "quiet")
-                self._issue(out, t, s, "protect", {"sound": od.play, "level_db": od.level_db,
-                                                   "for_s": od.for_min * 60.0},
-                            {"distress": True}, f"Distress: protective {od.play} for {od.for_min:g} min.")
-            self._set_scene(s, "\0")
-            self.train_n[s] = 0
+            with self._isolate(int(s), t, out):
+                od = self.programs[s].on_distress
+                self.distress_until[s] = t + od.for_min * 60.0
+                if od.play == SILENCE:
+                    self._issue(out, t, s, "silence", {"for_s": od.for_min * 60.0}, {"distress": True},
+                                "Distress: stop at once; protective response is silence.", "quiet")
+                else:
+                    self._issue(out, t, s, "silence", {"for_s": None}, {"distress": True}, "Distress: stop at once.",
+                                "quiet")
+                    self._issue(out, t, s, "protect", {"sound": od.play, "level_db": od.level_db,
+                                                       "for_s": od.for_min * 60.0},
+                                {"distress": True}, f"Distress: protective {od.play} for {od.for_min:g} min.")
+                self._set_scene(s, "\0")
+                self.train_n[s] = 0
         # an arousal is a brief awakening from sleep: while the stager says W, the settling scene keeps playing
         for s in np.flatnonzero(ar & ~self.glitch & (t >= self.distress_until) & (self.stage != 0)):
-            quiet = self.programs[s].on_arousal.silence_for_s
-            if t >= self.quiet_until[s]:
-                self._issue(out, t, s, "silence", {"for_s": quiet}, {"arousal": True},
-                            f"Arousal: silence for {quiet:g} s.", "quiet")
-            self.quiet_until[s] = t + quiet
-            self._set_scene(s, "\0")
-            self.train_n[s] = 0
-        blocked = self.glitch | (t < self.distress_until) | (t < self.quiet_until) | self.woken
+            with self._isolate(int(s), t, out):
+                quiet = self.programs[s].on_arousal.silence_for_s
+                if t >= self.quiet_until[s]:
+                    self._issue(out, t, s, "silence", {"for_s": quiet}, {"arousal": True},
+                                f"Arousal: silence for {quiet:g} s.", "quiet")
+                self.quiet_until[s] = t + quiet
+                self._set_scene(s, "\0")
+                self.train_n[s] = 0
+        blocked = ~self.enabled | self.glitch | (t < self.distress_until) | (t < self.quiet_until) | self.woken
 
         # 4: smart wake
         with np.errstate(invalid="ignore"):
             in_window = t >= self._win[:, 0]  # NaN (no wake) compares False
-        for s in np.flatnonzero(in_window & ~self.woken & ~self.glitch & (t >= self.distress_until)):
-            win = (float(self._win[s, 0]), float(self._win[s, 1]))
-            need = _WAKE_STABLE_AFTER_REM_S if self.light_since[s] - self.last_rem[s] < _WAKE_AFTER_REM_S else (
-                _WAKE_STABLE_S)
-            light = t - self.light_since[s] >= need
-            if light or t >= win[1]:
-                ramp = self.programs[s].wake.ramp  # type: ignore[union-attr]
-                reason = (f"Smart wake: light sleep for {t - self.light_since[s]:.0f} s inside the window (stage "
-                          f"{STAGE_LABELS[self.stage[s]]})." if light
-                          else "Smart wake: end of the window reached without light sleep.")
-                self._issue(out, t, s, "silence", {"for_s": None}, {"wake": True}, "Wake: stop the program.",
-                            "quiet")
-                self._issue(out, t, s, "wake", {"sound": ramp.sound, "from_db": ramp.from_db, "to_db": ramp.to_db,
-                                                "over_s": ramp.over_min * 60.0},
-                            {"stage": int(self.stage[s]), "probs": _probs_dict(p[s]), "window_s": list(win)}, reason)
-                self.woken[s] = True
-                self.wake_t[s] = t
-                blocked[s] = True
+        for s in np.flatnonzero(in_window & on & ~self.woken & ~self.glitch & (t >= self.distress_until)):
+            with self._isolate(int(s), t, out):
+                win = (float(self._win[s, 0]), float(self._win[s, 1]))
+                need = _WAKE_STABLE_AFTER_REM_S if self.light_since[s] - self.last_rem[s] < _WAKE_AFTER_REM_S else (
+                    _WAKE_STABLE_S)
+                light = t - self.light_since[s] >= need
+                if light or t >= win[1]:
+                    ramp = self.programs[s].wake.ramp  # type: ignore[union-attr]
+                    reason = (f"Smart wake: light sleep for {t - self.light_since[s]:.0f} s inside the window (stage "
+                              f"{STAGE_LABELS[self.stage[s]]})." if light
+                              else "Smart wake: end of the window reached without light sleep.")
+                    self._issue(out, t, s, "silence", {"for_s": None}, {"wake": True}, "Wake: stop the program.",
+                                "quiet")
+                    self._issue(out, t, s, "wake", {"sound": ramp.sound, "from_db": ramp.from_db,
+                                                    "to_db": ramp.to_db, "over_s": ramp.over_min * 60.0},
+                                {"stage": int(self.stage[s]), "probs": _probs_dict(p[s]), "window_s": list(win)},
+                                reason)
+                    self.woken[s] = True
+                    self.wake_t[s] = t
+                    blocked[s] = True
 
         # 5a: scenes follow the stage (only sessions whose wanted scene changed are touched)
+        blocked |= ~self.enabled  # rows whose program failed above
         st_all = self.stage
         want_all = np.where(st_all >= 0, self._rules[np.arange(n), np.clip(st_all, 0, 4)], SILENCE)
         for s in np.flatnonzero(~blocked & (want_all != self.scene)):
-            st = int(st_all[s])
-            want = str(want_all[s])
-            prev = self.scene[s]
-            if want == SILENCE:
-                self._issue(out, t, s, "silence", {"for_s": None, "fade": True},
-                            {"stage": st, "probs": _probs_dict(p[s])},
-                            f"Stage {STAGE_LABELS[st] if st >= 0 else '?'}: rule says silence.", "scene")
-            else:
-                self._issue(out, t, s, "scene", {"name": want}, {"stage": st, "probs": _probs_dict(p[s]),
-                                                                 "previous": str(prev)},
-                            f"Stage {STAGE_LABELS[st]}: rule plays scene '{want}'.")
-            self._set_scene(s, want)
-            self.scene_since[s] = t
-            self.train_n[s] = 0
+            with self._isolate(int(s), t, out):
+                st = int(st_all[s])
+                want = str(want_all[s])
+                prev = self.scene[s]
+                if want == SILENCE:
+                    self._issue(out, t, s, "silence", {"for_s": None, "fade": True},
+                                {"stage": st, "probs": _probs_dict(p[s])},
+                                f"Stage {STAGE_LABELS[st] if st >= 0 else '?'}: rule says silence.", "scene")
+                else:
+                    self._issue(out, t, s, "scene", {"name": want}, {"stage": st, "probs": _probs_dict(p[s]),
+                                                                     "previous": str(prev)},
+                                f"Stage {STAGE_LABELS[st]}: rule plays scene '{want}'.")
+                self._set_scene(s, want)
+                self.scene_since[s] = t
+                self.train_n[s] = 0
 
         # 5b: cues
         for s in np.flatnonzero(~blocked & self._has_cues):
-            name = self.scene[s]
-            sc = self.programs[s].scenes.get(name)
-            if sc is None or not sc.cues:
-                continue
-            for i, cue in enumerate(sc.cues):
-                key = (name, i)
-                cnt = self._cue_count[s].get(key, 0)
-                last = self._cue_last[s].get(key, -np.inf)
-                if (cnt < cue.max and t - self.scene_since[s] >= cue.start_after_min * 60.0
-                        and t - last >= cue.every_min * 60.0 and self._rate_ok(s, t)):
-                    self._issue(out, t, s, "cue", {"scene": name, "index": i, "level_db": cue.level_db,
-                                                   "kind": cue.kind},
-                                {"stage": int(self.stage[s]), "count": cnt},
-                                f"{cue.kind.capitalize()} cue {cnt + 1}/{cue.max} of scene '{name}'.")
-                    self._cue_count[s][key] = cnt + 1
-                    self._cue_last[s][key] = t
-                    self._stim_times[s].append(t)
+            with self._isolate(int(s), t, out):
+                name = self.scene[s]
+                sc = self.programs[s].scenes.get(name)
+                if sc is None or not sc.cues:
+                    continue
+                for i, cue in enumerate(sc.cues):
+                    key = (name, i)
+                    cnt = self._cue_count[s].get(key, 0)
+                    last = self._cue_last[s].get(key, -np.inf)
+                    if (cnt < cue.max and t - self.scene_since[s] >= cue.start_after_min * 60.0
+                            and t - last >= cue.every_min * 60.0 and self._rate_ok(s, t)):
+                        self._issue(out, t, s, "cue", {"scene": name, "index": i, "level_db": cue.level_db,
+                                                       "kind": cue.kind},
+                                    {"stage": int(self.stage[s]), "count": cnt},
+                                    f"{cue.kind.capitalize()} cue {cnt + 1}/{cue.max} of scene '{name}'.")
+                        self._cue_count[s][key] = cnt + 1
+                        self._cue_last[s][key] = t
+                        self._stim_times[s].append(t)
 
         # 5c: CLAS
+        blocked |= ~self.enabled
         if eeg is not None:
             self._clas(np.asarray(eeg, dtype=float), t, p, blocked, out)
         out.sort(key=lambda c: (c.session, c.t))
@@ -392,27 +474,60 @@ class Controller:
 
     def _clas(self, x: npt.NDArray[np.float64], t_end: float, p: npt.NDArray[np.float64],
               blocked: npt.NDArray[np.bool_], out: list[Command]) -> None:
+        """CLAS for one chunk: phase estimate, artefact and amplitude gates, then click decisions.
+
+        A click needs, at the sample where the predicted phase crosses the target: a warm estimator, no
+        artefact in the last ``_ARTEFACT_HOLD_S`` (predicted envelope above the physiological ``max_amplitude_uv``,
+        or corrupt samples: non-finite or beyond ``_ABSURD_UV``, which also reset the estimator), an envelope between
+        the absolute and relative minimum and the maximum, a down-state at least ``min_down_state_uv`` deep in the
+        predicted slow-wave band within ``_DOWN_WIN_S`` before, and the SNR gate.
+        """
         n = self.n_sessions
         if x.ndim != 2 or x.shape[0] != n:
             raise InvalidInputError(f"Invalid EEG chunk: expected shape ({n}, n_samples), got {x.shape}.")
         m = x.shape[1]
         if m == 0:
             return
-        x = np.where(np.isfinite(x), x, 0.0)
-        track = self.phase.update(x)
         eeg_t0 = self._eeg_t
+        eeg_times = eeg_t0 + np.arange(m) / self.fs
+        with np.errstate(invalid="ignore"):
+            corrupt = ~(np.abs(x) <= _ABSURD_UV)  # NaN compares False
+        if corrupt.any():
+            bad = np.flatnonzero(corrupt.any(axis=1))
+            last = m - 1 - np.argmax(corrupt[bad, ::-1], axis=1)
+            x = np.where(corrupt, 0.0, x)
+            # such values must not linger in the filters' state: start again after the last of them
+            self.phase.reset(bad)
+            self._env_zi[bad] = 0.0
+            self._env_n[bad] = 0.0
+            self._warm_from[bad] = np.maximum(self._warm_from[bad], eeg_times[last] + self.phase.warmup_s)
+        track = self.phase.update(x)
         self._eeg_t += m / self.fs
         prev = np.concatenate([self._prev_phase[:, None], track.phase[:, :-1]], axis=1)
-        # running mean of the envelope (exponential, corrected for its start-up), for the relative threshold
+        c = self._c
+        max_amp = np.where(np.isfinite(c["max_amp"]), c["max_amp"], np.inf)
+        # an envelope beyond the physiological maximum is an artefact: no click for a while after it
+        over = track.amp > max_amp[:, None]
+        last_over = np.maximum.accumulate(np.where(over, np.arange(m)[None, :], -1), axis=1)
+        hold = np.where(last_over >= 0, eeg_t0 + last_over / self.fs + _ARTEFACT_HOLD_S, self._hold_until[:, None])
+        hold = np.maximum(hold, self._hold_until[:, None])
+        self._hold_until = hold[:, -1].copy()
+        # running mean of the envelope (exponential, corrected for its start-up), for the relative threshold;
+        # it stands still through an artefact and its hold, so they do not raise the threshold for minutes
         a = self._env_alpha
-        ema, self._env_zi = signal.lfilter([a], [1.0, -(1.0 - a)], track.amp, axis=-1, zi=self._env_zi)
+        held = eeg_times[None, :] < hold
+        env_in = np.where(held, self._env_zi / (1.0 - a), track.amp)  # (the filter's state is (1 - a) * last)
+        ema, self._env_zi = signal.lfilter([a], [1.0, -(1.0 - a)], env_in, axis=-1, zi=self._env_zi)
         count = self._env_n[:, None] + np.arange(1, m + 1)[None, :]
         env_mean = ema / (1.0 - (1.0 - a) ** count)
         self._env_n += m
         self._prev_phase = track.phase[:, -1].copy()
+        # the predicted slow-wave band (real part of the analytic signal), after the last _DOWN_WIN_S of it
+        k = self._band.shape[1]
+        band = np.concatenate([self._band, track.amp * np.cos(track.phase)], axis=1)
+        self._band = band[:, -k:].copy()
         t_samples = t_end - (m - 1 - np.arange(m)) / self.fs  # session-clock time of each sample
         n3 = p[:, 3]
-        c = self._c
         with np.errstate(invalid="ignore"):
             active = ~blocked & np.isfinite(c["target"]) & (~np.isfinite(n3) | (n3 >= c["n3"]))
         if not active.any():
@@ -422,18 +537,32 @@ class Controller:
         d_prev = np.angle(np.exp(1j * (prev[rows] - c["target"][rows, None])))
         d_now = np.angle(np.exp(1j * (track.phase[rows] - c["target"][rows, None])))
         crossed, frac = target_crossings(d_prev, d_now, 0.0)
-        eeg_times = eeg_t0 + np.arange(m) / self.fs
+        amp = track.amp[rows]
         thr = np.maximum(c["min_amp"][rows, None], c["rel"][rows, None] * env_mean[rows])
-        crossed &= (eeg_times[None, :] >= self._warm_from[rows, None]) & (track.amp[rows] >= thr)
-        crossed &= track.snr[rows] >= c["snr"][rows, None]
-        for r, i in zip(*np.nonzero(crossed), strict=True):  # row-major: each session in time order
+        crossed &= (eeg_times[None, :] >= self._warm_from[rows, None]) & (eeg_times[None, :] >= hold[rows])
+        crossed &= (amp >= thr) & (amp <= max_amp[rows, None]) & (track.snr[rows] >= c["snr"][rows, None])
+        r_idx, i_idx = np.nonzero(crossed)
+        trough = np.zeros(r_idx.size)
+        if r_idx.size:
+            # depth of the down-state: the lowest predicted band value in the _DOWN_WIN_S up to the crossing,
+            # counting only samples the estimator has seen since its last reset
+            win = band[rows[r_idx, None], i_idx[:, None] + 1 + np.arange(k)[None, :]]
+            win_t = eeg_times[i_idx, None] - (k - 1 - np.arange(k))[None, :] / self.fs
+            since = self._warm_from[rows[r_idx], None] - self.phase.warmup_s
+            trough = np.where(win_t >= since, win, np.inf).min(axis=1)
+            deep = trough <= -c["down"][rows[r_idx]]
+            r_idx, i_idx, trough = r_idx[deep], i_idx[deep], trough[deep]
+        for r, i, low in zip(r_idx, i_idx, trough, strict=True):  # row-major: each session in time order
             s = int(rows[r])
             onset = t_samples[i] - frac[r, i] / self.fs + self.latency_s
+            gates = {"down_state_uv": round(float(low), 1), "snr": round(float(track.snr[s, i]), 2),
+                     "envelope_mean_uv": round(float(env_mean[s, i]), 1)}
             self._consider_click(s, onset, self._clas_cfg[s], float(track.phase[s, i]), float(track.amp[s, i]),
-                                 p[s], out)
+                                 p[s], out, gates)
 
     def _consider_click(self, s: int, onset: float, c: Any, phase: float, amp: float,
-                        probs: npt.NDArray[np.float64], out: list[Command]) -> None:
+                        probs: npt.NDArray[np.float64], out: list[Command],
+                        gates: dict[str, float] | None = None) -> None:
         if self.train_n[s] > 0 and onset - self.last_click[s] > _MAX_TRAIN_GAP_S:
             self.train_n[s] = 0  # the next up-state never came: the train ends here
             self.next_ok[s] = self.last_click[s] + c.refractory_s
@@ -443,7 +572,7 @@ class Controller:
             return
         inputs = {"phase_deg": round(float(np.degrees(phase)), 1), "envelope_uv": round(amp, 1),
                   "probs": _probs_dict(probs), "train_click": int(self.train_n[s]) + 1,
-                  "clicks_total": int(self.clicks_total[s]), "latency_s": self.latency_s}
+                  "clicks_total": int(self.clicks_total[s]), "latency_s": self.latency_s, **(gates or {})}
         if self.clicks_total[s] >= c.max_per_night:
             if self.clicks_total[s] == c.max_per_night:
                 self._log(onset, s, "clas_cap", None, inputs, f"Maximum of {c.max_per_night} clicks per night reached.")

@@ -18,7 +18,8 @@ import numpy.typing as npt
 
 from nexus.core.stages import EPOCH_S
 from nexus.dsp.filters import StatefulFilter, highpass_sos, notch_sos
-from nexus.facility.pipeline import Analyzer, FloatArray, Lane, StepOutput, channel_roles
+from nexus.facility.pipeline import Lane, channel_roles
+from nexus.facility.step import Analyzer, FloatArray, StageBatch, StepContext, StepResult
 
 AnalyzerFactory = Callable[[Lane], Analyzer]
 
@@ -29,8 +30,8 @@ class _Null:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
-        return block
+    def step(self, ctx: StepContext) -> StepResult:
+        return StepResult()
 
     def reset(self, slots: npt.NDArray[np.intp]) -> None:
         return None
@@ -63,16 +64,17 @@ class CleanFilter:
             rows = np.zeros((lane.capacity, lane.n_channels, 2))[:, self._sel]
             StatefulFilter(self.filter.sos, self.filter.leading_shape).step(rows, out=rows)
 
-    def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
+    def step(self, ctx: StepContext) -> StepResult:
         """Filter the electrophysiology rows of the block in place; return it."""
+        block = ctx.block
         if not self.rows:
-            return block
+            return StepResult()
         if isinstance(self._sel, slice):  # a view of the block: filtered where it lies, no copy
             rows = block[:, self._sel]
             self.filter.step(rows, out=rows)
         else:
             block[:, self._sel] = self.filter.step(block[:, self._sel])
-        return block
+        return StepResult(block=block)
 
     def reset(self, slots: npt.NDArray[np.intp]) -> None:
         """Restart the filters of some sessions."""
@@ -112,21 +114,24 @@ class EventDetector:
         self.takes_mask = takes_mask
         self._row_map = np.asarray(self.rows, dtype=np.intp)
 
-    def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
-        """Feed the detector and collect its newly confirmed events (channel = lane row)."""
+    def step(self, ctx: StepContext) -> StepResult:
+        """Feed the detector and return its newly confirmed events (channel = lane row)."""
+        block, active = ctx.block, ctx.active
         x = block[:, self.rows[0]] if len(self.rows) == 1 else block[:, self.rows]
         if self.takes_mask:
             mask = active
-            if self.stages is not None and lane.has_stager:
-                mask = active & np.isin(lane.stage_now, self.stages)
+            if self.stages is not None and ctx.staged:
+                mask = active & np.isin(ctx.stage, self.stages)
             ev = self.stream.step(x, mask)
         else:
             ev = self.stream.step(x)
-        if len(ev):
-            ev.channel = self._row_map[ev.channel] if len(self.rows) > 1 else np.full(len(ev), self.rows[0])
-            keep = active[ev.session]
-            out.events.append(ev if keep.all() else ev.select(keep))
-        return block
+        down = getattr(self.stream, "down_states", None)
+        if not len(ev):
+            return StepResult(down_states=down)
+        rows = self._row_map[ev.channel] if len(self.rows) > 1 else np.full(len(ev), self.rows[0])
+        keep = active[ev.session]
+        ev = type(ev)(ev.kind, ev.session, rows, ev.onset, ev.duration, ev.extra)
+        return StepResult(events=[ev if keep.all() else ev.select(keep)], down_states=down)
 
     def reset(self, slots: npt.NDArray[np.intp]) -> None:
         """Forget the signal of some sessions."""
@@ -137,7 +142,7 @@ class LiveStaging:
     """Live sleep staging of every session of the lane (:class:`nexus.staging.live.LiveStager`).
 
     The stager re-estimates the epoch in progress every 5 s of data for all sessions at once; the
-    estimate becomes the lane's current stage (``lane.stage_now``, which gates the event
+    estimate becomes the lane's current stage (``StepResult.probs``, which gates the event
     detectors) and each closed epoch is reported in a step's output. Blocks are handed over in
     pieces of at most 4 s, so that no closed epoch is skipped when a fast-forward step is long.
     Epochs follow the lane's clock (sessions of a fleet start together, so their epochs are
@@ -174,6 +179,7 @@ class LiveStaging:
                 kinds.append(kind)
                 rows.append(roles[kind][0])
         self.rows = rows
+        self.stages_sleep = True
         # in the background the stager keeps to its own thread (one core), so that its 5-s
         # re-estimate of every bed does not take the core the ticks run on
         self.stager = LiveStager(
@@ -195,9 +201,8 @@ class LiveStaging:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexus-staging")
-        lane.has_stager = True
 
-    def _run(self, x: FloatArray, active: npt.NDArray[np.bool_]) -> tuple[Any, list[tuple[Any, Any, Any]]]:
+    def _run(self, x: FloatArray, active: npt.NDArray[np.bool_]) -> tuple[Any, list[StageBatch]]:
         est, closed = None, []
         for a in range(0, x.shape[-1], self.piece):
             self.stager.push(x[..., a : a + self.piece])
@@ -206,39 +211,55 @@ class LiveStaging:
             if est.final and self.stager.n_blocks != before:  # an epoch closed just now
                 slots = np.flatnonzero(active)
                 onset = np.full(slots.size, float(est.epoch_index[0]) * EPOCH_S)
-                closed.append((slots, onset, est.stage[slots].astype(np.int64)))
+                closed.append(StageBatch(slots.astype(np.int64), onset, est.stage[slots].astype(np.int64),
+                                         np.array(est.probabilities[slots], dtype=np.float64)))
         return est, closed
 
-    def _take(self, result: tuple[Any, list[tuple[Any, Any, Any]]], out: StepOutput, lane: Lane) -> None:
-        est, closed = result
-        if est is not None:
-            lane.stage_now = est.stage.astype(np.int64)
-        out.epochs.extend(closed)
+    @staticmethod
+    def _result(results: list[tuple[Any, list[StageBatch]]]) -> StepResult:
+        """One step result from the stager results taken in this step (latest estimate, closed epochs)."""
+        probs = None
+        closed: list[StageBatch] = []
+        for est, cl in results:
+            if est is not None:
+                probs = np.asarray(est.probabilities, dtype=np.float64)
+            closed += cl
+        stages = None
+        if closed:
+            stages = StageBatch(np.concatenate([c.slots for c in closed]), np.concatenate([c.onsets for c in closed]),
+                                np.concatenate([c.stages for c in closed]), np.concatenate([c.probs for c in closed]))
+        return StepResult(probs=probs, stages=stages)
 
-    def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
-        """Hand the block to the stager; report the closed epochs that are ready."""
-        x = np.take(block, self.rows, axis=1)  # a C-ordered copy of the rows in one pass: the worker's own
+    def step(self, ctx: StepContext) -> StepResult:
+        """Hand the block to the stager; return the newest estimate and the closed epochs that are ready."""
+        x = np.take(ctx.block, self.rows, axis=1)  # a C-ordered copy of the rows in one pass: the worker's own
         if self._pool is None:
-            self._take(self._run(x, active), out, lane)
-            return block
-        self._jobs.append(self._pool.submit(self._run, x, active.copy()))
-        if lane.deterministic:  # the previous step's result, always, and never this step's
+            return self._result([self._run(x, ctx.active)])
+        self._jobs.append(self._pool.submit(self._run, x, ctx.active.copy()))
+        taken = []
+        if ctx.deterministic:  # the previous step's result, always, and never this step's
             while len(self._jobs) > 1:
-                self._take(self._jobs.popleft().result(), out, lane)
-            return block
-        while self._jobs and self._jobs[0].done():
-            self._take(self._jobs.popleft().result(), out, lane)
-        return block
+                taken.append(self._jobs.popleft().result())
+        else:
+            while self._jobs and self._jobs[0].done():
+                taken.append(self._jobs.popleft().result())
+        return self._result(taken)
 
-    def finish(self, out: StepOutput, lane: Lane) -> None:
-        """Wait for the queued blocks and report their epochs (end of the run)."""
+    def finish(self) -> StepResult:
+        """Wait for the queued blocks and return their epochs (end of the run)."""
+        taken = []
         while self._jobs:
-            self._take(self._jobs.popleft().result(), out, lane)
+            taken.append(self._jobs.popleft().result())
+        self.close()
+        return self._result(taken)
+
+    def close(self) -> None:
+        """Stop the worker thread (after the queued blocks)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def _reset(self, slots: npt.NDArray[np.intp]) -> tuple[Any, list[tuple[Any, Any, Any]]]:
+    def _reset(self, slots: npt.NDArray[np.intp]) -> tuple[Any, list[StageBatch]]:
         self.stager.reset(slots)
         return None, []
 
@@ -328,15 +349,16 @@ class ArousalDetector:
         self.emg = roles["emg"][0] if roles["emg"] else None
         self.stream = ArousalStream(lane.capacity, lane.fs)
 
-    def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
-        """Feed EEG, EMG and the current stages; collect the arousals that ended."""
+    def step(self, ctx: StepContext) -> StepResult:
+        """Feed EEG, EMG and the current stages; return the arousals that ended."""
+        block, active = ctx.block, ctx.active
         emg = block[:, self.emg] if self.emg is not None else None
-        ev = self.stream.step(block[:, self.eeg], lane.stage_now, emg)
-        if len(ev):
-            ev.channel = np.full(len(ev), self.eeg)
-            keep = active[ev.session]
-            out.events.append(ev if keep.all() else ev.select(keep))
-        return block
+        ev = self.stream.step(block[:, self.eeg], ctx.stage, emg)
+        if not len(ev):
+            return StepResult()
+        ev = type(ev)(ev.kind, ev.session, np.full(len(ev), self.eeg), ev.onset, ev.duration, ev.extra)
+        keep = active[ev.session]
+        return StepResult(events=[ev if keep.all() else ev.select(keep)])
 
     def reset(self, slots: npt.NDArray[np.intp]) -> None:
         """Forget the signal and baselines of some sessions."""
@@ -345,7 +367,7 @@ class ArousalDetector:
 
 def arousals(lane: Lane) -> Analyzer:
     """Arousals, when the lane has EEG at ≥ 64 Hz and a live stager (the AASM rule needs the stage)."""
-    if not channel_roles(lane.channels)["eeg"] or lane.fs < 64 or not lane.has_stager:
+    if not channel_roles(lane.channels)["eeg"] or lane.fs < 64 or not lane.staged:
         return _Null("arousals")
     return ArousalDetector(lane)
 
@@ -355,11 +377,20 @@ def clean_filter(lane: Lane) -> Analyzer:
     return CleanFilter(lane)
 
 
-def default_analyzers(*, staging: bool = True, events: bool = True) -> list[AnalyzerFactory]:
-    """The analyzers of a facility lane, in order: filters, stager, detectors."""
+def default_analyzers(*, staging: bool = True, events: bool = True, dreamscape: bool = True,
+                      block_s: float = 0.1, stimulate: bool = True) -> list[AnalyzerFactory]:
+    """The analyzers of a facility lane, in order: filters, stager, detectors, the dreamscape loop.
+
+    ``block_s`` is the length of the lane's steps in s (the CLAS prediction horizon covers it);
+    ``stimulate=False`` runs the dreamscapes as a sham (every decision logged, no click played).
+    """
     chain: list[AnalyzerFactory] = [clean_filter]
     if staging:
         chain.append(live_staging)
     if events:
         chain += [slow_waves, spindles, rems, arousals, heart, movement]
+    if dreamscape:
+        from nexus.facility.closed_loop import dreamscape_loop
+
+        chain.append(dreamscape_loop(block_s=block_s, stimulate=stimulate))
     return chain

@@ -177,7 +177,7 @@ def bench_live(
         "ticks": sup.ticks,
         "lag_s": round(lag, 3),
         "realtime": bool(counts.get("dropped", 0) == 0 and lag <= 2 * tick_s),
-        "stager": bool(sup.lanes[0].has_stager),
+        "stager": bool(sup.lanes[0].staged),
         "recorded": record,
         "signals": "generated live"
         if live_synth

@@ -19,52 +19,15 @@ stays out of this step: everything is an array operation over the session axis.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-
-
-@dataclass
-class StepOutput:
-    """What one pipeline step produced for a lane.
-
-    Attributes
-    ----------
-    n_samples : int
-        Samples per session processed in this step.
-    events : list
-        :class:`~nexus.events.table.EventBatch` objects; ``session`` holds the lane slot and
-        ``onset`` seconds since the lane's stream start (see :meth:`Lane.session_time`).
-    epochs : list of tuple
-        ``(slots, onsets, stages)`` arrays of newly staged epochs (onset in lane-stream seconds).
-    """
-
-    n_samples: int = 0
-    events: list[Any] = field(default_factory=list)
-    epochs: list[tuple[IntArray, FloatArray, IntArray]] = field(default_factory=list)
-
-
-class Analyzer(Protocol):
-    """One batched computation of the step (filters, stager, detector)."""
-
-    name: str
-
-    def step(self, block: FloatArray, active: npt.NDArray[np.bool_], out: StepOutput, lane: Lane) -> FloatArray:
-        """Consume (and possibly transform) the block (sessions, channels, samples)."""
-        ...
-
-    def reset(self, slots: npt.NDArray[np.intp]) -> None:
-        """Forget the history of some sessions (a new session in the slot, or a stream gap)."""
-        ...
+from nexus.facility.step import Analyzer, FloatArray, IntArray, StepContext, StepOutput
 
 
 def channel_roles(channels: Sequence[str]) -> dict[str, list[int]]:
@@ -133,21 +96,45 @@ class Lane:
         }
         self.missing_run = np.zeros(self.capacity, dtype=np.int64)  # consecutive missing samples now
         self.in_dropout = np.zeros(self.capacity, dtype=bool)  # set by the supervisor's dropout watch
-        self.stage_now = np.full(self.capacity, -2, dtype=np.int64)  # latest live stage per slot
-        self.has_stager = False  # set by a staging analyzer
-        self.epochs_staged = 0
-        self.analyzers: list[Analyzer] = [f(self) for f in analyzers]
+        self.sessions: list[str | None] = [None] * self.capacity
+        """The session id running in each slot (None: free); the lane owns the slot → session mapping."""
+        # what the analyzers learnt in earlier steps, handed to them in each step's context
+        self._probs = np.full((self.capacity, 5), np.nan)
+        self._stage = np.full(self.capacity, -2, dtype=np.int64)
+        self.glitch = np.zeros(self.capacity, dtype=bool)
+        """Slots with an open technical or system glitch (set by the supervisor's monitor)."""
+        self.distress = np.zeros(self.capacity, dtype=bool)
+        """Slots with an open psyche glitch (set by the supervisor's monitor)."""
+        self.staged = False
+        """Whether an analyzer stages sleep (else stage gates are off); analyzers built later may ask."""
+        self.analyzers: list[Analyzer] = []
+        for f in analyzers:
+            a = f(self)
+            self.analyzers.append(a)
+            self.staged = self.staged or bool(getattr(a, "stages_sleep", False))
+
+    def analyzer(self, name: str) -> Analyzer | None:
+        """The lane's analyzer called ``name`` (None when it has none)."""
+        return next((a for a in self.analyzers if a.name == name), None)
 
     # -- slots -----------------------------------------------------------------------------------
     def free_slots(self) -> npt.NDArray[np.intp]:
         """Indices of unused slots."""
         return np.flatnonzero(~self.active)
 
-    def attach(self, slots: npt.ArrayLike, start_index: int | None = None) -> None:
-        """Start sessions in ``slots``; their sample 0 is lane index ``start_index`` (default: now)."""
+    def attach(self, slots: npt.ArrayLike, start_index: int | None = None,
+               sessions: Sequence[str] | None = None) -> None:
+        """Start sessions in ``slots``; their sample 0 is lane index ``start_index`` (default: now).
+
+        ``sessions`` names the session of each slot (default: ``slot-<k>``).
+        """
         idx = np.asarray(slots, dtype=np.intp).ravel()
         if self.active[idx].any():
             raise InvalidInputError(f"Lane slots {idx[self.active[idx]].tolist()} are already in use.")
+        if sessions is not None and len(sessions) != idx.size:
+            raise InvalidInputError(f"Got {len(sessions)} session ids for {idx.size} slots.")
+        for k, slot in enumerate(idx.tolist()):
+            self.sessions[slot] = sessions[k] if sessions is not None else f"slot-{slot}"
         start = self.processed if start_index is None else int(start_index)
         self.active[idx] = True
         self.origin[idx] = start
@@ -156,7 +143,10 @@ class Lane:
         self.hold[idx] = 0.0
         self.missing_run[idx] = 0
         self.in_dropout[idx] = False
-        self.stage_now[idx] = -2
+        self._probs[idx] = np.nan
+        self._stage[idx] = -2
+        self.glitch[idx] = False
+        self.distress[idx] = False
         for c in self.counts.values():
             c[idx] = 0
         for a in self.analyzers:
@@ -167,6 +157,15 @@ class Lane:
         idx = np.asarray(slots, dtype=np.intp).ravel()
         self.active[idx] = False
         self.have[idx] = False
+        for slot in idx.tolist():
+            self.sessions[slot] = None
+
+    def slot_of(self, session: str) -> int:
+        """The slot a session runs in."""
+        try:
+            return self.sessions.index(session)
+        except ValueError:
+            raise InvalidInputError(f"Session '{session}' does not run in this lane.") from None
 
     def session_time(self, slots: npt.ArrayLike, lane_t: npt.ArrayLike) -> FloatArray:
         """Convert lane-stream seconds to seconds since each session's start."""
@@ -265,9 +264,12 @@ class Lane:
                 self.ring[rows, :, dst] = cur
 
     # -- the step --------------------------------------------------------------------------------
-    def step(self, due_index: int, max_block: int | None = None) -> StepOutput:
+    def step(self, due_index: int, max_block: int | None = None, arrived_at: float | None = None) -> StepOutput:
         """Process every session up to lane index ``due_index`` (exclusive), in one batch.
 
+        Each analyzer gets a :class:`~nexus.facility.step.StepContext` holding the block and
+        what the analyzers before it found; their results are merged in order. ``arrived_at``
+        is the ``time.perf_counter()`` at which the samples were taken in (default: now).
         Returns the analyzers' output; does nothing when nothing is due.
         """
         out = StepOutput()
@@ -308,9 +310,49 @@ class Lane:
         block[~self.active] = 0.0
         self.processed = lo + n
         out.n_samples = n
+        ctx = StepContext(block, self.active.copy(), self.fs, self.channels, lo, self.deterministic, self.staged,
+                          self._probs, self._stage, self.glitch.copy(), self.distress.copy(),
+                          arrived_at=time.perf_counter() if arrived_at is None else arrived_at)
         for a in self.analyzers:
-            block = a.step(block, self.active, out, self)
+            self._merge(ctx, a.step(ctx), out)
         return out
+
+    def _merge(self, ctx: StepContext, res: object, out: StepOutput) -> None:
+        from nexus.facility.step import StepResult
+
+        if not isinstance(res, StepResult):
+            raise TypeError(f"An analyzer returned {type(res).__name__}, expected StepResult.")
+        if res.block is not None:
+            ctx.block = res.block
+        if res.probs is not None:
+            valid = np.all(np.isfinite(res.probs), axis=1)
+            self._probs = np.array(res.probs, dtype=np.float64)
+            self._stage = np.where(valid, np.argmax(np.where(valid[:, None], res.probs, 0.0), axis=1), -2)
+            ctx.probs, ctx.stage = self._probs, self._stage
+        if res.stages is not None and len(res.stages):  # a closed epoch's stage wins over the running estimate
+            self._stage[res.stages.slots] = res.stages.stages
+        ctx.events.extend(e for e in res.events if len(e))
+        if res.down_states is not None:
+            ctx.down_states = res.down_states
+        if res.glitch is not None:
+            ctx.glitch = ctx.glitch | res.glitch
+        if res.distress is not None:
+            ctx.distress = ctx.distress | res.distress
+        out.add(res)
+
+    @property
+    def stage(self) -> IntArray:
+        """Latest stage of each slot (-2 where not staged yet); read-only view for reports."""
+        v = self._stage.view()
+        v.flags.writeable = False
+        return v
+
+    @property
+    def probs(self) -> FloatArray:
+        """Latest stage probabilities of each slot, shape (capacity, 5); read-only view."""
+        v = self._probs.view()
+        v.flags.writeable = False
+        return v
 
     def finish(self) -> StepOutput:
         """Collect what analyzers still hold (background work) at the end of a run."""
@@ -318,8 +360,15 @@ class Lane:
         for a in self.analyzers:
             fin = getattr(a, "finish", None)
             if fin is not None:
-                fin(out, self)
+                out.add(fin())
         return out
+
+    def close(self) -> None:
+        """Release what analyzers hold (worker threads); the lane is not used after."""
+        for a in self.analyzers:
+            close = getattr(a, "close", None)
+            if close is not None:
+                close()
 
     def pending(self) -> IntArray:
         """Samples received but not yet processed, per slot."""

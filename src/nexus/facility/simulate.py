@@ -1,13 +1,20 @@
-"""A whole facility night in fast-forward: synthetic sleepers through the live engine.
+"""A whole facility night in fast-forward: synthetic sleepers through the live engine, in closed loop.
 
 :func:`simulate` runs ``clients`` synthetic sleepers (a
 :class:`~nexus.sources.synthetic.fleet.SyntheticFleet`) through the same
-:class:`~nexus.facility.supervisor.Supervisor` and batched pipeline as a live night, on a
-:class:`~nexus.core.clock.ManualClock` that jumps ``tick_s`` seconds per tick. Everything a live
-night stores is stored in ``out``: the recording journal (stages, events, glitches; raw signals
-with ``signals=True``, merged into one EDF+ per session at the end), a live hypnogram per
-session (``hypnograms/<session>.tsv``), a SQLite database with one row per client and per
-session, and ``summary.json``.
+:class:`~nexus.facility.supervisor.Supervisor`, batched pipeline and dreamscape loop as a live
+night, on a :class:`~nexus.core.clock.ManualClock` that jumps ``tick_s`` seconds per tick (the
+lanes step ``step_s`` at a time inside a tick, so each sleeper hears its commands in time).
+Each client gets a program — curated from a generated intake (the curator's reasons kept), or
+the same ``program`` for every bed — except a share of natural, record-only nights. The sink of
+each bed is the sleeper's own response (clicks can deepen slow waves, sounds can arouse), and
+optionally a WAV file per bed.
+
+The facility database (``NEXUS_DATABASE_URL``, by default SQLite in ``NEXUS_DATA_DIR``) gets the
+clients, programs, sessions (each ends ``ended``, or ``aborted`` with a reason), live
+hypnograms with their confidence, glitches, every decision and each night's summary. ``out``
+holds files only: the recording journal (raw signals with ``signals=True``, merged into one EDF+
+per session), ``hypnograms/<session>.tsv`` and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +32,12 @@ import numpy as np
 
 from nexus.core.checks import check_number
 from nexus.core.clock import ManualClock
-from nexus.core.errors import InvalidInputError, StateError
+from nexus.core.errors import InvalidInputError, SafetyError, StateError
+from nexus.core.glitches import AlarmPriority, GlitchCategory
 from nexus.core.log import logger
 from nexus.core.stages import EPOCH_S
+from nexus.dreamscape.curator import SENSITIVITIES, Intake, curate
+from nexus.dreamscape.schema import GOALS, Program
 from nexus.facility.analyzers import default_analyzers
 from nexus.facility.supervisor import Supervisor
 from nexus.store.recording import RecordingJournal
@@ -52,6 +63,14 @@ class SimulationSummary:
     stage_minutes: dict[str, float]
     recordings: int
     out: str
+    database: str = ""
+    programs: int = 0
+    natural: int = 0
+    commands: dict[str, int] = field(default_factory=dict)
+    clicks_late: int = 0
+    decisions: int = 0
+    so_power_change_pct: float | None = None
+    beds: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -60,15 +79,23 @@ class SimulationSummary:
 
 
 class _StageLog:
-    """Collects live stages per session from the supervisor's records."""
+    """Collects live stages (and their confidence, the highest stage probability) per session."""
 
     def __init__(self) -> None:
         self.stages: dict[str, dict[int, int]] = {}
+        self.confidence: dict[str, dict[int, float]] = {}
 
     def __call__(self, kind: str, records: list[dict[str, Any]]) -> None:
         for r in records:
             if r.get("kind") == "stage":
-                self.stages.setdefault(r["session"], {})[round(r["onset"] / EPOCH_S)] = int(r["stage"])
+                e = round(r["onset"] / EPOCH_S)
+                self.stages.setdefault(r["session"], {})[e] = int(r["stage"])
+                if r.get("probs"):
+                    self.confidence.setdefault(r["session"], {})[e] = round(max(r["probs"]), 3)
+
+    def confidence_list(self, session: str, n_epochs: int) -> list[float | None]:
+        c = self.confidence.get(session, {})
+        return [c.get(e) for e in range(n_epochs)]
 
     def array(self, session: str, n_epochs: int) -> np.ndarray:
         out = np.full(n_epochs, -2, dtype=np.int64)
@@ -79,47 +106,173 @@ class _StageLog:
 
 
 @dataclass
+class BedPlan:
+    """One bed of a simulated night: its session, sleeper and program (None: a natural night)."""
+
+    session: str
+    client: str
+    seed: int
+    profile: str
+    program: Program | None
+    reasons: list[dict[str, str]] = field(default_factory=list)
+    intake: dict[str, Any] = field(default_factory=dict)
+
+
+def generated_intake(client: str, rng: np.random.Generator, hours: float) -> Intake:
+    """A plausible intake for a synthetic client: goals, consent and sensitivities drawn at random.
+
+    The wake window is the last 30 min of the night (none for nights under an hour).
+    """
+    goals = [g for g in GOALS if rng.random() < 0.5] or ["deeper_sleep"]
+    consent = ["audio"] + [c for c, p in (("stimulation", 0.8), ("smart_wake", 0.7), ("dream_incubation", 0.5),
+                                          ("memory_cues", 0.3)) if rng.random() < p]
+    sens = [s for s in SENSITIVITIES if rng.random() < 0.1]
+    end = 23 * 60 + round(hours * 60)
+    window = None
+    if hours >= 1.0 and "smart_wake" in consent:
+        window = (f"{(end - 30) // 60 % 24:02d}:{(end - 30) % 60:02d}", f"{end // 60 % 24:02d}:{end % 60:02d}")
+    theme = "a calm walk by the sea" if "dream_theme" in goals else None
+    return Intake(client, goals=goals, consent=consent, sensitivities=sens, dream_theme=theme, lights_out="23:00",
+                  wake_window=window)
+
+
+def plan_beds(n: int, *, seed: int = 0, hours: float = 8.0, profiles: str | Sequence[str] = "typical_adult",
+              program: Program | None = None, natural_share: float = 1 / 7, run_id: str = "sim") -> list[BedPlan]:
+    """The beds of a simulated night: which sleeper, which program, which nights are natural.
+
+    ``round(n * natural_share)`` beds, chosen at random (seeded), get a natural night; the others
+    get ``program``, or a program curated from a generated intake (:func:`generated_intake`).
+    """
+    check_number("natural_share", natural_share, ge=0, le=1)
+    profs = [profiles] * n if isinstance(profiles, str) else list(profiles)
+    if len(profs) != n:
+        raise InvalidInputError(f"Got {len(profs)} profiles for {n} clients: give one profile or one per client.")
+    rng = np.random.default_rng([seed, 7])
+    natural = set(rng.permutation(n)[: round(n * natural_share)].tolist())
+    beds = []
+    for k in range(n):
+        name = f"{run_id}-{k + 1:04d}"
+        bed = BedPlan(name, f"{name}-client", seed + k, profs[k], None)
+        if k in natural:
+            beds.append(bed)
+            continue
+        if program is not None:
+            bed.program = program
+        else:
+            intake = generated_intake(bed.client, np.random.default_rng([seed + k, 11]), hours)
+            bed.intake = {kk: v for kk, v in asdict(intake).items() if v not in (None, [], ())}
+            try:
+                cur = curate(intake)
+            except (SafetyError, InvalidInputError) as exc:
+                bed.reasons = [{"choice": "natural night", "why": str(exc)}]
+            else:
+                bed.program = cur.program
+                bed.reasons = [{"choice": r.choice, "why": r.why} for r in cur.reasons]
+        beds.append(bed)
+    return beds
+
+
+@dataclass
 class _Part:
     """One worker's share of a simulation (picklable, for worker processes)."""
 
     index: int
-    names: list[str]
-    seeds: list[int]
-    profiles: list[str]
+    beds: list[BedPlan]
     hours: float
     fs: float
     channels: tuple[str, ...]
     tick_s: float
+    step_s: float
     signals: bool
     events: bool
     root: str
+    audio: str | None
 
 
 def _run_part(part: _Part, progress: Callable[[float, float], None] | None = None) -> dict[str, Any]:
     """Run some beds through one supervisor; return what the parent needs to summarise."""
+    from nexus.facility.beds import SleeperSink, WavBedSink
+    from nexus.sinks.bedside import BedSink, TeeSink
     from nexus.sources.synthetic.fleet import SyntheticFleet
 
     root = Path(part.root)
-    fleet = SyntheticFleet(part.profiles, part.seeds, hours=part.hours, fs=part.fs, channels=part.channels)
+    names = [b.session for b in part.beds]
+    fleet = SyntheticFleet([b.profile for b in part.beds], [b.seed for b in part.beds], hours=part.hours,
+                           fs=part.fs, channels=part.channels)
     journal = RecordingJournal(root / ("journal" if part.index == 0 else f"journal-{part.index}"))
     clock = ManualClock()
-    sup = Supervisor(clock, journal=journal, analyzers=default_analyzers(events=part.events),
-                     buffer_s=2 * part.tick_s + 2.0, record_signals=part.signals)
+    sup = Supervisor(clock, journal=journal,
+                     analyzers=default_analyzers(events=part.events, block_s=part.step_s),
+                     buffer_s=2 * part.tick_s + 2.0, record_signals=part.signals, step_s=part.step_s)
     stages = _StageLog()
     sup.listeners.append(stages)
-    sup.add_fleet(fleet, part.names)
+    sinks: list[BedSink | None] = []
+    for k, b in enumerate(part.beds):
+        if b.program is None:
+            sinks.append(None)
+            continue
+        ears: BedSink = SleeperSink(fleet, k, b.program)
+        if part.audio:
+            ears = TeeSink([ears, WavBedSink(Path(part.audio) / f"{b.session}.wav", b.program)])
+        sinks.append(ears)
+    sup.add_fleet(fleet, names, programs=[b.program for b in part.beds], sinks=sinks)
     total = part.hours * 3600.0
     t0 = time.perf_counter()
     sup.run(total, tick_s=part.tick_s, on_tick=(lambda rep: progress(rep.t, total)) if progress else None)
+    loop = sup.lanes[0].analyzer("dreamscape")
+    beds = _bed_figures(loop, sinks, names)
     sup.close()
     wall = time.perf_counter() - t0
     paths = journal.finalize(root / "recordings") if part.signals else {}
     journal.close()
     return {
-        "stages": stages.stages, "glitches": [g.as_record() for g in sup.glitches], "events": sup.event_counts,
-        "counts": sup.counts, "epochs": sup.epochs_staged, "paths": {k: str(v) for k, v in paths.items()},
-        "has_stager": sup.lanes[0].has_stager, "wall": wall,
+        "stages": stages.stages, "confidence": stages.confidence, "glitches": [g.as_record() for g in sup.glitches],
+        "events": sup.event_counts, "counts": sup.counts, "epochs": sup.epochs_staged,
+        "paths": {k: str(v) for k, v in paths.items()}, "has_stager": sup.lanes[0].staged, "wall": wall,
+        "beds": beds, "commands": dict(sup.recorder.command_counts), "decisions": sup.recorder.decisions,
+        "events_by_bed": _events_by_bed(root / ("journal" if part.index == 0 else f"journal-{part.index}")),
     }
+
+
+def _bed_figures(loop: Any, sinks: Sequence[Any], names: list[str]) -> list[dict[str, Any]]:
+    """Per-bed figures of the dreamscape loop: commands played by kind, late clicks, SO power in N3."""
+    out = []
+    for k, name in enumerate(names):
+        row: dict[str, Any] = {"session": name}
+        if loop is not None and hasattr(loop, "counts"):
+            row.update({kind: int(v[k]) for kind, v in loop.counts.items()})
+            row["clicks_late"] = int(loop.late[k])
+            n = int(loop.so_samples[k])
+            row["so_power_n3_uv2"] = round(float(loop.so_power[k] / n), 2) if n else None
+            row["natural"] = not bool(loop.has_program[k])
+        sink = sinks[k] if k < len(sinks) else None
+        outcomes = getattr(sink, "outcomes", None)
+        if outcomes is None and sink is not None:
+            outcomes = next((getattr(s, "outcomes", None) for s in getattr(sink, "sinks", [])), None)
+        if outcomes:
+            row["responses"] = dict(sorted(outcomes.items()))
+        out.append(row)
+    return out
+
+
+def _events_by_bed(journal: Path) -> dict[str, dict[str, int]]:
+    """Events per session and kind, read back from a journal's records."""
+    counts: dict[str, dict[str, int]] = {}
+    path = journal / "records.jsonl"
+    if not path.is_file():
+        return counts
+    with path.open("rb") as fh:
+        for line in fh:
+            if b'"kind": "event"' not in line:
+                continue
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            c = counts.setdefault(r["session"], {})
+            n = len(r["onset"]) if isinstance(r["onset"], list) else 1
+            c[r["description"]] = c.get(r["description"], 0) + n
+    return counts
 
 
 def _worker(part: _Part, queue: Any) -> None:
@@ -178,13 +331,18 @@ def simulate(
     channels: Sequence[str] = SIM_CHANNELS,
     profiles: str | Sequence[str] = "typical_adult",
     tick_s: float = 30.0,
+    step_s: float = 0.25,
     signals: bool = False,
     events: bool = True,
     database: bool = True,
+    database_url: str | None = None,
     workers: int = 1,
+    program: Program | None = None,
+    natural_share: float = 1 / 7,
+    audio: str | Path | None = None,
     progress: Callable[[float, float], None] | None = None,
 ) -> SimulationSummary:
-    """Run a facility night of synthetic sleepers in fast-forward.
+    """Run a facility night of synthetic sleepers in fast-forward, each bed playing its dreamscape.
 
     Parameters
     ----------
@@ -193,7 +351,7 @@ def simulate(
     hours : float
         Length of the night in hours.
     out : path-like
-        Output folder (created; must not hold a previous simulation's journal).
+        Output folder for files (created; must not hold a previous simulation's journal).
     seed : int
         Seed of the first sleeper; sleeper ``k`` uses ``seed + k``.
     fs : float
@@ -203,17 +361,29 @@ def simulate(
     profiles : str or sequence of str
         Sleeper profile(s) (see ``nexus synth --help``), one for all or one per client.
     tick_s : float
-        Clock step of the fast-forward, in seconds (the block length of each pipeline step).
+        Clock step of the fast-forward, in seconds.
+    step_s : float
+        Longest lane step inside a tick, in s: the closed loop's reaction time (CLAS predicts over it).
     signals : bool
         Record raw signals and merge them into one EDF+ per session (about 5.5 MB per bed-hour
         at 100 Hz × 8 channels).
     events : bool
         Run the event detectors.
     database : bool
-        Write clients and sessions to ``out/nexus.db`` (SQLite, migrated).
+        Write clients, programs, sessions, hypnograms, glitches, decisions and summaries to the
+        facility database.
+    database_url : str, optional
+        SQLAlchemy URL of the facility database (default: the settings', ``NEXUS_DATABASE_URL`` or
+        SQLite in ``NEXUS_DATA_DIR``).
     workers : int
         Processes sharing the beds (each runs its own supervisor and journal,
         ``journal``, ``journal-1``, …); a bed's night does not depend on how beds are split.
+    program : Program, optional
+        One program for every non-natural bed (default: curated per client from a generated intake).
+    natural_share : float
+        Share of beds that get a natural (record-only) night.
+    audio : path-like, optional
+        Folder for one WAV file per bed (48 kHz, rendered at the end of the night).
     progress : callable, optional
         Called as ``progress(done_s, total_s)`` after each tick.
 
@@ -224,39 +394,53 @@ def simulate(
     n = int(check_number("clients", clients, ge=1, le=100_000))
     hours = check_number("hours", hours, gt=0, le=24, unit="h")
     tick_s = check_number("tick_s", tick_s, gt=0, le=300, unit="s")
+    step_s = check_number("step_s", step_s, gt=0, le=tick_s, unit="s")
     workers = int(check_number("workers", workers, ge=1, le=64))
     root = Path(out)
     if (root / "journal" / "sessions.jsonl").exists():
         raise InvalidInputError(f"'{root}' already holds a simulation; choose an empty output folder.")
     root.mkdir(parents=True, exist_ok=True)
-    names = [f"sim-{k + 1:04d}" for k in range(n)]
-    seeds = [seed + k for k in range(n)]
-    profs = [profiles] * n if isinstance(profiles, str) else list(profiles)
-    if len(profs) != n:
-        raise InvalidInputError(f"Got {len(profs)} profiles for {n} clients: give one profile or one per client.")
-    store = _open_db(root) if database else None
+    if audio is not None:
+        Path(audio).mkdir(parents=True, exist_ok=True)
+    run_id = "n" + uuid.uuid4().hex[:8]
+    beds = plan_beds(n, seed=seed, hours=hours, profiles=profiles, program=program, natural_share=natural_share,
+                     run_id=run_id)
+    names = [b.session for b in beds]
+    store = _open_db(database_url) if database else None
     if store is not None:
-        _start_rows(store, names, seeds, profs)
+        _start_rows(store, beds)
     edges = np.linspace(0, n, min(workers, n) + 1).round().astype(int)
-    parts = [_Part(k, names[a:b], seeds[a:b], profs[a:b], hours, fs, tuple(channels), tick_s, signals, events,
-                   str(root)) for k, (a, b) in enumerate(itertools.pairwise(edges))]
+    parts = [_Part(k, beds[a:b], hours, fs, tuple(channels), tick_s, step_s, signals, events, str(root),
+                   None if audio is None else str(audio))
+             for k, (a, b) in enumerate(itertools.pairwise(edges))]
     total = hours * 3600.0
     t0 = time.perf_counter()
-    results = [_run_part(parts[0], progress)] if len(parts) == 1 else _run_parts(parts, total, progress)
+    try:
+        results = [_run_part(parts[0], progress)] if len(parts) == 1 else _run_parts(parts, total, progress)
+    except BaseException as exc:
+        if store is not None:
+            _abort_rows(store, names, f"simulation failed: {type(exc).__name__}: {exc}")
+            store.close()
+        raise
     wall = time.perf_counter() - t0
     stages = _StageLog()
     paths: dict[str, Path] = {}
     glitches: list[dict[str, Any]] = []
     event_counts: dict[str, int] = {}
     counts: dict[str, int] = {}
+    commands: dict[str, int] = {}
+    bed_rows: list[dict[str, Any]] = []
+    by_bed: dict[str, dict[str, int]] = {}
     for r in results:
         stages.stages.update(r["stages"])
+        stages.confidence.update(r["confidence"])
         paths.update({k: Path(v) for k, v in r["paths"].items()})
         glitches += r["glitches"]
-        for k, v in r["events"].items():
-            event_counts[k] = event_counts.get(k, 0) + v
-        for k, v in r["counts"].items():
-            counts[k] = counts.get(k, 0) + v
+        bed_rows += r["beds"]
+        by_bed.update(r["events_by_bed"])
+        for src, dst in ((r["events"], event_counts), (r["counts"], counts), (r["commands"], commands)):
+            for k, v in src.items():
+                dst[k] = dst.get(k, 0) + v
     n_epochs = int(total // EPOCH_S)
     (root / "hypnograms").mkdir(exist_ok=True)
     stage_totals = np.zeros(5)
@@ -270,59 +454,135 @@ def simulate(
     glitch_counts: dict[str, int] = {}
     for g in glitches:
         glitch_counts[g["description"]] = glitch_counts.get(g["description"], 0) + 1
+    so_change = _so_change(bed_rows)
+    for row in bed_rows:
+        row["events"] = dict(sorted(by_bed.get(row["session"], {}).items()))
+    db_note = ""
     if store is not None:
-        _end_rows(store, names, paths, stages, n_epochs, glitches)
+        journals = [root / ("journal" if p.index == 0 else f"journal-{p.index}") for p in parts]
+        _end_rows(store, names, paths, stages, n_epochs, glitches, bed_rows, journals)
+        db_note = store.engine.url.render_as_string(hide_password=True)
         store.close()
     notes = [] if all(r["has_stager"] for r in results) else ["no live stager: epochs were not staged"]
+    notes.append("clicks, arousals caused and the slow-oscillation power change come from the synthetic "
+                 "sleeper's response model (model-dependent figures, not evidence about people)")
     summary = SimulationSummary(
         clients=n, hours=hours, fs=fs, channels=len(tuple(channels)), wall_s=round(wall, 2),
         speedup=round(n * total / max(wall, 1e-9), 1), epochs_staged=sum(r["epochs"] for r in results),
         events=dict(sorted(event_counts.items())), glitches=glitch_counts, samples=counts,
         stage_minutes={lab: round(float(m) * EPOCH_S / 60 / n, 1)
                        for lab, m in zip(("W", "N1", "N2", "N3", "R"), stage_totals, strict=True)},
-        recordings=len(paths), out=str(root), notes=notes,
+        recordings=len(paths), out=str(root), database=db_note,
+        programs=sum(b.program is not None for b in beds), natural=sum(b.program is None for b in beds),
+        commands=dict(sorted(commands.items())), clicks_late=sum(int(b.get("clicks_late", 0)) for b in bed_rows),
+        decisions=sum(int(r["decisions"]) for r in results), so_power_change_pct=so_change, beds=bed_rows,
+        notes=notes,
     )
     (root / "summary.json").write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
     return summary
 
 
-def _open_db(root: Path) -> Any:
-    from sqlalchemy.orm import sessionmaker
+def _so_change(beds: list[dict[str, Any]]) -> float | None:
+    """Mean slow-oscillation power in N3 of stimulated beds against natural beds, in % (None without both)."""
+    stim = [b["so_power_n3_uv2"] for b in beds if not b.get("natural") and b.get("so_power_n3_uv2")
+            and b.get("click", 0) > 0]
+    nat = [b["so_power_n3_uv2"] for b in beds if b.get("natural") and b.get("so_power_n3_uv2")]
+    if not stim or not nat:
+        return None
+    return round(100.0 * (float(np.mean(stim)) / float(np.mean(nat)) - 1.0), 1)
 
+
+def _open_db(url: str | None) -> Any:
+    from nexus.core.settings import load_settings
     from nexus.store import upgrade
-    from nexus.store.db import Store, make_engine
+    from nexus.store.db import open_store
 
-    engine = make_engine(f"sqlite:///{(root / 'nexus.db').as_posix()}", create_dirs=True)
-    upgrade(engine, "head")
-    return Store(engine=engine, factory=sessionmaker(engine, expire_on_commit=False))
+    settings = load_settings(**({"database_url": url} if url else {}))
+    store = open_store(settings, create=True, check=False)
+    upgrade(store.engine, "head")
+    return store
 
 
-def _start_rows(store: Any, names: list[str], seeds: list[int], profiles: list[str]) -> None:
+def _start_rows(store: Any, beds: list[BedPlan]) -> None:
+    import hashlib
+
     from nexus.core.lifecycle import SessionState
-    from nexus.store.models import Client, NightSession, SessionMode
+    from nexus.store.models import Client, DreamscapeProgram, NightSession, SessionMode
 
     with store.session() as s:
-        for k, (name, sd) in enumerate(zip(names, seeds, strict=True)):
-            prof = profiles[k]
-            client = Client(code=f"{name}-client", display_name=f"Synthetic sleeper {k + 1}",
-                            intake={"profile": prof, "seed": sd})
+        for k, b in enumerate(beds):
+            client = Client(code=b.client, display_name=f"Synthetic sleeper {k + 1}",
+                            intake={"profile": b.profile, "seed": b.seed, **b.intake},
+                            consent_scopes=list(b.intake.get("consent", [])))
             s.add(client)
             s.flush()
-            row = NightSession(id=name, client_id=client.id, bed=f"bed-{k + 1}",
-                               mode=SessionMode.RECORD_ONLY, state=SessionState.PREPARED,
-                               source=f"synthetic:{prof}:{sd}")
+            prog_id = None
+            if b.program is not None:
+                body = b.program.model_dump(mode="json", exclude_none=True)
+                text = json.dumps(body, sort_keys=True)
+                row_p = DreamscapeProgram(client_id=client.id, name=b.program.name, body=body,
+                                          sha256=hashlib.sha256(text.encode()).hexdigest(),
+                                          curator_reasons=b.reasons)
+                s.add(row_p)
+                s.flush()
+                prog_id = row_p.id
+            row = NightSession(id=b.session, client_id=client.id, bed=f"bed-{k + 1}", program_id=prog_id,
+                               mode=SessionMode.RECORD_ONLY if b.program is None else SessionMode.STIMULATION,
+                               state=SessionState.PREPARED, source=f"synthetic:{b.profile}:{b.seed}")
             row.transition_to(SessionState.CALIBRATING)
             row.transition_to(SessionState.RUNNING)
             s.add(row)
 
 
-def _end_rows(store: Any, names: list[str], paths: dict[str, Path], stages: _StageLog, n_epochs: int,
-              glitches: list[dict[str, Any]]) -> None:
+def _abort_rows(store: Any, names: list[str], reason: str) -> None:
     from nexus.core.lifecycle import SessionState
-    from nexus.core.glitches import AlarmPriority, GlitchCategory
-    from nexus.store.models import GlitchRow, HypnogramRow, NightSession
+    from nexus.store.models import NightSession
 
     with store.session() as s:
+        for name in names:
+            row = s.get(NightSession, name)
+            if row is not None and row.state == SessionState.RUNNING:
+                row.transition_to(SessionState.ABORTED, reason=reason)
+
+
+def _decision_rows(journals: list[Path], names: set[str]) -> Iterator[list[dict[str, Any]]]:
+    """The decisions journaled by the night, in batches of database rows."""
+    batch: list[dict[str, Any]] = []
+    for j in journals:
+        path = j / "records.jsonl"
+        if not path.is_file():
+            continue
+        with path.open("rb") as fh:
+            for line in fh:
+                if b'"kind": "decision"' not in line:
+                    continue
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue
+                if r["session"] not in names:
+                    continue
+                batch.append({"session_id": r["session"], "t_s": r["onset"], "kind": r["description"][:32],
+                              "command": r.get("command") or {}, "inputs": r.get("inputs") or {},
+                              "reason": r.get("reason", "")})
+                if len(batch) >= 5000:
+                    yield batch
+                    batch = []
+    if batch:
+        yield batch
+
+
+def _end_rows(store: Any, names: list[str], paths: dict[str, Path], stages: _StageLog, n_epochs: int,
+              glitches: list[dict[str, Any]], beds: list[dict[str, Any]], journals: list[Path]) -> None:
+    from sqlalchemy import insert
+
+    from nexus.core.lifecycle import SessionState
+    from nexus.store.models import DecisionRow, GlitchRow, HypnogramRow, NightSession
+
+    by_name = {b["session"]: b for b in beds}
+    with store.session() as s:
+        for batch in _decision_rows(journals, set(names)):
+            s.execute(insert(DecisionRow), batch)
         for name in names:
             row = s.get(NightSession, name)
             if row is None:
@@ -330,11 +590,13 @@ def _end_rows(store: Any, names: list[str], paths: dict[str, Path], stages: _Sta
                 continue
             row.transition_to(SessionState.EXTRACTING)
             row.transition_to(SessionState.ENDED, reason="simulated night over")
+            row.summary = {k: v for k, v in by_name.get(name, {}).items() if k != "session"}
             if name in paths:
                 row.recording_path = str(paths[name])
             if name in stages.stages:
-                s.add(HypnogramRow(session_id=row.id, kind="live", stages=stages.array(name, n_epochs).tolist()))
+                s.add(HypnogramRow(session_id=row.id, kind="live", stages=stages.array(name, n_epochs).tolist(),
+                                   confidence=stages.confidence_list(name, n_epochs)))
         for g in glitches:
             s.add(GlitchRow(session_id=g["session"], onset_s=g["onset"], duration_s=g["duration"] or None,
-                         category=GlitchCategory(g["category"]), kind=g["description"],
-                         priority=AlarmPriority(g["priority"]), channel=g["channel"], message=g["message"]))
+                            category=GlitchCategory(g["category"]), kind=g["description"],
+                            priority=AlarmPriority(g["priority"]), channel=g["channel"], message=g["message"]))

@@ -30,11 +30,14 @@ from nexus.core.checks import check_number
 from nexus.core.clock import Clock, ManualClock
 from nexus.core.errors import InvalidInputError, NexusError, StateError
 from nexus.core.log import logger
-from nexus.core.stages import EPOCH_S
+from nexus.dreamscape.schema import Program
 from nexus.facility.analyzers import AnalyzerFactory, default_analyzers
-from nexus.facility.pipeline import Lane, StepOutput, merge_counts
+from nexus.facility.pipeline import Lane, merge_counts
+from nexus.facility.recorder import Recorder
+from nexus.facility.step import StepOutput
 from nexus.monitor.glitch import Glitch
 from nexus.monitor.preparation import PreparationReport
+from nexus.sinks.bedside import BedSink
 from nexus.sources.base import Source
 from nexus.store.recording import RecordingJournal
 
@@ -68,6 +71,8 @@ class SessionRuntime:
     suppressed: int = 0
     seen: set[int] = field(default_factory=set)
     seen_order: deque[int] = field(default_factory=deque)
+    program: Program | None = None
+    sink: BedSink | None = None
 
 
 @dataclass
@@ -90,33 +95,6 @@ class TickReport:
     events: int = 0
     glitches: int = 0
     latency_s: float = 0.0
-
-
-def _event_records(ev: Any, onsets: npt.NDArray[np.float64], names: dict[int, str],
-                   channels: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Journal records of a batch of events: one per session and channel, with one list entry per event.
-
-    Grouping keeps a thousand beds' heart beats from costing one JSON line each per tick;
-    :func:`nexus.store.recording.recover_journal` expands the lists again.
-    """
-    out: list[dict[str, Any]] = []
-    if not len(ev):
-        return out
-    key = ev.session.astype(np.int64) * 1024 + ev.channel
-    order = np.argsort(key, kind="stable")
-    k_sorted = key[order]
-    cuts = np.flatnonzero(np.diff(k_sorted)) + 1
-    for idx in np.split(order, cuts):
-        s, c = int(ev.session[idx[0]]), int(ev.channel[idx[0]])
-        if s not in names:
-            continue
-        rec: dict[str, Any] = {"session": names[s], "kind": "event", "description": ev.kind,
-                               "channel": channels[c], "onset": onsets[idx].tolist(),
-                               "duration": ev.duration[idx].tolist()}
-        for k, v in ev.extra.items():
-            rec[k] = v[idx].tolist()
-        out.append(rec)
-    return out
 
 
 class Supervisor:
@@ -143,6 +121,10 @@ class Supervisor:
         Session slots of a lane created for individual sources.
     record_signals : bool
         Record raw signals (stages, events and glitches are always recorded when a journal is given).
+    step_s : float, optional
+        Longest block of one lane step, in seconds (default: everything due). Fast-forward runs with
+        a closed loop set it short, so that the sleepers hear each command before the signal it
+        answers has moved on: generated sources are pulled step by step.
     """
 
     def __init__(
@@ -157,6 +139,7 @@ class Supervisor:
         retry_s: float = 5.0,
         lane_capacity: int = 16,
         record_signals: bool = True,
+        step_s: float | None = None,
     ) -> None:
         self.clock = clock
         self.journal = journal
@@ -167,19 +150,29 @@ class Supervisor:
         self.retry_s = check_number("retry_s", retry_s, gt=0, unit="s")
         self.lane_capacity = int(lane_capacity)
         self.record_signals = record_signals
+        self.step_s = None if step_s is None else check_number("step_s", step_s, gt=0, unit="s")
+        self.recorder = Recorder(journal)
         self.lanes: list[Lane] = []
         self._lane_t0: dict[int, float] = {}
         self.sessions: dict[str, SessionRuntime] = {}
         self._sourced: list[SessionRuntime] = []  # sessions with their own source (fleets excluded)
         self._fleets: list[_FleetFeed] = []
         self.glitches: list[Glitch] = []
-        self.event_counts: dict[str, int] = {}
-        self.epochs_staged = 0
         self.latencies: list[float] = []
         self.ticks = 0
         self._finished_counts: dict[str, int] = {}
-        self.listeners: list[Callable[[str, list[dict[str, Any]]], None]] = []
-        """Called with (kind, records) for stages, events and glitches (console feed, controllers)."""
+        self.listeners = self.recorder.listeners
+        """Called with (kind, records) for stages, events, decisions and glitches (console feed, summaries)."""
+
+    @property
+    def event_counts(self) -> dict[str, int]:
+        """Events found so far, by kind."""
+        return self.recorder.event_counts
+
+    @property
+    def epochs_staged(self) -> int:
+        """Epochs staged so far (all sessions)."""
+        return self.recorder.epochs_staged
 
     # -- adding sessions -------------------------------------------------------------------------
     def _new_lane(self, channels: Sequence[str], fs: float, capacity: int) -> Lane:
@@ -206,7 +199,8 @@ class Supervisor:
             raise StateError(f"Session(s) {', '.join(dup or names)} already running; give each session a new id.")
         return names
 
-    def add_fleet(self, fleet: Fleet, sessions: Sequence[str]) -> None:
+    def add_fleet(self, fleet: Fleet, sessions: Sequence[str], *, programs: Sequence[Program | None] | None = None,
+                  sinks: Sequence[BedSink | None] | None = None) -> None:
         """Run many generated sessions (one lane, their own slots), e.g. a ``SyntheticFleet``.
 
         Parameters
@@ -215,21 +209,40 @@ class Supervisor:
             Generates (sessions, channels, samples) blocks on demand.
         sessions : sequence of str
             Session ids, one per fleet row.
+        programs : sequence of Program or None, optional
+            Each bed's dreamscape (None: a natural, record-only night; default: all natural).
+        sinks : sequence of BedSink or None, optional
+            Each bed's sound output (None: no speaker; commands are still decided and journaled).
         """
         names = self._check_new(sessions)
+        for what, seq in (("programs", programs), ("sinks", sinks)):
+            if seq is not None and len(seq) != len(names):
+                raise InvalidInputError(f"Got {len(seq)} {what} for {len(names)} sessions: give one per session.")
         if self.journal is not None:
             for s in names:
                 self.journal.add_session(s, fleet.channels, fleet.fs, sync=False)
             self.journal.flush(force=True)
         lane = self._new_lane(fleet.channels, fleet.fs, len(names))  # its clock starts now
         start = self._due_index(lane)
-        lane.attach(np.arange(len(names)), start)
+        lane.attach(np.arange(len(names)), start, sessions=names)
         for k, s in enumerate(names):
             self.sessions[s] = SessionRuntime(s, lane, k, started=True)
+            self._assign(lane, k, None if programs is None else programs[k], None if sinks is None else sinks[k],
+                         start)
         self._fleets.append(_FleetFeed(fleet, lane, slice(0, len(names)), names, start))
 
+    @staticmethod
+    def _assign(lane: Lane, slot: int, program: Program | None, sink: BedSink | None, start_index: int) -> None:
+        loop = lane.analyzer("dreamscape")
+        if loop is None or not hasattr(loop, "assign"):
+            if program is not None:
+                raise StateError("This facility runs no dreamscape loop (no EEG channel, or built without one); "
+                                 "start the session without a program, as a natural night.")
+            return
+        loop.assign(slot, program, sink, t_start=start_index / lane.fs)
+
     def add_session(self, session: str, source: Source, *, preparation: PreparationReport | None = None,
-                    override: bool = False) -> None:
+                    override: bool = False, program: Program | None = None, sink: BedSink | None = None) -> None:
         """Run one session fed by its own source (device, LSL, EDF replay).
 
         Parameters
@@ -243,6 +256,10 @@ class Supervisor:
             not ready is refused unless ``override``.
         override : bool
             Start even though the pre-flight is not ready (the technician takes responsibility).
+        program : Program, optional
+            The session's dreamscape (default: a natural, record-only night).
+        sink : BedSink, optional
+            The bed's sound output.
         """
         self._check_new([session])
         if preparation is not None and not preparation.ready and not override:
@@ -270,6 +287,7 @@ class Supervisor:
             slot = 0
         assert slot is not None
         self.sessions[session] = rt = SessionRuntime(session, lane, slot, source=source)
+        rt.program, rt.sink = program, sink
         self._sourced.append(rt)
         if self.journal is not None:
             self.journal.add_session(session, channels, fs)
@@ -288,8 +306,10 @@ class Supervisor:
         for k, v in rt.lane.counts.items():
             self._finished_counts[k] = self._finished_counts.get(k, 0) + int(v[rt.slot])
             v[rt.slot] = 0
+        loop = rt.lane.analyzer("dreamscape")
+        if loop is not None and hasattr(loop, "release"):
+            loop.release(rt.slot, rt.lane.processed / rt.lane.fs)
         rt.lane.detach([rt.slot])
-        rt.lane._names = None  # type: ignore[attr-defined]
         rt.state = "ended"
         if rt.source is not None:
             try:
@@ -308,15 +328,19 @@ class Supervisor:
         wall0 = time.perf_counter()
         rep = TickReport(t=t_tick)
         n_glitch = len(self.glitches)
-        for feed in self._fleets:
-            self._pull_fleet(feed)
         for rt in self._sourced:
             if rt.state != "ended":
                 self._pull_source(rt, t_tick)
         for lane in self.lanes:
             due = self._due_index(lane, t_tick)
+            feeds = [f for f in self._fleets if f.lane is lane]
+            block = lane.size if self.step_s is None else max(1, round(self.step_s * lane.fs))
             while lane.processed < due:
-                out = lane.step(due)
+                upto = min(due, lane.processed + block)
+                for feed in feeds:
+                    self._pull_fleet(feed, upto)
+                lane.glitch[:] = lane.in_dropout
+                out = lane.step(upto, arrived_at=wall0)
                 rep.samples += out.n_samples
                 self._collect(lane, out, rep)
             self._watch_dropouts(lane)
@@ -332,9 +356,9 @@ class Supervisor:
         self.ticks += 1
         return rep
 
-    def _pull_fleet(self, feed: _FleetFeed) -> None:
+    def _pull_fleet(self, feed: _FleetFeed, upto: int) -> None:
         lane = feed.lane
-        due = self._due_index(lane) - feed.start_index
+        due = upto - feed.start_index
         n = due - feed.generated
         if n <= 0:
             return
@@ -417,7 +441,9 @@ class Supervisor:
         if not rt.started:
             # the session's sample 0 is placed so that this chunk ends at the current due index
             start = self._due_index(lane) - x.shape[1] - round(t0 * lane.fs)
-            lane.attach([rt.slot], max(start, lane.processed - round(t0 * lane.fs)))
+            start = max(start, lane.processed - round(t0 * lane.fs))
+            lane.attach([rt.slot], start, sessions=[rt.session])
+            self._assign(lane, rt.slot, rt.program, rt.sink, start)
             rt.started = True
         start_sample = round(t0 * lane.fs)
         lane.put([rt.slot], [start_sample], x[None])
@@ -436,10 +462,10 @@ class Supervisor:
         back = np.flatnonzero((lane.missing_run == 0) & lane.active & lane.in_dropout)
         if not gone.size and not back.size:
             return
-        names = self._slot_names(lane)
+        names = lane.sessions
         for s in gone:
             lane.in_dropout[s] = True
-            rt = self.sessions[names[int(s)]]
+            rt = self.sessions[names[int(s)]]  # type: ignore[index]
             self._glitch(rt, self._session_now(rt) - lane.missing_run[s] / lane.fs, "dropout",
                          f"No samples for {self.dropout_s:g} s; the stream vanished.", force=True)
         if back.size:
@@ -447,7 +473,7 @@ class Supervisor:
                 a.reset(back)
         for s in back:
             lane.in_dropout[s] = False
-            rt = self.sessions[names[int(s)]]
+            rt = self.sessions[names[int(s)]]  # type: ignore[index]
             self._glitch(rt, self._session_now(rt), "stream_returned", "Samples arrive again.", force=True)
 
     def _glitch(self, rt: SessionRuntime, onset: float, kind: str, message: str, *, force: bool = False) -> None:
@@ -468,34 +494,14 @@ class Supervisor:
             cb("glitch", [rec])
 
     def _collect(self, lane: Lane, out: StepOutput, rep: TickReport) -> None:
-        names = self._slot_names(lane)
-        records: list[dict[str, Any]] = []
-        for slots, onsets, stages in out.epochs:
-            t = lane.session_time(slots, onsets)
-            records += [{"session": names[s], "kind": "stage", "onset": float(o), "duration": EPOCH_S,
-                         "stage": int(st)} for s, o, st in zip(slots.tolist(), t.tolist(), stages.tolist(), strict=True)
-                        if s in names]
-            rep.epochs += int(slots.size)
-        self.epochs_staged += sum(int(e[0].size) for e in out.epochs)
-        for ev in out.events:
-            self.event_counts[ev.kind] = self.event_counts.get(ev.kind, 0) + len(ev)
-            rep.events += len(ev)
-            if self.journal is None and not self.listeners:
-                continue
-            records += _event_records(ev, lane.session_time(ev.session, ev.onset), names, lane.channels)
-        if records:
-            if self.journal is not None:
-                self.journal.write_records(records)
-            for cb in self.listeners:
-                cb("records", records)
-
-    def _slot_names(self, lane: Lane) -> dict[int, str]:
-        cache = getattr(lane, "_names", None)
-        if cache is None or cache[0] != len(self.sessions):  # refreshed when sessions come or go
-            cache = (len(self.sessions), {rt.slot: rt.session for rt in self.sessions.values()
-                                          if rt.lane is lane and rt.state != "ended"})
-            lane._names = cache  # type: ignore[attr-defined]
-        return cache[1]
+        epochs, events = self.recorder.write(lane, out)
+        rep.epochs += epochs
+        rep.events += events
+        for g in out.glitches:  # raised by analyzers (controller, sinks): named and rate-limited here
+            name = lane.sessions[g.slot]
+            if name is not None:
+                rt = self.sessions[name]
+                self._glitch(rt, float(lane.session_time([g.slot], [g.onset])[0]), g.kind, g.message, force=True)
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, seconds: float, tick_s: float = 0.1,
@@ -552,5 +558,7 @@ class Supervisor:
             self._collect(lane, lane.finish(), TickReport(t=self.clock.now()))
         for name in list(self.sessions):
             self.end_session(name)
+        for lane in self.lanes:
+            lane.close()
         if self.journal is not None:
             self.journal.flush(force=True)

@@ -15,20 +15,40 @@ import click
 @click.option("--profile", default="typical_adult", show_default=True, help="Sleeper profile for every bed.")
 @click.option("--fs", type=float, default=100.0, show_default=True, help="Sampling rate in Hz (>= 100).")
 @click.option("--tick", "tick_s", type=float, default=30.0, show_default=True, help="Fast-forward step in seconds.")
+@click.option("--step", "step_s", type=float, default=0.25, show_default=True,
+              help="Closed-loop reaction time in seconds (lane steps inside a tick).")
+@click.option("--program", "program_file", type=click.Path(dir_okay=False),
+              help="One dreamscape program (YAML/JSON) for every bed; default: curated per client from an intake.")
+@click.option("--natural-share", type=click.FloatRange(0, 1), default=1 / 7, show_default="1/7",
+              help="Share of beds with a natural (record-only) night.")
+@click.option("--audio", "audio_dir", type=click.Path(file_okay=False), help="Write one WAV per bed into this folder.")
 @click.option("--signals/--no-signals", default=False, show_default=True,
               help="Record raw signals and write one EDF+ per session (~5.5 MB per bed-hour).")
 @click.option("--events/--no-events", default=True, show_default=True, help="Run the event detectors.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes sharing the beds.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on in a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: float, tick_s: float,
-             signals: bool, events: bool, workers: int, progress: bool | None, as_json: bool) -> None:
-    """Run a whole facility night in fast-forward through the live engine, then print a summary."""
+def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: float, tick_s: float, step_s: float,
+             program_file: str | None, natural_share: float, audio_dir: str | None, signals: bool, events: bool,
+             workers: int, progress: bool | None, as_json: bool) -> None:
+    """Run a whole facility night in fast-forward through the live engine, each bed playing its dreamscape.
+
+    Sessions, programs, decisions and summaries go to the facility database (NEXUS_DATABASE_URL,
+    or SQLite in NEXUS_DATA_DIR); --out holds files (journal, hypnograms, summary.json).
+    """
+    from functools import partial
+
     from nexus.core.progress import progress_enabled
-    from nexus.facility.simulate import simulate as run
+    from nexus.facility.simulate import simulate as simulate_night
     from nexus.sources.synthetic import get_profile
 
     get_profile(profile)  # unknown profiles fail before anything is written
+    program = None
+    if program_file:
+        from nexus.dreamscape.check import load_program
+
+        program = load_program(program_file)
+    run = partial(simulate_night, step_s=step_s, program=program, natural_share=natural_share, audio=audio_dir)
     if progress_enabled(None if progress is None else not progress):
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -53,9 +73,17 @@ def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: 
                + ", ".join(f"{k} {v:g}" for k, v in s.stage_minutes.items()))
     click.echo("  events: " + (", ".join(f"{k} {v}" for k, v in s.events.items()) or "none"))
     click.echo("  glitches: " + (", ".join(f"{k} {v}" for k, v in s.glitches.items()) or "none"))
+    click.echo(f"  dreamscapes: {s.programs} beds with a program, {s.natural} natural nights; commands: "
+               + (", ".join(f"{k} {v}" for k, v in s.commands.items()) or "none")
+               + f"; {s.decisions} decisions journaled")
+    if s.so_power_change_pct is not None:
+        click.echo(f"  slow-oscillation power in N3, stimulated vs natural beds: {s.so_power_change_pct:+.1f}% "
+                   "(model-dependent: the synthetic sleeper's response)")
     click.echo(f"  samples: {s.samples.get('received', 0):,} processed, {s.samples.get('missing', 0):,} missing, "
                f"{s.samples.get('dropped', 0):,} dropped")
-    click.echo(f"  output: {s.out} (summary.json, hypnograms/, journal/, nexus.db"
+    click.echo(f"  output: {s.out} (summary.json with per-bed figures, hypnograms/, journal/"
                + (f", {s.recordings} EDF+ recordings" if s.recordings else "") + ")")
+    if s.database:
+        click.echo(f"  database: {s.database} (see 'nexus sessions')")
     for note in s.notes:
         click.echo(f"  note: {note}")

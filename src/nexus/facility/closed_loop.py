@@ -1,0 +1,183 @@
+"""The closed loop of a lane: every bed's dreamscape, played to its sink at each step.
+
+:class:`DreamscapeLoop` is the last analyzer of a facility lane. At each step it hands one
+batched :class:`~nexus.dreamscape.controller.Controller` (one row per slot) what the analyzers
+before it found — the hypnodensity (stage probabilities), the arousals, the slow-wave
+down-states, the glitch and distress flags — and the EEG for closed-loop auditory stimulation
+(CLAS). The commands go to each bed's sink (:class:`~nexus.sinks.bedside.SinkBank`), every
+running bed's lease is renewed, and every decision comes back in the step's
+:class:`~nexus.facility.step.CommandBatch` for the recorder to journal and store.
+
+A bed whose program raises, or whose sink fails, goes to the safe state with a system glitch;
+the other beds go on. A bed without a program (a natural night) is recorded and staged like
+the others and hears nothing.
+
+Times: the controller runs on the lane's stream clock (seconds since the lane started); a bed's
+wake window is shifted by its own lights-out when it is assigned. The CLAS prediction horizon is
+the sound path's latency plus the loop's block length (a crossing found anywhere in a block must
+still lie ahead when the block has been processed); clicks that would arrive late are dropped by
+the sink bank, never played on the wrong phase.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from nexus.core.log import logger
+from nexus.dreamscape.controller import Controller
+from nexus.dreamscape.schema import Program
+from nexus.dsp.filters import StatefulFilter, bandpass_sos
+from nexus.facility.pipeline import Lane, channel_roles
+from nexus.facility.step import CommandBatch, SlotGlitch, StepContext, StepResult
+from nexus.sinks.bedside import BedSink, SinkBank
+
+SO_BAND_HZ = (0.5, 2.0)
+"""Band of the slow-oscillation power tracked per bed in N3, in Hz."""
+
+COUNTED = ("click", "cue", "scene", "protect", "wake", "silence")
+
+
+class DreamscapeLoop:
+    """The batched dreamscape controller of a lane, its sinks and leases.
+
+    Parameters
+    ----------
+    lane : Lane
+        The lane (its first EEG channel drives CLAS).
+    block_s : float
+        Length of the lane's steps, in s (part of the CLAS prediction horizon).
+    sound_latency_s : float
+        Latency of the sound path (sink buffer to the ear), in s.
+    lease_s : float
+        Lease renewed at each step, in s.
+    stimulate : bool
+        False runs a sham: every decision is made and logged, no click is played.
+    """
+
+    name = "dreamscape"
+
+    def __init__(self, lane: Lane, *, block_s: float = 0.1, sound_latency_s: float = 0.05, lease_s: float = 2.0,
+                 stimulate: bool = True) -> None:
+        roles = channel_roles(lane.channels)
+        self.eeg = roles["eeg"][0]
+        self.capacity = lane.capacity
+        self.fs = lane.fs
+        horizon = min(0.25, sound_latency_s + block_s)
+        self.ctrl = Controller([None] * lane.capacity, lane.fs, latency_s=horizon, stimulate=stimulate)
+        self.bank = SinkBank(lane.capacity, lease_s=max(lease_s, 3 * block_s))
+        self.counts = {k: np.zeros(lane.capacity, dtype=np.int64) for k in COUNTED}
+        """Commands played per slot and kind (since the slot's session started)."""
+        self.late = np.zeros(lane.capacity, dtype=np.int64)
+        self.so_power = np.zeros(lane.capacity)  # sum of squared 0.5-2 Hz EEG while the live stage is N3, µV²
+        self.so_samples = np.zeros(lane.capacity, dtype=np.int64)
+        self._so = StatefulFilter(bandpass_sos(*SO_BAND_HZ, fs=lane.fs, order=2), (lane.capacity,), init="zeros")
+        self._failed_seen = np.zeros(lane.capacity, dtype=bool)
+        self.has_program = np.zeros(lane.capacity, dtype=bool)
+
+    # -- beds ------------------------------------------------------------------------------------
+    def assign(self, slot: int, program: Program | None, sink: BedSink | None, *, t_start: float) -> None:
+        """Start a bed: its program (None: natural night), its sink, lights-out at lane time ``t_start`` (s)."""
+        self.ctrl.assign(slot, program, t_start=t_start)
+        self.bank.attach(slot, sink)
+        self.has_program[slot] = program is not None
+        for v in self.counts.values():
+            v[slot] = 0
+        self.late[slot] = 0
+        self.so_power[slot] = 0.0
+        self.so_samples[slot] = 0
+        self._failed_seen[slot] = False
+
+    def release(self, slot: int, t: float) -> BedSink | None:
+        """End a bed: its sink goes to the safe state and leaves the bank; its row hears nothing more."""
+        self.ctrl.assign(slot, None, t_start=t)
+        self.has_program[slot] = False
+        return self.bank.detach(slot, t)
+
+    def update_program(self, slot: int, text: str, *, t: float) -> Any:
+        """Replace a running bed's program if, and only if, the new text passes every check."""
+        return self.ctrl.update_program(slot, text, t=t)
+
+    # -- the step --------------------------------------------------------------------------------
+    def step(self, ctx: StepContext) -> StepResult:
+        """Decide for every bed, play the commands, renew the leases; return commands and decisions."""
+        t = ctx.t_end
+        eeg = ctx.block[:, self.eeg]
+        arousal = np.zeros(self.capacity, dtype=bool)
+        for ev in ctx.events_of("arousal"):
+            arousal[ev.session] = True
+        glitches: list[SlotGlitch] = []
+        probs = np.where(ctx.active[:, None], ctx.probs, np.nan)
+        try:
+            cmds = self.ctrl.step(t, eeg=eeg, probs=probs, arousal=arousal, distress=ctx.distress,
+                                  glitch=ctx.glitch)
+        except Exception as exc:  # the batched part failed: every bed of the lane goes to the safe state
+            logger.error("The dreamscape controller failed (%s: %s): every bed of the lane goes silent.",
+                         type(exc).__name__, exc)
+            cmds = []
+            for s in np.flatnonzero(self.has_program & ctx.active).tolist():
+                self.bank.detach(s, t)
+                self.ctrl.enabled[s] = False
+                glitches.append(SlotGlitch(s, t, "controller_error", f"The controller failed: {exc}. Safe state."))
+        done = time.perf_counter()
+        newly = np.flatnonzero(self.ctrl.failed & ~self._failed_seen)
+        for s in newly.tolist():
+            self._failed_seen[s] = True
+            self.bank.detach(s, t)  # silent now, and no lease left to lapse
+            glitches.append(SlotGlitch(s, t, "controller_error",
+                                       "The program of this bed failed; the bed is in the safe state."))
+        live = ctx.active & ~self.ctrl.failed
+        self.bank.renew(np.flatnonzero(live), t)
+        for s in self.bank.expire(t).tolist():
+            glitches.append(SlotGlitch(s, t, "lease_lapsed", "The bed's lease lapsed: safe state."))
+        rep = self.bank.deliver(cmds, t)
+        for s in rep.failed:
+            self.ctrl.assign(s, None, t_start=t)  # the bed's program stops: nothing more is decided for it
+            self.bank.detach(s, t)
+            glitches.append(SlotGlitch(s, t, "sink_error", "The bed's sink failed; it is in the safe state."))
+        self._count(cmds, t)
+        decisions = self.ctrl.take_decisions()
+        lat = [done - ctx.arrived_at for c in cmds if c.kind == "click"]
+        self._so_power(eeg, ctx)
+        return StepResult(commands=CommandBatch(cmds, decisions, lat), glitches=glitches)
+
+    def _count(self, cmds: list[Any], t: float) -> None:
+        for c in cmds:
+            if c.kind in self.counts:
+                if c.kind == "click" and c.t < t:
+                    self.late[c.session] += 1
+                    continue
+                self.counts[c.kind][c.session] += 1
+
+    def _so_power(self, eeg: npt.NDArray[np.float64], ctx: StepContext) -> None:
+        y = self._so.step(np.ascontiguousarray(eeg))
+        n3 = ctx.active & (ctx.stage == 3)
+        if n3.any():
+            self.so_power[n3] += np.einsum("ij,ij->i", y[n3], y[n3])
+            self.so_samples[n3] += y.shape[1]
+
+    def reset(self, slots: npt.NDArray[np.intp]) -> None:
+        """A stream gap: the slow-oscillation filter starts afresh (the controller resets its phase on glitches)."""
+        self._so.reset(np.asarray(slots, dtype=np.intp))
+
+    def close(self) -> None:
+        """Silence and close every sink."""
+        self.bank.close()
+
+
+def dreamscape_loop(*, block_s: float = 0.1, sound_latency_s: float = 0.05,
+                    stimulate: bool = True) -> Callable[[Lane], Any]:
+    """A factory of :class:`DreamscapeLoop` for lanes that have an EEG channel."""
+
+    def make(lane: Lane) -> Any:
+        from nexus.facility.analyzers import _Null
+
+        if not channel_roles(lane.channels)["eeg"] or lane.fs < 20:
+            return _Null("dreamscape")
+        return DreamscapeLoop(lane, block_s=block_s, sound_latency_s=sound_latency_s, stimulate=stimulate)
+
+    return make

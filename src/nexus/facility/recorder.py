@@ -1,0 +1,120 @@
+"""The one recorder of the facility: what a lane step produced, written once.
+
+:class:`Recorder` turns a lane's :class:`~nexus.facility.step.StepOutput` — closed epochs with
+their stage probabilities, events, the controller's commands and decisions — into journal
+records (:class:`~nexus.store.recording.RecordingJournal`) and hands them to the listeners
+(console feed, summaries). Slots become session ids and lane-stream times become seconds since
+each session's start here, and nowhere else. Glitches go through the supervisor, which rate-limits
+and journals them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from nexus.core.stages import EPOCH_S
+from nexus.facility.pipeline import Lane
+from nexus.facility.step import StepOutput
+from nexus.store.recording import RecordingJournal
+
+Listener = Callable[[str, list[dict[str, Any]]], None]
+
+
+def _probs_list(p: npt.NDArray[np.float64]) -> list[float] | None:
+    return None if not np.all(np.isfinite(p)) else [round(float(v), 4) for v in p]
+
+
+def event_records(ev: Any, onsets: npt.NDArray[np.float64], names: list[str | None],
+                  channels: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Journal records of a batch of events: one per session and channel, with one list entry per event.
+
+    Grouping keeps a thousand beds' heart beats from costing one JSON line each per step;
+    :func:`nexus.store.recording.recover_journal` expands the lists again.
+    """
+    out: list[dict[str, Any]] = []
+    if not len(ev):
+        return out
+    key = ev.session.astype(np.int64) * 1024 + ev.channel
+    order = np.argsort(key, kind="stable")
+    cuts = np.flatnonzero(np.diff(key[order])) + 1
+    for idx in np.split(order, cuts):
+        s, c = int(ev.session[idx[0]]), int(ev.channel[idx[0]])
+        name = names[s]
+        if name is None:
+            continue
+        rec: dict[str, Any] = {"session": name, "kind": "event", "description": ev.kind,
+                               "channel": channels[c], "onset": onsets[idx].tolist(),
+                               "duration": ev.duration[idx].tolist()}
+        for k, v in ev.extra.items():
+            rec[k] = v[idx].tolist()
+        out.append(rec)
+    return out
+
+
+class Recorder:
+    """Writes every lane step's stages, events and decisions; keeps the facility's running totals.
+
+    Parameters
+    ----------
+    journal : RecordingJournal or None
+        Where records go (nothing is written without one; totals are still kept).
+    """
+
+    def __init__(self, journal: RecordingJournal | None) -> None:
+        self.journal = journal
+        self.listeners: list[Listener] = []
+        self.event_counts: dict[str, int] = {}
+        self.command_counts: dict[str, int] = {}
+        self.decisions = 0
+        self.epochs_staged = 0
+        self.click_latency_s: list[float] = []
+
+    def write(self, lane: Lane, out: StepOutput) -> tuple[int, int]:
+        """Record one step of ``lane``; return (epochs, events) recorded."""
+        names = lane.sessions
+        records: list[dict[str, Any]] = []
+        n_epochs = n_events = 0
+        for st in out.stages:
+            t = lane.session_time(st.slots, st.onsets)
+            for k, (s, o, code) in enumerate(zip(st.slots.tolist(), t.tolist(), st.stages.tolist(), strict=True)):
+                if names[s] is None:
+                    continue
+                records.append({"session": names[s], "kind": "stage", "onset": float(o), "duration": EPOCH_S,
+                                "stage": int(code), "probs": _probs_list(st.probs[k])})
+            n_epochs += len(st)
+        self.epochs_staged += n_epochs
+        for ev in out.events:
+            self.event_counts[ev.kind] = self.event_counts.get(ev.kind, 0) + len(ev)
+            n_events += len(ev)
+            if self.journal is not None or self.listeners:
+                records += event_records(ev, lane.session_time(ev.session, ev.onset), names, lane.channels)
+        for batch in out.commands:
+            self.click_latency_s += batch.click_latency_s
+            for c in batch.commands:
+                self.command_counts[c.kind] = self.command_counts.get(c.kind, 0) + 1
+            self.decisions += len(batch.decisions)
+            if self.journal is None and not self.listeners:
+                continue
+            origin = lane.origin / lane.fs
+            for d in batch.decisions:
+                name = names[d.session]
+                if name is None:
+                    continue
+                rec = d.to_dict()
+                t = float(d.t - origin[d.session])
+                cmd = rec["command"]
+                if cmd is not None:
+                    cmd["t"] = float(cmd["t"] - origin[d.session])
+                records.append({"session": name, "kind": "decision", "onset": t, "duration": 0.0,
+                                "description": d.kind, "command": cmd, "inputs": rec["inputs"],
+                                "reason": d.reason})
+        if records:
+            if self.journal is not None:
+                self.journal.write_records(records)
+            for cb in self.listeners:
+                cb("records", records)
+        return n_epochs, n_events
