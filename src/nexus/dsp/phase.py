@@ -308,7 +308,8 @@ def causal_phase_track(x: npt.ArrayLike, fs: float, *, horizon_s: float = 0.0, c
     )
 
 
-def target_crossings(prev_phase: npt.ArrayLike, phase: npt.ArrayLike, target: float) -> tuple[Array, Array]:
+def target_crossings(prev_phase: npt.ArrayLike, phase: npt.ArrayLike, target: float
+                     ) -> tuple[npt.NDArray[np.bool_], Array]:
     """Where a phase sequence passes forward through ``target`` between consecutive samples.
 
     Parameters
@@ -335,6 +336,7 @@ def target_crossings(prev_phase: npt.ArrayLike, phase: npt.ArrayLike, target: fl
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = np.where(crossed, p1 / np.where(step > 0, step, 1.0), 0.0)
     return crossed, np.clip(frac, 0.0, 1.0)
+
 
 def circular_stats(angles: npt.ArrayLike, window: float = np.pi / 4) -> dict[str, float]:
     """Circular mean, circular SD and share within ±``window`` of zero, all angles in radians.
