@@ -69,12 +69,20 @@ def nights(store, data_dir):
                         kind="distress", priority=AlarmPriority.HIGH, message="HR surge in REM"))
         s.add(GlitchRow(session_id="night-1", onset_s=100.0, duration_s=30.0, category=GlitchCategory.TECHNICAL,
                         kind="electrode_off", priority=AlarmPriority.MEDIUM, channel="EEG C4-M1"))
-        d = [DecisionRow(session_id="night-1", t_s=0.0, kind="scene", command={"name": "forest"}),
-             DecisionRow(session_id="night-1", t_s=600.0, kind="cue", command={"scene": "forest", "index": 0}),
-             DecisionRow(session_id="night-1", t_s=900.0, kind="silence", command={"for_s": None, "fade": True})]
-        d += [DecisionRow(session_id="night-1", t_s=2000.0 + 3 * k, kind="click", command={"duration_s": 0.05},
-                          inputs={"phase_deg": ph}) for k, ph in enumerate(PHASES)]
-        d.append(DecisionRow(session_id="night-1", t_s=21000.0, kind="wake", command={"sound": "birds"}))
+        # as the controller logs them: the decision's kind, and the command it issued (with its own kind)
+        d = [DecisionRow(session_id="night-1", t_s=0.0, kind="scene", command={"kind": "scene", "name": "forest"}),
+             DecisionRow(session_id="night-1", t_s=600.0, kind="cue",
+                         command={"kind": "cue", "scene": "forest", "index": 0}),
+             DecisionRow(session_id="night-1", t_s=900.0, kind="scene",
+                         command={"kind": "silence", "for_s": None, "fade": True}),
+             DecisionRow(session_id="night-1", t_s=950.0, kind="quiet", command={"kind": "silence", "for_s": 120.0},
+                         inputs={"arousal": True}),
+             DecisionRow(session_id="night-1", t_s=1000.0, kind="clas_rate", inputs={"phase_deg": 170.0})]
+        d += [DecisionRow(session_id="night-1", t_s=2000.0 + 3 * k, kind="click",
+                          command={"kind": "click", "duration_s": 0.05}, inputs={"phase_deg": ph})
+              for k, ph in enumerate(PHASES)]
+        d.append(DecisionRow(session_id="night-1", t_s=21000.0, kind="wake",
+                             command={"kind": "wake", "sound": "birds"}))
         s.add_all(d)
     return real, live
 
@@ -82,7 +90,7 @@ def nights(store, data_dir):
 def test_session_report_sections_and_numbers(store, nights):
     real, live = nights
     data = night_from_session(store, "night-1", detect=False)
-    assert data.mode == "stimulation" and len(data.decisions) == 10 and len(data.glitches) == 2
+    assert data.mode == "stimulation" and len(data.decisions) == 12 and len(data.glitches) == 2
     rep = build_night_report(data)
     titles = [s.title for s in rep.sections]
     assert titles == ["Summary", "Sleep statistics (AASM)", "Hypnogram", "Spectrogram", "Events", "Dreamscape",
@@ -94,8 +102,11 @@ def test_session_report_sections_and_numbers(store, nights):
     assert f"Arousal index: {12 / (stats['TST'] / 60):.1f} per hour" in events
     assert "Distress episodes: 1" in events
     dream = rep.find("Dreamscape")
-    counts = {r[0]: r[1] for r in next(b for b in dream.blocks if isinstance(b, Table)).rows}
-    assert counts == {"click": "6", "cue": "1", "scene": "1", "silence": "1", "wake": "1"}
+    rows = next(b for b in dream.blocks if isinstance(b, Table)).rows
+    assert rows == [["clas_rate", "(none)", "1"], ["click", "click", "6"], ["cue", "cue", "1"],
+                    ["quiet", "silence", "1"], ["scene", "scene", "1"], ["scene", "silence", "1"],
+                    ["wake", "wake", "1"]]
+    # the skipped click (clas_rate, 170°) is not a click: the mean phase is of the 6 given
     assert "6 clicks; mean phase at the click 5°" in " ".join(b for b in dream.blocks if isinstance(b, str))
     agree = " ".join(b for b in rep.find("Agreement with truth hypnogram").blocks if isinstance(b, str))
     n_diff = sum(a != b for a, b in zip(live, real, strict=True))

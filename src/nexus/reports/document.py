@@ -200,8 +200,9 @@ class _PdfLayout:
 
     def title(self, text: str, subtitle: str) -> None:
         self._room(1.0)
-        self._text(text, 16, weight="bold")
-        self.y += 0.35
+        for line in textwrap.wrap(text, 60):  # 16-pt bold: about 60 characters fit the A4 width
+            self._text(line, 16, weight="bold")
+            self.y += 0.32
         for line in textwrap.wrap(subtitle, 100):
             self._text(line, 9, color="#555555")
             self.y += _LINE

@@ -311,8 +311,8 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> N
     when = f"{start:%Y-%m-%d %H:%M}" if start else "start unknown"
     natural = "natural night (record only)" if mode == "record_only" else "stimulation night"
     return NightData(
-        title=f"Night report: client {info['client']}, session {info['id']}",
-        subtitle=f"Bed {info['bed'] or '?'}, {when}, {natural}, state {info['state']}.",
+        title=f"Night report: session {info['id']}",
+        subtitle=f"Client {info['client']}, bed {info['bed'] or '?'}, {when}, {natural}, state {info['state']}.",
         start=start, hypnogram=hyp, hypnogram_label=f"{shown_kind} hypnogram", duration_s=duration, eeg=eeg,
         signals=signals, events=events, glitches=glitches, decisions=decisions, reference=ref,
         reference_label=f"{ref_kind} hypnogram", mode=mode, notes=notes,
@@ -388,7 +388,7 @@ def _summary(d: NightData, stats: dict[str, float] | None, ai: float) -> list[st
     if distress:
         out.append(f"{len(distress)} unsettled moment(s) (possible bad dreams) were noticed and handled by the "
                    "program or the staff.")
-    clicks = sum(1 for x in d.decisions if x["kind"] == "click")
+    clicks = sum(1 for x in d.decisions if _action(x) == "click")
     if d.mode == "record_only":
         out.append("This was a natural night: no sound stimulation was given.")
     elif clicks:
@@ -439,16 +439,23 @@ def _events_section(d: NightData, stats: dict[str, float] | None, ai: float) -> 
     return sec
 
 
+def _action(decision: dict[str, Any]) -> str:
+    """What a decision did: its command's kind (a "scene" decision may issue a silence), else its own kind."""
+    return str((decision.get("command") or {}).get("kind") or decision["kind"])
+
+
 def _dreamscape_section(d: NightData) -> Section:
     from nexus.reports.plots import plot_dreamscape
 
     sec = Section("Dreamscape")
-    kinds: dict[str, int] = {}
+    kinds: dict[tuple[str, str], int] = {}
     for x in d.decisions:
-        kinds[x["kind"]] = kinds.get(x["kind"], 0) + 1
-    sec.blocks.append(Table(["decision", "count"], [[k, str(v)] for k, v in sorted(kinds.items())],
+        key = (x["kind"], _action(x) if (x.get("command") or {}).get("kind") else "(none)")
+        kinds[key] = kinds.get(key, 0) + 1
+    sec.blocks.append(Table(["decision", "command issued", "count"],
+                            [[k, c, str(v)] for (k, c), v in sorted(kinds.items())],
                             "Every decision of the dreamscape controller this night."))
-    ph = np.array([float(x["inputs"].get("phase_deg", np.nan)) for x in d.decisions if x["kind"] == "click"])
+    ph = np.array([float(x["inputs"].get("phase_deg", np.nan)) for x in d.decisions if _action(x) == "click"])
     ph = ph[np.isfinite(ph)]
     if ph.size:
         z = np.mean(np.exp(1j * np.radians(ph)))

@@ -216,6 +216,8 @@ def plot_dreamscape(decisions: Sequence[dict[str, Any]], hours: float, *, start:
     """
     from matplotlib import colormaps
 
+    # what happened is the command's kind (a "scene" decision may issue a silence); the decision's kind otherwise
+    decisions = [{**d, "kind": (d.get("command") or {}).get("kind") or d["kind"]} for d in decisions]
     clicks = [d for d in decisions if d["kind"] == "click"]
     phases = np.array([float(d["inputs"].get("phase_deg", np.nan)) for d in clicks], dtype=float)
     fig = new_figure(10, 3.6 if stages is not None else 2.6)
