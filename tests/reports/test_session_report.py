@@ -46,9 +46,13 @@ def nights(store, data_dir):
         stim = NightSession(id="night-1", client_id=client.id, bed="B3", mode=SessionMode.STIMULATION,
                             state=SessionState.PREPARED,
                             recording_path=str(data_dir / "sleep-edf" / "SC4001E0-PSG_first5min.edf"))
+        # the natural night has only its summary counts (as nexus simulate writes), the third night nothing
         nat = NightSession(id="night-2", client_id=client.id, bed="B3", mode=SessionMode.RECORD_ONLY,
-                           state=SessionState.PREPARED)
-        for row, t0 in ((stim, start), (nat, start + timedelta(days=1))):
+                           state=SessionState.PREPARED,
+                           summary={"events": {"arousal": 5, "spindle": 40}, "so_power_n3_uv2": 812.5})
+        bare = NightSession(id="night-3", client_id=client.id, bed="B4", mode=SessionMode.STIMULATION,
+                            state=SessionState.PREPARED)
+        for row, t0 in ((stim, start), (nat, start + timedelta(days=1)), (bare, start + timedelta(days=2))):
             row.transition_to(SessionState.CALIBRATING)
             row.transition_to(SessionState.RUNNING)
             row.started_at = t0
@@ -60,6 +64,7 @@ def nights(store, data_dir):
             HypnogramRow(session_id="night-1", kind="live", stages=live),
             HypnogramRow(session_id="night-1", kind="truth", stages=real),
             HypnogramRow(session_id="night-2", kind="live", stages=real[:600]),
+            HypnogramRow(session_id="night-3", kind="live", stages=real[100:]),
         ])
         s.add_all([Event(session_id="night-1", onset_s=3600.0 + 60 * k, duration_s=5.0, description="arousal",
                          channel="EEG C4-M1") for k in range(12)])
@@ -133,16 +138,22 @@ def test_natural_night_and_missing_session(store, nights):
 def test_client_trend(store, nights):
     real, live = nights
     code, df = client_trend(store, "C-7")
-    assert code == "C-7" and df["session"].tolist() == ["night-1", "night-2"]
-    assert df["stimulated"].tolist() == [True, False]
-    assert df["TST"].tolist() == [sleep_statistics(live)["TST"], sleep_statistics(real[:600])["TST"]]
-    assert df["arousal_index"][0] == pytest.approx(12 / (sleep_statistics(live)["TST"] / 60))
-    assert math.isnan(df["arousal_index"][1])  # no events stored for the natural night: unknown, not 0
-    assert df["clicks"].tolist() == [6, 0]
+    tst = [sleep_statistics(h)["TST"] for h in (live, real[:600], real[100:])]
+    assert code == "C-7" and df["session"].tolist() == ["night-1", "night-2", "night-3"]
+    assert df["stimulated"].tolist() == [True, False, True]
+    assert df["TST"].tolist() == tst
+    assert df["arousal_index"][0] == pytest.approx(12 / (tst[0] / 60))  # from the stored events
+    assert df["arousal_index"][1] == pytest.approx(5 / (tst[1] / 60))  # from the summary counts
+    assert math.isnan(df["arousal_index"][2])  # nothing stored: unknown, not 0
+    assert df["clicks"].tolist() == [6, 0, 0]
+    assert df["so_power_n3"][1] == 812.5 and math.isnan(df["so_power_n3"][0])
     rep = build_trend_report(code, df)
     side = next(b for b in rep.sections[0].blocks if isinstance(b, Table)).rows
-    tst = next(r for r in side if r[0].startswith("TST"))
-    assert tst[1:] == [f"{df['TST'][1]:.1f}", f"{df['TST'][0]:.1f}", f"{df['TST'][0] - df['TST'][1]:.1f}"]
+    row = next(r for r in side if r[0].startswith("TST"))
+    stim_mean = (tst[0] + tst[2]) / 2
+    assert row[1:] == [f"{tst[1]:.1f}", f"{stim_mean:.1f}", f"{stim_mean - tst[1]:.1f}"]
+    clicks = next(r for r in side if r[0].startswith("CLAS"))
+    assert clicks[1:] == ["0.0", "3.0", "3.0"]
     with pytest.raises(NotFoundError, match="No client 'nobody'"):
         client_trend(store, "nobody")
 
@@ -158,8 +169,8 @@ def test_report_and_trend_commands(store, nights, db_url, tmp_path, capsys):
     capsys.readouterr()
     assert main(["trend", "C-7", "--database", db_url, "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    assert [n["mode"] for n in got["nights"]] == ["stimulation", "record_only"]
-    assert got["nights"][1]["arousal_index"] is None
+    assert [n["mode"] for n in got["nights"]] == ["stimulation", "record_only", "stimulation"]
+    assert got["nights"][2]["arousal_index"] is None
     assert main(["trend", "C-7", "--database", db_url]) == 0
     text = capsys.readouterr().out
     assert "natural" in text and "stimulated" in text and "TST (min)" in text

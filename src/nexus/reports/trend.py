@@ -19,7 +19,7 @@ __all__ = ["METRICS", "build_trend_report", "client_trend"]
 METRICS: dict[str, tuple[str, str]] = {
     "TST": ("TST", "min"), "SE": ("SE", "%"), "SOL": ("SOL", "min"), "WASO": ("WASO", "min"),
     "N3": ("N3", "min"), "REM": ("REM", "min"), "arousal index": ("arousal_index", "per h TST"),
-    "CLAS clicks": ("clicks", "per night"),
+    "CLAS clicks": ("clicks", "per night"), "SO power in N3": ("so_power_n3", "µV²"),
 }
 _SHOWN_KINDS = ("live", "offline", "expert", "truth")
 
@@ -33,7 +33,8 @@ def client_trend(store: Any, client: str) -> tuple[str, pd.DataFrame]:
         The client's code.
     nights : DataFrame
         Columns ``session, date, mode, stimulated, epochs, TST, SE, SOL, WASO, N3, REM, arousal_index,
-        clicks`` (minutes, %, per hour of TST; ``arousal_index`` NaN when no event was stored for the night).
+        clicks, so_power_n3`` (minutes, %, per hour of TST, µV²). Arousals and clicks come from the stored
+        events and decisions, else from the session's summary counts; NaN when neither was stored.
 
     Raises
     ------
@@ -67,16 +68,24 @@ def client_trend(store: Any, client: str) -> tuple[str, pd.DataFrame]:
                 Event.session_id == night.id, Event.description == "arousal"))
             clicks = s.scalar(select(func.count()).select_from(DecisionRow).where(
                 DecisionRow.session_id == night.id, DecisionRow.kind == "click"))
+            summary = night.summary or {}
+            counted = summary.get("events") or {}
+            if not n_events and "arousal" in counted:  # events not stored one by one: the night's summary counts
+                n_events, n_arousals = 1, int(counted["arousal"])
+            if not clicks and "click" in summary:
+                clicks = int(summary["click"])
             ai = n_arousals / (st["TST"] / 60) if n_events and st["TST"] > 0 else math.nan
+            so_power = summary.get("so_power_n3_uv2")
             when = night.started_at or night.created_at
             out.append({
                 "session": night.id, "when": when, "date": f"{when:%Y-%m-%d}", "mode": str(night.mode.value),
                 "stimulated": night.mode.value == "stimulation", "epochs": len(h.stages),
                 **{k: st[k] for k in ("TST", "SE", "SOL", "WASO", "N3", "REM")},
                 "arousal_index": ai, "clicks": int(clicks or 0),
+                "so_power_n3": math.nan if so_power is None else float(so_power),
             })
     cols = ["session", "date", "mode", "stimulated", "epochs", "TST", "SE", "SOL", "WASO", "N3", "REM",
-            "arousal_index", "clicks"]
+            "arousal_index", "clicks", "so_power_n3"]
     if not out:
         return code, pd.DataFrame(columns=cols)
     df = pd.DataFrame(out).sort_values("when", kind="stable").reset_index(drop=True)
@@ -119,9 +128,9 @@ def build_trend_report(code: str, nights: pd.DataFrame) -> Report:
     sec = rep.section("Nights")
     sec.blocks.append(Table(
         ["date", "session", "mode", "TST min", "SE %", "SOL min", "WASO min", "N3 min", "REM min", "arousals/h",
-         "clicks"],
+         "clicks", "SO µV²"],
         [[r.date, str(r.session), r.mode, _f(r.TST), _f(r.SE), _f(r.SOL), _f(r.WASO), _f(r.N3), _f(r.REM),
-          _f(r.arousal_index), str(r.clicks)] for r in nights.itertuples()]))
+          _f(r.arousal_index), str(r.clicks), _f(r.so_power_n3, 0)] for r in nights.itertuples()]))
     labels = [f"{r.date}" for r in nights.itertuples()]
     metrics = {f"{name} ({unit})": nights[col].astype(float).tolist() for name, (col, unit) in METRICS.items()}
     sec.blocks.append(Image.from_figure(plot_trend(labels, metrics, nights["stimulated"].astype(bool).tolist()),
