@@ -78,7 +78,7 @@ HYSTERESIS: dict[str, tuple[int, int]] = {
     "electrode_pop": (1, 12),
     "line_noise": (3, 5),
     "clock_jitter": (2, 10),
-    "distress": (3, 20),
+    "distress": (5, 20),
     "arousal_storm": (1, 60),
 }
 

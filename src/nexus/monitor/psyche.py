@@ -16,15 +16,18 @@ milli-g, the root of the summed per-axis variances, in the last ``move_windows``
 (standard deviation over its baseline).
 
 ``distress``: the sleeper is in N1, N2 or R (or the stage is unknown, or W within 2 min of such
-sleep), the heart rate is ``surge_bpm`` or more above its baseline, and at least one other sign
-holds: chin EMG ``emg_ratio`` × baseline, breathing ``resp_rise`` breaths/min faster, or movement.
-N3 and settled wake are left out: a racing heart there is exercise-like arousal, not a nightmare.
-Without an ECG the breathing rise (``resp_rise_no_ecg``) with EMG or movement stands in for it.
+sleep), the heart rate is ``surge_bpm`` or more above its baseline and breathing ``resp_rise``
+breaths/min faster than its baseline, for 5 s in a row (see the episode hysteresis). Chin EMG and
+movement go with distress but with every arousal too, so they are evidence, not the rule. N3 and
+settled wake are left out. Without a respiration channel the surge must reach
+``surge_no_resp_bpm`` with chin EMG (``emg_ratio`` × baseline) or movement; without an ECG the
+breathing rise (``resp_rise_no_ecg``) with EMG or movement stands in for it.
 The EEG is not used, so distress is found during a technical fault on the EEG.
 
 ``arousal_storm``: ``storm_count`` or more arousals in ``storm_window_s`` — arousals handed in by
-the caller (e.g. the event detectors) plus the monitor's own: a window with a chin-EMG burst or
-movement and the heart rate ``arousal_hr_bpm`` above baseline, outside distress. One such burst
+the caller (e.g. the event detectors) plus the monitor's own: a window with a chin-EMG burst
+(``arousal_emg_ratio``), movement and the heart rate ``arousal_hr_bpm`` above baseline, outside
+distress, at most one per ``arousal_gap_s``. One such burst
 with movement across every EEG channel is also what tells an arousal from electrode faults
 (see :mod:`nexus.monitor.live`).
 """
@@ -56,13 +59,15 @@ class PsycheParams:
     resp_tau_s: float = 300.0
     resp_rise: float = 4.0
     resp_rise_no_ecg: float = 6.0
+    surge_no_resp_bpm: float = 15.0
     move_mg: float = 20.0
     move_windows: int = 10
     emg_ratio: float = 2.0
     emg_tau_s: float = 120.0
     arousal_hr_bpm: float = 5.0
     arousal_emg_ratio: float = 3.0
-    storm_count: int = 10
+    arousal_gap_s: float = 15.0
+    storm_count: int = 12
     storm_window_s: int = 600
     wake_grace_s: float = 120.0
 
@@ -118,7 +123,7 @@ class PsycheState:
         self.hr_base = np.full(S, np.nan)
         self.rr_base = np.full(S, np.nan)
         self.emg_base = np.full(S, np.nan)
-        self.was_arousal = np.zeros(S, dtype=bool)
+        self.last_burst = np.full(S, -np.inf)
         self.pending_arousals = np.zeros(S)
         # stage
         self.stage = np.full(S, -2, dtype=np.int64)
@@ -153,7 +158,7 @@ class PsycheState:
             ("hr_base", np.nan),
             ("rr_base", np.nan),
             ("emg_base", np.nan),
-            ("was_arousal", False),
+            ("last_burst", -np.inf),
             ("pending_arousals", 0.0),
             ("stage", -2),
             ("last_sleep_stage", -2),
@@ -327,15 +332,17 @@ class PsycheState:
             | np.isin(st, SLEEP_FOR_DISTRESS)
             | ((st == 0) & recent & np.isin(self.last_sleep_stage[rows], SLEEP_FOR_DISTRESS))
         )
-        support = (ratio >= p.emg_ratio) | (rise >= p.resp_rise) | (move_s >= 1)
-        if self.ecg >= 0:
-            distress = stage_ok & hr_ok & (surge >= p.surge_bpm) & support
+        if self.ecg >= 0 and self.resp >= 0:
+            distress = stage_ok & hr_ok & (surge >= p.surge_bpm) & (rise >= p.resp_rise)
+        elif self.ecg >= 0:
+            distress = stage_ok & hr_ok & (surge >= p.surge_no_resp_bpm) & ((ratio >= p.emg_ratio) | (move_s >= 1))
         else:
             distress = stage_ok & (rise >= p.resp_rise_no_ecg) & ((ratio >= p.emg_ratio) | (move_s >= 1))
-        # arousals: own (onset of a burst with a heart-rate rise) plus the caller's
-        burst = ((ratio >= p.arousal_emg_ratio) | move) & (np.nan_to_num(surge) >= p.arousal_hr_bpm)
-        own = burst & ~self.was_arousal[rows] & ~distress
-        self.was_arousal[rows] = burst
+        # arousals: own (a chin-EMG burst with movement and a heart-rate rise, at most one per
+        # ``arousal_gap_s``) plus the caller's
+        burst = (ratio >= p.arousal_emg_ratio) & move & (np.nan_to_num(surge) >= p.arousal_hr_bpm)
+        own = burst & ((f.t1 - self.last_burst[rows]) > p.arousal_gap_s) & ~distress
+        self.last_burst[rows] = np.where(burst, f.t1, self.last_burst[rows])
         ext = self.pending_arousals[rows]
         self.pending_arousals[rows] = 0.0
         new = own.astype(float) + ext

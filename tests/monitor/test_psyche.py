@@ -1,0 +1,99 @@
+"""Psyche detectors of the live monitor: distress from heart rate and breathing, arousal storms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nexus.monitor.live import GlitchMonitor
+
+FS = 256.0
+CH = ("EEG C4-M1", "EEG Fpz-Cz", "EOG E1-M2", "EMG Chin", "ECG", "Resp", "Acc X", "Acc Y", "Acc Z")
+ON, OFF = 200.0, 320.0  # the episode
+
+
+def _night(seconds: float = 420.0, surge_bpm: float = 30.0, resp_rise: float = 10.0, seed: int = 0) -> np.ndarray:
+    """One bed: noise EEG, an ECG at 60 bpm and breathing at 14/min that speed up between ON and OFF."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * FS)
+    t = np.arange(n) / FS
+    level = np.clip(np.minimum(t - ON, OFF - t) / 10.0, 0.0, 1.0)  # 10-s ramps
+    hr = 60.0 + surge_bpm * level
+    beats_phase = np.cumsum(hr / 60.0 / FS)
+    beat_t = np.searchsorted(beats_phase, np.arange(1, int(beats_phase[-1]))) / FS
+    i = np.clip(np.searchsorted(beat_t, t), 1, beat_t.size - 1)
+    d = np.minimum(np.abs(t - beat_t[i - 1]), np.abs(t - beat_t[i]))
+    ecg = 1000.0 * np.exp(-0.5 * (d / 0.01) ** 2) + rng.normal(0, 5, n)
+    rr = 14.0 + resp_rise * level
+    resp = 200.0 * np.sin(2 * np.pi * np.cumsum(rr / 60.0 / FS))
+    x = np.zeros((1, len(CH), n))
+    x[0, :3] = rng.normal(0, 15, (3, n))
+    x[0, 3] = rng.normal(0, 4, n) * (1.0 + 2.0 * level)
+    x[0, 4], x[0, 5] = ecg, resp
+    x[0, 8] = 1000.0
+    for k in np.arange(ON + 5, OFF - 5, 12.0):  # movements through the episode
+        m = (t >= k) & (t < k + 2)
+        x[0, 6, m] += 150.0 * np.sin(2 * np.pi * 1.5 * (t[m] - k))
+    return x
+
+
+def _run(x: np.ndarray, stage: int, block_s: float = 0.5, arousals_every_s: float | None = None):
+    mon = GlitchMonitor(1, CH, FS, sessions=["s1"])
+    step = round(block_s * FS)
+    out, psy = [], []
+    for a in range(0, x.shape[-1], step):
+        b = min(a + step, x.shape[-1])
+        ar = None
+        if arousals_every_s is not None:
+            ar = [1.0 if (a // round(arousals_every_s * FS)) != (b // round(arousals_every_s * FS)) else 0.0]
+        out += mon.step(x[:, :, a:b], [True], b / FS, stages=[stage], arousals=ar)
+        psy.append((b / FS, bool(mon.psyche_flags()[0]), bool(mon.active_flags()[0])))
+    return out, psy
+
+
+def test_rem_heart_rate_surge_with_faster_breathing_is_distress():
+    out, psy = _run(_night(), stage=4)
+    dis = [g for g in out if g.kind == "distress"]
+    assert [g.duration_s is None for g in dis] == [True, False]
+    g = dis[1]
+    assert g.category == "psyche" and g.priority == "high" and g.channel is None
+    assert ON <= g.onset_s <= ON + 15.0 and g.evidence["raised_s"] - ON <= 20.0
+    assert abs(g.onset_s + g.duration_s - OFF) <= 25.0
+    ev = g.evidence
+    assert ev["hr_surge_bpm"] >= ev["threshold_surge_bpm"] and ev["resp_rise_per_min"] >= ev["threshold_resp_rise"]
+    assert ev["stage"] == 4 and ev["movement_s"] >= 0
+    assert any(p for t, p, _ in psy if ON + 30 < t < OFF - 10) and not any(p for t, p, _ in psy if t < ON)
+    assert [k for k in {g.kind for g in out} if k != "distress"] == []  # nothing technical
+
+
+@pytest.mark.parametrize(
+    ("stage", "surge", "rise"),
+    [(3, 30.0, 10.0), (4, 6.0, 10.0), (4, 30.0, 0.0), (4, 0.0, 0.0)],
+    ids=["in-N3", "small-surge", "breathing-unchanged", "calm"],
+)
+def test_no_distress_without_its_signs(stage, surge, rise):
+    out, psy = _run(_night(surge_bpm=surge, resp_rise=rise), stage=stage)
+    assert [g for g in out if g.kind == "distress"] == []
+    assert not any(p for _, p, _ in psy)
+
+
+def test_distress_is_found_during_an_eeg_electrode_fault():
+    x = _night()
+    x[0, 0, round(150 * FS) :] = 0.01  # C4 electrode off through the episode
+    x[0, 1, round(150 * FS) :] = 0.02
+    out, psy = _run(x, stage=4)
+    kinds = {(g.kind, g.channel) for g in out}
+    assert ("distress", None) in kinds
+    assert ("electrode_off", "EEG C4-M1") in kinds and ("electrode_off", "EEG Fpz-Cz") in kinds
+    assert any(p and a for _, p, a in psy)  # both flags at once: paused and quiet
+
+
+def test_arousal_storm_from_arousals_handed_in():
+    x = _night(seconds=420.0, surge_bpm=0.0, resp_rise=0.0)
+    out, _ = _run(x, stage=2, arousals_every_s=20.0)
+    storm = [g for g in out if g.kind == "arousal_storm"]
+    assert storm and storm[0].duration_s is None
+    assert storm[0].evidence["arousals"] >= storm[0].evidence["threshold"] == 12
+    assert 12 * 20.0 - 25 <= storm[0].evidence["raised_s"] <= 12 * 20.0 + 25
+    calm, _ = _run(x, stage=2, arousals_every_s=120.0)
+    assert [g for g in calm if g.kind == "arousal_storm"] == []
