@@ -6,6 +6,8 @@
 #   bash scripts/mutation.sh src/nexus/sinks/limiter.py nexus.events.spindles
 #   MUTATION_TESTS="tests/sinks/test_limiter.py" bash scripts/mutation.sh nexus.sinks.limiter
 #   MUTATION_JOBS=2 bash scripts/mutation.sh ...               # parallel test processes (default 1)
+#   MUTATION_SAMPLE=120 bash scripts/mutation.sh MODULE        # score a seeded random sample of the mutants
+#                                                              # (MUTATION_SEED, default 1; same seed = same sample)
 #   MUTATION_REF=HEAD bash scripts/mutation.sh MODULE          # mutate a commit (src, tests) instead of the tree
 #   MUTATION_RERUN=survivors bash scripts/mutation.sh MODULE   # after adding tests: rerun only the last survivors
 #                                                              # (a full run when the module's source changed)
@@ -90,10 +92,26 @@ for arg in "${modules[@]}"; do
     printf 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]\nuse_git_change_detection = false\n'
   } > "$work/pyproject.toml"
 
-  echo "== $mod: mutating $file, tests: ${tests[*]}${rerun:+ (rerunning ${#rerun[@]} survivors)}"
+  sample=()
+  if [ -n "${MUTATION_SAMPLE:-}" ] && [ ${#rerun[@]} -eq 0 ]; then
+    # generate the mutants (running only each function's first one), then draw the sample from their names
+    (cd "$work" && nice -n 15 "$mutmut" run --max-children "$jobs" "*__mutmut_1" > mutmut-generate.log 2>&1) \
+      || { echo "mutation: mutmut failed for $mod; see $work/mutmut-generate.log" >&2; status=1; continue; }
+    mapfile -t sample < <(grep -oE "'[^']*__mutmut_[0-9]+'" "$work/mutants/$file" | tr -d "'" | sed "s/^/$mod./" \
+      | sort -u | sort -R --random-source=<(yes "${MUTATION_SEED:-1}") | head -n "$MUTATION_SAMPLE" | sort)
+    printf '%s\n' "${sample[@]}" > "$work/sample.txt"
+    rerun=("${sample[@]}")
+  fi
+  echo "== $mod: mutating $file, tests: ${tests[*]}${rerun:+ (running ${#rerun[@]} chosen mutants)}"
   (cd "$work" && nice -n 15 "$mutmut" run --max-children "$jobs" "${rerun[@]}" > mutmut-run.log 2>&1) \
     || { echo "mutation: mutmut failed for $mod; see $work/mutmut-run.log" >&2; tail -n 20 "$work/mutmut-run.log" >&2; status=1; continue; }
   (cd "$work" && "$mutmut" results --all true) > "$work/results.txt"
+  if [ ${#sample[@]} -gt 0 ]; then  # score the sample only
+    grep -F -f <(sed 's/$/:/' "$work/sample.txt") "$work/results.txt" > "$work/results-sample.txt" || true
+    all=$(grep -c ': ' "$work/results.txt" || true)
+    mv "$work/results-sample.txt" "$work/results.txt"
+    echo "   sample of ${#sample[@]} of $all mutants (seed ${MUTATION_SEED:-1})"
+  fi
   total=$(grep -c ': ' "$work/results.txt" || true)
   killed=$(grep -cE ': (killed|timeout|segfault|caught by type check)$' "$work/results.txt" || true)
   pragmas=$(grep -c 'pragma: no mutate' "$snap/$file" || true)
