@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from nexus.cli.main import main
-from nexus.core.errors import NotFoundError
+from nexus.core.errors import InvalidInputError, NotFoundError
 from nexus.core.glitches import AlarmPriority, GlitchCategory
 from nexus.core.lifecycle import SessionState
 from nexus.core.settings import load_settings
 from nexus.formats.hypnogram import read_hypnogram
 from nexus.reports.document import Note, Table, to_html
+from nexus.reports.facility import alarm_table, build_facility_report, facility_night
 from nexus.reports.night import build_night_report, night_from_session
 from nexus.reports.trend import build_trend_report, client_trend
 from nexus.staging.stats import sleep_statistics
@@ -57,7 +58,10 @@ def nights(store, data_dir):
             row.transition_to(SessionState.RUNNING)
             row.started_at = t0
             row.transition_to(SessionState.EXTRACTING)
-            row.transition_to(SessionState.ENDED, reason="morning")
+            if row is bare:  # extracted at once and ended early
+                row.transition_to(SessionState.ABORTED, reason="extraction: immediate (distress)")
+            else:
+                row.transition_to(SessionState.ENDED, reason="morning")
             s.add(row)
         s.flush()
         s.add_all([
@@ -71,7 +75,8 @@ def nights(store, data_dir):
         s.add_all([Event(session_id="night-1", onset_s=30.0 * (300 + k), duration_s=0.8, description="spindle",
                          channel="EEG C4-M1") for k in range(5)])
         s.add(GlitchRow(session_id="night-1", onset_s=7200.0, duration_s=60.0, category=GlitchCategory.PSYCHE,
-                        kind="distress", priority=AlarmPriority.HIGH, message="HR surge in REM"))
+                        kind="distress", priority=AlarmPriority.HIGH, message="HR surge in REM",
+                        acknowledged_at=start + timedelta(seconds=7245)))
         s.add(GlitchRow(session_id="night-1", onset_s=100.0, duration_s=30.0, category=GlitchCategory.TECHNICAL,
                         kind="electrode_off", priority=AlarmPriority.MEDIUM, channel="EEG C4-M1"))
         # as the controller logs them: the decision's kind, and the command it issued (with its own kind)
@@ -175,3 +180,26 @@ def test_report_and_trend_commands(store, nights, db_url, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "natural" in text and "stimulated" in text and "TST (min)" in text
     assert np.isfinite(got["nights"][0]["TST"])
+
+
+def test_facility_summary(store, nights, db_url, tmp_path, capsys):
+    first = facility_night(store, "2026-03-01")
+    assert [b["session"] for b in first.beds] == ["night-1"]
+    rows = {r[0]: r[1:] for r in alarm_table(first.alarms)}
+    assert rows["high"] == ["1", "1", "45.0", "45.0"]  # acknowledged 45 s after the distress alarm
+    assert rows["medium"] == ["1", "0", "n/a", "n/a"]  # never acknowledged: no response time, not 0
+    assert rows["low"] == ["0", "0", "n/a", "n/a"]
+    latest = facility_night(store)  # the latest night: the bed extracted at once and aborted
+    assert latest.date.isoformat() == "2026-03-03" and latest.extractions[0]["session"] == "night-3"
+    rep = build_facility_report(latest)
+    text = to_html(rep)
+    assert "1 extractions, 1 sessions ended early" in text and "extraction: immediate (distress)" in text
+    with pytest.raises(InvalidInputError, match="expected YYYY-MM-DD"):
+        facility_night(store, "03/01/2026")
+    with pytest.raises(NotFoundError, match="No session started on 2026-04-01"):
+        facility_night(store, "2026-04-01")
+    out = tmp_path / "facility.html"
+    assert main(["report", "--facility", "--date", "2026-03-02", "--database", db_url, "-o", str(out)]) == 0
+    assert "Facility night of 2026-03-02" in out.read_text()
+    assert main(["report", "--facility", "night-1", "--database", db_url, "-o", str(out)]) == 2
+    assert "exactly one of" in capsys.readouterr().err

@@ -20,15 +20,17 @@ import click
 @click.option("--channel", default=None, help="Main EEG channel (default: the first 'EEG …' channel).")
 @click.option("--session", "session_id", default=None, help="A stored session's id (same as giving it as TARGET).")
 @click.option("--client", default=None, help="A client's id or code: the trend across their nights.")
+@click.option("--facility", is_flag=True, help="The facility's summary of a night (beds, alarms, extractions).")
+@click.option("--date", default=None, help="With --facility: the night's date, YYYY-MM-DD (default: the latest).")
 @click.option("--database", default=None, help="Database URL (default: NEXUS_DATABASE_URL or the data dir's).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="report.html or report.pdf.")
 def report(target: str | None, hypno: str | None, hypno_format: str | None, reference: str | None,
            events_path: str | None, no_events: bool, channel: str | None, session_id: str | None,
-           client: str | None, database: str | None, output: str) -> None:
+           client: str | None, facility: bool, date: str | None, database: str | None, output: str) -> None:
     """Write a night report (self-contained HTML or PDF).
 
     TARGET is a recording (EDF/EDF+/BDF, with --hypno) or the id of a stored session; --client ID
-    writes the client's trend across nights instead.
+    writes the client's trend across nights instead, --facility [--date D] the facility's night.
     """
     from nexus.core.errors import InvalidInputError
     from nexus.reports.document import FORMATS, write_report
@@ -36,10 +38,12 @@ def report(target: str | None, hypno: str | None, hypno_format: str | None, refe
     out = Path(output)
     if out.suffix.lower() not in FORMATS:
         raise InvalidInputError(f"Cannot write a report as '{out.name}': name the output file *.html or *.pdf.")
-    given = [x for x in (target, session_id, client) if x]
+    given = [x for x in (target, session_id, client, facility) if x]
     if len(given) != 1:
         raise InvalidInputError("Give exactly one of: a recording (with --hypno), a session id (TARGET or --session), "
-                                "or --client ID.")
+                                "--client ID or --facility.")
+    if date is not None and not facility:
+        raise InvalidInputError("--date applies to --facility only.")
     is_file = target is not None and (Path(target).is_file() or Path(target).suffix.lower() in (".edf", ".bdf"))
     if is_file:
         from nexus.reports.night import build_night_report, night_from_recording
@@ -58,7 +62,11 @@ def report(target: str | None, hypno: str | None, hypno_format: str | None, refe
         settings = load_settings(database_url=database) if database else load_settings()
         store = open_store(settings)
         try:
-            if client:
+            if facility:
+                from nexus.reports.facility import build_facility_report, facility_night
+
+                rep = build_facility_report(facility_night(store, date))
+            elif client:
                 from nexus.reports.trend import build_trend_report, client_trend
 
                 rep = build_trend_report(*client_trend(store, client))
