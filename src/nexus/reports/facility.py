@@ -66,7 +66,7 @@ def facility_night(store: Any, date: dt.date | str | None = None) -> FacilityNig
             last = s.scalar(select(func.max(when)))
             if last is None:
                 raise NotFoundError("The database has no sessions yet: run a night first (nexus simulate).")
-            date = _utc(last).date() if isinstance(last, dt.datetime) else dt.date.fromisoformat(str(last)[:10])
+            date = last.date() if isinstance(last, dt.datetime) else dt.date.fromisoformat(str(last)[:10])
         lo = dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)
         rows = [r for r in s.scalars(select(NightSession))
                 if lo <= (_utc(r.started_at or r.created_at) or lo) < lo + dt.timedelta(days=1)]
