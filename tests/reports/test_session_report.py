@@ -131,8 +131,14 @@ def test_session_report_sections_and_numbers(store, nights):
 
 
 def test_natural_night_and_missing_session(store, nights):
+    real, _ = nights
     rep = build_night_report(night_from_session(store, "night-2"))
     assert rep.find("Dreamscape") is None
+    # no events stored one by one and no recording: the summary's counts give the arousal index
+    events = rep.find("Events")
+    tst = sleep_statistics(real[:600])["TST"]
+    assert f"Arousal index: {5 / (tst / 60):.1f} per hour" in events.blocks[0]
+    assert next(b for b in events.blocks if isinstance(b, Table)).rows == [["arousals", "5"], ["spindles", "40"]]
     notes = " ".join(b.text for b in rep.find("Summary").blocks if isinstance(b, Note))
     assert "No recording is stored" in notes
     assert "natural night" in to_html(rep)

@@ -73,6 +73,8 @@ class NightData:
         A reference hypnogram (truth, expert) to compare the scored one with.
     mode : str or None
         ``"stimulation"`` or ``"record_only"`` (natural night) for a stored session.
+    event_counts : dict of str to int or None
+        Events per kind from a session's summary, used when the events themselves are not available.
     notes : list of str
         Problems found while gathering the data, shown at the top of the report.
     """
@@ -91,6 +93,7 @@ class NightData:
     reference: Hypnogram | None = None
     reference_label: str = "reference"
     mode: str | None = None
+    event_counts: dict[str, int] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -272,6 +275,7 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> N
         decisions = [{"t_s": d.t_s, "kind": d.kind, "command": dict(d.command or {}), "inputs": dict(d.inputs or {}),
                       "reason": d.reason} for d in sorted(row.decisions, key=lambda d: d.t_s)]
         mode = str(row.mode.value)
+        counts = {str(k): int(v) for k, v in ((row.summary or {}).get("events") or {}).items()}
         info = {"id": row.id, "bed": row.bed, "client": client.code if client else "?", "state": str(row.state.value),
                 "started": row.started_at, "ended": row.ended_at, "end_reason": row.end_reason,
                 "recording": row.recording_path}
@@ -315,7 +319,7 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> N
         subtitle=f"Client {info['client']}, bed {info['bed'] or '?'}, {when}, {natural}, state {info['state']}.",
         start=start, hypnogram=hyp, hypnogram_label=f"{shown_kind} hypnogram", duration_s=duration, eeg=eeg,
         signals=signals, events=events, glitches=glitches, decisions=decisions, reference=ref,
-        reference_label=f"{ref_kind} hypnogram", mode=mode, notes=notes,
+        reference_label=f"{ref_kind} hypnogram", mode=mode, event_counts=counts or None, notes=notes,
     )
 
 
@@ -356,11 +360,15 @@ def _event_onsets(events: pd.DataFrame | None, kind: str) -> npt.NDArray[np.floa
     return np.asarray(events.loc[events["description"] == kind, "onset"], dtype=float)
 
 
-def arousal_index(events: pd.DataFrame | None, tst_min: float) -> float:
-    """Arousals per hour of total sleep time (NaN without sleep or without an event table)."""
-    if events is None or not tst_min or math.isnan(tst_min):
+def arousal_index(events: pd.DataFrame | None, tst_min: float, counts: dict[str, int] | None = None) -> float:
+    """Arousals per hour of total sleep time (NaN without sleep, or without events or their ``counts``)."""
+    if not tst_min or math.isnan(tst_min):
         return math.nan
-    return float(_event_onsets(events, "arousal").size / (tst_min / 60))
+    if events is not None:
+        return float(_event_onsets(events, "arousal").size / (tst_min / 60))
+    if counts is not None and "arousal" in counts:
+        return float(counts["arousal"] / (tst_min / 60))
+    return math.nan
 
 
 def distress_episodes(glitches: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -408,6 +416,15 @@ def _events_section(d: NightData, stats: dict[str, float] | None, ai: float) -> 
     from nexus.reports.plots import plot_events
 
     sec = Section("Events")
+    if d.events is None and d.event_counts:
+        sec.blocks.append(f"Arousal index: {_num(ai)} per hour of sleep. Distress episodes: "
+                          f"{len(distress_episodes(d.glitches))}.")
+        labels = dict(EVENT_KINDS)
+        sec.blocks.append(Table(["event", "total"], [[labels.get(k, k), str(v)] for k, v in d.event_counts.items()
+                                                     if k != "r_peak"],
+                                "Counts from the session's summary: the events themselves were not stored, so "
+                                "there are no per-stage counts or raster (record signals to get them)."))
+        return sec
     if d.events is None:
         sec.blocks.append(Note("No event table for this night: none was given or stored, and none was detected "
                                 "(no recording, or detection switched off with --no-events)."))
@@ -538,7 +555,7 @@ def build_night_report(d: NightData) -> Report:
         stats = sleep_statistics(h.stages, h.epoch_s)
         if stats["TST"] == 0:
             notes.append("No sleep was scored in this night: the statistics that need sleep are n/a.")
-    ai = arousal_index(d.events, stats["TST"]) if stats else math.nan
+    ai = arousal_index(d.events, stats["TST"], d.event_counts) if stats else math.nan
     summary = rep.section("Summary")
     summary.blocks += [Note(n) for n in notes]
     summary.blocks += _summary(d, stats, ai)
