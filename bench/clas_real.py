@@ -35,8 +35,7 @@ from scipy import signal
 
 from nexus.core.stages import EPOCH_S
 from nexus.dreamscape.controller import Controller
-from nexus.dreamscape.offline import default_clas_program
-from nexus.dreamscape.schema import Clas
+from nexus.dreamscape.schema import Clas, Limits, Program, Scene
 from nexus.dsp.phase import circular_stats, reference_band, reference_phase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,12 +55,18 @@ def _rel(p: Path) -> str:
     return str(p.relative_to(ROOT.parent))
 
 
+def clas_program(**clas: Any) -> Program:
+    """A program that only runs CLAS (default settings) in N3, without a per-night cap, so that every N3 epoch of a
+    synthetic night is evaluated (the default cap is 600 clicks)."""
+    return Program(dreamscape=1, name="CLAS only", scenes={"deep": Scene(clas=Clas(**{"max_per_night": 5000, **clas}))},
+                   rules={"N3": "deep"}, limits=Limits(max_stim_per_min=60.0))
+
+
 def replay(x: npt.NDArray[np.float64], fs: float, stages: npt.ArrayLike, *, latency_s: float,
            step_s: float = 1.0) -> tuple[npt.NDArray[np.float64], list[dict[str, Any]]]:
     """Click onsets (s) of one causal CLAS run over ``x`` (one-hot probabilities of the current epoch's stage)."""
     st = np.asarray(stages, dtype=int).ravel()
-    # no per-night cap, so that every N3 epoch of a synthetic night is evaluated (the default cap is 600 clicks)
-    ctrl = Controller([default_clas_program(Clas(max_per_night=5000))], fs, latency_s=latency_s)
+    ctrl = Controller([clas_program()], fs, latency_s=latency_s)
     step = max(1, round(step_s * fs))
     onsets: list[float] = []
     for a in range(0, x.size, step):

@@ -526,7 +526,9 @@ class Controller:
         k = self._band.shape[1]
         band = np.concatenate([self._band, track.amp * np.cos(track.phase)], axis=1)
         self._band = band[:, -k:].copy()
-        t_samples = t_end - (m - 1 - np.arange(m)) / self.fs  # session-clock time of each sample
+        # session-clock time of each sample: the chunk covers [t_end - m / fs, t_end), sample k taken at k / fs (as
+        # on the EEG clock and in the offline reference; stamping the last sample t_end put clicks 1 sample late)
+        t_samples = t_end - (m - np.arange(m)) / self.fs
         n3 = p[:, 3]
         with np.errstate(invalid="ignore"):
             active = ~blocked & np.isfinite(c["target"]) & (~np.isfinite(n3) | (n3 >= c["n3"]))
@@ -557,12 +559,13 @@ class Controller:
             onset = t_samples[i] - frac[r, i] / self.fs + self.latency_s
             gates = {"down_state_uv": round(float(low), 1), "snr": round(float(track.snr[s, i]), 2),
                      "envelope_mean_uv": round(float(env_mean[s, i]), 1)}
+            eeg_at = eeg_times[i] - frac[r, i] / self.fs + self.latency_s
             self._consider_click(s, onset, self._clas_cfg[s], float(track.phase[s, i]), float(track.amp[s, i]),
-                                 p[s], out, gates)
+                                 p[s], out, gates, eeg_at)
 
     def _consider_click(self, s: int, onset: float, c: Any, phase: float, amp: float,
                         probs: npt.NDArray[np.float64], out: list[Command],
-                        gates: dict[str, float] | None = None) -> None:
+                        gates: dict[str, float] | None = None, eeg_at: float | None = None) -> None:
         if self.train_n[s] > 0 and onset - self.last_click[s] > _MAX_TRAIN_GAP_S:
             self.train_n[s] = 0  # the next up-state never came: the train ends here
             self.next_ok[s] = self.last_click[s] + c.refractory_s
@@ -588,6 +591,8 @@ class Controller:
         else:
             self._log(onset, s, "sham_click", None, inputs, "Sham night: a click would have been given here.")
         self._stim_times[s].append(onset)
+        if eeg_at is not None:  # the estimator learns this sleeper's phase bias from where the click lands
+            self.phase.note_pulses([s], [eeg_at], self._c["target"][s])
         self.clicks_total[s] += 1
         self.last_click[s] = onset
         self.train_n[s] += 1
