@@ -1,0 +1,95 @@
+"""Night report of a whole synthetic night: time per step and report size.
+
+The night comes from the synthetic sleeper (``nexus synth``, 10 channels at 256 Hz) with its true
+hypnogram. Steps, in one warm process (numba kernels already compiled by a first, discarded run):
+reading the EDF, gathering the night (reading again and detecting spindles, slow oscillations,
+arousals, REMs), laying out the report (statistics and figures), writing HTML and PDF; wall and
+process CPU seconds (CPU is less disturbed by a loaded machine; the load average is printed).
+``cli_*`` are wall times of fresh ``nexus report`` processes as a user runs them (imports and reading
+included). Prints one JSON object.
+
+    .venv/bin/python bench/report.py [--hours 8] [--edf night.edf --hypno truth.tsv]
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NEXUS = [sys.executable, "-c", "from nexus.cli.main import entry; entry()"]
+
+
+def _steps(edf: Path, hypno: Path, out: Path) -> dict[str, float]:
+    from nexus.formats.edf import read_edf
+    from nexus.reports.document import write_report
+    from nexus.reports.night import build_night_report, night_from_recording
+
+    t: dict[str, float] = {}
+
+    def timed(name: str, fn, *args):  # type: ignore[no-untyped-def]
+        w, c = time.perf_counter(), time.process_time()
+        res = fn(*args)
+        t[f"{name}_s"] = time.perf_counter() - w
+        t[f"{name}_cpu_s"] = time.process_time() - c
+        return res
+
+    timed("read_edf", read_edf, edf)
+    data = timed("gather_with_events", night_from_recording, edf, hypno)  # reads again, then detects events
+    rep = timed("build", build_night_report, data)
+    timed("write_html", write_report, rep, out / "r.html")
+    timed("write_pdf", write_report, rep, out / "r.pdf")
+    return {k: round(v, 3) for k, v in t.items()}
+
+
+def _cli(args: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([*NEXUS, *args], check=True, capture_output=True)
+    return round(time.perf_counter() - t0, 3)
+
+
+def main() -> None:
+    """Run the benchmark and print JSON."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hours", type=float, default=8.0)
+    ap.add_argument("--edf", type=Path, default=None)
+    ap.add_argument("--hypno", type=Path, default=None)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        edf, hypno = a.edf, a.hypno
+        if edf is None or hypno is None:
+            edf, hypno = out / "night.edf", out / "truth.tsv"
+            subprocess.run([*NEXUS, "synth", "--hours", str(a.hours), "--seed", "1", "-o", str(edf),
+                            "--truth", str(hypno)], check=True, capture_output=True)
+        _steps(edf, hypno, out)  # compiles or loads the kernels; discarded
+        steps = _steps(edf, hypno, out)
+        from nexus.formats.edf import read_edf
+
+        rec = read_edf(edf)
+        import os
+
+        result = {
+            "load_average_1min": round(os.getloadavg()[0], 1),
+            "cpu_cores": os.cpu_count(),
+            "hours": round(rec.duration / 3600, 2),
+            "channels": len(rec.signals),
+            "fs_hz": max(s.fs for s in rec.signals),
+            **steps,
+            "report_without_events_s": round(steps["read_edf_s"] + steps["build_s"] + steps["write_html_s"]
+                                             + steps["write_pdf_s"], 3),
+            "cli_html_s": _cli(["report", str(edf), "--hypno", str(hypno), "-o", str(out / "c.html")]),
+            "cli_html_no_events_s": _cli(["report", str(edf), "--hypno", str(hypno), "--no-events",
+                                          "-o", str(out / "c2.html")]),
+            "cli_pdf_no_events_s": _cli(["report", str(edf), "--hypno", str(hypno), "--no-events",
+                                         "-o", str(out / "c3.pdf")]),
+            "html_kib": round((out / "r.html").stat().st_size / 1024, 1),
+            "pdf_kib": round((out / "r.pdf").stat().st_size / 1024, 1),
+        }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
