@@ -210,16 +210,17 @@ class WindowAccumulator:
         """
         j = self.jitter_rows
         L = JITTER_LAGS
-        ext = np.concatenate([tail[:, j, :], x[:, j, :]], axis=-1)  # (rows, J, L + n)
-        e0 = ext[:, 0, :]
+        e0 = np.concatenate([tail[:, j[0], :], x[:, j[0], :]], axis=-1)  # first channel, (rows, L + n)
         cur0 = e0[:, L:]
         hits = np.zeros(R)
         for lag in range(2, L + 1):
             ri, ki = np.nonzero(cur0 == e0[:, L - lag : L - lag + n])
             if ri.size == 0:
                 continue
-            now = ext[ri, :, L + ki]
-            ok = (now == ext[ri, :, L - lag + ki]).all(axis=1) & (now != ext[ri, :, L - 1 + ki]).any(axis=1)
+            ext = np.concatenate([tail[ri][:, j, :], x[ri][:, j, :]], axis=-1)  # candidates only
+            k = np.arange(ri.size)
+            now = ext[k, :, L + ki]
+            ok = (now == ext[k, :, L - lag + ki]).all(axis=1) & (now != ext[k, :, L - 1 + ki]).any(axis=1)
             ok &= has[ri] | (ki >= lag)
             if ok.any():
                 hits += np.bincount(ri[ok], minlength=R)

@@ -142,6 +142,8 @@ class GlitchMonitor:
         self._chan = {k: Hysteresis(capacity, C, *hy[k]) for k in CHANNEL_KINDS}
         self._sess = {k: Hysteresis(capacity, 1, *hy[k]) for k in (*SESSION_KINDS, "distress", "arousal_storm")}
         self._last_pop = np.full((capacity, C), -np.inf)
+        self._rail_hi = np.full((capacity, C), np.nan)
+        self._rail_lo = np.full((capacity, C), np.nan)
         self._open: dict[tuple[int, str, int], Glitch] = {}
 
     # ------------------------------------------------------------------ lane management
@@ -153,6 +155,8 @@ class GlitchMonitor:
         for h in (*self._chan.values(), *self._sess.values()):
             h.reset(s)
         self._last_pop[s] = -np.inf
+        self._rail_hi[s] = np.nan
+        self._rail_lo[s] = np.nan
         drop = set(int(i) for i in s)
         self._open = {k: g for k, g in self._open.items() if k[0] not in drop}
         if sessions is not None:
@@ -230,7 +234,11 @@ class GlitchMonitor:
         p = self.params
         f = self._acc.take(rows, t1)
         v = self._psy.window(f)
-        masks, sess = classify(f, self.exg, self.ecg, p.technical)
+        hi, lo = self._rail_hi[rows], self._rail_lo[rows]
+        masks, sess = classify(f, self.exg, self.ecg, p.technical, (hi, lo))
+        k = p.technical.clip_samples
+        self._rail_hi[rows] = np.where((f.at_mx >= k) & (f.mx > f.mn), f.mx, hi)
+        self._rail_lo[rows] = np.where((f.at_mn >= k) & (f.mx > f.mn), f.mn, lo)
         # triage: one burst on most EEG/EOG/EMG channels with movement is an arousal, not electrodes
         n_exg = int(self.exg.sum())
         if n_exg >= 2:

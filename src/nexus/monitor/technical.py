@@ -25,8 +25,9 @@ Rules (amplitudes in µV, one window = 1 s by default)
     a sample beyond ``implausible_uv`` (ECG: ``implausible_ecg_uv``), or a standard deviation
     above ``implausible_std_uv``: no body makes it (a corrupt physical range, mV read as µV).
 ``clipping``
-    at least ``clip_samples`` samples sitting exactly on the window's maximum and as many on its
-    minimum (both rails), or twice as many on one rail (EEG, EOG, EMG).
+    at least ``clip_samples`` samples sitting exactly on the window's maximum (or minimum) when that
+    value is the one they sat on last time (the same rail again: a peak of a quantised signal
+    never repeats to the last bit), or ``clip_alone`` samples on one rail (EEG, EOG, EMG).
 ``electrode_pop``
     a first difference of ``pop_step_uv`` or more that is ``pop_ratio`` times the window's mean
     absolute difference (a step, not a wave); a second one within ``pop_pair_s`` makes it an
@@ -80,6 +81,7 @@ class TechnicalParams:
     implausible_ecg_uv: float = 20000.0
     implausible_std_uv: float = 1000.0
     clip_samples: int = 3
+    clip_alone: int = 24
     pop_step_uv: float = 150.0
     pop_ratio: float = 12.0
     pop_pair_s: float = 20.0
@@ -88,7 +90,11 @@ class TechnicalParams:
 
 
 def classify(
-    f: WindowFeatures, exg: BoolArray, ecg: BoolArray, p: TechnicalParams
+    f: WindowFeatures,
+    exg: BoolArray,
+    ecg: BoolArray,
+    p: TechnicalParams,
+    rails: tuple[FloatArray, FloatArray] | None = None,
 ) -> tuple[dict[str, BoolArray], dict[str, BoolArray]]:
     """Bad masks of one window.
 
@@ -100,6 +106,9 @@ def classify(
         Which channels are EEG/EOG/EMG and which are ECG (the others get ``bad_samples`` only).
     p : TechnicalParams
         Thresholds.
+    rails : (ndarray, ndarray) of shape (rows, channels), optional
+        The last maximum and minimum (µV) on which ``clip_samples`` samples sat, per channel
+        (NaN where none yet): a rail seen again is saturation.
 
     Returns
     -------
@@ -133,7 +142,14 @@ def classify(
         ecg & (big > p.implausible_ecg_uv)
     )
     k = p.clip_samples
-    clip = exg & (((f.at_mx >= k) & (f.at_mn >= k)) | (f.at_mx >= 2 * k) | (f.at_mn >= 2 * k)) & (ptp > 0)
+    on_hi = exg & (f.at_mx >= k) & (ptp > 0)
+    on_lo = exg & (f.at_mn >= k) & (ptp > 0)
+    hi, lo = rails if rails is not None else (np.full((R, C), np.nan), np.full((R, C), np.nan))
+    clip = (
+        (on_hi & (f.mx == hi))
+        | (on_lo & (f.mn == lo))
+        | (exg & ((f.at_mx >= p.clip_alone) | (f.at_mn >= p.clip_alone)))
+    )
     pop = exg & (f.maxdiff >= p.pop_step_uv) & (f.maxdiff >= p.pop_ratio * np.maximum(f.meandiff, 1e-9))
     line = mon & (hum >= p.line_hum_uv)
     masks = {
