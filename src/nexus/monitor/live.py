@@ -236,9 +236,9 @@ class GlitchMonitor:
         v = self._psy.window(f)
         hi, lo = self._rail_hi[rows], self._rail_lo[rows]
         masks, sess = classify(f, self.exg, self.ecg, p.technical, (hi, lo))
-        k = p.technical.clip_samples
-        self._rail_hi[rows] = np.where((f.at_mx >= k) & (f.mx > f.mn), f.mx, hi)
-        self._rail_lo[rows] = np.where((f.at_mn >= k) & (f.mx > f.mn), f.mn, lo)
+        ties = p.technical.clip_samples
+        self._rail_hi[rows] = np.where((f.at_mx >= ties) & (f.mx > f.mn), f.mx, hi)
+        self._rail_lo[rows] = np.where((f.at_mn >= ties) & (f.mx > f.mn), f.mn, lo)
         # triage: one burst on most EEG/EOG/EMG channels with movement is an arousal, not electrodes
         n_exg = int(self.exg.sum())
         if n_exg >= 2:
