@@ -67,7 +67,7 @@ def nights(store, data_dir):
         s.add_all([
             HypnogramRow(session_id="night-1", kind="live", stages=live),
             HypnogramRow(session_id="night-1", kind="truth", stages=real),
-            HypnogramRow(session_id="night-2", kind="live", stages=real[:600]),
+            HypnogramRow(session_id="night-2", kind="live", stages=real[:600], confidence=[0.9] * 600),
             HypnogramRow(session_id="night-3", kind="live", stages=real[100:]),
         ])
         s.add_all([Event(session_id="night-1", onset_s=3600.0 + 60 * k, duration_s=5.0, description="arousal",
@@ -134,6 +134,9 @@ def test_natural_night_and_missing_session(store, nights):
     real, _ = nights
     rep = build_night_report(night_from_session(store, "night-2"))
     assert rep.find("Dreamscape") is None
+    data = night_from_session(store, "night-2")
+    assert data.confidence is not None and data.confidence.shape == (600,) and data.hypnogram.probabilities is None
+    assert "no hypnodensity" not in to_html(rep)  # the confidence is drawn instead
     # no events stored one by one and no recording: the summary's counts give the arousal index
     events = rep.find("Events")
     tst = sleep_statistics(real[:600])["TST"]

@@ -75,6 +75,8 @@ class NightData:
         ``"stimulation"`` or ``"record_only"`` (natural night) for a stored session.
     event_counts : dict of str to int or None
         Events per kind from a session's summary, used when the events themselves are not available.
+    confidence : ndarray or None
+        Per-epoch probability of the chosen stage (live stager), drawn when there are no probabilities.
     notes : list of str
         Problems found while gathering the data, shown at the top of the report.
     """
@@ -94,6 +96,7 @@ class NightData:
     reference_label: str = "reference"
     mode: str | None = None
     event_counts: dict[str, int] | None = None
+    confidence: npt.NDArray[np.float64] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -266,6 +269,9 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> N
         shown_kind = next((k for k in _SHOWN_KINDS if k in hyps), next(iter(hyps), None))
         ref_kind = next((k for k in _REFERENCE_KINDS if k in hyps and k != shown_kind), None)
         hyp = _hypnogram_of(hyps[shown_kind]) if shown_kind else None
+        conf = None
+        if shown_kind and hyp is not None and hyp.probabilities is None:
+            conf = _confidence_of(hyps[shown_kind])
         ref = _hypnogram_of(hyps[ref_kind]) if ref_kind else None
         ev_rows = [{"onset": e.onset_s, "duration": e.duration_s, "description": e.description,
                     "channel": e.channel, **(e.extra or {})} for e in row.events]
@@ -319,7 +325,8 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> N
         subtitle=f"Client {info['client']}, bed {info['bed'] or '?'}, {when}, {natural}, state {info['state']}.",
         start=start, hypnogram=hyp, hypnogram_label=f"{shown_kind} hypnogram", duration_s=duration, eeg=eeg,
         signals=signals, events=events, glitches=glitches, decisions=decisions, reference=ref,
-        reference_label=f"{ref_kind} hypnogram", mode=mode, event_counts=counts or None, notes=notes,
+        reference_label=f"{ref_kind} hypnogram", mode=mode, event_counts=counts or None, confidence=conf,
+        notes=notes,
     )
 
 
@@ -330,6 +337,14 @@ def _hypnogram_of(row: Any) -> Hypnogram:
     if conf and len(conf) == stages.size and all(isinstance(c, list | tuple) and len(c) == 5 for c in conf):
         probs = np.asarray(conf, dtype=float)
     return Hypnogram(stages, float(row.epoch_s or EPOCH_S), probs)
+
+
+def _confidence_of(row: Any) -> npt.NDArray[np.float64] | None:
+    conf = row.confidence
+    n = len(row.stages or [])
+    if not conf or len(conf) != n or not all(isinstance(c, int | float) or c is None for c in conf):
+        return None
+    return np.array([np.nan if c is None else float(c) for c in conf])
 
 
 # --------------------------------------------------------------------------- building
@@ -565,8 +580,8 @@ def build_night_report(d: NightData) -> Report:
         sec = rep.section("Hypnogram")
         sec.blocks.append(Image.from_figure(plot_hypnogram(
             h.stages, h.epoch_s, start=d.start, probabilities=h.probabilities, title=d.hypnogram_label,
-            duration_s=d.duration_s), "hypnogram"))
-        if h.probabilities is None:
+            duration_s=d.duration_s, confidence=d.confidence), "hypnogram"))
+        if h.probabilities is None and d.confidence is None:
             sec.blocks.append("No stage probabilities with this hypnogram, so no hypnodensity.")
     sec = rep.section("Spectrogram")
     if d.eeg is not None and d.eeg[1].size >= d.eeg[2] * EPOCH_S:

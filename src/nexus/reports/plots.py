@@ -99,15 +99,18 @@ def _hypno_axes(ax: Axes) -> None:
 
 def plot_hypnogram(stages: npt.ArrayLike, epoch_s: float, *, start: dt.datetime | None = None,
                    probabilities: npt.NDArray[np.float64] | None = None, title: str = "Hypnogram",
-                   duration_s: float | None = None) -> Figure:
+                   duration_s: float | None = None, confidence: npt.NDArray[np.float64] | None = None) -> Figure:
     """Hypnogram (W, R, N1, N2, N3 from top), with the hypnodensity below when probabilities are given.
+
+    Without probabilities, a per-epoch ``confidence`` (probability of the chosen stage, as the live
+    stager stores it) is drawn below instead.
 
     Artefact and unscored epochs are shaded grey. ``duration_s`` (the recording's length) extends the
     time axis so that a hypnogram shorter than the recording shows where scoring stops.
     """
     h = np.asarray(stages).astype(np.int64)
     hours = max(h.size * epoch_s, duration_s or 0.0) / 3600
-    n_rows = 2 if probabilities is not None else 1
+    n_rows = 2 if probabilities is not None or confidence is not None else 1
     fig = new_figure(10, 2.6 if n_rows == 1 else 4.4)
     axes = fig.subplots(n_rows, 1, sharex=True, squeeze=False,
                         gridspec_kw={"height_ratios": [1.2, 1][:n_rows]})[:, 0]
@@ -139,6 +142,15 @@ def plot_hypnogram(stages: npt.ArrayLike, epoch_s: float, *, start: dt.datetime 
         axes[1].set_title("Hypnodensity (stage probabilities per epoch)", loc="left", fontsize=10)
         axes[1].legend(handles=handles[::-1], ncols=1, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
                        framealpha=0.8)
+    elif confidence is not None:
+        c = np.asarray(confidence, dtype=float)[: h.size]
+        t = np.arange(c.size + 1) * epoch_s / 3600
+        axes[1].plot(t, np.append(c, c[-1:]), drawstyle="steps-post", color="#4292c6", lw=0.8)
+        axes[1].set_ylim(0, 1.02)
+        axes[1].set_ylabel("probability")
+        axes[1].grid(alpha=0.3)
+        axes[1].set_title("Confidence of the live stager (probability of the stage it chose)", loc="left",
+                          fontsize=10)
     _time_axis(axes[-1], hours, start)
     return fig
 
