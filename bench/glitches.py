@@ -2,7 +2,8 @@
 
 Prints one JSON object:
 
-* ``faulty``: nights of the synthetic sleeper with every fault kind (``schedule_faults``) and two
+* ``faulty``: nights of the synthetic sleeper with every fault kind (``schedule_faults`` of
+  ``FAULT_KINDS``, plus ``flat_line`` and ``implausible_amplitude`` scheduled apart) and two
   distress episodes per night (truth from the generator), streamed through one
   :class:`~nexus.monitor.live.GlitchMonitor` lane in ``--block-s`` blocks as live. Per kind:
   precision (detected episodes that overlap a true one of the same kind and session) and recall
@@ -32,7 +33,7 @@ import numpy as np
 from nexus.monitor.live import GlitchMonitor
 from nexus.monitor.offline import scan_recording, scan_signals
 from nexus.sources.synthetic import CHANNELS
-from nexus.sources.synthetic.faults import FAULT_KINDS, schedule_faults
+from nexus.sources.synthetic.faults import EXTRA_FAULT_KINDS, FAULT_KINDS, schedule_faults
 from nexus.sources.synthetic.fleet import SyntheticFleet
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
@@ -61,7 +62,11 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> bool:
 
 
 def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
-    faults = [schedule_faults(FAULT_KINDS, hours, CHANNELS, s) for s in seeds]
+    faults = [
+        schedule_faults(FAULT_KINDS, hours, CHANNELS, s)
+        + schedule_faults(EXTRA_FAULT_KINDS, hours, CHANNELS, s + 10**6)
+        for s in seeds
+    ]
     fleet = SyntheticFleet("typical_adult", seeds, hours=hours, faults=faults, distress=2, dtype=np.float64)
     t0 = time.perf_counter()
     det = _stream(fleet, hours, block_s)

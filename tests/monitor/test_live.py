@@ -64,8 +64,10 @@ def test_clean_synthetic_lane_raises_nothing(clean):
         (Fault("line_noise", "EMG Chin", 100.0, 90.0, variant=1), "line_noise"),
         (Fault("dropped_samples", "*", 100.0, 90.0), "dropped_samples"),
         (Fault("clock_jitter", "*", 100.0, 90.0, seed=5), "clock_jitter"),
+        (Fault("flat_line", "EMG Chin", 100.0, 90.0, seed=8), "flat_line"),
+        (Fault("implausible_amplitude", "EOG E1-M2", 100.0, 90.0), "implausible_amplitude"),
     ],
-    ids=["off-flat", "off-hum", "pop", "clip", "line50", "line60", "dropped", "jitter"],
+    ids=["off-flat", "off-hum", "pop", "clip", "line50", "line60", "dropped", "jitter", "flat", "implausible"],
 )
 def test_each_injected_fault_is_one_episode_of_its_kind(fault, kind):
     x = _fleet_night(240.0, [fault])

@@ -18,6 +18,14 @@ Kinds
     All channels read exactly 0 (the samples were lost; a stream omits them instead).
 ``clock_jitter``
     Samples are repeated or skipped at random (the amplifier clock wanders by a few samples).
+
+Two more kinds are injectable but not part of ``--faults all`` (:data:`EXTRA_FAULT_KINDS`), for
+the glitch monitor's bench and tests:
+
+``flat_line``
+    The channel holds one value (a stuck amplifier): ``level`` µV, default 20-80 µV from the seed.
+``implausible_amplitude``
+    The channel is scaled by ``level`` (default 1000: a corrupt physical range, nV read as µV).
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ FAULT_KINDS: tuple[str, ...] = (
     "dropped_samples",
     "clock_jitter",
 )
+EXTRA_FAULT_KINDS: tuple[str, ...] = ("flat_line", "implausible_amplitude")
+"""Injectable kinds left out of ``all`` (see the module docstring)."""
 ALL_CHANNELS = "*"
 
 
@@ -70,7 +80,7 @@ class Fault:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_option("fault", self.kind, FAULT_KINDS)
+        check_option("fault", self.kind, FAULT_KINDS + EXTRA_FAULT_KINDS)
         check_number("fault onset", self.onset, ge=0, unit="s")
         check_number("fault duration", self.duration, gt=0, unit="s")
 
@@ -88,7 +98,7 @@ def schedule_faults(kinds: Sequence[str], hours: float, channels: Sequence[str],
     chosen among the electrophysiology channels present.
     """
     for k in kinds:
-        check_option("fault", k, FAULT_KINDS)
+        check_option("fault", k, FAULT_KINDS + EXTRA_FAULT_KINDS)
     rng = np.random.default_rng([seed, 0xFA17])
     phys = [c for c in channels if c.split(" ", 1)[0] in ("EEG", "EOG", "EMG")] or list(channels)
     total = hours * 3600.0
@@ -170,6 +180,11 @@ def apply_faults(
             data[rows, sl] += (f.level or 40.0) * np.sin(2 * np.pi * hz * t)
         elif f.kind == "dropped_samples":
             data[:, sl] = 0.0
+        elif f.kind == "flat_line":
+            held = f.level or (20.0 + f.seed % 61) * (1.0 if f.seed % 2 else -1.0)
+            data[rows, sl] = held
+        elif f.kind == "implausible_amplitude":
+            data[rows, sl] *= f.level or 1000.0
         elif f.kind == "clock_jitter":
             # index warp from a hash of the absolute sample number: repeats and skips of 1-3 samples
             k = np.arange(lo, hi)
