@@ -33,14 +33,19 @@ Interface (units!)
     Slots with an open **technical** episode: the dreamscape pauses stimulation while it is set.
 ``psyche_flags() -> bool (capacity,)``
     Slots with an open **distress** episode: the dreamscape goes quiet or soothing.
+``open_glitches() -> list[Glitch]``
+    The episodes open now, as raised.
 ``finish(t_end_s) -> list[Glitch]``
     Close every open episode at ``t_end_s`` (end of a recording).
 
 Triage: one channel flat, clipped or popping among healthy ones is technical (per channel); the
-same burst on most EEG/EOG/EMG channels at once while the accelerometer shows movement is an
-arousal (counted for arousal storms), not a fault; a heart-rate surge in N1/N2/R with faster
-breathing, chin EMG or movement is distress (read from ECG, Resp, Acc and EMG only, so it is found
-during an EEG fault).
+same burst (steps, rails, huge values) on most EEG/EOG/EMG channels at once while the
+accelerometer shows movement is an arousal, not a fault, and raises no technical glitch; a
+heart-rate surge in N1/N2/R with faster breathing is distress (chin EMG and movement are kept as
+evidence; read from ECG, Resp, Acc and EMG only, so it is found during an EEG fault).
+
+Cost: a step costs a fixed number of NumPy passes over the block; a slot's window closes once per
+second, so the per-window work spreads over the ticks when sessions started at different times.
 """
 
 from __future__ import annotations
