@@ -437,8 +437,9 @@ def _events_section(d: NightData, stats: dict[str, float] | None, ai: float) -> 
         labels = dict(EVENT_KINDS)
         sec.blocks.append(Table(["event", "total"], [[labels.get(k, k), str(v)] for k, v in d.event_counts.items()
                                                      if k != "r_peak"],
-                                "Counts from the session's summary: the events themselves were not stored, so "
-                                "there are no per-stage counts or raster (record signals to get them)."))
+                                "Counts from the session's summary: the events themselves are not at hand, so "
+                                "there are no per-stage counts or raster (they are detected from the session's "
+                                "recording when there is one, unless --no-events)."))
         return sec
     if d.events is None:
         sec.blocks.append(Note("No event table for this night: none was given or stored, and none was detected "
@@ -536,8 +537,8 @@ def _quality_section(d: NightData) -> Section:
         sec.blocks.append(Table(["channel", "Hz", "% flat epochs", "% epochs > 500 µV", "% line noise", "verdict"],
                                 signal_quality(d.signals, d.hypnogram.epoch_s if d.hypnogram else EPOCH_S),
                                 "Flat: SD below 1 µV in a 30-s epoch; > 500 µV checked on EEG and EOG only; "
-                                "line noise: share of 0.5–65 Hz power at 50/60 Hz. 'check' when any exceeds "
-                                "10%, 10% or 25%."))
+                                "line noise: share of 0.5–65 Hz power at 50/60 Hz (n/a below 130 Hz sampling). 'check' "
+                                "when any exceeds 10%, 10% or 25%."))
     else:
         sec.blocks.append("No signals to assess.")
     if d.hypnogram is not None and len(d.hypnogram):
