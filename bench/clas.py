@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nexus.dreamscape.figures import clas_figures
+from nexus.facility.figures import clas_figures
 
 N3_SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "yasa-samples"
 N3_SAMPLE = N3_SAMPLE / "data_N3_no-spindles_30sec_100Hz.txt"

@@ -68,8 +68,13 @@ def test_clas_replay_writes_pulses(capsys, tmp_path, n3_edf):
 
 def test_try_prints_a_summary(capsys):
     assert main(["dreamscape", "try", PROGRAM, "--clients", "2", "--hours", "0.2", "--stager", "oracle"]) == 0
+    out = capsys.readouterr().out
+    assert "2 synthetic sleepers x 0.2 h" in out and "minutes per scene per client: settle" in out
+    assert main(["dreamscape", "try", PROGRAM, "--clients", "2", "--hours", "0.2", "--stager", "oracle",
+                 "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
-    assert s["clients"] == 2 and "minutes_per_scene_per_client" in s and "arousals_caused" in s
+    assert s["clients"] == 2 and s["minutes_per_scene_per_client"]["settle"] > 0 and "arousals_caused" in s
+    assert len(s["sessions"]) == 2
 
 
 def test_curate_writes_a_program_that_passes_check(capsys, tmp_path):

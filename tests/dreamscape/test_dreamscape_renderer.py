@@ -5,7 +5,6 @@ import pytest
 
 from nexus.dreamscape.check import load_program
 from nexus.dreamscape.controller import Command
-from nexus.dreamscape.offline import run_hypnogram
 from nexus.dreamscape.renderer import Renderer, click_waveform
 from nexus.dreamscape.schema import SOUNDS, Cue
 from nexus.sinks.fake import FakeSink
@@ -69,9 +68,12 @@ def test_wake_ramp_rises(program):
 
 
 def test_render_a_hypnogram_is_deterministic(program):
-    run = run_hypnogram(program, [0, 0, 1, 2, 3, 3], step_s=5.0)
-    a, stats = _render(program, run.commands, 180.0, block_s=7.0, seed=3)
-    b, _ = _render(program, run.commands, 180.0, block_s=7.0, seed=3)
+    from nexus.facility.replay import hypnogram_night
+
+    commands, night_s = hypnogram_night(program, [0, 0, 1, 2, 3, 3])
+    assert night_s == 180.0
+    a, stats = _render(program, commands, 180.0, block_s=7.0, seed=3)
+    b, _ = _render(program, commands, 180.0, block_s=7.0, seed=3)
     np.testing.assert_array_equal(a, b)
     assert stats["scene:settle"] == pytest.approx(90.0)  # W, W, N1: each known at its epoch's end (30-120 s)
     assert stats["clicks"] == 0  # no EEG, no clicks

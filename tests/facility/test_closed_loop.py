@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nexus.core.clock import ManualClock
-from nexus.dreamscape.offline import default_clas_program
+from nexus.dreamscape.presets import default_clas_program
 from nexus.dreamscape.schema import Program, Scene
 from nexus.facility.analyzers import default_analyzers
 from nexus.facility.benchmark import LoopedFleet, _signals_at
@@ -158,3 +158,29 @@ def test_levels_never_exceed_the_sink_ceiling():
     assert s.level_db(-10.0) == -30.0
     assert s.level_db(-45.0) == -45.0
     assert CountingSink(ceiling_dbfs=0.0).level_db(0.0) == -12.0  # the facility's hard ceiling
+
+
+def test_a_program_edited_mid_night_is_checked_and_a_bad_edit_keeps_the_last_valid(signals):
+    import yaml
+
+    prog = _program()
+    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.25, events=False), step_s=0.25)
+    sinks = [CountingSink()]
+    sup.add_fleet(LoopedFleet(signals[:1], FS, CH), ["bed-0"], programs=[prog], sinks=sinks)
+    decisions = []
+    sup.listeners.append(lambda kind, recs: decisions.extend(r for r in recs if r["kind"] == "decision"))
+    sup.run(60.0, tick_s=1.0)
+    bad = yaml.safe_dump({**prog.model_dump(mode="json", exclude_none=True), "limits": {"max_level_db": 6}})
+    assert not sup.update_program("bed-0", bad).ok
+    loop = sup.lanes[0].analyzer("dreamscape")
+    assert loop.ctrl.programs[0] is prog
+    quiet = prog.model_copy(update={"name": "quiet", "rules": {}, "scenes": {}})
+    rep = sup.update_program("bed-0", yaml.safe_dump(quiet.model_dump(mode="json", exclude_none=True)))
+    assert rep.ok and loop.ctrl.programs[0].name == "quiet"
+    n_before = len(sinks[0].played)
+    sup.run(60.0, tick_s=1.0)
+    sup.close()
+    kinds = [d["description"] for d in decisions]
+    assert "program_rejected" in kinds and "program_updated" in kinds
+    # the new program plays nothing: at most the silence that ends the old scene
+    assert {c.kind for c in sinks[0].played[n_before:]} <= {"silence"}

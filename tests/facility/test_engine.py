@@ -59,20 +59,39 @@ def test_edf_replay_session_in_fast_forward():
 def test_simulate_cli_writes_recordings_database_and_summary(tmp_path, capsys):
     out = tmp_path / "night"
     rc = main(["simulate", "--clients", "2", "--hours", "0.04", "--out", str(out), "--signals", "--no-progress",
-               "--json"])
+               "--natural-share", "0.5", "--json"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["clients"] == 2
+    assert summary["clients"] == 2 and (summary["programs"], summary["natural"]) == (1, 1)
     assert summary["samples"]["received"] == 2 * 144 * 100
     assert summary["recordings"] == 2
     assert summary["epochs_staged"] == 2 * 4
-    assert sorted(p.name for p in (out / "hypnograms").iterdir()) == ["sim-0001.tsv", "sim-0002.tsv"]
+    names = sorted(b["session"] for b in summary["beds"])
+    assert sorted(p.name for p in (out / "hypnograms").iterdir()) == [f"{n}.tsv" for n in names]
     assert json.loads((out / "summary.json").read_text())["clients"] == 2
-    assert sorted(p.name for p in (out / "recordings").iterdir()) == ["sim-0001.edf", "sim-0002.edf"]
-    with sqlite3.connect(out / "nexus.db") as db:
-        rows = db.execute("select id, state, recording_path from sessions order by id").fetchall()
-    assert [r[:2] for r in rows] == [("sim-0001", "ended"), ("sim-0002", "ended")]
+    assert sorted(p.name for p in (out / "recordings").iterdir()) == [f"{n}.edf" for n in names]
+    assert not (out / "nexus.db").exists()  # the facility database, not a private copy
+    with sqlite3.connect("nexus-data/nexus.db") as db:
+        rows = db.execute("select id, state, recording_path, mode, program_id, summary from sessions "
+                          "order by id").fetchall()
+        n_decisions = db.execute("select count(*) from decisions").fetchone()[0]
+        hyp = db.execute("select stages, confidence from hypnograms").fetchall()
+    assert [r[:2] for r in rows] == [(names[0], "ended"), (names[1], "ended")]
     assert all(r[2].endswith(".edf") for r in rows)
+    assert sorted(r[3] for r in rows) == ["record_only", "stimulation"]
+    assert [r[4] is None for r in rows] == [r[3] == "record_only" for r in rows]
+    assert all(json.loads(r[5])["natural"] == (r[3] == "record_only") for r in rows)
+    assert n_decisions == summary["decisions"] > 0
+    assert len(hyp) == 2 and all(len(json.loads(c)) == 4 for _, c in hyp)
+    # nexus sessions lists what ran
+    assert main(["sessions", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted(r["session"] for r in listed) == names
+    assert {r["state"] for r in listed} == {"ended"} and {r["end_reason"] for r in listed} == {"simulated night over"}
+    assert main(["sessions", "--state", "running", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["sessions"]) == 0
+    assert names[0] in capsys.readouterr().out
 
 
 def test_simulate_cli_refuses_bad_input(tmp_path, capsys):
@@ -99,11 +118,12 @@ def test_bench_live_prints_one_json_object(capsys):
 def test_simulate_workers_give_the_same_night(tmp_path):
     from nexus.facility.simulate import simulate
 
-    one = simulate(2, 0.02, tmp_path / "one", database=False)
-    two = simulate(2, 0.02, tmp_path / "two", database=False, workers=2)
+    one = simulate(2, 0.02, tmp_path / "one", database=False, run_id="sim", natural_share=0.0)
+    two = simulate(2, 0.02, tmp_path / "two", database=False, workers=2, run_id="sim", natural_share=0.0)
     assert one.samples == two.samples
     assert one.epochs_staged == two.epochs_staged == 4
     assert one.events == two.events
+    assert one.commands == two.commands and one.decisions == two.decisions > 0
     for name in ("sim-0001.tsv", "sim-0002.tsv"):
         hyp = [(tmp_path / run / "hypnograms" / name).read_text() for run in ("one", "two")]
         assert hyp[0] == hyp[1]

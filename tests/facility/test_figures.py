@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 
-from nexus.dreamscape.figures import phase_accuracy_real, pulse_phases
+from nexus.facility.figures import phase_accuracy_real, pulse_phases
 
 
 def test_phase_accuracy_on_the_real_n3_sample(data_dir):

@@ -2,8 +2,14 @@
 
 :func:`bench_live` runs ``sessions`` synthetic beds in *real time* (a
 :class:`~nexus.core.clock.RealClock`, one tick per ``tick_s``) through the supervisor, the batched
-pipeline (filters and event detectors, the live stager when available) and the recording journal,
-and reports latency per tick, CPU use and whether every session kept up.
+pipeline (filters, live stager, event detectors), the closed loop (every bed's dreamscape
+controller, its sink and lease) and the recording journal, and reports latency per tick, CPU
+use, the commands played, the sample-to-command latency of the CLAS clicks, and whether every
+session kept up.
+
+Each bed plays a program curated for deeper sleep (scenes, CLAS in N3, a wake window). The sink
+of a bed counts what it is given: looped signals cannot answer a click; with ``live_synth=True``
+the synthetic sleepers hear their commands and respond.
 
 By default the beds' signals are generated before the clock starts and replayed in a loop (the
 devices are outside the engine, so their cost is not the engine's); ``live_synth=True`` generates
@@ -26,7 +32,16 @@ from nexus.core.errors import InvalidInputError
 from nexus.facility.analyzers import default_analyzers
 from nexus.facility.simulate import SIM_CHANNELS
 from nexus.facility.supervisor import Supervisor
+from nexus.sinks.bedside import BedSink, CountingSink
 from nexus.store.recording import RecordingJournal
+
+
+def bench_program() -> Any:
+    """The program every bed of the benchmark plays: curated for deeper sleep, with CLAS and a smart wake."""
+    from nexus.dreamscape.curator import Intake, curate
+
+    return curate(Intake("bench", goals=["deeper_sleep", "fall_asleep_faster"],
+                         consent=["audio", "stimulation", "smart_wake"], wake_window=("06:30", "07:00"))).program
 
 
 class LoopedFleet:
@@ -85,6 +100,7 @@ def bench_live(
     loop_s: float = 20.0,
     seed: int = 0,
     start_h: float = 0.0,
+    closed_loop: bool = True,
 ) -> dict[str, Any]:
     """Run the live engine in real time and measure it.
 
@@ -115,6 +131,8 @@ def bench_live(
         are awake (sleep-gated detectors such as spindles and slow oscillations stay idle); an
         hour or more in, most beds are asleep and every detector works. Beyond 0, the loop is made
         from at most 100 distinct sleepers, repeated across the beds (seeking costs time).
+    closed_loop : bool
+        Run every bed's dreamscape (controller, sink, lease); False measures the engine without it.
 
     Returns
     -------
@@ -146,12 +164,25 @@ def bench_live(
     with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
         journal = RecordingJournal(Path(tmp) / "journal") if record else None
         clock = RealClock()
-        sup = Supervisor(clock, journal=journal, analyzers=default_analyzers(events=events), buffer_s=8.0)
-        sup.add_fleet(fleet, [f"bed-{k:05d}" for k in range(n)])
+        sup = Supervisor(clock, journal=journal,
+                         analyzers=default_analyzers(events=events, dreamscape=closed_loop, block_s=tick_s),
+                         buffer_s=8.0)
+        programs = [bench_program()] * n if closed_loop else None
+        sinks: list[BedSink | None] | None = None
+        if closed_loop:
+            if live_synth:
+                from nexus.facility.beds import SleeperSink
+
+                sinks = [SleeperSink(fleet, k, programs[k]) for k in range(n)]  # type: ignore[index]
+            else:
+                sinks = [CountingSink() for _ in range(n)]
+        sup.add_fleet(fleet, [f"bed-{k:05d}" for k in range(n)], programs=programs, sinks=sinks)
+        loop = sup.lanes[0].analyzer("dreamscape")
         cpu0, wall0 = time.process_time(), time.perf_counter()
         sup.run(seconds, tick_s=tick_s)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         lag = sup.lag_s()
+        renewals = loop.bank.renewals.copy() if closed_loop and loop is not None and hasattr(loop, "bank") else None
         sup.close()
         if journal is not None:
             journal.close()
@@ -183,4 +214,17 @@ def bench_live(
         if live_synth
         else f"pre-generated {loop_s if start_h > 0 else min(loop_s, seconds + 1):g} s, looped",
         "start_h": start_h,
+        "closed_loop": closed_loop,
+        "commands": dict(sorted(sup.recorder.command_counts.items())),
+        "clicks": sup.recorder.command_counts.get("click", 0),
+        "decisions": sup.recorder.decisions,
+        "click_latency_ms_p50": _pct(sup.recorder.click_latency_s, 50),
+        "click_latency_ms_p99": _pct(sup.recorder.click_latency_s, 99),
+        "leases_renewed_min": None if renewals is None else int(renewals.min()),
+        "ticks_with_steps": sup.ticks,
     }
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile of latencies in s, in ms (None when there are none)."""
+    return round(float(np.percentile(np.asarray(values) * 1e3, q)), 2) if values else None

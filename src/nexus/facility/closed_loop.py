@@ -65,6 +65,7 @@ class DreamscapeLoop:
                  stimulate: bool = True) -> None:
         roles = channel_roles(lane.channels)
         self.eeg = roles["eeg"][0]
+        self.reads_raw = (self.eeg,)  # CLAS phase from the unfiltered EEG (the clean-up high-pass shifts it)
         self.capacity = lane.capacity
         self.fs = lane.fs
         horizon = min(0.25, sound_latency_s + block_s)
@@ -106,7 +107,7 @@ class DreamscapeLoop:
     def step(self, ctx: StepContext) -> StepResult:
         """Decide for every bed, play the commands, renew the leases; return commands and decisions."""
         t = ctx.t_end
-        eeg = ctx.block[:, self.eeg]
+        eeg = ctx.raw.get(self.eeg, ctx.block[:, self.eeg])
         arousal = np.zeros(self.capacity, dtype=bool)
         for ev in ctx.events_of("arousal"):
             arousal[ev.session] = True

@@ -1,6 +1,7 @@
 """CLAS and smart-wake figures (used by ``bench/clas.py`` and ``nexus bench clas``).
 
-* **Phase accuracy**: the CLAS controller is replayed causally over EEG (:func:`~nexus.dreamscape.offline.clas_replay`);
+* **Phase accuracy**: the EEG is replayed through the facility loop (:func:`~nexus.facility.replay.clas_replay`,
+  0.1-s steps as a live tick, the prediction horizon covering the step and the sound latency);
   the phase of each pulse onset is read from the zero-phase offline reference
   (:func:`~nexus.dsp.phase.reference_phase`: 0.5–2 Hz band-pass + Hilbert) and summarised as circular mean,
   circular SD and the share inside the 90° window around the up-state peak (|phase| ≤ 45°).
@@ -18,10 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.dreamscape.controller import Controller
-from nexus.dreamscape.dryrun import EEG_CHANNEL, dry_run
-from nexus.dreamscape.offline import clas_replay, stages_to_probs
 from nexus.dreamscape.schema import Program
 from nexus.dsp.phase import circular_stats, reference_phase
+from nexus.facility.dryrun import EEG_CHANNEL, dry_run
+from nexus.facility.replay import clas_replay
 
 
 def pulse_phases(eeg: npt.ArrayLike, fs: float, onsets: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -46,21 +47,20 @@ def _stats(phases: npt.NDArray[np.float64]) -> dict[str, Any]:
 def phase_accuracy_real(eeg: npt.ArrayLike, fs: float, *, latency_s: float = 0.05) -> dict[str, Any]:
     """Phase accuracy on a real N3 excerpt (the whole excerpt is taken as N3)."""
     x = np.asarray(eeg, dtype=float).ravel()
-    n3 = np.eye(5)[3]
-    res = clas_replay(x, fs, lambda chunk, t: n3, latency_s=latency_s)
+    res = clas_replay(x, fs, stages="n3", sound_latency_s=latency_s)
     return _stats(pulse_phases(x, fs, res.onsets))
 
 
 def phase_accuracy_synthetic(nights: int = 3, hours: float = 8.0, *, fs: float = 100.0, seed: int = 100,
                              latency_s: float = 0.05) -> dict[str, Any]:
-    """Phase accuracy over synthetic nights (staged by their true hypnogram, open loop)."""
+    """Phase accuracy over synthetic nights (staged by their true hypnogram, open loop, through the facility loop)."""
     from nexus.sources.synthetic.night import synthesize_night
 
     all_ph = []
     for k in range(nights):
         night = synthesize_night("typical_adult", hours=hours, seed=seed + k, fs=fs, channels=(EEG_CHANNEL,))
         x = night.channel(EEG_CHANNEL)
-        res = clas_replay(x, fs, stages_to_probs(night.stages), latency_s=latency_s)
+        res = clas_replay(x, fs, stages="hypnogram", hypnogram=night.stages, sound_latency_s=latency_s)
         all_ph.append(pulse_phases(x, fs, res.onsets))
     out = _stats(np.concatenate(all_ph) if all_ph else np.zeros(0))
     out.update({"nights": nights, "hours": hours})
@@ -85,7 +85,10 @@ def closed_loop(program: Program, clients: int = 10, hours: float = 8.0, *, seed
         "so_power_change_pct_mean": round(float(np.mean(change)), 1) if change.size else None,
         "so_power_change_pct_per_client": [round(float(c), 1) for c in change],
         "clicks": summ["clicks"], "arousals_per_100_clicks": summ["arousals_per_100_clicks"],
-        "clicks_on_up_state_share": round(summ["clicks_on_up_state"] / summ["clicks"], 3) if summ["clicks"] else None,
+        "clicks_enhancing_share": (round(summ["clicks_enhancing_slow_waves"] / summ["clicks"], 3) if summ["clicks"]
+                                   else None),
+        "model_dependent": ["so_power_change_pct_mean", "so_power_change_pct_per_client", "arousals_per_100_clicks",
+                            "clicks_enhancing_share"],
         "smart_wakes": len(wakes),
         "smart_wake_light_in_window": round(float(np.mean(good)), 3) if wakes else None,
         "smart_wake_stages": {st: sum(r.wake_stage == st for r in wakes) for st in ("W", "N1", "N2", "N3", "R")},

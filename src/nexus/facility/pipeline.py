@@ -112,6 +112,7 @@ class Lane:
             a = f(self)
             self.analyzers.append(a)
             self.staged = self.staged or bool(getattr(a, "stages_sleep", False))
+        self._raw_rows = sorted({int(r) for a in self.analyzers for r in getattr(a, "reads_raw", ())})
 
     def analyzer(self, name: str) -> Analyzer | None:
         """The lane's analyzer called ``name`` (None when it has none)."""
@@ -312,7 +313,8 @@ class Lane:
         out.n_samples = n
         ctx = StepContext(block, self.active.copy(), self.fs, self.channels, lo, self.deterministic, self.staged,
                           self._probs, self._stage, self.glitch.copy(), self.distress.copy(),
-                          arrived_at=time.perf_counter() if arrived_at is None else arrived_at)
+                          arrived_at=time.perf_counter() if arrived_at is None else arrived_at,
+                          raw={r: block[:, r].copy() for r in self._raw_rows})
         for a in self.analyzers:
             self._merge(ctx, a.step(ctx), out)
         return out

@@ -340,6 +340,7 @@ def simulate(
     program: Program | None = None,
     natural_share: float = 1 / 7,
     audio: str | Path | None = None,
+    run_id: str | None = None,
     progress: Callable[[float, float], None] | None = None,
 ) -> SimulationSummary:
     """Run a facility night of synthetic sleepers in fast-forward, each bed playing its dreamscape.
@@ -384,6 +385,9 @@ def simulate(
         Share of beds that get a natural (record-only) night.
     audio : path-like, optional
         Folder for one WAV file per bed (48 kHz, rendered at the end of the night).
+    run_id : str, optional
+        Prefix of the session ids (``<run_id>-0001``, …); default: a new random one, so that nights
+        stored in one facility database never clash.
     progress : callable, optional
         Called as ``progress(done_s, total_s)`` after each tick.
 
@@ -402,7 +406,9 @@ def simulate(
     root.mkdir(parents=True, exist_ok=True)
     if audio is not None:
         Path(audio).mkdir(parents=True, exist_ok=True)
-    run_id = "n" + uuid.uuid4().hex[:8]
+    run_id = run_id or "n" + uuid.uuid4().hex[:8]
+    if not run_id.replace("-", "").isalnum() or len(run_id) > 24:
+        raise InvalidInputError(f"Invalid run id '{run_id}': use at most 24 letters, digits or '-'.")
     beds = plan_beds(n, seed=seed, hours=hours, profiles=profiles, program=program, natural_share=natural_share,
                      run_id=run_id)
     names = [b.session for b in beds]

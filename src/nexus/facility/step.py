@@ -117,6 +117,9 @@ class StepContext:
         :class:`~nexus.events.slow_waves.DownStates` of the slow-wave detector (times in lane seconds).
     arrived_at : float
         ``time.perf_counter()`` when the step's samples were taken in (for latency figures).
+    raw : dict of int to ndarray
+        Unfiltered copies (capacity, samples) of the channel rows that analyzers asked for with
+        a ``reads_raw`` attribute (CLAS reads the raw EEG: the clean-up filter shifts the phase).
     """
 
     block: FloatArray
@@ -133,6 +136,7 @@ class StepContext:
     events: list[Any] = field(default_factory=list)
     down_states: Any = None
     arrived_at: float = 0.0
+    raw: dict[int, FloatArray] = field(default_factory=dict)
 
     @property
     def n_samples(self) -> int:

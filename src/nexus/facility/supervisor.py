@@ -317,6 +317,23 @@ class Supervisor:
             except Exception as exc:  # closing a broken device must not stop the facility
                 logger.warning("Closing the source of %s failed: %s", session, exc)
 
+    def update_program(self, session: str, text: str, *, fmt: str = "yaml") -> Any:
+        """Replace a running session's program with ``text`` if, and only if, it passes every check.
+
+        A refused text leaves the bed on its last valid program; the refusal is journaled as a decision.
+        Returns the :class:`~nexus.dreamscape.check.CheckReport`.
+        """
+        rt = self.sessions.get(session)
+        if rt is None or rt.state == "ended":
+            raise InvalidInputError(f"No running session '{session}'.")
+        loop = rt.lane.analyzer("dreamscape")
+        if loop is None or not hasattr(loop, "update_program"):
+            raise StateError("This facility runs no dreamscape loop; programs cannot be changed.")
+        report = loop.ctrl.update_program(rt.slot, text, fmt=fmt, t=rt.lane.processed / rt.lane.fs)
+        if report.ok:
+            rt.program = report.program
+        return report
+
     # -- the tick --------------------------------------------------------------------------------
     def step(self, due_at: float | None = None) -> TickReport:
         """One tick: pull from every source, check and record at the edge, advance every lane.

@@ -32,20 +32,24 @@ def bench() -> None:
     show_default=True,
     help="Cut the looped signals this many hours into the night (0: beds awake at lights-out; 1+: mostly asleep).",
 )
+@click.option("--closed-loop/--no-closed-loop", default=True, show_default=True,
+              help="Run every bed's dreamscape (controller, sink, lease).")
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON object.")
 def live(sessions: int, seconds: float, fs: float, channels: int, tick_ms: float, events: bool, record: bool,
-         live_synth: bool, start_h: float, as_json: bool) -> None:
+         live_synth: bool, start_h: float, closed_loop: bool, as_json: bool) -> None:
     """Run N synthetic beds in real time through the live engine and report latency and CPU."""
     from nexus.facility.benchmark import bench_live
     from nexus.facility.simulate import SIM_CHANNELS
 
     res = bench_live(sessions, seconds, fs=fs, channels=SIM_CHANNELS[:channels], tick_s=tick_ms / 1000.0,
-                     events=events, record=record, live_synth=live_synth, start_h=start_h)
+                     events=events, record=record, live_synth=live_synth, start_h=start_h, closed_loop=closed_loop)
     if not as_json:
         click.echo(
             f"{res['sessions']} beds x {res['channels']} ch x {res['fs']:g} Hz for {res['seconds']:g} s: "
             f"p50 {res['latency_ms_p50']} ms, p99 {res['latency_ms_p99']} ms, CPU {res['cpu_percent']}%, "
-            f"dropped {res['samples_dropped']}, {'real time' if res['realtime'] else 'NOT real time'}",
+            f"dropped {res['samples_dropped']}, {'real time' if res['realtime'] else 'NOT real time'}"
+            + (f"; closed loop: {res['clicks']} clicks, click latency p99 {res['click_latency_ms_p99']} ms"
+               if res["closed_loop"] else ""),
             err=True,
         )
     click.echo(json.dumps(res))
@@ -59,6 +63,6 @@ def live(sessions: int, seconds: float, fs: float, channels: int, tick_ms: float
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON object (the default output too).")
 def clas(nights: int, clients: int, hours: float, stager: str, as_json: bool) -> None:
     """CLAS phase accuracy, closed-loop SO power change, arousals per 100 clicks, smart-wake share."""
-    from nexus.dreamscape.figures import clas_figures
+    from nexus.facility.figures import clas_figures
 
     click.echo(json.dumps(clas_figures(nights=nights, clients=clients, hours=hours, stager=stager)))

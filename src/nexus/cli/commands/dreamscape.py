@@ -53,27 +53,41 @@ def schema(output: str | None) -> None:
               help="Live staging, or the sleepers' true stages.")
 @click.option("--decisions", "decisions_out", type=click.Path(dir_okay=False),
               help="Write every decision with its inputs as JSON lines.")
-@click.option("--json", "as_json", is_flag=True, help="Print per-client details too, as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary and per-client details as JSON.")
 def try_(program: str, clients: int, hours: float, seed: int, profile: str, sham: bool, stager: str,
          decisions_out: str | None, as_json: bool) -> None:
-    """Dry-run PROGRAM on synthetic sleepers in fast-forward, in closed loop, and report what happens."""
+    """Dry-run PROGRAM on synthetic sleepers through the facility loop in fast-forward, and report what happens."""
+    from nexus.core.checks import check_writable_path
     from nexus.dreamscape.check import load_program
-    from nexus.dreamscape.dryrun import dry_run
+    from nexus.facility.dryrun import dry_run
+    from nexus.sources.synthetic import get_profile
 
     prog = load_program(program)
+    get_profile(profile)
+    path = check_writable_path(decisions_out, "decisions file") if decisions_out else None  # before the run
     result = dry_run(prog, clients=clients, hours=hours, seed=seed, profile=profile, stimulate=not sham,
                      stager=stager)
     out = result.summary()
-    if as_json:
-        out["sessions"] = [s.to_dict() for s in result.sessions]
-    click.echo(json.dumps(out, indent=2))
-    if decisions_out:
-        from nexus.core.checks import check_writable_path
-
-        path = check_writable_path(decisions_out, "decisions file")
+    if path is not None:
         with path.open("w", encoding="utf-8") as fh:
             for d in result.decisions:
-                fh.write(json.dumps(d.to_dict()) + "\n")
+                fh.write(json.dumps(d) + "\n")
+    if as_json:
+        out["sessions"] = [s.to_dict() for s in result.sessions]
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo(f"{out['program']}: {out['clients']} synthetic sleeper{'s' if out['clients'] != 1 else ''} x "
+               f"{out['hours']:g} h (stages: {out['stager']})")
+    click.echo(f"  clicks {out['clicks']}, cues {out['cues']}, distress responses {out['distress_responses']}, "
+               f"quiet on arousal {out['quiet_on_arousal']}")
+    click.echo(f"  smart wakes {out['smart_wakes']}"
+               + (f" ({100 * out['smart_wake_light_in_window']:.0f}% in light sleep inside the window)"
+                  if out["smart_wake_light_in_window"] is not None else ""))
+    click.echo(f"  model-dependent (the synthetic sleeper's response): arousals caused {out['arousals_caused']}, "
+               f"awakenings {out['awakenings_caused']}, clicks that enlarged slow waves "
+               f"{out['clicks_enhancing_slow_waves']}")
+    scenes = ", ".join(f"{k} {v:g}" for k, v in out["minutes_per_scene_per_client"].items())
+    click.echo(f"  minutes per scene per client: {scenes}")
 
 
 @dreamscape.command()
@@ -124,8 +138,8 @@ def render(program: str, hypno: str, output: str, edf: str | None, channel: str 
     """Render what PROGRAM would play over the night of HYPNO into a WAV file, for offline listening."""
     from nexus.core.checks import check_writable_path
     from nexus.dreamscape.check import load_program
-    from nexus.dreamscape.offline import run_hypnogram
     from nexus.dreamscape.renderer import Renderer
+    from nexus.facility.replay import hypnogram_night
     from nexus.formats.hypnogram import read_hypnogram
     from nexus.sinks.wav import WavSink
 
@@ -136,16 +150,16 @@ def render(program: str, hypno: str, output: str, edf: str | None, channel: str 
     if edf:
         sig = _eeg_signal(edf, channel)
         eeg, fs = sig.data, sig.fs
-    run = run_hypnogram(prog, hyp.stages, epoch_s=hyp.epoch_s, eeg=eeg, fs=fs)
+    commands, night_s = hypnogram_night(prog, hyp.stages, epoch_s=hyp.epoch_s, eeg=eeg, fs=fs)
     start = start_min * 60.0
-    duration = (run.duration_s - start) if minutes is None else min(minutes * 60.0, run.duration_s - start)
+    duration = (night_s - start) if minutes is None else min(minutes * 60.0, night_s - start)
     if duration <= 0:
         from nexus.core.errors import InvalidInputError
 
         raise InvalidInputError(f"Nothing to render: --start-min {start_min:g} is past the night's end "
-                                f"({run.duration_s / 60:g} min).")
+                                f"({night_s / 60:g} min).")
     with WavSink(output, ceiling_dbfs=prog.limits.max_level_db) as sink:
-        stats = Renderer(prog, base_dir=Path(program).parent).render(run.commands, sink, duration, start_s=start)
+        stats = Renderer(prog, base_dir=Path(program).parent).render(commands, sink, duration, start_s=start)
     clicks = int(stats.pop("clicks"))
     note = "" if edf else " (no EEG given: CLAS clicks need --edf)"
     click.echo(f"Wrote {output}: {duration / 60:.1f} min at 48 kHz, {clicks} clicks{note}, "
@@ -179,68 +193,49 @@ def _eeg_signal(edf: str, channel: str | None):  # type: ignore[no-untyped-def]
 @click.option("--latency-ms", type=click.FloatRange(0, 250), help="Sample-to-sound latency (default: program's).")
 def clas_replay(recording: str, channel: str | None, output: str, program: str | None, hypno: str | None,
                 assume: str | None, latency_ms: float | None) -> None:
-    """Replay RECORDING as if live: stage it and run the CLAS controller causally; write the pulses it plays."""
+    """Replay RECORDING through the facility loop as if live (0.1-s steps); write the pulses CLAS plays."""
     import numpy as np
     import pandas as pd
 
     from nexus.core.checks import check_writable_path
     from nexus.dreamscape.check import load_program
-    from nexus.dreamscape.offline import clas_replay as replay
-    from nexus.dreamscape.offline import stages_to_probs
+    from nexus.facility.replay import clas_replay as replay
     from nexus.formats.events import write_events
 
     check_writable_path(output, "pulses file")
     sig = _eeg_signal(recording, channel)
+    hypnogram, others = None, None
     if hypno:
         from nexus.formats.hypnogram import read_hypnogram
 
-        probs = stages_to_probs(read_hypnogram(hypno).stages)
-        staging = f"hypnogram {hypno}"
+        hypnogram = read_hypnogram(hypno).stages
+        stages, staging = "hypnogram", f"hypnogram {hypno}"
     elif assume:
-        n3 = np.eye(5)[3]
-        probs = lambda chunk, t: n3  # noqa: E731 - known from the first sample, unlike a hypnogram
-        staging = "assumed N3"
+        stages, staging = "n3", "assumed N3"
     else:
-        probs, staging = _live_probs(recording, sig)
+        others = _staging_channels(recording, sig)
+        stages = "live"
+        staging = "live (" + "+".join(["EEG", *(k.split()[0] for k in others)]) + ")"
     prog = load_program(program) if program else None
-    res = replay(sig.data, sig.fs, probs, program=prog, latency_s=None if latency_ms is None else latency_ms / 1e3)
+    res = replay(sig.data, sig.fs, stages=stages, hypnogram=hypnogram, others=others, program=prog,
+                 sound_latency_s=0.05 if latency_ms is None else latency_ms / 1e3)
     n = res.onsets.size
     df = pd.DataFrame({"onset": np.round(res.onsets, 4), "duration": 0.05, "description": "clas_click",
                        "channel": sig.label, "phase_pred_deg": res.phase_pred_deg, "envelope_uv": res.envelope_uv})
     write_events(output, df)
-    click.echo(f"Wrote {output}: {n} pulses over {sig.data.size / sig.fs / 60:.1f} min of {sig.label} "
-               f"(staging: {staging}).")
+    click.echo(f"Wrote {output}: {n} pulse{'s' if n != 1 else ''} over {sig.data.size / sig.fs / 60:.1f} min of "
+               f"{sig.label} (staging: {staging}).")
 
 
-def _live_probs(recording: str, sig):  # type: ignore[no-untyped-def]
-    """A live stager fed chunk by chunk with the EEG (and the EOG and EMG when the recording has them)."""
-    import numpy as np
-
-    from nexus.core.errors import InvalidInputError
+def _staging_channels(recording: str, sig):  # type: ignore[no-untyped-def]
+    """The recording's EOG and EMG at the EEG's rate, named by role, for the live stager."""
     from nexus.formats.edf import read_edf
 
-    try:
-        from nexus.staging.live import LiveStager
-    except ImportError:
-        raise InvalidInputError(
-            "Live staging (nexus.staging.live) is not available in this installation; give --hypno H or --stage N3."
-        ) from None
-
     rec = read_edf(recording)
-    rows, kinds = [sig.data], ["eeg"]
+    out = {}
     for kind in ("EOG", "EMG"):
-        other = next((s for s in rec.signals if kind in s.label.upper() and s.fs == sig.fs), None)
+        other = next((s for s in rec.signals if kind in s.label.upper() and s.fs == sig.fs
+                      and s.data.size == sig.data.size), None)
         if other is not None:
-            rows.append(other.data)
-            kinds.append(kind.lower())
-    data = np.stack(rows)
-    stager = LiveStager(1, sig.fs, tuple(kinds), night_hours=max(sig.data.size / sig.fs / 3600.0, 0.1))
-    pos = {"i": 0}
-
-    def probs(chunk, t):  # type: ignore[no-untyped-def]
-        i = pos["i"]
-        stager.push(data[None, :, i : i + chunk.size])
-        pos["i"] = i + chunk.size
-        return stager.update().probabilities[0]
-
-    return probs, f"live ({'+'.join(kinds)})"
+            out[f"{kind} {other.label}"] = other.data
+    return out

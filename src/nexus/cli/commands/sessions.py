@@ -31,13 +31,10 @@ def sessions(state: str | None, client_code: str | None, limit: int, as_json: bo
     if not rows:
         click.echo("No sessions" + (f" in state '{state}'" if state else "") + ".")
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(show_lines=False)
-    for col in ("session", "client", "program", "mode", "state", "started", "ended", "end reason"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(r["session"], r["client"], r["program"] or "—", r["mode"], r["state"],
-                      (r["started_at"] or "")[:19], (r["ended_at"] or "")[:19], r["end_reason"] or "")
-    Console().print(table)
+    cols = ("session", "client", "program", "mode", "state", "started", "ended", "end reason")
+    table = [cols] + [(r["session"], r["client"], r["program"] or "-", r["mode"], r["state"],
+                       (r["started_at"] or "")[:19].replace("T", " "), (r["ended_at"] or "")[:19].replace("T", " "),
+                       r["end_reason"] or "") for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols) - 1)]
+    for row in table:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)) + "  " + row[-1])
