@@ -1,17 +1,16 @@
 """The compiled detector kernels equal the NumPy reference forms they replace."""
 
+import events_oracles as oracles
 import numpy as np
 import pytest
 
 from nexus.dsp.filters import bandpass_sos, zero_phase
-from nexus.events._kernels import beat_candidates_kernel, half_waves_kernel, spindle_features_kernel
+from nexus.events._kernels import half_waves
 from nexus.events.common import segment_argext, segment_reduce
-from nexus.events.heart import _candidates, _candidates_fast
-from nexus.events.slow_waves import _half_waves
-from nexus.events.spindles import SpindleParams, _features, _moving_features, _spindle_columns
+from nexus.events.heart import _candidates
+from nexus.events.spindles import SpindleParams, _features, _spindle_columns
 
 
-@pytest.mark.skipif(beat_candidates_kernel() is None, reason="numba not installed")
 @pytest.mark.parametrize("fs", [50.0, 100.0, 256.0])
 @pytest.mark.parametrize("n", [1, 2, 30, 399, 400, 401, 2600], ids=lambda n: f"n{n}")
 def test_compiled_beat_candidates_equal_the_numpy_form(fs, n):
@@ -21,14 +20,13 @@ def test_compiled_beat_candidates_equal_the_numpy_form(fs, n):
     x[2, 10:40] = 0.0  # a flat stretch: ties in the running maxima
     f = zero_phase(x, bandpass_sos(5.0, min(20.0, 0.45 * fs), fs=fs, order=2))
     mask = rng.random((5, n)) > 0.1
-    want = _candidates(f, fs, mask)
-    got = _candidates_fast(f, fs, mask)
+    want = oracles.beat_candidates(f, fs, mask)
+    got = _candidates(f, fs, mask)
     np.testing.assert_array_equal(got, want)
     if n >= 400:
         assert want.any()  # the beats are there: the comparison is not between two empty masks
 
 
-@pytest.mark.skipif(spindle_features_kernel() is None, reason="numba not installed")
 @pytest.mark.parametrize("fs", [64.0, 100.0, 256.0])
 @pytest.mark.parametrize("n", [1, 2, 29, 30, 31, 2600], ids=lambda n: f"n{n}")
 def test_compiled_spindle_features_equal_the_numpy_form(fs, n):
@@ -38,12 +36,11 @@ def test_compiled_spindle_features_equal_the_numpy_form(fs, n):
     x[1] = 0.0  # flat: correlation 0, relative power against the 1e-12 floor
     p = SpindleParams()
     broad, sigma, rc, mrms = _features(x, fs, p)
-    want_rc, want_rms = _moving_features(broad, sigma, fs, p)
+    want_rc, want_rms = oracles.moving_features(broad, sigma, fs, p)
     np.testing.assert_array_equal(rc, want_rc)
     np.testing.assert_array_equal(mrms, want_rms)
 
 
-@pytest.mark.skipif(half_waves_kernel() is None, reason="numba not installed")
 @pytest.mark.parametrize("n", [1, 2, 3, 50, 4000], ids=lambda n: f"n{n}")
 def test_compiled_half_waves_equal_the_numpy_form(n):
     rng = np.random.default_rng(n)
@@ -51,8 +48,8 @@ def test_compiled_half_waves_equal_the_numpy_form(n):
     f[1] = -1.0  # one negative run over the whole row: no candidate
     f[2, ::2] = 0.0  # zeros count as positive
     f[3] = np.round(f[3])  # ties: the first extreme wins
-    want = _half_waves(f)
-    got = half_waves_kernel()(f)
+    want = oracles.half_waves(f)
+    got = half_waves(f)
     for w, g in zip(want, got, strict=True):
         np.testing.assert_array_equal(g, w)
     if n == 4000:

@@ -10,14 +10,13 @@ from hypothesis import strategies as st
     st.booleans(),
 )
 def test_compiled_quartiles_equal_numpy_percentiles(values, coarse):
-    pytest.importorskip("numba")
-    from nexus.staging._kernels import _quartiles
+    from nexus.staging._select import quartiles
 
     x = np.asarray(values)
     if coarse:
         x = np.round(x / 2e5)  # few distinct values: long runs of ties
     out = np.empty(2)
-    _quartiles()(x.copy(), x.size, out)
+    quartiles(x.copy(), x.size, out)
     np.testing.assert_allclose(out, np.percentile(x, [25, 75]), rtol=1e-12, atol=1e-9)
 
 
@@ -35,13 +34,12 @@ def test_median_network_selects_the_median_of_every_binary_input(n):
 
 
 def test_compiled_median_equals_numpy_median():
-    pytest.importorskip("numba")
-    from nexus.staging._kernels import median_kernel, median_network
+    from nexus.staging._kernels import median, median_network
 
     x = np.random.default_rng(0).gamma(1.0, size=(7, 11, 151)).astype(np.float32)
     x[2, :, :5] = 1.0  # ties
     out = np.empty((7, 151), dtype=np.float32)
-    median_kernel()(x, median_network(11), out)
+    median(x, median_network(11), out)
     np.testing.assert_array_equal(out, np.median(x, axis=1))
 
 
@@ -59,10 +57,9 @@ def test_float32_thresholds_make_the_same_decisions(t, ulps):
 
 
 def test_layout_generic_biquads_equal_scipy_for_float32_views():
-    pytest.importorskip("numba")
     from scipy import signal
 
-    from nexus.dsp._biquad import sosfilt_rows_kernel
+    from nexus.dsp._biquad import sosfilt_rows
 
     sos = signal.butter(8, 34.0, fs=256.0, output="sos")
     x = np.random.default_rng(2).normal(0, 40, size=(3, 21, 300)).astype(np.float32).transpose(1, 0, 2)
@@ -70,17 +67,16 @@ def test_layout_generic_biquads_equal_scipy_for_float32_views():
     zi = np.random.default_rng(3).normal(size=(len(sos), rows.shape[0], 2))
     out = np.empty(rows.shape)
     ref, zf = signal.sosfilt(sos, rows.astype(np.float64), axis=-1, zi=zi)
-    sosfilt_rows_kernel()(rows, sos, zi, out)
+    sosfilt_rows(rows, sos, zi, out)
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(zi, zf)
 
 
 @pytest.mark.parametrize("backward", [False, True], ids=["forward", "backward"])
 def test_fused_multiply_add_biquads_equal_scipy_within_rounding(backward):
-    pytest.importorskip("numba")
     from scipy import signal
 
-    from nexus.dsp._biquad import WIDTH, cascade_fma_kernel
+    from nexus.dsp._biquad import WIDTH, cascade_fma
 
     sos = signal.butter(8, 34.0, fs=256.0, output="sos")
     rng = np.random.default_rng(4)
@@ -89,7 +85,7 @@ def test_fused_multiply_add_biquads_equal_scipy_within_rounding(backward):
     rows = tile.T[:, ::-1] if backward else tile.T
     ref, zf = signal.sosfilt(sos, rows, axis=-1, zi=zi)
     z0, z1 = zi[..., 0].copy(), zi[..., 1].copy()
-    cascade_fma_kernel()(tile, sos, z0, z1, 0, len(tile), backward)
+    cascade_fma(tile, sos, z0, z1, 0, len(tile), backward)
     out = tile.T[:, ::-1] if backward else tile.T
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(np.stack([z0, z1], axis=-1), zf, rtol=1e-12, atol=1e-9)

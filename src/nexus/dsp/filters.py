@@ -26,14 +26,13 @@ from scipy import signal
 
 from nexus.core.checks import check_number, check_option
 from nexus.core.errors import InvalidInputError
-from nexus.dsp._biquad import filtfilt_kernel, sosfilt_kernel
+from nexus.dsp import _biquad
 
 FloatArray = npt.NDArray[np.float64]
 
 __all__ = [
     "StatefulFilter",
     "bandpass_sos",
-    "compile_kernels",
     "highpass_sos",
     "lowpass_sos",
     "notch_sos",
@@ -139,13 +138,12 @@ def zero_phase(x: npt.ArrayLike, sos: FloatArray, axis: int = -1) -> FloatArray:
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[axis]
     padlen = min(3 * (2 * len(sos) + 1), max(n - 1, 0))
-    kernel = filtfilt_kernel() if x.ndim and axis in (-1, x.ndim - 1) and _tiled(x.size // max(n, 1), n) else None
-    if kernel is None:
+    if not (x.ndim and axis in (-1, x.ndim - 1) and _tiled(x.size // max(n, 1), n)):
         return np.asarray(signal.sosfiltfilt(sos, x, axis=axis, padlen=padlen))
     sos = np.ascontiguousarray(sos, dtype=np.float64)
     rows = np.ascontiguousarray(x.reshape(-1, n))
     out = np.empty_like(rows)
-    kernel(rows, sos, _zi_unit(sos), padlen, out)  # same arithmetic as sosfiltfilt, rows side by side
+    _biquad.filtfilt(rows, sos, _zi_unit(sos), padlen, out)  # same arithmetic as sosfiltfilt, rows side by side
     return out.reshape(x.shape)
 
 
@@ -169,25 +167,6 @@ def _zi_unit(sos: FloatArray) -> FloatArray:
 
 
 _ZI_CACHE: dict[bytes, FloatArray] = {}
-
-
-@lru_cache(maxsize=1)
-def compile_kernels() -> None:
-    """Compile (or load from numba's disk cache) the filter kernels for every array layout used here.
-
-    Called when filters and live detectors are built, so that a first compile (seconds, holding
-    the interpreter lock) never lands inside a live tick. Once per process; cheap afterwards.
-    """
-    causal, forward_backward = sosfilt_kernel(), filtfilt_kernel()
-    if causal is None or forward_backward is None:  # pragma: no cover - numba comes with yasa
-        return
-    sos = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
-    rows = np.zeros((MIN_ROWS, 2, 4))
-    state = np.zeros((1, MIN_ROWS, 2, 2))
-    causal(np.zeros((MIN_ROWS, 4)), sos, np.zeros((1, MIN_ROWS, 2)))  # a copy of the block
-    causal(rows[:, 0], sos, np.zeros((1, MIN_ROWS, 2)))  # in place into rows of a larger array
-    causal(rows[:, 0], sos, state[:, :, 0])  # … one inner index at a time
-    forward_backward(np.zeros((MIN_ROWS, 8)), sos, np.zeros((1, 2)), 1, np.zeros((MIN_ROWS, 8)))
 
 
 class StatefulFilter:
@@ -226,7 +205,6 @@ class StatefulFilter:
         self._zi_unit = signal.sosfilt_zi(self.sos)  # (n_sections, 2), state for a unit step
         self.zi = np.zeros((self.sos.shape[0], *self.leading_shape, 2))
         self._fresh = np.ones(self.leading_shape, dtype=bool)
-        compile_kernels()
 
     def reset(self, index: npt.ArrayLike | None = None) -> None:
         """Forget the state of some sessions (all when ``index`` is None); they restart like new.
@@ -276,8 +254,7 @@ class StatefulFilter:
             self.zi = np.where(self._fresh[None, ..., None], start, self.zi)
         self._fresh[...] = False
         rows = int(np.prod(self.leading_shape, dtype=np.int64))
-        kernel = sosfilt_kernel() if _tiled(rows, x.shape[-1]) else None
-        if kernel is None:
+        if not _tiled(rows, x.shape[-1]):  # a few long rows: scipy's one-row loop is as fast
             y, self.zi = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi)
             if out is None:
                 return np.asarray(y)
@@ -293,10 +270,10 @@ class StatefulFilter:
         n = x.shape[-1]
         flat = _rows_view(y, rows, n)
         if flat is not None:
-            kernel(flat, self.sos, self.zi.reshape(self.sos.shape[0], rows, 2))  # in place, state carried
+            _biquad.sosfilt(flat, self.sos, self.zi.reshape(self.sos.shape[0], rows, 2))  # in place, state carried
         else:  # rows that cannot be flattened without a copy: one call per inner index, in place
             for idx in np.ndindex(*self.leading_shape[1:]):
-                kernel(y[(slice(None), *idx)], self.sos, self.zi[(slice(None), slice(None), *idx)])
+                _biquad.sosfilt(y[(slice(None), *idx)], self.sos, self.zi[(slice(None), slice(None), *idx)])
         return y
 
 

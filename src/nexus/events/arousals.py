@@ -272,8 +272,6 @@ class ArousalStream:
         self.params = params or ArousalParams()
         self.n_sessions = int(check_number("n_sessions", n_sessions, ge=1))
         self._feat = _Features(self.n_sessions, fs)
-        # compile (or load) the filter kernels for these layouts now, not in the first tick
-        _Features(self.n_sessions, fs).step(np.zeros((self.n_sessions, 2)), np.zeros((self.n_sessions, 2)))
         self._stages = _StageBins(self.n_sessions, self._feat.n)
         left = self.params.baseline_s + self.params.baseline_gap_s + self.params.max_duration_s + 15.0
         self._stream = WindowedStream(

@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import maximum_filter1d
 
 from nexus.core.checks import check_number
-from nexus.dsp.filters import bandpass_sos, compile_kernels, zero_phase
-from nexus.dsp.moving import moving_mean, runs, window_samples
-from nexus.events._kernels import beat_candidates_kernel
+from nexus.dsp.filters import bandpass_sos, zero_phase
+from nexus.dsp.moving import runs, window_samples
+from nexus.events._kernels import beat_candidates
 from nexus.events.common import BoolArray, FloatArray, WindowedStream, as_2d, check_fs
 from nexus.events.table import EventBatch
 
@@ -33,38 +32,30 @@ RR_RANGE_S = (0.3, 2.0)  # 30–200 bpm: RR intervals outside are gaps or misdet
 
 
 def _candidates(f: FloatArray, fs: float, mask: BoolArray) -> BoolArray:
-    """R-peak candidates of the band-passed ECG ``f`` (rows, samples): the NumPy reference form."""
-    d = np.diff(f, axis=-1, prepend=f[..., :1]) * fs
-    env = moving_mean(d * d, window_samples(0.12, fs))
-    local = maximum_filter1d(env, size=window_samples(0.5, fs), axis=-1, mode="nearest")
-    wide = maximum_filter1d(env, size=window_samples(4.0, fs), axis=-1, mode="nearest")
-    # noise has no beat standing out of its 4-s mean; a QRS does (peak / mean ≥ ~3 up to 200 bpm)
-    floor = 2.5 * moving_mean(env, window_samples(4.0, fs))
-    return np.asarray((env == local) & (env >= 0.3 * wide) & (env > floor) & (env > 0) & mask)
+    """R-peak candidates of the band-passed ECG ``f`` (rows, samples), in one compiled pass per row.
 
-
-def _candidates_fast(f: FloatArray, fs: float, mask: BoolArray) -> BoolArray:
-    """:func:`_candidates` in one compiled pass per row (same values); the reference without numba."""
-    kernel = beat_candidates_kernel()
-    if kernel is None or f.ndim != 2 or f.shape[-1] == 0:
-        return _candidates(f, fs, mask)
-    out = np.empty(f.shape, dtype=bool)
-    kernel(
-        np.ascontiguousarray(f),
+    See :func:`nexus.events._kernels.beat_candidates` (the NumPy/SciPy form it equals is in the tests).
+    """
+    out = np.zeros(f.shape, dtype=bool)
+    n = f.shape[-1]
+    if n == 0:
+        return out
+    beat_candidates(
+        np.ascontiguousarray(f.reshape(-1, n)),
         float(fs),
         window_samples(0.12, fs),
         window_samples(0.5, fs),
         window_samples(4.0, fs),
         window_samples(4.0, fs),
-        np.ascontiguousarray(np.broadcast_to(mask, f.shape)),
-        out,
+        np.ascontiguousarray(np.broadcast_to(mask, f.shape).reshape(-1, n)),
+        out.reshape(-1, n),
     )
     return out
 
 
 def _beat_core(x: FloatArray, fs: float, mask: BoolArray) -> EventBatch:
     f = zero_phase(x, bandpass_sos(5.0, min(20.0, 0.45 * fs), fs=fs, order=2))
-    r, idx = np.nonzero(_candidates_fast(f, fs, mask))
+    r, idx = np.nonzero(_candidates(f, fs, mask))
     # a QRS is large: at least MIN_QRS_UV within ±50 ms on the band-passed ECG (noise alone is not)
     # (the ±50 ms maximum, gathered at the candidate peaks only: as maximum_filter1d, "nearest" edges)
     w = window_samples(0.1, fs)
@@ -222,9 +213,6 @@ class HeartRateStream:
         self._t = np.full((n_sessions, self.history), np.nan)  # beat times, ring per session
         self._rr = np.full((n_sessions, self.history), np.nan)
         self._count = np.zeros(n_sessions, dtype=np.int64)
-        # compile (or load) the candidates kernel now, not in the first evaluation of a live night
-        _candidates_fast(np.zeros((1, 4)), fs, np.ones((1, 4), dtype=bool))
-        compile_kernels()  # the forward-backward filter of the windows, too
 
     def _remember(self, ev: EventBatch) -> None:
         if not len(ev):

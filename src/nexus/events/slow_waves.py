@@ -18,15 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from nexus.core.errors import InvalidInputError
 from nexus.dsp.filters import StatefulFilter, bandpass_sos, zero_phase
-from nexus.dsp.moving import runs
-from nexus.events._kernels import half_waves_kernel
+from nexus.events._kernels import half_waves
 from nexus.events.common import (
     BoolArray,
     FloatArray,
@@ -34,7 +32,6 @@ from nexus.events.common import (
     as_2d,
     check_fs,
     finite,
-    segment_argext,
     stage_mask,
 )
 from nexus.events.table import EventBatch, EventResults
@@ -64,34 +61,11 @@ class SlowWaveParams:
                 )
 
 
-def _half_waves(f: FloatArray) -> tuple[npt.NDArray[Any], ...]:
-    """Slow-wave candidates: the NumPy reference form of :func:`nexus.events._kernels.half_waves_kernel`."""
-    n = f.shape[-1]
-    neg = f < 0
-    r_neg, s_neg, e_neg = runs(neg)
-    r_pos, s_pos, e_pos = runs(~neg)
-    # each interior negative half-wave is followed by the positive half-wave starting at its end
-    inner = (s_neg > 0) & (e_neg < n)
-    r_neg, s_neg, e_neg = r_neg[inner], s_neg[inner], e_neg[inner]
-    key_pos = r_pos * (n + 1) + s_pos
-    key = r_neg * (n + 1) + e_neg
-    if key_pos.size == 0:
-        key = key[:0]
-    j = np.clip(np.searchsorted(key_pos, key), 0, max(key_pos.size - 1, 0))
-    ok = (key_pos[j] == key) & (e_pos[j] < n) if key.size else np.zeros(0, dtype=bool)
-    r, a, b = r_neg[: ok.size][ok], s_neg[: ok.size][ok], e_neg[: ok.size][ok]
-    c = e_pos[j[ok]] if ok.size else np.zeros(0, dtype=np.intp)
-    neg_min, neg_idx = segment_argext(f, r, a, b, find_max=False)
-    pos_max, pos_idx = segment_argext(f, r, b, c, find_max=True)
-    return r, a, b, c, neg_min, neg_idx, pos_max, pos_idx
-
-
 def _sw_core(x: FloatArray, fs: float, mask: BoolArray, p: SlowWaveParams) -> EventBatch:
     f = zero_phase(x, bandpass_sos(*p.freq, fs=fs, order=2))
     n = f.shape[-1]
-    kernel = half_waves_kernel() if f.ndim == 2 and n else None
-    # one compiled scan per row instead of runs, a search and two segment reductions (same candidates)
-    r, a, b, c, neg_min, neg_idx, pos_max, pos_idx = _half_waves(f) if kernel is None else kernel(f)
+    # one compiled scan per row (the candidate half-waves, their extremes)
+    r, a, b, c, neg_min, neg_idx, pos_max, pos_idx = half_waves(np.ascontiguousarray(f.reshape(-1, n)))
     dneg, dpos = (b - a) / fs, (c - b) / fs
     ptp = pos_max - neg_min
     good = (
@@ -248,8 +222,6 @@ class SlowWaveStream:
         )
         self._filter = StatefulFilter(bandpass_sos(*self.params.freq, fs=fs, order=2), (n_sessions,), init="step")
         self._tail = np.zeros((n_sessions, 2))
-        # compile (or load) the candidate kernel now, not in the first evaluation of a live night
-        _sw_core(np.zeros((1, 8)), fs, np.ones((1, 8), dtype=bool), self.params)
         self.down_threshold_uv = float(down_threshold_uv)
         nan = np.full(n_sessions, np.nan)
         self.down_states = DownStates(nan.copy(), nan.copy(), np.zeros(n_sessions), np.zeros(n_sessions, bool))

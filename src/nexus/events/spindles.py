@@ -23,9 +23,9 @@ import numpy.typing as npt
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
-from nexus.dsp.filters import bandpass_sos, compile_kernels, zero_phase
-from nexus.dsp.moving import corr_from_moments, cumulative, moving_mean, runs, window_mean, window_samples
-from nexus.events._kernels import spindle_features_kernel
+from nexus.dsp.filters import bandpass_sos, zero_phase
+from nexus.dsp.moving import moving_mean, runs, window_samples
+from nexus.events._kernels import spindle_features
 from nexus.events.common import (
     BoolArray,
     FloatArray,
@@ -142,43 +142,20 @@ def _features(x: FloatArray, fs: float, p: SpindleParams) -> tuple[FloatArray, F
     """Broadband and sigma signals, (relative sigma power, moving correlation) and moving RMS of sigma."""
     broad = zero_phase(x, bandpass_sos(*p.freq_broad, fs=fs, order=4))
     sigma = zero_phase(x, bandpass_sos(*p.freq_sp, fs=fs, order=4))
-    kernel = spindle_features_kernel()
-    if kernel is None or x.ndim != 2 or x.shape[-1] == 0:
-        return (broad, sigma, *_moving_features(broad, sigma, fs, p))
-    rc = np.empty((2, *x.shape))
-    mrms = np.empty(x.shape)
-    # the same sums and windows as _moving_features, one pass per row instead of ~20 array passes
-    kernel(
-        np.ascontiguousarray(broad),
-        np.ascontiguousarray(sigma),
-        window_samples(p.rel_pow_window, fs),
-        window_samples(0.3, fs),
-        rc[0],
-        rc[1],
-        mrms,
-    )
+    n = x.shape[-1]
+    rc = np.zeros((2, *x.shape))
+    mrms = np.zeros(x.shape)
+    if n:  # the moving sums and windows in one compiled pass per row
+        spindle_features(
+            np.ascontiguousarray(broad.reshape(-1, n)),
+            np.ascontiguousarray(sigma.reshape(-1, n)),
+            window_samples(p.rel_pow_window, fs),
+            window_samples(0.3, fs),
+            rc[0].reshape(-1, n),
+            rc[1].reshape(-1, n),
+            mrms.reshape(-1, n),
+        )
     return broad, sigma, rc, mrms
-
-
-def _moving_features(
-    broad: FloatArray, sigma: FloatArray, fs: float, p: SpindleParams
-) -> tuple[FloatArray, FloatArray]:
-    """(relative sigma power, moving correlation) and moving RMS of sigma: the NumPy reference form."""
-    # one cumulative sum of sigma, broad and their products serves every moving window below
-    prods = np.empty((5, *broad.shape))
-    prods[0], prods[1] = sigma, broad
-    np.multiply(sigma, broad, out=prods[2])
-    np.multiply(sigma, sigma, out=prods[3])
-    np.multiply(broad, broad, out=prods[4])
-    c = cumulative(prods)
-    del prods
-    n2 = window_samples(p.rel_pow_window, fs)
-    pw = window_mean(c[3:], n2)
-    relpow = pw[0] / np.maximum(pw[1], 1e-12)
-    m = window_mean(c, window_samples(0.3, fs))
-    corr = corr_from_moments(*m)
-    mrms = np.sqrt(np.maximum(m[3], 0.0))
-    return np.stack([relpow, corr]), mrms
 
 
 def _spindle_columns(
@@ -353,9 +330,6 @@ class SpindleStream:
             gated=True,
         )
         self._hist = np.zeros((n_sessions * n_channels, _CENTRES.size), dtype=np.int64)
-        # compile (or load) the feature kernels now, not in the first evaluation of a live night
-        _features(np.zeros((1, 4)), fs, self.params)
-        compile_kernels()  # the forward-backward filter of the windows, too
 
     def _core(self, x: FloatArray, fs: float, mask: BoolArray) -> EventBatch:
         s = self._stream

@@ -1,4 +1,4 @@
-"""Compiled quartiles of a sample (numba; imported only where numba is available).
+"""Compiled quartiles of a sample.
 
 ``quartiles(buf, n, out2)``: numpy's linear-interpolation 25 % and 75 % quantiles of ``buf[:n]``.
 
@@ -10,11 +10,12 @@ passes over the block instead of a full selection. When the values span no finit
 whole buffer is searched.
 """
 
-import numba
 import numpy as np
 
+from nexus.dsp._jit import kernel
 
-@numba.njit(cache=True, nogil=True)
+
+@kernel
 def select(buf, lo, hi, k):
     # quickselect with branch-free Lomuto partitions (the comparison moves the boundary, no
     # jump to mispredict): values below the pivot first, then, in the rest, values equal to
@@ -48,7 +49,7 @@ def select(buf, lo, hi, k):
         lo = eq
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _kth(buf, lo, hi, k):
     """The ``k``-th smallest of ``buf[lo : hi + 1]`` (``buf`` reordered), and the next larger order statistic."""
     select(buf, lo, hi, k)
@@ -61,7 +62,7 @@ def _kth(buf, lo, hi, k):
     return v, nxt
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _bin_of(k, counts):
     """The bin that holds order statistic ``k``, and the number of values in the bins before it."""
     below = 0
@@ -72,7 +73,7 @@ def _bin_of(k, counts):
     return b, below
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _next_bin(b, counts):
     """The first bin after ``b`` that holds values (``len(counts)`` when none does)."""
     b += 1
@@ -81,12 +82,12 @@ def _next_bin(b, counts):
     return b
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def quartiles(buf, n, out2):
     quartiles_into(buf, n, out2, np.empty(n, np.int64), np.empty((256, 4), np.int64), np.empty(2 * n))
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def quartiles_into(buf, n, out2, bins, hist4, work):
     """:func:`quartiles` with caller-owned scratch: ``bins`` (n,) int64, ``hist4`` (256, 4) int64, ``work`` (2 n,)."""
     p25 = 0.25 * (n - 1)
@@ -162,7 +163,7 @@ def quartiles_into(buf, n, out2, bins, hist4, work):
         out2[j] = v + (p - k) * (nxt - v)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _quartiles_select(buf, n, p25, p75, i25, i75, out2):
     """The quartiles by quickselect over the whole buffer."""
     select(buf, 0, n - 1, i75)

@@ -13,11 +13,11 @@ channel and epoch
 * ``perm`` (normalised order-3 permutation entropy), ``higuchi`` (Higuchi fractal dimension,
   kmax=10), ``petrosian`` (Petrosian fractal dimension).
 
-Everything is computed with array operations over any leading axes (sessions, channels,
-epochs); there is no per-epoch Python loop. When numba is installed, the time-domain features
-(moments, quartiles, zero crossings, Hjorth, entropy, fractal dimensions) come from one compiled
-kernel per epoch (:mod:`nexus.staging._kernels`, compiled once per machine and cached), equal to
-the array version up to rounding. The implementation is this project's own.
+Everything is computed over any leading axes (sessions, channels, epochs), without a per-epoch
+Python loop: the time-domain features (moments, quartiles, zero crossings, Hjorth, entropy,
+fractal dimensions) come from one compiled kernel per epoch (:mod:`nexus.staging._kernels`),
+equal to their array definitions (kept in the tests as the reference) up to rounding; the
+spectral ones from Welch periodograms. The implementation is this project's own.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from nexus.core.errors import InvalidInputError
 
 # numpy only at import time: scipy.signal / scipy.integrate would add about a second to a fresh
 # process (the window, FIR design and Simpson rule below are the few lines they would provide)
@@ -273,55 +274,14 @@ def epochs_of(x: FloatArray, epoch_samples: int = EPOCH_SAMPLES) -> FloatArray:
 # --------------------------------------------------------------------------- per-epoch features
 
 
-def _count_sign_changes(x: FloatArray) -> FloatArray:
-    s = np.signbit(x)
-    return np.count_nonzero(s[..., 1:] != s[..., :-1], axis=-1).astype(np.float64)
-
-
-def _perm_entropy3(x: FloatArray) -> FloatArray:
-    """Normalised order-3, delay-1 permutation entropy (bits / log2(6)), along the last axis."""
-    a, b, c = x[..., :-2], x[..., 1:-1], x[..., 2:]
-    code = (a <= b).astype(np.int8) * 4 + (a <= c).astype(np.int8) * 2 + (b <= c).astype(np.int8)
-    n = code.shape[-1]
-    counts = np.stack([np.count_nonzero(code == k, axis=-1) for k in range(8)], axis=-1) / n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = -np.where(counts > 0, counts * np.log2(np.where(counts > 0, counts, 1.0)), 0.0).sum(axis=-1)
-    return np.clip(h / np.log2(6.0), 0.0, 1.0)
-
-
-def _higuchi(x: FloatArray, kmax: int = 10) -> FloatArray:
-    """Higuchi fractal dimension along the last axis (slope of log L(k) against log 1/k).
-
-    For each k, the curve lengths of the k offsets are averaged with weights 1/n_max(m), which
-    is one matrix-vector product over all epochs.
-    """
-    n = x.shape[-1]
-    log_inv_k = np.log(1.0 / np.arange(1, kmax + 1))
-    log_l = np.empty((*x.shape[:-1], kmax))
-    for k in range(1, kmax + 1):  # kmax iterations, each vectorised over all epochs
-        d = np.abs(x[..., k:] - x[..., :-k])
-        n_max = np.floor((n - np.arange(k) - 1) / k)  # pairs per offset m
-        weights = (1.0 / n_max)[np.arange(n - k) % k]  # pair i belongs to offset i mod k
-        mean_l = (d @ weights) * ((n - 1) / (k * k * k))
-        with np.errstate(divide="ignore"):
-            log_l[..., k - 1] = np.where(mean_l > 0, np.log(np.where(mean_l > 0, mean_l, 1.0)), -np.inf)
-    # least-squares slope, with the same tiny regulariser in the denominator as antropy
-    sx, sx2 = log_inv_k.sum(), (log_inv_k**2).sum()
-    with np.errstate(invalid="ignore"):  # a flat epoch: −inf · 0 → NaN, as in the compiled kernel
-        sy = log_l.sum(axis=-1)
-        sxy = (log_l * log_inv_k).sum(axis=-1)
-        return (kmax * sxy - sx * sy) / (kmax * sx2 - sx**2 + 1e-9)
-
-
-def _welch_median(
-    x: FloatArray, fs: float, max_hz: float = BROAD[1], compiled: bool = False
-) -> tuple[FloatArray, FloatArray]:
+def _welch_median(x: FloatArray, fs: float, max_hz: float = BROAD[1]) -> tuple[FloatArray, FloatArray]:
     """Welch PSD as scipy's ``welch(window="hamming", nperseg=5 s, average="median")``, bins up to ``max_hz``.
 
-    ``compiled``: windowed segments, periodograms and the median of each bin with the compiled
-    kernels of :mod:`nexus.staging._kernels` when numba is installed (rows ``x`` (n, samples),
-    an odd number of segments), without the array version's temporaries; the same values up to
-    the rounding of the segment means.
+    Rows ``x`` (n, samples) with an odd number of segments (30-s epochs have 11) go through the
+    compiled segment, periodogram and median kernels of :mod:`nexus.staging._kernels`, without
+    temporaries; other shapes through array operations (an even number of segments averages the
+    two middle values, as numpy's median). Both give the same values up to the rounding of the
+    segment means.
     """
     nper = int(5 * fs)
     step = nper // 2
@@ -331,16 +291,16 @@ def _welch_median(
     ii = 2.0 * np.arange(1.0, (n_seg - 1) // 2 + 1)
     bias = 1.0 + np.sum(1.0 / (ii + 1.0) - 1.0 / ii)
     scale = 2.0 / (fs * (w * w).sum())
-    kernels = _welch_kernels() if compiled and x.ndim == 2 and n_seg % 2 == 1 else None
-    if kernels is not None:
-        segments, power, median, pairs = kernels
+    if x.ndim == 2 and n_seg % 2 == 1:
+        from nexus.staging import _kernels as K
+
         slots = np.arange(n_seg)
         segs = np.empty((x.shape[0], n_seg, nper))
-        segments(np.ascontiguousarray(x), slots * step, w, segs)
+        K.segments(np.ascontiguousarray(x), slots * step, w, segs)
         p = np.empty((x.shape[0], n_seg, n_bins))
-        power(np.fft.rfft(segs, axis=-1), n_bins, scale, p, slots)
+        K.power(np.fft.rfft(segs, axis=-1), n_bins, scale, p, slots)
         med = np.empty((x.shape[0], n_bins))
-        median(p, pairs(n_seg), med)
+        K.median(p, _median_pairs(n_seg), med)
         return np.arange(n_bins) * fs / nper, med / bias
     segs = np.lib.stride_tricks.sliding_window_view(x, nper, axis=-1)[..., ::step, :]
     spec = np.fft.rfft((segs - segs.mean(axis=-1, keepdims=True)) * w, axis=-1)[..., :n_bins]
@@ -350,16 +310,6 @@ def _welch_median(
     pt = np.swapaxes(p, -1, -2).copy()  # segments last: a contiguous partition is much faster
     med = np.partition(pt, n_seg // 2, axis=-1)[..., n_seg // 2] if n_seg % 2 else np.median(pt, axis=-1)
     return np.arange(n_bins) * fs / nper, med / bias
-
-
-def _welch_kernels() -> tuple[Any, Any, Any, Any] | None:
-    """The compiled segment, periodogram and median kernels, and the median network; None without numba."""
-    from nexus.staging._kernels import median_kernel, power_kernel, segments_kernel
-
-    kernels = (segments_kernel(), power_kernel(), median_kernel())
-    if any(k is None for k in kernels):
-        return None
-    return (*kernels, _median_pairs)
 
 
 @lru_cache(maxsize=4)
@@ -381,7 +331,7 @@ _KMAX = 10  # Higuchi's largest lag
 _TIME_NAMES = ("std", "iqr", "skew", "kurt", "nzc", "hmob", "hcomp", "perm", "higuchi", "petrosian")
 
 
-def channel_features(epochs: FloatArray, kind: str, fs: float = FS, engine: str = "auto") -> dict[str, FloatArray]:
+def channel_features(epochs: FloatArray, kind: str, fs: float = FS) -> dict[str, FloatArray]:
     """Raw per-epoch features of one channel kind.
 
     Parameters
@@ -392,79 +342,37 @@ def channel_features(epochs: FloatArray, kind: str, fs: float = FS, engine: str 
         Channel kind: EEG gets band powers and ratios, EOG band powers, EMG neither.
     fs : float
         Sampling rate in Hz (100 Hz for YASA's classifiers).
-    engine : {"auto", "numpy"}
-        ``"auto"`` computes the time-domain features (moments, quartiles, zero crossings, Hjorth,
-        entropy, fractal dimensions) with a compiled kernel when numba is installed (compiled once
-        per machine and cached; several times faster); ``"numpy"`` always uses array operations.
-        Both give the same values up to floating-point rounding.
 
     Returns
     -------
     dict of str → ndarray, shape (..., n_epochs)
         Keyed by the names of :func:`feature_names`. Flat epochs give NaN where a ratio is undefined.
     """
+    from nexus.staging import _kernels as K
+
     x = np.asarray(epochs, dtype=np.float64)
     lead, n = x.shape[:-1], x.shape[-1]
+    if n < 3 * _KMAX:
+        raise InvalidInputError(f"Epochs too short for the features: {n} samples, expected at least {3 * _KMAX}.")
     flat = np.ascontiguousarray(x.reshape(-1, n))
     out = {name: np.empty(flat.shape[0]) for name in feature_names(kind)}
-    kernel = None
-    if engine == "auto" and n >= 3 * _KMAX:
-        from nexus.staging._kernels import epoch_features_kernel
-
-        kernel = epoch_features_kernel()
-    if kernel is not None:
-        td = np.empty((flat.shape[0], len(_TIME_NAMES)))
-        kernel(flat, _KMAX, td)
-        for i, name in enumerate(_TIME_NAMES):
-            out[name][:] = td[:, i]
-    for r0 in range(0, flat.shape[0], _ROWS_PER_PASS):  # cache-sized passes, each vectorised
-        rows = flat[r0 : r0 + _ROWS_PER_PASS]
-        part = _spectral_features(rows, kind, fs, compiled=kernel is not None)
-        if kernel is None:
-            part.update(_time_features(rows))
+    # the time-domain features (moments, quartiles, zero crossings, Hjorth, entropy, fractal
+    # dimensions) in one compiled pass per epoch; the spectral ones in cache-sized passes
+    td = np.empty((flat.shape[0], len(_TIME_NAMES)))
+    K.epoch_features(flat, _KMAX, td)
+    for i, name in enumerate(_TIME_NAMES):
+        out[name][:] = td[:, i]
+    for r0 in range(0, flat.shape[0], _ROWS_PER_PASS):
+        part = _spectral_features(flat[r0 : r0 + _ROWS_PER_PASS], kind, fs)
         for name, v in part.items():
             out[name][r0 : r0 + v.shape[0]] = v
     return {name: v.reshape(lead) for name, v in out.items()}
 
 
-def _time_features(x: FloatArray) -> dict[str, FloatArray]:
-    """Time-domain features of rows ``(n_rows, n_samples)`` (the names in ``_TIME_NAMES``)."""
-    n = x.shape[-1]
+def _spectral_features(x: FloatArray, kind: str, fs: float = FS) -> dict[str, FloatArray]:
+    """Band powers, ratios and absolute power of rows ``(n_rows, n_samples)`` (PSD of :func:`_welch_median`)."""
     feat: dict[str, FloatArray] = {}
-    mean = x.mean(axis=-1, keepdims=True)
-    dev = x - mean
-    dev2 = dev * dev
-    m2 = dev2.mean(axis=-1)
-    feat["std"] = np.sqrt(m2 * n / (n - 1))
-    # quartiles with numpy's linear interpolation, from one partition
-    lo25, lo75 = (n - 1) * 0.25, (n - 1) * 0.75
-    i25, i75 = int(lo25), int(lo75)
-    part = np.partition(x, [i25, i25 + 1, i75, i75 + 1], axis=-1)
-    q25 = part[..., i25] + (lo25 - i25) * (part[..., i25 + 1] - part[..., i25])
-    q75 = part[..., i75] + (lo75 - i75) * (part[..., i75 + 1] - part[..., i75])
-    feat["iqr"] = q75 - q25
-    with np.errstate(invalid="ignore", divide="ignore"):
-        feat["skew"] = (dev2 * dev).mean(axis=-1) / m2**1.5
-        feat["kurt"] = (dev2 * dev2).mean(axis=-1) / m2**2 - 3.0
-    feat["nzc"] = _count_sign_changes(x)
-    dx = np.diff(x, axis=-1)
-    ddx = np.diff(dx, axis=-1)
-    v_dx, v_ddx = dx.var(axis=-1), ddx.var(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mob = np.sqrt(v_dx / m2)
-        feat["hmob"] = mob
-        feat["hcomp"] = np.sqrt(v_ddx / v_dx) / mob
-    feat["perm"] = _perm_entropy3(x)
-    feat["higuchi"] = _higuchi(x, _KMAX)
-    nzc_d = _count_sign_changes(dx)
-    feat["petrosian"] = np.log10(n) / (np.log10(n) + np.log10(n / (n + 0.4 * nzc_d)))
-    return feat
-
-
-def _spectral_features(x: FloatArray, kind: str, fs: float = FS, compiled: bool = False) -> dict[str, FloatArray]:
-    """Band powers, ratios and absolute power of rows ``(n_rows, n_samples)`` (``compiled``: :func:`_welch_median`)."""
-    feat: dict[str, FloatArray] = {}
-    freqs, psd = _welch_median(x, fs, compiled=compiled)
+    freqs, psd = _welch_median(x, fs)
     res = freqs[1] - freqs[0]
     if kind != "emg":
         keep = (freqs >= BROAD[0]) & (freqs <= BROAD[1])

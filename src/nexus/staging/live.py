@@ -49,19 +49,9 @@ from nexus.core.checks import check_number, check_option
 from nexus.core.errors import InvalidInputError
 from nexus.core.stages import EPOCH_S, Stage
 from nexus.dsp._biquad import WIDTH
+from nexus.staging import _kernels as K
 from nexus.staging import features as F
-from nexus.staging._kernels import (
-    WINDOW_FEATURES,
-    block_stats_kernel,
-    filter_chain_kernel,
-    median_kernel,
-    median_network,
-    model_input_kernel,
-    power_kernel,
-    segments_kernel,
-    weighted_sums_kernel,
-    window_features_kernel,
-)
+from nexus.staging._kernels import WINDOW_FEATURES, median_network
 from nexus.staging.model import load_model, model_name
 from nexus.staging.offline import FLAT_STD_UV, KINDS, MIN_DURATION_S, MIN_FS, StagingResult
 
@@ -238,7 +228,7 @@ class LiveStager:
         self._y_nan = np.zeros((s, self._y.shape[1]), dtype=bool)  # missing samples, per session
         self._y_pos = self._y_len = _HISTORY
         self._blocks_since_reset = np.full(s, _BLOCKS_PER_EPOCH)
-        # windowed Welch segments of a block: all rows (numpy version), or a chunk of rows (compiled)
+        # windowed Welch segments of a chunk of rows
         self._seg = np.empty((0, 2, _SEG), dtype=np.float32)
         self._stats = np.full((s, c, _BLOCKS_PER_EPOCH, _N_STATS), np.nan)
         # PSD ring of the last 11 segments, bins last (the median network runs along them);
@@ -299,14 +289,6 @@ class LiveStager:
         if self._shards:
             list(self._pool.map(lambda i: self._shards[i].push(x[self._slices[i]]), range(len(self._shards))))
             return
-        # missing samples are filtered as 0; the mask of them is built only when there are any
-        # (the compiled chain counts them on the way, else one cheap reduction tells)
-        chain = filter_chain_kernel()
-        nan_in: npt.NDArray[np.bool_] | None = None
-        if chain is None and not np.isfinite(x.sum()):
-            missing = ~np.isfinite(x)
-            x = np.where(missing, 0.0, x)
-            nan_in = _any(missing, 1)
         if self._fresh.any():
             first = x[:, self._rows, 0]
             self._start_state(np.where(np.isfinite(first), first, 0.0), self._fresh)
@@ -314,28 +296,10 @@ class LiveStager:
         pos = self._positions(n)
         m = pos.size
         at = self._reserve(m)
-        out = self._y[:, at : at + m]
-        if chain is not None:  # no intermediate array: the chain writes into the sample buffer
-            s, c = self.n_sessions, len(self.kinds)
-            i0 = np.floor(pos).astype(np.int64)
-            n_missing = chain(
-                x,
-                self._chans,
-                self._lp,
-                self._lp_zi.reshape(s * c, -1, 2),
-                self._prev.reshape(-1),
-                i0,
-                pos - i0,
-                np.minimum(i0 + 1, n - 1),
-                self._delay_tail,
-                self._ma_tails,
-                out,
-            )
-            if n_missing:
-                nan_in = _any(~np.isfinite(x), 1)
-        else:
-            out[...] = self._filter_numpy(x[:, self._rows].astype(np.float64), pos).reshape(out.shape)
-        if nan_in is not None:
+        # no intermediate array: the filter chain writes into the sample buffer; missing samples
+        # are filtered as 0, and their mask is built only when there are any
+        if self._filter(x, pos, self._y[:, at : at + m]):
+            nan_in = _any(~np.isfinite(x), 1)
             self._y_nan[:, at : at + m] = nan_in[:, np.clip(np.round(pos).astype(np.int64), 0, n - 1)]
         self._y_len += m
 
@@ -366,22 +330,30 @@ class LiveStager:
             self._y_nan = np.concatenate([self._y_nan, np.zeros((self._y_nan.shape[0], grow), dtype=bool)], axis=1)
         return self._y_len
 
-    def _filter_numpy(self, x: FloatArray, pos: FloatArray) -> FloatArray:
-        """The filter chain of :func:`~nexus.staging._kernels.filter_chain_kernel` with scipy and numpy."""
-        y, zf = signal.sosfilt(self._lp, x, axis=-1, zi=np.moveaxis(self._lp_zi, 2, 0))
-        self._lp_zi = np.ascontiguousarray(np.moveaxis(zf, 0, 2))
-        n = y.shape[-1]
-        if self._resample:
-            ext = np.concatenate([self._prev[:, :, None], y], axis=-1)  # index 0 = previous sample
-            i0 = np.floor(pos).astype(np.int64)
-            frac = pos - i0
-            y_rs = ext[:, :, i0 + 1] * (1.0 - frac) + ext[:, :, np.minimum(i0 + 2, n)] * frac
-        else:
-            y_rs = y
-        self._prev = y[:, :, -1].copy()
-        if y_rs.shape[-1] == 0:
-            return y_rs
-        return self._highpass(y_rs)
+    def _filter(self, x: npt.NDArray[np.floating], pos: FloatArray, out: FloatArray) -> int:
+        """Low-pass, resample and high-pass the new samples ``x`` into ``out``; return how many were missing.
+
+        ``pos`` are the positions of the 100-Hz output samples among the input samples (see
+        :meth:`_positions`); the filter state is carried in place (:func:`~nexus.staging._kernels.filter_chain`).
+        """
+        n = x.shape[-1]
+        s, c = self.n_sessions, len(self.kinds)
+        i0 = np.floor(pos).astype(np.int64)
+        return int(
+            K.filter_chain(
+                x,
+                self._chans,
+                self._lp,
+                self._lp_zi.reshape(s * c, -1, 2),
+                self._prev.reshape(-1),
+                i0,
+                pos - i0,
+                np.minimum(i0 + 1, n - 1),
+                self._delay_tail,
+                self._ma_tails,
+                out,
+            )
+        )
 
     def _start_state(self, first: FloatArray, rows: npt.NDArray[np.bool_]) -> None:
         """Start the filters of new sessions in steady state for their first sample (no start-up transient)."""
@@ -427,135 +399,29 @@ class LiveStager:
         self._q[idx] = np.nan
         self._epochs_seen[idx] = 0.0
 
-    def _highpass(self, y: FloatArray) -> FloatArray:
-        """Linear-phase high-pass: ``y[n − D]`` minus a triple moving average of ``y``, carried across blocks."""
-        n = y.shape[-1]
-        s, c = y.shape[:2]
-        delayed = np.concatenate([_rows_of(self._delay_tail, s * c).reshape(s, c, -1), y], axis=-1)
-        _set_rows(self._delay_tail, delayed[..., -_HP_DELAY:].reshape(s * c, -1))
-        z = y
-        for i in range(3):
-            zz = np.concatenate([_rows_of(self._ma_tails[:, i], s * c).reshape(s, c, -1), z], axis=-1)
-            _set_rows(self._ma_tails[:, i], zz[..., -(_MA_LEN - 1) :].reshape(s * c, -1))
-            cs = np.cumsum(zz, axis=-1)
-            cs = np.concatenate([np.zeros((*cs.shape[:-1], 1)), cs], axis=-1)
-            z = (cs[..., _MA_LEN:] - cs[..., :-_MA_LEN]) / _MA_LEN
-        return delayed[..., :n] - z
-
     # ------------------------------------------------------------------ per-block work
-    def _block_stats(self, at: int, nan: npt.NDArray[np.bool_], starts: Sequence[int]) -> FloatArray:
-        """Sufficient statistics of the 5-s block at column ``at`` (with the 10 samples before it for continuity).
-
-        The windowed Welch segments at ``starts`` are written to ``self._seg`` on the way.
-        """
-        s, c, n = self.n_sessions, len(self.kinds), _BLOCK
-        nan_any = _any(nan, -1)[:, None]
-        kernel = block_stats_kernel()
-        if kernel is not None:  # one compiled pass over the samples, read in place
-            flat = np.empty((s * c, _N_STATS))
-            seg = self._seg[:, : len(starts)]
-            kernel(self._y, at, n, _KMAX, flat, np.asarray(starts, dtype=np.int64), _hamming(), seg)
-            out = flat.reshape(s, c, _N_STATS)
-            out[..., _S_NAN] = nan_any
-            return out
-        self._windowed_segments(starts)
-        xt = self._y[:, at - _KMAX : at + n].reshape(s, c, n + _KMAX)
-        blk = xt[..., _KMAX:]
-        out = np.empty((s, c, _N_STATS))
-        x2 = blk * blk
-        out[..., 0] = blk.sum(-1)
-        out[..., 1] = x2.sum(-1)
-        out[..., 2] = (x2 * blk).sum(-1)
-        out[..., 3] = (x2 * x2).sum(-1)
-        dx = np.diff(xt[..., -(n + 2) :], axis=-1)  # n + 1 differences
-        ddx = np.diff(dx, axis=-1)  # n
-        dxb = dx[..., 1:]
-        out[..., 4] = dxb.sum(-1)
-        out[..., 5] = (dxb * dxb).sum(-1)
-        out[..., 6] = ddx.sum(-1)
-        out[..., 7] = (ddx * ddx).sum(-1)
-        sb = np.signbit(xt[..., -(n + 1) :])
-        out[..., _S_NZC] = np.count_nonzero(sb[..., 1:] != sb[..., :-1], axis=-1)
-        sd = np.signbit(dx)
-        out[..., _S_NZCD] = np.count_nonzero(sd[..., 1:] != sd[..., :-1], axis=-1)
-        a, b, cc = xt[..., -(n + 2) : -2], xt[..., -(n + 1) : -1], xt[..., -n:]
-        code = (a <= b).astype(np.int8) * 4 + (a <= cc).astype(np.int8) * 2 + (b <= cc).astype(np.int8)
-        for k in range(8):
-            out[..., _S_PERM.start + k] = np.count_nonzero(code == k, axis=-1)
-        part = np.partition(blk, [124, 125, 374, 375], axis=-1)  # quartiles at 124.75 and 374.25
-        out[..., _S_Q.start] = part[..., 124] + 0.75 * (part[..., 125] - part[..., 124])
-        out[..., _S_Q.start + 1] = part[..., 374] + 0.25 * (part[..., 375] - part[..., 374])
-        # Higuchi: Σ|x[i] − x[i−k]| for i in the block
-        for k in range(1, _KMAX + 1):
-            out[..., _S_HIG.start + k - 1] = np.abs(blk - xt[..., _KMAX - k : _KMAX - k + n]).sum(-1)
-        out[..., _S_NAN] = nan_any
-        return out
-
-    def _windowed_segments(self, starts: Sequence[int]) -> None:
-        """Mean-removed, Hamming-windowed 5-s segments at ``starts`` into ``self._seg`` (float32)."""
-        w = _hamming()
-        seg = self._seg[:, : len(starts)]
-        kernel = segments_kernel()
-        if kernel is not None:
-            kernel(self._y, np.asarray(starts, dtype=np.int64), w, seg)
-            return
-        for g, a in enumerate(starts):
-            v = self._y[:, a : a + _SEG]
-            seg[:, g] = (v - v.mean(axis=-1, keepdims=True)) * w
-
-    def _segment_psd(self, n_seg: int) -> None:
-        """One-sided Welch-style PSD of the first ``n_seg`` windowed segments, bins 0..30 Hz, into the PSD ring.
-
-        float32 in µV²/Hz: single precision is ample for a power spectrum and halves the memory
-        traffic of the FFT and of the median.
-        """
-        w = _hamming()
-        s, c = self.n_sessions, len(self.kinds)
-        scale = np.float32(2.0 / (F.FS * (w * w).sum()))
-        slots = (self._n_seg + np.arange(n_seg)) % _N_SEG
-        power = power_kernel()
-        if power is not None:  # straight into the ring, 256 rows at a time (the spectra stay in cache)
-            ring = self._psd.reshape(s * c, _N_SEG, _N_BINS)
-            for a in range(0, s * c, 256):
-                spec = sp_fft.rfft(self._seg[a : a + 256, :n_seg], axis=-1)
-                power(spec, _N_BINS, scale, ring[a : a + 256], slots)
-        else:
-            spec = sp_fft.rfft(self._seg[:, :n_seg], axis=-1)
-            p = np.square(spec.real[..., :_N_BINS])
-            p += np.square(spec.imag[..., :_N_BINS])
-            p *= scale
-            p[..., 0] /= 2.0
-            for g, slot in enumerate(slots):
-                self._psd[:, :, slot] = p[:, g].reshape(s, c, _N_BINS)
-        self._n_seg += n_seg
-
     def _process_block(self, at: int, nan: npt.NDArray[np.bool_]) -> None:
         # rings written in place (sums and medians do not depend on the order of their slots);
         # the block is one Welch segment (_SEG = _BLOCK), the other one straddles the previous block
         starts = [at] if self.n_blocks == 0 else [at - _STEP, at]
         slot = self.n_blocks % _BLOCKS_PER_EPOCH
-        if block_stats_kernel() is not None and power_kernel() is not None:
-            self._stats[:, :, slot] = self._block_stats_and_psd(at, nan, starts)
-        else:
-            rows = self._y.shape[0]
-            if self._seg.shape[0] != rows:
-                self._seg = np.empty((rows, 2, _SEG), dtype=np.float32)
-            self._stats[:, :, slot] = self._block_stats(at, nan, starts)
-            self._segment_psd(len(starts))
+        self._stats[:, :, slot] = self._block_stats_and_psd(at, nan, starts)
         self.n_blocks += 1
         self._blocks_since_reset += 1
 
     def _block_stats_and_psd(self, at: int, nan: npt.NDArray[np.bool_], starts: Sequence[int]) -> FloatArray:
-        """:meth:`_block_stats` and :meth:`_segment_psd` compiled, a chunk of rows at a time.
+        """Statistics of the 5-s block at column ``at``; PSD of its segments at ``starts`` into the PSD ring.
 
-        Each chunk's windowed segments are transformed while they are still in the CPU cache
-        (instead of a pass over the segments of all rows, then another), with the same results.
+        The statistics are those of :func:`~nexus.staging._kernels.block_stats`; the PSD is the
+        one-sided Welch-style periodogram, bins 0..30 Hz. A chunk of rows at a time: each chunk's
+        windowed segments are transformed while they are still in the CPU cache. The PSD is float32
+        in µV²/Hz: single precision is ample for a power spectrum and halves the memory traffic of
+        the FFT and of the median.
         """
         s, c = self.n_sessions, len(self.kinds)
         rows, n_seg = s * c, len(starts)
         if self._seg.shape[0] != min(rows, _CHUNK):
             self._seg = np.empty((min(rows, _CHUNK), 2, _SEG), dtype=np.float32)
-        stats, power = block_stats_kernel(), power_kernel()
         w = _hamming()
         scale = np.float32(2.0 / (F.FS * (w * w).sum()))
         slots = (self._n_seg + np.arange(n_seg)) % _N_SEG
@@ -565,8 +431,8 @@ class LiveStager:
         for a in range(0, rows, _CHUNK):
             b = min(a + _CHUNK, rows)
             seg = self._seg[: b - a, :n_seg]
-            stats(self._y[a:b], at, _BLOCK, _KMAX, flat[a:b], first, w, seg)
-            power(sp_fft.rfft(seg, axis=-1), _N_BINS, scale, ring[a:b], slots)
+            K.block_stats(self._y[a:b], at, _BLOCK, _KMAX, flat[a:b], first, w, seg)
+            K.power(sp_fft.rfft(seg, axis=-1), _N_BINS, scale, ring[a:b], slots)
         self._n_seg += n_seg
         out = flat.reshape(s, c, _N_STATS)
         out[..., _S_NAN] = _any(nan, -1)[:, None]
@@ -575,24 +441,8 @@ class LiveStager:
     # ------------------------------------------------------------------ features of the last 30 s
     def _window_features(self) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
         """Raw features of the last 30 s, (s, n_raw), and which sessions' windows are artefact."""
-        s, c = self.n_sessions, len(self.kinds)
-        ints = self._band_integrals()  # (s, c, 8): total, 6 bands, abspow
-        kernel = window_features_kernel()
-        if kernel is not None:
-            all_feats = np.empty((s * c, len(WINDOW_FEATURES)))
-            nan_rows = np.empty(s * c, dtype=bool)
-            kernel(
-                self._stats.reshape(s * c, _BLOCKS_PER_EPOCH, _N_STATS),
-                ints.reshape(s * c, -1),
-                _BLOCK,
-                _KMAX,
-                all_feats,
-                nan_rows,
-            )
-            feats3 = all_feats.reshape(s, c, -1)
-            bad = nan_rows.reshape(s, c).any(axis=1)
-        else:
-            feats3, bad = self._window_features_numpy(ints)
+        s = self.n_sessions
+        feats3, bad = self._features_of_window(self._band_integrals())
         std, abspow = feats3[..., WINDOW_FEATURES.index("std")], feats3[..., WINDOW_FEATURES.index("abspow")]
         with np.errstate(invalid="ignore"):
             bad |= (std < FLAT_STD_UV).any(axis=1)
@@ -600,79 +450,33 @@ class LiveStager:
         bad |= self._blocks_since_reset < _BLOCKS_PER_EPOCH  # a new sleeper: not 30 s of their own yet
         return feats3.reshape(s, -1)[:, self._raw_cols], bad
 
-    def _window_features_numpy(self, ints: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
-        """:func:`~nexus.staging._kernels.window_features_kernel` with array operations: (s, c, 21), NaN flags."""
-        st = self._stats  # (s, c, 6, n_stats); NaN for blocks not seen yet
-        have = np.isfinite(st[..., 0])
-        tot = np.where(have[..., None], st, 0.0).sum(axis=2)
-        n = have.sum(axis=2) * float(_BLOCK)  # (s, c)
-        bad = (tot[..., _S_NAN] > 0).any(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = tot[..., 0] / n
-            e2, e3, e4 = tot[..., 1] / n, tot[..., 2] / n, tot[..., 3] / n
-            m2 = e2 - mean**2
-            m3 = e3 - 3 * mean * e2 + 2 * mean**3
-            m4 = e4 - 4 * mean * e3 + 6 * mean**2 * e2 - 3 * mean**4
-            m2 = np.maximum(m2, 0.0)
-            feats: dict[str, FloatArray] = {}
-            feats["std"] = np.sqrt(m2 * n / (n - 1))
-            q = np.where(have[..., None], st[..., _S_Q], 0.0).sum(axis=2) / have.sum(axis=2)[..., None]
-            feats["iqr"] = q[..., 1] - q[..., 0]
-            feats["skew"] = m3 / m2**1.5
-            feats["kurt"] = m4 / m2**2 - 3.0
-            feats["nzc"] = tot[..., _S_NZC] * (n - 1) / n
-            var_dx = tot[..., 5] / n - (tot[..., 4] / n) ** 2
-            var_ddx = tot[..., 7] / n - (tot[..., 6] / n) ** 2
-            mob = np.sqrt(var_dx / m2)
-            feats["hmob"] = mob
-            feats["hcomp"] = np.sqrt(var_ddx / var_dx) / mob
-            total = ints[..., 0]
-            for i, (_lo, _hi, name) in enumerate(F.BANDS):
-                feats[name] = ints[..., 1 + i] / total
-            delta = feats["sdelta"] + feats["fdelta"]
-            feats["dt"] = delta / feats["theta"]
-            feats["ds"] = delta / feats["sigma"]
-            feats["db"] = delta / feats["beta"]
-            feats["at"] = feats["alpha"] / feats["theta"]
-            feats["abspow"] = ints[..., -1]
-            counts = tot[..., _S_PERM]
-            pp = counts / counts.sum(axis=-1, keepdims=True)
-            h = -np.where(pp > 0, pp * np.log2(np.where(pp > 0, pp, 1.0)), 0.0).sum(axis=-1)
-            feats["perm"] = np.clip(h / np.log2(6.0), 0.0, 1.0)
-            # Higuchi: L(k) = mean over the k offsets m of S_km (N−1) / (k · n_pairs) / k, with
-            # n_pairs ≈ N / k for every offset, i.e. (Σ_m S_km) (N−1) / (k · n_pairs) / k²
-            n_pairs = np.maximum(n[..., None] / _HK, 1.0)
-            mean_l = tot[..., _S_HIG] * ((n[..., None] - 1) / (_HK * n_pairs)) / (_HK * _HK)
-            logl = np.log(np.where(mean_l > 0, mean_l, np.nan))
-            lx = np.log(1.0 / np.arange(1, _KMAX + 1))
-            feats["higuchi"] = (_KMAX * (logl * lx).sum(-1) - lx.sum() * logl.sum(-1)) / (
-                _KMAX * (lx**2).sum() - lx.sum() ** 2 + 1e-9
-            )
-            nn = np.where(n > 0, n, np.nan)
-            feats["petrosian"] = np.log10(nn) / (np.log10(nn) + np.log10(nn / (nn + 0.4 * tot[..., _S_NZCD])))
-        return np.stack([feats[name] for name in WINDOW_FEATURES], axis=-1), bad
+    def _features_of_window(self, ints: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        """The :data:`WINDOW_FEATURES` of every (session, kind), (s, c, 21), and which sessions had missing samples.
+
+        From the block statistics of the last 30 s and the band integrals ``ints`` (s, c, 8)
+        (:func:`~nexus.staging._kernels.window_features`).
+        """
+        s, c = self.n_sessions, len(self.kinds)
+        feats = np.empty((s * c, len(WINDOW_FEATURES)))
+        nan_rows = np.empty(s * c, dtype=bool)
+        stats = self._stats.reshape(s * c, _BLOCKS_PER_EPOCH, _N_STATS)
+        K.window_features(stats, ints.reshape(s * c, -1), _BLOCK, _KMAX, feats, nan_rows)
+        return feats.reshape(s, c, -1), _any(nan_rows.reshape(s, c), 1)
 
     def _band_integrals(self) -> FloatArray:
         """Broad-band, band and absolute power of the last 30 s (Welch median PSD, 0.4-30 Hz): (s, c, 8)."""
         s, c = self._psd.shape[:2]
         n_seg = min(self._n_seg, _N_SEG)
-        kernel = median_kernel()
-        sums = weighted_sums_kernel()
         if n_seg < _N_SEG:  # first epoch of the night: the slots fill from 0
             med = np.median(self._psd[:, :, :n_seg], axis=2).reshape(s * c, _N_BINS)
-        elif kernel is not None:
-            med = np.empty((s * c, _N_BINS), dtype=np.float32)
-            kernel(self._psd.reshape(s * c, _N_SEG, _N_BINS), _median_pairs(), med)
         else:
-            med = np.partition(self._psd, _N_SEG // 2, axis=2)[:, :, _N_SEG // 2].reshape(s * c, _N_BINS)
+            med = np.empty((s * c, _N_BINS), dtype=np.float32)
+            K.median(self._psd.reshape(s * c, _N_SEG, _N_BINS), _median_pairs(), med)
         # Simpson (total, bands) and trapezoid (abspow) rules are weighted sums over the bins;
         # the median is bias-corrected as scipy's Welch
         weights = _band_weights()
-        if sums is not None:
-            out = np.empty((s * c, weights.shape[0]))
-            sums(med, 2, weights, 1.0 / _median_bias(n_seg), out)
-        else:
-            out = np.einsum("rb,ib->ri", med[:, 2:].astype(np.float64), weights) / _median_bias(n_seg)
+        out = np.empty((s * c, weights.shape[0]))
+        K.weighted_sums(med, 2, weights, 1.0 / _median_bias(n_seg), out)
         return out.reshape(s, c, -1)
 
     # ------------------------------------------------------------------ estimate
@@ -715,15 +519,8 @@ class LiveStager:
         final = self.n_blocks % _BLOCKS_PER_EPOCH == 0
         t_start = max(self.n_blocks * BLOCK_S - EPOCH_S, 0.0)
         times = np.array([t_start / 3600.0, min(t_start / self.night_s, 1.0)])
-        center, spread = self._scaling()
-        kernel = model_input_kernel()
-        if kernel is not None:
-            smooth = np.empty((self.n_sessions, 2, raw.shape[1]))
-            x = np.empty((self.n_sessions, self._model_cols.size), dtype=np.float32)
-            kernel(raw, bad, *self._hist_sums, center, spread, times, self._model_cols, smooth, x)
-        else:
-            smooth, x = _model_inputs(raw, bad, self._hist_sums, center, spread, times, self._model_cols)
-        proba = self.model.predict_proba(x, engine="numba")
+        smooth, x = self._model_input(raw, bad, times)
+        proba = self.model.predict_proba(x)
         stage = np.argmax(proba, axis=1).astype(np.int8)
         not_ready = self.n_blocks < 2
         stage[bad] = Stage.ART
@@ -735,6 +532,16 @@ class LiveStager:
         if final:
             self._close_epoch(raw, bad, smooth, stage, proba)
         return LiveEstimate(epoch_index, stage, proba, final, self.n_blocks * BLOCK_S)
+
+    def _model_input(
+        self, raw: FloatArray, bad: npt.NDArray[np.bool_], times: FloatArray
+    ) -> tuple[FloatArray, npt.NDArray[np.float32]]:
+        """Smoothed features (s, 2, f) and the model's input (s, n_model) float32 (see ``K.model_inputs``)."""
+        center, spread = self._scaling()
+        smooth = np.empty((self.n_sessions, 2, raw.shape[1]))
+        x = np.empty((self.n_sessions, self._model_cols.size), dtype=np.float32)
+        K.model_inputs(raw, bad, *self._hist_sums, center, spread, times, self._model_cols, smooth, x)
+        return smooth, x
 
     def _close_epoch(
         self,
@@ -807,18 +614,6 @@ class LiveStager:
         return np.stack(self._epochs_stage, axis=1), np.stack(self._epochs_proba, axis=1)
 
 
-def _rows_of(tiles: FloatArray, rows: int) -> FloatArray:
-    """Row-major copy (rows, n) of state kept in tiles (n_tiles, n, WIDTH)."""
-    return np.ascontiguousarray(np.swapaxes(tiles, 1, 2).reshape(-1, tiles.shape[1])[:rows])
-
-
-def _set_rows(tiles: FloatArray, values: FloatArray) -> None:
-    """Write row-major ``values`` (rows, n) into state kept in tiles (n_tiles, n, WIDTH)."""
-    flat = np.zeros((tiles.shape[0] * WIDTH, tiles.shape[1]))
-    flat[: values.shape[0]] = values
-    tiles[...] = np.swapaxes(flat.reshape(tiles.shape[0], WIDTH, -1), 1, 2)
-
-
 def _any(a: npt.NDArray[np.bool_], axis: int) -> npt.NDArray[np.bool_]:
     return np.asarray(a.any(axis=axis), dtype=bool)
 
@@ -847,39 +642,6 @@ def _history_sums(hist: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray,
     p_num = x0[:, -3] + x0[:, -2] + x0[:, -1]
     p_den = ok[:, -3].astype(np.int64) + ok[:, -2] + ok[:, -1]
     return num, den, p_num, p_den.astype(np.float64)
-
-
-def _model_inputs(
-    raw: FloatArray,
-    bad: npt.NDArray[np.bool_],
-    hist_sums: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
-    center: FloatArray,
-    spread: FloatArray,
-    times: FloatArray,
-    cols: npt.NDArray[np.int64],
-) -> tuple[FloatArray, npt.NDArray[np.float32]]:
-    """Smoothed features (s, 2, f) and the model's input (s, len(cols)) float32, NaN as 0.
-
-    The trailing half of YASA's triangular window and the 2-min past mean skip NaN (artefact or
-    unseen epochs); the completed epochs' sums (``hist_sums``) are shared by all updates of an
-    epoch. The smoothed features are scaled by the running robust scaling; the model's columns
-    are taken from [raw, c7 norms, p2 norms, time_hour, time_norm]. The numpy version of
-    :func:`~nexus.staging._kernels.model_input_kernel`.
-    """
-    ok = np.isfinite(raw) & ~bad[:, None]
-    x0 = np.where(ok, raw, 0.0)
-    c7_num, c7_den, p2_num, p2_den = hist_sums
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c7 = (c7_num + x0) / (c7_den + ok)
-        p2 = (p2_num + x0) / (p2_den + ok)
-    smooth = np.stack([c7, p2], axis=1)  # (s, 2, f)
-    with np.errstate(invalid="ignore"):
-        norm = (smooth - np.where(np.isnan(center), smooth, center)) / spread
-    s = raw.shape[0]
-    table = np.concatenate([raw, norm.reshape(s, -1), np.broadcast_to(times, (s, 2))], axis=1)
-    with np.errstate(over="ignore"):
-        x = table[:, cols].astype(np.float32)
-    return smooth, np.where(np.isnan(x), np.float32(0.0), x)
 
 
 def _median_bias(n: int) -> float:

@@ -6,7 +6,7 @@ of truth: this module finds the file *without importing yasa* (``importlib.util.
 unpickles it once with joblib/lightgbm, and converts its 2000 depth-≤5 trees into flat arrays
 (heap layout) cached as ``.npz`` in the user cache folder (``$NEXUS_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/bedtime-nexus``, else ``~/.cache/bedtime-nexus``).
-Later processes load the arrays in milliseconds, without lightgbm, scikit-learn or numba.
+Later processes load the arrays in milliseconds, without lightgbm or scikit-learn.
 
 Prediction reproduces LightGBM's: split ``x <= threshold`` goes left, NaN counts as 0
 (missing type "None" in every split of these models), inputs are float32 as YASA feeds them,
@@ -32,6 +32,7 @@ import numpy.typing as npt
 from nexus.core.errors import ConfigError, InvalidInputError
 from nexus.core.files import atomic_path
 from nexus.core.log import logger
+from nexus.dsp._jit import kernel
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -107,18 +108,15 @@ class TreeModel:
         """Depth of the (padded) trees."""
         return int(np.log2(self.leaf.shape[1]))
 
-    def predict_proba(self, x: npt.ArrayLike, engine: str = "numpy") -> FloatArray:
+    def predict_proba(self, x: npt.ArrayLike, engine: str | None = None) -> FloatArray:
         """Stage probabilities (W, N1, N2, N3, R) for each row of ``x``.
 
         Parameters
         ----------
         x : array-like, shape (n_rows, n_features)
             Features in :attr:`feature_names` order; rounded to float32 as YASA feeds LightGBM.
-        engine : {"numpy", "numba"}
-            ``"numpy"`` (no compilation, best for one night) or ``"numba"`` (compiled once per
-            machine and cached; about 10× faster, for the live stager's every-5-s updates).
-            ``"numba"`` falls back to numpy when numba is not installed or the trees are deeper
-            than the compiled walk takes (5 levels, as YASA's).
+        engine : str, optional
+            Ignored (the compiled walk is the only one); kept so that older calls still work.
 
         Returns
         -------
@@ -130,31 +128,7 @@ class TreeModel:
                 f"Invalid feature matrix: expected shape (n, {len(self.feature_names)}), got {x32.shape}."
             )
         x32 = np.where(np.isnan(x32), np.float32(0.0), x32)
-        if engine == "numba" and self.depth <= _MAX_KERNEL_DEPTH:
-            kernel = _numba_kernel()
-            if kernel is not None:
-                scores = kernel(x32, self.feature, self._threshold32, self.leaf, self.class_of_tree.astype(np.int64))
-                return _softmax(scores)
-        xx = x32.astype(np.float64)
-        n_rows, n_feat = xx.shape
-        n_trees, n_inner = self.feature.shape
-        if n_rows == 0:
-            return np.zeros((0, 5))
-        tree_base = (np.arange(n_trees, dtype=np.int64) * n_inner)[None, :]
-        leaf_base = (np.arange(n_trees, dtype=np.int64) * (n_inner + 1) - n_inner)[None, :]
-        feat_flat, thr_flat, leaf_flat = self.feature.ravel(), self.threshold.ravel(), self.leaf.ravel()
-        onehot = (self.class_of_tree[:, None] == np.arange(5)[None, :]).astype(np.float64)
-        scores = np.empty((n_rows, 5))
-        for r0 in range(0, n_rows, 64):  # cache-sized row blocks
-            xb = xx[r0 : r0 + 64]
-            flat_x = xb.ravel()
-            row_base = (np.arange(xb.shape[0], dtype=np.int64) * n_feat)[:, None]
-            node = np.zeros((xb.shape[0], n_trees), dtype=np.int64)
-            for _ in range(self.depth):  # one vectorised step per tree level (5)
-                g = tree_base + node
-                right = flat_x.take(row_base + feat_flat.take(g)) > thr_flat.take(g)
-                node = 2 * node + 1 + right
-            scores[r0 : r0 + 64] = leaf_flat.take(node + leaf_base) @ onehot
+        scores = walk(x32, self.feature, self._threshold32, self.leaf, self.class_of_tree.astype(np.int64))
         return _softmax(scores)
 
 
@@ -173,94 +147,71 @@ def _softmax(scores: FloatArray) -> FloatArray:
 
 
 #: deepest trees the compiled walk takes (one bit per inner node in an int32)
-_MAX_KERNEL_DEPTH = 5
+MAX_DEPTH = 5
 
 
-@lru_cache(maxsize=1)
-def _numba_kernel() -> Any:
-    """Compile (once, cached on disk by numba) the tree walk; None when numba is unavailable.
+@kernel
+def walk(x, feature, threshold, leaf, cls):
+    """Class scores (rows, 5) of the rows of ``x`` (float32): the sum of the leaves each row reaches.
 
-    ``walk(x, feature, threshold, leaf, cls)`` → class scores (rows, 5), for trees of depth ≤
-    :data:`_MAX_KERNEL_DEPTH`. Rows are taken in blocks whose features are stored feature-major
+    For trees of depth ≤ :data:`MAX_DEPTH` (``feature``, ``threshold`` float32, ``leaf`` and
+    ``cls`` as :class:`TreeModel`, ``cls`` int64). Rows are taken in blocks whose features are stored feature-major
     (each feature a contiguous run of the block's rows). For each tree, every inner node is
     first compared for all rows of the block at once (a vectorised comparison per node, the
     result one bit per node and row); the walk then follows those bits level by level, again
     for all rows at once, and adds the leaf to the row's class score. The decisions, and the
     order in which the leaves are added, are those of a plain walk, so the scores are the same.
     """
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba comes with yasa
-        return None
-
-    @numba.njit(cache=True, nogil=True)
-    def walk(x, feature, threshold, leaf, cls):  # pragma: no cover - compiled
-        n_rows, n_feat = x.shape
-        n_trees, n_inner = feature.shape
-        depth = 0
-        while (1 << depth) - 1 < n_inner:
-            depth += 1
-        out = np.zeros((n_rows, 5))
-        block = 128  # rows per block: a feature's values fill a few cache lines, the bits one more
-        xt = np.zeros((n_feat, block), np.float32)
-        bits = np.zeros(block, np.int32)  # bit i: the row goes right at inner node i
-        node = np.zeros(block, np.int32)
-        acc = np.zeros((5, block))
-        zero = np.int32(0)
-        tail = n_inner - n_inner % 4
-        for b0 in range(0, n_rows, block):
-            nb = min(block, n_rows - b0)
-            for r in range(nb):
-                for f in range(n_feat):
-                    xt[f, r] = x[b0 + r, f]
-            acc[:, :] = 0.0
-            for t in range(n_trees):
-                ft = feature[t]
-                th = threshold[t]
-                bits[:] = 0
-                for i in range(0, tail, 4):  # four nodes per pass over the bits
-                    x0, x1, x2, x3 = xt[ft[i]], xt[ft[i + 1]], xt[ft[i + 2]], xt[ft[i + 3]]
-                    t0, t1, t2, t3 = th[i], th[i + 1], th[i + 2], th[i + 3]
-                    m0, m1, m2, m3 = np.int32(1 << i), np.int32(2 << i), np.int32(4 << i), np.int32(8 << i)
-                    for r in range(block):  # branch-free selects: vectorised
-                        bits[r] |= ((m0 if x0[r] > t0 else zero) | (m1 if x1[r] > t1 else zero)) | (
-                            (m2 if x2[r] > t2 else zero) | (m3 if x3[r] > t3 else zero)
-                        )
-                for i in range(tail, n_inner):
-                    xi = xt[ft[i]]
-                    ti = th[i]
-                    mi = np.int32(1 << i)
-                    for r in range(block):
-                        bits[r] |= mi if xi[r] > ti else zero
-                node[:] = 0
-                for _ in range(depth):
-                    for r in range(block):
-                        nd = node[r]
-                        node[r] = np.int32(2 * nd + 1 + ((bits[r] >> nd) & 1))
-                lf = leaf[t]
-                a = acc[cls[t]]
+    n_rows, n_feat = x.shape
+    n_trees, n_inner = feature.shape
+    depth = 0
+    while (1 << depth) - 1 < n_inner:
+        depth += 1
+    out = np.zeros((n_rows, 5))
+    block = 128  # rows per block: a feature's values fill a few cache lines, the bits one more
+    xt = np.zeros((n_feat, block), np.float32)
+    bits = np.zeros(block, np.int32)  # bit i: the row goes right at inner node i
+    node = np.zeros(block, np.int32)
+    acc = np.zeros((5, block))
+    zero = np.int32(0)
+    tail = n_inner - n_inner % 4
+    for b0 in range(0, n_rows, block):
+        nb = min(block, n_rows - b0)
+        for r in range(nb):
+            for f in range(n_feat):
+                xt[f, r] = x[b0 + r, f]
+        acc[:, :] = 0.0
+        for t in range(n_trees):
+            ft = feature[t]
+            th = threshold[t]
+            bits[:] = 0
+            for i in range(0, tail, 4):  # four nodes per pass over the bits
+                x0, x1, x2, x3 = xt[ft[i]], xt[ft[i + 1]], xt[ft[i + 2]], xt[ft[i + 3]]
+                t0, t1, t2, t3 = th[i], th[i + 1], th[i + 2], th[i + 3]
+                m0, m1, m2, m3 = np.int32(1 << i), np.int32(2 << i), np.int32(4 << i), np.int32(8 << i)
+                for r in range(block):  # branch-free selects: vectorised
+                    bits[r] |= ((m0 if x0[r] > t0 else zero) | (m1 if x1[r] > t1 else zero)) | (
+                        (m2 if x2[r] > t2 else zero) | (m3 if x3[r] > t3 else zero)
+                    )
+            for i in range(tail, n_inner):
+                xi = xt[ft[i]]
+                ti = th[i]
+                mi = np.int32(1 << i)
                 for r in range(block):
-                    a[r] += lf[node[r] - n_inner]
-            for r in range(nb):
-                for c in range(5):
-                    out[b0 + r, c] = acc[c, r]
-        return out
-
-    return walk
-
-
-@lru_cache(maxsize=1)
-def warm_up() -> None:
-    """Load (or compile, once per machine) the compiled tree walk with a tiny call."""
-    kernel = _numba_kernel()
-    if kernel is not None:
-        kernel(
-            np.zeros((1, 1), np.float32),
-            np.zeros((1, 1), np.int32),
-            np.zeros((1, 1), np.float32),
-            np.zeros((1, 2)),
-            np.zeros(1, np.int64),
-        )
+                    bits[r] |= mi if xi[r] > ti else zero
+            node[:] = 0
+            for _ in range(depth):
+                for r in range(block):
+                    nd = node[r]
+                    node[r] = np.int32(2 * nd + 1 + ((bits[r] >> nd) & 1))
+            lf = leaf[t]
+            a = acc[cls[t]]
+            for r in range(block):
+                a[r] += lf[node[r] - n_inner]
+        for r in range(nb):
+            for c in range(5):
+                out[b0 + r, c] = acc[c, r]
+    return out
 
 
 def _cache_dir() -> Path:
@@ -284,6 +235,10 @@ def _convert(path: Path) -> TreeModel:
     col_of_class = [MODEL_CLASSES.index(c) for c in classes]
     trees = dump["tree_info"]
     depth = max(1, max(_depth(t["tree_structure"]) for t in trees))
+    if depth > MAX_DEPTH:
+        raise ConfigError(
+            f"Unsupported YASA classifier {path.name}: trees {depth} levels deep, expected at most {MAX_DEPTH}."
+        )
     n_inner = 2**depth - 1
     feature = np.zeros((len(trees), n_inner), dtype=np.int32)
     threshold = np.full((len(trees), n_inner), np.inf)

@@ -26,7 +26,7 @@ from nexus.core.errors import InvalidInputError
 from nexus.core.log import logger
 from nexus.core.stages import EPOCH_S, STAGE_LABELS, Stage
 from nexus.staging import features as F
-from nexus.staging.model import load_model, model_name
+from nexus.staging.model import load_model, model_name, walk
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -219,15 +219,15 @@ def prepare_epochs(
 
 
 def _load_kernels() -> None:
-    """Load the compiled feature kernel and tree walk once (a no-op after the first time)."""
-    from nexus.staging._kernels import epoch_features_kernel
-    from nexus.staging.model import warm_up
-
-    kernel = epoch_features_kernel()
-    if kernel is not None:
-        kernel(np.zeros((1, 30)), 10, np.empty((1, 10)))
-        F._welch_median(np.zeros((1, F.EPOCH_SAMPLES)), F.FS, compiled=True)  # the spectral kernels
-    warm_up()
+    """Load the compiled feature kernels and tree walk (from numba's disk cache; a no-op after the first time)."""
+    F.channel_features(np.zeros((1, F.EPOCH_SAMPLES)), "eeg")  # the time-domain and spectral kernels
+    walk(
+        np.zeros((1, 1), np.float32),
+        np.zeros((1, 1), np.int32),
+        np.zeros((1, 1), np.float32),
+        np.zeros((1, 2)),
+        np.zeros(1, np.int64),
+    )  # the tree walk, with the types of a model's arrays
 
 
 def stage_offline(
@@ -318,7 +318,7 @@ def stage_offline(
         per_kind[k] = feats
     table = F.offline_feature_table(per_kind, np.arange(n, dtype=np.float64) * EPOCH_S, metadata)
     x = np.stack([table[name] for name in model.feature_names], axis=1)
-    proba = model.predict_proba(x, engine="numba")  # compiled tree walk (cached per machine)
+    proba = model.predict_proba(x)  # compiled tree walk (cached per machine)
     stages = np.argmax(proba, axis=1).astype(np.int8)
     stages[bad] = Stage.ART
     proba[bad] = np.nan
