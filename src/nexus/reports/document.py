@@ -232,6 +232,7 @@ class _PdfLayout:
     def table(self, t: Table) -> None:
         widths = [max(len(c), *(len(r[i]) for r in t.rows)) if t.rows else len(c) for i, c in enumerate(t.columns)]
         scale = min(0.085, (_PAGE_W - 2 * _MARGIN) / max(sum(w + 3 for w in widths), 1))
+        size = 8 * scale / 0.085  # a wide table gets a smaller font, so that its columns do not overlap
         xs = [_MARGIN]
         for w in widths[:-1]:
             xs.append(xs[-1] + (w + 3) * scale)
@@ -244,7 +245,7 @@ class _PdfLayout:
             for i, (x, cell) in enumerate(zip(xs, row, strict=False)):
                 right = i > 0
                 xx = x + widths[i] * scale if right else x
-                self.fig.text(xx / _PAGE_W, 1 - self.y / _PAGE_H, cell, fontsize=8, va="top",
+                self.fig.text(xx / _PAGE_W, 1 - self.y / _PAGE_H, cell, fontsize=size, va="top",
                               ha="right" if right else "left", weight="bold" if k == 0 else "normal",
                               family="DejaVu Sans")
             self.y += _LINE

@@ -132,7 +132,8 @@ def build_trend_report(code: str, nights: pd.DataFrame) -> Report:
         [[r.date, str(r.session), r.mode, _f(r.TST), _f(r.SE), _f(r.SOL), _f(r.WASO), _f(r.N3), _f(r.REM),
           _f(r.arousal_index), str(r.clicks), _f(r.so_power_n3, 0)] for r in nights.itertuples()]))
     labels = [f"{r.date}" for r in nights.itertuples()]
-    metrics = {f"{name} ({unit})": nights[col].astype(float).tolist() for name, (col, unit) in METRICS.items()}
+    metrics = {f"{name} ({unit})": nights[col].astype(float).tolist() for name, (col, unit) in METRICS.items()
+               if nights[col].astype(float).notna().any()}  # no empty panel for a figure never stored
     sec.blocks.append(Image.from_figure(plot_trend(labels, metrics, nights["stimulated"].astype(bool).tolist()),
                                         "trend panels"))
     return rep
