@@ -57,3 +57,15 @@ def test_a_channel_given_in_volts_as_microvolts_is_flagged():
     found, _ = scan_recording(rec)
     assert {g.kind for g in found} == {"electrode_off"}
     assert found[0].evidence["std_uv"] < 1e-3
+
+
+def test_samples_lost_in_a_file_are_dropped_samples_not_electrodes(tmp_path):
+    rng = np.random.default_rng(3)
+    fs = 256.0
+    x = rng.normal(0, 20, (3, int(90 * fs)))
+    x[:, int(30 * fs) : int(50 * fs)] = 0.0  # lost on every channel; EDF stores 0 as a digital value near 0
+    labels = ["EEG C4-M1", "EOG E1-M2", "ECG"]
+    write_edf(tmp_path / "r.edf", [Signal(c, row, fs) for c, row in zip(labels, x, strict=True)])
+    found, _ = scan_recording(read_edf(tmp_path / "r.edf"))
+    assert [(g.kind, g.channel) for g in found] == [("dropped_samples", None)]
+    assert abs(found[0].onset_s - 30.0) <= 1.0 and abs(found[0].duration_s - 20.0) <= 2.0

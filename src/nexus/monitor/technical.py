@@ -122,7 +122,9 @@ def classify(
     zeros = (f.zero_frac >= p.zero_share) & mon
     flat = (f.std < p.flat_std_uv) & mon
     n_mon = max(int(mon.sum()), 1)
-    sess_dropped = (zeros.sum(axis=1) >= max(0.5 * n_mon, 1)) | (flat.all(axis=1) & (n_mon >= 2) & mon.any())
+    # lost samples read exact zeros live; from a file they read the constant that digital 0 maps to
+    all_flat = (flat | ~mon).all(axis=1) & (n_mon >= 2)
+    sess_dropped = (zeros.sum(axis=1) >= max(0.5 * n_mon, 1)) | all_flat
     ptp = f.mx - f.mn
     held = flat & (np.abs(f.mean) >= p.held_uv) & (ptp <= p.held_ptp_uv)
     if f.hum.shape[-1]:
