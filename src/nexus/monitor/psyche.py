@@ -295,7 +295,7 @@ class PsycheState:
             # a pause counts: the interval in progress is at least the time since the last breath
             since = (self.samples[rows] - self.last_breath[rows]) / self.fs
             mean_ibi = np.fmax(mean_ibi, np.where(np.isfinite(since), since, 0.0))
-            resp = 60.0 / mean_ibi
+            resp = 60.0 / np.where(mean_ibi > 0, mean_ibi, np.nan)
             resp_ok = np.isfinite(resp) & (pos >= p.resp_windows)
             rbase = self.rr_base[rows]
             rbase = np.where(np.isnan(rbase) & resp_ok, resp, rbase)
