@@ -29,11 +29,12 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.core.log import logger
-from nexus.dreamscape.controller import Controller
+from nexus.dreamscape.controller import Command, Controller, Decision
 from nexus.dreamscape.schema import Program
 from nexus.dsp.filters import StatefulFilter, bandpass_sos
 from nexus.facility.pipeline import Lane, channel_roles
 from nexus.facility.step import CommandBatch, SlotGlitch, StepContext, StepResult
+from nexus.safety.extraction import Action, ExtractionMachine, ExtractionMode, OrderOutcome, WakeRamp
 from nexus.sinks.bedside import BedSink, SinkBank
 
 SO_BAND_HZ = (0.5, 2.0)
@@ -79,6 +80,8 @@ class DreamscapeLoop:
         self._so = StatefulFilter(bandpass_sos(*SO_BAND_HZ, fs=lane.fs, order=2), (lane.capacity,), init="zeros")
         self._failed_seen = np.zeros(lane.capacity, dtype=bool)
         self.has_program = np.zeros(lane.capacity, dtype=bool)
+        self.extraction = ExtractionMachine(lane.capacity)
+        """Each bed's extraction (see :meth:`extract`)."""
 
     # -- beds ------------------------------------------------------------------------------------
     def assign(self, slot: int, program: Program | None, sink: BedSink | None, *, t_start: float) -> None:
@@ -92,6 +95,7 @@ class DreamscapeLoop:
         self.so_power[slot] = 0.0
         self.so_samples[slot] = 0
         self._failed_seen[slot] = False
+        self.extraction.clear(slot)
 
     def release(self, slot: int, t: float) -> BedSink | None:
         """End a bed: its sink goes to the safe state and leaves the bank; its row hears nothing more."""
@@ -102,6 +106,55 @@ class DreamscapeLoop:
     def update_program(self, slot: int, text: str, *, t: float) -> Any:
         """Replace a running bed's program if, and only if, the new text passes every check."""
         return self.ctrl.update_program(slot, text, t=t)
+
+    # -- extraction ------------------------------------------------------------------------------
+    def extract(self, slot: int, mode: str | ExtractionMode, t: float) -> tuple[OrderOutcome, list[Decision]]:
+        """Order the extraction of a bed at lane time ``t`` (s): stimulation stops now, before this returns.
+
+        Returns the outcome (see :class:`~nexus.safety.extraction.ExtractionMachine`) and the
+        decisions taken (the order and what was done at once), for the caller to journal. The
+        wake and the end follow in later steps (their decisions go out with the step's).
+        """
+        ramp = None
+        prog = self.ctrl.programs[slot]
+        if self.has_program[slot] and prog.wake is not None:
+            r = prog.wake.ramp
+            ramp = WakeRamp(r.sound, r.from_db, r.to_db, r.over_min * 60.0)
+        outcome, actions = self.extraction.order(slot, mode, t, ramp)
+        decisions = [Decision(float(t), int(slot), "extraction_order", None,
+                              {"requested": outcome.requested.value, "mode": outcome.mode.value,
+                               "outcome": outcome.outcome}, outcome.reason)]
+        cmds = self._apply(actions, t, decisions)
+        if cmds:
+            rep = self.bank.deliver(cmds, t)
+            self._count(cmds, t)
+            if rep.failed:
+                self.bank.detach(slot, t)
+        return outcome, decisions
+
+    def _apply(self, actions: list[Action], t: float, decisions: list[Decision]) -> list[Command]:
+        """Carry out extraction actions; return the commands to deliver (wake ramps)."""
+        cmds: list[Command] = []
+        for a in actions:
+            s = a.slot
+            if a.kind in ("stop", "end"):
+                if a.kind == "stop":
+                    self.ctrl.assign(s, None, t_start=t)  # the program is gone: nothing more is decided
+                    self.has_program[s] = False
+                sink = self.bank.sinks[s]
+                if sink is not None:
+                    sink.go_safe(t)
+                cmd = Command(s, float(t), "silence", {"for_s": None})
+                decisions.append(Decision(float(t), s, f"extraction_{a.kind}", cmd,
+                                          {"speaker": sink is not None, "safe": sink is None or sink.safe},
+                                          a.reason + ("" if sink is not None else
+                                                      " No speaker at this bed: wake the sleeper in person.")))
+            elif a.kind == "wake":
+                cmd = Command(s, float(t), "wake", dict(a.params))
+                cmds.append(cmd)
+                decisions.append(Decision(float(t), s, "extraction_wake", cmd, {"speaker": self.bank.sinks[s]
+                                                                                 is not None}, a.reason))
+        return cmds
 
     # -- the step --------------------------------------------------------------------------------
     def step(self, ctx: StepContext) -> StepResult:
@@ -131,6 +184,8 @@ class DreamscapeLoop:
             self.bank.detach(s, t)  # silent now, and no lease left to lapse
             glitches.append(SlotGlitch(s, t, "controller_error",
                                        "The program of this bed failed; the bed is in the safe state."))
+        if self.extraction.extracting.any():
+            cmds = cmds + self._apply(self.extraction.advance(t, probs), t, self.ctrl.decisions)
         live = ctx.active & ~self.ctrl.failed
         self.bank.renew(np.flatnonzero(live), t)
         for s in self.bank.expire(t).tolist():

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from nexus.core.checks import check_number
 from nexus.core.clock import Clock, ManualClock
-from nexus.core.errors import InvalidInputError, NexusError, StateError
+from nexus.core.errors import InvalidInputError, NexusError, NotFoundError, StateError
 from nexus.core.log import logger
 from nexus.dreamscape.schema import Program
 from nexus.facility.analyzers import AnalyzerFactory, default_analyzers
@@ -37,6 +37,7 @@ from nexus.facility.recorder import Recorder
 from nexus.facility.step import StepOutput
 from nexus.monitor.glitch import Glitch
 from nexus.monitor.preparation import PreparationReport
+from nexus.safety.extraction import ExtractionMode, ExtractionReport, parse_mode
 from nexus.sinks.bedside import BedSink
 from nexus.sources.base import Source
 from nexus.store.recording import RecordingJournal
@@ -161,6 +162,8 @@ class Supervisor:
         self.latencies: list[float] = []
         self.ticks = 0
         self._finished_counts: dict[str, int] = {}
+        self.extractions: dict[str, ExtractionReport] = {}
+        """Every extraction ordered, by session (see :meth:`extract`)."""
         self.listeners = self.recorder.listeners
         """Called with (kind, records) for stages, events, decisions and glitches (console feed, summaries)."""
 
@@ -334,6 +337,97 @@ class Supervisor:
             rt.program = report.program
         return report
 
+    # -- extraction ------------------------------------------------------------------------------
+    def extract(self, session: str | None, mode: str | ExtractionMode = ExtractionMode.GENTLE
+                ) -> list[ExtractionReport]:
+        """Extract one session (``None``: every session still running): stimulation stops before this returns.
+
+        Then a gentle wake, an immediate wake, or release to natural sleep (see
+        :mod:`nexus.safety.extraction`); orders are idempotent and conflicting orders resolve to
+        the safest. A woken session ends by itself once its wake is over (:meth:`step`). Each
+        order and what it did are journaled as decisions at once.
+
+        Raises
+        ------
+        NotFoundError
+            ``session`` is not in this facility.
+        StateError
+            ``session`` has already ended.
+        """
+        m = parse_mode(mode)
+        if session is None:
+            targets = [rt for rt in self.sessions.values() if rt.state != "ended"]
+        else:
+            found = self.sessions.get(session)
+            if found is None:
+                raise NotFoundError(f"No session '{session}' in this facility; check the id ('nexus sessions').")
+            if found.state == "ended":
+                raise StateError(f"Session '{session}' has already ended; there is nothing to extract.")
+            targets = [found]
+        wall = time.time()
+        reports, records, to_end = [], [], []
+        for rt in targets:
+            lane, loop = rt.lane, rt.lane.analyzer("dreamscape")
+            if rt.started and loop is not None and hasattr(loop, "extract"):
+                t = rt.lane.processed / rt.lane.fs
+                outcome, decisions = loop.extract(rt.slot, m, t)
+                t_s = float(lane.session_time([rt.slot], [t])[0])
+                for d in decisions:
+                    rec = d.to_dict()
+                    if rec["command"] is not None:
+                        rec["command"]["t"] = t_s
+                    records.append({"session": rt.session, "kind": "decision", "onset": t_s, "duration": 0.0,
+                                    "description": d.kind, "command": rec["command"], "inputs": rec["inputs"],
+                                    "reason": d.reason})
+                rep = ExtractionReport(rt.session, m.value, outcome.mode.value, outcome.outcome, outcome.reason,
+                                       t_s, wall, safe_wall=time.time())
+            else:  # nothing plays at this bed (not started yet, or no sound path): safe already
+                t_s = self._session_now(rt)
+                rt.program = None
+                rep = ExtractionReport(rt.session, m.value, m.value, "started", "No sound path at this bed: "
+                                       "safe at once" + ("." if m is ExtractionMode.RELEASE else
+                                                         "; the session ends (wake the sleeper in person)."),
+                                       t_s, wall, safe_wall=wall)
+                records.append({"session": rt.session, "kind": "decision", "onset": t_s, "duration": 0.0,
+                                "description": "extraction_order", "command": None,
+                                "inputs": {"requested": m.value, "speaker": False}, "reason": rep.reason})
+                if m is not ExtractionMode.RELEASE:
+                    to_end.append(rt.session)
+            prev = self.extractions.get(rt.session)
+            if prev is not None:  # keep when the first order came and when the bed was first safe
+                rep.ordered_wall, rep.safe_wall = prev.ordered_wall, prev.safe_wall or rep.safe_wall
+            self.extractions[rt.session] = rep
+            reports.append(rep)
+        if self.journal is not None and records:
+            self.journal.write_records(records)
+            self.journal.flush(force=True)
+        for cb in self.listeners:
+            if records:
+                cb("records", records)
+        for name in to_end:
+            self._end_extracted(name)
+        return reports
+
+    def _end_extracted(self, name: str) -> None:
+        rep = self.extractions.get(name)
+        self.end_session(name)
+        if rep is not None:
+            rep.done_wall, rep.ended = time.time(), True
+            for cb in self.listeners:
+                cb("extraction", [rep.as_dict()])
+
+    def _finish_extractions(self) -> None:
+        """End the sessions whose extraction is done (woken, silent again)."""
+        for lane in self.lanes:
+            machine = getattr(lane.analyzer("dreamscape"), "extraction", None)
+            if machine is None:
+                continue
+            for slot in machine.take_done():
+                name = lane.sessions[slot]
+                machine.clear(slot)
+                if name is not None and self.sessions[name].state != "ended":
+                    self._end_extracted(name)
+
     # -- the tick --------------------------------------------------------------------------------
     def step(self, due_at: float | None = None) -> TickReport:
         """One tick: pull from every source, check and record at the edge, advance every lane.
@@ -361,6 +455,7 @@ class Supervisor:
                 rep.samples += out.n_samples
                 self._collect(lane, out, rep)
             self._watch_dropouts(lane)
+        self._finish_extractions()
         if self.journal is not None:
             self.journal.flush()
         rep.glitches = len(self.glitches) - n_glitch
