@@ -33,15 +33,16 @@ def main() -> None:
         for i in range(args.nights)
     ]
     data = np.stack([n.signals for n in nights])
-    st = L.LiveStager(len(nights), nights[0].fs, prior={})
-    step = int(5 * nights[0].fs)
-    for i in range(0, data.shape[-1], step):
-        st.push(data[:, :, i : i + step])
-        st.update()
-    q = L._quantiles(st._norm_hist[:, : st._norm_len])  # (nights, 2, features, 3)
+    with L.LiveStager(len(nights), nights[0].fs, prior={}, workers=1) as st:  # one shard holds every night
+        step = int(5 * nights[0].fs)
+        for i in range(0, data.shape[-1], step):
+            st.push(data[:, :, i : i + step])
+            st.update()
+    shard = st._shards[0]
+    q = L._quantiles(shard._norm_hist[:, : shard._norm_len])  # (nights, 2, features, 3)
     med = np.nanmedian(q, axis=0)
     out = {}
-    for i, name in enumerate(st._raw_names):
+    for i, name in enumerate(shard._raw_names):
         for j, suffix in enumerate(("c7", "p2")):
             if np.isfinite(med[j, i]).all():
                 out[f"{name}_{suffix}"] = [round(float(v), 6) for v in med[j, i]]

@@ -66,7 +66,7 @@ def cost(n_sessions: int, cycles: int, warmup: int, workers: int | None = None) 
     return {
         "sessions": n_sessions,
         "fs": fs,
-        "workers": len(st._shards) or 1,
+        "workers": len(st._shards),
         "cpu_count": os.cpu_count(),
         "cycles_timed": cycles,
         "push_ms_median": round(1000 * statistics.median(push_t), 1),

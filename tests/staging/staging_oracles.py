@@ -37,6 +37,7 @@ from nexus.staging.live import (
     _band_weights,
     _hamming,
     _median_bias,
+    _Shard,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -202,7 +203,7 @@ def model_inputs(
     return smooth, np.where(np.isnan(x), np.float32(0.0), x)
 
 
-def window_features(self: LiveStager, ints: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+def window_features(self: _Shard, ints: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
     """:func:`~nexus.staging._kernels.window_features_kernel` with array operations: (s, c, 21), NaN flags."""
     st = self._stats  # (s, c, 6, n_stats); NaN for blocks not seen yet
     have = np.isfinite(st[..., 0])
@@ -255,7 +256,7 @@ def window_features(self: LiveStager, ints: FloatArray) -> tuple[FloatArray, npt
     return np.stack([feats[name] for name in WINDOW_FEATURES], axis=-1), bad
 
 
-def band_integrals(self: LiveStager) -> FloatArray:
+def band_integrals(self: _Shard) -> FloatArray:
     """Band integrals (s, c, 8) of a stager's PSD ring: numpy median and Simpson/trapezoid weights."""
     s, c = self._psd.shape[:2]
     n_seg = min(self._n_seg, _N_SEG)
@@ -267,8 +268,8 @@ def band_integrals(self: LiveStager) -> FloatArray:
     return out.reshape(s, c, -1)
 
 
-class ReferenceLiveStager(LiveStager):
-    """:class:`~nexus.staging.live.LiveStager` with every compiled kernel replaced by its array form."""
+class ReferenceShard(_Shard):
+    """A shard of :class:`~nexus.staging.live.LiveStager` with every compiled kernel replaced by its array form."""
 
     def _filter(self, x, pos, out):
         """Low-pass (scipy), interpolation and high-pass (cumulative sums) of the new samples into ``out``."""
@@ -390,3 +391,9 @@ class ReferenceLiveStager(LiveStager):
     def _model_input(self, raw, bad, times):
         center, spread = self._scaling()
         return model_inputs(raw, bad, self._hist_sums, center, spread, times, self._model_cols)
+
+
+class ReferenceLiveStager(LiveStager):
+    """:class:`~nexus.staging.live.LiveStager` whose shards use the array forms of the kernels."""
+
+    shard_class = ReferenceShard

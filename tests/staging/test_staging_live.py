@@ -166,7 +166,7 @@ def test_shards_on_threads_give_the_same_estimates(night, monkeypatch):
     data[2, 1, 1000:1200] = np.nan  # missing samples in one session
     step = int(5 * fs)
     whole, threaded = LiveStager(5, fs, workers=1), LiveStager(5, fs, workers=2)
-    assert threaded._shards and not whole._shards
+    assert len(threaded._shards) == 2 and len(whole._shards) == 1
     for i in range(0, n, step):
         for st in (whole, threaded):
             st.push(data[..., i : i + step])
@@ -182,6 +182,35 @@ def test_shards_on_threads_give_the_same_estimates(night, monkeypatch):
     ha, hb = whole.hypnogram(), threaded.hypnogram()
     np.testing.assert_array_equal(ha[0], hb[0])
     assert ha[0].shape == (5, 8)
+    whole.close()
+    threaded.close()
+
+
+def test_close_stops_the_worker_threads_and_the_stager_still_works(night, monkeypatch):
+    import threading
+
+    import nexus.staging.live as live
+
+    def stager_threads():
+        return [t for t in threading.enumerate() if t.name.startswith("nexus-stager")]
+
+    monkeypatch.setattr(live, "MIN_SHARD", 2)
+    sig, fs = night
+    block = np.stack([sig[:, : int(40 * fs)]] * 4)
+    before = len(stager_threads())
+    with LiveStager(4, fs, workers=2) as st:
+        st.push(block[..., : int(20 * fs)])
+        st.update()
+        assert len(stager_threads()) > before  # the shards run on worker threads
+    assert len(stager_threads()) == before  # leaving the block closed them
+    st.close()  # closing twice is harmless
+    st.push(block[..., int(20 * fs) :])  # a closed stager still stages, on the calling thread
+    est = st.update()
+    assert st.n_blocks == 8 and est.final is False
+    with LiveStager(4, fs, workers=1) as one:
+        one.push(block)
+        ref = one.update()
+    np.testing.assert_array_equal(est.stage, ref.stage)
 
 
 def test_compiled_window_features_equal_the_array_version(night):
@@ -190,12 +219,13 @@ def test_compiled_window_features_equal_the_array_version(night):
     x = np.stack([sig[:, : int(4 * 60 * fs)], 0.3 * sig[:, int(4 * 60 * fs) : int(8 * 60 * fs)]])
     x[1, 2, 5000:5100] = np.nan
     _run(st, x, int(5 * fs))
-    ints = st._band_integrals()
-    compiled = st._features_of_window(ints)
-    plain = oracles.window_features(st, ints)  # the array form, on the same statistics
+    shard = st._shards[0]
+    ints = shard._band_integrals()
+    compiled = shard._features_of_window(ints)
+    plain = oracles.window_features(shard, ints)  # the array form, on the same statistics
     np.testing.assert_allclose(compiled[0], plain[0], rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(compiled[1], plain[1])
-    np.testing.assert_allclose(ints, oracles.band_integrals(st), rtol=1e-6)
+    np.testing.assert_allclose(ints, oracles.band_integrals(shard), rtol=1e-6)
 
 
 def test_compiled_model_inputs_equal_the_array_version():

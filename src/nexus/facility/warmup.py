@@ -79,11 +79,11 @@ def _live_stager(lane: _Lane) -> None:
     """The live stager (filter chain, block statistics, spectra, median, features, model input, tree walk)."""
     from nexus.staging.live import LiveStager
 
-    stager = LiveStager(lane.rows, lane.fs, ("eeg", "eog", "emg"), workers=1)
     x = np.take(lane.block, [0, 0, 0], axis=1)  # the stager's rows, copied as the loop does
-    for k, piece in enumerate(lane.pieces(x)):
-        stager.push(np.ascontiguousarray(piece) if k % 2 else piece)  # whole blocks and strided pieces of one
-        stager.update()
+    with LiveStager(lane.rows, lane.fs, ("eeg", "eog", "emg"), workers=1) as stager:
+        for k, piece in enumerate(lane.pieces(x)):
+            stager.push(np.ascontiguousarray(piece) if k % 2 else piece)  # whole blocks and strided pieces of one
+            stager.update()
 
 
 def _active(lane: _Lane) -> npt.NDArray[np.bool_]:

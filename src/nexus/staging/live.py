@@ -33,11 +33,12 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +57,7 @@ from nexus.staging.model import load_model, model_name
 from nexus.staging.offline import FLAT_STD_UV, KINDS, MIN_DURATION_S, MIN_FS, StagingResult
 
 FloatArray = npt.NDArray[np.float64]
+_T = TypeVar("_T")
 
 BLOCK_S: float = 5.0
 """Re-estimation period and block length, in seconds of data."""
@@ -125,86 +127,35 @@ class LiveEstimate:
             return np.max(self.probabilities, axis=1)
 
 
-class LiveStager:
-    """Causal sleep staging for many sessions at once (leading axis = session).
+class _Shard:
+    """Causal staging of one shard of sessions: the filter front-end, block statistics, running scaling, model.
 
-    Parameters
-    ----------
-    n_sessions : int
-        Number of sessions staged together.
-    fs : float
-        Sampling rate of the pushed blocks in Hz (> 80 Hz).
-    channels : sequence of str
-        Kind of each channel row in the blocks: ``"eeg"`` (required), ``"eog"``, ``"emg"``.
-    night_hours : float
-        Expected length of the night in hours (for the ``time_norm`` feature).
-    prior : mapping, optional
-        Population quantiles (5, 50, 95 %) of the smoothed features, keyed ``"<feature>_c7"`` and
-        ``"<feature>_p2"``; default: the packaged ``live_prior.json``; ``{}`` for none.
-    prior_epochs : float
-        How many epochs of the session's own history the prior is worth.
-    workers : int, optional
-        Threads that share the work: the sessions are split into this many shards (at least
-        :data:`MIN_SHARD` sessions each) staged side by side; every filter, kernel and tree walk
-        releases the GIL. Default: one per CPU core. Results do not depend on it.
-
-    Examples
-    --------
-    >>> st = LiveStager(1000, fs=256.0)                       # doctest: +SKIP
-    >>> st.push(block)            # (1000, 3, n) in µV          # doctest: +SKIP
-    >>> est = st.update()         # every 5 s                  # doctest: +SKIP
-    >>> est.stage, est.probabilities                            # doctest: +SKIP
+    Built by :class:`LiveStager` (which checks the arguments); ``row0`` is the index of the
+    shard's first session in the whole stager (the rotating refresh of the scaling uses it).
     """
 
     def __init__(
         self,
         n_sessions: int,
         fs: float,
-        channels: Sequence[str] = ("eeg", "eog", "emg"),
-        *,
-        night_hours: float = 8.0,
-        prior: Mapping[str, Sequence[float]] | None = None,
-        prior_epochs: float = 60.0,
-        workers: int | None = None,
+        channels: tuple[str, ...],
+        night_s: float,
+        prior: Mapping[str, Sequence[float]],
+        prior_epochs: float,
+        row0: int = 0,
     ) -> None:
-        self.n_sessions = int(check_number("n_sessions", n_sessions, ge=1))
-        n_workers = int(check_number("workers", (os.cpu_count() or 1) if workers is None else workers, ge=1))
-        self.fs = check_number("fs", fs, gt=MIN_FS, unit="Hz")
-        self.channels = tuple(check_option("channel kind", c, KINDS) for c in channels)
-        if "eeg" not in self.channels or len(set(self.channels)) != len(self.channels):
-            raise InvalidInputError(
-                f"Invalid channels {self.channels}: expected one 'eeg' and optionally one 'eog' and one 'emg'."
-            )
-        self.night_s = check_number("night_hours", night_hours, gt=0, unit="h") * 3600.0
-        self.prior_epochs = check_number("prior_epochs", prior_epochs, ge=0)
+        self.n_sessions = n_sessions
+        self.fs = fs
+        self.channels = channels
+        self.night_s = night_s
+        self.prior_epochs = prior_epochs
         self.kinds = tuple(k for k in KINDS if k in self.channels)
         self._rows = [self.channels.index(k) for k in self.kinds]
         self.model = load_model(self.kinds, False)
-        self.model_name = model_name(self.kinds)
         self.n_blocks = 0
         self.n_epochs = 0
-        self._row0 = 0  # index of this stager's first session in its parent (shards)
+        self._row0 = row0
         self._last: LiveEstimate | None = None
-        prior = load_prior() if prior is None else prior
-        n_shards = min(n_workers, self.n_sessions // MIN_SHARD)
-        self._shards: list[LiveStager] = []
-        if n_shards > 1:  # the sessions are staged in shards, side by side
-            edges = np.linspace(0, self.n_sessions, n_shards + 1).round().astype(int)
-            self._slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
-            for sl in self._slices:
-                shard = LiveStager(
-                    sl.stop - sl.start,
-                    fs,
-                    self.channels,
-                    night_hours=night_hours,
-                    prior=prior,
-                    prior_epochs=prior_epochs,
-                    workers=1,
-                )
-                shard._row0 = sl.start
-                self._shards.append(shard)
-            self._pool = ThreadPoolExecutor(max_workers=n_shards, thread_name_prefix="nexus-stager")
-            return
         s, c = self.n_sessions, len(self.kinds)
         # causal low-pass at the input rate (anti-alias and 30-Hz edge in one), then interpolation to
         # 100 Hz, then a linear-phase high-pass (delay minus a triple moving average): linear phase
@@ -268,27 +219,8 @@ class LiveStager:
         self._epochs_proba: list[FloatArray] = []
 
     # ------------------------------------------------------------------ input
-    def push(self, block: npt.ArrayLike) -> None:
-        """Add new samples for every session.
-
-        Parameters
-        ----------
-        block : ndarray, shape (n_sessions, n_channels, n_samples)
-            New samples in µV at :attr:`fs`, channels in :attr:`channels` order. NaN marks missing
-            samples (the epochs they fall in are scored as artefact).
-        """
-        x = np.asarray(block)
-        if x.dtype not in (np.float32, np.float64):
-            x = x.astype(np.float64)
-        if x.ndim != 3 or x.shape[0] != self.n_sessions or x.shape[1] != len(self.channels):
-            raise InvalidInputError(
-                f"Invalid block shape {x.shape}: expected ({self.n_sessions}, {len(self.channels)}, n_samples)."
-            )
-        if x.shape[2] == 0:
-            return
-        if self._shards:
-            list(self._pool.map(lambda i: self._shards[i].push(x[self._slices[i]]), range(len(self._shards))))
-            return
+    def push(self, x: npt.NDArray[np.floating]) -> None:
+        """Filter new samples (sessions, channels, n > 0), float32 or float64, into the sample buffer."""
         if self._fresh.any():
             first = x[:, self._rows, 0]
             self._start_state(np.where(np.isfinite(first), first, 0.0), self._fresh)
@@ -366,25 +298,8 @@ class LiveStager:
         self._delay_tail[r // WIDTH, :, r % WIDTH] = f.reshape(-1)[:, None]
         self._fresh[rows] = False
 
-    def reset(self, sessions: npt.ArrayLike) -> None:
-        """Start some sessions afresh (a new sleeper in the slot): nothing of their past is kept.
-
-        Their filters restart at the next pushed sample, and their estimates are artefact (-1)
-        until 30 s of new data have been seen; the other sessions are untouched. Epochs still
-        follow the stager's clock.
-
-        Parameters
-        ----------
-        sessions : array-like of int or bool
-            Indices (or a mask) of the sessions to reset.
-        """
-        idx = np.arange(self.n_sessions)[np.asarray(sessions)]
-        if self._shards:
-            for shard, sl in zip(self._shards, self._slices, strict=True):
-                mine = idx[(idx >= sl.start) & (idx < sl.stop)] - sl.start
-                if mine.size:
-                    shard.reset(mine)
-            return
+    def reset(self, idx: npt.NDArray[np.intp]) -> None:
+        """Start the sessions ``idx`` (indices in this shard) afresh."""
         self._fresh[idx] = True
         c = len(self.kinds)
         self._y[(idx[:, None] * c + np.arange(c)).ravel()] = 0.0
@@ -481,25 +396,7 @@ class LiveStager:
 
     # ------------------------------------------------------------------ estimate
     def update(self) -> LiveEstimate:
-        """Process every complete 5-s block pushed so far and re-estimate all sessions.
-
-        Returns
-        -------
-        LiveEstimate
-            For the epoch in progress (or just finished). When several blocks were pending, the
-            epochs they closed are stored in the hypnogram on the way.
-        """
-        if self._shards:
-            parts = list(self._pool.map(lambda sh: sh.update(), self._shards))
-            self.n_blocks, self.n_epochs = self._shards[0].n_blocks, self._shards[0].n_epochs
-            self._last = LiveEstimate(
-                np.concatenate([p.epoch_index for p in parts]),
-                np.concatenate([p.stage for p in parts]),
-                np.concatenate([p.probabilities for p in parts]),
-                parts[0].final,
-                parts[0].t,
-            )
-            return self._last
+        """Process every complete 5-s block pushed so far and re-estimate the shard's sessions."""
         est = self._last
         while self._y_len - self._y_pos >= _BLOCK:
             at = self._y_pos
@@ -599,6 +496,167 @@ class LiveStager:
 
     # ------------------------------------------------------------------ results
     def hypnogram(self) -> tuple[npt.NDArray[np.int8], FloatArray]:
+        """Final stages (s, epochs) and probabilities (s, epochs, 5) of the shard's finished epochs."""
+        if not self._epochs_stage:
+            return np.zeros((self.n_sessions, 0), np.int8), np.zeros((self.n_sessions, 0, 5))
+        return np.stack(self._epochs_stage, axis=1), np.stack(self._epochs_proba, axis=1)
+
+
+class LiveStager:
+    """Causal sleep staging for many sessions at once (leading axis = session).
+
+    Parameters
+    ----------
+    n_sessions : int
+        Number of sessions staged together.
+    fs : float
+        Sampling rate of the pushed blocks in Hz (> 80 Hz).
+    channels : sequence of str
+        Kind of each channel row in the blocks: ``"eeg"`` (required), ``"eog"``, ``"emg"``.
+    night_hours : float
+        Expected length of the night in hours (for the ``time_norm`` feature).
+    prior : mapping, optional
+        Population quantiles (5, 50, 95 %) of the smoothed features, keyed ``"<feature>_c7"`` and
+        ``"<feature>_p2"``; default: the packaged ``live_prior.json``; ``{}`` for none.
+    prior_epochs : float
+        How many epochs of the session's own history the prior is worth.
+    workers : int, optional
+        Threads that share the work: the sessions are split into this many shards (at least
+        :data:`MIN_SHARD` sessions each) staged side by side; every filter, kernel and tree walk
+        releases the GIL. Default: one per CPU core. Results do not depend on it.
+
+    Examples
+    --------
+    >>> st = LiveStager(1000, fs=256.0)                       # doctest: +SKIP
+    >>> st.push(block)            # (1000, 3, n) in µV          # doctest: +SKIP
+    >>> est = st.update()         # every 5 s                  # doctest: +SKIP
+    >>> est.stage, est.probabilities                            # doctest: +SKIP
+    """
+
+    shard_class: type[_Shard] = _Shard
+    """The class of the shards (the tests swap in the array forms of the kernels)."""
+
+    def __init__(
+        self,
+        n_sessions: int,
+        fs: float,
+        channels: Sequence[str] = ("eeg", "eog", "emg"),
+        *,
+        night_hours: float = 8.0,
+        prior: Mapping[str, Sequence[float]] | None = None,
+        prior_epochs: float = 60.0,
+        workers: int | None = None,
+    ) -> None:
+        self.n_sessions = int(check_number("n_sessions", n_sessions, ge=1))
+        n_workers = int(check_number("workers", (os.cpu_count() or 1) if workers is None else workers, ge=1))
+        self.fs = check_number("fs", fs, gt=MIN_FS, unit="Hz")
+        self.channels = tuple(check_option("channel kind", c, KINDS) for c in channels)
+        if "eeg" not in self.channels or len(set(self.channels)) != len(self.channels):
+            raise InvalidInputError(
+                f"Invalid channels {self.channels}: expected one 'eeg' and optionally one 'eog' and one 'emg'."
+            )
+        night_s = check_number("night_hours", night_hours, gt=0, unit="h") * 3600.0
+        prior_epochs = check_number("prior_epochs", prior_epochs, ge=0)
+        self.kinds = tuple(k for k in KINDS if k in self.channels)
+        self.model_name = model_name(self.kinds)
+        prior = load_prior() if prior is None else prior
+        # the sessions are staged in shards of at least MIN_SHARD, side by side on threads
+        n_shards = max(1, min(n_workers, self.n_sessions // MIN_SHARD))
+        edges = np.linspace(0, self.n_sessions, n_shards + 1).round().astype(int)
+        self._slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+        self._shards = [
+            self.shard_class(sl.stop - sl.start, self.fs, self.channels, night_s, prior, prior_epochs, sl.start)
+            for sl in self._slices
+        ]
+        self.model = self._shards[0].model
+        self._pool: ThreadPoolExecutor | None = None
+        if n_shards > 1:
+            self._pool = ThreadPoolExecutor(max_workers=n_shards, thread_name_prefix="nexus-stager")
+        self._last: LiveEstimate | None = None
+
+    @property
+    def n_blocks(self) -> int:
+        """5-s blocks processed since the start."""
+        return self._shards[0].n_blocks
+
+    @property
+    def n_epochs(self) -> int:
+        """Epochs closed since the start."""
+        return self._shards[0].n_epochs
+
+    def _each(self, work: Callable[[int], _T]) -> list[_T]:
+        """``work(i)`` for every shard ``i``: on the pool when there are several."""
+        if self._pool is None:
+            return [work(i) for i in range(len(self._shards))]
+        return list(self._pool.map(work, range(len(self._shards))))
+
+    # ------------------------------------------------------------------ input
+    def push(self, block: npt.ArrayLike) -> None:
+        """Add new samples for every session.
+
+        Parameters
+        ----------
+        block : ndarray, shape (n_sessions, n_channels, n_samples)
+            New samples in µV at :attr:`fs`, channels in :attr:`channels` order. NaN marks missing
+            samples (the epochs they fall in are scored as artefact).
+        """
+        x = np.asarray(block)
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float64)
+        if x.ndim != 3 or x.shape[0] != self.n_sessions or x.shape[1] != len(self.channels):
+            raise InvalidInputError(
+                f"Invalid block shape {x.shape}: expected ({self.n_sessions}, {len(self.channels)}, n_samples)."
+            )
+        if x.shape[2] == 0:
+            return
+        if len(self._shards) == 1:
+            self._shards[0].push(x)
+        else:
+            self._each(lambda i: self._shards[i].push(x[self._slices[i]]))
+
+    def reset(self, sessions: npt.ArrayLike) -> None:
+        """Start some sessions afresh (a new sleeper in the slot): nothing of their past is kept.
+
+        Their filters restart at the next pushed sample, and their estimates are artefact (-1)
+        until 30 s of new data have been seen; the other sessions are untouched. Epochs still
+        follow the stager's clock.
+
+        Parameters
+        ----------
+        sessions : array-like of int or bool
+            Indices (or a mask) of the sessions to reset.
+        """
+        idx = np.arange(self.n_sessions)[np.asarray(sessions)]
+        for shard, sl in zip(self._shards, self._slices, strict=True):
+            mine = idx[(idx >= sl.start) & (idx < sl.stop)] - sl.start
+            if mine.size:
+                shard.reset(mine)
+
+    # ------------------------------------------------------------------ estimate
+    def update(self) -> LiveEstimate:
+        """Process every complete 5-s block pushed so far and re-estimate all sessions.
+
+        Returns
+        -------
+        LiveEstimate
+            For the epoch in progress (or just finished). When several blocks were pending, the
+            epochs they closed are stored in the hypnogram on the way.
+        """
+        parts = self._each(lambda i: self._shards[i].update())
+        if len(parts) == 1:
+            self._last = parts[0]
+        else:
+            self._last = LiveEstimate(
+                np.concatenate([p.epoch_index for p in parts]),
+                np.concatenate([p.stage for p in parts]),
+                np.concatenate([p.probabilities for p in parts]),
+                parts[0].final,
+                parts[0].t,
+            )
+        return self._last
+
+    # ------------------------------------------------------------------ results
+    def hypnogram(self) -> tuple[npt.NDArray[np.int8], FloatArray]:
         """Final stages and probabilities of the finished epochs.
 
         Returns
@@ -606,12 +664,24 @@ class LiveStager:
         stages : ndarray of int8, shape (n_sessions, n_epochs)
         probabilities : ndarray, shape (n_sessions, n_epochs, 5)
         """
-        if self._shards:
-            parts = [sh.hypnogram() for sh in self._shards]
-            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        if not self._epochs_stage:
-            return np.zeros((self.n_sessions, 0), np.int8), np.zeros((self.n_sessions, 0, 5))
-        return np.stack(self._epochs_stage, axis=1), np.stack(self._epochs_proba, axis=1)
+        parts = [sh.hypnogram() for sh in self._shards]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    # ------------------------------------------------------------------ life cycle
+    def close(self) -> None:
+        """Stop the shards' worker threads (idempotent).
+
+        A stager used after it was closed runs its shards one after the other on the calling thread.
+        """
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> LiveStager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _any(a: npt.NDArray[np.bool_], axis: int) -> npt.NDArray[np.bool_]:
@@ -728,12 +798,12 @@ def stage_causal(
         raise InvalidInputError(
             f"Recording too short to stage: {data.shape[-1] / rate / 60:.1f} min, expected at least 5 min."
         )
-    st = LiveStager(1, rate, kinds)
-    step = max(round(block_s * rate), 1)
-    for i in range(0, data.shape[-1], step):
-        st.push(data[None, :, i : i + step])
-        st.update()
-    stages, proba = st.hypnogram()
+    with LiveStager(1, rate, kinds) as st:
+        step = max(round(block_s * rate), 1)
+        for i in range(0, data.shape[-1], step):
+            st.push(data[None, :, i : i + step])
+            st.update()
+        stages, proba = st.hypnogram()
     return StagingResult(
         stages=stages[0],
         probabilities=proba[0],
