@@ -59,6 +59,14 @@ def test_payload_must_be_plain_json(store):
         append(s, "system", "x", None, {"bad": float("nan")})
     with pytest.raises(InvalidInputError, match="has no actor"), store.session() as s:
         append_many(s, [{"action": "x"}])
+    with pytest.raises(InvalidInputError, match=r"actor .* contains a NUL"), store.session() as s:
+        append(s, "a\x00b", "x")  # PostgreSQL refuses NUL in text: refused the same way everywhere
+    with pytest.raises(InvalidInputError, match="not valid Unicode"), store.session() as s:
+        append(s, "a", "x", None, {"k": "\ud800"})
+    with pytest.raises(InvalidInputError, match="shorten it to 64"), store.session() as s:
+        append(s, "a" * 65, "x")
+    with store.session() as s:
+        assert count(s) == 0
 
 
 @pytest.mark.parametrize(

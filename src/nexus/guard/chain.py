@@ -59,6 +59,36 @@ class AuditRecord:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+_FIELD_MAX = {"actor": 64, "action": 64, "subject": 128}
+
+
+def check_record(record: AuditRecord) -> AuditRecord:
+    """Check the text fields of a record fit their columns, on every database (no NUL, valid UTF-8, length).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the field and what to change.
+    """
+    for name, top in _FIELD_MAX.items():
+        value = getattr(record, name)
+        if value is None and name == "subject":
+            continue
+        if not isinstance(value, str) or not value:
+            raise InvalidInputError(f"Audit {name} must be a non-empty string, got {value!r}.")
+        if len(value) > top:
+            raise InvalidInputError(f"Audit {name} is {len(value)} characters long: shorten it to {top} at most.")
+        if "\x00" in value:
+            raise InvalidInputError(f"Audit {name} {value!r} contains a NUL character: remove it.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError(
+                f"Audit {name} {value!r} is not valid Unicode text: remove lone surrogates."
+            ) from None
+    return record
+
+
 def _utc(ts: datetime) -> datetime:
     # SQLite hands back naive datetimes for timezone-aware columns: they were written as UTC
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
@@ -85,7 +115,14 @@ def normalise_payload(payload: Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     if not isinstance(payload, Mapping):
         raise InvalidInputError(f"Audit payload must be a mapping, got {type(payload).__name__}: pass a dict.")
-    out: dict[str, Any] = json.loads(canonical_json(dict(payload)))
+    text = canonical_json(dict(payload))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            "Audit payload has text that is not valid Unicode (a lone surrogate): remove it."
+        ) from None
+    out: dict[str, Any] = json.loads(text)
     return out
 
 

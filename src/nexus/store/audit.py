@@ -31,6 +31,7 @@ from nexus.guard.chain import (
     AuditRecord,
     Checkpoint,
     VerifyReport,
+    check_record,
     entry_hash,
     key_id,
     normalise_payload,
@@ -70,7 +71,7 @@ def append_many(s: Session, records: Iterable[AuditRecord | Mapping[str, Any]]) 
     records : iterable of AuditRecord or dict
         Each with ``actor``, ``action`` and optionally ``subject`` and ``payload``.
     """
-    recs = [r if isinstance(r, AuditRecord) else _record(r) for r in records]
+    recs = [check_record(r if isinstance(r, AuditRecord) else _record(r)) for r in records]
     if not recs:
         return []
     seq, prev = _lock_head(s)
