@@ -92,6 +92,10 @@ def test_journal_is_private_to_the_client(store, world):
         add_journal_entry(store, Principal("tess", Role.TECHNICIAN), "C-7", "planted text")
     with pytest.raises(InvalidInputError, match="Empty journal entry"):
         add_journal_entry(store, _me(world), "C-7", "  ")
+    with pytest.raises(InvalidInputError, match="NUL character"):
+        add_journal_entry(store, _me(world), "C-7", "a\x00b")
+    with pytest.raises(InvalidInputError, match="printable"), store.session() as s:
+        add_client(s, "C\x00")
     with store.session() as s:
         texts = json.dumps([e.payload for e in entries(s)])
     assert "stairs" not in texts  # the audit log holds no journal content

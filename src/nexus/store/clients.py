@@ -49,8 +49,8 @@ def add_client(s: Session, code: str, *, display_name: str | None = None, birth_
                sex: str | None = None, scopes: list[str] | None = None, actor: str = SYSTEM.actor) -> Client:
     """Enrol a client with a pseudonymous ``code`` (what staff see) and initial consent scopes; audited."""
     code = code.strip()
-    if not code or len(code) > 64:
-        raise InvalidInputError(f"Invalid client code '{code}': give 1-64 characters, e.g. C-0042.")
+    if not code or len(code) > 64 or not code.isprintable():
+        raise InvalidInputError(f"Invalid client code {code!r}: give 1-64 printable characters, e.g. C-0042.")
     if s.scalars(select(Client).where(Client.code == code)).first() is not None:
         raise InvalidInputError(f"A client with code '{code}' exists already: choose another code.")
     granted = change_scopes([], grant=scopes or []).after
@@ -89,6 +89,8 @@ def add_journal_entry(store: Store, principal: Principal, client: str, text: str
     """A client's morning dream-journal entry (only the client may write it); the audit keeps no content."""
     if not text.strip():
         raise InvalidInputError("Empty journal entry: write what you remember of the night.")
+    if "\x00" in text:
+        raise InvalidInputError("The journal entry contains a NUL character: remove it.")
     with store.session() as s:
         cid = get_client(s, client).id
     check_access(store, principal, Action.JOURNAL_WRITE, cid)
