@@ -377,9 +377,9 @@ def clean_filter(lane: Lane) -> Analyzer:
     return CleanFilter(lane)
 
 
-def default_analyzers(*, staging: bool = True, events: bool = True, dreamscape: bool = True,
+def default_analyzers(*, staging: bool = True, events: bool = True, monitor: bool = True, dreamscape: bool = True,
                       block_s: float = 0.1, stimulate: bool = True) -> list[AnalyzerFactory]:
-    """The analyzers of a facility lane, in order: filters, stager, detectors, the dreamscape loop.
+    """The analyzers of a facility lane, in order: filters, stager, detectors, glitch monitor, dreamscape loop.
 
     ``block_s`` is the length of the lane's steps in s (the CLAS prediction horizon covers it);
     ``stimulate=False`` runs the dreamscapes as a sham (every decision logged, no click played).
@@ -389,6 +389,10 @@ def default_analyzers(*, staging: bool = True, events: bool = True, dreamscape: 
         chain.append(live_staging)
     if events:
         chain += [slow_waves, spindles, rems, arousals, heart, movement]
+    if monitor:
+        from nexus.facility.monitoring import glitch_watch
+
+        chain.append(glitch_watch)
     if dreamscape:
         from nexus.facility.closed_loop import dreamscape_loop
 

@@ -112,7 +112,9 @@ class Lane:
             a = f(self)
             self.analyzers.append(a)
             self.staged = self.staged or bool(getattr(a, "stages_sleep", False))
-        self._raw_rows = sorted({int(r) for a in self.analyzers for r in getattr(a, "reads_raw", ())})
+        wants = [getattr(a, "reads_raw", ()) for a in self.analyzers]
+        self._raw_rows = (list(range(self.n_channels)) if "all" in wants
+                          else sorted({int(r) for w in wants for r in w}))
 
     def analyzer(self, name: str) -> Analyzer | None:
         """The lane's analyzer called ``name`` (None when it has none)."""

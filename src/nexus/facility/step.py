@@ -74,13 +74,19 @@ class CommandBatch:
 
 @dataclass
 class SlotGlitch:
-    """A glitch an analyzer found in a slot (the recorder names the session)."""
+    """A glitch an analyzer found in a slot (the supervisor names the session).
+
+    ``onset`` is in lane-stream seconds; ``duration`` in s (None while the episode is open);
+    ``evidence`` what the detector saw (values, thresholds crossed).
+    """
 
     slot: int
     onset: float
     kind: str
     message: str
     channel: str | None = None
+    duration: float | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

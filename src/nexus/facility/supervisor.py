@@ -588,7 +588,9 @@ class Supervisor:
             rt = self.sessions[names[int(s)]]  # type: ignore[index]
             self._glitch(rt, self._session_now(rt), "stream_returned", "Samples arrive again.", force=True)
 
-    def _glitch(self, rt: SessionRuntime, onset: float, kind: str, message: str, *, force: bool = False) -> None:
+    def _glitch(self, rt: SessionRuntime, onset: float, kind: str, message: str, *, force: bool = False,
+                channel: str | None = None, duration: float | None = None,
+                evidence: dict[str, Any] | None = None) -> None:
         # the same kind of glitch is raised at most once a minute per session (the counters keep the rest)
         last = rt.glitch_at.get(kind)
         now = self.clock.now()
@@ -596,7 +598,7 @@ class Supervisor:
             rt.suppressed += 1
             return
         rt.glitch_at[kind] = now
-        g = Glitch(rt.session, float(onset), kind, message)
+        g = Glitch(rt.session, float(onset), kind, message, channel, duration, evidence or {})
         self.glitches.append(g)
         logger.warning("Session %s: %s — %s", rt.session, kind, message)
         rec = g.as_record()
@@ -609,11 +611,12 @@ class Supervisor:
         epochs, events = self.recorder.write(lane, out)
         rep.epochs += epochs
         rep.events += events
-        for g in out.glitches:  # raised by analyzers (controller, sinks): named and rate-limited here
+        for g in out.glitches:  # raised by analyzers (monitor, controller, sinks): named here
             name = lane.sessions[g.slot]
             if name is not None:
                 rt = self.sessions[name]
-                self._glitch(rt, float(lane.session_time([g.slot], [g.onset])[0]), g.kind, g.message, force=True)
+                self._glitch(rt, float(lane.session_time([g.slot], [g.onset])[0]), g.kind, g.message, force=True,
+                             channel=g.channel, duration=g.duration, evidence=g.evidence)
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, seconds: float, tick_s: float = 0.1,

@@ -28,6 +28,9 @@ GLITCH_KINDS: dict[str, tuple[str, str, str]] = {
     "source_error": ("technical", "high", "the source failed"),
     "queue_backlog": ("system", "medium", "samples dropped because the session ran too far ahead or behind"),
     "controller_late": ("system", "medium", "the pipeline step ran late"),
+    "controller_error": ("system", "high", "a bed's dreamscape program failed; the bed is in the safe state"),
+    "sink_error": ("system", "high", "a bed's sound output failed; the bed is in the safe state"),
+    "lease_lapsed": ("system", "high", "a bed's controller stopped renewing its lease; the sink fell silent"),
     # read from the signals by the glitch monitor (nexus.monitor.live)
     "electrode_off": ("technical", "medium", "an electrode came off: flat near 0 µV, or drifting with mains hum"),
     "flat_line": ("technical", "medium", "the channel holds one value (stuck amplifier or held sample)"),
