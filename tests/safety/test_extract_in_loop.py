@@ -110,7 +110,7 @@ def test_extract_all_and_conflicting_orders_resolve_to_the_safest(signals):
 
 
 def test_unknown_or_ended_sessions_are_refused_and_nothing_changes(signals):
-    sup, sinks, _ = _facility(signals, n=2)
+    sup, _, _ = _facility(signals, n=2)
     with pytest.raises(NotFoundError, match="No session 'bed-9'"):
         sup.extract("bed-9", "gentle")
     sup.end_session("bed-1")

@@ -104,7 +104,7 @@ def test_an_ended_extraction_cannot_be_ordered_again():
 
 def test_bad_modes_and_slots_are_refused_with_a_clear_message():
     m = ExtractionMachine(2)
-    with pytest.raises(InvalidInputError, match="Invalid value for 'mode'.*gentle"):
+    with pytest.raises(InvalidInputError, match=r"Invalid value for 'mode'.*gentle"):
         m.order(0, "panic", 0.0)
     with pytest.raises(InvalidInputError, match="slot"):
         m.order(5, "gentle", 0.0)

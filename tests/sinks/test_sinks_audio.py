@@ -41,12 +41,14 @@ def test_fake_sink_records_limited_audio_and_lease_falls_back_to_silence():
     s.renew_lease(1.0)
     s.write(np.full(480, 0.01), now=0.5)
     s.write(np.full(480, 0.01), now=1.0)  # lease expired: silence
-    s.write(np.ones(480) * 5)
+    s.write(np.ones(480) * 5)  # no time given: the lapsed lease still holds (no bypass)
     a = s.audio
     assert np.allclose(a[:480], 0.01, atol=1e-6)
-    assert np.all(a[480:960] == 0)
-    assert 0 < np.max(np.abs(a[960:])) <= db_to_amp(-20) + 1e-6
+    assert np.all(a[480:] == 0)
     assert s.frames_written == 1440
+    free = FakeSink(-20.0)  # without a lease, loud blocks are limited, not silenced
+    free.write(np.ones(480) * 5)
+    assert 0 < np.max(np.abs(free.audio)) <= db_to_amp(-20) + 1e-6
 
 
 def test_wav_sink_round_trip_and_atomic(tmp_path):

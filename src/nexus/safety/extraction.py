@@ -222,7 +222,8 @@ class ExtractionMachine:
     def _wake(self, s: int, t: float, *, immediate: bool, why: str = "") -> Action:
         r = self.ramps[s]
         if immediate:
-            params: dict[str, Any] = {"sound": r.sound, "from_db": r.to_db - 10.0, "to_db": r.to_db, "over_s": self.immediate_ramp_s}
+            params: dict[str, Any] = {"sound": r.sound, "from_db": r.to_db - 10.0, "to_db": r.to_db,
+                                      "over_s": self.immediate_ramp_s}
             why = why or "Immediate wake."
         else:
             params = {"sound": r.sound, "from_db": r.from_db, "to_db": r.to_db,

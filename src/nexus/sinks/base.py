@@ -4,11 +4,14 @@ Audio is float at :data:`AUDIO_FS` Hz, shape (frames,) for mono or (frames, chan
 Every block passes through the sink's :class:`~nexus.sinks.limiter.Limiter` in :meth:`Sink.write`, which
 subclasses must not override (they implement :meth:`Sink._emit`). A sink also honours a *lease*: once the
 controller has renewed a lease, a block written after the lease expired is replaced by silence — the safe state
-a sink falls back to when its controller stops (dead-man's switch).
+a sink falls back to when its controller stops (dead-man's switch). No call path bypasses the lease: a block
+written without a time (``now=None``) is checked against the lease on the wall clock (the lease's length from
+its renewal), and plays silence when the lease's length is not known.
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import final
@@ -44,6 +47,8 @@ class Sink(ABC):
         self.limiter = Limiter(ceiling_dbfs, fs=self.fs)
         self.frames_written = 0
         self._lease_until: float | None = None
+        self._lease_wall: float | None = None  # time.monotonic() at which the lease ends
+        self._last_now: float | None = None
         self._closed = False
 
     @property
@@ -51,9 +56,23 @@ class Sink(ABC):
         """Effective output ceiling in dBFS."""
         return self.limiter.ceiling_dbfs
 
-    def renew_lease(self, until: float) -> None:
-        """Allow sound until time ``until`` (seconds on the session clock); after it, the sink plays silence."""
+    def renew_lease(self, until: float, now: float | None = None) -> None:
+        """Allow sound until time ``until`` (seconds on the session clock); after it, the sink plays silence.
+
+        ``now`` is the session-clock time of the renewal (default: the time of the last block
+        written); it gives the lease a length on the wall clock too, for blocks written without a time.
+        """
         self._lease_until = float(until)
+        ref = self._last_now if now is None else float(now)
+        self._lease_wall = None if ref is None else time.monotonic() + max(0.0, self._lease_until - ref)
+
+    def lease_lapsed(self, now: float | None = None) -> bool:
+        """True when a lease was renewed and has lapsed at ``now`` (session clock; None: the wall clock)."""
+        if self._lease_until is None:
+            return False
+        if now is not None:
+            return now >= self._lease_until
+        return self._lease_wall is None or time.monotonic() >= self._lease_wall
 
     @final
     def write(self, block: npt.ArrayLike, now: float | None = None) -> None:
@@ -71,9 +90,12 @@ class Sink(ABC):
         x = np.asarray(block, dtype=np.float64)
         if x.ndim == 1 and self.channels == 2:
             x = np.repeat(x[:, None], 2, axis=1)
-        if self._lease_until is not None and now is not None and now >= self._lease_until:
-            logger.warning("Sink lease expired at %.3f s (now %.3f s): playing silence.", self._lease_until, now)
+        if self.lease_lapsed(now):
+            logger.warning("Sink lease expired at %.3f s (now %s): playing silence.", self._lease_until,
+                           "wall clock" if now is None else f"{now:.3f} s")
             x = np.zeros_like(x)
+        if now is not None:
+            self._last_now = float(now)
         y = self.limiter.process(x)
         self._emit(y)
         self.frames_written += int(y.shape[0])
