@@ -16,6 +16,7 @@ import numpy as np
 
 from nexus.sources.synthetic import synthesize_night
 from nexus.staging import live as L
+from nexus.staging.live.scaling import _quantiles
 
 CHANNELS = ("EEG C4-M1", "EOG E1-M2", "EMG Chin")
 PROFILES = ("typical_adult", "older_adult", "insomniac", "teen", "typical_adult", "older_adult")
@@ -38,11 +39,11 @@ def main() -> None:
         for i in range(0, data.shape[-1], step):
             st.push(data[:, :, i : i + step])
             st.update()
-    shard = st._shards[0]
-    q = L._quantiles(shard._norm_hist[:, : shard._norm_len])  # (nights, 2, features, 3)
+    scaling = st._shards[0].scaling
+    q = _quantiles(scaling._norm_hist[:, : scaling._norm_len])  # (nights, 2, features, 3)
     med = np.nanmedian(q, axis=0)
     out = {}
-    for i, name in enumerate(shard._raw_names):
+    for i, name in enumerate(st._shards[0].blocks.raw_names):
         for j, suffix in enumerate(("c7", "p2")):
             if np.isfinite(med[j, i]).all():
                 out[f"{name}_{suffix}"] = [round(float(v), 6) for v in med[j, i]]

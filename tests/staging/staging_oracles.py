@@ -15,14 +15,11 @@ from scipy import signal
 
 from nexus.dsp._biquad import WIDTH
 from nexus.staging import features as F
-from nexus.staging.live import (
-    _BLOCK,
+from nexus.staging._kernels import WINDOW_FEATURES
+from nexus.staging.live import LiveStager
+from nexus.staging.live._layout import _BLOCK, _KMAX, _N_BINS, _N_SEG, _SEG, _any
+from nexus.staging.live.blocks import (
     _HK,
-    _HP_DELAY,
-    _KMAX,
-    _MA_LEN,
-    _N_BINS,
-    _N_SEG,
     _N_STATS,
     _S_HIG,
     _S_NAN,
@@ -30,15 +27,13 @@ from nexus.staging.live import (
     _S_NZCD,
     _S_PERM,
     _S_Q,
-    _SEG,
-    WINDOW_FEATURES,
-    LiveStager,
-    _any,
+    BlockStatistics,
     _band_weights,
     _hamming,
     _median_bias,
-    _Shard,
 )
+from nexus.staging.live.frontend import _HP_DELAY, _MA_LEN, FilterFrontEnd
+from nexus.staging.live.stager import _Shard
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -203,7 +198,7 @@ def model_inputs(
     return smooth, np.where(np.isnan(x), np.float32(0.0), x)
 
 
-def window_features(self: _Shard, ints: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+def window_features(self: BlockStatistics, ints: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
     """:func:`~nexus.staging._kernels.window_features_kernel` with array operations: (s, c, 21), NaN flags."""
     st = self._stats  # (s, c, 6, n_stats); NaN for blocks not seen yet
     have = np.isfinite(st[..., 0])
@@ -256,7 +251,7 @@ def window_features(self: _Shard, ints: FloatArray) -> tuple[FloatArray, npt.NDA
     return np.stack([feats[name] for name in WINDOW_FEATURES], axis=-1), bad
 
 
-def band_integrals(self: _Shard) -> FloatArray:
+def band_integrals(self: BlockStatistics) -> FloatArray:
     """Band integrals (s, c, 8) of a stager's PSD ring: numpy median and Simpson/trapezoid weights."""
     s, c = self._psd.shape[:2]
     n_seg = min(self._n_seg, _N_SEG)
@@ -268,8 +263,8 @@ def band_integrals(self: _Shard) -> FloatArray:
     return out.reshape(s, c, -1)
 
 
-class ReferenceShard(_Shard):
-    """A shard of :class:`~nexus.staging.live.LiveStager` with every compiled kernel replaced by its array form."""
+class ReferenceFrontEnd(FilterFrontEnd):
+    """The filter front-end with scipy's low-pass and a cumulative-sum high-pass instead of the filter-chain kernel."""
 
     def _filter(self, x, pos, out):
         """Low-pass (scipy), interpolation and high-pass (cumulative sums) of the new samples into ``out``."""
@@ -280,7 +275,7 @@ class ReferenceShard(_Shard):
         return n_missing
 
     def _filter_numpy(self, x: FloatArray, pos: FloatArray) -> FloatArray:
-        """The filter chain of :func:`~nexus.staging._kernels.filter_chain_kernel` with scipy and numpy."""
+        """The filter chain of :func:`~nexus.staging._kernels.filter_chain` with scipy and numpy."""
         y, zf = signal.sosfilt(self._lp, x, axis=-1, zi=np.moveaxis(self._lp_zi, 2, 0))
         self._lp_zi = np.ascontiguousarray(np.moveaxis(zf, 0, 2))
         n = y.shape[-1]
@@ -311,7 +306,12 @@ class ReferenceShard(_Shard):
             z = (cs[..., _MA_LEN:] - cs[..., :-_MA_LEN]) / _MA_LEN
         return delayed[..., :n] - z
 
-    def _block_stats_and_psd(self, at, nan, starts):
+
+class ReferenceBlocks(BlockStatistics):
+    """The block statistics, spectra and window features from array operations instead of the kernels."""
+
+    def _block_stats_and_psd(self, y, at, nan, starts):
+        self._y = y
         rows = self._y.shape[0]
         if self._seg.shape[0] != rows:
             self._seg = np.empty((rows, 2, _SEG), dtype=np.float32)
@@ -388,9 +388,16 @@ class ReferenceShard(_Shard):
     def _band_integrals(self):
         return band_integrals(self)
 
+
+class ReferenceShard(_Shard):
+    """A shard of :class:`~nexus.staging.live.LiveStager` with every compiled kernel replaced by its array form."""
+
+    frontend_class = ReferenceFrontEnd
+    blocks_class = ReferenceBlocks
+
     def _model_input(self, raw, bad, times):
-        center, spread = self._scaling()
-        return model_inputs(raw, bad, self._hist_sums, center, spread, times, self._model_cols)
+        center, spread = self.scaling.scaling()
+        return model_inputs(raw, bad, self.scaling.hist_sums, center, spread, times, self._model_cols)
 
 
 class ReferenceLiveStager(LiveStager):

@@ -157,7 +157,7 @@ def test_reset_forgets_the_previous_sleeper(night):
 
 
 def test_shards_on_threads_give_the_same_estimates(night, monkeypatch):
-    import nexus.staging.live as live
+    import nexus.staging.live.stager as live
 
     monkeypatch.setattr(live, "MIN_SHARD", 2)
     sig, fs = night
@@ -189,7 +189,7 @@ def test_shards_on_threads_give_the_same_estimates(night, monkeypatch):
 def test_close_stops_the_worker_threads_and_the_stager_still_works(night, monkeypatch):
     import threading
 
-    import nexus.staging.live as live
+    import nexus.staging.live.stager as live
 
     def stager_threads():
         return [t for t in threading.enumerate() if t.name.startswith("nexus-stager")]
@@ -219,13 +219,13 @@ def test_compiled_window_features_equal_the_array_version(night):
     x = np.stack([sig[:, : int(4 * 60 * fs)], 0.3 * sig[:, int(4 * 60 * fs) : int(8 * 60 * fs)]])
     x[1, 2, 5000:5100] = np.nan
     _run(st, x, int(5 * fs))
-    shard = st._shards[0]
-    ints = shard._band_integrals()
-    compiled = shard._features_of_window(ints)
-    plain = oracles.window_features(shard, ints)  # the array form, on the same statistics
+    blocks = st._shards[0].blocks
+    ints = blocks._band_integrals()
+    compiled = blocks._features_of_window(ints)
+    plain = oracles.window_features(blocks, ints)  # the array form, on the same statistics
     np.testing.assert_allclose(compiled[0], plain[0], rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(compiled[1], plain[1])
-    np.testing.assert_allclose(ints, oracles.band_integrals(shard), rtol=1e-6)
+    np.testing.assert_allclose(ints, oracles.band_integrals(blocks), rtol=1e-6)
 
 
 def test_compiled_model_inputs_equal_the_array_version():
