@@ -59,3 +59,31 @@ class ManualClock:
     def sleep_until(self, t: float) -> None:
         """Jump to ``t`` if it is in the future."""
         self._t = max(self._t, float(t))
+
+
+class ScaledClock:
+    """Wall-clock time running ``speed`` times faster (demonstrations: a night in minutes), starting at 0.
+
+    ``speed=1`` is a :class:`RealClock`. :meth:`wall_delay` says how long, in real seconds, until
+    the clock reads ``t`` (a loop that must stay interruptible waits on an event for that long).
+    """
+
+    def __init__(self, speed: float = 1.0) -> None:
+        if not speed > 0:
+            raise ValueError(f"Invalid value for 'speed': expected > 0, got {speed:g}.")
+        self.speed = float(speed)
+        self._t0 = time.monotonic()
+
+    def now(self) -> float:
+        """Clock seconds since creation (real seconds × speed)."""
+        return (time.monotonic() - self._t0) * self.speed
+
+    def wall_delay(self, t: float) -> float:
+        """Real seconds until :meth:`now` reaches ``t`` (0 when it has)."""
+        return max(0.0, (t - self.now()) / self.speed)
+
+    def sleep_until(self, t: float) -> None:
+        """Sleep until the clock reads ``t``."""
+        delay = self.wall_delay(t)
+        if delay > 0:
+            time.sleep(delay)

@@ -1,0 +1,56 @@
+"""The app factory: REST routers, the floor WebSocket, the console's static files, error handling.
+
+Nothing is built at import time: :func:`create_app` takes the running facility and its database.
+OpenAPI at ``/openapi.json``, interactive docs at ``/docs`` (FastAPI's page; it loads Swagger UI from
+a CDN, unlike the console, which is served entirely from this package).
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from nexus import __version__
+from nexus.api import errors
+from nexus.api.routes import auth, beds, clients, floor, glitches, health, programs, sessions
+from nexus.facility.service import FacilityService
+from nexus.store.db import Store
+
+#: Largest request body accepted, in bytes (a program is a few kB).
+MAX_BODY = 1_000_000
+
+
+def console_dir() -> Path:
+    """The folder of the console's static files."""
+    return Path(str(files("nexus.console") / "static"))
+
+
+def create_app(service: FacilityService, store: Store) -> FastAPI:
+    """The Nexus web app for ``service`` (a started :class:`FacilityService`) and its ``store``."""
+    app = FastAPI(title="Bedtime Nexus", version=__version__,
+                  description="The facility's REST API and live floor feed. Every route but /api/health and "
+                              "/api/auth/login needs a bearer token.")
+    app.state.service = service
+    app.state.store = store
+    errors.install(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
+            return JSONResponse({"detail": f"Request body too large: at most {MAX_BODY} bytes."}, status_code=413)
+        return await call_next(request)
+
+    for r in (health, auth, beds, sessions, clients, programs, glitches, floor):
+        app.include_router(r.router)
+    app.mount("/console", StaticFiles(directory=console_dir(), html=True), name="console")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        return RedirectResponse("/console/")
+
+    return app

@@ -1,0 +1,72 @@
+"""Typed dependencies of the API (after the FastAPI template's ``deps.py``): the facility, the store, who asks.
+
+Every route but health and login takes :data:`PrincipalDep`: a bearer token (``Authorization: Bearer nxt_…``)
+checked by :func:`nexus.store.access.authenticate` (unknown, expired and revoked tokens are refused and audited).
+What the principal may do is decided by the guard's one policy table (:func:`allow`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from nexus.facility.service import FacilityService
+from nexus.guard.policy import AccessDenied, Action, Principal, Role, require
+from nexus.store.access import authenticate, check_access
+from nexus.store.db import Store
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from POST /api/auth/login or 'nexus user token'.")
+
+
+def get_service(request: Request) -> FacilityService:
+    """The running facility."""
+    return request.app.state.service
+
+
+def get_store(request: Request) -> Store:
+    """The facility database."""
+    return request.app.state.store
+
+
+ServiceDep = Annotated[FacilityService, Depends(get_service)]
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def principal_from_token(store: Store, token: str | None) -> Principal:
+    """The principal of a bearer token; 401 when it is missing or refused."""
+    if not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "Not logged in: send 'Authorization: Bearer <token>' (POST /api/auth/login gives one).",
+                            headers={"WWW-Authenticate": "Bearer"})
+    try:
+        return authenticate(store, token)
+    except AccessDenied as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+def get_principal(store: StoreDep,
+                  cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    """Who sends this request (401 without a valid token)."""
+    return principal_from_token(store, None if cred is None else cred.credentials)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def allow(store: Store, principal: Principal, action: Action, client_id: str | None = None) -> None:
+    """Let the request go on only if the policy allows ``action`` (about ``client_id``); 403 otherwise.
+
+    With a client id the check and the access are audited (:func:`nexus.store.access.check_access`); without
+    one (lists, the floor) the table alone decides, and a client's own-data rule refuses.
+    """
+    if client_id is not None:
+        check_access(store, principal, action, client_id)
+    else:
+        require(principal, action)
+
+
+def own_client(principal: Principal) -> str | None:
+    """The client id a client principal is limited to (None for staff)."""
+    return principal.client_id if principal.role is Role.CLIENT else None

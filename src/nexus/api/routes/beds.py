@@ -1,0 +1,49 @@
+"""The floor: ``GET /api/beds``, ``GET /api/facility``, ``POST /api/facility/extract-all``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from nexus.api.deps import PrincipalDep, ServiceDep, StoreDep, allow, own_client
+from nexus.api.schemas import Bed, ExtractAll, FacilityStatus
+from nexus.guard.policy import Action
+
+router = APIRouter(prefix="/api", tags=["beds"])
+
+
+@router.get("/beds")
+def beds(principal: PrincipalDep, service: ServiceDep) -> list[Bed]:
+    """Every bed now (a client sees their own bed only)."""
+    mine = own_client(principal)
+    if mine is None:
+        allow_floor(principal)
+    rows: list[dict[str, Any]] = service.beds()
+    return [Bed(**b) for b in rows if mine is None or b["client_id"] == mine]
+
+
+def allow_floor(principal: Any) -> None:
+    """The floor shows every client's bed: staff with session.read."""
+    from nexus.guard.policy import require
+
+    require(principal, Action.SESSION_READ)
+
+
+@router.get("/facility")
+def facility(principal: PrincipalDep, service: ServiceDep) -> FacilityStatus:
+    """The facility's clock, beds running, ticks and lag."""
+    allow_floor(principal)
+    return FacilityStatus(**service.status())
+
+
+@router.post("/facility/extract-all")
+def extract_all(principal: PrincipalDep, service: ServiceDep, store: StoreDep) -> ExtractAll:
+    """End every running bed now: stimulation stops at once, every session ends (audited)."""
+    allow(store, principal, Action.SESSION_EXTRACT)
+    from nexus.store.audit import append
+
+    n = service.end_all(f"facility-wide extraction by {principal.actor}")
+    with store.session() as s:
+        append(s, principal.actor, "facility.extract_all", None, {"ended": n})
+    return ExtractAll(ended=n)

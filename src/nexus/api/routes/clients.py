@@ -1,0 +1,44 @@
+"""Clients: list and detail (personal fields need ``client.read``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from nexus.api.deps import PrincipalDep, StoreDep, allow, own_client
+from nexus.api.schemas import ClientOut
+from nexus.guard.policy import Action
+from nexus.store.access import get_client
+from nexus.store.models import Client
+
+router = APIRouter(prefix="/api/clients", tags=["clients"])
+
+
+def _out(c: Client) -> ClientOut:
+    return ClientOut(id=c.id, code=c.code, display_name=c.display_name,
+                     consent_scopes=[str(x) for x in c.consent_scopes or []], created_at=c.created_at)
+
+
+@router.get("")
+def list_clients(principal: PrincipalDep, store: StoreDep,
+                 limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[ClientOut]:
+    """Clients, newest first (a client sees only themselves)."""
+    mine = own_client(principal)
+    if mine is None:
+        allow(store, principal, Action.CLIENT_READ)
+    q = select(Client).where(Client.erased_at.is_(None))
+    if mine is not None:
+        q = q.where(Client.id == mine)
+    with store.session() as s:
+        return [_out(c) for c in s.scalars(q.order_by(Client.created_at.desc(), Client.code).limit(limit))]
+
+
+@router.get("/{client}", responses={404: {"description": "No such client."}})
+def get_one(client: str, principal: PrincipalDep, store: StoreDep) -> ClientOut:
+    """One client, by id or code (audited)."""
+    with store.session() as s:
+        c = get_client(s, client)
+    allow(store, principal, Action.CLIENT_READ, c.id)
+    return _out(c)

@@ -1,0 +1,64 @@
+"""``/ws/floor``: the live feed of the floor for consoles (staff with ``session.read``).
+
+The token comes as the ``token`` query parameter (browsers cannot set headers on a WebSocket). The first
+message is a snapshot (every bed and the open alarms); then ``beds`` (changed beds), ``stage`` (a closed
+epoch with its hypnodensity), ``alarm`` and, every few seconds, ``status``. A console that falls behind
+is dropped by the facility (close code 4008) and reconnects; the facility never waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+
+from nexus.api.deps import principal_from_token
+from nexus.facility.service import FacilityService
+from nexus.guard.policy import AccessDenied, Action, require
+from nexus.store.db import Store
+
+router = APIRouter(tags=["floor"])
+
+#: close codes: refused (policy) and dropped for being too slow
+CLOSE_REFUSED, CLOSE_TOO_SLOW = 4003, 4008
+POLL_S = 0.05
+STATUS_EVERY_S = 2.0
+
+
+@router.websocket("/ws/floor")
+async def floor(ws: WebSocket, token: str | None = None) -> None:
+    """Stream the floor: snapshot, then bed updates, stages and alarms."""
+    store: Store = ws.app.state.store
+    service: FacilityService = ws.app.state.service
+    try:
+        principal = await asyncio.to_thread(principal_from_token, store, token)
+        require(principal, Action.SESSION_READ)
+    except (HTTPException, AccessDenied) as exc:
+        await ws.close(code=CLOSE_REFUSED, reason=str(getattr(exc, "detail", exc))[:120])
+        return
+    await ws.accept()
+    sub = service.subscribe()
+    try:
+        await ws.send_text(json.dumps({"type": "snapshot", "status": service.status(), "beds": service.beds(),
+                                       "alarms": service.alarms(open_only=True)}, separators=(",", ":")))
+        last_status = time.monotonic()
+        while not sub.dropped:
+            sent = 0
+            while sent < 200:
+                msg = sub.get()
+                if msg is None:
+                    break
+                await ws.send_text(msg)
+                sent += 1
+            if time.monotonic() - last_status >= STATUS_EVERY_S:
+                last_status = time.monotonic()
+                await ws.send_text(json.dumps({"type": "status", "status": service.status()}))
+            if not sent:
+                await asyncio.sleep(POLL_S)
+        await ws.close(code=CLOSE_TOO_SLOW, reason="Too slow: the feed went on without this console. Reconnect.")
+    except WebSocketDisconnect:
+        pass
+    finally:
+        service.unsubscribe(sub)

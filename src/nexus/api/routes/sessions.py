@@ -1,0 +1,133 @@
+"""Sessions: list, detail, hypnogram so far, events, decisions, extraction, program change."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from sqlalchemy import select
+
+from nexus.api.deps import PrincipalDep, ServiceDep, StoreDep, allow, own_client
+from nexus.api.schemas import Bed, BedEvent, CheckResult, Decision, Hypnogram, ProgramCheckIn, SessionOut
+from nexus.core.errors import NotFoundError
+from nexus.facility.service import FacilityService
+from nexus.guard.policy import Action, Principal
+from nexus.store.db import Store
+from nexus.store.models import Client, DecisionRow, Event, HypnogramRow, NightSession
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+
+def _row(store: Store, session: str) -> tuple[NightSession, str]:
+    with store.session() as s:
+        row = s.get(NightSession, session)
+        if row is None:
+            raise NotFoundError(f"No session '{session}'. List them with GET /api/sessions.")
+        code = s.get(Client, row.client_id)
+        return row, code.code if code is not None else ""
+
+
+def _out(row: NightSession, code: str, live: dict[str, Any] | None) -> SessionOut:
+    return SessionOut(id=row.id, client_id=row.client_id, client_code=code, bed=row.bed, mode=row.mode.value,
+                      state=row.state.value, program_id=row.program_id, source=row.source,
+                      end_reason=row.end_reason, started_at=row.started_at, ended_at=row.ended_at,
+                      summary=row.summary, live=None if live is None else Bed(**live))
+
+
+def _checked(store: Store, principal: Principal, session: str, action: Action) -> NightSession:
+    row, _ = _row(store, session)
+    allow(store, principal, action, row.client_id)
+    return row
+
+
+@router.get("")
+def list_sessions(principal: PrincipalDep, store: StoreDep,
+                  state: Annotated[str | None, Query(max_length=16, description="Only this state.")] = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[SessionOut]:
+    """Sessions, newest first (a client sees their own)."""
+    mine = own_client(principal)
+    if mine is None:
+        allow(store, principal, Action.SESSION_READ)
+    q = select(NightSession, Client.code).join(Client, Client.id == NightSession.client_id)
+    if mine is not None:
+        q = q.where(NightSession.client_id == mine)
+    if state is not None:
+        q = q.where(NightSession.state == state)
+    q = q.order_by(NightSession.created_at.desc(), NightSession.id).limit(limit)
+    with store.session() as s:
+        rows = s.execute(q).all()
+    return [_out(r, code, None) for r, code in rows]
+
+
+@router.get("/{session}", responses={404: {"description": "No such session."}})
+def get_session(session: str, principal: PrincipalDep, store: StoreDep, service: ServiceDep) -> SessionOut:
+    """One session, with its live bed when it runs in this facility."""
+    row, code = _row(store, session)
+    allow(store, principal, Action.SESSION_READ, row.client_id)
+    return _out(row, code, service.bed(session) if service.has_session(session) else None)
+
+
+@router.get("/{session}/hypnogram", responses={404: {"description": "No such session."}})
+def hypnogram(session: str, principal: PrincipalDep, store: StoreDep, service: ServiceDep) -> Hypnogram:
+    """The live hypnogram so far (or the stored one of an earlier night)."""
+    _checked(store, principal, session, Action.SIGNALS_READ)
+    if service.has_session(session):
+        return Hypnogram(**service.hypnogram(session))
+    with store.session() as s:
+        h = s.scalars(select(HypnogramRow).where(HypnogramRow.session_id == session)
+                      .order_by(HypnogramRow.id.desc())).first()
+        if h is None:
+            return Hypnogram(session=session, epoch_s=30.0, stages=[], confidence=[])
+        return Hypnogram(session=session, epoch_s=h.epoch_s, stages=list(h.stages),
+                         confidence=list(h.confidence or [None] * len(h.stages)))
+
+
+@router.get("/{session}/events", responses={404: {"description": "No such session."}})
+def events(session: str, principal: PrincipalDep, store: StoreDep, service: ServiceDep) -> list[BedEvent]:
+    """The session's latest events (spindles, slow oscillations, arousals, …), oldest first."""
+    _checked(store, principal, session, Action.SIGNALS_READ)
+    if service.has_session(session):
+        return [BedEvent(**e) for e in service.events(session)]
+    with store.session() as s:
+        rows = s.scalars(select(Event).where(Event.session_id == session).order_by(Event.onset_s).limit(1000))
+        return [BedEvent(t_s=e.onset_s, kind=e.description, channel=e.channel) for e in rows]
+
+
+@router.get("/{session}/decisions", responses={404: {"description": "No such session."}})
+def decisions(session: str, principal: PrincipalDep, store: StoreDep, service: ServiceDep) -> list[Decision]:
+    """The dreamscape controller's latest decisions with their reasons, oldest first."""
+    _checked(store, principal, session, Action.DECISIONS_READ)
+    if service.has_session(session):
+        live = service.decisions(session)
+        if live or service.bed(session)["state"] == "running":
+            return [Decision(**d) for d in live]
+    with store.session() as s:
+        rows = s.scalars(select(DecisionRow).where(DecisionRow.session_id == session)
+                         .order_by(DecisionRow.t_s).limit(1000))
+        return [Decision(t_s=d.t_s, kind=d.kind, command=d.command, reason=d.reason) for d in rows]
+
+
+@router.post("/{session}/extract", responses={404: {"description": "No such session."},
+                                                 409: {"description": "The session is not running."}})
+def extract(session: str, principal: PrincipalDep, store: StoreDep, service: ServiceDep) -> Bed:
+    """End the session now: stimulation stops at once, the sound output goes to its safe state."""
+    _checked(store, principal, session, Action.SESSION_EXTRACT)
+    _live(service, session)
+    return Bed(**service.extract(session, f"extracted by {principal.actor}"))
+
+
+@router.put("/{session}/program", responses={404: {"description": "No such session."},
+                                                409: {"description": "The session is not running."}})
+def change_program(session: str, body: Annotated[ProgramCheckIn, Body()], principal: PrincipalDep,
+                   store: StoreDep, service: ServiceDep) -> CheckResult:
+    """Replace a running session's program if, and only if, it passes every check (else it keeps the old one)."""
+    _checked(store, principal, session, Action.PROGRAM_CHANGE)
+    _live(service, session)
+    rep = service.update_program(session, body.text, fmt=body.format)
+    d = rep.to_dict()
+    return CheckResult(ok=d["ok"], errors=d["errors"], warnings=d["warnings"])
+
+
+def _live(service: FacilityService, session: str) -> None:
+    if not service.has_session(session):
+        raise NotFoundError(f"Session '{session}' does not run in this facility now.")

@@ -1,0 +1,206 @@
+"""Request and response bodies of the API (what ``/openapi.json`` documents)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Health(BaseModel):
+    """The service is up."""
+
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class Login(BaseModel):
+    """Staff credentials."""
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Token(BaseModel):
+    """A bearer token (shown once) and who it stands for."""
+
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    username: str
+    role: str
+
+
+class Me(BaseModel):
+    """The principal of the token."""
+
+    name: str
+    role: str
+    client_id: str | None = None
+
+
+class Alarm(BaseModel):
+    """A glitch raised as an alarm (IEC 60601-1-8 priority)."""
+
+    id: int
+    session: str
+    onset_s: float
+    kind: str
+    category: str
+    priority: Literal["high", "medium", "low"]
+    channel: str | None = None
+    message: str
+    acknowledged: bool
+    acknowledged_by: str | None = None
+
+
+class AckResult(BaseModel):
+    """An acknowledged alarm."""
+
+    id: int
+    acknowledged: bool
+    acknowledged_by: str | None = None
+
+
+class BedEvent(BaseModel):
+    """One detected event."""
+
+    t_s: float
+    kind: str
+    channel: str | None = None
+
+
+class Bed(BaseModel):
+    """One bed of the floor, now."""
+
+    session: str
+    bed: str
+    client_id: str
+    client_code: str
+    program: str | None
+    natural: bool
+    state: str
+    end_reason: str | None = None
+    t_s: float = Field(description="Seconds since the session started.")
+    stage: int = Field(description="YASA code of the last closed epoch (W=0 … R=4, -2 unscored).")
+    stage_label: str
+    probs: list[float] | None = Field(description="Hypnodensity of the last epoch: P(W, N1, N2, N3, R).")
+    epochs: int
+    alarm: Literal["none", "low", "medium", "high"]
+    alarms: list[Alarm]
+    events: list[BedEvent]
+    event_counts: dict[str, int]
+    commands: dict[str, int] = Field(description="Dreamscape commands played so far, by kind.")
+    lease: str = Field(description="Sound output: held, waiting, lapsed, safe, or none (natural night).")
+    version: int
+
+
+class FacilityStatus(BaseModel):
+    """The facility's clock and load."""
+
+    run_id: str
+    clients: int
+    speed: float
+    clock_s: float
+    hours: float
+    running: int
+    ticks: int
+    lag_s: float
+    consoles: int
+
+
+class ExtractAll(BaseModel):
+    """How many beds a facility-wide extraction ended."""
+
+    ended: int
+
+
+class Hypnogram(BaseModel):
+    """A hypnogram so far: one YASA code per 30-s epoch, with the stager's confidence."""
+
+    session: str
+    epoch_s: float
+    stages: list[int]
+    confidence: list[float | None]
+    probs: list[float] | None = None
+
+
+class Decision(BaseModel):
+    """An automated decision of the dreamscape controller."""
+
+    t_s: float
+    kind: str
+    command: dict[str, Any] | None = None
+    reason: str = ""
+
+
+class SessionOut(BaseModel):
+    """One night of one client."""
+
+    id: str
+    client_id: str
+    client_code: str
+    bed: str | None
+    mode: str
+    state: str
+    program_id: str | None
+    source: str | None
+    end_reason: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    summary: dict[str, Any] | None = None
+    live: Bed | None = None
+
+
+class ClientOut(BaseModel):
+    """A client (pseudonymous code first)."""
+
+    id: str
+    code: str
+    display_name: str | None
+    consent_scopes: list[str]
+    created_at: datetime
+
+
+class ProgramIn(BaseModel):
+    """A dreamscape program to check and store for a client."""
+
+    client_id: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=200_000, description="The program, YAML or JSON.")
+    format: Literal["yaml", "json"] = "yaml"
+
+
+class ProgramCheckIn(BaseModel):
+    """A program to check only."""
+
+    text: str = Field(min_length=1, max_length=200_000)
+    format: Literal["yaml", "json"] = "yaml"
+
+
+class Issue(BaseModel):
+    """One finding of the program checks."""
+
+    where: str = Field(description="Key path in the program (empty for the whole file).")
+    line: int | None = None
+    message: str
+
+
+class CheckResult(BaseModel):
+    """The outcome of ``dreamscape check`` on a program."""
+
+    ok: bool
+    errors: list[Issue]
+    warnings: list[Issue]
+
+
+class ProgramOut(BaseModel):
+    """A stored program version."""
+
+    id: str
+    client_id: str | None
+    name: str
+    version: int
+    sha256: str
+    created_at: datetime
+    body: dict[str, Any] | None = None
+    check: CheckResult | None = None

@@ -1,0 +1,584 @@
+"""The facility as a service: a live supervisor of synthetic beds, snapshots for the API, a feed for consoles.
+
+:class:`FacilityService` owns one :class:`~nexus.facility.supervisor.Supervisor` on a
+:class:`~nexus.core.clock.ScaledClock` (real time × ``speed``), with ``clients`` synthetic sleepers
+planned by :func:`~nexus.facility.simulate.plan_beds` (curated programs, a share of natural nights)
+and a :class:`~nexus.facility.beds.SleeperSink` per stimulated bed. :meth:`start` writes clients,
+programs and sessions to the facility database and starts the tick loop in a background thread;
+glitches are written as they are raised; at :meth:`stop` (or when a bed is extracted) the bed's
+decisions (read back from the journal), live hypnogram and summary are written and the session ends.
+
+Every read is a copy taken under one lock (:meth:`beds`, :meth:`bed`, :meth:`hypnogram`, …), so the
+API never sees a half-updated bed. Consoles :meth:`subscribe` to a fan-out of JSON messages (bed
+updates, stages, alarms); each subscriber has a bounded queue, and one that falls behind is dropped
+— the loop never waits for a browser.
+
+On a :class:`~nexus.core.clock.ManualClock` there is no thread: tests call :meth:`advance`.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nexus.core.checks import check_number
+from nexus.core.clock import Clock, ManualClock, ScaledClock
+from nexus.core.errors import InvalidInputError, NotFoundError, StateError
+from nexus.core.glitches import AlarmPriority, GlitchCategory
+from nexus.core.log import logger
+from nexus.core.stages import EPOCH_S
+from nexus.facility.analyzers import default_analyzers
+from nexus.facility.simulate import SIM_CHANNELS, BedPlan, _decision_rows, _start_rows, plan_beds
+from nexus.facility.supervisor import Supervisor
+from nexus.monitor.glitch import Glitch
+from nexus.store.db import Store
+from nexus.store.recording import RecordingJournal
+
+STAGE_LABELS = {-2: "unscored", -1: "artefact", 0: "W", 1: "N1", 2: "N2", 3: "N3", 4: "R"}
+QUIET_EVENTS = frozenset({"r_peak"})
+PRIORITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
+
+
+@dataclass
+class _Bed:
+    """What the service knows about one bed (guarded by the service lock)."""
+
+    index: int
+    plan: BedPlan
+    client_id: str = ""
+    state: str = "running"  # running, ended
+    stage: int = -2
+    probs: list[float] | None = None
+    epochs: dict[int, int] = field(default_factory=dict)
+    confidence: dict[int, float] = field(default_factory=dict)
+    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
+    event_counts: dict[str, int] = field(default_factory=dict)
+    decisions: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
+    end_reason: str | None = None
+    version: int = 0
+
+
+class Subscriber:
+    """One console's feed: a bounded queue of JSON texts. ``dropped`` is set when it fell behind."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.queue: queue.Queue[str] = queue.Queue(maxsize=maxsize)
+        self.dropped = False
+
+    def get(self, timeout: float | None = None) -> str | None:
+        """The next message, or None when none came within ``timeout`` seconds (0: do not wait)."""
+        try:
+            return self.queue.get(block=bool(timeout), timeout=timeout or None)
+        except queue.Empty:
+            return None
+
+
+class _FaultyFleet:
+    """A fleet that turns short stretches of chosen beds into NaN (the supervisor raises ``bad_samples``).
+
+    Demonstrations and tests of the alarm path only; the signals stay those of the wrapped fleet.
+    """
+
+    def __init__(self, fleet: Any, faults: Sequence[tuple[int, float]]) -> None:
+        self.fleet = fleet
+        self.fs = fleet.fs
+        self.channels = fleet.channels
+        self.faults = sorted((int(r), float(t)) for r, t in faults)
+        self.done = 0
+
+    def next_chunk(self, n_samples: int) -> Any:
+        x = self.fleet.next_chunk(n_samples)
+        a, b = self.done, self.done + n_samples
+        for row, t in self.faults:
+            k = round(t * self.fs)
+            if a <= k < b:
+                x[row, :, k - a: min(b, k + 10) - a] = np.nan
+        self.done = b
+        return x
+
+    def play(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fleet.play(*args, **kwargs)
+
+
+class FacilityService:
+    """A running facility of synthetic beds.
+
+    Parameters
+    ----------
+    store : Store
+        The facility database (at the migration head).
+    clients : int
+        Number of beds.
+    clock : Clock, optional
+        Default: a :class:`ScaledClock` at ``speed``. A :class:`ManualClock` runs no thread (call :meth:`advance`).
+    speed : float
+        How much faster than real time the night runs (1 = real time).
+    hours : float
+        Length of the night, in hours; every bed ends when it is over.
+    data_dir : path-like
+        Where the run's journal goes (``<data_dir>/runs/<run id>/journal``).
+    seed : int
+        Seed of the first sleeper.
+    fs : float
+        Sampling rate of the sleepers, in Hz.
+    events : bool
+        Run the event detectors.
+    faults : sequence of (bed index, time in s)
+        Stretches of NaN samples to inject (each raises a low-priority ``bad_samples`` alarm).
+    queue_size : int
+        Messages a console may fall behind before it is dropped.
+    run_id : str, optional
+        Prefix of the session ids (default: a new random one).
+    """
+
+    def __init__(self, store: Store, *, clients: int = 24, clock: Clock | None = None, speed: float = 1.0,
+                 hours: float = 8.0, data_dir: str | Path = "nexus-data", seed: int = 0, fs: float = 100.0,
+                 events: bool = True, faults: Sequence[tuple[int, float]] = (), queue_size: int = 256,
+                 run_id: str | None = None) -> None:
+        self.n = int(check_number("clients", clients, ge=1, le=2000))
+        self.speed = check_number("speed", speed, gt=0, le=10_000)
+        self.hours = check_number("hours", hours, gt=0, le=24, unit="h")
+        self.store = store
+        self.clock: Clock = clock if clock is not None else ScaledClock(self.speed)
+        self.run_id = run_id or "r" + uuid.uuid4().hex[:8]
+        self.root = Path(data_dir) / "runs" / self.run_id
+        self.seed, self.fs, self.detect_events = int(seed), float(fs), bool(events)
+        self.faults = list(faults)
+        self.queue_size = int(check_number("queue_size", queue_size, ge=1))
+        # the closed loop answers within a quarter second; a tick covers ~0.25 s of real time
+        self.step_s = 0.25
+        self.tick_s = max(0.25, 0.25 * self.speed)
+        self._lock = threading.RLock()
+        self._subs_lock = threading.Lock()
+        self._subs: list[Subscriber] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._beds: list[_Bed] = []
+        self._by_session: dict[str, _Bed] = {}
+        self._alarms: dict[int, dict[str, Any]] = {}
+        self._pending_glitches: list[dict[str, Any]] = []
+        self._changed: set[str] = set()
+        self.sup: Supervisor | None = None
+        self.journal: RecordingJournal | None = None
+        self.started = False
+        self.stopped = False
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def start(self, *, background: bool | None = None) -> None:
+        """Plan the beds, write them to the database, start every session (and the loop thread)."""
+        from nexus.facility.beds import SleeperSink
+        from nexus.sinks.bedside import BedSink
+        from nexus.sources.synthetic.fleet import SyntheticFleet
+
+        if self.started:
+            raise StateError("The facility is already running.")
+        plans = plan_beds(self.n, seed=self.seed, hours=self.hours, run_id=self.run_id)
+        _start_rows(self.store, plans)
+        from sqlalchemy import select
+
+        from nexus.store.models import NightSession
+
+        with self.store.session() as s:
+            owners = dict(s.execute(select(NightSession.id, NightSession.client_id)
+                                    .where(NightSession.id.in_([p.session for p in plans]))).all())
+        self._beds = [_Bed(k, p, client_id=owners.get(p.session, "")) for k, p in enumerate(plans)]
+        self._by_session = {b.plan.session: b for b in self._beds}
+        base = SyntheticFleet([p.profile for p in plans], [p.seed for p in plans], hours=self.hours, fs=self.fs,
+                              channels=SIM_CHANNELS)
+        fleet: Any = _FaultyFleet(base, self.faults) if self.faults else base
+        self.journal = RecordingJournal(self.root / "journal")
+        self.sup = Supervisor(self.clock, journal=self.journal,
+                              analyzers=default_analyzers(events=self.detect_events, block_s=self.step_s),
+                              buffer_s=2 * self.tick_s + 2.0, record_signals=False, step_s=self.step_s)
+        self.sup.listeners.append(self._on_records)
+        sinks: list[BedSink | None] = [None if p.program is None else SleeperSink(base, k, p.program)
+                                       for k, p in enumerate(plans)]
+        self.sup.add_fleet(fleet, [p.session for p in plans], programs=[p.program for p in plans], sinks=sinks)
+        self.started = True
+        logger.info("Facility %s: %d beds running at %gx real time.", self.run_id, self.n, self.speed)
+        if background is None:
+            background = not isinstance(self.clock, ManualClock)
+        if background:
+            self._thread = threading.Thread(target=self._loop, name="nexus-facility", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        assert self.sup is not None
+        end = self.hours * 3600.0
+        nxt = self.clock.now()
+        wall_delay = getattr(self.clock, "wall_delay", None)
+        try:
+            while not self._stop.is_set() and nxt < end:
+                nxt = min(nxt + self.tick_s, end)
+                delay = wall_delay(nxt) if wall_delay is not None else max(0.0, nxt - self.clock.now())
+                if delay > 0 and self._stop.wait(delay):
+                    break
+                self._tick(nxt)
+            if not self._stop.is_set():
+                self.end_all("night over")
+        except Exception:  # the service must say why its loop stopped; beds are ended by stop()
+            logger.exception("The facility loop stopped.")
+
+    def _tick(self, due_at: float | None = None) -> None:
+        assert self.sup is not None
+        with self._lock:
+            self.sup.step(due_at=due_at)
+            pending, self._pending_glitches = self._pending_glitches, []
+            changed, self._changed = self._changed, set()
+            beds = [self._bed_view(self._by_session[s]) for s in sorted(changed)]
+        for rec in pending:
+            self._store_glitch(rec)
+        if beds:
+            self._publish({"type": "beds", "t": self.clock.now(), "beds": beds})
+
+    def advance(self, seconds: float) -> None:
+        """Run the loop for ``seconds`` of clock time on a :class:`ManualClock` (tests, fast-forward)."""
+        if not isinstance(self.clock, ManualClock):
+            raise StateError("advance() is for a manual clock; a real-time facility ticks by itself.")
+        if not self.started:
+            raise StateError("Start the facility first.")
+        end = self.clock.now() + check_number("seconds", seconds, ge=0, unit="s")
+        while self.clock.now() < end - 1e-9:
+            self.clock.advance(min(self.tick_s, end - self.clock.now()))
+            self._tick()
+
+    def stop(self) -> None:
+        """Stop the loop, end every running bed (stimulation stops, rows written), close the journal."""
+        if self.stopped or not self.started:
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.end_all("facility stopped")
+        with self._lock:
+            if self.sup is not None:
+                self.sup.close()
+            if self.journal is not None:
+                self.journal.flush(force=True)
+                self.journal.close()
+        self.stopped = True
+        with self._subs_lock:
+            for sub in self._subs:
+                sub.dropped = True
+            self._subs.clear()
+
+    # -- listeners (called inside sup.step, under the lock) --------------------------------------
+    def _on_records(self, kind: str, records: list[dict[str, Any]]) -> None:
+        if kind == "glitch":
+            self._pending_glitches += records
+            return
+        for r in records:
+            bed = self._by_session.get(r["session"])
+            if bed is None:
+                continue
+            k = r["kind"]
+            if k == "stage":
+                e = round(r["onset"] / EPOCH_S)
+                bed.epochs[e] = int(r["stage"])
+                bed.stage = int(r["stage"])
+                bed.probs = r.get("probs")
+                if r.get("probs"):
+                    bed.confidence[e] = round(max(r["probs"]), 3)
+                self._publish({"type": "stage", "session": bed.plan.session, "epoch": e, "stage": bed.stage,
+                               "probs": bed.probs})
+            elif k == "event":
+                onsets = r["onset"] if isinstance(r["onset"], list) else [r["onset"]]
+                bed.event_counts[r["description"]] = bed.event_counts.get(r["description"], 0) + len(onsets)
+                if r["description"] in QUIET_EVENTS:  # counted, not listed: one per heart beat
+                    continue
+                for o in onsets[-5:]:
+                    bed.events.append({"t_s": round(float(o), 2), "kind": r["description"],
+                                       "channel": r.get("channel")})
+            elif k == "decision":
+                bed.decisions.append({"t_s": round(float(r["onset"]), 3), "kind": r["description"],
+                                      "command": r.get("command"), "reason": r.get("reason", "")})
+            else:
+                continue
+            bed.version += 1
+            self._changed.add(bed.plan.session)
+
+    def _store_glitch(self, rec: dict[str, Any]) -> dict[str, Any]:
+        from nexus.store.models import GlitchRow
+
+        with self.store.session() as s:
+            row = GlitchRow(session_id=rec["session"], onset_s=float(rec["onset"]),
+                            duration_s=rec.get("duration") or None, category=GlitchCategory(rec["category"]),
+                            kind=rec["description"], priority=AlarmPriority(rec["priority"]),
+                            channel=rec.get("channel"), message=rec.get("message", ""))
+            s.add(row)
+            s.flush()
+            gid = row.id
+        alarm = {"id": gid, "session": rec["session"], "onset_s": float(rec["onset"]), "kind": rec["description"],
+                 "category": rec["category"], "priority": rec["priority"], "channel": rec.get("channel"),
+                 "message": rec.get("message", ""), "acknowledged": False, "acknowledged_by": None}
+        with self._lock:
+            self._alarms[gid] = alarm
+            bed = self._by_session.get(rec["session"])
+            view = self._bed_view(bed) if bed is not None else None
+        self._publish({"type": "alarm", "alarm": alarm})
+        if view is not None:
+            self._publish({"type": "beds", "t": self.clock.now(), "beds": [view]})
+        return alarm
+
+    def raise_glitch(self, glitch: Glitch) -> dict[str, Any]:
+        """Raise a glitch found outside the supervisor (a monitor, a technician): journaled, stored, alarmed."""
+        if glitch.session not in self._by_session:
+            raise NotFoundError(f"No bed runs session '{glitch.session}'.")
+        rec = glitch.as_record()
+        with self._lock:
+            if self.journal is not None:
+                self.journal.write_records([rec])
+        return self._store_glitch(rec)
+
+    # -- commands --------------------------------------------------------------------------------
+    def acknowledge(self, alarm_id: int, *, user_id: str | None, by: str) -> dict[str, Any]:
+        """Acknowledge an alarm (it stays in the record; the bed's tile stops signalling it)."""
+        from nexus.store.models import GlitchRow, utcnow
+
+        with self.store.session() as s:
+            row = s.get(GlitchRow, alarm_id)
+            if row is None:
+                raise NotFoundError(f"No alarm {alarm_id}. List them with GET /api/glitches.")
+            if row.acknowledged_at is None:
+                row.acknowledged_at = utcnow()
+                row.acknowledged_by = user_id
+        with self._lock:
+            alarm = self._alarms.get(alarm_id)
+            if alarm is not None:
+                alarm["acknowledged"] = True
+                alarm["acknowledged_by"] = alarm["acknowledged_by"] or by
+                out = dict(alarm)
+                bed = self._by_session.get(alarm["session"])
+                view = self._bed_view(bed) if bed is not None else None
+            else:  # an alarm of an earlier run: stored only
+                out = {"id": alarm_id, "acknowledged": True, "acknowledged_by": by}
+                view = None
+        self._publish({"type": "alarm", "alarm": out})
+        if view is not None:
+            self._publish({"type": "beds", "t": self.clock.now(), "beds": [view]})
+        return out
+
+    def extract(self, session: str, reason: str = "extracted by staff") -> dict[str, Any]:
+        """End one bed now: stimulation stops at once (its sink goes safe), its rows are written."""
+        bed = self._get(session)
+        if bed.state != "running":
+            raise StateError(f"Session '{session}' is not running (it is {bed.state}).")
+        self._end([bed], reason)
+        return self.bed(session)
+
+    def end_all(self, reason: str) -> int:
+        """End every running bed (facility-wide extraction); return how many were ended."""
+        with self._lock:
+            beds = [b for b in self._beds if b.state == "running"]
+        self._end(beds, reason)
+        return len(beds)
+
+    def _end(self, beds: list[_Bed], reason: str) -> None:
+        from nexus.core.lifecycle import SessionState
+        from nexus.store.models import DecisionRow, HypnogramRow, NightSession
+
+        if not beds or self.sup is None:
+            return
+        with self._lock:
+            loop = self.sup.lanes[0].analyzer("dreamscape")
+            summaries = {}
+            for b in beds:
+                name = b.plan.session
+                if b.state != "running":
+                    continue
+                summary: dict[str, Any] = {"events": dict(sorted(b.event_counts.items()))}
+                if loop is not None and hasattr(loop, "counts"):
+                    summary.update({k: int(v[b.index]) for k, v in loop.counts.items()})
+                self.sup.end_session(name)
+                b.state, b.end_reason = "ended", reason
+                b.version += 1
+                summaries[name] = summary
+            if self.journal is not None:
+                self.journal.flush(force=True)
+            hyp = {b.plan.session: (self._stage_list(b), self._confidence_list(b)) for b in beds}
+            views = [self._bed_view(b) for b in beds]
+        names = set(summaries)
+        from sqlalchemy import insert
+
+        with self.store.session() as s:
+            for batch in _decision_rows([self.root / "journal"], names):
+                s.execute(insert(DecisionRow), batch)
+            for name in names:
+                row = s.get(NightSession, name)
+                if row is None or row.state != SessionState.RUNNING:
+                    continue
+                row.transition_to(SessionState.EXTRACTING)
+                row.transition_to(SessionState.ENDED, reason=reason)
+                row.summary = summaries[name]
+                stages, conf = hyp[name]
+                if stages:
+                    s.add(HypnogramRow(session_id=name, kind="live", stages=stages, confidence=conf))
+        self._publish({"type": "beds", "t": self.clock.now(), "beds": views})
+
+    def update_program(self, session: str, text: str, *, fmt: str = "yaml") -> Any:
+        """Replace a running bed's program if it passes every check (the check report is returned)."""
+        bed = self._get(session)
+        if bed.state != "running" or self.sup is None:
+            raise StateError(f"Session '{session}' is not running.")
+        with self._lock:
+            return self.sup.update_program(session, text, fmt=fmt)
+
+    # -- reads -----------------------------------------------------------------------------------
+    def _get(self, session: str) -> _Bed:
+        bed = self._by_session.get(session)
+        if bed is None:
+            raise NotFoundError(f"No bed runs session '{session}'. List them with GET /api/beds.")
+        return bed
+
+    def has_session(self, session: str) -> bool:
+        """Whether ``session`` is one of this facility's beds."""
+        return session in self._by_session
+
+    def client_of(self, session: str) -> str:
+        """The client id of a bed's session."""
+        return self._get(session).client_id
+
+    @staticmethod
+    def _stage_list(b: _Bed) -> list[int]:
+        if not b.epochs:
+            return []
+        out = [-2] * (max(b.epochs) + 1)
+        for e, st in b.epochs.items():
+            if e >= 0:
+                out[e] = st
+        return out
+
+    @staticmethod
+    def _confidence_list(b: _Bed) -> list[float | None]:
+        n = max(b.epochs) + 1 if b.epochs else 0
+        return [b.confidence.get(e) for e in range(n)]
+
+    def _bed_view(self, b: _Bed) -> dict[str, Any]:
+        name = b.plan.session
+        alarms = [a for a in self._alarms.values() if a["session"] == name and not a["acknowledged"]]
+        level = max((a["priority"] for a in alarms), key=PRIORITY_RANK.__getitem__, default="none")
+        commands: dict[str, int] = {}
+        lease = "none"
+        t_s = 0.0
+        if self.sup is not None and name in self.sup.sessions:
+            rt = self.sup.sessions[name]
+            lane = rt.lane
+            t_s = max(0.0, (lane.processed - lane.origin[rt.slot]) / lane.fs) if b.state == "running" else 0.0
+            loop = lane.analyzer("dreamscape")
+            if loop is not None and hasattr(loop, "counts") and b.state == "running":
+                commands = {k: int(v[rt.slot]) for k, v in loop.counts.items()}
+                bank = loop.bank  # type: ignore[attr-defined]
+                if b.state != "running" or bank.sinks[rt.slot] is None:
+                    lease = "safe" if b.plan.program is not None else "none"
+                elif bank.lapsed[rt.slot]:
+                    lease = "lapsed"
+                elif np.isfinite(bank.lease_until[rt.slot]):
+                    lease = "held"
+                else:
+                    lease = "waiting"
+            elif b.plan.program is not None:
+                lease = "safe"
+        return {
+            "session": name, "bed": f"bed-{b.index + 1}", "client_id": b.client_id, "client_code": b.plan.client,
+            "program": None if b.plan.program is None else b.plan.program.name, "natural": b.plan.program is None,
+            "state": b.state, "end_reason": b.end_reason, "t_s": round(float(t_s), 1),
+            "stage": b.stage, "stage_label": STAGE_LABELS.get(b.stage, "?"), "probs": b.probs,
+            "epochs": len(b.epochs), "alarm": level, "alarms": [dict(a) for a in alarms],
+            "events": list(b.events)[-5:], "event_counts": dict(b.event_counts), "commands": commands,
+            "lease": lease, "version": b.version,
+        }
+
+    def beds(self) -> list[dict[str, Any]]:
+        """A snapshot of every bed (a copy)."""
+        with self._lock:
+            return [self._bed_view(b) for b in self._beds]
+
+    def bed(self, session: str) -> dict[str, Any]:
+        """A snapshot of one bed."""
+        with self._lock:
+            return self._bed_view(self._get(session))
+
+    def hypnogram(self, session: str) -> dict[str, Any]:
+        """The live hypnogram so far: one stage code per 30-s epoch (-2 unscored) and its confidence."""
+        with self._lock:
+            b = self._get(session)
+            return {"session": session, "epoch_s": EPOCH_S, "stages": self._stage_list(b),
+                    "confidence": self._confidence_list(b), "probs": b.probs}
+
+    def events(self, session: str) -> list[dict[str, Any]]:
+        """The bed's latest events (newest last)."""
+        with self._lock:
+            return list(self._get(session).events)
+
+    def decisions(self, session: str) -> list[dict[str, Any]]:
+        """The bed's latest dreamscape decisions (newest last)."""
+        with self._lock:
+            return list(self._get(session).decisions)
+
+    def alarms(self, *, open_only: bool = False) -> list[dict[str, Any]]:
+        """Alarms of this run, newest first (``open_only``: not acknowledged)."""
+        with self._lock:
+            out = [dict(a) for a in self._alarms.values() if not (open_only and a["acknowledged"])]
+        return sorted(out, key=lambda a: -a["id"])
+
+    def status(self) -> dict[str, Any]:
+        """Facility figures: clock, beds running, ticks, lag."""
+        with self._lock:
+            sup = self.sup
+            return {"run_id": self.run_id, "clients": self.n, "speed": self.speed,
+                    "clock_s": round(self.clock.now(), 2), "hours": self.hours,
+                    "running": sum(b.state == "running" for b in self._beds),
+                    "ticks": 0 if sup is None else sup.ticks,
+                    "lag_s": 0.0 if sup is None else round(sup.lag_s(), 3),
+                    "consoles": len(self._subs)}
+
+    # -- the feed --------------------------------------------------------------------------------
+    def subscribe(self) -> Subscriber:
+        """A new console feed (bounded; dropped when it falls ``queue_size`` messages behind)."""
+        sub = Subscriber(self.queue_size)
+        with self._subs_lock:
+            if self.stopped:
+                sub.dropped = True
+            else:
+                self._subs.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        """Stop feeding ``sub``."""
+        with self._subs_lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+
+    def _publish(self, msg: dict[str, Any]) -> None:
+        if not self._subs:
+            return
+        text = json.dumps(msg, separators=(",", ":"))  # serialised once for every console
+        slow = []
+        with self._subs_lock:
+            for sub in self._subs:
+                try:
+                    sub.queue.put_nowait(text)
+                except queue.Full:
+                    slow.append(sub)
+            for sub in slow:
+                sub.dropped = True
+                self._subs.remove(sub)
+        for _ in slow:
+            logger.warning("A console fell %d messages behind and was dropped.", self.queue_size)
+
+
+def parse_faults(clients: int, count: int, *, seed: int = 0, within_s: float = 600.0) -> list[tuple[int, float]]:
+    """``count`` NaN stretches on random beds in the first ``within_s`` seconds (demonstration alarms)."""
+    if count < 0:
+        raise InvalidInputError(f"Invalid value for 'faults': expected >= 0, got {count}.")
+    rng = np.random.default_rng([seed, 13])
+    return [(int(rng.integers(clients)), float(rng.uniform(30.0, within_s))) for _ in range(count)]

@@ -1,0 +1,65 @@
+"""A facility of a few synthetic beds on a manual clock, its app, and a token per role."""
+
+import warnings
+from dataclasses import dataclass
+
+import pytest
+
+with warnings.catch_warnings():  # starlette asks for httpx2; httpx (a runtime dependency) works the same here
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+from nexus.api.app import create_app
+from nexus.core.clock import ManualClock
+from nexus.core.settings import load_settings
+from nexus.facility.service import FacilityService
+from nexus.store import open_store, upgrade
+from nexus.store.access import add_user, issue_token
+
+PASSWORD = "correct horse battery staple"
+BEDS = 4
+
+
+@dataclass
+class Facility:
+    service: FacilityService
+    client: TestClient
+    tokens: dict[str, str]
+    store: object
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def get(self, path: str, role: str = "technician", **kw):
+        return self.client.get(path, headers=self.auth(role), **kw)
+
+    def post(self, path: str, role: str = "technician", **kw):
+        return self.client.post(path, headers=self.auth(role), **kw)
+
+
+@pytest.fixture
+def store(db_url):
+    s = open_store(load_settings(database_url=db_url), create=True, check=False)
+    upgrade(s.engine)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def facility(store, tmp_path):
+    """Four beds (bed 2 gets a stretch of NaN samples at 40 s), 95 s into the night: three staged epochs."""
+    service = FacilityService(store, clients=BEDS, clock=ManualClock(), data_dir=tmp_path, faults=[(1, 40.0)],
+                              events=False, run_id="t")
+    service.start()
+    tokens = {}
+    with store.session() as s:
+        for role in ("technician", "auditor", "admin"):
+            add_user(s, role, role, password=PASSWORD)
+            tokens[role] = issue_token(s, username=role)
+    first_client = service.beds()[0]["client_id"]
+    with store.session() as s:
+        tokens["client"] = issue_token(s, client_id=first_client)
+    service.advance(95.0)
+    with TestClient(create_app(service, store)) as client:
+        yield Facility(service, client, tokens, store)
+    service.stop()
