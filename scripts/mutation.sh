@@ -72,7 +72,8 @@ for arg in "${modules[@]}"; do
   if [ "${MUTATION_RERUN:-}" = survivors ] && [ -f "$work/results.txt" ] && cmp -s "$snap/$file" "$work/$file"; then
     mapfile -t rerun < <(grep -vE ': (killed|timeout|segfault|caught by type check)$' "$work/results.txt" | sed 's/^ *//; s/: .*//')
     if [ ${#rerun[@]} -eq 0 ]; then echo "== $mod: no survivors to rerun"; fi
-    rm -rf "$work/tests" "$work/mutants/tests"
+    # fresh tests and a fresh map of which tests reach which mutant (mutmut would keep the old one)
+    rm -rf "$work/tests" "$work/mutants/tests" "$work/mutants/mutmut-stats.json"
   else
     rm -rf "$work"
     mkdir -p "$work"
@@ -106,11 +107,11 @@ for arg in "${modules[@]}"; do
   (cd "$work" && nice -n 15 "$mutmut" run --max-children "$jobs" "${rerun[@]}" > mutmut-run.log 2>&1) \
     || { echo "mutation: mutmut failed for $mod; see $work/mutmut-run.log" >&2; tail -n 20 "$work/mutmut-run.log" >&2; status=1; continue; }
   (cd "$work" && "$mutmut" results --all true) > "$work/results.txt"
-  if [ ${#sample[@]} -gt 0 ]; then  # score the sample only
+  if [ -f "$work/sample.txt" ]; then  # score the sample only (also when rerunning its survivors)
     grep -F -f <(sed 's/$/:/' "$work/sample.txt") "$work/results.txt" > "$work/results-sample.txt" || true
     all=$(grep -c ': ' "$work/results.txt" || true)
     mv "$work/results-sample.txt" "$work/results.txt"
-    echo "   sample of ${#sample[@]} of $all mutants (seed ${MUTATION_SEED:-1})"
+    echo "   sample of $(wc -l < "$work/sample.txt") of $all mutants (seed ${MUTATION_SEED:-1})"
   fi
   total=$(grep -c ': ' "$work/results.txt" || true)
   killed=$(grep -cE ': (killed|timeout|segfault|caught by type check)$' "$work/results.txt" || true)

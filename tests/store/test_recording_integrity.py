@@ -135,6 +135,7 @@ def test_session_without_samples_has_none_and_gets_no_file(tmp_path):
     j.write_signals(["a"], [0.0], np.zeros((1, 2, 100)))
     assert recover_journal(tmp_path / "j").samples("quiet").shape == (2, 0)
     assert set(j.finalize()) == {"a"}
+    assert set(merge_journal(tmp_path / "j", sessions=["quiet", "a"])) == {"a"}  # an empty one does not stop it
 
 
 def test_sessions_layouts_and_units(tmp_path):
@@ -166,7 +167,7 @@ def test_write_signals_checks_its_input(tmp_path):
         j.write_signals(["a"], [0.0], np.zeros((2, 100)))
     with pytest.raises(InvalidInputError, match="got"):
         j.write_signals(["a", "a"], [0.0], np.zeros((1, 2, 100)))
-    with pytest.raises(InvalidInputError, match="different channel layouts"):
+    with pytest.raises(InvalidInputError, match=r"^write_signals got sessions of different channel layouts in one"):
         j.write_signals(["a", "b"], [0.0, 0.0], np.zeros((2, 2, 10)))
     with pytest.raises(InvalidInputError, match="different channel layouts"):
         j.write_signals(["a"], [0.0], np.zeros((1, 3, 10)))
@@ -249,10 +250,12 @@ def test_annotations_text_and_order():
         {"kind": "event", "onset": 6, "description": "spindle", "what": "ignored"},
         {"kind": "decision", "onset": 7},
         {"onset": 8, "description": "odd"},
+        {"kind": "glitch", "onset": 9, "what": "EMG MAX"},
     ])
     assert [(a.onset, a.duration, a.text) for a in anns] == [
         (0.0, 30.0, "Sleep stage W"), (5.0, 0.0, "glitch: electrode_off"), (6.0, 0.0, "event: spindle"),
-        (7.0, 0.0, "decision"), (8.0, 0.0, "odd"), (30.0, 30.0, "Sleep stage R"), (60.0, 30.0, "Sleep stage ?"),
+        (7.0, 0.0, "decision"), (8.0, 0.0, "odd"), (9.0, 0.0, "glitch: EMG MAX"),
+        (30.0, 30.0, "Sleep stage R"), (60.0, 30.0, "Sleep stage ?"),
         (90.0, 30.0, "Sleep stage ?"), (95.0, 0.0, "Sleep stage ?"),
     ]
     assert [recording.STAGE_TEXT[k] for k in (1, 2, 3)] == ["Sleep stage N1", "Sleep stage N2", "Sleep stage N3"]
@@ -269,8 +272,8 @@ def test_merge_pads_to_whole_seconds_marks_gaps_and_keeps_the_start(tmp_path):
     j.write_signals(["b"], [0.0], np.ones((1, 1, 10)))
     j.write_record("bed 1/x", "stage", 0.0, 30.0, stage=2)
     j.close()
-    paths = merge_journal(tmp_path / "j", tmp_path / "out", sessions=["bed 1/x"])
-    assert list(paths) == ["bed 1/x"] and paths["bed 1/x"] == tmp_path / "out" / "bed_1_x.edf"
+    paths = merge_journal(tmp_path / "j", tmp_path / "out" / "new", sessions=["bed 1/x"])
+    assert list(paths) == ["bed 1/x"] and paths["bed 1/x"] == tmp_path / "out" / "new" / "bed_1_x.edf"
     edf = read_edf(paths["bed 1/x"])
     y = edf.signals[0].data
     assert y.size == 30  # 2.5 s padded to whole 1-s records
@@ -313,9 +316,107 @@ def test_merge_fills_the_database_rows_it_finds(tmp_path, caplog):
             return Session()
 
     j = RecordingJournal(tmp_path / "j")
-    j.add_session("a", ("EEG",), 10.0)
-    j.add_session("ghost", ("EEG",), 10.0)
-    j.write_signals(["a", "ghost"], [0.0, 0.0], np.ones((2, 1, 10)))
+    j.add_session("ghost", ("EEG",), 10.0)  # first: a missing row must not stop the others
+    j.add_session("a", ("EEG",), 10.0, units=("mV",))
+    j.write_signals(["ghost", "a"], [0.0, 0.0], np.ones((2, 1, 10)))
     paths = j.finalize(tmp_path / "out", store=Store())
+    assert paths["a"].parent == tmp_path / "out"
     assert rows["a"].recording_path == str(paths["a"])
-    assert "No database row for session ghost" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == [
+        f"No database row for session ghost; its recording is at {paths['ghost']}."]
+    assert read_edf(paths["a"]).signals[0].unit == "mV"
+
+
+def test_reopened_journal_knows_its_sessions_and_numbers_on(tmp_path):
+    j = RecordingJournal(tmp_path / "j")
+    j.add_session("a", CH, 100.0)
+    j.add_session("b", ("EEG",), 10.0)
+    j.close()
+    j2 = RecordingJournal(tmp_path / "j")
+    assert list(j2.sessions) == ["a", "b"]
+    assert j2.sessions["b"].channels == ("EEG",) and j2.sessions["b"].fs == 10.0
+    assert j2.add_session("c", CH, 100.0).number == 2
+    assert j2.add_session("c", CH, 100.0).layout == 0  # same channels and rate as a: a's file
+    j2.close()
+
+
+def test_start_defaults_to_now_in_utc(tmp_path):
+    j = RecordingJournal(tmp_path / "j")
+    info = j.add_session("a", CH, 100.0)
+    start = dt.datetime.fromisoformat(info.start)
+    assert start.tzinfo is not None and start.utcoffset() == dt.timedelta(0)
+    assert abs((dt.datetime.now(dt.UTC) - start).total_seconds()) < 3600
+    j.close()
+
+
+def test_integer_times_are_stored_as_float64(tmp_path):
+    j = RecordingJournal(tmp_path / "j")
+    j.add_session("a", ("EEG",), 10.0)
+    j.add_session("b", ("EEG",), 10.0)
+    j.write_signals(["a", "b"], np.array([0, 2]), np.ones((2, 1, 10)))
+    j.close()
+    rec = recover_journal(tmp_path / "j")
+    assert rec.index["a"].t0 == [0.0] and rec.index["b"].t0 == [2.0]
+    assert rec.samples("b").shape == (1, 30)
+
+
+def test_signal_starting_after_zero_keeps_its_time(tmp_path):
+    j = RecordingJournal(tmp_path / "j")
+    j.add_session("a", ("EEG",), 10.0)
+    j.write_signals(["a"], [1.0], np.full((1, 1, 10), 7.0))
+    j.close()
+    x = recover_journal(tmp_path / "j").samples("a")[0]
+    assert x.shape == (20,) and np.isnan(x[:10]).all() and (x[10:] == 7).all()
+
+
+def test_several_records_in_one_call(tmp_path):
+    j = RecordingJournal(tmp_path / "j")
+    j.add_session("a", CH, 100.0)
+    j.write_records([{"session": "a", "kind": "stage", "onset": k * 30.0, "duration": 30.0, "stage": k}
+                     for k in range(3)])
+    j.close()
+    assert [r["stage"] for r in recover_journal(tmp_path / "j").records] == [0, 1, 2]
+
+
+def test_sync_timing_of_signals_and_close(tmp_path, monkeypatch):
+    now = [0.0]
+    synced: list[int] = []
+    monkeypatch.setattr(recording.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(recording.os, "fsync", synced.append)
+    j = RecordingJournal(tmp_path / "j")  # sync_s defaults to 1 s
+    now[0] = 5.0
+    j.flush()
+    assert synced == []  # nothing written yet: nothing to sync
+    j.add_session("a", CH, 100.0, sync=False)
+    j.write_signals(["a"], [0.0], np.ones((1, 2, 10)))
+    now[0] = 5.5
+    j.flush(force=True)
+    assert len(synced) == 3
+    synced.clear()
+    j.write_signals(["a"], [0.1], np.ones((1, 2, 10)))
+    now[0] = 6.49
+    j.flush()
+    assert synced == []  # 0.99 s since the forced sync
+    now[0] = 6.5
+    j.flush()
+    assert len(synced) == 3
+    synced.clear()
+    j.close()  # closing syncs even when nothing is due
+    assert len(synced) == 3
+
+
+def test_find_magic_across_chunks():
+    import io
+
+    data = b"0123456789NXF1abcdefNXF1" + b"z" * 20 + b"NXF1"
+    f = io.BytesIO(data)
+    size = len(data)
+    assert recording._find_magic(f, 0, size, chunk=4) == 10  # straddles a chunk boundary
+    assert recording._find_magic(f, 10, size, chunk=4) == 10  # at the start position itself
+    assert recording._find_magic(f, 11, size, chunk=4) == 20
+    assert recording._find_magic(f, 0, size, chunk=64) == 10  # the first of several in one chunk
+    assert recording._find_magic(f, 21, size, chunk=5) == 44  # several chunks on
+    for chunk in (1, 2, 3, 7, 11, 12, 13):
+        assert recording._find_magic(f, 1, size, chunk=chunk) == 10, chunk
+    assert recording._find_magic(f, 45, size, chunk=4) is None
+    assert recording._find_magic(io.BytesIO(b"xxNXF"), 0, 5, chunk=2) is None
