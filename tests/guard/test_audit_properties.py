@@ -1,6 +1,6 @@
 """Property test: any JSON payload read back from the database hashes as it was written (SQLite, PostgreSQL)."""
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from nexus.store.audit import append_many, verify
@@ -13,7 +13,8 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])  # no slow 'explain' tracing
 @given(payloads=st.lists(st.dictionaries(st.text(max_size=8), json_values, max_size=4), min_size=1, max_size=4),
        actor=st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=20))
 def test_any_payload_verifies_after_a_round_trip(store, payloads, actor):
