@@ -16,7 +16,7 @@ json_values = st.recursive(
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
           phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])  # no slow 'explain' tracing
 @given(payloads=st.lists(st.dictionaries(st.text(max_size=8), json_values, max_size=4), min_size=1, max_size=4),
-       actor=st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=20))
+       actor=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20))
 def test_any_payload_verifies_after_a_round_trip(store, payloads, actor):
     with store.session() as s:
         append_many(s, [{"actor": actor, "action": "prop.test", "subject": "s", "payload": p} for p in payloads])
