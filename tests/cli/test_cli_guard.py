@@ -110,3 +110,39 @@ def test_export_and_erase(db, capsys, tmp_path):
     assert code == 0
     code, out, _ = _run(capsys, "audit", "log", "--action", "client.erase", "--json")
     assert "Rosa" not in out and json.loads(out)["payload"]["sessions"] == 0
+
+
+def test_audit_show_explains_each_stimulus_and_flags_exploitation(db, capsys):
+    from nexus.core.settings import load_settings
+    from nexus.store import open_store
+    from nexus.store.audit import append_many, decision_records
+    from nexus.store.models import NightSession
+
+    _run(capsys, "client", "add", "C-1", "--consent", "recording,audio,stimulation")
+    store = open_store(load_settings())
+    try:
+        with store.session() as s:
+            from nexus.store.access import get_client
+
+            night = NightSession(client_id=get_client(s, "C-1").id)
+            s.add(night)
+            s.flush()
+            decisions = [
+                {"t": 100.0, "session": 0, "kind": "click", "command": {"kind": "click", "level_db": -30},
+                 "inputs": {"phase_deg": 2.0, "p_n3": 0.9}, "reason": "CLAS: up-state predicted"},
+                {"t": 200.0, "session": 0, "kind": "quiet", "command": {"kind": "silence"},
+                 "inputs": {"distress": True}, "reason": "Distress: stop at once."},
+                {"t": 220.0, "session": 0, "kind": "cue", "command": {"kind": "cue", "level_db": -38},
+                 "inputs": {"stage": "N1"}, "reason": "incubation cue"},
+            ]
+            append_many(s, decision_records(night.id, decisions))
+    finally:
+        store.close()
+    code, out, _ = _run(capsys, "audit", "show", "--client", "C-1")
+    assert code == 0
+    lines = out.splitlines()
+    assert "CLAS: up-state predicted" in lines[0] and '"phase_deg": 2.0' in lines[0]
+    assert "1 anti-exploitation violation(s)" in out and "after distress" in out
+    assert _run(capsys, "user", "add", "tess", "--role", "technician", "--no-password")[0] == 0
+    code, out, _ = _run(capsys, "audit", "show", "--client", "C-1", "--as", "tess", "--json")
+    assert code == 0 and len(json.loads(out)["decisions"]) == 3

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from nexus.cli.commands.user import as_option, cli_principal, open_db
 from nexus.core.errors import NexusError
+
+if TYPE_CHECKING:
+    from nexus.store.db import Store
 
 
 class AuditChainBroken(NexusError):
@@ -76,7 +81,7 @@ def checkpoint(output: str | None) -> None:
     click.echo(text)
 
 
-def _subjects(store, client: str | None, session: str | None) -> list[str] | None:  # type: ignore[no-untyped-def]
+def _subjects(store: Store, client: str | None, session: str | None) -> list[str] | None:
     from sqlalchemy import select
 
     from nexus.store.access import get_client
