@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("nexus.cli.commands.audit:audit", "Verify, read and sign the tamper-evident audit log."),
     "user": ("nexus.cli.commands.user:user", "Staff users, API tokens and break-glass access."),
     "client": ("nexus.cli.commands.client:client", "Clients: consent, dependency, export and erasure."),
+    "extract": ("nexus.cli.commands.extract:extract", "End sessions safely: stop stimulation, then wake or release."),
+    "recover": ("nexus.cli.commands.recover:recover", "End the sessions a crashed facility left open; merge journals."),
     "run": ("nexus.cli.commands.run:run", "Run the facility: live beds, REST/WebSocket API and the web console."),
 }
 

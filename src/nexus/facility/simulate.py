@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -189,8 +190,14 @@ class _Part:
     audio: str | None
 
 
-def _run_part(part: _Part, progress: Callable[[float, float], None] | None = None) -> dict[str, Any]:
-    """Run some beds through one supervisor; return what the parent needs to summarise."""
+def _run_part(part: _Part, progress: Callable[[float, float], None] | None = None,
+              safety: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run some beds through one supervisor; return what the parent needs to summarise.
+
+    ``safety`` (database URL, run id, parent pid) lets the part carry out extraction orders from
+    the database and stop when its parent process dies; on any exception or signal the beds are
+    silenced, the sessions closed and the journal flushed before the exception goes on.
+    """
     from nexus.facility.beds import SleeperSink, WavBedSink
     from nexus.sinks.bedside import BedSink, TeeSink
     from nexus.sources.synthetic.fleet import SyntheticFleet
@@ -218,10 +225,21 @@ def _run_part(part: _Part, progress: Callable[[float, float], None] | None = Non
     sup.add_fleet(fleet, names, programs=[b.program for b in part.beds], sinks=sinks)
     total = part.hours * 3600.0
     t0 = time.perf_counter()
-    sup.run(total, tick_s=part.tick_s, on_tick=(lambda rep: progress(rep.t, total)) if progress else None)
+    desk = _safety_hooks(sup, safety)
+    try:
+        sup.run(total, tick_s=part.tick_s, on_tick=(lambda rep: progress(rep.t, total)) if progress else None)
+    except BaseException:
+        sup.close()  # every bed silent, every session closed, the journal flushed
+        journal.close()
+        if desk is not None:
+            desk.store.close()
+        raise
     loop = sup.lanes[0].analyzer("dreamscape")
     beds = _bed_figures(loop, sinks, names)
     sup.close()
+    if desk is not None:
+        desk.poll(force=True)  # write back the extractions that ended in the last tick
+        desk.store.close()
     wall = time.perf_counter() - t0
     paths = journal.finalize(root / "recordings") if part.signals else {}
     journal.close()
@@ -275,22 +293,51 @@ def _events_by_bed(journal: Path) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _worker(part: _Part, queue: Any) -> None:
+def _safety_hooks(sup: Supervisor, safety: dict[str, Any] | None) -> Any:
+    """Extraction orders from the database and the parent watch, checked after every lane step."""
+    if not safety:
+        return None
+    from nexus.facility.shutdown import parent_watch
+
+    if safety.get("parent_pid"):
+        sup.between_steps.append(parent_watch(int(safety["parent_pid"])))
+    if not safety.get("database_url"):
+        return None
+    from nexus.core.settings import load_settings
+    from nexus.facility.orders import OrderDesk
+    from nexus.store.db import open_store
+
+    store = open_store(load_settings(database_url=safety["database_url"]), check=False)
+    desk = OrderDesk(store, sup, safety["run_id"])
+    sup.between_steps.append(desk.poll)
+    return desk
+
+
+def _worker(part: _Part, queue: Any, safety: dict[str, Any] | None = None) -> None:
+    import signal
+
+    from nexus.facility.shutdown import die_with_parent, stop_on_signals
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops the workers with SIGTERM
     try:
-        res = _run_part(part, lambda done, total: queue.put(("progress", part.index, done)))
+        with stop_on_signals((signal.SIGTERM,)):
+            if safety and safety.get("parent_pid"):
+                die_with_parent(int(safety["parent_pid"]))  # SIGTERM when the parent is killed, even with -9
+            res = _run_part(part, lambda done, total: queue.put(("progress", part.index, done)), safety)
         queue.put(("done", part.index, res))
     except BaseException as exc:  # the parent reports it; nothing else may kill the queue
         queue.put(("error", part.index, f"{type(exc).__name__}: {exc}"))
 
 
 def _run_parts(
-    parts: list[_Part], total: float, progress: Callable[[float, float], None] | None
+    parts: list[_Part], total: float, progress: Callable[[float, float], None] | None,
+    safety: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # no fork: the staging worker threads must not be copied
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(p, queue), daemon=True) for p in parts]
+    procs = [ctx.Process(target=_worker, args=(p, queue, safety), daemon=True) for p in parts]
     for pr in procs:
         pr.start()
     results: dict[int, dict[str, Any]] = {}
@@ -313,6 +360,11 @@ def _run_parts(
                 raise StateError(f"Simulation worker {k} failed: {payload}")
             else:
                 results[k] = payload
+    except BaseException:
+        for pr in procs:  # SIGTERM: each worker silences its beds, flushes its journal and exits
+            if pr.is_alive():
+                pr.terminate()
+        raise
     finally:
         for pr in procs:
             pr.join(timeout=30)
@@ -413,19 +465,33 @@ def simulate(
                      run_id=run_id)
     names = [b.session for b in beds]
     store = _open_db(database_url) if database else None
+    safety: dict[str, Any] = {"parent_pid": os.getpid()} if workers > 1 else {}
     if store is not None:
         _start_rows(store, beds)
+        from nexus.facility.orders import register_run
+
+        register_run(store, run_id, [root / ("journal" if k == 0 else f"journal-{k}") for k in range(min(workers, n))],
+                     names)
+        safety |= {"database_url": store.engine.url.render_as_string(hide_password=False), "run_id": run_id}
     edges = np.linspace(0, n, min(workers, n) + 1).round().astype(int)
     parts = [_Part(k, beds[a:b], hours, fs, tuple(channels), tick_s, step_s, signals, events, str(root),
                    None if audio is None else str(audio))
              for k, (a, b) in enumerate(itertools.pairwise(edges))]
     total = hours * 3600.0
     t0 = time.perf_counter()
+    from nexus.facility.shutdown import FacilityStopped, stop_on_signals
+
     try:
-        results = [_run_part(parts[0], progress)] if len(parts) == 1 else _run_parts(parts, total, progress)
+        with stop_on_signals():
+            results = ([_run_part(parts[0], progress, safety)] if len(parts) == 1
+                       else _run_parts(parts, total, progress, safety))
     except BaseException as exc:
         if store is not None:
-            _abort_rows(store, names, f"simulation failed: {type(exc).__name__}: {exc}")
+            from nexus.facility.orders import end_run
+
+            why = exc.reason if isinstance(exc, FacilityStopped) else f"simulation failed: {type(exc).__name__}: {exc}"
+            _abort_rows(store, names, why)
+            end_run(store, run_id, why)
             store.close()
         raise
     wall = time.perf_counter() - t0
@@ -467,6 +533,9 @@ def simulate(
     if store is not None:
         journals = [root / ("journal" if p.index == 0 else f"journal-{p.index}") for p in parts]
         _end_rows(store, names, paths, stages, n_epochs, glitches, bed_rows, journals)
+        from nexus.facility.orders import end_run
+
+        end_run(store, run_id, "night over")
         db_note = store.engine.url.render_as_string(hide_password=True)
         store.close()
     notes = [] if all(r["has_stager"] for r in results) else ["no live stager: epochs were not staged"]
@@ -506,6 +575,9 @@ def _open_db(url: str | None) -> Any:
     settings = load_settings(**({"database_url": url} if url else {}))
     store = open_store(settings, create=True, check=False)
     upgrade(store.engine, "head")
+    from nexus.facility.recovery import recover
+
+    recover(store)  # sessions left open by a facility that crashed get their end state first
     return store
 
 
@@ -548,6 +620,8 @@ def _abort_rows(store: Any, names: list[str], reason: str) -> None:
         for name in names:
             row = s.get(NightSession, name)
             if row is not None and row.state == SessionState.RUNNING:
+                row.transition_to(SessionState.EXTRACTING)  # a running session leaves through extraction
+            if row is not None and row.state == SessionState.EXTRACTING:
                 row.transition_to(SessionState.ABORTED, reason=reason)
 
 
@@ -594,8 +668,10 @@ def _end_rows(store: Any, names: list[str], paths: dict[str, Path], stages: _Sta
             if row is None:
                 logger.warning("No database row for %s.", name)
                 continue
-            row.transition_to(SessionState.EXTRACTING)
-            row.transition_to(SessionState.ENDED, reason="simulated night over")
+            if row.state == SessionState.RUNNING:
+                row.transition_to(SessionState.EXTRACTING)
+            if row.state == SessionState.EXTRACTING:  # (ended before by an extraction: its end stays)
+                row.transition_to(SessionState.ENDED, reason="simulated night over")
             row.summary = {k: v for k, v in by_name.get(name, {}).items() if k != "session"}
             if name in paths:
                 row.recording_path = str(paths[name])

@@ -164,6 +164,8 @@ class Supervisor:
         self._finished_counts: dict[str, int] = {}
         self.extractions: dict[str, ExtractionReport] = {}
         """Every extraction ordered, by session (see :meth:`extract`)."""
+        self.between_steps: list[Callable[[], object]] = []
+        """Called after every lane step (e.g. the extraction-order desk: orders reach a long tick in time)."""
         self.listeners = self.recorder.listeners
         """Called with (kind, records) for stages, events, decisions and glitches (console feed, summaries)."""
 
@@ -454,6 +456,8 @@ class Supervisor:
                 out = lane.step(upto, arrived_at=wall0)
                 rep.samples += out.n_samples
                 self._collect(lane, out, rep)
+                for cb in self.between_steps:
+                    cb()
             self._watch_dropouts(lane)
         self._finish_extractions()
         if self.journal is not None:

@@ -1,7 +1,7 @@
 """SQLAlchemy 2 models of the Nexus domain.
 
 Tables: clients, staff_users, dreamscape_programs, sessions, hypnograms, events, glitches,
-decisions, audit_entries. Times of day are UTC ``datetime``; times within a night are
+decisions, audit_entries, facility_runs, extraction_orders. Times of day are UTC ``datetime``; times within a night are
 seconds since the session started (``*_s`` columns).
 """
 
@@ -158,6 +158,9 @@ class NightSession(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     state_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    facility_run_id: Mapped[str | None] = mapped_column(
+        String(32), index=True, doc="The facility run (process) that runs this session (see FacilityRun)."
+    )
 
     client: Mapped[Client] = relationship(back_populates="sessions")
     hypnograms: Mapped[list[HypnogramRow]] = relationship(back_populates="session", cascade="all, delete-orphan")
@@ -331,3 +334,48 @@ class JournalEntry(Base):
     text: Mapped[str] = mapped_column(Text)
     mood: Mapped[str | None] = mapped_column(String(32))
     tags: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class FacilityRun(Base):
+    """One run of the facility (a ``nexus simulate`` or ``nexus run`` process) and where it journals.
+
+    The running facility refreshes ``heartbeat_at`` while it runs; a run without ``ended_at`` whose
+    process is gone (or whose heartbeat is stale) crashed, and its sessions are recovered
+    (:mod:`nexus.facility.recovery`).
+    """
+
+    __tablename__ = "facility_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    journals: Mapped[list[Any]] = mapped_column(default=list, doc="Journal folders of the run (one per worker).")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ExtractionOrder(Base):
+    """An order to extract a session, left in the database for the running facility to carry out.
+
+    The facility polls the pending orders of its run at every tick, so an order works when its API is
+    overloaded or down. ``status``: ``pending`` → ``applied`` (stimulation stopped: ``safe_at``) →
+    ``done`` (the session ended: ``done_at``), or ``refused`` (``message`` says why).
+    """
+
+    __tablename__ = "extraction_orders"
+    __table_args__ = (Index("ix_extraction_orders_run_status", "facility_run_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    facility_run_id: Mapped[str | None] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(16), doc="gentle, immediate or release.")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    outcome: Mapped[str | None] = mapped_column(String(16), doc="started, escalated, unchanged, already_done.")
+    ordered_by: Mapped[str] = mapped_column(String(64), default="cli")
+    ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    safe_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message: Mapped[str] = mapped_column(Text, default="")

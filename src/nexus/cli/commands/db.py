@@ -22,6 +22,11 @@ def upgrade(revision: str) -> None:
     store = open_store(settings, create=True, check=False)
     try:
         before, after = do_upgrade(store.engine, revision)
+        rec = None
+        if revision == "head":
+            from nexus.facility.recovery import recover
+
+            rec = recover(store)  # sessions a crashed facility left open get their end state
     finally:
         store.close()
     where = store.engine.url.render_as_string(hide_password=True)
@@ -29,6 +34,8 @@ def upgrade(revision: str) -> None:
         click.echo(f"Database {where} is up to date (migration {after}).")
     else:
         click.echo(f"Database {where} upgraded from {before or 'empty'} to {after}.")
+    if rec is not None and (rec.sessions or rec.unowned):
+        click.echo(rec.summary())
 
 
 @db.command()

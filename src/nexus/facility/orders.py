@@ -1,0 +1,270 @@
+"""Extraction orders through the database: they work when the facility's API is overloaded or down.
+
+``nexus extract`` writes one :class:`~nexus.store.models.ExtractionOrder` row per session
+(:func:`submit_orders`); the running facility's :class:`OrderDesk` looks for pending orders of its
+run at every step (a wall-clock check first, so that the database is asked at most every
+``poll_s``), carries them out through :meth:`Supervisor.extract
+<nexus.facility.supervisor.Supervisor.extract>` and writes back when each bed reached the safe state
+(``safe_at``) and when its session ended (``done_at``); the session row goes running →
+extracting → ended. :func:`wait_orders` is how the CLI waits for that.
+
+A facility run registers itself (:func:`register_run`: process id, host, journal folders) and
+refreshes its heartbeat through the desk, so that :mod:`nexus.facility.recovery` can tell a run
+that crashed from one that is still going.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from nexus.core.checks import check_number
+from nexus.core.errors import NexusError, NotFoundError, StateError
+from nexus.core.lifecycle import FINAL_STATES, SessionState
+from nexus.core.log import logger
+from nexus.safety.extraction import ExtractionMode, parse_mode
+
+OPEN_STATES = (SessionState.RUNNING, SessionState.EXTRACTING)
+"""States in which a session can (still) be extracted."""
+
+
+def _utc(ts: float | None = None) -> datetime:
+    return datetime.now(UTC) if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _aware(d: datetime | None) -> datetime | None:
+    # SQLite gives naive datetimes back: they were stored as UTC
+    return None if d is None else (d if d.tzinfo is not None else d.replace(tzinfo=UTC))
+
+
+# -- runs ------------------------------------------------------------------------------------------
+def register_run(store: Any, run_id: str, journals: Sequence[str | Path], sessions: Sequence[str] = ()) -> None:
+    """Record a facility run (this process, this host, its journal folders) and tie ``sessions`` to it."""
+    from sqlalchemy import update
+
+    from nexus.store.models import FacilityRun, NightSession
+
+    with store.session() as s:
+        s.add(FacilityRun(id=run_id, pid=os.getpid(), host=socket.gethostname(),
+                          journals=[str(Path(j).absolute()) for j in journals]))
+        s.flush()
+        names = list(sessions)
+        for k in range(0, len(names), 500):
+            s.execute(update(NightSession).where(NightSession.id.in_(names[k:k + 500]))
+                      .values(facility_run_id=run_id))
+
+
+def end_run(store: Any, run_id: str, reason: str) -> None:
+    """Mark a facility run as ended (cleanly, or stopped by a signal) with ``reason``."""
+    from nexus.store.models import FacilityRun
+
+    with store.session() as s:
+        run = s.get(FacilityRun, run_id)
+        if run is not None and run.ended_at is None:
+            run.ended_at, run.end_reason = _utc(), reason
+
+
+def run_alive(run: Any, *, stale_s: float = 120.0, now: datetime | None = None) -> bool:
+    """Whether a facility run is still going.
+
+    On this host the process id decides (a run finishing a long night may not beat for a while); a
+    run on another host is alive while its heartbeat is younger than ``stale_s``.
+    """
+    if run.ended_at is not None:
+        return False
+    if run.host == socket.gethostname():
+        try:
+            os.kill(int(run.pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    beat = _aware(run.heartbeat_at) or datetime.min.replace(tzinfo=UTC)
+    return (now or _utc()) - beat < timedelta(seconds=stale_s)
+
+
+# -- the CLI side ----------------------------------------------------------------------------------
+def submit_orders(store: Any, session: str | None, mode: str | ExtractionMode, *,
+                  ordered_by: str = "cli") -> list[int]:
+    """Leave an extraction order for ``session`` (None: every running session); return the order ids.
+
+    Raises
+    ------
+    NotFoundError
+        An unknown session, or no running session at all for ``--all``.
+    StateError
+        A session that has already ended (nothing is written).
+    """
+    from sqlalchemy import select
+
+    from nexus.store.models import ExtractionOrder, NightSession
+
+    m = parse_mode(mode)
+    with store.session() as s:
+        if session is None:
+            rows = list(s.scalars(select(NightSession).where(NightSession.state.in_(OPEN_STATES))))
+            if not rows:
+                raise NotFoundError("No running session to extract ('nexus sessions --state running' lists none).")
+        else:
+            row = s.get(NightSession, session)
+            if row is None:
+                raise NotFoundError(f"No session '{session}'; check the id ('nexus sessions').")
+            if row.state in FINAL_STATES:
+                raise StateError(f"Session '{session}' has already {row.state.value}; there is nothing to extract.")
+            if row.state not in OPEN_STATES:
+                raise StateError(f"Session '{session}' is {row.state.value}, not running: nothing plays to extract "
+                                 "from; end it with its technician instead.")
+            rows = [row]
+        orders = [ExtractionOrder(session_id=r.id, facility_run_id=r.facility_run_id, mode=m.value,
+                                  status="pending", ordered_by=ordered_by) for r in rows]
+        s.add_all(orders)
+        s.flush()
+        return [o.id for o in orders]
+
+
+def order_rows(store: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The orders ``ids`` as dicts (session, mode, status, outcome, times as ISO text, message)."""
+    from sqlalchemy import select
+
+    from nexus.store.models import ExtractionOrder
+
+    out: list[dict[str, Any]] = []
+    with store.session() as s:
+        for k in range(0, len(ids), 500):
+            for o in s.scalars(select(ExtractionOrder).where(ExtractionOrder.id.in_(list(ids[k:k + 500])))):
+                out.append({"order": o.id, "session": o.session_id, "mode": o.mode, "status": o.status,
+                            "outcome": o.outcome, "run": o.facility_run_id,
+                            **{k2: (None if v is None else _aware(v).isoformat())  # type: ignore[union-attr]
+                               for k2, v in (("ordered_at", o.ordered_at), ("safe_at", o.safe_at),
+                                             ("done_at", o.done_at))},
+                            "message": o.message})
+    return sorted(out, key=lambda r: r["order"])
+
+
+def wait_orders(store: Any, ids: Sequence[int], *, timeout_s: float = 30.0, until: str = "safe",
+                poll_s: float = 0.1) -> tuple[list[dict[str, Any]], bool]:
+    """Wait until every order reached ``until`` (``"safe"`` or ``"done"``) or was refused, at most ``timeout_s``.
+
+    Returns the orders and whether all of them got there in time.
+    """
+    check_number("timeout_s", timeout_s, ge=0, unit="s")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = order_rows(store, ids)
+        ok = all(r["status"] == "refused" or (r["safe_at"] if until == "safe" else r["done_at"]) for r in rows)
+        if ok or time.monotonic() >= deadline:
+            return rows, ok
+        time.sleep(poll_s)
+
+
+# -- the facility side ------------------------------------------------------------------------------
+class OrderDesk:
+    """The running facility's end of the order table: polls, extracts, writes back.
+
+    Parameters
+    ----------
+    store : Store
+        The facility database.
+    supervisor : Supervisor
+        The facility (or one worker's share of it).
+    run_id : str
+        The run whose orders this desk carries out (see :func:`register_run`).
+    poll_s : float
+        Wall-clock seconds between two looks at the order table.
+    heartbeat_s : float
+        Wall-clock seconds between two heartbeats of the run.
+    """
+
+    def __init__(self, store: Any, supervisor: Any, run_id: str, *, poll_s: float = 0.1,
+                 heartbeat_s: float = 1.0) -> None:
+        self.store = store
+        self.sup = supervisor
+        self.run_id = run_id
+        self.poll_s = check_number("poll_s", poll_s, gt=0, unit="s")
+        self.heartbeat_s = check_number("heartbeat_s", heartbeat_s, gt=0, unit="s")
+        self._next_poll = 0.0
+        self._next_beat = 0.0
+        self._ended: list[dict[str, Any]] = []
+        self.applied = 0
+        self.errors = 0
+        supervisor.listeners.append(self._listen)
+
+    def _listen(self, kind: str, records: list[dict[str, Any]]) -> None:
+        if kind == "extraction":
+            self._ended.extend(records)
+
+    def poll(self, *, force: bool = False) -> int:
+        """Carry out the pending orders of this run (at most every ``poll_s``); return how many were taken."""
+        now = time.monotonic()
+        if not force and now < self._next_poll and not self._ended:
+            return 0  # the cheap path of almost every step
+        self._next_poll = now + self.poll_s
+        try:
+            return self._poll(now)
+        except NexusError:
+            raise
+        except Exception as exc:  # a database that is down must not stop the facility: the beds go on
+            self.errors += 1
+            logger.error("Extraction orders could not be read (%s); retrying in %.1f s.", exc, self.poll_s)
+            return 0
+
+    def _poll(self, now: float) -> int:
+        from sqlalchemy import select
+
+        from nexus.store.models import ExtractionOrder, FacilityRun, NightSession
+
+        taken = 0
+        with self.store.session() as s:
+            if now >= self._next_beat:
+                self._next_beat = now + self.heartbeat_s
+                run = s.get(FacilityRun, self.run_id)
+                if run is not None:
+                    run.heartbeat_at = _utc()
+            pending = list(s.scalars(select(ExtractionOrder).where(
+                ExtractionOrder.facility_run_id == self.run_id, ExtractionOrder.status == "pending")
+                .order_by(ExtractionOrder.id)))
+            for o in pending:
+                if o.session_id not in self.sup.sessions:
+                    continue  # another worker's bed
+                o.applied_at = _utc()
+                try:
+                    [rep] = self.sup.extract(o.session_id, o.mode)
+                except (NotFoundError, StateError) as exc:
+                    o.status, o.message = "refused", str(exc)
+                    continue
+                taken += 1
+                o.status, o.outcome, o.message = "applied", rep.outcome, rep.reason
+                o.safe_at = _utc(rep.safe_wall)
+                row = s.get(NightSession, o.session_id)
+                if row is not None and row.state == SessionState.RUNNING:
+                    row.transition_to(SessionState.EXTRACTING)
+            s.flush()
+            ended, self._ended = self._ended, []
+            for rec in ended:
+                self._finish(s, rec)
+        self.applied += taken
+        return taken
+
+    def _finish(self, s: Any, rec: dict[str, Any]) -> None:
+        from sqlalchemy import select
+
+        from nexus.store.models import ExtractionOrder, NightSession
+
+        done = _utc(rec.get("done_wall"))
+        for o in s.scalars(select(ExtractionOrder).where(ExtractionOrder.session_id == rec["session"],
+                                                         ExtractionOrder.status == "applied")):
+            o.status, o.done_at = "done", done
+        row = s.get(NightSession, rec["session"])
+        if row is None:
+            return
+        if row.state == SessionState.RUNNING:
+            row.transition_to(SessionState.EXTRACTING)
+        if row.state == SessionState.EXTRACTING:
+            row.transition_to(SessionState.ENDED, reason=f"extracted ({rec['mode']} wake)")
+            row.ended_at = done
