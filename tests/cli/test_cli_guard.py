@@ -146,3 +146,13 @@ def test_audit_show_explains_each_stimulus_and_flags_exploitation(db, capsys):
     assert _run(capsys, "user", "add", "tess", "--role", "technician", "--no-password")[0] == 0
     code, out, _ = _run(capsys, "audit", "show", "--client", "C-1", "--as", "tess", "--json")
     assert code == 0 and len(json.loads(out)["decisions"]) == 3
+
+
+def test_research_export_needs_research_consent(db, capsys, tmp_path):
+    _run(capsys, "client", "add", "C-1", "--consent", "recording")
+    _run(capsys, "client", "add", "C-2", "--consent", "recording,research")
+    _run(capsys, "user", "add", "tess", "--role", "technician", "--no-password")
+    code, out, _ = _run(capsys, "client", "research-export", "-o", str(tmp_path / "r.zip"))
+    assert code == 0 and "1 client(s) with research consent, 1 skipped" in out
+    code, _, err = _run(capsys, "client", "research-export", "-o", str(tmp_path / "t.zip"), "--as", "tess")
+    assert code == 77 and "may not research.export" in err

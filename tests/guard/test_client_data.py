@@ -17,7 +17,9 @@ from nexus.store.clients import (
     client_view,
     erase_client,
     export_client,
+    psyche_glitches,
     read_journal,
+    research_export,
     set_consent,
 )
 from nexus.store.models import (
@@ -183,3 +185,30 @@ def test_client_view_has_dependency_and_natural_night(store, world):
     assert view["dependency"]["nights"] == 1 and view["dependency"]["stimulated_nights"] == 1
     assert view["natural_night_tonight"]["due"] is False
     assert view["consent"] == ["recording", "audio", "stimulation"]
+
+
+def test_psyche_data_only_with_consent(store, world):
+    tech = Principal("tess", Role.TECHNICIAN)
+    with pytest.raises(AccessDenied, match="psyche_monitoring"):
+        psyche_glitches(store, tech, "C-7")
+    assert [g["kind"] for g in psyche_glitches(store, _me(world), "C-7")] == ["distress"]
+    set_consent(store, _me(world), "C-7", grant=["psyche_monitoring"])
+    assert [g["kind"] for g in psyche_glitches(store, tech, "C-7")] == ["distress"]
+    with pytest.raises(AccessDenied):
+        psyche_glitches(store, Principal("tess", Role.BREAK_GLASS), "C-7")
+
+
+def test_research_export_only_with_research_consent(store, world, tmp_path):
+    auditor = Principal("audrey", Role.AUDITOR)
+    m = research_export(store, auditor, tmp_path / "r0.zip", key="k" * 40)
+    assert m["clients"] == 0 and m["skipped_without_consent"] == 2 and m["files"] == {}
+    set_consent(store, _me(world), "C-7", grant=["research"])
+    m = research_export(store, auditor, tmp_path / "r1.zip", key="k" * 40)
+    assert m["clients"] == 1
+    with zipfile.ZipFile(tmp_path / "r1.zip") as z:
+        blob = b"".join(z.read(n) for n in z.namelist())
+    assert world["client"].encode() not in blob and b"Rosa" not in blob and b"distress" not in blob
+    assert any(n.endswith(".tsv") for n in m["files"])
+    with pytest.raises(AccessDenied, match=r"research\.export"):
+        research_export(store, Principal("tess", Role.TECHNICIAN), tmp_path / "r2.zip", key="k" * 40)
+    assert not (tmp_path / "r2.zip").exists()

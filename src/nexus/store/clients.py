@@ -306,3 +306,69 @@ def erase_client(store: Store, principal: Principal, client: str, *,
 
 def _json(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+
+
+def psyche_glitches(store: Store, principal: Principal, client: str) -> list[dict[str, Any]]:
+    """A client's psyche glitches (distress, nightmares): the client, or staff when ``psyche_monitoring`` is granted."""
+    from nexus.core.glitches import GlitchCategory
+    from nexus.store.models import GlitchRow
+
+    with store.session() as s:
+        cid = get_client(s, client).id
+    check_access(store, principal, Action.PSYCHE_READ, cid)
+    with store.session() as s:
+        rows = s.scalars(select(GlitchRow).join(NightSession).where(
+            NightSession.client_id == cid, GlitchRow.category == GlitchCategory.PSYCHE).order_by(GlitchRow.id))
+        return [{"session": g.session_id, "onset_s": g.onset_s, "duration_s": g.duration_s, "kind": g.kind,
+                 "priority": g.priority.value, "message": g.message} for g in rows]
+
+
+def research_export(store: Store, principal: Principal, out: str | Path, *, key: str) -> dict[str, Any]:
+    """De-identified nights of every client who granted ``research`` consent, as a zip; return its manifest.
+
+    Each client appears under a pseudonym (HMAC of their id with ``key``), with hypnograms as TSV and per-night
+    mode, stimuli and sleep efficiency. No personal field, journal, psyche glitch or raw signal leaves. Clients
+    without research consent are skipped (counted in the manifest); each included one is audited.
+    """
+    import hmac
+
+    from nexus.formats.hypnogram import write_hypnogram
+    from nexus.guard.policy import authorize
+
+    out = Path(out)
+    if out.suffix.lower() != ".zip":
+        raise InvalidInputError(f"Export file '{out}' must end in .zip, e.g. -o research.zip.")
+    if not authorize(principal, Action.RESEARCH_EXPORT, client_id="any", client_scopes=[Scope.RESEARCH.value]).allowed:
+        check_access(store, principal, Action.RESEARCH_EXPORT)  # audits and raises the refusal
+    files: dict[str, bytes] = {}
+    included, skipped = 0, 0
+    with store.session() as s:
+        clients = list(s.scalars(select(Client).where(Client.erased_at.is_(None)).order_by(Client.created_at)))
+        consenting = [c.id for c in clients if Scope.RESEARCH.value in (c.consent_scopes or [])]
+        skipped = len(clients) - len(consenting)
+    for cid in consenting:
+        check_access(store, principal, Action.RESEARCH_EXPORT, cid)
+        pseudo = hmac.new(key.encode(), b"research:" + cid.encode(), hashlib.sha256).hexdigest()[:16]
+        with store.session() as s, tempfile.TemporaryDirectory() as tmp:
+            nights = []
+            for i, n in enumerate(s.scalars(select(NightSession).where(NightSession.client_id == cid,
+                                                                       NightSession.state == SessionState.ENDED)
+                                            .order_by(NightSession.created_at))):
+                stimuli = len(s.scalars(select(DecisionRow.id).where(DecisionRow.session_id == n.id,
+                                                                     DecisionRow.kind.in_(STIMULI))).all())
+                nights.append({"night": i + 1, "mode": n.mode.value, "stimuli": stimuli})
+                for j, h in enumerate(n.hypnograms):
+                    p = write_hypnogram(Path(tmp) / f"{i}-{j}.tsv", h.stages, h.epoch_s)
+                    files[f"{pseudo}/night{i + 1:03d}-{h.kind}-{j}.tsv"] = p.read_bytes()
+            files[f"{pseudo}/nights.json"] = _json(nights)
+        included += 1
+    listing = {k: {"bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()} for k, b in sorted(files.items())}
+    manifest = {"format": "bedtime-nexus-research-export/1", "clients": included,
+                "skipped_without_consent": skipped, "files": listing}
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("manifest.json", _json(manifest))
+        for k, b in sorted(files.items()):
+            z.writestr(k, b)
+    with store.session() as s:
+        append(s, principal.actor, "research.export", None, {"clients": included, "skipped": skipped})
+    return manifest

@@ -158,3 +158,20 @@ def erase(client_ref: str, yes: bool, as_user: str | None) -> None:
     finally:
         store.close()
     click.echo("Erased: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()) + ".")
+
+
+@client.command("research-export")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The zip to write.")
+@as_option
+def research_export_cmd(output: str, as_user: str | None) -> None:
+    """De-identified nights of the clients who granted 'research' consent (auditor or admin); others are skipped."""
+    from nexus.core.settings import load_settings
+    from nexus.store.clients import research_export
+
+    store = open_db()
+    try:
+        m = research_export(store, cli_principal(store, as_user), output, key=load_settings().secret_key)
+    finally:
+        store.close()
+    click.echo(f"Wrote {output}: {m['clients']} client(s) with research consent, "
+               f"{m['skipped_without_consent']} skipped without it.")
