@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh "live,postgres,dev"
+# the console's browser tests drive Debian's chromium (as root it is installed when missing; otherwise they skip)
+if [ "$(id -u)" = 0 ] && [ ! -x /usr/bin/chromium ]; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 \
+    || { echo "test: chromium could not be installed (apt-get install chromium)." >&2; exit 1; }
+fi
+export TEST_ARTIFACTS_DIR="${TEST_ARTIFACTS_DIR:-$PWD/build/test-artifacts}"  # console screenshots
 if [ -z "${NEXUS_TEST_POSTGRES_URL:-}" ]; then
   if ! url="$(bash scripts/start-postgres.sh)"; then
     echo "test: PostgreSQL could not be started (see above); fix that or set NEXUS_TEST_POSTGRES_URL." >&2
