@@ -57,8 +57,9 @@ class RecoveryReport:
             return "Nothing to recover: no session was left open by a facility that stopped."
         line = (f"Recovered {len(self.sessions)} session(s) of {len(self.runs)} crashed run(s) "
                 f"({len(self.recordings)} recording(s) merged) in {self.wall_s:.1f} s")
-        if self.unowned:
-            line += f"; {len(self.unowned)} open session(s) belong to no run (nexus recover --unowned ends them)"
+        left = [u for u in self.unowned if u not in self.sessions]
+        if left:
+            line += f"; {len(left)} open session(s) belong to no run (nexus recover --unowned ends them)"
         if self.problems:
             line += f"; {len(self.problems)} problem(s): {self.problems[0]}"
         return line + "."
