@@ -61,3 +61,29 @@ def test_a_late_worker_is_waited_for_only_in_fast_forward(deterministic, second_
         gate.set()
         timer.join()
     assert _finish(lane, stager) == 2 * 2 - second_step  # nothing is lost at the end
+
+
+def _short_step(lane: Lane, stager: LiveStaging, seconds: float) -> None:
+    block = RNG.normal(0.0, 20.0, (2, 3, round(seconds * FS)))
+    ctx = StepContext(block, lane.active.copy(), FS, lane.channels, 0, lane.deterministic, True,
+                      lane.probs.copy(), lane.stage.copy(), np.zeros(2, bool), np.zeros(2, bool))
+    stager.step(ctx)
+
+
+def test_short_ticks_are_gathered_into_whole_stager_blocks_before_the_hand_over():
+    lane, stager = _stager(deterministic=False)
+    gate = threading.Event()
+    stager._pool.submit(gate.wait)  # the worker is busy: nothing handed over completes before we look
+    for _ in range(49):  # 4.9 s in 0.1-s ticks: not a whole 5-s block yet
+        _short_step(lane, stager, 0.1)
+    assert len(stager._jobs) == 0 and stager._buf_n == 49 * round(0.1 * FS) < stager.min_submit
+    _short_step(lane, stager, 0.1)
+    assert len(stager._jobs) == 1 and stager._buf_n == 0
+    _short_step(lane, stager, 0.1)
+    stager.reset(np.array([1]))  # the gathered tick goes to the worker before the reset, in order
+    assert len(stager._jobs) == 3 and stager._buf_n == 0
+    gate.set()
+    for job in list(stager._jobs):
+        job.result()
+    assert stager.stager.n_blocks == 1  # 5.1 s pushed: one whole block processed
+    stager.finish()

@@ -14,9 +14,14 @@ the others and hears nothing.
 
 Times: the controller runs on the lane's stream clock (seconds since the lane started); a bed's
 wake window is shifted by its own lights-out when it is assigned. The CLAS prediction horizon is
-the sound path's latency plus the loop's block length (a crossing found anywhere in a block must
-still lie ahead when the block has been processed); clicks that would arrive late are dropped by
-the sink bank, never played on the wrong phase.
+the sound path's latency plus the live tick (a crossing found anywhere in a tick must still lie
+ahead when the tick has been processed); in real time, clicks that would arrive late are dropped
+by the sink bank, never played on the wrong phase. The controller decides sample by sample from
+causal estimates, so its decisions do not depend on how samples are chunked: a fast-forward lane
+may step in longer blocks and still make the decisions of a live facility ticking every
+``tick_s``; its sinks then receive each command with its exact time, which may lie inside the
+block just processed (a synthetic sleeper judges the sound at that time and responds from the
+first sample it has not generated yet).
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ class DreamscapeLoop:
     lane : Lane
         The lane (its first EEG channel drives CLAS).
     block_s : float
-        Length of the lane's steps, in s (part of the CLAS prediction horizon).
+        The live tick, in s (part of the CLAS prediction horizon).
     sound_latency_s : float
         Latency of the sound path (sink buffer to the ear), in s.
     lease_s : float
@@ -190,21 +195,23 @@ class DreamscapeLoop:
         self.bank.renew(np.flatnonzero(live), t)
         for s in self.bank.expire(t).tolist():
             glitches.append(SlotGlitch(s, t, "lease_lapsed", "The bed's lease lapsed: safe state."))
-        rep = self.bank.deliver(cmds, t)
+        # real time: a click due before the end of this block is late; fast-forward: commands keep their
+        # exact times (decided as a live facility would, see the module notes)
+        rep = self.bank.deliver(cmds, t, late_before=ctx.start_index / ctx.fs if ctx.deterministic else t)
         for s in rep.failed:
             self.ctrl.assign(s, None, t_start=t)  # the bed's program stops: nothing more is decided for it
             self.bank.detach(s, t)
             glitches.append(SlotGlitch(s, t, "sink_error", "The bed's sink failed; it is in the safe state."))
-        self._count(cmds, t)
+        self._count(cmds, ctx.start_index / ctx.fs if ctx.deterministic else t)
         decisions = self.ctrl.take_decisions()
         lat = [done - ctx.arrived_at for c in cmds if c.kind == "click"]
         self._so_power(eeg, ctx)
         return StepResult(commands=CommandBatch(cmds, decisions, lat), glitches=glitches)
 
-    def _count(self, cmds: list[Any], t: float) -> None:
+    def _count(self, cmds: list[Any], late: float) -> None:
         for c in cmds:
             if c.kind in self.counts:
-                if c.kind == "click" and c.t < t:
+                if c.kind == "click" and c.t < late:
                     self.late[c.session] += 1
                     continue
                 self.counts[c.kind][c.session] += 1

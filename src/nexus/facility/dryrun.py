@@ -122,7 +122,7 @@ def dry_run(
     seed: int = 0,
     profile: str = "typical_adult",
     fs: float = 100.0,
-    step_s: float = 0.1,
+    step_s: float = 0.5,
     stimulate: bool = True,
     spl_at_0dbfs: float = 80.0,
     stager: str = "live",
@@ -144,7 +144,8 @@ def dry_run(
     fs : float
         EEG sampling rate in Hz.
     step_s : float
-        The loop's step in s (its reaction time; a live tick is 0.1 s).
+        The loop's step in s (clicks are decided for a live 0.1-s tick; a sleeper's response starts at most
+        one step late).
     stimulate : bool
         False for a sham night: same controller, no clicks given (for with/without comparisons).
     spl_at_0dbfs : float

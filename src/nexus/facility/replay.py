@@ -63,7 +63,7 @@ def _bed(eeg: npt.ArrayLike, fs: float, others: dict[str, npt.ArrayLike] | None)
 
 def clas_replay(eeg: npt.ArrayLike, fs: float, *, stages: str = "live", hypnogram: npt.ArrayLike | None = None,
                 others: dict[str, npt.ArrayLike] | None = None, program: Program | None = None,
-                sound_latency_s: float = 0.05, step_s: float = 0.1) -> ClasReplay:
+                sound_latency_s: float = 0.05, step_s: float = 0.5) -> ClasReplay:
     """Replay a recording through the facility loop as if it were live; return where CLAS clicked.
 
     Parameters
@@ -83,7 +83,7 @@ def clas_replay(eeg: npt.ArrayLike, fs: float, *, stages: str = "live", hypnogra
     sound_latency_s : float
         Latency of the sound path in s (the prediction horizon adds the step).
     step_s : float
-        The loop's step in s (0.1 s as a live tick).
+        The loop's step in s (the clicks are decided for a live 0.1-s tick whatever the step).
     """
     check_number("fs", fs, ge=20, unit="Hz")
     fleet = _bed(eeg, fs, others)
@@ -119,5 +119,5 @@ def hypnogram_night(program: Program, stages: npt.ArrayLike, *, epoch_s: float =
         fs = 100.0
         x = np.zeros(round(duration * fs))
     run = run_loop(_bed(x, fs, None), [program], duration, stages="hypnogram", hypnograms=st[None],
-                   step_s=0.25 if eeg is None else 0.1, events=False, arousal=False)
+                   step_s=1.0, events=False, arousal=False)
     return run.commands[0], duration

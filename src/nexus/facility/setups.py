@@ -213,7 +213,8 @@ def run_loop(
     sinks: Sequence[BedSink | None] | None = None,
     stages: str = "live",
     hypnograms: npt.ArrayLike | None = None,
-    step_s: float = 0.1,
+    step_s: float = 0.5,
+    tick_s: float = 0.1,
     sound_latency_s: float = 0.05,
     events: bool = False,
     arousal: bool = True,
@@ -239,9 +240,12 @@ def run_loop(
     hypnograms : array_like, shape (beds, epochs), optional
         The known stages for ``hypnogram`` (for ``oracle``: taken from ``fleet.stages``).
     step_s : float
-        Lane step, in s (the loop's reaction time; 0.1 s as a live tick).
+        Lane step, in s (stages and arousals reach the controller once a step; a sleeper's response
+        to a sound starts at the latest one step late).
+    tick_s : float
+        The live tick the decisions are made for, in s: the CLAS horizon is ``sound_latency_s + tick_s``.
     sound_latency_s : float
-        Latency of the sound path, in s (the CLAS horizon adds the step).
+        Latency of the sound path, in s.
     events : bool
         Run every event detector (else only the slow-wave and arousal detectors the controller reads).
     arousal : bool
@@ -267,7 +271,7 @@ def run_loop(
         known = np.full((n, int(np.ceil(seconds / EPOCH_S)) + 1), 3, dtype=np.int64)
     sinks = list(sinks) if sinks is not None else [CountingSink() for _ in range(n)]
     chain = _chain(stages, known, events=events, arousal=arousal, fleet=fleet, distress_truth=distress_truth,
-                   block_s=step_s, sound_latency_s=sound_latency_s, stimulate=stimulate)
+                   block_s=tick_s, sound_latency_s=sound_latency_s, stimulate=stimulate)
     tick = max(step_s, 10.0)
     sup = Supervisor(ManualClock(), analyzers=chain, step_s=step_s, buffer_s=2 * tick + 2.0, record_signals=False)
     names = [f"bed-{k}" for k in range(n)]

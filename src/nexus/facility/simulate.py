@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from nexus.core.checks import check_number
+from nexus.core.checks import check_number, check_option
 from nexus.core.clock import ManualClock
 from nexus.core.errors import InvalidInputError, SafetyError, StateError
 from nexus.core.glitches import AlarmPriority, GlitchCategory
@@ -41,10 +41,17 @@ from nexus.dreamscape.curator import SENSITIVITIES, Intake, curate
 from nexus.dreamscape.schema import GOALS, Program
 from nexus.facility.analyzers import default_analyzers
 from nexus.facility.supervisor import Supervisor
+from nexus.sources.synthetic.faults import EXTRA_FAULT_KINDS, FAULT_KINDS, schedule_faults
 from nexus.store.recording import RecordingJournal
 
-#: Channels of a simulated bed: the staging montage, heart and movement.
+LIVE_TICK_S = 0.1
+"""The tick of a live facility, in s: fast-forward nights decide CLAS with the horizon a live tick needs."""
+
+#: Channels of a benchmark bed: the staging montage, heart and movement (8 channels).
 SIM_CHANNELS: tuple[str, ...] = ("EEG C4-M1", "EOG E1-M2", "EOG E2-M2", "EMG Chin", "ECG", "Acc X", "Acc Y", "Acc Z")
+
+#: Channels of a simulated bed: :data:`SIM_CHANNELS` and breathing (the distress monitor reads it).
+NIGHT_CHANNELS: tuple[str, ...] = (*SIM_CHANNELS, "Resp")
 
 
 @dataclass
@@ -117,6 +124,7 @@ class BedPlan:
     program: Program | None
     reasons: list[dict[str, str]] = field(default_factory=list)
     intake: dict[str, Any] = field(default_factory=dict)
+    faults: tuple[str, ...] = ()
 
 
 def generated_intake(client: str, rng: np.random.Generator, hours: float) -> Intake:
@@ -188,6 +196,7 @@ class _Part:
     events: bool
     root: str
     audio: str | None
+    distress: int | None = None
 
 
 def _run_part(part: _Part, progress: Callable[[float, float], None] | None = None,
@@ -204,12 +213,14 @@ def _run_part(part: _Part, progress: Callable[[float, float], None] | None = Non
 
     root = Path(part.root)
     names = [b.session for b in part.beds]
+    faults = [schedule_faults(b.faults, part.hours, part.channels, b.seed) if b.faults else ()
+              for b in part.beds]
     fleet = SyntheticFleet([b.profile for b in part.beds], [b.seed for b in part.beds], hours=part.hours,
-                           fs=part.fs, channels=part.channels)
+                           fs=part.fs, channels=part.channels, faults=faults, distress=part.distress)
     journal = RecordingJournal(root / ("journal" if part.index == 0 else f"journal-{part.index}"))
     clock = ManualClock()
     sup = Supervisor(clock, journal=journal,
-                     analyzers=default_analyzers(events=part.events, block_s=part.step_s),
+                     analyzers=default_analyzers(events=part.events, block_s=LIVE_TICK_S),
                      buffer_s=2 * part.tick_s + 2.0, record_signals=part.signals, step_s=part.step_s)
     stages = _StageLog()
     sup.listeners.append(stages)
@@ -380,10 +391,10 @@ def simulate(
     *,
     seed: int = 0,
     fs: float = 100.0,
-    channels: Sequence[str] = SIM_CHANNELS,
+    channels: Sequence[str] = NIGHT_CHANNELS,
     profiles: str | Sequence[str] = "typical_adult",
     tick_s: float = 30.0,
-    step_s: float = 0.25,
+    step_s: float = 1.0,
     signals: bool = False,
     events: bool = True,
     database: bool = True,
@@ -392,6 +403,9 @@ def simulate(
     program: Program | None = None,
     natural_share: float = 1 / 7,
     audio: str | Path | None = None,
+    faults: Sequence[str] = (),
+    fault_share: float = 1.0,
+    distress: int | None = None,
     run_id: str | None = None,
     progress: Callable[[float, float], None] | None = None,
 ) -> SimulationSummary:
@@ -416,7 +430,9 @@ def simulate(
     tick_s : float
         Clock step of the fast-forward, in seconds.
     step_s : float
-        Longest lane step inside a tick, in s: the closed loop's reaction time (CLAS predicts over it).
+        Longest lane step inside a tick, in s. The controller decides sample by sample with the horizon
+        of a live 0.1-s tick whatever the step; the step bounds how late a sleeper's response to a
+        sound can start (and how often stages and arousals reach the controller).
     signals : bool
         Record raw signals and merge them into one EDF+ per session (about 5.5 MB per bed-hour
         at 100 Hz × 8 channels).
@@ -437,6 +453,13 @@ def simulate(
         Share of beds that get a natural (record-only) night.
     audio : path-like, optional
         Folder for one WAV file per bed (48 kHz, rendered at the end of the night).
+    faults : sequence of str
+        Fault kinds to inject (:data:`~nexus.sources.synthetic.faults.FAULT_KINDS`, or ``["all"]``), to
+        rehearse the alarms; each affected bed gets them at its own random times.
+    fault_share : float
+        Share of beds that get the faults (chosen at random, seeded).
+    distress : int, optional
+        Exact number of distress episodes per bed (default: from the profile).
     run_id : str, optional
         Prefix of the session ids (``<run_id>-0001``, …); default: a new random one, so that nights
         stored in one facility database never clash.
@@ -463,6 +486,16 @@ def simulate(
         raise InvalidInputError(f"Invalid run id '{run_id}': use at most 24 letters, digits or '-'.")
     beds = plan_beds(n, seed=seed, hours=hours, profiles=profiles, program=program, natural_share=natural_share,
                      run_id=run_id)
+    kinds = list(FAULT_KINDS) if list(faults) == ["all"] else [k.strip() for k in faults if k.strip()]
+    for k in kinds:
+        check_option("fault", k, FAULT_KINDS + EXTRA_FAULT_KINDS)
+    check_number("fault_share", fault_share, ge=0, le=1)
+    if distress is not None:
+        check_number("distress", distress, ge=0, le=20)
+    if kinds:
+        hit = np.random.default_rng([seed, 13]).permutation(n)[: round(n * fault_share)]
+        for k in hit.tolist():
+            beds[k].faults = tuple(kinds)
     names = [b.session for b in beds]
     store = _open_db(database_url) if database else None
     safety: dict[str, Any] = {"parent_pid": os.getpid()} if workers > 1 else {}
@@ -475,7 +508,7 @@ def simulate(
         safety |= {"database_url": store.engine.url.render_as_string(hide_password=False), "run_id": run_id}
     edges = np.linspace(0, n, min(workers, n) + 1).round().astype(int)
     parts = [_Part(k, beds[a:b], hours, fs, tuple(channels), tick_s, step_s, signals, events, str(root),
-                   None if audio is None else str(audio))
+                   None if audio is None else str(audio), distress)
              for k, (a, b) in enumerate(itertools.pairwise(edges))]
     total = hours * 3600.0
     t0 = time.perf_counter()

@@ -177,14 +177,15 @@ class SinkBank:
             self.lapsed[s] = True
         return gone
 
-    def deliver(self, commands: Sequence[Any], now: float) -> Delivery:
+    def deliver(self, commands: Sequence[Any], now: float, *, late_before: float | None = None) -> Delivery:
         """Hand each command to its bed's sink.
 
-        Commands for a bed whose lease has lapsed are refused; clicks whose onset is before
-        ``now`` are dropped as late; a sink that raises goes to the safe state and its slot is
-        listed in :attr:`Delivery.failed` (the other beds go on).
+        Commands for a bed whose lease has lapsed by ``now`` are refused; clicks whose onset is
+        before ``late_before`` (default ``now``) are dropped as late; a sink that raises goes to the
+        safe state and its slot is listed in :attr:`Delivery.failed` (the other beds go on).
         """
         rep = Delivery()
+        late_t = now if late_before is None else late_before
         for c in commands:
             s = int(c.session)
             sink = self.sinks[s]
@@ -193,7 +194,7 @@ class SinkBank:
             if not now <= self.lease_until[s] or self.lapsed[s]:
                 rep.refused += 1
                 continue
-            if c.kind == "click" and c.t < now:
+            if c.kind == "click" and c.t < late_t:
                 rep.late += 1
                 continue
             try:

@@ -15,13 +15,17 @@ import click
 @click.option("--profile", default="typical_adult", show_default=True, help="Sleeper profile for every bed.")
 @click.option("--fs", type=float, default=100.0, show_default=True, help="Sampling rate in Hz (>= 100).")
 @click.option("--tick", "tick_s", type=float, default=30.0, show_default=True, help="Fast-forward step in seconds.")
-@click.option("--step", "step_s", type=float, default=0.25, show_default=True,
-              help="Closed-loop reaction time in seconds (lane steps inside a tick).")
+@click.option("--step", "step_s", type=float, default=1.0, show_default=True,
+              help="Lane step inside a tick, in seconds (how soon a sleeper's response to a sound starts).")
 @click.option("--program", "program_file", type=click.Path(dir_okay=False),
               help="One dreamscape program (YAML/JSON) for every bed; default: curated per client from an intake.")
 @click.option("--natural-share", type=click.FloatRange(0, 1), default=1 / 7, show_default="1/7",
               help="Share of beds with a natural (record-only) night.")
 @click.option("--audio", "audio_dir", type=click.Path(file_okay=False), help="Write one WAV per bed into this folder.")
+@click.option("--faults", default="", help="Comma-separated fault kinds to inject (or 'all'), to rehearse alarms.")
+@click.option("--fault-share", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Share of beds that get the faults.")
+@click.option("--distress", type=click.IntRange(0, 20), default=None, help="Distress episodes per bed.")
 @click.option("--signals/--no-signals", default=False, show_default=True,
               help="Record raw signals and write one EDF+ per session (~5.5 MB per bed-hour).")
 @click.option("--events/--no-events", default=True, show_default=True, help="Run the event detectors.")
@@ -29,8 +33,9 @@ import click
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on in a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: float, tick_s: float, step_s: float,
-             program_file: str | None, natural_share: float, audio_dir: str | None, signals: bool, events: bool,
-             workers: int, progress: bool | None, as_json: bool) -> None:
+             program_file: str | None, natural_share: float, audio_dir: str | None, faults: str, fault_share: float,
+             distress: int | None, signals: bool, events: bool, workers: int, progress: bool | None,
+             as_json: bool) -> None:
     """Run a whole facility night in fast-forward through the live engine, each bed playing its dreamscape.
 
     Sessions, programs, decisions and summaries go to the facility database (NEXUS_DATABASE_URL,
@@ -48,7 +53,8 @@ def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: 
         from nexus.dreamscape.check import load_program
 
         program = load_program(program_file)
-    run = partial(simulate_night, step_s=step_s, program=program, natural_share=natural_share, audio=audio_dir)
+    run = partial(simulate_night, step_s=step_s, program=program, natural_share=natural_share, audio=audio_dir,
+                  faults=[k for k in faults.split(",") if k.strip()], fault_share=fault_share, distress=distress)
     if progress_enabled(None if progress is None else not progress):
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn

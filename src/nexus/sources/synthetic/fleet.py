@@ -500,7 +500,9 @@ class SyntheticFleet:
         session : int
             Index of the session.
         t : float
-            Time in seconds (a time already generated is taken as "now").
+            Time in seconds when the sound reaches the ear. The sleeper's stage and slow-wave phase are
+            judged at ``t``; the response starts at ``t``, or at the first sample not generated yet when
+            ``t`` lies in the past (a fast-forward loop decides on blocks already generated).
         kind : str
             ``"click"`` (pink-noise burst, CLAS), ``"sound"`` or ``"prompt"``.
         level_db : float
@@ -516,11 +518,12 @@ class SyntheticFleet:
             raise InvalidInputError(f"Invalid session index {session}: expected 0..{self.n_sessions - 1}.")
         check_option("sound kind", kind, response.SOUND_KINDS)
         check_number("level_db", level_db, ge=0, le=140, unit="dB SPL")
-        t = max(float(t), self.t)
+        heard = float(t)
+        t = max(heard, self.t)
         rng = self._rng_resp[session]
-        stage = self.stage_at(session, t)
+        stage = self.stage_at(session, heard)
         prof = self.profiles[session]
-        on_target = kind == "click" and stage in (Stage.N2, Stage.N3) and self._on_up_state(session, t)
+        on_target = kind == "click" and stage in (Stage.N2, Stage.N3) and self._on_up_state(session, heard)
         outcome = "none"
         if rng.random() < response.wake_probability(stage, level_db, prof.sound_sensitivity, kind):
             outcome = "awakening"
