@@ -82,6 +82,11 @@ def test_simulate_cli_writes_recordings_database_and_summary(tmp_path, capsys):
     assert [r[4] is None for r in rows] == [r[3] == "record_only" for r in rows]
     assert all(json.loads(r[5])["natural"] == (r[3] == "record_only") for r in rows)
     assert n_decisions == summary["decisions"] > 0
+    with sqlite3.connect("nexus-data/nexus.db") as db:
+        audited = db.execute("select count(*) from audit_entries where action like 'decision.%'").fetchone()[0]
+    assert audited == n_decisions
+    assert main(["audit", "verify"]) == 0  # every decision is in the tamper-evident chain, and it holds
+    capsys.readouterr()
     assert len(hyp) == 2 and all(len(json.loads(c)) == 4 for _, c in hyp)
     # nexus sessions lists what ran
     assert main(["sessions", "--json"]) == 0

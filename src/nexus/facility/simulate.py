@@ -690,12 +690,18 @@ def _end_rows(store: Any, names: list[str], paths: dict[str, Path], stages: _Sta
     from sqlalchemy import insert
 
     from nexus.core.lifecycle import SessionState
+    from nexus.core.settings import load_settings
+    from nexus.store.audit import append_many, checkpoint
     from nexus.store.models import DecisionRow, GlitchRow, HypnogramRow, NightSession
 
     by_name = {b["session"]: b for b in beds}
     with store.session() as s:
+        # every automated decision is stored and audited in the same transaction (tamper-evident chain)
         for batch in _decision_rows(journals, set(names)):
             s.execute(insert(DecisionRow), batch)
+            append_many(s, [{"actor": "system", "action": f"decision.{r['kind']}", "subject": r["session_id"],
+                             "payload": {"t": r["t_s"], "command": r["command"], "inputs": r["inputs"],
+                                         "reason": r["reason"]}} for r in batch])
         for name in names:
             row = s.get(NightSession, name)
             if row is None:
@@ -715,3 +721,6 @@ def _end_rows(store: Any, names: list[str], paths: dict[str, Path], stages: _Sta
             s.add(GlitchRow(session_id=g["session"], onset_s=g["onset"], duration_s=g["duration"] or None,
                             category=GlitchCategory(g["category"]), kind=g["description"],
                             priority=AlarmPriority(g["priority"]), channel=g["channel"], message=g["message"]))
+        append_many(s, [{"actor": "system", "action": "session.ended", "subject": name,
+                         "payload": {"reason": "simulated night over"}} for name in names])
+        checkpoint(s, load_settings().secret_key)  # the night's signed head: a later rewrite is caught
