@@ -22,13 +22,15 @@ def set_log_level(verbose: int = 0, quiet: bool = False) -> None:
     quiet : bool
         Only errors.
     """
+    from rich.console import Console
     from rich.logging import RichHandler
 
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     for h in list(logger.handlers):
         if not isinstance(h, logging.NullHandler):
             logger.removeHandler(h)
-    handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+    # stderr: stdout carries the commands' output (JSON, tables), which log lines must not corrupt
+    handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False, markup=False)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level)
