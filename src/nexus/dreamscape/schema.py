@@ -145,14 +145,14 @@ class Clas(_Strict):
     level_db: Level = -30.0
     refractory_s: float = Field(2.5, ge=1.0, le=60, description="Pause after a train, in s.")
     max_per_night: int = Field(600, ge=1, le=5000, description="Most clicks per night.")
-    min_amplitude_uv: float = Field(25.0, ge=5, le=500, description="Least predicted slow-wave envelope, µV.")
+    min_amplitude_uv: float = Field(30.0, ge=5, le=500, description="Least predicted slow-wave envelope, µV.")
     max_amplitude_uv: float = Field(
         300.0, ge=50, le=1000,
         description="Most predicted slow-wave envelope, µV: above it the EEG is an artefact, not a slow wave "
         "(no click then, nor for 3 s after).",
     )
     min_down_state_uv: float = Field(
-        30.0, ge=0, le=300,
+        35.0, ge=0, le=300,
         description="Least depth of the down-state (trough of the predicted 0.5–2 Hz wave) in the 1.5 s before "
         "the click, µV.",
     )
@@ -160,7 +160,7 @@ class Clas(_Strict):
         1.0, ge=0, le=5, description="Least envelope relative to its 60-s running mean (adapts to the sleeper)."
     )
     min_snr: float = Field(
-        0.65, ge=0, le=2, description="Least share of the EEG the slow wave must explain (see PhaseTrack.snr)."
+        0.78, ge=0, le=2, description="Least share of the EEG the slow wave must explain (see PhaseTrack.snr)."
     )
     latency_ms: float = Field(50.0, ge=0, le=250, description="Expected sample-to-sound latency if not measured.")
     min_n3_prob: float = Field(0.6, ge=0, le=1, description="Least N3 probability of the live stager.")
