@@ -78,6 +78,21 @@ def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
             truth.append((i, str(k), float(o), float(o + d), None if c == "*" else str(c)))
         for o, d in zip(tr.distress.onset, tr.distress.duration, strict=True):
             truth.append((i, "distress", float(o), float(o + d), None))
+    unmatched = [
+        {
+            "night": int(g.session),
+            "kind": g.kind,
+            "channel": g.channel,
+            "onset": g.onset_s,
+            "duration": g.duration_s,
+            "evidence": g.evidence,
+        }
+        for g in det
+        if not any(
+            t[0] == int(g.session) and t[1] == g.kind and _overlap(g.onset_s, g.onset_s + g.duration_s, t[2], t[3])
+            for t in truth
+        )
+    ]
     kinds = sorted({k for _, k, *_ in truth} | {g.kind for g in det})
     res = {}
     for kind in kinds:
@@ -121,6 +136,7 @@ def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
         "wall_s": round(wall, 1),
         "latency_p95_s_all": round(float(np.percentile(lat_all, 95)), 1) if lat_all else None,
         "per_kind": res,
+        "unmatched": unmatched,
     }
 
 
@@ -138,6 +154,17 @@ def clean(seeds: list[int], hours: float, block_s: float) -> dict:
         "episodes": len(det),
         "false_alarms_per_bed_hour": round(len(det) / bed_h, 3),
         "by_kind": by_kind,
+        "episodes_found": [
+            {
+                "night": int(g.session),
+                "kind": g.kind,
+                "channel": g.channel,
+                "onset": g.onset_s,
+                "duration": g.duration_s,
+                "evidence": g.evidence,
+            }
+            for g in det
+        ],
     }
 
 

@@ -88,9 +88,17 @@ class Glitch:
 
     def as_record(self) -> dict[str, Any]:
         """A journal record (``kind="glitch"``) of this glitch (``evidence`` only when there is some)."""
-        rec = {"session": self.session, "kind": "glitch", "onset": self.onset_s,
-               "duration": self.duration_s or 0.0, "description": self.kind, "message": self.message,
-               "channel": self.channel, "category": self.category, "priority": self.priority}
+        rec = {
+            "session": self.session,
+            "kind": "glitch",
+            "onset": self.onset_s,
+            "duration": self.duration_s or 0.0,
+            "description": self.kind,
+            "message": self.message,
+            "channel": self.channel,
+            "category": self.category,
+            "priority": self.priority,
+        }
         if self.evidence:
             rec["evidence"] = dict(self.evidence)
         return rec

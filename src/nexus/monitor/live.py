@@ -83,7 +83,7 @@ HYSTERESIS: dict[str, tuple[int, int]] = {
     "electrode_pop": (1, 12),
     "line_noise": (3, 5),
     "clock_jitter": (2, 10),
-    "distress": (5, 20),
+    "distress": (8, 20),
     "arousal_storm": (1, 60),
 }
 
@@ -149,6 +149,8 @@ class GlitchMonitor:
         self._last_pop = np.full((capacity, C), -np.inf)
         self._rail_hi = np.full((capacity, C), np.nan)
         self._rail_lo = np.full((capacity, C), np.nan)
+        self._prev_flatish = np.zeros((capacity, C), dtype=bool)
+        self._last_clip = np.full((capacity, C), -np.inf)
         self._open: dict[tuple[int, str, int], Glitch] = {}
 
     # ------------------------------------------------------------------ lane management
@@ -162,6 +164,8 @@ class GlitchMonitor:
         self._last_pop[s] = -np.inf
         self._rail_hi[s] = np.nan
         self._rail_lo[s] = np.nan
+        self._prev_flatish[s] = False
+        self._last_clip[s] = -np.inf
         drop = set(int(i) for i in s)
         self._open = {k: g for k, g in self._open.items() if k[0] not in drop}
         if sessions is not None:
@@ -241,9 +245,23 @@ class GlitchMonitor:
         v = self._psy.window(f)
         hi, lo = self._rail_hi[rows], self._rail_lo[rows]
         masks, sess = classify(f, self.exg, self.ecg, p.technical, (hi, lo))
+        # a channel going flat, lost or off (or coming back) makes a step and a plateau in that
+        # window and the next: neither is a pop nor a rail
+        flatish = masks["dropped_samples"] | masks["flat_line"] | masks["electrode_off"] | masks["bad_samples"]
+        flatish |= sess["dropped_samples"][:, None]
+        near = flatish | self._prev_flatish[rows]
+        self._prev_flatish[rows] = flatish
+        masks["clipping"] &= ~near
+        masks["electrode_pop"] &= ~near
+        # a rail seen twice within clip_pair_s: one window of plateau is also what a channel
+        # going flat at a value looks like in the window before it is flat
+        clips = masks["clipping"]
+        last_clip = self._last_clip[rows]
+        masks["clipping"] = clips & (f.t0[:, None] - last_clip <= p.technical.clip_pair_s)
+        self._last_clip[rows] = np.where(clips, f.t0[:, None], last_clip)
         ties = p.technical.clip_samples
-        self._rail_hi[rows] = np.where((f.at_mx >= ties) & (f.mx > f.mn), f.mx, hi)
-        self._rail_lo[rows] = np.where((f.at_mn >= ties) & (f.mx > f.mn), f.mn, lo)
+        self._rail_hi[rows] = np.where((f.at_mx >= ties) & (f.mx > f.mn) & ~near, f.mx, hi)
+        self._rail_lo[rows] = np.where((f.at_mn >= ties) & (f.mx > f.mn) & ~near, f.mn, lo)
         # triage: one burst on most EEG/EOG/EMG channels with movement is an arousal, not electrodes
         n_exg = int(self.exg.sum())
         if n_exg >= 2:
@@ -261,7 +279,7 @@ class GlitchMonitor:
         masks["electrode_pop"] = paired
         out: list[Glitch] = []
         for kind in CHANNEL_KINDS:
-            hint = last if kind == "electrode_pop" else None
+            hint = last if kind == "electrode_pop" else last_clip if kind == "clipping" else None
             opened, closed, onset, end = self._chan[kind].update(rows, masks[kind], f.t0, hint)
             out += self._emit(kind, True, rows, f, opened, closed, onset, end, v)
         for kind in SESSION_KINDS:

@@ -16,11 +16,11 @@ milli-g, the root of the summed per-axis variances, in the last ``move_windows``
 (standard deviation over its baseline).
 
 ``distress``: the sleeper is in N1, N2 or R (or the stage is unknown, or W within 2 min of such
-sleep), the heart rate is ``surge_bpm`` or more above its baseline and breathing ``resp_rise``
-breaths/min faster than its baseline, for 5 s in a row (see the episode hysteresis). Chin EMG and
-movement go with distress but with every arousal too, so they are evidence, not the rule. N3 and
-settled wake are left out. Without a respiration channel the surge must reach
-``surge_no_resp_bpm`` with chin EMG (``emg_ratio`` × baseline) or movement; without an ECG the
+sleep), the heart rate is ``surge_bpm`` or more above its baseline, breathing ``resp_rise``
+breaths/min faster than its baseline, and the chin EMG ``emg_ratio`` × its baseline or movement
+in the last ``move_windows`` s, for 8 s in a row (see the episode hysteresis): an arousal has
+all of these too but for a few seconds. N3 and settled wake are left out. Without a respiration
+channel the surge must reach ``surge_no_resp_bpm`` with chin EMG (``emg_ratio`` × baseline) or movement; without an ECG the
 breathing rise (``resp_rise_no_ecg``) with EMG or movement stands in for it.
 The EEG is not used, so distress is found during a technical fault on the EEG.
 
@@ -333,7 +333,13 @@ class PsycheState:
             | ((st == 0) & recent & np.isin(self.last_sleep_stage[rows], SLEEP_FOR_DISTRESS))
         )
         if self.ecg >= 0 and self.resp >= 0:
-            distress = stage_ok & hr_ok & (surge >= p.surge_bpm) & (rise >= p.resp_rise)
+            distress = (
+                stage_ok
+                & hr_ok
+                & (surge >= p.surge_bpm)
+                & (rise >= p.resp_rise)
+                & ((ratio >= p.emg_ratio) | (move_s >= 1))
+            )
         elif self.ecg >= 0:
             distress = stage_ok & hr_ok & (surge >= p.surge_no_resp_bpm) & ((ratio >= p.emg_ratio) | (move_s >= 1))
         else:

@@ -27,7 +27,9 @@ Rules (amplitudes in µV, one window = 1 s by default)
 ``clipping``
     at least ``clip_samples`` samples sitting exactly on the window's maximum (or minimum) when that
     value is the one they sat on last time (the same rail again: a peak of a quantised signal
-    never repeats to the last bit), or ``clip_alone`` samples on one rail (EEG, EOG, EMG).
+    never repeats to the last bit), or ``clip_alone`` samples on one rail (EEG, EOG, EMG); an
+    episode needs two such windows within ``clip_pair_s`` (the monitor pairs them), and the
+    windows next to a channel going flat, lost or off do not count (a held value is a plateau).
 ``electrode_pop``
     a first difference of ``pop_step_uv`` or more that is ``pop_ratio`` times the window's mean
     absolute difference (a step, not a wave); a second one within ``pop_pair_s`` makes it an
@@ -82,6 +84,7 @@ class TechnicalParams:
     implausible_std_uv: float = 1000.0
     clip_samples: int = 3
     clip_alone: int = 24
+    clip_pair_s: float = 4.0
     pop_step_uv: float = 150.0
     pop_ratio: float = 12.0
     pop_pair_s: float = 20.0
