@@ -264,3 +264,29 @@ def test_stream_reset_forgets_the_previous_client():
             assert _onsets(got, 0) == _onsets(got, 1) == [64.0]
         else:  # without it the loud history of bed 0 hides the burst in its baseline
             assert _onsets(got, 0) == []
+
+
+def test_power_after_silence_is_a_shift_until_the_baseline_catches_up():
+    fast = np.zeros(N)
+    fast[40:] = 1.0  # baseline 0 at 40-42 (ratio infinite), then (t - 42) / 30: below 1/3 up to t = 52
+    assert _detect(fast)[0] == [(40.0, 13.0)]
+
+
+def test_detect_arousals_names_the_bad_signal():
+    x = np.zeros(int(40 * 64.0))
+    bad = x.copy()
+    bad[5] = np.nan
+    with pytest.raises(InvalidInputError, match="EEG"):
+        detect_arousals(bad, 64.0)
+    with pytest.raises(InvalidInputError, match="EMG"):
+        detect_arousals(x, 64.0, emg=bad)
+
+
+def test_stream_scores_only_in_sleep():
+    fs, hop = 64.0, 64
+    t = np.arange(int(50 * fs)) / fs
+    eeg = np.sin(2 * np.pi * 10 * t) * np.where((t >= 24) & (t < 29), 20.0, 2.0)
+    for stage, expected in ((2, [24.0]), (0, [])):
+        st = ArousalStream(1, fs)
+        got = [st.step(eeg[None, i:i + hop], np.array([stage])) for i in range(0, eeg.size, hop)]
+        assert _onsets([*got, st.flush()], 0) == expected

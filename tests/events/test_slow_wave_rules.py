@@ -183,3 +183,22 @@ def test_down_state_reset_and_three_axis_blocks(causal_identity):
     assert sw.down_states.new.tolist() == [True, True]
     assert sw.down_states.time.tolist() == [pytest.approx(4 / FS), pytest.approx(5 / FS)]
     assert sw.down_states.amp_uv.tolist() == [-70.0, -60.0]
+
+
+def test_rate_and_input_checks():
+    assert SlowWaveStream(1, 10.0).fs == 10.0
+    with pytest.raises(InvalidInputError, match="'fs'"):
+        SlowWaveStream(1, 9.9)
+    bad = np.zeros(1000)
+    bad[3] = np.inf
+    with pytest.raises(InvalidInputError, match="EEG"):
+        detect_slow_waves(bad, FS)
+
+
+def test_stream_confirms_waves_only_inside_the_mask(unfiltered):
+    x = np.tile(_wave(), 12)[None]  # 12 waves in 14.4 s
+    for allowed, expected in ((True, 12), (False, 0)):
+        sw = SlowWaveStream(1, FS)
+        got = [sw.step(x[:, i:i + 50], np.array([allowed])) for i in range(0, x.shape[1], 50)]
+        got.append(sw.flush())
+        assert sum(g.onset.size for g in got) == expected

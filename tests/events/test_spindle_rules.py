@@ -223,3 +223,36 @@ def test_stream_reset_clears_the_rms_statistics():
     rows = np.concatenate([g.session for g in got])
     np.testing.assert_allclose(on[rows == 0], on[rows == 1])  # the loud history is forgotten
     np.testing.assert_allclose(on[rows == 1], [60.0, 75.0], atol=0.3)
+
+
+def test_a_single_count_histogram_gives_its_bin():
+    h = np.zeros((1, spindles._CENTRES.size), dtype=np.int64)
+    h[0, 300] = 1  # 80 % of one sample survives the trimming: still that bin's value, SD 0
+    assert rms_threshold(h, 1.5)[0] == pytest.approx(spindles._CENTRES[300])
+    assert rms_threshold(h, 1.5, cap=np.inf)[0] == pytest.approx(spindles._CENTRES[300])
+
+
+def test_bin_of_infinity_is_the_last():
+    assert spindles._bin_index(np.array([np.inf, 1e9]))[0] == spindles._CENTRES.size - 1
+
+
+def test_low_sigma_band_edge_and_rms_name():
+    assert SpindleParams(freq_sp=(0.5, 15.5)).freq_sp == (0.5, 15.5)
+    with pytest.raises(InvalidInputError, match="'rms'"):
+        SpindleParams(rms=float("nan"))
+
+
+def test_offline_and_streaming_results_carry_kind_and_columns():
+    fs = 200.0
+    t = np.arange(int(30 * fs)) / fs
+    x = np.random.default_rng(8).normal(0, 2, t.size)
+    m = (t >= 12) & (t < 13)
+    x[m] += 25 * np.sin(2 * np.pi * 13 * t[m]) * np.hanning(m.sum())
+    res = spindles.detect_spindles(np.stack([x, x]), fs, ch_names=["C3", "C4"])
+    assert res.kind == "spindle" and res.events.channel.tolist() == ["C3", "C4"]
+    assert "session" not in res.events.columns
+    st = SpindleStream(1, fs)
+    got = [st.step(x[None, i:i + 200]) for i in range(0, x.size, 200)] + [st.flush()]
+    ev = [g for g in got if g.onset.size]
+    assert len(ev) == 1 and set(spindles.EXTRA) <= set(ev[0].extra)
+    assert ev[0].extra["freq_hz"][0] == pytest.approx(13.0, abs=1.0)
