@@ -72,8 +72,10 @@ for arg in "${modules[@]}"; do
   if [ "${MUTATION_RERUN:-}" = survivors ] && [ -f "$work/results.txt" ] && cmp -s "$snap/$file" "$work/$file"; then
     mapfile -t rerun < <(grep -vE ': (killed|timeout|segfault|caught by type check)$' "$work/results.txt" | sed 's/^ *//; s/: .*//')
     if [ ${#rerun[@]} -eq 0 ]; then echo "== $mod: no survivors to rerun"; fi
-    # fresh tests and a fresh map of which tests reach which mutant (mutmut would keep the old one)
+    # fresh tests and a fresh map of which tests reach which mutant (mutmut would keep the old one); the
+    # mutants killed before stay killed (tests were only added), their verdicts are kept from the last results
     rm -rf "$work/tests" "$work/mutants/tests" "$work/mutants/mutmut-stats.json"
+    cp "$work/results.txt" "$work/results-before.txt"
   else
     rm -rf "$work"
     mkdir -p "$work"
@@ -107,6 +109,13 @@ for arg in "${modules[@]}"; do
   (cd "$work" && nice -n 15 "$mutmut" run --max-children "$jobs" "${rerun[@]}" > mutmut-run.log 2>&1) \
     || { echo "mutation: mutmut failed for $mod; see $work/mutmut-run.log" >&2; tail -n 20 "$work/mutmut-run.log" >&2; status=1; continue; }
   (cd "$work" && "$mutmut" results --all true) > "$work/results.txt"
+  if [ ${#rerun[@]} -gt 0 ] && [ -f "$work/results-before.txt" ]; then
+    # a mutant not rerun keeps its verdict from the run before
+    awk -F': ' 'NR == FNR { old[$1] = $2; next } $2 == "not checked" && ($1 in old) { $0 = $1 ": " old[$1] } { print }' \
+      "$work/results-before.txt" "$work/results.txt" > "$work/results-merged.txt"
+    mv "$work/results-merged.txt" "$work/results.txt"
+    rm -f "$work/results-before.txt"
+  fi
   if [ -f "$work/sample.txt" ]; then  # score the sample only (also when rerunning its survivors)
     grep -F -f <(sed 's/$/:/' "$work/sample.txt") "$work/results.txt" > "$work/results-sample.txt" || true
     all=$(grep -c ': ' "$work/results.txt" || true)
