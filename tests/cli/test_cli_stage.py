@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from nexus.cli.main import main
 from nexus.formats.hypnogram import read_hypnogram, write_hypnogram
@@ -47,3 +48,49 @@ def test_stats_json_and_table(tmp_path, capsys):
     assert "UNS" in capsys.readouterr().out
     (tmp_path / "bad.txt").write_text("W\nX9\n")
     assert main(["stats", str(tmp_path / "bad.txt")]) == 65
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("h.tsv", "tsv"), ("h.csv", "csv"), ("h.edf", "edf"), ("h.xml", "nsrr-xml"), ("h.txt", "yasa-int")],
+    ids=["tsv", "csv", "edf", "xml", "txt"],
+)
+def test_stage_output_format_follows_the_extension(tmp_path, capsys, name, fmt):
+    out = tmp_path / name
+    assert main(["stage", str(PSG), "-o", str(out)]) == 0
+    assert f"({fmt})" in capsys.readouterr().out
+    payload = out.read_bytes()
+    if fmt == "edf":
+        assert payload.startswith(b"0       ")  # an EDF header, not TSV text
+    else:
+        assert not payload.startswith(b"onset\t") or fmt == "tsv"
+    h = read_hypnogram(out, fmt)
+    assert len(h) == 10 and (h.stages == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [(["-o", "h.foo"], "Cannot tell the hypnogram format of 'h.foo'"),
+     (["-o", "h.edf", "--format", "tsv"], "Format 'tsv' does not fit 'h.edf'"),
+     (["-o", "-", "--format", "edf"], "Cannot write an EDF\\+ hypnogram to standard output")],
+    ids=["unknown-extension", "format-against-extension", "edf-to-stdout"],
+)
+def test_stage_refuses_a_format_it_cannot_write_before_staging(tmp_path, monkeypatch, capsys, args, match):
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["stage", str(PSG), *args]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err) and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [[], ["-o", "-"]], ids=["no-output", "dash"])
+def test_stage_prints_the_hypnogram_to_stdout(tmp_path, monkeypatch, capsys, args):
+    monkeypatch.chdir(tmp_path)
+    assert main(["stage", str(PSG), *args]) == 0
+    cap = capsys.readouterr()
+    lines = cap.out.splitlines()
+    assert lines[0].split("\t")[:3] == ["onset", "duration", "stage"] and len(lines) == 11
+    assert "10 epochs staged" in cap.err  # the summary does not corrupt the TSV
+    assert list(tmp_path.iterdir()) == []  # no file named '-'

@@ -134,3 +134,50 @@ def test_bad_arguments(tmp_path):
         write_hypnogram(tmp_path / "h.tsv", [0, 7])
     with pytest.raises(InvalidInputError, match=r"expected shape \(2, 5\)"):
         write_hypnogram(tmp_path / "h.tsv", [0, 1], probabilities=np.ones((2, 4)))
+
+
+def test_csv_round_trip_with_probabilities(tmp_path):
+    from nexus.formats.hypnogram import read_hypnogram, write_hypnogram
+
+    probs = np.tile([0.1, 0.2, 0.3, 0.2, 0.2], (4, 1))
+    out = write_hypnogram(tmp_path / "h.csv", [0, 2, 3, 4], probabilities=probs, fmt="csv")
+    assert out.read_text().splitlines()[0] == "onset,duration,stage,p_W,p_N1,p_N2,p_N3,p_R"
+    h = read_hypnogram(out)  # sniffed as csv from the header
+    assert h.stages.tolist() == [0, 2, 3, 4]
+    np.testing.assert_allclose(h.probabilities, probs)
+
+
+@pytest.mark.parametrize(
+    ("path", "fmt", "expected"),
+    [("h.tsv", None, "tsv"), ("h.CSV", None, "csv"), ("h.edf", None, "edf"), ("h.xml", None, "nsrr-xml"),
+     ("h.txt", None, "yasa-int"), ("h.txt", "yasa-str", "yasa-str"), ("-", None, "tsv"), ("-", "csv", "csv"),
+     ("h.hyp", "yasa-int", "yasa-int")],
+    ids=["tsv", "csv-upper", "edf", "xml", "txt", "txt-str", "stdout", "stdout-csv", "unknown-ext-with-format"],
+)
+def test_format_for_path(path, fmt, expected):
+    from nexus.formats.hypnogram import format_for_path
+
+    assert format_for_path(path, fmt) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "fmt", "match"),
+    [("h.hyp", None, "Cannot tell the hypnogram format of 'h.hyp'"), ("h.edf", "tsv", "does not fit 'h.edf'"),
+     ("h.tsv", "tvs", "Unknown hypnogram format 'tvs'. Did you mean 'tsv'"), ("-", "edf", "standard output")],
+    ids=["unknown-ext", "mismatch", "typo", "edf-stdout"],
+)
+def test_format_for_path_refuses(path, fmt, match):
+    from nexus.core.errors import InvalidInputError
+    from nexus.formats.hypnogram import format_for_path
+
+    with pytest.raises(InvalidInputError, match=match):
+        format_for_path(path, fmt)
+
+
+def test_tsv_bad_line_message_has_one_period(tmp_path):
+    from nexus.core.errors import DataFormatError
+    from nexus.formats.hypnogram import read_hypnogram
+
+    (tmp_path / "h.tsv").write_text("onset\tduration\tstage\n0\t30\tX9\n")
+    with pytest.raises(DataFormatError, match=r"UNS\)\. Fix or remove that line\.$"):
+        read_hypnogram(tmp_path / "h.tsv")

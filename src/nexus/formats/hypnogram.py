@@ -5,6 +5,7 @@ Formats (the ``fmt`` names):
 ======================  ========================================================================
 ``tsv``                 BIDS-like ``onset  duration  stage`` (tab-separated, header line), then
                         optional ``p_W p_N1 p_N2 p_N3 p_R`` probability columns (hypnodensity)
+``csv``                 the same columns, comma-separated
 ``yasa-int``            YASA ints, one epoch per line (0=W 1=N1 2=N2 3=N3 4=R, -1 art, -2 uns);
                         lines starting with ``#`` are comments
 ``yasa-str``            YASA strings, one epoch per line (W, N1, N2, N3, R; also S1-S4, REM, ART…)
@@ -17,7 +18,8 @@ Formats (the ``fmt`` names):
 R&K stages are mapped to AASM when read: S3 and S4 → N3, movement time → W (as for
 statistics), artefact → -1 (ART), unknown / "?" → -2 (UNS).
 
-Writes are atomic (temporary file in the same folder, then rename).
+Writes are atomic (temporary file in the same folder, then rename). :func:`format_for_path` picks the
+format from a file name's extension (``.tsv``, ``.csv``, ``.edf``, ``.xml``, ``.txt``).
 """
 
 from __future__ import annotations
@@ -38,8 +40,14 @@ from nexus.core.errors import DataFormatError, InvalidInputError
 from nexus.core.files import atomic_path
 from nexus.core.stages import EPOCH_S, STAGE_LABELS, Stage, parse_stage
 
-FORMATS: tuple[str, ...] = ("tsv", "yasa-int", "yasa-str", "edf", "sleep-edf-csv", "nsrr-xml")
+FORMATS: tuple[str, ...] = ("tsv", "csv", "yasa-int", "yasa-str", "edf", "sleep-edf-csv", "nsrr-xml")
 """Known hypnogram formats (values of ``fmt``)."""
+
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    ".tsv": ("tsv",), ".csv": ("csv", "sleep-edf-csv"), ".edf": ("edf",), ".xml": ("nsrr-xml",),
+    ".txt": ("yasa-int", "yasa-str"),
+}
+"""File extension → the formats a file with it may hold (the first is the default)."""
 
 #: R&K codes of the 1-Hz Sleep-EDF CSVs → AASM stage codes
 _SLEEPEDF_CSV_CODES: dict[int, int] = {0: 0, 1: 1, 2: 2, 3: 3, 4: 3, 5: 4, 6: -1, 7: 0, 9: -2}
@@ -140,6 +148,47 @@ def _intervals_to_epochs(
     return out
 
 
+def format_for_path(path: str | Path, fmt: str | None = None) -> str:
+    """The format to write ``path`` in: ``fmt`` when it fits the extension, else the extension's default.
+
+    Parameters
+    ----------
+    path : path-like
+        The output file; ``-`` (standard output) takes any text format, ``tsv`` by default.
+    fmt : str, optional
+        One of :data:`FORMATS`.
+
+    Raises
+    ------
+    InvalidInputError
+        Unknown ``fmt``, an extension no format uses (with no ``fmt``), or a ``fmt`` that does not fit the
+        extension (e.g. ``tsv`` into ``hypno.edf``).
+    """
+    if fmt is not None:
+        check_option("hypnogram format", fmt, FORMATS)
+    name = str(path)
+    if name == "-":
+        if fmt == "edf":
+            raise InvalidInputError("Cannot write an EDF+ hypnogram to standard output; give a file name (-o h.edf).")
+        return fmt or "tsv"
+    suffix = Path(name).suffix.lower()
+    known = ", ".join(f"{ext} ({'/'.join(f)})" for ext, f in EXTENSIONS.items())
+    if suffix not in EXTENSIONS:
+        if fmt is not None:
+            return fmt
+        raise InvalidInputError(
+            f"Cannot tell the hypnogram format of '{name}' from its extension: use {known}, or give --format."
+        )
+    if fmt is None:
+        return EXTENSIONS[suffix][0]
+    if fmt not in EXTENSIONS[suffix]:
+        raise InvalidInputError(
+            f"Format '{fmt}' does not fit '{name}': a {suffix} file holds {'/'.join(EXTENSIONS[suffix])}. "
+            f"Change the extension or drop --format ({known})."
+        )
+    return fmt
+
+
 def _sniff(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in (".edf", ".bdf"):
@@ -156,6 +205,8 @@ def _sniff(path: Path) -> str:
         return "tsv"
     if suffix == ".tsv":
         return "tsv"
+    if suffix == ".csv" and "," in lines[0] and "onset" in lines[0].lower():
+        return "csv"
     if suffix == ".csv" and ".edf" in path.name.lower():
         return "sleep-edf-csv"
     if re.fullmatch(r"-?\d+", lines[0]):
@@ -181,9 +232,9 @@ def _read_yasa(path: Path, epoch_s: float) -> Hypnogram:
     return Hypnogram(stages, epoch_s)
 
 
-def _read_tsv(path: Path) -> Hypnogram:
+def _read_tsv(path: Path, delimiter: str = "\t") -> Hypnogram:
     text = path.read_text(encoding="utf-8-sig")
-    rows = list(csv.reader(io.StringIO("\n".join(_data_lines(text))), delimiter="\t"))
+    rows = list(csv.reader(io.StringIO("\n".join(_data_lines(text))), delimiter=delimiter))
     if not rows:
         raise DataFormatError(f"No sleep stages found in '{path}'. Check that it is a hypnogram file.")
     header = [h.strip().lower() for h in rows[0]]
@@ -204,7 +255,8 @@ def _read_tsv(path: Path) -> Hypnogram:
             if len(i_p) == 5:
                 probs.append([float(row[i]) for i in i_p])
         except (IndexError, ValueError) as exc:
-            raise DataFormatError(f"Cannot read line {n} of '{path}': {exc}. Fix or remove that line.") from None
+            why = str(exc).rstrip(".")
+            raise DataFormatError(f"Cannot read line {n} of '{path}': {why}. Fix or remove that line.") from None
     if not codes:
         raise DataFormatError(f"No sleep stages found in '{path}'. Check that it is a hypnogram file.")
     epoch_s = float(np.median(durs))
@@ -320,6 +372,8 @@ def read_hypnogram(path: str | Path, fmt: str | None = None, *, epoch_s: float =
     try:
         if fmt == "tsv":
             return _read_tsv(p)
+        if fmt == "csv":
+            return _read_tsv(p, ",")
         if fmt in ("yasa-int", "yasa-str"):
             return _read_yasa(p, epoch_s)
         if fmt == "sleep-edf-csv":
@@ -336,15 +390,17 @@ def read_hypnogram(path: str | Path, fmt: str | None = None, *, epoch_s: float =
 # --------------------------------------------------------------------------- writers
 
 
-def _format_tsv(stages: npt.NDArray[np.int8], epoch_s: float, probabilities: npt.NDArray[np.float64] | None) -> str:
+def _format_tsv(
+    stages: npt.NDArray[np.int8], epoch_s: float, probabilities: npt.NDArray[np.float64] | None, sep: str = "\t"
+) -> str:
     cols = ["onset", "duration", "stage"] + (list(_PROB_COLUMNS) if probabilities is not None else [])
-    lines = ["\t".join(cols)]
+    lines = [sep.join(cols)]
     labels = [Stage(int(c)).label for c in stages]
     for i, lab in enumerate(labels):
         row = [f"{i * epoch_s:g}", f"{epoch_s:g}", lab]
         if probabilities is not None:
             row += [f"{v:.4f}" for v in probabilities[i]]
-        lines.append("\t".join(row))
+        lines.append(sep.join(row))
     return "\n".join(lines) + "\n"
 
 
@@ -360,6 +416,38 @@ def _format_nsrr(stages: npt.NDArray[np.int8], epoch_s: float) -> bytes:
         ET.SubElement(ev, "Start").text = f"{i * epoch_s:g}"
         ET.SubElement(ev, "Duration").text = f"{epoch_s:g}"
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def format_hypnogram(
+    stages: npt.ArrayLike,
+    epoch_s: float = EPOCH_S,
+    probabilities: npt.ArrayLike | None = None,
+    fmt: str = "tsv",
+) -> bytes:
+    """A hypnogram as the bytes of a file in format ``fmt`` (see :func:`write_hypnogram`)."""
+    check_option("hypnogram format", fmt, FORMATS)
+    epoch_s = check_number("epoch_s", epoch_s, gt=0, unit="s")
+    codes = _as_stages(stages)
+    probs = None
+    if probabilities is not None:
+        probs = np.asarray(probabilities, dtype=np.float64)
+        if probs.shape != (codes.size, 5):
+            raise InvalidInputError(
+                f"Invalid value for 'probabilities': expected shape ({codes.size}, 5), got {probs.shape}."
+            )
+    if fmt in ("tsv", "csv"):
+        return _format_tsv(codes, epoch_s, probs, "\t" if fmt == "tsv" else ",").encode()
+    if fmt == "yasa-int":
+        return ("\n".join(str(int(c)) for c in codes) + "\n").encode()
+    if fmt == "yasa-str":
+        return ("\n".join(Stage(int(c)).label for c in codes) + "\n").encode()
+    if fmt == "sleep-edf-csv":
+        inv = {0: 0, 1: 1, 2: 2, 3: 3, 4: 5, -1: 6, -2: 9}
+        step = round(epoch_s)
+        return ("\n".join(str(inv[int(c)]) for c in np.repeat(codes, step)) + "\n").encode()
+    if fmt == "nsrr-xml":
+        return _format_nsrr(codes, epoch_s)
+    return _format_edf_annotations(codes, epoch_s)
 
 
 def write_hypnogram(
@@ -380,9 +468,9 @@ def write_hypnogram(
     epoch_s : float
         Epoch length in seconds.
     probabilities : array-like, shape (n_epochs, 5), optional
-        Probabilities of W, N1, N2, N3, R per epoch; written as ``p_W … p_R`` columns (TSV only).
+        Probabilities of W, N1, N2, N3, R per epoch; written as ``p_W … p_R`` columns (TSV and CSV only).
     fmt : str
-        One of :data:`FORMATS`.
+        One of :data:`FORMATS` (:func:`format_for_path` picks it from the extension).
 
     Returns
     -------
@@ -391,7 +479,7 @@ def write_hypnogram(
 
     Notes
     -----
-    TSV columns: ``onset`` (s from the start), ``duration`` (s), ``stage`` (label), then
+    TSV/CSV columns: ``onset`` (s from the start), ``duration`` (s), ``stage`` (label), then
     ``p_W p_N1 p_N2 p_N3 p_R`` when probabilities are given. Artefact and unscored epochs are
     written as "Sleep stage ?" in EDF+ and "Unscored|9" in NSRR XML (those formats have no artefact code).
     """
@@ -401,35 +489,13 @@ def write_hypnogram(
         except InvalidInputError as exc:
             raise DataFormatError(exc.message) from None
     out = check_writable_path(path, "hypnogram")
-    epoch_s = check_number("epoch_s", epoch_s, gt=0, unit="s")
-    codes = _as_stages(stages)
-    probs = None
-    if probabilities is not None:
-        probs = np.asarray(probabilities, dtype=np.float64)
-        if probs.shape != (codes.size, 5):
-            raise InvalidInputError(
-                f"Invalid value for 'probabilities': expected shape ({codes.size}, 5), got {probs.shape}."
-            )
-    if fmt == "tsv":
-        payload = _format_tsv(codes, epoch_s, probs).encode()
-    elif fmt == "yasa-int":
-        payload = ("\n".join(str(int(c)) for c in codes) + "\n").encode()
-    elif fmt == "yasa-str":
-        payload = ("\n".join(Stage(int(c)).label for c in codes) + "\n").encode()
-    elif fmt == "sleep-edf-csv":
-        inv = {0: 0, 1: 1, 2: 2, 3: 3, 4: 5, -1: 6, -2: 9}
-        step = round(epoch_s)
-        payload = ("\n".join(str(inv[int(c)]) for c in np.repeat(codes, step)) + "\n").encode()
-    elif fmt == "nsrr-xml":
-        payload = _format_nsrr(codes, epoch_s)
-    else:
-        _write_edf_annotations(out, codes, epoch_s)
-        return out
-    _atomic_write(out, payload)
+    _atomic_write(out, format_hypnogram(stages, epoch_s, probabilities, fmt))
     return out
 
 
-def _write_edf_annotations(out: Path, codes: npt.NDArray[np.int8], epoch_s: float) -> None:
+def _format_edf_annotations(codes: npt.NDArray[np.int8], epoch_s: float) -> bytes:
+    import tempfile
+
     import edfio
 
     # merge runs of the same stage into one annotation, as Sleep-EDF does
@@ -441,5 +507,7 @@ def _write_edf_annotations(out: Path, codes: npt.NDArray[np.int8], epoch_s: floa
         for s, e in zip(starts, ends, strict=True)
     ] if codes.size else []
     edf = edfio.Edf([], annotations=anns)
-    with atomic_path(out) as tmp:
-        edf.write(tmp)
+    with tempfile.TemporaryDirectory(prefix="nexus-hypno-") as tmp:
+        path = Path(tmp) / "hypnogram.edf"
+        edf.write(path)
+        return path.read_bytes()

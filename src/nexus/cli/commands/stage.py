@@ -1,4 +1,4 @@
-"""``nexus stage night.edf [--live] [--eeg CH --eog CH --emg CH] -o hypno.tsv``."""
+"""``nexus stage night.edf [--live] [--eeg CH --eog CH --emg CH] [-o hypno.tsv]``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import click
 
 @click.command()
 @click.argument("recording", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Hypnogram file to write (TSV by default).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Hypnogram file; its extension picks the format: .tsv, .csv, .edf (EDF+ annotations), .xml (NSRR), "
+                   ".txt (YASA ints). '-' or no -o: TSV on standard output.")
 @click.option("--live", is_flag=True, help="Causal staging: each epoch sees only data up to its end.")
 @click.option("--eeg", help="EEG channel (default: C4-M1, C3-M2, … or the first EEG).")
 @click.option("--eog", help="EOG channel (default: E1-M2, LOC, … if present).")
@@ -16,7 +18,9 @@ import click
 @click.option("--no-emg", is_flag=True, help="Do not use an EMG channel.")
 @click.option("--age", type=float, help="Age in years (with --sex: the classifier with demographics).")
 @click.option("--sex", type=click.Choice(["male", "female"]), help="Sex (with --age).")
-@click.option("--format", "fmt", default="tsv", show_default=True, help="Output format (tsv, yasa-int, …).")
+@click.option("--format", "fmt", default=None,
+              help="Hypnogram format when the extension allows several or none: tsv, csv, yasa-int, yasa-str, edf, "
+                   "sleep-edf-csv, nsrr-xml.")
 def stage(
     recording: str,
     output: str | None,
@@ -28,26 +32,25 @@ def stage(
     no_emg: bool,
     age: float | None,
     sex: str | None,
-    fmt: str,
+    fmt: str | None,
 ) -> None:
     """Stage sleep in RECORDING (EDF/EDF+/BDF) with YASA's classifiers; write the hypnogram and hypnodensity.
 
-    The TSV has the columns onset, duration, stage, p_W, p_N1, p_N2, p_N3, p_R; artefact epochs
-    (NaN or flat signal) are written as ART.
+    The TSV (and CSV) has the columns onset, duration, stage, p_W, p_N1, p_N2, p_N3, p_R; artefact epochs
+    (NaN or flat signal) are written as ART. Without -o (or with -o -) the TSV goes to standard output and
+    the summary to standard error.
     """
     from nexus.core.log import logger
     from nexus.formats.edf import read_edf
-    from nexus.formats.hypnogram import FORMATS, write_hypnogram
+    from nexus.formats.hypnogram import format_for_path, format_hypnogram, write_hypnogram
     from nexus.staging.offline import MIN_FS, pick_channels
 
-    if fmt not in FORMATS:
-        from nexus.core.checks import check_option
-
-        check_option("hypnogram format", fmt, FORMATS)
-    if output:
+    to_stdout = output in (None, "-")
+    fmt = format_for_path(output or "-", fmt)  # before staging: a wrong extension costs nothing
+    if not to_stdout:
         from nexus.core.checks import check_writable_path
 
-        check_writable_path(output, "hypnogram")
+        check_writable_path(str(output), "hypnogram")
     rec = read_edf(recording)
     chosen = pick_channels(rec.labels, eeg=eeg, eog=eog, emg=emg)
     given = {"eeg": eeg, "eog": eog, "emg": emg}
@@ -73,11 +76,14 @@ def stage(
         from nexus.staging.offline import stage_offline
 
         result = stage_offline(signals, fs, age=age, male=male)
-    if output:
-        write_hypnogram(output, result.stages, result.epoch_s, result.probabilities, fmt=fmt)
+    if to_stdout:
+        # every format but EDF+ (refused above) is text
+        click.echo(format_hypnogram(result.stages, result.epoch_s, result.probabilities, fmt=fmt).decode(), nl=False)
+    else:
+        write_hypnogram(str(output), result.stages, result.epoch_s, result.probabilities, fmt=fmt)
     used = ", ".join(f"{k.upper()}={v}" for k, v in chosen.items())
     mins = result.summary()
-    click.echo(f"{len(result)} epochs staged ({'live' if live else 'offline'}, {result.model}; {used})")
-    click.echo("  ".join(f"{k} {v:.1f} min" for k, v in mins.items()))
-    if output:
-        click.echo(f"Wrote {output}")
+    click.echo(f"{len(result)} epochs staged ({'live' if live else 'offline'}, {result.model}; {used})", err=to_stdout)
+    click.echo("  ".join(f"{k} {v:.1f} min" for k, v in mins.items()), err=to_stdout)
+    if not to_stdout:
+        click.echo(f"Wrote {output} ({fmt})")
