@@ -137,6 +137,12 @@ class DreamscapeLoop:
                 self.bank.detach(slot, t)
         return outcome, decisions
 
+    def silence_now(self, slot: int, t: float) -> None:
+        """Silence a bed that is not under extraction yet, before its order is carried out (cheap)."""
+        sink = self.bank.sinks[slot]
+        if sink is not None and not self.extraction.extracting[slot]:
+            sink.go_safe(t)
+
     def _apply(self, actions: list[Action], t: float, decisions: list[Decision]) -> list[Command]:
         """Carry out extraction actions; return the commands to deliver (wake ramps)."""
         cmds: list[Command] = []

@@ -21,10 +21,12 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import Table
 
 from nexus.core.checks import check_number
-from nexus.core.errors import NexusError, NotFoundError, StateError
+from nexus.core.errors import InvalidInputError, NexusError, NotFoundError, StateError
 from nexus.core.lifecycle import FINAL_STATES, SessionState
 from nexus.core.log import logger
 from nexus.safety.extraction import ExtractionMode, parse_mode
@@ -215,56 +217,80 @@ class OrderDesk:
             return 0
 
     def _poll(self, now: float) -> int:
-        from sqlalchemy import select
+        from sqlalchemy import select, update
 
         from nexus.store.models import ExtractionOrder, FacilityRun, NightSession
 
-        taken = 0
+        t_ = cast(Table, ExtractionOrder.__table__)
         with self.store.session() as s:
             if now >= self._next_beat:
                 self._next_beat = now + self.heartbeat_s
-                run = s.get(FacilityRun, self.run_id)
-                if run is not None:
-                    run.heartbeat_at = _utc()
-            pending = list(s.scalars(select(ExtractionOrder).where(
-                ExtractionOrder.facility_run_id == self.run_id, ExtractionOrder.status == "pending")
-                .order_by(ExtractionOrder.id)))
-            for o in pending:
-                if o.session_id not in self.sup.sessions:
+                s.execute(update(FacilityRun).where(FacilityRun.id == self.run_id).values(heartbeat_at=_utc()))
+            pending = s.execute(select(t_.c.id, t_.c.session_id, t_.c.mode).where(
+                t_.c.facility_run_id == self.run_id, t_.c.status == "pending").order_by(t_.c.id)).all()
+            # every bed is silenced first; the bookkeeping follows in a few bulk statements
+            done: list[dict[str, Any]] = []
+            batches: dict[str, list[tuple[int, str]]] = {}
+            for oid, session, mode in pending:
+                rt = self.sup.sessions.get(session)
+                if rt is None:
                     continue  # another worker's bed
-                o.applied_at = _utc()
-                try:
-                    [rep] = self.sup.extract(o.session_id, o.mode)
-                except (NotFoundError, StateError) as exc:
-                    o.status, o.message = "refused", str(exc)
+                if rt.state == "ended":
+                    done.append({"b_id": oid, "status": "refused", "outcome": None, "safe_at": None,
+                                 "message": f"Session '{session}' has already ended; there is nothing to extract.",
+                                 "applied_at": _utc(), "session": session})
                     continue
-                taken += 1
-                o.status, o.outcome, o.message = "applied", rep.outcome, rep.reason
-                o.safe_at = _utc(rep.safe_wall)
-                row = s.get(NightSession, o.session_id)
-                if row is not None and row.state == SessionState.RUNNING:
-                    row.transition_to(SessionState.EXTRACTING)
-            s.flush()
+                batches.setdefault(mode, []).append((oid, session))
+            for mode, batch in batches.items():  # one call per mode: every bed silenced before the bookkeeping
+                applied = _utc()
+                try:
+                    reps = self.sup.extract([name for _, name in batch], mode)
+                except (NotFoundError, StateError, InvalidInputError) as exc:
+                    done += [{"b_id": oid, "status": "refused", "outcome": None, "message": str(exc),
+                              "applied_at": applied, "safe_at": None, "session": name} for oid, name in batch]
+                    continue
+                for (oid, name), rep in zip(batch, reps, strict=True):
+                    done.append({"b_id": oid, "status": "applied", "outcome": rep.outcome, "message": rep.reason,
+                                 "applied_at": applied, "safe_at": _utc(rep.safe_wall), "session": name})
+            if done:
+                from sqlalchemy import bindparam
+
+                s.connection().execute(
+                    update(t_).where(t_.c.id == bindparam("b_id")).values(
+                        status=bindparam("status"), outcome=bindparam("outcome"), message=bindparam("message"),
+                        applied_at=bindparam("applied_at"), safe_at=bindparam("safe_at")),
+                    [{k: v for k, v in d.items() if k != "session"} for d in done])
+                names = [d["session"] for d in done if d["status"] == "applied"]
+                stamp = _utc()
+                for k in range(0, len(names), 500):
+                    s.execute(update(NightSession).where(NightSession.id.in_(names[k:k + 500]),
+                                                         NightSession.state == SessionState.RUNNING)
+                              .values(state=SessionState.EXTRACTING, state_changed_at=stamp))
             ended, self._ended = self._ended, []
-            for rec in ended:
-                self._finish(s, rec)
+            if ended:
+                self._finish(s, ended)
+        taken = sum(d["status"] == "applied" for d in done)
         self.applied += taken
         return taken
 
-    def _finish(self, s: Any, rec: dict[str, Any]) -> None:
-        from sqlalchemy import select
+    def _finish(self, s: Any, ended: list[dict[str, Any]]) -> None:
+        """The sessions whose extraction ended: orders done, session rows ended (bulk statements)."""
+        from sqlalchemy import bindparam, update
 
         from nexus.store.models import ExtractionOrder, NightSession
 
-        done = _utc(rec.get("done_wall"))
-        for o in s.scalars(select(ExtractionOrder).where(ExtractionOrder.session_id == rec["session"],
-                                                         ExtractionOrder.status == "applied")):
-            o.status, o.done_at = "done", done
-        row = s.get(NightSession, rec["session"])
-        if row is None:
-            return
-        if row.state == SessionState.RUNNING:
-            row.transition_to(SessionState.EXTRACTING)
-        if row.state == SessionState.EXTRACTING:
-            row.transition_to(SessionState.ENDED, reason=f"extracted ({rec['mode']} wake)")
-            row.ended_at = done
+        o_, n_ = cast(Table, ExtractionOrder.__table__), cast(Table, NightSession.__table__)
+        rows = [{"b_session": r["session"], "b_done": _utc(r.get("done_wall")),
+                 "b_reason": f"extracted ({r['mode']} wake)"} for r in ended]
+        conn = s.connection()
+        conn.execute(update(o_).where(o_.c.session_id == bindparam("b_session"), o_.c.status == "applied")
+                     .values(status="done", done_at=bindparam("b_done")),
+                     [{"b_session": r["b_session"], "b_done": r["b_done"]} for r in rows])
+        # running -> extracting -> ended (a session ended by the loop before its order was read is extracting now)
+        for src in (SessionState.RUNNING, SessionState.EXTRACTING):
+            dst = SessionState.EXTRACTING if src is SessionState.RUNNING else SessionState.ENDED
+            values: dict[str, Any] = {"state": dst.value, "state_changed_at": bindparam("b_done")}
+            if dst is SessionState.ENDED:
+                values |= {"ended_at": bindparam("b_done"), "end_reason": bindparam("b_reason")}
+            conn.execute(update(n_).where(n_.c.id == bindparam("b_session"), n_.c.state == src.value)
+                         .values(**values), rows)

@@ -340,9 +340,12 @@ class Supervisor:
         return report
 
     # -- extraction ------------------------------------------------------------------------------
-    def extract(self, session: str | None, mode: str | ExtractionMode = ExtractionMode.GENTLE
+    def extract(self, session: str | Sequence[str] | None, mode: str | ExtractionMode = ExtractionMode.GENTLE
                 ) -> list[ExtractionReport]:
-        """Extract one session (``None``: every session still running): stimulation stops before this returns.
+        """Extract a session, a list of them, or (``None``) every session still running.
+
+        Stimulation stops before this returns: every bed not yet under extraction is silenced
+        first, then each order is carried out.
 
         Then a gentle wake, an immediate wake, or release to natural sleep (see
         :mod:`nexus.safety.extraction`); orders are idempotent and conflicting orders resolve to
@@ -352,21 +355,29 @@ class Supervisor:
         Raises
         ------
         NotFoundError
-            ``session`` is not in this facility.
+            A session is not in this facility (nothing is done).
         StateError
-            ``session`` has already ended.
+            A session has already ended (nothing is done).
         """
         m = parse_mode(mode)
         if session is None:
             targets = [rt for rt in self.sessions.values() if rt.state != "ended"]
         else:
-            found = self.sessions.get(session)
-            if found is None:
-                raise NotFoundError(f"No session '{session}' in this facility; check the id ('nexus sessions').")
-            if found.state == "ended":
-                raise StateError(f"Session '{session}' has already ended; there is nothing to extract.")
-            targets = [found]
+            targets = []
+            for name in [session] if isinstance(session, str) else list(session):
+                found = self.sessions.get(name)
+                if found is None:
+                    raise NotFoundError(f"No session '{name}' in this facility; check the id ('nexus sessions').")
+                if found.state == "ended":
+                    raise StateError(f"Session '{name}' has already ended; there is nothing to extract.")
+                targets.append(found)
         wall = time.time()
+        silent_at: dict[str, float] = {}
+        for rt in targets:  # silence first, all at once: the bookkeeping of a thousand beds can wait
+            loop = rt.lane.analyzer("dreamscape")
+            if rt.started and hasattr(loop, "silence_now"):
+                loop.silence_now(rt.slot, rt.lane.processed / rt.lane.fs)
+                silent_at[rt.session] = time.time()
         reports, records, to_end = [], [], []
         for rt in targets:
             lane, loop = rt.lane, rt.lane.analyzer("dreamscape")
@@ -382,7 +393,7 @@ class Supervisor:
                                     "description": d.kind, "command": rec["command"], "inputs": rec["inputs"],
                                     "reason": d.reason})
                 rep = ExtractionReport(rt.session, m.value, outcome.mode.value, outcome.outcome, outcome.reason,
-                                       t_s, wall, safe_wall=time.time())
+                                       t_s, wall, safe_wall=silent_at.get(rt.session, time.time()))
             else:  # nothing plays at this bed (not started yet, or no sound path): safe already
                 t_s = self._session_now(rt)
                 rt.program = None

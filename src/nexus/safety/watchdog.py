@@ -97,8 +97,10 @@ class Watchdog:
                 self._go_safe(bank.sinks[s], s)
                 self.silenced.append((now, k, s))
                 n += 1
-                logger.error("Watchdog: slot %d of bank %d not renewed for %.1f s: the loop has stopped; "
-                             "safe state.", s, k, now - w.since[s])
+            if stale:
+                logger.error("Watchdog: %d bed(s) of bank %d (slots %s) not renewed for %.1f s: the loop has "
+                             "stopped; safe state.", len(stale), k, ", ".join(map(str, stale[:10]))
+                             + (" …" if len(stale) > 10 else ""), now - float(w.since[stale].max()))
         return n
 
     def _go_safe(self, sink: Any, slot: int) -> None:

@@ -66,3 +66,24 @@ def clas(nights: int, clients: int, hours: float, stager: str, as_json: bool) ->
     from nexus.facility.figures import clas_figures
 
     click.echo(json.dumps(clas_figures(nights=nights, clients=clients, hours=hours, stager=stager)))
+
+
+@bench.command()
+@click.option("--sessions", type=int, default=1000, show_default=True, help="Number of beds.")
+@click.option("--realtime", is_flag=True, help="Run the loop on the real clock (default: fast-forward).")
+@click.option("--mode", type=click.Choice(["gentle", "immediate", "release"]), default="immediate",
+              show_default=True, help="Extraction mode ordered.")
+@click.option("--warm", "warm_s", type=float, default=40.0, show_default=True,
+              help="Loop time before the order, in s (the stager needs 30 s before scenes play).")
+@click.option("--no-watchdog", is_flag=True, help="Skip the dead-man's switch figure.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON object.")
+def extraction(sessions: int, realtime: bool, mode: str, warm_s: float, no_watchdog: bool, as_json: bool) -> None:
+    """Time from 'extract --all' (through the database) to every bed's safe state; watchdog silence time."""
+    from nexus.facility.extraction_bench import bench_extraction
+
+    res = bench_extraction(sessions, realtime=realtime, mode=mode, warm_s=warm_s, watchdog=not no_watchdog)
+    if not as_json:
+        click.echo(f"{res['sessions']} beds ({res['clock']}): safe p50 {res['safe_s_p50']} s, p100 "
+                   f"{res['safe_s_p100']} s after the order; watchdog silence p100 "
+                   f"{res.get('watchdog_silent_s_p100')} s after the loop stopped", err=True)
+    click.echo(json.dumps(res))
