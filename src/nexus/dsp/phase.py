@@ -465,7 +465,7 @@ def circular_stats(angles: npt.ArrayLike, window: float = np.pi / 4) -> dict[str
     return {
         "n": int(a.size),
         "mean_deg": float(np.degrees(np.angle(z))),
-        "sd_deg": float(np.degrees(np.sqrt(-2 * np.log(max(r, 1e-12))))),
+        "sd_deg": float(np.degrees(np.sqrt(-2 * np.log(min(max(r, 1e-12), 1.0))))),  # R may round above 1
         "resultant": r,
         "in_window": float(np.mean(np.abs(wrapped) <= window + 1e-12)),
     }
