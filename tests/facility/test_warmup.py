@@ -120,3 +120,13 @@ def test_warm_up_compiles_every_kernel_of_the_live_computations(probe):
 @pytest.mark.timeout(660)
 def test_facility_loop_compiles_nothing_after_warm_up(probe):
     assert probe["loop"] == {}
+
+
+def test_a_layout_is_warmed_up_once_per_process():
+    from nexus.facility.warmup import warm_up
+
+    channels = ("EEG C4-M1", "EOG E1-M2", "EMG Chin")
+    first = warm_up(128.0, channels, 3, events=False)
+    assert {"filter", "staging"} <= set(first)  # the steps that apply ran
+    assert warm_up(128.0, channels, 3, events=False) == {}  # same layout: nothing to do
+    assert warm_up(128.0, channels, 2, events=False) != {}  # another layout (rows) is warmed up

@@ -15,6 +15,7 @@ that every kernel is compiled or loaded for every signature it will see. Nothing
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -178,9 +179,11 @@ def warm_up(
 ) -> dict[str, float]:
     """Compile (or load from numba's disk cache) every kernel the live loop will call.
 
-    Call once, at start-up, before the first tick of a lane with this layout. Cheap when the
-    kernels are already loaded in this process (milliseconds); a few seconds per kernel with an
-    empty cache (a fresh install or after a code change).
+    Call at start-up, before the first tick of a lane with this layout. A second call for the
+    same layout in the same process returns at once (its kernels are loaded): a facility with
+    many lanes of one layout pays once. The first call takes about a second when numba's disk
+    cache holds the kernels, and a few seconds per kernel when it is empty (a fresh install or
+    after a code change).
 
     Parameters
     ----------
@@ -200,12 +203,30 @@ def warm_up(
     -------
     dict
         Seconds spent per step of :data:`WARM_STEPS`; steps that do not apply at this
-        sampling rate (or were switched off) are left out.
+        sampling rate (or were switched off) are left out; empty when this layout was already
+        warmed up in this process.
     """
     fs = check_number("fs", fs, gt=0, unit="Hz")
     capacity = int(check_number("capacity", capacity, ge=1))
     n_channels = int(check_number("channels", len(channels), ge=1))
     rows = min(capacity, WARM_ROWS)
+    key = (float(fs), n_channels, rows, staging, events, synthetic)
+    with _LOCK:
+        if key in _DONE:
+            return {}
+        spent = _warm(fs, channels, rows, n_channels, staging=staging, events=events, synthetic=synthetic)
+        _DONE.add(key)
+    return spent
+
+
+_LOCK = threading.Lock()
+_DONE: set[tuple[float, int, int, bool, bool, bool]] = set()
+"""Layouts already warmed up in this process (the compiled kernels stay loaded)."""
+
+
+def _warm(
+    fs: float, channels: Sequence[str], rows: int, n_channels: int, *, staging: bool, events: bool, synthetic: bool
+) -> dict[str, float]:
     rng = np.random.default_rng(0)
     block = rng.normal(0.0, 20.0, (rows, n_channels, round(WARM_S * fs)))
     lane = _Lane(fs, rows, n_channels, block)
