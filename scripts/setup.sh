@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv (Python >= 3.11) and install Bedtime Nexus with the extras given as arguments
-# (default: live,postgres). Re-running is cheap: pip only installs what changed.
+# (default: live,postgres), and, as root, the Debian packages the examples need (espeak-ng speaks the
+# dreamscapes' prompts, e.g. examples/dreamscapes/forest.yaml). Re-running is cheap: only what is missing is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-live,postgres}"
@@ -26,3 +27,13 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v -i '^warning' || true
 .venv/bin/python -m pip install -q -e ".[${extras}]" 2>&1 | grep -v -i 'warning' || true
 .venv/bin/python -c "import nexus" || { echo "Error: installation failed; see the pip output above." >&2; exit 1; }
+# the dreamscapes' spoken prompts need a speech synthesizer; install it when we may, as start-postgres.sh does
+if ! command -v espeak-ng >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; } \
+      || { echo "Error: could not install espeak-ng (spoken prompts); install it: apt-get install espeak-ng" >&2; exit 1; }
+  else
+    echo "setup: espeak-ng is missing, so programs with spoken prompts (examples/dreamscapes/forest.yaml) are refused;" \
+      "install it: sudo apt-get install espeak-ng" >&2
+  fi
+fi

@@ -55,8 +55,8 @@ def test_same_seed_same_file(tmp_path):
     ("args", "code", "message"),
     [
         (["--profile", "insomnaic"], 2, "Unknown profile 'insomnaic'. Did you mean 'insomniac'?"),
-        (["--hours", "-2"], 2, "Invalid value for 'hours': expected > 0 h, got -2 h."),
-        (["--fs", "50"], 2, "Invalid value for 'fs': expected >= 100 Hz, got 50 Hz."),
+        (["--hours", "-2"], 2, "Invalid value for '--hours': expected > 0 h, got -2 h."),
+        (["--fs", "50"], 2, "Invalid value for '--fs': expected >= 100 Hz, got 50 Hz."),
         (["--faults", "electrode_of"], 2, "Did you mean 'electrode_off'?"),
         (["-o", "missing/night.edf"], 2, "folder 'missing' does not exist"),
         (["--truth", "missing/t.tsv"], 2, "folder 'missing' does not exist"),

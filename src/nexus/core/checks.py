@@ -20,6 +20,17 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``"1 bed"``, ``"2 beds"``, ``"1 distress episode"``: a count with its noun in the right number.
+
+    Examples
+    --------
+    >>> plural(1, "bed"), plural(0, "bed"), plural(2, "analysis", "analyses")
+    ('1 bed', '0 beds', '2 analyses')
+    """
+    return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
+
+
 def check_option(what: str, value: str, choices: Iterable[str]) -> str:
     """Check that ``value`` is one of ``choices``; raise with a suggestion otherwise.
 
@@ -92,9 +103,17 @@ def check_file_exists(path: str | Path, what: str = "file") -> Path:
 
 
 def check_writable_path(path: str | Path, what: str = "output file") -> Path:
-    """Check that ``path`` can be created or replaced (its folder exists and is writable)."""
+    """Check that ``path`` can be created or replaced (its folder exists and is writable).
+
+    ``-`` is refused (it would create a file named ``-``): commands that can write to standard output handle
+    ``-`` themselves before calling this.
+    """
     import os
 
+    if str(path) == "-":
+        raise InvalidInputError(
+            f"Cannot write the {what} to standard output ('-'); give a file name."
+        )
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():

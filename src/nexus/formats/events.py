@@ -17,9 +17,27 @@ from nexus.core.files import atomic_path
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["REQUIRED_COLUMNS", "read_events", "write_events"]
+__all__ = ["REQUIRED_COLUMNS", "format_events", "read_events", "write_events"]
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("onset", "duration", "description", "channel")
+
+
+def format_events(events: pd.DataFrame) -> str:
+    """Events as the text of a TSV file (what :func:`write_events` writes), e.g. for standard output."""
+    import io
+
+    buf = io.StringIO()
+    _events_frame(events).to_csv(buf, sep="\t", index=False, na_rep="n/a", float_format="%.6g", lineterminator="\n")
+    return buf.getvalue()
+
+
+def _events_frame(events: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in REQUIRED_COLUMNS if c not in events.columns]
+    if missing:
+        raise InvalidInputError(f"Cannot write events: missing column(s) {', '.join(missing)}. "
+                                f"Events need {', '.join(REQUIRED_COLUMNS)}.")
+    cols = [*REQUIRED_COLUMNS, *[c for c in events.columns if c not in REQUIRED_COLUMNS]]
+    return events[cols].sort_values("onset", kind="stable")
 
 
 def write_events(path: str | Path, events: pd.DataFrame) -> Path:
@@ -39,12 +57,7 @@ def write_events(path: str | Path, events: pd.DataFrame) -> Path:
         The file written.
     """
     out = check_writable_path(path, "events file")
-    missing = [c for c in REQUIRED_COLUMNS if c not in events.columns]
-    if missing:
-        raise InvalidInputError(f"Cannot write events: missing column(s) {', '.join(missing)}. "
-                                f"Events need {', '.join(REQUIRED_COLUMNS)}.")
-    cols = [*REQUIRED_COLUMNS, *[c for c in events.columns if c not in REQUIRED_COLUMNS]]
-    df = events[cols].sort_values("onset", kind="stable")
+    df = _events_frame(events)
     with atomic_path(out, suffix=".tmp") as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         df.to_csv(fh, sep="\t", index=False, na_rep="n/a", float_format="%.6g", lineterminator="\n")
     return out

@@ -47,7 +47,8 @@ def schema(output: str | None) -> None:
 @click.option("--clients", default=20, show_default=True, type=click.IntRange(1, 10000), help="Synthetic sleepers.")
 @click.option("--hours", default=8.0, show_default=True, type=click.FloatRange(0.01, 24), help="Night length.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the first sleeper.")
-@click.option("--profile", default="typical_adult", show_default=True, help="Synthetic sleeper profile.")
+@click.option("--profile", default="typical_adult", show_default=True,
+              help="Synthetic sleeper profile: typical_adult, older_adult, insomniac, nightmare_prone, teen.")
 @click.option("--sham", is_flag=True, help="Run without clicks (for with/without comparisons).")
 @click.option("--stager", type=click.Choice(["live", "oracle"]), default="live", show_default=True,
               help="Live staging, or the sleepers' true stages.")
@@ -94,7 +95,12 @@ def try_(program: str, clients: int, hours: float, seed: int, profile: str, sham
 @click.argument("intake", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Program file to write (YAML).")
 def curate(intake: str, output: str) -> None:
-    """Build a checked program from a client's INTAKE (YAML: client, goals, consent, sensitivities, ...)."""
+    """Build a checked program from a client's INTAKE (YAML: client, goals, consent, sensitivities, ...).
+
+    Example: examples/intakes/deeper-sleep.yaml (every key, with the allowed values). Consent scopes: audio,
+    stimulation, dream_incubation, memory_cues, smart_wake; 'audio' is needed for anything to be played, so
+    'stimulation' (CLAS clicks) and prompts come only with 'audio'.
+    """
     import yaml
 
     from nexus.core.checks import check_file_exists, check_writable_path

@@ -17,7 +17,8 @@ _TO_UV = {"uv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 @click.option("--only", "kinds", multiple=True,
               type=click.Choice(["spindle", "slow_oscillation", "rem", "arousal", "heart_rate", "movement"]),
               help="Run only these detectors (repeatable; default all).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output events TSV.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Output events TSV ('-': standard output, the summary then goes to standard error).")
 def events(recording: str, channels: tuple[str, ...], hypno: str | None, kinds: tuple[str, ...], output: str) -> None:
     """Detect slow oscillations, spindles, rapid eye movements, arousals, heart rate and movements.
 
@@ -28,9 +29,11 @@ def events(recording: str, channels: tuple[str, ...], hypno: str | None, kinds: 
     from nexus.core.errors import InvalidInputError
     from nexus.events.run_all import ALL_KINDS, Channels, detect_all
     from nexus.formats.edf import read_edf
-    from nexus.formats.events import write_events
+    from nexus.formats.events import format_events, write_events
 
-    check_writable_path(output, "events file")
+    to_stdout = output == "-"
+    if not to_stdout:
+        check_writable_path(output, "events file")
     rec = read_edf(recording)
     for sig in rec.signals:  # detectors take µV: convert channels stored in mV or V
         scale = _TO_UV.get(sig.unit.strip().replace("µ", "u").lower())
@@ -59,11 +62,11 @@ def events(recording: str, channels: tuple[str, ...], hypno: str | None, kinds: 
             setattr(ch, attr, (s.label, s.data, s.fs))
     acc = [next((i for i, lab in enumerate(up) if lab in (f"ACC {ax}", f"ACC_{ax}", f"ACC{ax}")), -1) for ax in "XYZ"]
     if min(acc) >= 0:
-        sig = [rec.signals[i] for i in acc]
-        if len({s.fs for s in sig}) == 1 and len({s.data.size for s in sig}) == 1:
+        axes = [rec.signals[i] for i in acc]
+        if len({s.fs for s in axes}) == 1 and len({s.data.size for s in axes}) == 1:
             import numpy as np
 
-            ch.acc = (np.stack([s.data for s in sig]), sig[0].fs)
+            ch.acc = (np.stack([s.data for s in axes]), axes[0].fs)
     if not ch.eeg and not ch.ecg and ch.acc is None and ch.loc is None:
         raise InvalidInputError(f"No EEG, EOG, ECG or accelerometer channel in '{recording}' (channels: "
                                 f"{', '.join(labels)}). Name one with --channel.")
@@ -75,7 +78,10 @@ def events(recording: str, channels: tuple[str, ...], hypno: str | None, kinds: 
     df, notes = detect_all(ch, stages, kinds or ALL_KINDS)
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    write_events(output, df)
+    if to_stdout:
+        click.echo(format_events(df), nl=False)
+    else:
+        write_events(output, df)
     counts = df["description"].value_counts().to_dict() if len(df) else {}
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no events"
-    click.echo(f"{summary} → {output}")
+    click.echo(f"{summary} → {'standard output' if to_stdout else output}", err=to_stdout)

@@ -12,7 +12,8 @@ import click
 @click.option("--hours", type=float, default=8.0, show_default=True, help="Length of the night in hours.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first sleeper.")
-@click.option("--profile", default="typical_adult", show_default=True, help="Sleeper profile for every bed.")
+@click.option("--profile", default="typical_adult", show_default=True,
+              help="Sleeper profile for every bed: typical_adult, older_adult, insomniac, nightmare_prone, teen.")
 @click.option("--fs", type=float, default=100.0, show_default=True, help="Sampling rate in Hz (>= 100).")
 @click.option("--tick", "tick_s", type=float, default=30.0, show_default=True, help="Fast-forward step in seconds.")
 @click.option("--step", "step_s", type=float, default=1.0, show_default=True,
@@ -22,7 +23,9 @@ import click
 @click.option("--natural-share", type=click.FloatRange(0, 1), default=1 / 7, show_default="1/7",
               help="Share of beds with a natural (record-only) night.")
 @click.option("--audio", "audio_dir", type=click.Path(file_okay=False), help="Write one WAV per bed into this folder.")
-@click.option("--faults", default="", help="Comma-separated fault kinds to inject (or 'all'), to rehearse alarms.")
+@click.option("--faults", default="",
+              help="Comma-separated fault kinds to inject (or 'all'), to rehearse alarms: electrode_off, "
+                   "electrode_pop, clipping, line_noise, dropped_samples, clock_jitter.")
 @click.option("--fault-share", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="Share of beds that get the faults.")
 @click.option("--distress", type=click.IntRange(0, 20), default=None, help="Distress episodes per bed.")

@@ -8,7 +8,9 @@ import click
 @click.command()
 @click.argument("hypnogram", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--format", "fmt", default=None, help="Hypnogram format (guessed when omitted).")
+@click.option("--format", "fmt", default=None,
+              help="Hypnogram format, guessed when omitted: tsv, csv, yasa-int, yasa-str, edf, sleep-edf-csv, "
+                   "nsrr-xml.")
 def stats(hypnogram: str, as_json: bool, fmt: str | None) -> None:
     """AASM sleep statistics of HYPNOGRAM (any format: TSV, YASA ints/strings, EDF+, Sleep-EDF CSV, NSRR XML).
 

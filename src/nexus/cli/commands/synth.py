@@ -10,13 +10,18 @@ import click
 @click.command()
 @click.option("--hours", type=float, default=8.0, show_default=True, help="Length of the night in hours.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same night.")
-@click.option("--profile", default="typical_adult", show_default=True, help="Preset client profile.")
-@click.option("--faults", default="", help="Comma-separated fault kinds to inject (or 'all').")
+@click.option("--profile", default="typical_adult", show_default=True,
+              help="Preset client profile: typical_adult, older_adult, insomniac, nightmare_prone, teen.")
+@click.option("--faults", default="",
+              help="Comma-separated fault kinds to inject, or 'all': electrode_off, electrode_pop, clipping, "
+                   "line_noise, dropped_samples, clock_jitter.")
 @click.option("--distress", type=int, default=None, help="Exact number of distress episodes.")
 @click.option("--fs", type=float, default=256.0, show_default=True, help="Sampling rate in Hz (>= 100).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="EDF+ file to write.")
-@click.option("--truth", type=click.Path(dir_okay=False), default=None, help="TSV of the true hypnogram.")
-@click.option("--events", type=click.Path(dir_okay=False), default=None, help="TSV of the true events.")
+@click.option("--truth", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="TSV of the true hypnogram ('-': standard output).")
+@click.option("--events", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="TSV of the true events ('-': standard output).")
 def synth(
     hours: float,
     seed: int,
@@ -28,13 +33,17 @@ def synth(
     truth: str | None,
     events: str | None,
 ) -> None:
-    """Write one synthetic night as EDF+ (true stages and events as annotations)."""
-    from nexus.core.checks import check_number, check_writable_path
+    """Write one synthetic night as EDF+ (true stages and events as annotations).
+
+    The EDF+ needs a file (-o); the truth or the events TSV (one of them) may go to standard output with '-',
+    and the summary then goes to standard error.
+    """
+    from nexus.core.checks import check_number, check_writable_path, plural
     from nexus.core.errors import InvalidInputError
     from nexus.core.log import logger
     from nexus.formats.edf import write_edf
-    from nexus.formats.events import write_events
-    from nexus.formats.hypnogram import write_hypnogram
+    from nexus.formats.events import format_events, write_events
+    from nexus.formats.hypnogram import format_hypnogram, write_hypnogram
     from nexus.sources.synthetic import CHANNELS, FAULT_KINDS, get_profile, schedule_faults, synthesize_night
 
     # validate everything before generating, so that a bad input leaves nothing behind
@@ -44,8 +53,12 @@ def synth(
     if distress is not None:
         check_number("distress", distress, ge=0, le=20)
     out = check_writable_path(output, "EDF file")
-    tsv = check_writable_path(truth, "truth file") if truth else None
-    ev_tsv = check_writable_path(events, "events file") if events else None
+    if truth == "-" and events == "-":
+        raise InvalidInputError("Only one of --truth and --events can go to standard output ('-'); give the other "
+                                "a file name.")
+    truth_stdout, events_stdout = truth == "-", events == "-"
+    tsv = check_writable_path(truth, "truth file") if truth and not truth_stdout else None
+    ev_tsv = check_writable_path(events, "events file") if events and not events_stdout else None
     paths = [p.resolve() for p in (out, tsv, ev_tsv) if p is not None]
     if len(set(paths)) < len(paths):
         raise InvalidInputError("The EDF, truth and events outputs must be different files; give distinct paths.")
@@ -66,11 +79,17 @@ def synth(
         for p in written:  # all or nothing
             Path(p).unlink(missing_ok=True)
         raise
+    if truth_stdout:
+        click.echo(format_hypnogram(night.stages).decode(), nl=False)
+    if events_stdout:
+        click.echo(format_events(night.truth.events_frame()), nl=False)
     logger.info("synthetic night written to %s", out)
     t = night.truth
     click.echo(
-        f"{out}: {hours:g} h, {len(night.channels)} channels at {fs:g} Hz, profile {prof.name}, seed {seed}; "
-        f"{t.n_epochs} epochs, {len(t.events)} events, {len(t.distress)} distress episodes, {len(t.faults)} faults"
-        + (f"; hypnogram {tsv}" if tsv else "")
-        + (f"; events {ev_tsv}" if ev_tsv else "")
+        f"{out}: {hours:g} h, {plural(len(night.channels), 'channel')} at {fs:g} Hz, profile {prof.name}, "
+        f"seed {seed}; {plural(t.n_epochs, 'epoch')}, {plural(len(t.events), 'event')}, "
+        f"{plural(len(t.distress), 'distress episode')}, {plural(len(t.faults), 'fault')}"
+        + (f"; hypnogram {'standard output' if truth_stdout else tsv}" if truth else "")
+        + (f"; events {'standard output' if events_stdout else ev_tsv}" if events else ""),
+        err=truth_stdout or events_stdout,
     )
