@@ -52,6 +52,7 @@ def test_hypnogram_grows_as_the_night_goes_on(facility):
     sid = facility.service.beds()[0]["session"]
     before = facility.get(f"/api/sessions/{sid}/hypnogram").json()
     assert len(before["stages"]) == 3 and all(s in range(5) for s in before["stages"])
+    assert [round(sum(p), 2) for p in before["hypnodensity"]] == [1.0, 1.0, 1.0]
     facility.service.advance(60.0)
     after = facility.get(f"/api/sessions/{sid}/hypnogram").json()
     assert len(after["stages"]) == 5

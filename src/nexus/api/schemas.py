@@ -123,6 +123,8 @@ class Hypnogram(BaseModel):
     stages: list[int]
     confidence: list[float | None]
     probs: list[float] | None = None
+    hypnodensity: list[list[float] | None] = Field(default_factory=list,
+                                                   description="P(W, N1, N2, N3, R) per epoch (live nights).")
 
 
 class Decision(BaseModel):

@@ -7,6 +7,7 @@ facility: every bed is ended (stimulation stops), its rows are written and the j
 from __future__ import annotations
 
 import secrets
+import signal
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -53,7 +54,7 @@ def check_port(host: str, port: int) -> None:
 
 def serve(service: FacilityService, store: Store, *, host: str, port: int,
           on_ready: Callable[[], None] | None = None) -> None:
-    """Run the API and console on ``host:port`` until interrupted; stop the facility after."""
+    """Run the API and console on ``host:port`` until Ctrl-C or SIGTERM; stop the facility after (main thread)."""
     import uvicorn
 
     from nexus.api.app import create_app
@@ -62,7 +63,21 @@ def serve(service: FacilityService, store: Store, *, host: str, port: int,
     if on_ready is not None:
         on_ready()
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again: turn that into an exception
+    # here, so that the facility is stopped (sessions ended, journal flushed) instead of the process just dying
+    previous = signal.signal(signal.SIGTERM, _interrupted)
     try:
         server.run()
+    except (KeyboardInterrupt, _Interrupted):
+        pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         service.stop()
+
+
+class _Interrupted(Exception):
+    """SIGTERM arrived."""
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise _Interrupted(signum)

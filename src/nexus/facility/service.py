@@ -1,7 +1,8 @@
 """The facility as a service: a live supervisor of synthetic beds, snapshots for the API, a feed for consoles.
 
-:class:`FacilityService` owns one :class:`~nexus.facility.supervisor.Supervisor` on a
-:class:`~nexus.core.clock.ScaledClock` (real time × ``speed``), with ``clients`` synthetic sleepers
+:class:`FacilityService` owns one :class:`~nexus.facility.supervisor.Supervisor` whose clock a
+background thread advances in bounded ticks, paced by a :class:`~nexus.core.clock.ScaledClock`
+(real time × ``speed``), with ``clients`` synthetic sleepers
 planned by :func:`~nexus.facility.simulate.plan_beds` (curated programs, a share of natural nights)
 and a :class:`~nexus.facility.beds.SleeperSink` per stimulated bed. :meth:`start` writes clients,
 programs and sessions to the facility database and starts the tick loop in a background thread;
@@ -13,7 +14,7 @@ API never sees a half-updated bed. Consoles :meth:`subscribe` to a fan-out of JS
 updates, stages, alarms); each subscriber has a bounded queue, and one that falls behind is dropped
 — the loop never waits for a browser.
 
-On a :class:`~nexus.core.clock.ManualClock` there is no thread: tests call :meth:`advance`.
+Without the thread (``start(background=False)``) nothing moves until :meth:`advance`: tests step the night.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from nexus.core.checks import check_number
-from nexus.core.clock import Clock, ManualClock, ScaledClock
+from nexus.core.clock import ManualClock, ScaledClock
 from nexus.core.errors import InvalidInputError, NotFoundError, StateError
 from nexus.core.glitches import AlarmPriority, GlitchCategory
 from nexus.core.log import logger
@@ -60,10 +61,12 @@ class _Bed:
     probs: list[float] | None = None
     epochs: dict[int, int] = field(default_factory=dict)
     confidence: dict[int, float] = field(default_factory=dict)
+    density: dict[int, list[float]] = field(default_factory=dict)
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
     event_counts: dict[str, int] = field(default_factory=dict)
     decisions: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
     end_reason: str | None = None
+    final_commands: dict[str, int] = field(default_factory=dict)
     version: int = 0
 
 
@@ -118,8 +121,9 @@ class FacilityService:
         The facility database (at the migration head).
     clients : int
         Number of beds.
-    clock : Clock, optional
-        Default: a :class:`ScaledClock` at ``speed``. A :class:`ManualClock` runs no thread (call :meth:`advance`).
+    clock : ManualClock, optional
+        The night's clock (default: a new one). The loop thread advances it one tick at a time, paced by a
+        :class:`ScaledClock` at ``speed``; without the thread, :meth:`advance` moves it.
     speed : float
         How much faster than real time the night runs (1 = real time).
     hours : float
@@ -140,15 +144,16 @@ class FacilityService:
         Prefix of the session ids (default: a new random one).
     """
 
-    def __init__(self, store: Store, *, clients: int = 24, clock: Clock | None = None, speed: float = 1.0,
+    def __init__(self, store: Store, *, clients: int = 24, clock: ManualClock | None = None, speed: float = 1.0,
                  hours: float = 8.0, data_dir: str | Path = "nexus-data", seed: int = 0, fs: float = 100.0,
-                 events: bool = True, faults: Sequence[tuple[int, float]] = (), queue_size: int = 256,
+                 events: bool = True, faults: Sequence[tuple[int, float]] = (), queue_size: int = 1024,
                  run_id: str | None = None) -> None:
         self.n = int(check_number("clients", clients, ge=1, le=2000))
         self.speed = check_number("speed", speed, gt=0, le=10_000)
         self.hours = check_number("hours", hours, gt=0, le=24, unit="h")
         self.store = store
-        self.clock: Clock = clock if clock is not None else ScaledClock(self.speed)
+        self.clock = clock if clock is not None else ManualClock()
+        self.wall = ScaledClock(self.speed)  # paces the loop thread (reset at start)
         self.run_id = run_id or "r" + uuid.uuid4().hex[:8]
         self.root = Path(data_dir) / "runs" / self.run_id
         self.seed, self.fs, self.detect_events = int(seed), float(fs), bool(events)
@@ -173,8 +178,11 @@ class FacilityService:
         self.stopped = False
 
     # -- life cycle ------------------------------------------------------------------------------
-    def start(self, *, background: bool | None = None) -> None:
-        """Plan the beds, write them to the database, start every session (and the loop thread)."""
+    def start(self, *, background: bool = False) -> None:
+        """Plan the beds, write them to the database, start every session; ``background``: start the loop thread.
+
+        Without the thread nothing moves until :meth:`advance` (tests, fast-forward).
+        """
         from nexus.facility.beds import SleeperSink
         from nexus.sinks.bedside import BedSink
         from nexus.sources.synthetic.fleet import SyntheticFleet
@@ -205,33 +213,33 @@ class FacilityService:
         self.sup.add_fleet(fleet, [p.session for p in plans], programs=[p.program for p in plans], sinks=sinks)
         self.started = True
         logger.info("Facility %s: %d beds running at %gx real time.", self.run_id, self.n, self.speed)
-        if background is None:
-            background = not isinstance(self.clock, ManualClock)
         if background:
+            self.wall = ScaledClock(self.speed)
             self._thread = threading.Thread(target=self._loop, name="nexus-facility", daemon=True)
             self._thread.start()
 
     def _loop(self) -> None:
-        assert self.sup is not None
+        # the night's clock is advanced here, one bounded tick at a time, paced by the scaled wall clock: a
+        # facility that cannot keep up falls behind (status() says by how much) instead of taking the lock for
+        # one huge catch-up tick while consoles and extractions wait
         end = self.hours * 3600.0
-        nxt = self.clock.now()
-        wall_delay = getattr(self.clock, "wall_delay", None)
         try:
-            while not self._stop.is_set() and nxt < end:
-                nxt = min(nxt + self.tick_s, end)
-                delay = wall_delay(nxt) if wall_delay is not None else max(0.0, nxt - self.clock.now())
+            while not self._stop.is_set() and self.clock.now() < end - 1e-9:
+                target = min(self.clock.now() + self.tick_s, end)
+                delay = self.wall.wall_delay(target)
                 if delay > 0 and self._stop.wait(delay):
                     break
-                self._tick(nxt)
+                self._tick(target)
             if not self._stop.is_set():
                 self.end_all("night over")
         except Exception:  # the service must say why its loop stopped; beds are ended by stop()
             logger.exception("The facility loop stopped.")
 
-    def _tick(self, due_at: float | None = None) -> None:
+    def _tick(self, target: float) -> None:
         assert self.sup is not None
         with self._lock:
-            self.sup.step(due_at=due_at)
+            self.clock.advance(max(0.0, target - self.clock.now()))
+            self.sup.step()
             pending, self._pending_glitches = self._pending_glitches, []
             changed, self._changed = self._changed, set()
             beds = [self._bed_view(self._by_session[s]) for s in sorted(changed)]
@@ -241,15 +249,14 @@ class FacilityService:
             self._publish({"type": "beds", "t": self.clock.now(), "beds": beds})
 
     def advance(self, seconds: float) -> None:
-        """Run the loop for ``seconds`` of clock time on a :class:`ManualClock` (tests, fast-forward)."""
-        if not isinstance(self.clock, ManualClock):
-            raise StateError("advance() is for a manual clock; a real-time facility ticks by itself.")
+        """Run the night for ``seconds`` of its clock, tick by tick, now (tests, fast-forward; no thread)."""
         if not self.started:
             raise StateError("Start the facility first.")
+        if self._thread is not None:
+            raise StateError("advance() is for a facility without its loop thread (start(background=False)).")
         end = self.clock.now() + check_number("seconds", seconds, ge=0, unit="s")
         while self.clock.now() < end - 1e-9:
-            self.clock.advance(min(self.tick_s, end - self.clock.now()))
-            self._tick()
+            self._tick(min(self.clock.now() + self.tick_s, end))
 
     def stop(self) -> None:
         """Stop the loop, end every running bed (stimulation stops, rows written), close the journal."""
@@ -288,6 +295,7 @@ class FacilityService:
                 bed.probs = r.get("probs")
                 if r.get("probs"):
                     bed.confidence[e] = round(max(r["probs"]), 3)
+                    bed.density[e] = [round(float(p), 3) for p in r["probs"]]
                 self._publish({"type": "stage", "session": bed.plan.session, "epoch": e, "stage": bed.stage,
                                "probs": bed.probs})
             elif k == "event":
@@ -398,6 +406,7 @@ class FacilityService:
                 summary: dict[str, Any] = {"events": dict(sorted(b.event_counts.items()))}
                 if loop is not None and hasattr(loop, "counts"):
                     summary.update({k: int(v[b.index]) for k, v in loop.counts.items()})
+                b.final_commands = {k: v for k, v in summary.items() if k != "events"}
                 self.sup.end_session(name)
                 b.state, b.end_reason = "ended", reason
                 b.version += 1
@@ -466,7 +475,7 @@ class FacilityService:
         name = b.plan.session
         alarms = [a for a in self._alarms.values() if a["session"] == name and not a["acknowledged"]]
         level = max((a["priority"] for a in alarms), key=PRIORITY_RANK.__getitem__, default="none")
-        commands: dict[str, int] = {}
+        commands: dict[str, int] = dict(b.final_commands)
         lease = "none"
         t_s = 0.0
         if self.sup is not None and name in self.sup.sessions:
@@ -508,11 +517,13 @@ class FacilityService:
             return self._bed_view(self._get(session))
 
     def hypnogram(self, session: str) -> dict[str, Any]:
-        """The live hypnogram so far: one stage code per 30-s epoch (-2 unscored) and its confidence."""
+        """The live hypnogram so far: one stage code per 30-s epoch (-2 unscored), confidence, hypnodensity."""
         with self._lock:
             b = self._get(session)
-            return {"session": session, "epoch_s": EPOCH_S, "stages": self._stage_list(b),
-                    "confidence": self._confidence_list(b), "probs": b.probs}
+            stages = self._stage_list(b)
+            return {"session": session, "epoch_s": EPOCH_S, "stages": stages,
+                    "confidence": self._confidence_list(b), "probs": b.probs,
+                    "hypnodensity": [b.density.get(e) for e in range(len(stages))]}
 
     def events(self, session: str) -> list[dict[str, Any]]:
         """The bed's latest events (newest last)."""
@@ -538,7 +549,7 @@ class FacilityService:
                     "clock_s": round(self.clock.now(), 2), "hours": self.hours,
                     "running": sum(b.state == "running" for b in self._beds),
                     "ticks": 0 if sup is None else sup.ticks,
-                    "lag_s": 0.0 if sup is None else round(sup.lag_s(), 3),
+                    "lag_s": round(max(0.0, self.wall.now() - self.clock.now()), 2) if self._thread else 0.0,
                     "consoles": len(self._subs)}
 
     # -- the feed --------------------------------------------------------------------------------

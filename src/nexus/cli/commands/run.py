@@ -39,7 +39,7 @@ def run(clients: int, host: str | None, port: int | None, speed: float, hours: f
         first = ensure_admin(store)
         service = FacilityService(store, clients=clients, speed=speed, hours=hours, seed=seed,
                                   data_dir=settings.data_dir, faults=parse_faults(clients, faults, seed=seed))
-        service.start()
+        service.start(background=True)
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
         url = f"http://{shown}:{port}/"
 

@@ -229,8 +229,7 @@ async function loadSession(id) {
       api("GET", `/api/sessions/${encodeURIComponent(id)}/events`),
       api("GET", `/api/sessions/${encodeURIComponent(id)}/decisions`),
     ]);
-    state.hyp = { stages: h.stages, probs: h.stages.map(() => null) };
-    if (h.probs && h.stages.length) state.hyp.probs[h.stages.length - 1] = h.probs;
+    state.hyp = { stages: h.stages, probs: h.stages.map((_, i) => (h.hypnodensity || [])[i] || null) };
     drawHypnogram();
     fillList("s-events", ev.slice(-100).reverse().map((e) => `${fmtT(e.t_s)} ${e.kind}${e.channel ? " · " + e.channel : ""}`));
     fillList("s-decisions", dec.slice(-100).reverse().map((d) => `${fmtT(d.t_s)} ${d.kind} — ${d.reason}`));
