@@ -168,3 +168,26 @@ def test_recover_refuses_a_database_that_is_not_the_facilitys(tmp_path, monkeypa
     err = capsys.readouterr().err.strip()
     assert err.startswith("Error:") and err.count("\n") == 0
     assert bad.read_bytes() == before
+
+
+def test_db_upgrade_recovers_a_crashed_run_and_says_so(store, capsys):
+    _rows(store, ["x"], run="gone")
+    register_run(store, "gone", [])
+    with store.session() as s:
+        s.get(FacilityRun, "gone").pid = _dead_pid()
+    assert main(["db", "upgrade"]) == 0
+    out = capsys.readouterr().out
+    assert "Recovered 1 session(s) of 1 crashed run(s)" in out
+    assert _state(store, "x")[:2] == (SessionState.ABORTED, CRASH_REASON)
+
+
+def test_cli_extract_without_a_running_facility_warns_and_leaves_the_order(store, capsys):
+    _rows(store, ["y"], run="gone")
+    register_run(store, "gone", [])
+    with store.session() as s:
+        s.get(FacilityRun, "gone").pid = _dead_pid()
+    assert main(["extract", "y", "--mode", "release", "--no-wait"]) == 0
+    cap = capsys.readouterr()
+    assert "belong to no running facility" in cap.err and "nexus recover" in cap.err
+    assert "not yet carried out" in cap.out
+    assert _n_orders(store) == 1

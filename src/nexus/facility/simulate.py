@@ -237,14 +237,21 @@ def _run_part(part: _Part, progress: Callable[[float, float], None] | None = Non
     total = part.hours * 3600.0
     t0 = time.perf_counter()
     desk = _safety_hooks(sup, safety)
+    from nexus.safety.watchdog import Watchdog
+
+    dog = Watchdog(2.0)  # dead-man's switch: a loop that stalls for 2 s of wall time leaves its beds silent
+    dog.watch_supervisor(sup)
+    dog.start()
     try:
         sup.run(total, tick_s=part.tick_s, on_tick=(lambda rep: progress(rep.t, total)) if progress else None)
     except BaseException:
+        dog.stop()
         sup.close()  # every bed silent, every session closed, the journal flushed
         journal.close()
         if desk is not None:
             desk.store.close()
         raise
+    dog.stop()
     loop = sup.lanes[0].analyzer("dreamscape")
     beds = _bed_figures(loop, sinks, names)
     sup.close()
