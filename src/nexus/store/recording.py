@@ -9,15 +9,15 @@ While sessions run, everything is appended as it arrives to a folder (the *journ
     sessions at once (``(sessions, channels, samples)`` float32), so a facility of 1000 beds
     writes one frame per step instead of 1000 small writes.
 ``records.jsonl``
-    stages, events, glitches and decisions, one JSON object a line.
+    stages, events, glitches and decisions, one JSON object a line (NaN and infinities as ``null``).
 
 Every write goes to the operating system at once (a killed process loses nothing written), and
 the files are ``fsync``-ed at least every ``sync_s`` seconds (1 s by default), so a power cut
 loses at most the last second. :func:`recover_journal` reads a journal back, stopping cleanly at
 a torn last frame or line and skipping a damaged frame (its CRC or header does not match);
 :meth:`RecordingJournal.finalize` (or :func:`merge_journal` after a crash) writes one EDF+ per
-session with its stages, events, glitches and decisions as annotations, and fills the database
-row of each session.
+session with its stages, glitches, decisions and events as annotations (R-peaks, thousands an hour, only
+in the ``<session>.events.tsv`` written beside it with every event), and fills the database row of each session.
 
 Frame layout (little-endian): ``b"NXF1"``, n_sessions u32, n_channels u32, n_samples u32,
 crc32 u32 of the body; body: session numbers i32[n_sessions], first-sample times f64[n_sessions]
@@ -61,6 +61,7 @@ class SessionInfo:
     units: tuple[str, ...]
     start: str | None = None
     layout: int = 0
+    client: str | None = None
 
 
 @dataclass
@@ -115,8 +116,12 @@ class RecordingJournal:
         units: Sequence[str] | None = None,
         start: dt.datetime | None = None,
         sync: bool = True,
+        client: str | None = None,
     ) -> SessionInfo:
         """Register a session (written and synced at once; a session registered twice is kept once).
+
+        ``start`` is the night's start (default: now; a simulated night passes its own, e.g. lights-out) and
+        ``client`` the client's pseudonymous code; both go into the EDF+ header when the journal is merged.
 
         With ``sync=False`` the line is written but not yet synced: register many sessions, then
         call :meth:`flush` with ``force=True`` once.
@@ -127,11 +132,12 @@ class RecordingJournal:
         info = SessionInfo(
             number=len(self.sessions), session=session, channels=chans, fs=float(fs),
             units=tuple(units) if units else tuple(_unit_of(c) for c in chans),
-            start=(start or dt.datetime.now(dt.UTC)).isoformat(),
+            start=(start or dt.datetime.now(dt.UTC)).isoformat(), client=client,
         )
         self.sessions[session] = info
         info.layout = self._layout(info).number
-        self._sess_file.write((json.dumps(info.__dict__) + "\n").encode())
+        line = {k: v for k, v in info.__dict__.items() if k != "client" or v is not None}
+        self._sess_file.write((json.dumps(line) + "\n").encode())
         self._sess_file.flush()
         if sync:
             os.fsync(self._sess_file.fileno())
@@ -187,7 +193,7 @@ class RecordingJournal:
         A record may group several events of one session: ``onset`` is then a list, and every
         other list of the same length holds one value per event (expanded again on reading).
         """
-        lines = "".join(json.dumps(r, default=_json_default) + "\n" for r in records)
+        lines = "".join(_json_line(r) for r in records)
         if lines:
             self._rec_file.write(lines.encode())
             self._dirty = True
@@ -215,10 +221,13 @@ class RecordingJournal:
             f.close()
         self.closed = True
 
-    def finalize(self, out_dir: str | Path | None = None, *, store: Any = None) -> dict[str, Path]:
+    def finalize(
+        self, out_dir: str | Path | None = None, *, store: Any = None, start: dt.datetime | None = None,
+        clients: dict[str, str] | None = None,
+    ) -> dict[str, Path]:
         """Close the journal and write one EDF+ per session (see :func:`merge_journal`)."""
         self.close()
-        return merge_journal(self.folder, out_dir, store=store)
+        return merge_journal(self.folder, out_dir, store=store, start=start, clients=clients)
 
 
 def _unit_of(channel: str) -> str:
@@ -228,6 +237,26 @@ def _unit_of(channel: str) -> str:
     if low.startswith("resp"):
         return "au"
     return "uV"
+
+
+def _json_line(rec: dict[str, Any]) -> str:
+    """One record as a line of strict JSON: NaN and infinities (e.g. the first R-R interval) become null."""
+    try:
+        return json.dumps(rec, default=_json_default, allow_nan=False) + "\n"
+    except ValueError:  # rare: only records that hold a non-finite number pay for the walk
+        return json.dumps(_finite(rec), default=_json_default, allow_nan=False) + "\n"
+
+
+def _finite(o: Any) -> Any:
+    if isinstance(o, float | np.floating):
+        return float(o) if np.isfinite(o) else None
+    if isinstance(o, np.ndarray):
+        return _finite(o.tolist())
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_finite(v) for v in o]
+    return o
 
 
 def _json_default(o: Any) -> Any:
@@ -261,7 +290,9 @@ def _expand(rec: dict[str, Any]) -> list[dict[str, Any]]:
     onset = rec.get("onset")
     if not isinstance(onset, list):
         return [rec]
-    lists = {k: v for k, v in rec.items() if isinstance(v, list) and len(v) == len(onset)}
+    # a null among numbers was a NaN (see _json_line)
+    lists = {k: [np.nan if x is None else x for x in v] if any(isinstance(x, int | float) for x in v) else v
+             for k, v in rec.items() if isinstance(v, list) and len(v) == len(onset)}
     same = {k: v for k, v in rec.items() if k not in lists}
     return [same | {k: v[i] for k, v in lists.items()} for i in range(len(onset))]
 
@@ -404,10 +435,16 @@ def _find_magic(f: BinaryIO, start: int, size: int, chunk: int = 1 << 20) -> int
     return None
 
 
+#: event descriptions kept out of the EDF+ annotations (one per heartbeat: the events TSV holds them)
+TSV_ONLY_EVENTS = frozenset({"r_peak"})
+
+
 def _annotations(records: list[dict[str, Any]]) -> list[Annotation]:
     anns = []
     for r in records:
         kind = r.get("kind", "")
+        if kind == "event" and r.get("description") in TSV_ONLY_EVENTS:
+            continue
         if kind == "stage":
             text = STAGE_TEXT.get(int(r.get("stage", -2)), "Sleep stage ?")
         else:
@@ -423,8 +460,10 @@ def merge_journal(
     *,
     sessions: Sequence[str] | None = None,
     store: Any = None,
+    start: dt.datetime | None = None,
+    clients: dict[str, str] | None = None,
 ) -> dict[str, Path]:
-    """Write one EDF+ per session of a journal (after a clean end or a crash).
+    """Write one EDF+ per session of a journal (after a clean end or a crash), and its events TSV.
 
     Parameters
     ----------
@@ -437,12 +476,19 @@ def merge_journal(
     store : nexus.store.db.Store, optional
         When given, each session's database row (``NightSession`` with the same id) gets the
         ``recording_path``; a missing row is reported in the log, not created.
+    start : datetime, optional
+        The night's start for every session's EDF+ header (a simulated night: its lights-out, e.g. 23:00 of
+        the run's date); default: the start each session was registered with.
+    clients : dict, optional
+        Session id → client code for the EDF+ patient field; default: the code registered with the session,
+        else the one in the database (``store``), else the session id (never a name).
 
     Returns
     -------
     dict
         Session id → EDF+ path. Gaps in the signal are written as 0 µV and listed as
-        ``gap`` annotations; a session with no samples gets no file.
+        ``gap`` annotations; a session with no samples gets no file. Each session's events (R-peaks
+        included, which the EDF+ leaves out) go to ``<session>.events.tsv`` beside its EDF+.
     """
     rec = recover_journal(folder)
     out = Path(out_dir) if out_dir is not None else rec.folder
@@ -461,13 +507,42 @@ def merge_journal(
         whole = int(np.ceil(x.shape[1] / info.fs) * info.fs)  # whole 1-s data records
         x = np.nan_to_num(np.pad(x, ((0, 0), (0, whole - x.shape[1])), constant_values=np.nan), nan=0.0)
         signals = [Signal(c, x[k], info.fs, u) for k, (c, u) in enumerate(zip(info.channels, info.units, strict=True))]
-        start = dt.datetime.fromisoformat(info.start).replace(tzinfo=None, microsecond=0) if info.start else None
-        path = write_edf(out / f"{_safe(name)}.edf", signals, _annotations(by_session.get(name, [])) + gaps,
-                         start=start)
+        begin = start or (dt.datetime.fromisoformat(info.start) if info.start else None)
+        begin = begin.replace(tzinfo=None, microsecond=0) if begin else None
+        code = (clients or {}).get(name) or info.client or _client_code(store, name) or name
+        records = by_session.get(name, [])
+        path = write_edf(out / f"{_safe(name)}.edf", signals, _annotations(records) + gaps, start=begin,
+                         patient_code=_safe(code))
+        _write_session_events(out / f"{_safe(name)}.events.tsv", [r for r in records if r.get("kind") == "event"])
         paths[name] = path
     if store is not None:
         _update_rows(store, paths)
     return paths
+
+
+def _client_code(store: Any, session: str) -> str | None:
+    if store is None:
+        return None
+    from nexus.store.models import Client, NightSession
+
+    with store.session() as s:
+        client_id = getattr(s.get(NightSession, session), "client_id", None)
+        client = s.get(Client, client_id) if client_id is not None else None
+        return None if client is None else str(client.code)
+
+
+def _write_session_events(path: Path, events: list[dict[str, Any]]) -> None:
+    if not events:
+        return
+    import pandas as pd
+
+    from nexus.formats.events import write_events
+
+    df = pd.DataFrame([{k: v for k, v in r.items() if k not in ("session", "kind")} for r in events])
+    for col in ("description", "channel"):
+        if col not in df.columns:
+            df[col] = "n/a"
+    write_events(path, df)
 
 
 def _gap_annotations(missing: npt.NDArray[np.bool_], fs: float) -> list[Annotation]:

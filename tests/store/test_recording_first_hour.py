@@ -1,0 +1,75 @@
+"""What a user finds in a merged night: strict JSON records, the client and the night's start in the EDF+
+header, heartbeats in the events TSV rather than in the EDF+."""
+
+import datetime as dt
+import json
+import math
+
+import edfio
+import numpy as np
+
+from nexus.formats.edf import read_edf
+from nexus.formats.events import read_events
+from nexus.store.recording import RecordingJournal, recover_journal
+
+
+def _journal(tmp_path, **add):
+    j = RecordingJournal(tmp_path / "j", sync_s=0.0)
+    j.add_session("n1-0001", ("EEG C4-M1", "ECG"), 10.0, **add)
+    j.write_signals(["n1-0001"], [0.0], np.ones((1, 2, 40)))
+    return j
+
+
+def test_records_are_strict_json_and_nan_reads_back(tmp_path):
+    j = _journal(tmp_path)
+    j.write_records([{"session": "n1-0001", "kind": "event", "description": "r_peak", "channel": "ECG",
+                      "onset": [0.2, 1.2, 2.1], "duration": [0.0, 0.0, 0.0],
+                      "rr_s": [float("nan"), 1.0, 0.9], "hr_bpm": np.array([np.nan, 60.0, np.inf])}])
+    j.write_record("n1-0001", "glitch", 1.0, what="flat", level=float("inf"))
+    j.close()
+    text = (tmp_path / "j" / "records.jsonl").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    for line in text.splitlines():
+        json.loads(line, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))  # strict JSON
+    recs = recover_journal(tmp_path / "j").records
+    beats = [r for r in recs if r["kind"] == "event"]
+    assert math.isnan(beats[0]["rr_s"]) and beats[1]["rr_s"] == 1.0
+    assert math.isnan(beats[2]["hr_bpm"])
+    assert [r["level"] for r in recs if r["kind"] == "glitch"] == [None]
+
+
+def test_edf_header_has_the_client_and_the_nights_start(tmp_path):
+    lights_out = dt.datetime(2026, 12, 5, 23, 0, 0)
+    j = _journal(tmp_path, client="C-0042")
+    paths = j.finalize(tmp_path / "out", start=lights_out)
+    edf = edfio.read_edf(paths["n1-0001"])
+    assert edf.patient.code == "C-0042"
+    assert read_edf(paths["n1-0001"]).start == lights_out
+
+
+def test_edf_patient_defaults_to_a_given_client_map_then_the_session_id(tmp_path):
+    j = _journal(tmp_path)
+    paths = j.finalize(tmp_path / "out", clients={"n1-0001": "C-7"})
+    assert edfio.read_edf(paths["n1-0001"]).patient.code == "C-7"
+    j2 = RecordingJournal(tmp_path / "j2")
+    j2.add_session("n2-0001", ("EEG",), 10.0)
+    j2.write_signals(["n2-0001"], [0.0], np.ones((1, 1, 10)))
+    code = edfio.read_edf(j2.finalize(tmp_path / "out2")["n2-0001"]).patient.code
+    assert code == "n2-0001"  # never 'X'
+
+
+def test_heartbeats_go_to_the_events_tsv_not_the_edf(tmp_path):
+    j = _journal(tmp_path)
+    onsets = [0.5 + 0.8 * k for k in range(5)]
+    j.write_records([{"session": "n1-0001", "kind": "event", "description": "r_peak", "channel": "ECG",
+                      "onset": onsets, "duration": [0.0] * 5, "rr_s": [float("nan")] + [0.8] * 4}])
+    j.write_record("n1-0001", "event", 1.0, 2.0, description="movement", channel="Acc")
+    j.write_record("n1-0001", "stage", 0.0, 30.0, stage=2)
+    j.write_record("n1-0001", "decision", 1.5, what="silence")
+    paths = j.finalize(tmp_path / "out")
+    texts = [a.text for a in read_edf(paths["n1-0001"]).annotations]
+    assert not any("r_peak" in t for t in texts)
+    assert "Sleep stage N2" in texts and "event: movement" in texts and "decision: silence" in texts
+    ev = read_events(tmp_path / "out" / "n1-0001.events.tsv")
+    assert sorted(ev["description"]) == ["movement"] + ["r_peak"] * 5
+    np.testing.assert_allclose(ev.loc[ev["description"] == "r_peak", "onset"], onsets)
