@@ -141,3 +141,39 @@ def test_a_block_without_a_time_plays_while_the_lease_holds():
     s.renew_lease(3600.0, now=0.0)
     s.write(np.full(480, 0.01))
     assert np.allclose(s.audio, 0.01, atol=1e-6)
+
+
+def test_a_sink_that_hangs_in_the_loop_stalls_it_and_the_watchdog_silences_the_other_beds():
+    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.25, events=False), step_s=0.25)
+    p = default_clas_program()
+    prog = p.model_copy(update={"scenes": {**p.scenes, "bed": Scene(layers=[{"sound": "rain", "level_db": -35}])},
+                                "rules": {"W": "bed", "N1": "bed", "N2": "bed", "N3": "bed", "R": "bed"}})
+    data = _signals_at(3, 40, 1.0, 90.0, FS, CH).astype(np.float64)
+    release, hung = threading.Event(), threading.Event()
+    playing_when_hung = []
+
+    class HangsOnPlay(CountingSink):
+        def _play(self, command):
+            playing_when_hung.extend(not s.safe for s in sinks[:2])
+            hung.set()
+            release.wait(120.0)
+
+    sinks = [CountingSink(), CountingSink(), HangsOnPlay()]  # the last bed's sink hangs at its first command
+    sup.add_fleet(LoopedFleet(data, FS, CH), ["a", "b", "c"], programs=[prog] * 3, sinks=sinks)
+    dog = Watchdog(2.0, period_s=0.05)
+    dog.watch_supervisor(sup)
+    worker = threading.Thread(target=lambda: sup.run(60.0, tick_s=1.0), daemon=True)
+    try:
+        with dog:
+            worker.start()
+            assert hung.wait(240.0), "the hanging sink was never reached"
+            assert playing_when_hung == [True, True]  # beds a and b were hearing their scene
+            deadline = time.monotonic() + 20.0
+            while not (sinks[0].safe and sinks[1].safe) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert sinks[0].safe and sinks[1].safe  # silent while the loop hangs
+            assert sup.lanes[0].analyzer("dreamscape").bank.lapsed[[0, 1]].all()
+    finally:
+        release.set()
+        worker.join(120.0)
+    sup.close()

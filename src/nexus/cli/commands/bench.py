@@ -76,12 +76,15 @@ def clas(nights: int, clients: int, hours: float, stager: str, as_json: bool) ->
 @click.option("--warm", "warm_s", type=float, default=40.0, show_default=True,
               help="Loop time before the order, in s (the stager needs 30 s before scenes play).")
 @click.option("--no-watchdog", is_flag=True, help="Skip the dead-man's switch figure.")
+@click.option("--cli", is_flag=True, help="Give the order with a new 'nexus extract --all' process.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON object.")
-def extraction(sessions: int, realtime: bool, mode: str, warm_s: float, no_watchdog: bool, as_json: bool) -> None:
+def extraction(sessions: int, realtime: bool, mode: str, warm_s: float, no_watchdog: bool, cli: bool,
+               as_json: bool) -> None:
     """Time from 'extract --all' (through the database) to every bed's safe state; watchdog silence time."""
     from nexus.facility.extraction_bench import bench_extraction
 
-    res = bench_extraction(sessions, realtime=realtime, mode=mode, warm_s=warm_s, watchdog=not no_watchdog)
+    res = bench_extraction(sessions, realtime=realtime, mode=mode, warm_s=warm_s, watchdog=not no_watchdog,
+                           cli=cli)
     if not as_json:
         click.echo(f"{res['sessions']} beds ({res['clock']}): safe p50 {res['safe_s_p50']} s, p100 "
                    f"{res['safe_s_p100']} s after the order; watchdog silence p100 "
