@@ -92,12 +92,13 @@ def test_kill_9_mid_night_then_recovery_ends_every_session_and_keeps_the_signal(
     assert {r["end_reason"] for r in rows} == {"facility crashed; recovered"}
 
 
-def test_sigterm_ends_every_session_flushes_journals_and_leaves_no_worker(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_ends_every_session_flushes_journals_and_leaves_no_worker(tmp_path, signum):
     env = _env(tmp_path)
     proc, out = _start(tmp_path, env, 2)
     kids = _children(proc.pid)
     assert len(kids) >= 2
-    os.kill(proc.pid, signal.SIGTERM)
+    os.kill(proc.pid, signum)
     rc = proc.wait(timeout=120)
     assert rc != 0
     deadline = time.monotonic() + 60
@@ -106,7 +107,7 @@ def test_sigterm_ends_every_session_flushes_journals_and_leaves_no_worker(tmp_pa
     assert not [k for k in kids if _alive(k)]
     rows = _sessions(env)
     assert {r["state"] for r in rows} == {"aborted"}
-    assert {r["end_reason"] for r in rows} == {"facility stopped by SIGTERM"}
+    assert {r["end_reason"] for r in rows} == {f"facility stopped by {signal.Signals(signum).name}"}
     r = _nexus(env, "recover", "--json")  # nothing left for recovery: the run ended itself
     assert json.loads(r.stdout)["sessions"] == []
     for j in ("journal", "journal-1"):
