@@ -152,19 +152,24 @@ class WindowAccumulator:
         n = x.shape[-1]
         R, C = x.shape[:2]
         r: slice | IntArray = slice(None) if self.n.size == R else rows  # the whole lane: views, no gathers
-        tot = x.sum(axis=-1)
+        # reductions run over the samples of a (samples, rows × channels) copy: a reduction along
+        # a short last axis costs numpy several times more than the copy
+        xt = np.ascontiguousarray(x.reshape(R * C, n).T)
+        tot = xt.sum(axis=0).reshape(R, C)
         bad = ~np.isfinite(tot)
         if bad.any():
             fin = np.isfinite(x)
-            self.nonfinite[r] += n - np.count_nonzero(fin, axis=-1)
+            self.nonfinite[r] += n - fin.sum(axis=-1)
             x = np.where(fin, x, 0.0)
-            tot = x.sum(axis=-1)
+            xt = np.ascontiguousarray(x.reshape(R * C, n).T)
+            tot = xt.sum(axis=0).reshape(R, C)
         self.n[r] += n
         self.sum[r] += tot
-        self.sq[r] += np.einsum("rck,rck->rc", x, x)
-        bmx, bmn = x.max(axis=-1), x.min(axis=-1)
-        cmx = np.count_nonzero(x == bmx[..., None], axis=-1)
-        cmn = np.count_nonzero(x == bmn[..., None], axis=-1)
+        self.sq[r] += np.einsum("kj,kj->j", xt, xt).reshape(R, C)
+        bmx_f, bmn_f = xt.max(axis=0), xt.min(axis=0)
+        cmx = (xt == bmx_f).sum(axis=0).reshape(R, C)
+        cmn = (xt == bmn_f).sum(axis=0).reshape(R, C)
+        bmx, bmn = bmx_f.reshape(R, C), bmn_f.reshape(R, C)
         mx, mn, amx, amn = self.mx[r], self.mn[r], self.at_mx[r], self.at_mn[r]
         self.at_mx[r] = np.where(bmx > mx, cmx, np.where(bmx == mx, amx + cmx, amx))
         self.at_mn[r] = np.where(bmn < mn, cmn, np.where(bmn == mn, amn + cmn, amn))
@@ -176,10 +181,10 @@ class WindowAccumulator:
         tail = self.tail[r]
         d0 = np.where(has[:, None], np.abs(x[:, :, 0] - tail[:, :, -1]), 0.0)
         if n > 1:
-            d = np.subtract(x[..., 1:], x[..., :-1])
+            d = np.subtract(xt[1:], xt[:-1])
             np.abs(d, out=d)
-            self.maxdiff[r] = np.maximum(np.maximum(self.maxdiff[r], d.max(axis=-1)), d0)
-            self.absdiff[r] += d.sum(axis=-1) + d0
+            self.maxdiff[r] = np.maximum(np.maximum(self.maxdiff[r], d.max(axis=0).reshape(R, C)), d0)
+            self.absdiff[r] += d.sum(axis=0).reshape(R, C) + d0
         else:
             self.maxdiff[r] = np.maximum(self.maxdiff[r], d0)
             self.absdiff[r] += d0
