@@ -20,8 +20,9 @@ sleep), the heart rate is ``surge_bpm`` or more above its baseline, breathing ``
 breaths/min faster than its baseline, and the chin EMG ``emg_ratio`` × its baseline or movement
 in the last ``move_windows`` s, for 8 s in a row (see the episode hysteresis): an arousal has
 all of these too but for a few seconds. N3 and settled wake are left out. Without a respiration
-channel the surge must reach ``surge_no_resp_bpm`` with chin EMG (``emg_ratio`` × baseline) or movement; without an ECG the
-breathing rise (``resp_rise_no_ecg``) with EMG or movement stands in for it.
+channel the surge must reach ``surge_no_resp_bpm`` with chin EMG (``emg_ratio`` × baseline) or
+movement; without an ECG the breathing rise (``resp_rise_no_ecg``) with EMG or movement stands in
+for it.
 The EEG is not used, so distress is found during a technical fault on the EEG.
 
 ``arousal_storm``: ``storm_count`` or more arousals in ``storm_window_s`` — arousals handed in by
