@@ -420,3 +420,64 @@ def test_find_magic_across_chunks():
         assert recording._find_magic(f, 1, size, chunk=chunk) == 10, chunk
     assert recording._find_magic(f, 45, size, chunk=4) is None
     assert recording._find_magic(io.BytesIO(b"xxNXF"), 0, 5, chunk=2) is None
+
+
+def test_damage_is_counted_over_frames_and_files_and_logged(tmp_path, caplog):
+    j = RecordingJournal(tmp_path / "j", sync_s=0.0)
+    j.add_session("a", CH, 100.0)
+    j.add_session("e", ("EEG",), 100.0)
+    for k in range(4):
+        j.write_signals(["a"], [float(k)], np.full((1, 2, 100), k + 1.0))
+    j.write_signals(["e"], [0.0], np.ones((1, 1, 100)))
+    j.write_signals(["e"], [1.0], np.ones((1, 1, 100)))
+    j.close()
+    seg0, seg1 = tmp_path / "j" / "signals-0.seg", tmp_path / "j" / "signals-1.seg"
+    _poke(seg0, 20 + 12, b"\x7f\x7f\x7f\x7f")  # first and third frame of a: damaged
+    _poke(seg0, 2 * FRAME + 20 + 12, b"\x7f\x7f\x7f\x7f")
+    _poke(seg0, 3 * FRAME + 20 + 12, b"\x7f\x7f\x7f\x7f")  # ... and the last: a torn tail
+    e_frame = 20 + 4 + 8 + 100 * 4
+    with open(seg1, "r+b") as f:
+        f.truncate(2 * e_frame - 7)  # e's second frame torn
+    rec = recover_journal(tmp_path / "j")
+    assert rec.corrupt_bytes == 2 * FRAME
+    assert rec.torn_bytes == FRAME + e_frame - 7
+    np.testing.assert_array_equal(rec.samples("a")[0, ::100], [np.nan, 2.0])  # only the second second is left
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Journal {tmp_path / 'j'}: {FRAME + e_frame - 7} bytes of a torn last frame ignored (crash during a write).",
+        f"Journal {tmp_path / 'j'}: {2 * FRAME} bytes of damaged frames skipped (CRC or header mismatch).",
+    ]
+
+
+def test_a_stray_byte_before_a_frame_costs_only_that_byte(tmp_path):
+    seg = _three_frames(tmp_path)
+    raw = seg.read_bytes()
+    seg.write_bytes(raw[:FRAME] + b"x" + raw[FRAME:])
+    rec = recover_journal(tmp_path / "j")
+    assert rec.corrupt_bytes == 1 and rec.torn_bytes == 0
+    np.testing.assert_array_equal(rec.samples("a")[0, ::100], [1.0, 2.0, 3.0])
+
+
+def test_rows_of_an_unknown_session_are_skipped_not_the_rest(tmp_path):
+    j = RecordingJournal(tmp_path / "j")
+    j.add_session("a", CH, 100.0)
+    j.add_session("b", CH, 100.0)
+    j.write_signals(["b", "a"], [0.0, 0.0], np.stack([np.full((2, 100), 2.0), np.full((2, 100), 1.0)]))
+    j.close()
+    sessions = tmp_path / "j" / "sessions.jsonl"
+    sessions.write_text(sessions.read_text().splitlines()[0] + "\n")  # b's line lost in a crash
+    rec = recover_journal(tmp_path / "j")
+    assert list(rec.sessions) == ["a"]
+    np.testing.assert_array_equal(rec.samples("a"), 1.0)
+
+
+def test_blank_and_torn_lines_in_the_middle_are_skipped_and_logged(tmp_path, caplog):
+    j = RecordingJournal(tmp_path / "j")
+    j.add_session("a", CH, 100.0)
+    j.close()
+    path = tmp_path / "j" / "records.jsonl"
+    path.write_bytes(b'{"session": "a", "kind": "stage", "onset": 0, "stage": 1}\n\n  \n{"torn\n'
+                     b'{"session": "a", "kind": "stage", "onset": 30, "stage": 2}\n')
+    recs = recover_journal(tmp_path / "j").records
+    assert [r["stage"] for r in recs] == [1, 2]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Skipping a torn line at the end of {path} (written during a crash)."]
