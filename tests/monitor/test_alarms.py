@@ -57,3 +57,27 @@ def test_bad_ids_and_settings_are_clear_errors():
     with pytest.raises(InvalidInputError, match="No alarm 3"):
         book.resolve(3, 1.0)
     assert book.raise_glitch(_glitch("electrode_off", duration=5.0), now_s=1.0) is None  # closing, never opened
+
+
+def test_monitor_episodes_drive_the_alarm_lifecycle():
+    import numpy as np
+
+    from nexus.monitor.live import GlitchMonitor
+
+    fs = 128.0
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 15, (1, 2, int(400 * fs)))
+    x[0, 1, int(20 * fs) : int(300 * fs)] = 0.0  # the second EEG electrode reads 0 for 280 s
+    mon = GlitchMonitor(1, ["EEG C4-M1", "EEG O1-M2"], fs, sessions=["bed-7"])
+    book = AlarmBook(escalate_after_s=120.0)
+    step = int(fs)
+    escalated = []
+    for a in range(0, x.shape[-1], step):
+        now = (a + step) / fs
+        book.feed(mon.step(x[:, :, a : a + step], [True], now), now)
+        escalated += book.tick(now)
+    assert [(a.kind, a.channel, a.session) for a in escalated] == [("dropped_samples", "EEG O1-M2", "bed-7")]
+    assert escalated[0].escalated_s == escalated[0].raised_s + 120.0
+    alarm = book.alarms[0]
+    assert alarm.state == "resolved" and 300.0 <= alarm.resolved_s <= 305.0
+    assert book.log()[0]["priority"] == "high" and book.log()[0]["raised_priority"] == "medium"

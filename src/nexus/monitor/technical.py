@@ -11,7 +11,7 @@ Rules (amplitudes in µV, one window = 1 s by default)
 ``bad_samples``
     non-finite samples (NaN, ±inf) in the window.
 ``dropped_samples``
-    session-wide: at least half of the monitored channels (EEG, EOG, EMG, ECG) read exact zeros in at
+    session-wide: more than half of the monitored channels (EEG, EOG, EMG, ECG) read exact zeros in at
     least half the window, or all of them are flat together; per channel: exact zeros in at least
     half the window while the others are fine.
 ``flat_line``
@@ -127,7 +127,7 @@ def classify(
     n_mon = max(int(mon.sum()), 1)
     # lost samples read exact zeros live; from a file they read the constant that digital 0 maps to
     all_flat = (flat | ~mon).all(axis=1) & (n_mon >= 2)
-    sess_dropped = (zeros.sum(axis=1) >= max(0.5 * n_mon, 1)) | all_flat
+    sess_dropped = (zeros.sum(axis=1) > 0.5 * n_mon) | all_flat
     ptp = f.mx - f.mn
     held = flat & (np.abs(f.mean) >= p.held_uv) & (ptp <= p.held_ptp_uv)
     if f.hum.shape[-1]:
