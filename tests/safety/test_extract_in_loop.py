@@ -42,7 +42,7 @@ class _Ears(CountingSink):
 
 
 def _facility(signals, n=3, programs=None):
-    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.25, events=False), step_s=0.25,
+    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.1, events=False), step_s=0.25,
                      buffer_s=4.0)
     programs = programs or [_program()] * n
     sinks = [_Ears() if p is not None else None for p in programs]

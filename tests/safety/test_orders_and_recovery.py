@@ -74,7 +74,7 @@ def test_orders_from_the_database_are_carried_out_and_written_back(store):
     p = default_clas_program()
     prog = p.model_copy(update={"scenes": {**p.scenes, "bed": Scene(layers=[{"sound": "rain", "level_db": -35}])},
                                 "rules": {"W": "bed", "N1": "bed", "N2": "bed", "N3": "bed", "R": "bed"}})
-    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.25, events=False), step_s=0.25)
+    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.1, events=False), step_s=0.25)
     sinks = [CountingSink(), CountingSink()]
     sup.add_fleet(LoopedFleet(_signals_at(2, 40, 1.0, 60.0, FS, CH).astype(np.float64), FS, CH), names,
                   programs=[prog, prog], sinks=sinks)

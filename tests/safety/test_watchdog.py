@@ -78,7 +78,7 @@ def test_only_the_beds_that_stopped_being_renewed_are_silenced():
 
 
 def test_watchdog_thread_silences_a_real_stalled_facility():
-    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.25, events=False), step_s=0.25)
+    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.1, events=False), step_s=0.25)
     p = default_clas_program()
     prog = p.model_copy(update={"scenes": {**p.scenes, "bed": Scene(layers=[{"sound": "rain", "level_db": -35}])},
                                 "rules": {"W": "bed", "N1": "bed", "N2": "bed", "N3": "bed", "R": "bed"}})
@@ -144,7 +144,7 @@ def test_a_block_without_a_time_plays_while_the_lease_holds():
 
 
 def test_a_sink_that_hangs_in_the_loop_stalls_it_and_the_watchdog_silences_the_other_beds():
-    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.25, events=False), step_s=0.25)
+    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.1, events=False), step_s=0.25)
     p = default_clas_program()
     prog = p.model_copy(update={"scenes": {**p.scenes, "bed": Scene(layers=[{"sound": "rain", "level_db": -35}])},
                                 "rules": {"W": "bed", "N1": "bed", "N2": "bed", "N3": "bed", "R": "bed"}})

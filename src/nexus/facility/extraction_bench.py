@@ -132,7 +132,7 @@ def bench_extraction(sessions: int = 1000, *, realtime: bool = False, mode: str 
                                     "rules": {"W": "bed", "N1": "bed", "N2": "bed", "N3": "deep", "R": "bed"}})
         clock = RealClock() if realtime else ManualClock()
         tick_s = 0.1 if realtime else 1.0
-        sup = Supervisor(clock, analyzers=default_analyzers(block_s=0.25, events=False), step_s=0.25,
+        sup = Supervisor(clock, analyzers=default_analyzers(block_s=0.1, events=False), step_s=0.25,
                          buffer_s=8.0)
         sinks = [_StampSink() for _ in range(n)]
         data = _signals_at(n, 40, 1.0, 120.0, fs, CHANNELS)
