@@ -202,3 +202,13 @@ def test_stream_confirms_waves_only_inside_the_mask(unfiltered):
         got = [sw.step(x[:, i:i + 50], np.array([allowed])) for i in range(0, x.shape[1], 50)]
         got.append(sw.flush())
         assert sum(g.onset.size for g in got) == expected
+
+
+def test_slope_when_trough_and_peak_are_neighbours(unfiltered):
+    x = _wave()
+    x[LEAD : LEAD + 50] = -30.0
+    x[LEAD + 49] = -60.0  # the trough is the last negative sample ...
+    x[LEAD + 50 : LEAD + 100] = 20.0
+    x[LEAD + 50] = 40.0  # ... and the peak the first positive one
+    e = detect_slow_waves(x, FS).events.iloc[0]
+    assert e.ptp_uv == 100.0 and e.slope_uv_s == pytest.approx(100.0 * FS)  # over one sample

@@ -147,7 +147,8 @@ def test_rms_threshold_cap_and_empty_rows():
 def test_histogram_bins_match_searchsorted():
     rng = np.random.default_rng(5)
     edges = spindles._EDGES
-    v = np.r_[rng.uniform(0, 2000, 3000), 10 ** rng.uniform(-3, 3.5, 3000), edges, edges[:-1] * 1.0000001, 0.0]
+    v = np.r_[rng.uniform(0, 2000, 3000), 10 ** rng.uniform(-3, 3.5, 3000), edges, edges[:-1] * 1.0000001,
+              np.nextafter(edges, 0), np.nextafter(edges, np.inf), 0.0]
     expected = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, edges.size - 2)
     np.testing.assert_array_equal(spindles._bin_index(v), expected)
     rows = np.stack([v, v[::-1]])
@@ -256,3 +257,9 @@ def test_offline_and_streaming_results_carry_kind_and_columns():
     ev = [g for g in got if g.onset.size]
     assert len(ev) == 1 and set(spindles.EXTRA) <= set(ev[0].extra)
     assert ev[0].extra["freq_hz"][0] == pytest.approx(13.0, abs=1.0)
+
+
+def test_stream_batches_carry_the_columns_even_when_empty():
+    st = SpindleStream(2, 200.0)
+    ev = st.step(np.zeros((2, 200)))
+    assert ev.onset.size == 0 and set(spindles.EXTRA) <= set(ev.extra)
