@@ -7,7 +7,8 @@ sends it: one row per session in the order table, which the running loop polls a
 step (no API involved, so the figure holds with the API down). Measured: wall seconds from the
 order's submission to each bed's sink going silent (``safe_s_*``), the times the facility wrote back
 (``db_safe_s_*``), and, before the order, the dead-man's switch: the loop is stopped and the
-watchdog (lease 2 s) silences every bed (``watchdog_silent_s_*``, from the loop's last step).
+watchdog (lease :data:`~nexus.safety.watchdog.LEASE_S`) silences every bed (``watchdog_silent_s_*``,
+from the loop's last step).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def bench_extraction(sessions: int = 1000, *, realtime: bool = False, mode: str 
     from nexus.facility.benchmark import LoopedFleet, _signals_at
     from nexus.facility.orders import OrderDesk, order_rows, register_run, submit_orders, wait_orders
     from nexus.facility.supervisor import Supervisor
-    from nexus.safety.watchdog import Watchdog
+    from nexus.safety.watchdog import LEASE_S, Watchdog
     from nexus.store import upgrade
     from nexus.store.db import open_store
     from nexus.store.models import Client, NightSession
@@ -152,7 +153,7 @@ def bench_extraction(sessions: int = 1000, *, realtime: bool = False, mode: str 
         res["warm_wall_s"] = round(time.perf_counter() - t_setup, 1)
         res["beds_hearing_a_program"] = int(sum(not s.safe for s in sinks))
         if watchdog:
-            dog = Watchdog(2.0, period_s=0.05)
+            dog = Watchdog(LEASE_S, period_s=0.05)
             dog.watch_supervisor(sup)
             for sink in sinks:
                 sink.arm()
@@ -161,7 +162,7 @@ def bench_extraction(sessions: int = 1000, *, realtime: bool = False, mode: str 
                 stopped = loop.last_step_wall
                 ok = _wait(lambda: all(s.safe_wall is not None for s in sinks), 30.0)
             silent = [s.safe_wall - stopped for s in sinks if s.safe_wall is not None]
-            res["watchdog_lease_s"] = 2.0
+            res["watchdog_lease_s"] = LEASE_S
             res["watchdog_all_silent"] = ok
             res |= {f"watchdog_silent_s_{k}": v for k, v in _pcts(silent).items()}
             loop = _LoopThread(sup, tick_s, realtime)  # the loop comes back; beds follow their programs again

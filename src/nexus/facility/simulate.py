@@ -237,9 +237,9 @@ def _run_part(part: _Part, progress: Callable[[float, float], None] | None = Non
     total = part.hours * 3600.0
     t0 = time.perf_counter()
     desk = _safety_hooks(sup, safety)
-    from nexus.safety.watchdog import Watchdog
+    from nexus.safety.watchdog import LEASE_S, Watchdog
 
-    dog = Watchdog(2.0)  # dead-man's switch: a loop that stalls for 2 s of wall time leaves its beds silent
+    dog = Watchdog(LEASE_S)  # dead-man's switch: a loop that stalls leaves its beds silent within 2 s
     dog.watch_supervisor(sup)
     dog.start()
     try:

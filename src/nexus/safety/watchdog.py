@@ -10,7 +10,8 @@ the bank refuses its commands until the loop renews it again (then the bed follo
 again; the lapse is logged and counted in :attr:`Watchdog.silenced`).
 
 :meth:`Watchdog.check` does one pass (tests drive it with a fake wall clock); :meth:`start` runs it
-on a daemon thread every ``period_s``.
+on a daemon thread every ``period_s``. :data:`LEASE_S` is the facility's lease: short enough that every
+bed is silent within 2 s of the loop's last step, with room for the check period and the silencing itself.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ import numpy as np
 
 from nexus.core.checks import check_number
 from nexus.core.log import logger
+
+LEASE_S = 1.5
+"""Wall-clock lease of the facility's watchdog, in s (silent within 2 s of the loop's last step)."""
 
 
 @dataclass
@@ -93,8 +97,8 @@ class Watchdog:
             stale = [s for s in np.flatnonzero((now - w.since >= self.lease_s) & ~bank.lapsed).tolist()
                      if bank.sinks[s] is not None]
             bank.lapsed[stale] = True  # the bank refuses their commands until the loop renews the leases
+            self._silence([(s, bank.sinks[s]) for s in stale])
             for s in stale:
-                self._go_safe(bank.sinks[s], s)
                 self.silenced.append((now, k, s))
                 n += 1
             if stale:
@@ -103,13 +107,35 @@ class Watchdog:
                              + (" …" if len(stale) > 10 else ""), now - float(w.since[stale].max()))
         return n
 
-    def _go_safe(self, sink: Any, slot: int) -> None:
-        # on a helper thread, so that a sink that hangs cannot keep the others from going silent
-        t = threading.Thread(target=sink.go_safe, args=(float("nan"),), name=f"nexus-safe-{slot}", daemon=True)
-        t.start()
-        t.join(timeout=self.hang_s)
-        if t.is_alive():
-            logger.error("Watchdog: the sink of slot %d hangs while going silent; the other beds go on.", slot)
+    def _silence(self, beds: list[tuple[int, Any]]) -> None:
+        """Silence ``beds`` on a helper thread; a sink that hangs there is left behind after ``hang_s``.
+
+        One helper goes down the list; when it makes no progress for ``hang_s``, a new helper starts
+        after the sink it is stuck on, so one hanging sink cannot keep the others playing.
+        """
+        start = 0
+        while start < len(beds):
+            at = [start]
+
+            def work(first: int, at: list[int] = at) -> None:
+                for i in range(first, len(beds)):
+                    at[0] = i
+                    beds[i][1].go_safe(float("nan"))
+                at[0] = len(beds)
+
+            t = threading.Thread(target=work, args=(start,), name="nexus-watchdog-silence", daemon=True)
+            t.start()
+            seen = -1
+            while True:
+                t.join(timeout=self.hang_s)
+                if not t.is_alive():
+                    return
+                if at[0] == seen:
+                    logger.error("Watchdog: the sink of slot %d hangs while going silent; the other beds go on.",
+                                 beds[at[0]][0])
+                    start = at[0] + 1
+                    break
+                seen = at[0]
 
     def start(self) -> Watchdog:
         """Run :meth:`check` every ``period_s`` on a daemon thread (independent of the loop)."""
