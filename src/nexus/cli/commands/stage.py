@@ -40,6 +40,7 @@ def stage(
     (NaN or flat signal) are written as ART. Without -o (or with -o -) the TSV goes to standard output and
     the summary to standard error.
     """
+    from nexus.core.checks import plural
     from nexus.core.log import logger
     from nexus.formats.edf import read_edf
     from nexus.formats.hypnogram import format_for_path, format_hypnogram, write_hypnogram
@@ -83,7 +84,8 @@ def stage(
         write_hypnogram(str(output), result.stages, result.epoch_s, result.probabilities, fmt=fmt)
     used = ", ".join(f"{k.upper()}={v}" for k, v in chosen.items())
     mins = result.summary()
-    click.echo(f"{len(result)} epochs staged ({'live' if live else 'offline'}, {result.model}; {used})", err=to_stdout)
+    mode = "live" if live else "offline"
+    click.echo(f"{plural(len(result), 'epoch')} staged ({mode}, {result.model}; {used})", err=to_stdout)
     click.echo("  ".join(f"{k} {v:.1f} min" for k, v in mins.items()), err=to_stdout)
     if not to_stdout:
         click.echo(f"Wrote {output} ({fmt})")
