@@ -78,3 +78,19 @@ def test_debug_anywhere_shows_the_traceback(tmp_path, where):
 def test_debug_after_double_dash_is_an_argument(tmp_path, capsys):
     assert main(["stats", "--", "--debug"]) == NotFoundError.exit_code
     assert "'--debug' does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["stats", "{h}", "--format", "foo"], ["compare", "{h}", "{h}", "--format", "foo"],
+     ["stage", "{edf}", "--format", "foo"]],
+    ids=["stats", "compare", "stage"],
+)
+def test_unknown_hypnogram_format_is_the_same_error_everywhere(tmp_path, capsys, args):
+    from nexus.formats.hypnogram import write_hypnogram
+
+    h = write_hypnogram(tmp_path / "h.tsv", [0, 2, 2])
+    edf = tmp_path / "missing-but-checked-later.edf"
+    rc = main([a.format(h=h, edf=edf) for a in args])
+    assert rc == InvalidInputError.exit_code
+    assert "Unknown hypnogram format 'foo'" in capsys.readouterr().err

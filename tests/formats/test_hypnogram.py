@@ -108,10 +108,13 @@ def test_nsrr_xml_reading(tmp_path):
 
 def test_unknown_format_lists_known(tmp_path):
     (tmp_path / "h.txt").write_text("0\n")
-    with pytest.raises(DataFormatError, match=r"Known: .*nsrr-xml"):
+    # a bad option, not a bad file: InvalidInputError (exit 2) as for every command's options
+    with pytest.raises(InvalidInputError, match=r"Known: .*nsrr-xml") as exc:
         read_hypnogram(tmp_path / "h.txt", "yasa-ints")
-    with pytest.raises(DataFormatError, match="Did you mean 'tsv'"):
+    assert not isinstance(exc.value, DataFormatError)
+    with pytest.raises(InvalidInputError, match="Did you mean 'tsv'") as exc:
         write_hypnogram(tmp_path / "o.tsv", [0], fmt="tvs")
+    assert not isinstance(exc.value, DataFormatError)
     assert "tsv" in FORMATS
 
 

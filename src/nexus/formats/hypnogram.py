@@ -357,18 +357,17 @@ def read_hypnogram(path: str | Path, fmt: str | None = None, *, epoch_s: float =
     ------
     NotFoundError
         The file does not exist.
+    InvalidInputError
+        Unknown format name (the message lists the known formats).
     DataFormatError
-        Unknown format or unreadable content (the message lists the known formats).
+        Unreadable content.
     """
     p = check_file_exists(path, "hypnogram")
     epoch_s = check_number("epoch_s", epoch_s, gt=0, unit="s")
     if fmt is None:
         fmt = _sniff(p)
     elif fmt not in FORMATS:
-        try:
-            check_option("hypnogram format", fmt, FORMATS)
-        except InvalidInputError as exc:
-            raise DataFormatError(exc.message) from None
+        check_option("hypnogram format", fmt, FORMATS)  # a bad option (exit 2), as in every command
     try:
         if fmt == "tsv":
             return _read_tsv(p)
@@ -483,11 +482,7 @@ def write_hypnogram(
     ``p_W p_N1 p_N2 p_N3 p_R`` when probabilities are given. Artefact and unscored epochs are
     written as "Sleep stage ?" in EDF+ and "Unscored|9" in NSRR XML (those formats have no artefact code).
     """
-    if fmt not in FORMATS:
-        try:
-            check_option("hypnogram format", fmt, FORMATS)
-        except InvalidInputError as exc:
-            raise DataFormatError(exc.message) from None
+    check_option("hypnogram format", fmt, FORMATS)
     out = check_writable_path(path, "hypnogram")
     _atomic_write(out, format_hypnogram(stages, epoch_s, probabilities, fmt))
     return out

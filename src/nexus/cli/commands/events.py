@@ -25,7 +25,7 @@ def events(recording: str, channels: tuple[str, ...], hypno: str | None, kinds: 
     Reads an EDF/EDF+/BDF recording, picks channels by name (EEG, EOG, EMG, ECG, Acc X/Y/Z) and
     writes one TSV: onset, duration, description, channel, plus detector-specific columns.
     """
-    from nexus.core.checks import check_writable_path, plural
+    from nexus.core.checks import check_writable_path
     from nexus.core.errors import InvalidInputError
     from nexus.events.run_all import ALL_KINDS, Channels, detect_all
     from nexus.formats.edf import read_edf
@@ -83,5 +83,5 @@ def events(recording: str, channels: tuple[str, ...], hypno: str | None, kinds: 
     else:
         write_events(output, df)
     counts = df["description"].value_counts().to_dict() if len(df) else {}
-    summary = ", ".join(plural(v, k) for k, v in sorted(counts.items())) or "no events"
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no events"
     click.echo(f"{summary} → {'standard output' if to_stdout else output}", err=to_stdout)
