@@ -102,6 +102,17 @@ def test_the_highest_open_alarm_colours_the_bed_and_psyche_detail_needs_consent(
     assert facility.get(f"/api/sessions/{sid}").json()["live"]["alarm"] == "medium"
 
 
+def test_an_episode_closing_updates_its_alarm_instead_of_raising_another(facility):
+    sid = facility.service.beds()[0]["session"]
+    facility.service.raise_glitch(Glitch(sid, 80.0, "flat_line", "EEG holds one value.", channel="EEG C4-M1"))
+    facility.service.raise_glitch(Glitch(sid, 80.0, "flat_line", "EEG holds one value.", channel="EEG C4-M1",
+                                         duration_s=12.0))
+    alarms = facility.get(f"/api/glitches?session={sid}").json()
+    assert [a["kind"] for a in alarms] == ["flat_line"]
+    with facility.store.session() as s:
+        assert s.get(GlitchRow, alarms[0]["id"]).duration_s == 12.0
+
+
 def test_extraction_ends_the_bed_in_the_safe_state_and_writes_the_night(facility):
     bed = next(b for b in facility.service.beds() if not b["natural"])
     sid = bed["session"]

@@ -58,3 +58,8 @@ def test_a_slow_console_is_dropped_and_the_loop_goes_on(facility):
     while (m := fast.get()) is not None:
         texts.append(json.loads(m))
     assert sum(m["type"] == "stage" for m in texts) == 2 * BEDS
+    # bed updates are batched: at most one per second of night at 1x (240 ticks of 0.25 s here), and every
+    # bed whose epoch closed is in one
+    batches = [m for m in texts if m["type"] == "beds"]
+    assert 1 <= len(batches) <= 61
+    assert len({b["session"] for m in batches for b in m["beds"]}) == BEDS

@@ -78,5 +78,6 @@ def test_floor_alarms_session_and_extraction(served, page, artifacts):
     page.click("#extract-all")
     page.click("#confirm-ok")
     expect(page.locator('.tile[data-state="ended"]')).to_have_count(6)
+    expect(page.locator("#facility")).to_contain_text("0/6 beds running")
     assert {b["state"] for b in service.beds()} == {"ended"}
     page.screenshot(path=str(artifacts / "floor-extracted.png"), full_page=True)

@@ -159,9 +159,12 @@ class FacilityService:
         self.seed, self.fs, self.detect_events = int(seed), float(fs), bool(events)
         self.faults = list(faults)
         self.queue_size = int(check_number("queue_size", queue_size, ge=1))
-        # the closed loop answers within a quarter second; a tick covers ~0.25 s of real time
-        self.step_s = 0.25
+        # lane steps of 0.1 s (the analyzers' default): CLAS predicts the phase over a step plus the sound latency;
+        # a tick of the loop thread covers ~0.25 s of real time
+        self.step_s = 0.1
         self.tick_s = max(0.25, 0.25 * self.speed)
+        self.beds_every_s = max(self.tick_s, self.speed)
+        self._last_beds = -np.inf
         self._lock = threading.RLock()
         self._subs_lock = threading.Lock()
         self._subs: list[Subscriber] = []
@@ -241,8 +244,12 @@ class FacilityService:
             self.clock.advance(max(0.0, target - self.clock.now()))
             self.sup.step()
             pending, self._pending_glitches = self._pending_glitches, []
-            changed, self._changed = self._changed, set()
-            beds = [self._bed_view(self._by_session[s]) for s in sorted(changed)]
+            beds = []
+            # changed beds go out about once a second of real time (stages and alarms go out at once)
+            if self._changed and self.clock.now() - self._last_beds >= self.beds_every_s - 1e-9:
+                changed, self._changed = self._changed, set()
+                self._last_beds = self.clock.now()
+                beds = [self._bed_view(self._by_session[s]) for s in sorted(changed)]
         for rec in pending:
             self._store_glitch(rec)
         if beds:
@@ -317,6 +324,17 @@ class FacilityService:
     def _store_glitch(self, rec: dict[str, Any]) -> dict[str, Any]:
         from nexus.store.models import GlitchRow
 
+        # the monitor raises an episode twice: when it opens and, with its duration, when it closes
+        key = (rec["session"], rec["description"], float(rec["onset"]), rec.get("channel"))
+        with self._lock:
+            same = next((a for a in self._alarms.values()
+                         if (a["session"], a["kind"], a["onset_s"], a["channel"]) == key), None)
+        if same is not None and rec.get("duration"):
+            with self.store.session() as s:
+                row = s.get(GlitchRow, same["id"])
+                if row is not None:
+                    row.duration_s = float(rec["duration"])
+            return dict(same)
         with self.store.session() as s:
             row = GlitchRow(session_id=rec["session"], onset_s=float(rec["onset"]),
                             duration_s=rec.get("duration") or None, category=GlitchCategory(rec["category"]),

@@ -16,6 +16,7 @@ const state = {
   ws: null,
   view: null,            // {name: "floor"} | {name: "session", id}
   hyp: null,             // the open session's hypnogram {stages, probsByEpoch}
+  status: null,          // the last facility status from the feed
 };
 
 // -- REST ------------------------------------------------------------------------------------------
@@ -115,14 +116,18 @@ function schedule() {  // one DOM pass per animation frame, only for the beds th
     frame = 0;
     for (const s of state.dirty) renderTile(s);
     state.dirty.clear();
+    showStatus();
     if (state.view && state.view.name === "session") renderSessionMeta(state.view.id);
   });
 }
 
 function showStatus(s) {
+  if (!s) s = state.status;
   if (!s) return;
+  state.status = s;
+  const running = state.beds.size ? [...state.beds.values()].filter((b) => b.state === "running").length : s.running;
   const h = Math.floor(s.clock_s / 3600), m = Math.floor((s.clock_s % 3600) / 60);
-  $("facility").textContent = `night ${h}h${String(m).padStart(2, "0")} of ${s.hours}h · ${s.running}/${s.clients} beds running · ${s.speed}× · lag ${s.lag_s.toFixed(2)} s`;
+  $("facility").textContent = `night ${h}h${String(m).padStart(2, "0")} of ${s.hours}h · ${running}/${s.clients} beds running · ${s.speed}× · lag ${s.lag_s.toFixed(2)} s`;
 }
 
 // -- the floor -------------------------------------------------------------------------------------
