@@ -58,7 +58,7 @@ def test_clas_replay_writes_pulses(capsys, tmp_path, n3_edf):
     assert main(["dreamscape", "clas-replay", str(n3_edf), "--stage", "N3", "-o", str(out)]) == 0
     assert "pulses over 1.0 min of EEG Fpz-Cz" in capsys.readouterr().out
     ev = read_events(out)
-    assert len(ev) >= 10
+    assert len(ev) >= 6  # two copies of a 30-s excerpt, through the loop (decided at each live tick's end)
     assert set(ev["description"]) == {"clas_click"}
     assert np.all(np.diff(ev["onset"].to_numpy()) >= 0.5)
     assert main(["dreamscape", "clas-replay", str(n3_edf), "--channel", "EEG C3", "--stage", "N3",

@@ -32,7 +32,7 @@ def _program() -> Program:
 
 
 def _run(data, programs, sinks=None, patch=None):
-    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.25), step_s=0.25, buffer_s=4.0)
+    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.1), step_s=0.25, buffer_s=4.0)
     names = [f"bed-{k}" for k in range(data.shape[0])]
     sinks = sinks if sinks is not None else [CountingSink() if p is not None else None for p in programs]
     sup.add_fleet(LoopedFleet(data, FS, CH), names, programs=programs, sinks=sinks)
@@ -164,7 +164,7 @@ def test_a_program_edited_mid_night_is_checked_and_a_bad_edit_keeps_the_last_val
     import yaml
 
     prog = _program()
-    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.25, events=False), step_s=0.25)
+    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.1, events=False), step_s=0.25)
     sinks = [CountingSink()]
     sup.add_fleet(LoopedFleet(signals[:1], FS, CH), ["bed-0"], programs=[prog], sinks=sinks)
     decisions = []

@@ -69,7 +69,13 @@ def test_simulate_cli_writes_recordings_database_and_summary(tmp_path, capsys):
     names = sorted(b["session"] for b in summary["beds"])
     assert sorted(p.name for p in (out / "hypnograms").iterdir()) == [f"{n}.tsv" for n in names]
     assert json.loads((out / "summary.json").read_text())["clients"] == 2
-    assert sorted(p.name for p in (out / "recordings").iterdir()) == [f"{n}.edf" for n in names]
+    edfs = sorted(p for p in (out / "recordings").iterdir() if p.suffix == ".edf")
+    assert [p.name for p in edfs] == [f"{n}.edf" for n in names]
+    from nexus.formats.edf import read_edf
+
+    rec = read_edf(edfs[0])
+    assert names[0] + "-client" in rec.patient  # the client's code, not 'X X X X'
+    assert rec.start is not None and (rec.start.hour, rec.start.minute) == (23, 0)  # the night's lights-out
     assert not (out / "nexus.db").exists()  # the facility database, not a private copy
     with sqlite3.connect("nexus-data/nexus.db") as db:
         rows = db.execute("select id, state, recording_path, mode, program_id, summary from sessions "

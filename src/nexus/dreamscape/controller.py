@@ -144,10 +144,16 @@ class Controller:
         Default: the first program's ``clas.latency_ms`` (50 ms when none has CLAS).
     stimulate : bool
         False runs everything but CLAS (a sham night: the click decisions are logged, no click is issued).
+    tick_s : float, optional
+        Decide CLAS as a live loop that ticks every ``tick_s`` seconds: at the last sample of each tick the
+        phase is predicted over every horizon from ``latency_s`` to ``latency_s + tick_s`` (10-ms steps) and a
+        click is placed where the prediction crosses the target, so it is still ahead when the tick has been
+        processed. Without it (offline replays), the crossing is sought at every sample with the horizon
+        ``latency_s``. The decisions do not depend on how the samples are chunked into calls.
     """
 
     def __init__(self, programs: Sequence[Program | None], fs: float, *, latency_s: float | None = None,
-                 stimulate: bool = True) -> None:
+                 stimulate: bool = True, tick_s: float | None = None) -> None:
         if not programs:
             raise InvalidInputError("Give at least one program (one per session).")
         self.fs = check_number("fs", fs, ge=20, unit="Hz")
@@ -164,7 +170,19 @@ class Controller:
         self.latency_s = check_number("latency_s", latency_s, ge=0, le=0.25, unit="s")
         self.stimulate = bool(stimulate)
         self.decisions: list[Decision] = []
-        self.phase = CausalPhaseEstimator(n, self.fs, horizon_s=self.latency_s)
+        self.tick_s = None if tick_s is None else check_number("tick_s", tick_s, gt=0, le=0.2, unit="s")
+        self._ahead_h: npt.NDArray[np.float64] | None = None
+        if self.tick_s is None:
+            self.phase = CausalPhaseEstimator(n, self.fs, horizon_s=self.latency_s)
+        else:
+            every = max(1, round(self.tick_s * self.fs))
+            k = max(2, round(every / self.fs / 0.01) + 1)  # horizons 10 ms (or one sample) apart
+            self._ahead_h = self.latency_s + np.linspace(0.0, every / self.fs, k)
+            if self._ahead_h[-1] > 0.25:
+                raise InvalidInputError(f"latency_s + tick_s = {self._ahead_h[-1]:.3f} s is beyond the 0.25-s the "
+                                        "phase can be predicted; shorten the tick.")
+            self.phase = CausalPhaseEstimator(n, self.fs, horizon_s=self.latency_s,
+                                              ahead_s=tuple(float(h) for h in self._ahead_h), decide_every=every)
         self._prev_phase = np.zeros(n)
         self._warm_from = np.full(n, self.phase.warmup_s)  # EEG time from which phase estimates are valid
         self._eeg_t = 0.0  # EEG time of the next sample
@@ -539,6 +557,9 @@ class Controller:
         d_prev = np.angle(np.exp(1j * (prev[rows] - c["target"][rows, None])))
         d_now = np.angle(np.exp(1j * (track.phase[rows] - c["target"][rows, None])))
         crossed, frac = target_crossings(d_prev, d_now, 0.0)
+        ahead_onset = None
+        if self._ahead_h is not None and track.ahead_idx is not None and track.ahead_phase is not None:
+            crossed, ahead_onset = self._ahead_crossings(track, rows, m, t_samples)
         amp = track.amp[rows]
         thr = np.maximum(c["min_amp"][rows, None], c["rel"][rows, None] * env_mean[rows])
         crossed &= (eeg_times[None, :] >= self._warm_from[rows, None]) & (eeg_times[None, :] >= hold[rows])
@@ -557,11 +578,39 @@ class Controller:
         for r, i, low in zip(r_idx, i_idx, trough, strict=True):  # row-major: each session in time order
             s = int(rows[r])
             onset = t_samples[i] - frac[r, i] / self.fs + self.latency_s
+            if ahead_onset is not None:  # decided at the end of a tick, for a crossing still ahead
+                onset = float(ahead_onset[r, i])
+                frac[r, i] = (t_samples[i] + self.latency_s - onset) * self.fs
             gates = {"down_state_uv": round(float(low), 1), "snr": round(float(track.snr[s, i]), 2),
                      "envelope_mean_uv": round(float(env_mean[s, i]), 1)}
             eeg_at = eeg_times[i] - frac[r, i] / self.fs + self.latency_s
-            self._consider_click(s, onset, self._clas_cfg[s], float(track.phase[s, i]), float(track.amp[s, i]),
+            phase_at = float(track.phase[s, i]) if ahead_onset is None else float(self._c["target"][s])
+            self._consider_click(s, onset, self._clas_cfg[s], phase_at, float(track.amp[s, i]),
                                  p[s], out, gates, eeg_at)
+
+    def _ahead_crossings(self, track: Any, rows: npt.NDArray[np.intp], m: int, t_samples: npt.NDArray[np.float64]
+                         ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+        """Where, from each tick's last sample, the predicted phase crosses the target within the next tick.
+
+        Returns a mask (rows, m) that is True at the decision samples with a crossing ahead, and the onset (s,
+        session clock) of that crossing: the first horizon pair whose phases pass forward through the target,
+        interpolated between the two horizons.
+        """
+        assert self._ahead_h is not None
+        h = self._ahead_h
+        ph = track.ahead_phase[rows]  # (rows, D, K)
+        d = np.angle(np.exp(1j * (ph - self._c["target"][rows, None, None])))
+        crossed, frac = target_crossings(d[..., :-1], d[..., 1:], 0.0)  # (rows, D, K - 1)
+        hit = crossed.any(axis=2)
+        first = np.argmax(crossed, axis=2)
+        f = np.take_along_axis(frac, first[..., None], axis=2)[..., 0]
+        lag = h[first + 1] - f * (h[first + 1] - h[first])  # frac: share of the pair's interval after the target
+        mask = np.zeros((rows.size, m), dtype=bool)
+        onset = np.full((rows.size, m), np.nan)
+        idx = track.ahead_idx
+        mask[:, idx] = hit
+        onset[:, idx] = t_samples[idx][None, :] + lag
+        return mask, onset
 
     def _consider_click(self, s: int, onset: float, c: Any, phase: float, amp: float,
                         probs: npt.NDArray[np.float64], out: list[Command],

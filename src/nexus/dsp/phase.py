@@ -128,6 +128,8 @@ class PhaseTrack:
     amp: Array
     horizon_s: float
     snr: Array
+    ahead_idx: npt.NDArray[np.int64] | None = None
+    ahead_phase: Array | None = None
 
 
 def _generic_n3(n: int, fs: float, seed: int) -> Array:
@@ -190,8 +192,48 @@ def design_predictor(fs: float, horizon_s: float = 0.05, window_s: float = 1.0, 
     feats = feats[: target.size]
     # skip the first seconds (filter start-up) and solve real and imaginary parts in one call
     skip = int(2 * fs)
-    sol, *_ = np.linalg.lstsq(feats[skip:], np.stack([target.real, target.imag], axis=1)[skip:], rcond=None)
+    sol = _least_squares(feats[skip:], np.stack([target.real, target.imag], axis=1)[skip:])
     return np.asarray(sol[:, 0] + 1j * sol[:, 1])
+
+
+def _least_squares(a: Array, b: Array) -> Array:
+    """The least-squares solution of ``a @ x = b`` from the normal equations (``a`` has many more rows).
+
+    Two matrix products and a small solve instead of an SVD of the tall matrix: ~30x faster at 256 Hz,
+    with the same taps to ~1e-10 relative (the filter window is well conditioned).
+    """
+    ata = a.T @ a
+    atb = a.T @ b
+    sol, *_ = np.linalg.lstsq(ata, atb, rcond=None)
+    return np.asarray(sol)
+
+
+@functools.lru_cache(maxsize=16)
+def design_predictors(fs: float, horizons_s: tuple[float, ...], window_s: float = 1.0, train_s: float = 300.0,
+                      seed: int = 7) -> npt.NDArray[np.complex128]:
+    """The predictors of :func:`design_predictor` for several horizons at once (one least-squares solve).
+
+    Returns
+    -------
+    ndarray of complex, shape (round(window_s * fs), len(horizons_s))
+        One column of FIR taps per horizon, oldest sample first (apply as ``window @ taps``).
+    """
+    _check_fs_band(fs, SO_BAND_HZ)
+    for h in horizons_s:
+        check_number("horizon_s", h, ge=0, le=0.25, unit="s")
+    n_taps = round(window_s * fs)
+    shifts = [round(h * fs) for h in horizons_s]
+    x = _generic_n3(int(train_s * fs), fs, seed)
+    z = signal.hilbert(reference_band(x, fs))
+    hp = signal.butter(1, _PRE_HP_HZ, btype="highpass", fs=fs, output="sos")
+    feats = np.lib.stride_tricks.sliding_window_view(signal.sosfilt(hp, x), n_taps)
+    rows = z.size - n_taps + 1 - max(shifts)
+    skip = int(2 * fs)
+    targets = np.stack([z[n_taps - 1 + d : n_taps - 1 + d + rows] for d in shifts], axis=1)
+    rhs = np.concatenate([targets.real, targets.imag], axis=1)[skip:]
+    sol = _least_squares(feats[:rows][skip:], rhs)
+    k = len(shifts)
+    return np.asarray(sol[:, :k] + 1j * sol[:, k:])
 
 
 @functools.lru_cache(maxsize=16)
@@ -236,17 +278,28 @@ class CausalPhaseEstimator:
     """
 
     def __init__(self, n_sessions: int, fs: float, horizon_s: float = 0.05, window_s: float = 1.0, *,
-                 calibrate: bool = True) -> None:
+                 calibrate: bool = True, ahead_s: tuple[float, ...] | None = None,
+                 decide_every: int | None = None) -> None:
         check_number("n_sessions", n_sessions, ge=1)
         self.fs = float(fs)
         self.horizon_s = float(horizon_s)
         self.n_sessions = int(n_sessions)
         taps = design_predictor(self.fs, self.horizon_s, float(window_s))
         self._b = taps[::-1].copy()  # lfilter order: newest sample first
+        # complex taps on a real signal: two real filters (scipy filters real data in C, along any axis)
+        self._b_re, self._b_im = self._b.real.copy(), self._b.imag.copy()
+        # predictions over several horizons at decision points (every ``decide_every`` samples)
+        self.ahead_s = None if ahead_s is None else tuple(float(h) for h in ahead_s)
+        self.decide_every = None if decide_every is None else int(decide_every)
+        if (self.ahead_s is None) != (self.decide_every is None):
+            raise InvalidInputError("Give both 'ahead_s' and 'decide_every', or neither.")
+        self._ahead_taps = (None if self.ahead_s is None
+                            else design_predictors(self.fs, self.ahead_s, float(window_s)))
+        self._y_hist = np.zeros((int(n_sessions), self._b.size - 1))
         self._amp_scale = 1.0 / predictor_gain(self.fs, self.horizon_s, float(window_s))
         self._hp = signal.butter(1, _PRE_HP_HZ, btype="highpass", fs=self.fs, output="sos")
         self._hp_zi = np.zeros((self._hp.shape[0], self.n_sessions, 2))
-        self._fir_zi = np.zeros((self.n_sessions, self._b.size - 1), dtype=np.complex128)
+        self._fir_zi = np.zeros((2, self.n_sessions, self._b.size - 1))  # real and imaginary parts
         self._pow_a = 1.0 / (_POWER_TAU_S * self.fs)
         self._pow_zi = np.zeros((self.n_sessions, 1))
         self._pow_n = np.zeros(self.n_sessions)
@@ -280,7 +333,8 @@ class CausalPhaseEstimator:
         """Forget the history of the given session rows (after a glitch, or when a new recording starts)."""
         idx = np.asarray(sessions, dtype=int)
         self._hp_zi[:, idx, :] = 0.0
-        self._fir_zi[idx] = 0.0
+        self._fir_zi[:, idx] = 0.0
+        self._y_hist[idx] = 0.0
         self._pow_zi[idx] = 0.0
         self._pow_n[idx] = 0.0
         self._ring[idx] = 0.0
@@ -360,7 +414,10 @@ class CausalPhaseEstimator:
             empty = np.zeros((self.n_sessions, 0))
             return PhaseTrack(t=np.zeros(0), phase=empty, amp=empty, horizon_s=self.horizon_s, snr=empty)
         y, self._hp_zi = signal.sosfilt(self._hp, a, axis=-1, zi=self._hp_zi)
-        z, self._fir_zi = signal.lfilter(self._b, [1.0], y.astype(np.complex128), axis=-1, zi=self._fir_zi)
+        z_re, self._fir_zi[0] = signal.lfilter(self._b_re, [1.0], y, axis=-1, zi=self._fir_zi[0])
+        z_im, self._fir_zi[1] = signal.lfilter(self._b_im, [1.0], y, axis=-1, zi=self._fir_zi[1])
+        z = z_re + 1j * z_im
+        ahead_idx, ahead_phase = self._ahead(y)
         alpha = self._pow_a
         pw, self._pow_zi = signal.lfilter([alpha], [1.0, -(1.0 - alpha)], y * y, axis=-1, zi=self._pow_zi)
         count = self._pow_n[:, None] + np.arange(1, m + 1)[None, :]
@@ -380,7 +437,32 @@ class CausalPhaseEstimator:
         phase = np.angle(z)
         if self._bias.any():  # a late pulse means the estimate lags: report the phase that far ahead
             phase = np.angle(np.exp(1j * (phase + self._bias[:, None])))
-        return PhaseTrack(t=t, phase=phase, amp=amp, horizon_s=self.horizon_s, snr=snr)
+        if ahead_phase is not None and self._bias.any():
+            ahead_phase = np.angle(np.exp(1j * (ahead_phase + self._bias[:, None, None])))
+        return PhaseTrack(t=t, phase=phase, amp=amp, horizon_s=self.horizon_s, snr=snr, ahead_idx=ahead_idx,
+                          ahead_phase=ahead_phase)
+
+    def _ahead(self, y: Array) -> tuple[npt.NDArray[np.int64] | None, Array | None]:
+        """Phases predicted at every horizon of ``ahead_s`` from each decision point of this chunk.
+
+        A decision point is a sample whose global index ``g`` has ``(g + 1) % decide_every == 0`` (the
+        last sample of each live tick); the predictions use the filter window ending there.
+        """
+        if self._ahead_taps is None or self.decide_every is None:
+            return None, None
+        m = y.shape[1]
+        full = np.concatenate([self._y_hist, y], axis=1)
+        self._y_hist = full[:, -self._y_hist.shape[1]:].copy() if self._y_hist.shape[1] else self._y_hist
+        g0 = self._n_seen  # global index of the chunk's first sample (not yet advanced)
+        first = (-(g0 + 1)) % self.decide_every
+        idx = np.arange(first, m, self.decide_every, dtype=np.int64)
+        if not idx.size:
+            return idx, np.zeros((self.n_sessions, 0, len(self.ahead_s or ())))
+        n_taps = self._ahead_taps.shape[0]
+        win = np.lib.stride_tricks.sliding_window_view(full, n_taps, axis=1)[:, idx]  # (n, D, taps)
+        z = np.einsum("ndt,tk->ndk", win, self._ahead_taps.real) + 1j * np.einsum(
+            "ndt,tk->ndk", win, self._ahead_taps.imag)
+        return idx, np.angle(z)
 
 
 def causal_phase_track(x: npt.ArrayLike, fs: float, *, horizon_s: float = 0.0, chunk_s: float = 60.0) -> PhaseTrack:

@@ -60,9 +60,6 @@ class CleanFilter:
         self.filter = StatefulFilter(np.vstack(sos), (lane.capacity, len(self.rows)), init="step")
         contiguous = bool(self.rows) and self.rows == list(range(self.rows[0], self.rows[-1] + 1))
         self._sel: slice | list[int] = slice(self.rows[0], self.rows[-1] + 1) if contiguous else self.rows
-        if isinstance(self._sel, slice):  # compile (or load) the in-place kernel for this layout now
-            rows = np.zeros((lane.capacity, lane.n_channels, 2))[:, self._sel]
-            StatefulFilter(self.filter.sos, self.filter.leading_shape).step(rows, out=rows)
 
     def step(self, ctx: StepContext) -> StepResult:
         """Filter the electrophysiology rows of the block in place; return it."""
@@ -186,15 +183,6 @@ class LiveStaging:
             lane.capacity, lane.fs, kinds, night_hours=night_hours, workers=1 if background else None
         )
         self.piece = max(1, int(self.PIECE_S * lane.fs))
-        # compile (or load) the model's numba kernels now, not in the first tick of a live night
-        model = self.stager.model
-        model.predict_proba(np.zeros((1, len(model.feature_names))), engine="numba")
-        # … and the stager's own kernels, on a throwaway bed with two 5-s blocks of noise: a first
-        # compile inside the night would hold the interpreter lock for seconds and stall the ticks
-        warm = LiveStager(1, lane.fs, kinds, night_hours=night_hours, workers=1)
-        noise = np.random.default_rng(0).normal(0.0, 10.0, (1, len(kinds), round(10.0 * lane.fs)))
-        warm.push(noise)
-        warm.update()
         self._pool: Any = None
         self._jobs: deque[Any] = deque()
         self._buf: list[FloatArray] = []
@@ -283,10 +271,11 @@ class LiveStaging:
         return self._result(taken)
 
     def close(self) -> None:
-        """Stop the worker thread (after the queued blocks)."""
+        """Stop the worker thread (after the queued blocks) and the stager's own."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        self.stager.close()
 
     def _reset(self, slots: npt.NDArray[np.intp]) -> tuple[Any, list[StageBatch]]:
         self.stager.reset(slots)

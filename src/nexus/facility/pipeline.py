@@ -107,6 +107,10 @@ class Lane:
         """Slots with an open psyche glitch (set by the supervisor's monitor)."""
         self.staged = False
         """Whether an analyzer stages sleep (else stage gates are off); analyzers built later may ask."""
+        if analyzers:  # every kernel of the loop compiled (or loaded) now, once per layout, never inside a tick
+            from nexus.facility.warmup import warm_up
+
+            warm_up(self.fs, self.channels, self.capacity)
         self.analyzers: list[Analyzer] = []
         for f in analyzers:
             a = f(self)

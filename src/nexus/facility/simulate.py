@@ -19,6 +19,7 @@ per session), ``hypnograms/<session>.tsv`` and ``summary.json``.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import os
@@ -197,6 +198,7 @@ class _Part:
     root: str
     audio: str | None
     distress: int | None = None
+    lights_out: dt.datetime | None = None
 
 
 def _run_part(part: _Part, progress: Callable[[float, float], None] | None = None,
@@ -259,7 +261,8 @@ def _run_part(part: _Part, progress: Callable[[float, float], None] | None = Non
         desk.poll(force=True)  # write back the extractions that ended in the last tick
         desk.store.close()
     wall = time.perf_counter() - t0
-    paths = journal.finalize(root / "recordings") if part.signals else {}
+    paths = (journal.finalize(root / "recordings", start=part.lights_out,
+                              clients={b.session: b.client for b in part.beds}) if part.signals else {})
     journal.close()
     return {
         "stages": stages.stages, "confidence": stages.confidence, "glitches": [g.as_record() for g in sup.glitches],
@@ -514,8 +517,11 @@ def simulate(
                      names)
         safety |= {"database_url": store.engine.url.render_as_string(hide_password=False), "run_id": run_id}
     edges = np.linspace(0, n, min(workers, n) + 1).round().astype(int)
+    # the night's simulated start: lights-out (23:00 UTC) of the day the run starts
+    today = dt.datetime.now(dt.UTC)
+    lights_out = dt.datetime(today.year, today.month, today.day, 23, 0, tzinfo=dt.UTC)
     parts = [_Part(k, beds[a:b], hours, fs, tuple(channels), tick_s, step_s, signals, events, str(root),
-                   None if audio is None else str(audio), distress)
+                   None if audio is None else str(audio), distress, lights_out)
              for k, (a, b) in enumerate(itertools.pairwise(edges))]
     total = hours * 3600.0
     t0 = time.perf_counter()

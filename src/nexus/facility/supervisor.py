@@ -227,14 +227,13 @@ class Supervisor:
             for s in names:
                 self.journal.add_session(s, fleet.channels, fleet.fs, sync=False)
             self.journal.flush(force=True)
-        lane = self._new_lane(fleet.channels, fleet.fs, len(names))  # its clock starts now
-        start = self._due_index(lane)
-        lane.attach(np.arange(len(names)), start, sessions=names)
+        lane = self._new_lane(fleet.channels, fleet.fs, len(names))
+        lane.attach(np.arange(len(names)), 0, sessions=names)
         for k, s in enumerate(names):
             self.sessions[s] = SessionRuntime(s, lane, k, started=True)
-            self._assign(lane, k, None if programs is None else programs[k], None if sinks is None else sinks[k],
-                         start)
-        self._fleets.append(_FleetFeed(fleet, lane, slice(0, len(names)), names, start))
+            self._assign(lane, k, None if programs is None else programs[k], None if sinks is None else sinks[k], 0)
+        self._lane_t0[id(lane)] = self.clock.now()  # its clock starts once the beds are set up, not before
+        self._fleets.append(_FleetFeed(fleet, lane, slice(0, len(names)), names, 0))
 
     @staticmethod
     def _assign(lane: Lane, slot: int, program: Program | None, sink: BedSink | None, start_index: int) -> None:

@@ -145,7 +145,11 @@ def read_edf(path: str | Path) -> Recording:
     except Exception:  # edfio raises for anonymised dates ("X"); the start stays unknown
         start = None
     anns = [Annotation(float(a.onset), float(a.duration or 0.0), a.text) for a in raw.annotations]
-    return Recording(signals=signals, annotations=anns, start=start)
+    try:
+        patient = str(raw.patient.code)
+    except Exception:  # plain EDF (not EDF+): no patient subfields
+        patient = ""
+    return Recording(signals=signals, annotations=anns, start=start, patient="" if patient == "X" else patient)
 
 
 def _physical_range(x: npt.NDArray[np.float64]) -> tuple[float, float]:

@@ -38,6 +38,7 @@ def bench() -> None:
 def live(sessions: int, seconds: float, fs: float, channels: int, tick_ms: float, events: bool, record: bool,
          live_synth: bool, start_h: float, closed_loop: bool, as_json: bool) -> None:
     """Run N synthetic beds in real time through the live engine and report latency and CPU."""
+    from nexus.core.checks import plural
     from nexus.facility.benchmark import bench_live
     from nexus.facility.simulate import SIM_CHANNELS
 
@@ -45,7 +46,7 @@ def live(sessions: int, seconds: float, fs: float, channels: int, tick_ms: float
                      events=events, record=record, live_synth=live_synth, start_h=start_h, closed_loop=closed_loop)
     if not as_json:
         click.echo(
-            f"{res['sessions']} beds x {res['channels']} ch x {res['fs']:g} Hz for {res['seconds']:g} s: "
+            f"{plural(res['sessions'], 'bed')} x {res['channels']} ch x {res['fs']:g} Hz for {res['seconds']:g} s: "
             f"p50 {res['latency_ms_p50']} ms, p99 {res['latency_ms_p99']} ms, CPU {res['cpu_percent']}%, "
             f"dropped {res['samples_dropped']}, {'real time' if res['realtime'] else 'NOT real time'}"
             + (f"; closed loop: {res['clicks']} clicks, click latency p99 {res['click_latency_ms_p99']} ms"

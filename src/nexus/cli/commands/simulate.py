@@ -76,7 +76,9 @@ def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: 
         click.echo(json.dumps(summary.as_dict()))
         return
     s = summary
-    click.echo(f"Simulated {s.clients} beds x {s.hours:g} h at {s.fs:g} Hz in {s.wall_s:.1f} s "
+    from nexus.core.checks import plural
+
+    click.echo(f"Simulated {plural(s.clients, 'bed')} x {s.hours:g} h at {s.fs:g} Hz in {s.wall_s:.1f} s "
                f"({s.speedup:,.0f}x real time per bed-second).")
     click.echo(f"  epochs staged: {s.epochs_staged}; stage minutes per bed: "
                + ", ".join(f"{k} {v:g}" for k, v in s.stage_minutes.items()))
