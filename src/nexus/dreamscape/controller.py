@@ -150,7 +150,7 @@ class Controller:
         click is placed where the prediction crosses the target, so it is still ahead when the tick has been
         processed. Without it (offline replays), the crossing is sought at every sample with the horizon
         ``latency_s``. The decisions do not depend on how the samples are chunked into calls, except that the
-        estimator re-learns its phase bias at chunk ends (clicks then move by a millisecond or so).
+        estimator re-learns its phase bias at chunk ends (clicks then move by a few milliseconds).
     """
 
     def __init__(self, programs: Sequence[Program | None], fs: float, *, latency_s: float | None = None,
