@@ -4,10 +4,10 @@ import pytest
 from sqlalchemy import select, text
 
 from nexus.core.errors import MigrationError, StateError, StorageError
+from nexus.core.glitches import AlarmPriority, GlitchCategory
 from nexus.core.lifecycle import SessionState
 from nexus.core.settings import load_settings
 from nexus.store import check_schema, current_revision, head_revision, open_store, upgrade
-from nexus.core.glitches import AlarmPriority, GlitchCategory
 from nexus.store.models import (
     AuditEntry,
     Client,
