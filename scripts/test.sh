@@ -10,6 +10,11 @@ if [ "$(id -u)" = 0 ] && [ ! -x /usr/bin/chromium ]; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 \
     || { echo "test: chromium could not be installed (apt-get install chromium)." >&2; exit 1; }
 fi
+# the report tests render PDF pages with pdftoppm (Debian poppler-utils)
+if [ "$(id -u)" = 0 ] && ! command -v pdftoppm >/dev/null; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; } >&2 \
+    || { echo "test: poppler-utils could not be installed (apt-get install poppler-utils)." >&2; exit 1; }
+fi
 export TEST_ARTIFACTS_DIR="${TEST_ARTIFACTS_DIR:-$PWD/build/test-artifacts}"  # console screenshots
 if [ -z "${NEXUS_TEST_POSTGRES_URL:-}" ]; then
   if ! url="$(bash scripts/start-postgres.sh)"; then

@@ -59,7 +59,7 @@ def test_edf_replay_session_in_fast_forward():
 def test_simulate_cli_writes_recordings_database_and_summary(tmp_path, capsys):
     out = tmp_path / "night"
     rc = main(["simulate", "--clients", "2", "--hours", "0.04", "--out", str(out), "--signals", "--no-progress",
-               "--natural-share", "0.5", "--json"])
+               "--natural-share", "0.5", "--reports", "--json"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["clients"] == 2 and (summary["programs"], summary["natural"]) == (1, 1)
@@ -77,6 +77,9 @@ def test_simulate_cli_writes_recordings_database_and_summary(tmp_path, capsys):
     assert names[0] + "-client" in rec.patient  # the client's code, not 'X X X X'
     assert rec.start is not None and (rec.start.hour, rec.start.minute) == (23, 0)  # the night's lights-out
     assert not (out / "nexus.db").exists()  # the facility database, not a private copy
+    reports = sorted(p.name for p in (out / "reports").iterdir())
+    assert reports == sorted(["facility.html", *(f"{n}.html" for n in names)])
+    assert names[0] in (out / "reports" / f"{names[0]}.html").read_text()
     with sqlite3.connect("nexus-data/nexus.db") as db:
         rows = db.execute("select id, state, recording_path, mode, program_id, summary from sessions "
                           "order by id").fetchall()

@@ -23,6 +23,8 @@ import click
 @click.option("--natural-share", type=click.FloatRange(0, 1), default=1 / 7, show_default="1/7",
               help="Share of beds with a natural (record-only) night.")
 @click.option("--audio", "audio_dir", type=click.Path(file_okay=False), help="Write one WAV per bed into this folder.")
+@click.option("--reports", is_flag=True,
+              help="Also write the facility's night report and one night report per bed (HTML) into OUT/reports.")
 @click.option("--faults", default="",
               help="Comma-separated fault kinds to inject (or 'all'), to rehearse alarms: electrode_off, "
                    "electrode_pop, clipping, line_noise, dropped_samples, clock_jitter.")
@@ -36,7 +38,8 @@ import click
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on in a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: float, tick_s: float, step_s: float,
-             program_file: str | None, natural_share: float, audio_dir: str | None, faults: str, fault_share: float,
+             program_file: str | None, natural_share: float, audio_dir: str | None, reports: bool, faults: str,
+             fault_share: float,
              distress: int | None, signals: bool, events: bool, workers: int, progress: bool | None,
              as_json: bool) -> None:
     """Run a whole facility night in fast-forward through the live engine, each bed playing its dreamscape.
@@ -72,6 +75,9 @@ def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: 
     else:
         summary = run(clients, hours, out, seed=seed, fs=fs, profiles=profile, tick_s=tick_s, signals=signals,
                       events=events, workers=workers)
+    if reports:
+        written = _write_reports(summary)
+        click.echo(f"Wrote {written} report(s) into {summary.out}/reports", err=True)
     if as_json:
         click.echo(json.dumps(summary.as_dict()))
         return
@@ -98,3 +104,27 @@ def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: 
         click.echo(f"  database: {s.database} (see 'nexus sessions')")
     for note in s.notes:
         click.echo(f"  note: {note}")
+
+
+def _write_reports(summary) -> int:  # type: ignore[no-untyped-def]
+    """The facility's night report and one night report per bed of a finished simulation (HTML)."""
+    from pathlib import Path
+
+    from nexus.core.settings import load_settings
+    from nexus.reports.document import write_report
+    from nexus.reports.facility import build_facility_report, facility_night
+    from nexus.reports.night import build_night_report, night_from_session
+    from nexus.store import open_store
+
+    folder = Path(summary.out) / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    store = open_store(load_settings())
+    try:
+        names = [b["session"] for b in summary.beds]
+        write_report(build_facility_report(facility_night(store)), folder / "facility.html")
+        for name in names:  # events from the stored summary (detecting them again would cost minutes per bed)
+            write_report(build_night_report(night_from_session(store, name, detect=False)), folder / f"{name}.html")
+    finally:
+        store.close()
+    return len(names) + 1
+
