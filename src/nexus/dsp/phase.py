@@ -286,8 +286,6 @@ class CausalPhaseEstimator:
         self.n_sessions = int(n_sessions)
         taps = design_predictor(self.fs, self.horizon_s, float(window_s))
         self._b = taps[::-1].copy()  # lfilter order: newest sample first
-        # complex taps on a real signal: two real filters (scipy filters real data in C, along any axis)
-        self._b_re, self._b_im = self._b.real.copy(), self._b.imag.copy()
         # predictions over several horizons at decision points (every ``decide_every`` samples)
         self.ahead_s = None if ahead_s is None else tuple(float(h) for h in ahead_s)
         self.decide_every = None if decide_every is None else int(decide_every)
@@ -295,11 +293,13 @@ class CausalPhaseEstimator:
             raise InvalidInputError("Give both 'ahead_s' and 'decide_every', or neither.")
         self._ahead_taps = (None if self.ahead_s is None
                             else design_predictors(self.fs, self.ahead_s, float(window_s)))
+        self._ahead_real = (None if self._ahead_taps is None
+                            else np.ascontiguousarray(np.hstack([self._ahead_taps.real, self._ahead_taps.imag])))
         self._y_hist = np.zeros((int(n_sessions), self._b.size - 1))
+        self._tap_spectra: dict[int, Array] = {}
         self._amp_scale = 1.0 / predictor_gain(self.fs, self.horizon_s, float(window_s))
         self._hp = signal.butter(1, _PRE_HP_HZ, btype="highpass", fs=self.fs, output="sos")
         self._hp_zi = np.zeros((self._hp.shape[0], self.n_sessions, 2))
-        self._fir_zi = np.zeros((2, self.n_sessions, self._b.size - 1))  # real and imaginary parts
         self._pow_a = 1.0 / (_POWER_TAU_S * self.fs)
         self._pow_zi = np.zeros((self.n_sessions, 1))
         self._pow_n = np.zeros(self.n_sessions)
@@ -333,7 +333,6 @@ class CausalPhaseEstimator:
         """Forget the history of the given session rows (after a glitch, or when a new recording starts)."""
         idx = np.asarray(sessions, dtype=int)
         self._hp_zi[:, idx, :] = 0.0
-        self._fir_zi[:, idx] = 0.0
         self._y_hist[idx] = 0.0
         self._pow_zi[idx] = 0.0
         self._pow_n[idx] = 0.0
@@ -414,10 +413,13 @@ class CausalPhaseEstimator:
             empty = np.zeros((self.n_sessions, 0))
             return PhaseTrack(t=np.zeros(0), phase=empty, amp=empty, horizon_s=self.horizon_s, snr=empty)
         y, self._hp_zi = signal.sosfilt(self._hp, a, axis=-1, zi=self._hp_zi)
-        z_re, self._fir_zi[0] = signal.lfilter(self._b_re, [1.0], y, axis=-1, zi=self._fir_zi[0])
-        z_im, self._fir_zi[1] = signal.lfilter(self._b_im, [1.0], y, axis=-1, zi=self._fir_zi[1])
-        z = z_re + 1j * z_im
-        ahead_idx, ahead_phase = self._ahead(y)
+        # the FIR over the last window of every sample: one FFT convolution of (history + chunk) for all rows
+        # (scipy's lfilter runs an FIR row by row in Python); identical to filtering from a zero state
+        full = np.concatenate([self._y_hist, y], axis=1)
+        z = self._fir(full, m)
+        ahead_idx, ahead_phase = self._ahead(full, m)
+        if self._y_hist.shape[1]:
+            self._y_hist = full[:, -self._y_hist.shape[1]:].copy()
         alpha = self._pow_a
         pw, self._pow_zi = signal.lfilter([alpha], [1.0, -(1.0 - alpha)], y * y, axis=-1, zi=self._pow_zi)
         count = self._pow_n[:, None] + np.arange(1, m + 1)[None, :]
@@ -442,7 +444,28 @@ class CausalPhaseEstimator:
         return PhaseTrack(t=t, phase=phase, amp=amp, horizon_s=self.horizon_s, snr=snr, ahead_idx=ahead_idx,
                           ahead_phase=ahead_phase)
 
-    def _ahead(self, y: Array) -> tuple[npt.NDArray[np.int64] | None, Array | None]:
+    def _fir(self, full: Array, m: int) -> Array:
+        """The complex FIR's output at the last ``m`` samples of ``full`` (history + chunk), by real FFTs.
+
+        A circular convolution of length ``n >= full.shape[1]`` is exact on the samples whose whole window
+        lies in ``full`` (the wrap-around only reaches the first ``taps - 1``); the taps' spectra are
+        computed once per length.
+        """
+        from scipy import fft
+
+        n_taps = self._b.size
+        size = fft.next_fast_len(full.shape[1], real=True)
+        spec = self._tap_spectra.get(size)
+        if spec is None:
+            spec = np.stack([fft.rfft(self._b.real, size), fft.rfft(self._b.imag, size)])
+            self._tap_spectra[size] = spec
+        xf = fft.rfft(full, size, axis=1)
+        re = fft.irfft(xf * spec[0], size, axis=1)
+        im = fft.irfft(xf * spec[1], size, axis=1)
+        a = n_taps - 1
+        return re[:, a : a + m] + 1j * im[:, a : a + m]
+
+    def _ahead(self, full: Array, m: int) -> tuple[npt.NDArray[np.int64] | None, Array | None]:
         """Phases predicted at every horizon of ``ahead_s`` from each decision point of this chunk.
 
         A decision point is a sample whose global index ``g`` has ``(g + 1) % decide_every == 0`` (the
@@ -450,18 +473,16 @@ class CausalPhaseEstimator:
         """
         if self._ahead_taps is None or self.decide_every is None:
             return None, None
-        m = y.shape[1]
-        full = np.concatenate([self._y_hist, y], axis=1)
-        self._y_hist = full[:, -self._y_hist.shape[1]:].copy() if self._y_hist.shape[1] else self._y_hist
         g0 = self._n_seen  # global index of the chunk's first sample (not yet advanced)
         first = (-(g0 + 1)) % self.decide_every
         idx = np.arange(first, m, self.decide_every, dtype=np.int64)
         if not idx.size:
             return idx, np.zeros((self.n_sessions, 0, len(self.ahead_s or ())))
-        n_taps = self._ahead_taps.shape[0]
-        win = np.lib.stride_tricks.sliding_window_view(full, n_taps, axis=1)[:, idx]  # (n, D, taps)
-        z = np.einsum("ndt,tk->ndk", win, self._ahead_taps.real) + 1j * np.einsum(
-            "ndt,tk->ndk", win, self._ahead_taps.imag)
+        n_taps, k = self._ahead_taps.shape
+        assert self._ahead_real is not None
+        win = np.lib.stride_tricks.sliding_window_view(full, n_taps, axis=1)[:, idx]  # (n, D, taps), a copy
+        out = win.reshape(-1, n_taps) @ self._ahead_real  # one matrix product for every horizon, re and im
+        z = (out[:, :k] + 1j * out[:, k:]).reshape(self.n_sessions, idx.size, k)
         return idx, np.angle(z)
 
 
