@@ -87,3 +87,18 @@ def test_short_ticks_are_gathered_into_whole_stager_blocks_before_the_hand_over(
         job.result()
     assert stager.stager.n_blocks == 1  # 5.1 s pushed: one whole block processed
     stager.finish()
+
+
+def test_a_fresh_slot_is_staged_at_once_and_a_reused_one_starts_afresh():
+    lane, stager = _stager(deterministic=True)
+    stager.reset(np.array([0, 1]))  # a new lane's beds: nothing to forget, so no 30-s artefact hold
+    assert len(stager._jobs) == 0
+    for _ in range(2):
+        _short_step(lane, stager, 5.0)
+    stager.finish()
+    assert stager.stager._last is not None and set(stager.stager._last.stage.tolist()) <= {0, 1, 2, 3, 4}
+    lane2, stager2 = _stager(deterministic=False)
+    _short_step(lane2, stager2, 5.0)
+    stager2.reset(np.array([1]))  # slot 1 carried a sleeper: the stager forgets it
+    assert len(stager2._jobs) == 2
+    stager2.finish()

@@ -188,6 +188,7 @@ class LiveStaging:
         self._buf: list[FloatArray] = []
         self._buf_n = 0
         self._buf_active = np.zeros(lane.capacity, dtype=bool)
+        self._used = np.zeros(lane.capacity, dtype=bool)
         self.min_submit = round(5.0 * lane.fs)
         """Samples gathered before a hand-over to the worker (one stager block)."""
         if background:
@@ -231,6 +232,7 @@ class LiveStaging:
         block instead of one per tick spares the ticks a thread wake-up each.
         """
         x = np.take(ctx.block, self.rows, axis=1)  # a C-ordered copy of the rows in one pass: the worker's own
+        self._used |= ctx.active
         if self._pool is None:
             return self._result([self._run(x, ctx.active)])
         self._buf.append(x)
@@ -284,6 +286,10 @@ class LiveStaging:
     def reset(self, slots: npt.NDArray[np.intp]) -> None:
         """Start the stager afresh for new sleepers in ``slots`` (queued behind pending blocks)."""
         slots = np.asarray(slots, dtype=np.intp).copy()
+        slots = slots[self._used[slots]]  # a slot that never carried data is fresh: a reset would only cost
+        self._used[slots] = False  # 30 s of artefact epochs (the stager's rule after a reset)
+        if not slots.size:
+            return
         if self._pool is None:
             self._reset(slots)
         else:
