@@ -98,7 +98,10 @@ def test_a_fresh_slot_is_staged_at_once_and_a_reused_one_starts_afresh():
     stager.finish()
     assert stager.stager._last is not None and set(stager.stager._last.stage.tolist()) <= {0, 1, 2, 3, 4}
     lane2, stager2 = _stager(deterministic=False)
+    gate = threading.Event()
+    stager2._pool.submit(gate.wait)  # the worker is busy: nothing handed over completes before we look
     _short_step(lane2, stager2, 5.0)
     stager2.reset(np.array([1]))  # slot 1 carried a sleeper: the stager forgets it
     assert len(stager2._jobs) == 2
+    gate.set()
     stager2.finish()
