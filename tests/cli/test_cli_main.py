@@ -109,6 +109,34 @@ def test_newer_database_is_refused_untouched(tmp_path, capsys):
     assert db.read_bytes() == snapshot
 
 
+def test_a_file_that_is_not_a_database_is_refused_in_one_line_untouched(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "random.db"
+    bad.write_bytes(bytes(range(256)) * 16)
+    monkeypatch.setenv("NEXUS_DATABASE_URL", f"sqlite:///{bad}")
+    assert main(["db", "upgrade"]) == 74
+    err = capsys.readouterr().err
+    assert "file is not a database" in err and err.count("\n") == 1
+    assert bad.read_bytes() == bytes(range(256)) * 16
+
+
+@pytest.mark.parametrize("command", [["synth", "--hours", "0.1", "-o", "n.edf"], ["simulate", "--clients", "1",
+                                     "--hours", "0.01", "--out", "o"], ["dreamscape", "try", "p.yaml"]])
+def test_a_negative_seed_is_refused_in_one_line(tmp_path, monkeypatch, capsys, command):
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "--seed", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "'--seed'" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_negative_seed_is_refused_by_the_synthetic_sleeper():
+    from nexus.core.errors import InvalidInputError
+    from nexus.sources.synthetic.fleet import SyntheticFleet
+
+    with pytest.raises(InvalidInputError, match="seed -1"):
+        SyntheticFleet("typical_adult", seeds=[0, -1], hours=0.01)
+
+
 def test_debug_shows_the_traceback(monkeypatch):
     monkeypatch.setenv("NEXUS_DATABASE_URL", "nope")
     from nexus.core.errors import ConfigError

@@ -13,7 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
 from nexus.core.errors import MigrationError, StorageError
 
@@ -42,8 +42,9 @@ def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
-    except OperationalError as exc:
-        raise StorageError(f"Cannot open the database: {exc.orig}. Check NEXUS_DATABASE_URL.") from None
+    except DatabaseError as exc:  # cannot connect, or the file is not a database at all
+        raise StorageError(f"Cannot open the database: {exc.orig}. Check NEXUS_DATABASE_URL (or move the file "
+                           "away to start a new database).") from None
 
 
 def _known(rev: str) -> bool:

@@ -46,7 +46,7 @@ def schema(output: str | None) -> None:
 @click.argument("program", type=click.Path(dir_okay=False))
 @click.option("--clients", default=20, show_default=True, type=click.IntRange(1, 10000), help="Synthetic sleepers.")
 @click.option("--hours", default=8.0, show_default=True, type=click.FloatRange(0.01, 24), help="Night length.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the first sleeper.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the first sleeper.")
 @click.option("--profile", default="typical_adult", show_default=True,
               help="Synthetic sleeper profile: typical_adult, older_adult, insomniac, nightmare_prone, teen.")
 @click.option("--sham", is_flag=True, help="Run without clicks (for with/without comparisons).")

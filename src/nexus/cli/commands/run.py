@@ -14,7 +14,7 @@ import click
               help="How much faster than real time the night runs (e.g. 60: an hour a minute).")
 @click.option("--hours", type=click.FloatRange(min=0.01, max=24), default=8.0, show_default=True,
               help="Length of the night in hours.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first sleeper.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the first sleeper.")
 @click.option("--faults", type=click.IntRange(0, 1000), default=3, show_default=True,
               help="Demonstration glitches: stretches of bad samples on random beds in the first 10 minutes.")
 def run(clients: int, host: str | None, port: int | None, speed: float, hours: float, seed: int,

@@ -11,7 +11,7 @@ import click
 @click.option("--clients", type=int, default=10, show_default=True, help="Number of beds (synthetic sleepers).")
 @click.option("--hours", type=float, default=8.0, show_default=True, help="Length of the night in hours.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first sleeper.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the first sleeper.")
 @click.option("--profile", default="typical_adult", show_default=True,
               help="Sleeper profile for every bed: typical_adult, older_adult, insomniac, nightmare_prone, teen.")
 @click.option("--fs", type=float, default=100.0, show_default=True, help="Sampling rate in Hz (>= 100).")

@@ -9,7 +9,7 @@ import click
 
 @click.command()
 @click.option("--hours", type=float, default=8.0, show_default=True, help="Length of the night in hours.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same night.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Same seed, same night.")
 @click.option("--profile", default="typical_adult", show_default=True,
               help="Preset client profile: typical_adult, older_adult, insomniac, nightmare_prone, teen.")
 @click.option("--faults", default="",

@@ -95,6 +95,8 @@ class SyntheticFleet:
         self.fs = check_number("fs", fs, ge=100, le=4096, unit="Hz")
         self.hours = check_number("hours", hours, gt=0, le=24, unit="h")
         seeds = [int(s) for s in seeds]
+        if any(s < 0 for s in seeds):
+            raise InvalidInputError(f"Invalid seed {min(seeds)}: seeds are integers >= 0.")
         n = len(seeds)
         if n == 0:
             raise InvalidInputError("Invalid value for 'seeds': give at least one seed (one per session).")
