@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
-from nexus.facility.step import Analyzer, FloatArray, IntArray, StepContext, StepOutput
+from nexus.facility.step import Analyzer, FloatArray, IntArray, StepContext, StepOutput, StepResult
 
 
 def channel_roles(channels: Sequence[str]) -> dict[str, list[int]]:
@@ -326,8 +326,6 @@ class Lane:
         return out
 
     def _merge(self, ctx: StepContext, res: object, out: StepOutput) -> None:
-        from nexus.facility.step import StepResult
-
         if not isinstance(res, StepResult):
             raise TypeError(f"An analyzer returned {type(res).__name__}, expected StepResult.")
         if res.block is not None:
