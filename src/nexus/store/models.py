@@ -1,8 +1,8 @@
 """SQLAlchemy 2 models of the Nexus domain.
 
 Tables: clients, staff_users, dreamscape_programs, sessions, hypnograms, events, glitches,
-decisions, audit_entries, facility_runs, extraction_orders. Times of day are UTC ``datetime``; times within a night are
-seconds since the session started (``*_s`` columns).
+decisions, audit_entries, facility_runs, extraction_orders, bed_leases. Times of day are UTC ``datetime``; times
+within a night are seconds since the session started (``*_s`` columns).
 """
 
 from __future__ import annotations
@@ -379,3 +379,24 @@ class ExtractionOrder(Base):
     safe_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     message: Mapped[str] = mapped_column(Text, default="")
+
+
+class BedLease(Base):
+    """Who runs a bed of the multi-host floor: the lease of one session held by one ``nexus worker``.
+
+    A worker is a :class:`FacilityRun`; its lease on every bed it holds lasts while its ``heartbeat_at`` (database
+    time) is younger than the floor's lease time, so a heartbeat is one row per worker, whatever its number of
+    beds. ``worker_id`` is NULL for a bed no worker holds yet (or one handed back). ``generation`` grows at every
+    claim: a claim is a compare-and-set on it, so two workers claiming the same bed cannot both win.
+    ``journals`` lists, in order, the journal folder of every worker that ran a part of the night.
+    """
+
+    __tablename__ = "bed_leases"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    worker_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    plan: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="The bed's source: profile, seed, hours, fs.")
+    journals: Mapped[list[Any]] = mapped_column(default=list)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    takeovers: Mapped[int] = mapped_column(Integer, default=0, doc="Claims from a worker that had died.")
