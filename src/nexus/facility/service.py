@@ -38,7 +38,8 @@ from nexus.core.glitches import AlarmPriority, GlitchCategory
 from nexus.core.log import logger
 from nexus.core.stages import EPOCH_S
 from nexus.facility.analyzers import default_analyzers
-from nexus.facility.simulate import SIM_CHANNELS, BedPlan, _decision_rows, _start_rows, plan_beds
+from nexus.facility.records import start_rows, store_decisions
+from nexus.facility.simulate import SIM_CHANNELS, BedPlan, plan_beds
 from nexus.facility.supervisor import Supervisor
 from nexus.monitor.glitch import Glitch
 from nexus.store.db import Store
@@ -177,6 +178,9 @@ class FacilityService:
         self._changed: set[str] = set()
         self.sup: Supervisor | None = None
         self.journal: RecordingJournal | None = None
+        self.desk: Any = None  # the extraction order desk (orders from 'nexus extract' through the database)
+        self.watchdog: Any = None  # the dead-man's switch over the sinks' leases (with the loop thread)
+        self._extracted: list[dict[str, Any]] = []  # extractions whose wake is over: rows to write
         self.started = False
         self.stopped = False
 
@@ -192,8 +196,12 @@ class FacilityService:
 
         if self.started:
             raise StateError("The facility is already running.")
+        from nexus.facility.orders import OrderDesk, register_run
+
         plans = plan_beds(self.n, seed=self.seed, hours=self.hours, run_id=self.run_id)
-        _start_rows(self.store, plans)
+        start_rows(self.store, plans)
+        # the run owns its sessions: 'nexus recover' (and the next 'nexus run') ends them if this process dies
+        register_run(self.store, self.run_id, [self.root / "journal"], [p.session for p in plans])
         from sqlalchemy import select
 
         from nexus.store.models import NightSession
@@ -214,9 +222,18 @@ class FacilityService:
         sinks: list[BedSink | None] = [None if p.program is None else SleeperSink(base, k, p.program)
                                        for k, p in enumerate(plans)]
         self.sup.add_fleet(fleet, [p.session for p in plans], programs=[p.program for p in plans], sinks=sinks)
+        # 'nexus extract' from another process: orders in the database, polled after every lane step
+        self.desk = OrderDesk(self.store, self.sup, self.run_id)
+        self.sup.between_steps.append(self.desk.poll)
         self.started = True
         logger.info("Facility %s: %d beds running at %gx real time.", self.run_id, self.n, self.speed)
         if background:
+            from nexus.safety.watchdog import LEASE_S, Watchdog
+
+            # dead-man's switch on the wall clock: a loop that stalls leaves every bed silent within 2 s
+            self.watchdog = Watchdog(LEASE_S)
+            self.watchdog.watch_supervisor(self.sup)
+            self.watchdog.start()
             self.wall = ScaledClock(self.speed)
             self._thread = threading.Thread(target=self._loop, name="nexus-facility", daemon=True)
             self._thread.start()
@@ -250,6 +267,10 @@ class FacilityService:
                 changed, self._changed = self._changed, set()
                 self._last_beds = self.clock.now()
                 beds = [self._bed_view(self._by_session[s]) for s in sorted(changed)]
+        done, self._extracted = self._extracted, []
+        if done:  # beds whose extraction (wake) is over: end them here, rows written
+            for mode, group in _by_mode(done).items():
+                self._end([self._by_session[s] for s in group if s in self._by_session], f"extracted ({mode} wake)")
         for rec in pending:
             self._store_glitch(rec)
         if beds:
@@ -272,23 +293,41 @@ class FacilityService:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if self.desk is not None:
+            self.desk.poll(force=True)  # orders that came since the last step, extractions that ended in it
         self.end_all("facility stopped")
+        if self.watchdog is not None:
+            self.watchdog.stop()
         with self._lock:
             if self.sup is not None:
                 self.sup.close()
             if self.journal is not None:
                 self.journal.flush(force=True)
                 self.journal.close()
+        from nexus.core.settings import load_settings
+        from nexus.store.audit import checkpoint
+
+        with self.store.session() as s:
+            checkpoint(s, load_settings().secret_key)  # the night's signed head: a later rewrite is caught
         self.stopped = True
         with self._subs_lock:
             for sub in self._subs:
                 sub.dropped = True
             self._subs.clear()
+        from nexus.facility.orders import end_run
+
+        try:
+            end_run(self.store, self.run_id, "facility stopped")
+        except Exception as exc:  # a database that is down: 'nexus recover' ends the run later
+            logger.error("The run %s could not be marked as ended (%s).", self.run_id, exc)
 
     # -- listeners (called inside sup.step, under the lock) --------------------------------------
     def _on_records(self, kind: str, records: list[dict[str, Any]]) -> None:
         if kind == "glitch":
             self._pending_glitches += records
+            return
+        if kind == "extraction":  # a bed's extraction ended in the supervisor (woken): written after the step
+            self._extracted += records
             return
         for r in records:
             bed = self._by_session.get(r["session"])
@@ -393,12 +432,24 @@ class FacilityService:
             self._publish({"type": "beds", "t": self.clock.now(), "beds": [view]})
         return out
 
-    def extract(self, session: str, reason: str = "extracted by staff") -> dict[str, Any]:
-        """End one bed now: stimulation stops at once (its sink goes safe), its rows are written."""
+    def extract(self, session: str, reason: str = "extracted by staff", *, mode: str | None = None
+                ) -> dict[str, Any]:
+        """Extract one bed: stimulation stops at once (its sink goes safe).
+
+        Without ``mode`` the session ends now and its rows are written; with a mode (``gentle``,
+        ``immediate``, ``release``) the supervisor's extraction carries it out (see
+        :meth:`Supervisor.extract <nexus.facility.supervisor.Supervisor.extract>`) and the bed ends
+        when its wake is over (release: it records on, silent).
+        """
         bed = self._get(session)
         if bed.state != "running":
             raise StateError(f"Session '{session}' is not running (it is {bed.state}).")
-        self._end([bed], reason)
+        if mode is None:
+            self._end([bed], reason)
+        else:
+            assert self.sup is not None
+            with self._lock:
+                self.sup.extract(session, mode)
         return self.bed(session)
 
     def end_all(self, reason: str) -> int:
@@ -410,7 +461,7 @@ class FacilityService:
 
     def _end(self, beds: list[_Bed], reason: str) -> None:
         from nexus.core.lifecycle import SessionState
-        from nexus.store.models import DecisionRow, HypnogramRow, NightSession
+        from nexus.store.models import HypnogramRow, NightSession
 
         if not beds or self.sup is None:
             return
@@ -434,17 +485,23 @@ class FacilityService:
             hyp = {b.plan.session: (self._stage_list(b), self._confidence_list(b)) for b in beds}
             views = [self._bed_view(b) for b in beds]
         names = set(summaries)
-        from sqlalchemy import insert
+        from nexus.store.audit import append_many
 
         with self.store.session() as s:
-            for batch in _decision_rows([self.root / "journal"], names):
-                s.execute(insert(DecisionRow), batch)
+            # every automated decision is stored and audited in one transaction (the tamper-evident chain)
+            store_decisions(s, [self.root / "journal"], names)
+            append_many(s, [{"actor": "system", "action": "session.ended", "subject": name,
+                             "payload": {"reason": reason}} for name in sorted(names)])
             for name in names:
                 row = s.get(NightSession, name)
-                if row is None or row.state != SessionState.RUNNING:
+                if row is None:
                     continue
-                row.transition_to(SessionState.EXTRACTING)
-                row.transition_to(SessionState.ENDED, reason=reason)
+                if row.state == SessionState.RUNNING:
+                    row.transition_to(SessionState.EXTRACTING)
+                if row.state == SessionState.EXTRACTING:  # the order desk may have moved it here already
+                    row.transition_to(SessionState.ENDED, reason=reason)
+                elif row.state != SessionState.ENDED:
+                    continue
                 row.summary = summaries[name]
                 stages, conf = hyp[name]
                 if stages:
@@ -603,6 +660,14 @@ class FacilityService:
                 self._subs.remove(sub)
         for _ in slow:
             logger.warning("A console fell %d messages behind and was dropped.", self.queue_size)
+
+
+def _by_mode(reports: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Sessions of extraction reports, grouped by the mode carried out."""
+    out: dict[str, list[str]] = {}
+    for r in reports:
+        out.setdefault(str(r.get("mode", "immediate")), []).append(r["session"])
+    return out
 
 
 def parse_faults(clients: int, count: int, *, seed: int = 0, within_s: float = 600.0) -> list[tuple[int, float]]:

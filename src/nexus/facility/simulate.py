@@ -25,7 +25,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from nexus.core.stages import EPOCH_S
 from nexus.dreamscape.curator import SENSITIVITIES, Intake, curate
 from nexus.dreamscape.schema import GOALS, Program
 from nexus.facility.analyzers import default_analyzers
+from nexus.facility.records import open_db, start_rows, store_decisions
 from nexus.facility.supervisor import Supervisor
 from nexus.sources.synthetic.faults import EXTRA_FAULT_KINDS, FAULT_KINDS, schedule_faults
 from nexus.store.recording import RecordingJournal
@@ -507,10 +508,10 @@ def simulate(
         for k in hit.tolist():
             beds[k].faults = tuple(kinds)
     names = [b.session for b in beds]
-    store = _open_db(database_url) if database else None
+    store = open_db(database_url) if database else None
     safety: dict[str, Any] = {"parent_pid": os.getpid()} if workers > 1 else {}
     if store is not None:
-        _start_rows(store, beds)
+        start_rows(store, beds)
         from nexus.facility.orders import register_run
 
         register_run(store, run_id, [root / ("journal" if k == 0 else f"journal-{k}") for k in range(min(workers, n))],
@@ -613,51 +614,6 @@ def _so_change(beds: list[dict[str, Any]]) -> float | None:
     return round(100.0 * (float(np.mean(stim)) / float(np.mean(nat)) - 1.0), 1)
 
 
-def _open_db(url: str | None) -> Any:
-    from nexus.core.settings import load_settings
-    from nexus.store import upgrade
-    from nexus.store.db import open_store
-
-    settings = load_settings(**({"database_url": url} if url else {}))
-    store = open_store(settings, create=True, check=False)
-    upgrade(store.engine, "head")
-    from nexus.facility.recovery import recover
-
-    recover(store)  # sessions left open by a facility that crashed get their end state first
-    return store
-
-
-def _start_rows(store: Any, beds: list[BedPlan]) -> None:
-    import hashlib
-
-    from nexus.core.lifecycle import SessionState
-    from nexus.store.models import Client, DreamscapeProgram, NightSession, SessionMode
-
-    with store.session() as s:
-        for k, b in enumerate(beds):
-            client = Client(code=b.client, display_name=f"Synthetic sleeper {k + 1}",
-                            intake={"profile": b.profile, "seed": b.seed, **b.intake},
-                            consent_scopes=list(b.intake.get("consent", [])))
-            s.add(client)
-            s.flush()
-            prog_id = None
-            if b.program is not None:
-                body = b.program.model_dump(mode="json", exclude_none=True)
-                text = json.dumps(body, sort_keys=True)
-                row_p = DreamscapeProgram(client_id=client.id, name=b.program.name, body=body,
-                                          sha256=hashlib.sha256(text.encode()).hexdigest(),
-                                          curator_reasons=b.reasons)
-                s.add(row_p)
-                s.flush()
-                prog_id = row_p.id
-            row = NightSession(id=b.session, client_id=client.id, bed=f"bed-{k + 1}", program_id=prog_id,
-                               mode=SessionMode.RECORD_ONLY if b.program is None else SessionMode.STIMULATION,
-                               state=SessionState.PREPARED, source=f"synthetic:{b.profile}:{b.seed}")
-            row.transition_to(SessionState.CALIBRATING)
-            row.transition_to(SessionState.RUNNING)
-            s.add(row)
-
-
 def _abort_rows(store: Any, names: list[str], reason: str) -> None:
     from nexus.core.lifecycle import SessionState
     from nexus.store.models import NightSession
@@ -671,50 +627,17 @@ def _abort_rows(store: Any, names: list[str], reason: str) -> None:
                 row.transition_to(SessionState.ABORTED, reason=reason)
 
 
-def _decision_rows(journals: list[Path], names: set[str]) -> Iterator[list[dict[str, Any]]]:
-    """The decisions journaled by the night, in batches of database rows."""
-    batch: list[dict[str, Any]] = []
-    for j in journals:
-        path = j / "records.jsonl"
-        if not path.is_file():
-            continue
-        with path.open("rb") as fh:
-            for line in fh:
-                if b'"kind": "decision"' not in line:
-                    continue
-                try:
-                    r = json.loads(line)
-                except ValueError:
-                    continue
-                if r["session"] not in names:
-                    continue
-                batch.append({"session_id": r["session"], "t_s": r["onset"], "kind": r["description"][:32],
-                              "command": r.get("command") or {}, "inputs": r.get("inputs") or {},
-                              "reason": r.get("reason", "")})
-                if len(batch) >= 5000:
-                    yield batch
-                    batch = []
-    if batch:
-        yield batch
-
-
 def _end_rows(store: Any, names: list[str], paths: dict[str, Path], stages: _StageLog, n_epochs: int,
               glitches: list[dict[str, Any]], beds: list[dict[str, Any]], journals: list[Path]) -> None:
-    from sqlalchemy import insert
-
     from nexus.core.lifecycle import SessionState
     from nexus.core.settings import load_settings
     from nexus.store.audit import append_many, checkpoint
-    from nexus.store.models import DecisionRow, GlitchRow, HypnogramRow, NightSession
+    from nexus.store.models import GlitchRow, HypnogramRow, NightSession
 
     by_name = {b["session"]: b for b in beds}
     with store.session() as s:
         # every automated decision is stored and audited in the same transaction (tamper-evident chain)
-        for batch in _decision_rows(journals, set(names)):
-            s.execute(insert(DecisionRow), batch)
-            append_many(s, [{"actor": "system", "action": f"decision.{r['kind']}", "subject": r["session_id"],
-                             "payload": {"t": r["t_s"], "command": r["command"], "inputs": r["inputs"],
-                                         "reason": r["reason"]}} for r in batch])
+        store_decisions(s, journals, set(names))
         for name in names:
             row = s.get(NightSession, name)
             if row is None:

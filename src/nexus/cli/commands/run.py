@@ -27,14 +27,14 @@ def run(clients: int, host: str | None, port: int | None, speed: float, hours: f
     """
     from nexus.api.server import check_port, ensure_admin, serve
     from nexus.core.settings import load_settings
+    from nexus.facility.records import open_db
     from nexus.facility.service import FacilityService, parse_faults
-    from nexus.facility.simulate import _open_db
 
     settings = load_settings()
     host = host or settings.host
     port = port or settings.port
     check_port(host, port)
-    store = _open_db(None)
+    store = open_db(None)
     try:
         first = ensure_admin(store)
         service = FacilityService(store, clients=clients, speed=speed, hours=hours, seed=seed,
