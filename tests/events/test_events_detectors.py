@@ -240,6 +240,29 @@ def test_reset_forgets_one_session_only():
     ar.reset([0, 2])  # does not raise; the detectors of the facility call reset on every new session
 
 
+@pytest.mark.parametrize(("at", "amp"), [(20.0, 6.0), (25.0, 4.0)], ids=["real-arousal", "below-ratio"])
+def test_arousals_after_a_reset_are_those_of_the_new_signal_alone(at, amp):
+    # after a reset the 30-s baseline is missing until new data has come, as at the start of a
+    # night; a baseline over zeros flagged the first seconds as a shift, which then hid a real
+    # arousal (within 10 s of it) and inflated the ratio of a burst below the threshold
+    t = np.arange(int(60 * FS)) / FS
+    y = _background(60, seed=7)
+    m = (t >= at) & (t < at + 5.0)
+    y[m] += amp * np.sin(2 * np.pi * 10 * t[m])
+    offline = detect_arousals(y, FS).events
+    st = ArousalStream(2, FS)
+    n2 = np.full(2, 2)
+    for b in _chunks(np.stack([_background(60, 1), _background(60, 2)]), 256):
+        st.step(b, n2)
+    st.reset([1])
+    got = [st.step(b, n2) for b in _chunks(np.stack([_background(60, 3), y]), 256)]
+    got.append(st.flush())
+    ev = EventBatch.concat("arousal", got)
+    on = ev.onset[ev.session == 1] - 60.0
+    assert len(offline) == (1 if amp > 5 else 0)
+    np.testing.assert_allclose(on, offline.onset.to_numpy(), atol=1.0)
+
+
 @pytest.mark.parametrize(("freq", "expected"), [(10.0, 1), (13.5, 0), (22.0, 1)], ids=["alpha", "sigma", "beta"])
 def test_arousal_needs_a_shift_to_alpha_or_beta_not_sigma(freq, expected):
     t = np.arange(int(90 * FS)) / FS

@@ -62,3 +62,39 @@ def test_finite_passes_finite_arrays_through_and_cleans_others():
     assert np.array_equal(y, [1.0, 0.0, 0.0, 0.0])
     big = np.array([1e308, 1e308])  # the sum overflows, the values are finite: kept as they are
     assert np.array_equal(finite(big), big)
+
+
+class _Windows:
+    """A core that records, per stream row, the smallest sample and the window length it was given."""
+
+    def __init__(self, ws_ref: list) -> None:
+        self.seen: dict[int, list[tuple[float, int]]] = {}
+        self.ws_ref = ws_ref
+
+    def __call__(self, x, fs, mask):
+        ws = self.ws_ref[0]
+        for i, r in enumerate(ws.rows):
+            self.seen.setdefault(int(r), []).append((float(x[i].min()), x.shape[-1]))
+        return EventBatch("x", session=np.zeros(0, dtype=np.intp), channel=np.zeros(0, dtype=np.intp),
+                          onset=np.zeros(0), duration=np.zeros(0))
+
+
+def test_reset_history_is_missing_not_zeros():
+    # a reset session's windows start at the reset, as a fresh stream's would: the core never sees
+    # the zero-filled past (a baseline over it would be a mean over zeros)
+    ref: list = []
+    core = _Windows(ref)
+    ws = WindowedStream(core, "x", 2, 10.0, left_s=5.0, right_s=1.0, hop_s=1.0, n_groups=1)
+    ref.append(ws)
+    for _ in range(10):
+        ws.step(np.full((2, 10), 3.0))
+    core.seen.clear()
+    ws.reset([1])
+    for _ in range(8):
+        ws.step(np.full((2, 10), 3.0))
+    ws.flush()
+    assert min(m for m, _ in core.seen[0]) == 3.0
+    assert min(m for m, _ in core.seen[1]) == 3.0  # old code: 0.0, the zeroed history
+    lengths = [n for _, n in core.seen[1]]
+    assert lengths[0] <= 20 and max(lengths) <= 80  # only the 80 samples since the reset
+    assert max(n for _, n in core.seen[0]) > 60  # the other session keeps its 5-s history

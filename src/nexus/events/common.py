@@ -237,6 +237,9 @@ class WindowedStream:
         self._cap = self.left + self.right + 2 * self.hop + 64
         self._buf = np.zeros((rows, *self.inner_shape, self._cap))
         self._mask = np.zeros((rows, self._cap), dtype=bool)
+        # first sample of each row's current stream: history before it is missing (a reset row is
+        # evaluated from there on, as a fresh stream would be, not over a zero-filled past)
+        self._born = np.zeros(rows, dtype=np.int64)
         self.n_seen = 0  # samples received per session
         self._rate = 0.0  # samples per step (smoothed), to share the evaluations over the steps
         self._steps = 0
@@ -251,11 +254,17 @@ class WindowedStream:
         return (self.right + self.hop) / self.fs
 
     def reset(self, sessions: npt.ArrayLike) -> None:
-        """Clear the buffered signal of some sessions (a new client in that bed, or a stream gap)."""
+        """Forget the buffered signal of some sessions (a new client in that bed, or a stream gap).
+
+        The history before the reset becomes missing: the core sees these sessions' windows
+        start at the reset, exactly as for a stream that started then (a baseline over the
+        last 30 s is then undefined until enough new data has come, not a mean over zeros).
+        """
         idx = np.asarray(sessions, dtype=np.intp).ravel()
         rows = (idx[:, None] * self.n_channels + np.arange(self.n_channels)).ravel()
         self._buf[rows] = 0.0
         self._mask[rows] = False
+        self._born[rows] = self.n_seen
 
     def _expected(self) -> tuple[int, ...]:
         if self.n_channels == 1:
@@ -356,13 +365,26 @@ class WindowedStream:
         rows = self._group_rows[group]
         done = int(self._gdone[group])
         start = max(0, done - self.left)
+        self._gdone[group] = until
+        self._next[group] = until + self.hop
+        first = np.maximum(self._born[rows], start)
+        if first.max() == start:  # no row reset within the window (the usual case)
+            return self._run(rows, start, done, until)
+        # rows reset within the window start at their reset: one core call per distinct start
+        out = [
+            self._run(rows[first == b], int(b), max(done, int(b)), until)
+            for b in np.unique(first)
+            if b < self.n_seen
+        ]
+        return EventBatch.concat(self.kind, out, self.extra_names)
+
+    def _run(self, rows: npt.NDArray[np.intp], start: int, done: int, until: int) -> EventBatch:
+        """Run the core on samples ``start .. n_seen`` of ``rows``; keep the events confirmed in ``done .. until``."""
         mask = self._window(self._mask, rows, start)
         if self.gated:
             live = mask.any(axis=-1)
             if not live.all():
                 rows, mask = rows[live], mask[live]
-        self._gdone[group] = until
-        self._next[group] = until + self.hop
         if rows.size == 0:
             return EventBatch(self.kind, extra={k: np.zeros(0) for k in self.extra_names})
         self.rows, self.win_start, self.done, self.until = rows, start, done, until
