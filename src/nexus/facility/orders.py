@@ -29,7 +29,7 @@ from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError, NexusError, NotFoundError, StateError
 from nexus.core.lifecycle import FINAL_STATES, SessionState
 from nexus.core.log import logger
-from nexus.safety.extraction import ExtractionMode, parse_mode
+from nexus.safety.modes import ExtractionMode, parse_mode
 
 OPEN_STATES = (SessionState.RUNNING, SessionState.EXTRACTING)
 """States in which a session can (still) be extracted."""
@@ -103,14 +103,16 @@ def submit_orders(store: Any, session: str | None, mode: str | ExtractionMode, *
     StateError
         A session that has already ended (nothing is written).
     """
-    from sqlalchemy import select
+    from sqlalchemy import insert, select
 
     from nexus.store.models import ExtractionOrder, NightSession
 
     m = parse_mode(mode)
-    with store.session() as s:
+    n_, o_ = cast(Table, NightSession.__table__), cast(Table, ExtractionOrder.__table__)
+    with store.session() as s:  # Core statements: a thousand orders in a few milliseconds
         if session is None:
-            rows = list(s.scalars(select(NightSession).where(NightSession.state.in_(OPEN_STATES))))
+            rows = s.execute(select(n_.c.id, n_.c.facility_run_id).where(
+                n_.c.state.in_(OPEN_STATES)).order_by(n_.c.id)).all()
             if not rows:
                 raise NotFoundError("No running session to extract ('nexus sessions --state running' lists none).")
         else:
@@ -122,12 +124,12 @@ def submit_orders(store: Any, session: str | None, mode: str | ExtractionMode, *
             if row.state not in OPEN_STATES:
                 raise StateError(f"Session '{session}' is {row.state.value}, not running: nothing plays to extract "
                                  "from; end it with its technician instead.")
-            rows = [row]
-        orders = [ExtractionOrder(session_id=r.id, facility_run_id=r.facility_run_id, mode=m.value,
-                                  status="pending", ordered_by=ordered_by) for r in rows]
-        s.add_all(orders)
-        s.flush()
-        return [o.id for o in orders]
+            rows = [(row.id, row.facility_run_id)]
+        now = _utc()
+        ids = s.scalars(insert(o_).returning(o_.c.id, sort_by_parameter_order=True),
+                        [{"session_id": sid, "facility_run_id": run, "mode": m.value, "status": "pending",
+                          "ordered_by": ordered_by, "ordered_at": now, "message": ""} for sid, run in rows]).all()
+        return [int(i) for i in ids]
 
 
 def order_rows(store: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -136,10 +138,11 @@ def order_rows(store: Any, ids: Sequence[int]) -> list[dict[str, Any]]:
 
     from nexus.store.models import ExtractionOrder
 
+    o_ = cast(Table, ExtractionOrder.__table__)
     out: list[dict[str, Any]] = []
     with store.session() as s:
         for k in range(0, len(ids), 500):
-            for o in s.scalars(select(ExtractionOrder).where(ExtractionOrder.id.in_(list(ids[k:k + 500])))):
+            for o in s.execute(select(o_).where(o_.c.id.in_(list(ids[k:k + 500])))):
                 out.append({"order": o.id, "session": o.session_id, "mode": o.mode, "status": o.status,
                             "outcome": o.outcome, "run": o.facility_run_id,
                             **{k2: (None if v is None else _aware(v).isoformat())  # type: ignore[union-attr]

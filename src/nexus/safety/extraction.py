@@ -28,7 +28,7 @@ returns :class:`Action` objects that the facility's dreamscape loop carries out
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from typing import Any
 
 import numpy as np
@@ -36,20 +36,12 @@ import numpy.typing as npt
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
+from nexus.safety.modes import _RANK, SAFETY_ORDER, ExtractionMode, parse_mode, safest
+
+__all__ = ["SAFETY_ORDER", "Action", "ExtractionMachine", "ExtractionMode", "ExtractionReport", "OrderOutcome",
+           "Phase", "WakeRamp", "parse_mode", "safest"]
 
 
-class ExtractionMode(StrEnum):
-    """How a session is extracted (after stimulation has stopped)."""
-
-    RELEASE = "release"
-    GENTLE = "gentle"
-    IMMEDIATE = "immediate"
-
-
-SAFETY_ORDER: tuple[ExtractionMode, ...] = (ExtractionMode.RELEASE, ExtractionMode.GENTLE, ExtractionMode.IMMEDIATE)
-"""Modes from the least to the most firm; a conflict resolves to the later one."""
-
-_RANK = {m: k + 1 for k, m in enumerate(SAFETY_ORDER)}
 
 
 class Phase(IntEnum):
@@ -107,23 +99,6 @@ class OrderOutcome:
     def changed(self) -> bool:
         """True when the order changed what the bed does."""
         return self.outcome in ("started", "escalated")
-
-
-def parse_mode(mode: str | ExtractionMode) -> ExtractionMode:
-    """The :class:`ExtractionMode` named by ``mode`` (raises :class:`InvalidInputError` for others)."""
-    try:
-        return ExtractionMode(str(mode).lower())
-    except ValueError:
-        raise InvalidInputError(
-            f"Invalid value for 'mode': expected one of {', '.join(m.value for m in SAFETY_ORDER)}, got '{mode}'."
-        ) from None
-
-
-def safest(*modes: str | ExtractionMode) -> ExtractionMode:
-    """The safest (firmest) of several modes."""
-    if not modes:
-        raise InvalidInputError("Give at least one extraction mode.")
-    return max((parse_mode(m) for m in modes), key=_RANK.__getitem__)
 
 
 class ExtractionMachine:
