@@ -26,17 +26,20 @@ first sample it has not generated yet).
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from nexus.core.log import logger
+from nexus.dreamscape.check import Issue, check_text
 from nexus.dreamscape.controller import Command, Controller, Decision
 from nexus.dreamscape.schema import Program
 from nexus.dsp.filters import StatefulFilter, bandpass_sos
+from nexus.facility.guarding import LaneGuard
 from nexus.facility.pipeline import Lane, channel_roles
 from nexus.facility.step import CommandBatch, SlotGlitch, StepContext, StepResult
 from nexus.safety.extraction import Action, ExtractionMachine, ExtractionMode, OrderOutcome, WakeRamp
@@ -92,13 +95,24 @@ class DreamscapeLoop:
         self.has_program = np.zeros(lane.capacity, dtype=bool)
         self.extraction = ExtractionMachine(lane.capacity)
         """Each bed's extraction (see :meth:`extract`)."""
+        self.guard = LaneGuard(lane.capacity)
+        """Each bed's consent and the anti-exploitation policy (see :mod:`nexus.facility.guarding`)."""
 
     # -- beds ------------------------------------------------------------------------------------
-    def assign(self, slot: int, program: Program | None, sink: BedSink | None, *, t_start: float) -> None:
-        """Start a bed: its program (None: natural night), its sink, lights-out at lane time ``t_start`` (s)."""
-        self.ctrl.assign(slot, program, t_start=t_start)
+    def assign(self, slot: int, program: Program | None, sink: BedSink | None, *, t_start: float,
+               scopes: Sequence[str] | None = None) -> None:
+        """Start a bed: its program (None: natural night), its sink, lights-out at lane time ``t_start`` (s).
+
+        The program runs cut down to the client's consent ``scopes`` (None: every scope, for dry runs without
+        clients); what consent took out is journaled as a ``consent_applied`` decision.
+        """
+        run, why = self.guard.assign(slot, program, scopes)
+        self.ctrl.assign(slot, run, t_start=t_start)
+        if why:
+            self.ctrl.note(t_start, slot, "consent_applied", {"scopes": list(self.guard.scopes(slot)), "removed": why},
+                           "The program runs as far as the client's consent allows: " + "; ".join(why) + ".")
         self.bank.attach(slot, sink)
-        self.has_program[slot] = program is not None
+        self.has_program[slot] = run is not None
         for v in self.counts.values():
             v[slot] = 0
         self.late[slot] = 0
@@ -111,11 +125,53 @@ class DreamscapeLoop:
         """End a bed: its sink goes to the safe state and leaves the bank; its row hears nothing more."""
         self.ctrl.assign(slot, None, t_start=t)
         self.has_program[slot] = False
+        self.guard.release(slot)
         return self.bank.detach(slot, t)
 
-    def update_program(self, slot: int, text: str, *, t: float) -> Any:
-        """Replace a running bed's program if, and only if, the new text passes every check."""
-        return self.ctrl.update_program(slot, text, t=t)
+    def update_program(self, slot: int, text: str, *, t: float, fmt: str = "yaml") -> Any:
+        """Replace a running bed's program if, and only if, the new text passes every check.
+
+        The checks are those of ``nexus dreamscape check`` and the anti-exploitation policy; a refusal is
+        journaled as a ``program_rejected`` decision and the bed keeps its program. An accepted program runs
+        as far as the client's consent allows.
+        """
+        report = check_text(text, source=f"session {slot} update", fmt=fmt)
+        if not report.ok or report.program is None or not self.has_program[slot]:
+            return self.ctrl.update_program(slot, text, fmt=fmt, t=t)  # refused and journaled there
+        run, why, violations = self.guard.set_program(slot, report.program)
+        if violations:
+            report.errors.extend(Issue("", None, f"Anti-exploitation policy: {v}") for v in violations)
+            self.ctrl.note(t, slot, "program_rejected", {"violations": violations},
+                           "The new program breaks the anti-exploitation policy; the session keeps its program.")
+            return report
+        assert run is not None
+        rep = self.ctrl.update_program(slot, json.dumps(run.model_dump(mode="json", exclude_none=True)),
+                                       fmt="json", t=t)
+        if why:
+            self.ctrl.note(t, slot, "consent_applied", {"removed": why},
+                           "The new program runs as far as the client's consent allows: " + "; ".join(why) + ".")
+        rep.source = report.source
+        return rep
+
+    def set_consent(self, slot: int, scopes: Sequence[str], t: float) -> list[str]:
+        """New consent scopes for a running bed, effective now; returns what they took out of the program.
+
+        The program is cut down again, a bed that may no longer hear anything is silenced at once, and the
+        change is journaled (``consent_changed``).
+        """
+        had = self.has_program[slot]
+        run, why = self.guard.set_scopes(slot, scopes)
+        self.ctrl.note(t, slot, "consent_changed", {"scopes": list(scopes), "removed": why},
+                       "Consent changed; the night goes on as far as it allows" + (": " + "; ".join(why) if why
+                                                                                   else "") + ".")
+        if had and run is not None:
+            self.ctrl.update_program(slot, json.dumps(run.model_dump(mode="json", exclude_none=True)),
+                                     fmt="json", t=t)
+            if not self.guard.guards[slot].may_sound():  # type: ignore[union-attr]
+                cmd = Command(slot, float(t), "silence", {"for_s": None})
+                self.bank.deliver([cmd], t)
+                self.ctrl.note(t, slot, "quiet", {"consent": list(scopes)}, "No 'audio' consent: silent at once.")
+        return why
 
     # -- extraction ------------------------------------------------------------------------------
     def extract(self, slot: int, mode: str | ExtractionMode, t: float) -> tuple[OrderOutcome, list[Decision]]:
@@ -193,6 +249,8 @@ class DreamscapeLoop:
                 self.bank.detach(s, t)
                 self.ctrl.enabled[s] = False
                 glitches.append(SlotGlitch(s, t, "controller_error", f"The controller failed: {exc}. Safe state."))
+        # the runtime guard: consent now, and the anti-exploitation policy, before anything reaches a sink
+        cmds, self.ctrl.decisions = self.guard.screen(t, cmds, self.ctrl.decisions, ctx.distress & ctx.active)
         done = time.perf_counter()
         newly = np.flatnonzero(self.ctrl.failed & ~self._failed_seen)
         for s in newly.tolist():

@@ -43,6 +43,17 @@ from nexus.sources.base import Source
 from nexus.store.recording import RecordingJournal
 
 
+def _night_scopes(session: str, scopes: Sequence[str]) -> list[str]:
+    """The consent of a night, refused (StateError) without ``recording``: a night needs live signals."""
+    from nexus.guard.consent import Scope, effective_scopes
+
+    sc = list(scopes)
+    if Scope.RECORDING not in effective_scopes(sc):
+        raise StateError(f"Session '{session}' cannot start: its client has not consented to 'recording', and a "
+                         "night needs live signals. Record the consent first ('nexus client consent').")
+    return sc
+
+
 class Fleet(Protocol):
     """Many sessions generated together (e.g. :class:`~nexus.sources.synthetic.fleet.SyntheticFleet`)."""
 
@@ -74,6 +85,7 @@ class SessionRuntime:
     seen_order: deque[int] = field(default_factory=deque)
     program: Program | None = None
     sink: BedSink | None = None
+    scopes: list[str] | None = None
 
 
 @dataclass
@@ -205,7 +217,8 @@ class Supervisor:
         return names
 
     def add_fleet(self, fleet: Fleet, sessions: Sequence[str], *, programs: Sequence[Program | None] | None = None,
-                  sinks: Sequence[BedSink | None] | None = None) -> None:
+                  sinks: Sequence[BedSink | None] | None = None,
+                  scopes: Sequence[Sequence[str] | None] | None = None) -> None:
         """Run many generated sessions (one lane, their own slots), e.g. a ``SyntheticFleet``.
 
         Parameters
@@ -218,9 +231,12 @@ class Supervisor:
             Each bed's dreamscape (None: a natural, record-only night; default: all natural).
         sinks : sequence of BedSink or None, optional
             Each bed's sound output (None: no speaker; commands are still decided and journaled).
+        scopes : sequence of consent scopes or None, optional
+            Each bed's client's consent (see :mod:`nexus.guard.consent`); a program runs only as far as it
+            allows. None: every scope (a dry run without clients).
         """
         names = self._check_new(sessions)
-        for what, seq in (("programs", programs), ("sinks", sinks)):
+        for what, seq in (("programs", programs), ("sinks", sinks), ("scopes", scopes)):
             if seq is not None and len(seq) != len(names):
                 raise InvalidInputError(f"Got {len(seq)} {what} for {len(names)} sessions: give one per session.")
         if self.journal is not None:
@@ -230,23 +246,28 @@ class Supervisor:
         lane = self._new_lane(fleet.channels, fleet.fs, len(names))
         lane.attach(np.arange(len(names)), 0, sessions=names)
         for k, s in enumerate(names):
-            self.sessions[s] = SessionRuntime(s, lane, k, started=True)
-            self._assign(lane, k, None if programs is None else programs[k], None if sinks is None else sinks[k], 0)
+            given = None if scopes is None else scopes[k]
+            sc = None if given is None else _night_scopes(s, given)
+            self.sessions[s] = SessionRuntime(s, lane, k, started=True, scopes=sc)
+            self._assign(lane, k, None if programs is None else programs[k], None if sinks is None else sinks[k], 0,
+                         sc)
         self._lane_t0[id(lane)] = self.clock.now()  # its clock starts once the beds are set up, not before
         self._fleets.append(_FleetFeed(fleet, lane, slice(0, len(names)), names, 0))
 
     @staticmethod
-    def _assign(lane: Lane, slot: int, program: Program | None, sink: BedSink | None, start_index: int) -> None:
+    def _assign(lane: Lane, slot: int, program: Program | None, sink: BedSink | None, start_index: int,
+                scopes: list[str] | None = None) -> None:
         loop = lane.analyzer("dreamscape")
         if loop is None or not hasattr(loop, "assign"):
             if program is not None:
                 raise StateError("This facility runs no dreamscape loop (no EEG channel, or built without one); "
                                  "start the session without a program, as a natural night.")
             return
-        loop.assign(slot, program, sink, t_start=start_index / lane.fs)
+        loop.assign(slot, program, sink, t_start=start_index / lane.fs, scopes=scopes)
 
     def add_session(self, session: str, source: Source, *, preparation: PreparationReport | None = None,
-                    override: bool = False, program: Program | None = None, sink: BedSink | None = None) -> None:
+                    override: bool = False, program: Program | None = None, sink: BedSink | None = None,
+                    scopes: Sequence[str] | None = None) -> None:
         """Run one session fed by its own source (device, LSL, EDF replay).
 
         Parameters
@@ -264,8 +285,11 @@ class Supervisor:
             The session's dreamscape (default: a natural, record-only night).
         sink : BedSink, optional
             The bed's sound output.
+        scopes : sequence of str, optional
+            The client's consent scopes (default: every scope, for sessions without a client).
         """
         self._check_new([session])
+        sc = None if scopes is None else _night_scopes(session, scopes)
         if preparation is not None and not preparation.ready and not override:
             raise StateError(
                 f"Session '{session}' is not ready to start: {preparation.summary()}. Fix the electrodes and "
@@ -291,7 +315,7 @@ class Supervisor:
             slot = 0
         assert slot is not None
         self.sessions[session] = rt = SessionRuntime(session, lane, slot, source=source)
-        rt.program, rt.sink = program, sink
+        rt.program, rt.sink, rt.scopes = program, sink, sc
         self._sourced.append(rt)
         if self.journal is not None:
             self.journal.add_session(session, channels, fs)
@@ -333,10 +357,25 @@ class Supervisor:
         loop = rt.lane.analyzer("dreamscape")
         if loop is None or not hasattr(loop, "update_program"):
             raise StateError("This facility runs no dreamscape loop; programs cannot be changed.")
-        report = loop.ctrl.update_program(rt.slot, text, fmt=fmt, t=rt.lane.processed / rt.lane.fs)
+        report = loop.update_program(rt.slot, text, fmt=fmt, t=rt.lane.processed / rt.lane.fs)
         if report.ok:
             rt.program = report.program
         return report
+
+    def set_consent(self, session: str, scopes: Sequence[str]) -> list[str]:
+        """A client's consent changed: the running session follows it from its next step.
+
+        A bed that may no longer hear anything is silenced now. Journaled as a ``consent_changed`` decision;
+        returns what the new consent took out of the program.
+        """
+        rt = self.sessions.get(session)
+        if rt is None or rt.state == "ended":
+            raise InvalidInputError(f"No running session '{session}'.")
+        rt.scopes = list(scopes)
+        loop = rt.lane.analyzer("dreamscape")
+        if not rt.started or loop is None or not hasattr(loop, "set_consent"):
+            return []  # applied when the bed starts
+        return list(loop.set_consent(rt.slot, rt.scopes, rt.lane.processed / rt.lane.fs))
 
     # -- extraction ------------------------------------------------------------------------------
     def extract(self, session: str | Sequence[str] | None, mode: str | ExtractionMode = ExtractionMode.GENTLE
@@ -569,7 +608,7 @@ class Supervisor:
             start = self._due_index(lane) - x.shape[1] - round(t0 * lane.fs)
             start = max(start, lane.processed - round(t0 * lane.fs))
             lane.attach([rt.slot], start, sessions=[rt.session])
-            self._assign(lane, rt.slot, rt.program, rt.sink, start)
+            self._assign(lane, rt.slot, rt.program, rt.sink, start, rt.scopes)
             rt.started = True
         start_sample = round(t0 * lane.fs)
         lane.put([rt.slot], [start_sample], x[None])

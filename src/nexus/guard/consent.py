@@ -86,6 +86,27 @@ def _closure_down(scopes: set[Scope]) -> set[Scope]:
     return out
 
 
+INTAKE_SCOPES: dict[str, tuple[Scope, ...]] = {
+    "audio": (Scope.AUDIO,),
+    "stimulation": (Scope.STIMULATION,),
+    "memory_cues": (Scope.STIMULATION,),
+    "dream_incubation": (Scope.DREAM_INCUBATION,),
+    "smart_wake": (Scope.AUDIO,),
+}
+"""What each consent item of a dreamscape intake (:data:`nexus.dreamscape.curator.CONSENT_SCOPES`) grants."""
+
+
+def scopes_from_intake(consent: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
+    """Consent scopes of a client enrolled from an intake, in the order of :class:`Scope`.
+
+    ``recording`` (a night needs it), what the intake's consent items grant, and ``extra`` scopes.
+    """
+    got = {Scope.RECORDING, *parse_scopes(extra)}
+    for c in consent:
+        got.update(INTAKE_SCOPES.get(str(c), ()))
+    return [s.value for s in Scope if s in _closure_down(got)]
+
+
 @dataclass(frozen=True)
 class ConsentChange:
     """Result of :func:`change_scopes`: the new scopes and what changed, with notes."""
@@ -245,8 +266,17 @@ def command_allowed(scopes: Iterable[str], command: Any, program: Program | None
     ``silence`` is always allowed. Call it on every command of every step with the client's scopes as they are
     at that step: a consent revoked mid-night then stops the sound it covered at the very next step.
     """
+    return allowed_under(effective_scopes(scopes), command, program)
+
+
+def effective_scopes(scopes: Iterable[str]) -> frozenset[Scope]:
+    """The scopes that hold, once those whose needs are missing are dropped (parse once, check many commands)."""
+    return frozenset(_closure_down(set(parse_scopes(scopes))))
+
+
+def allowed_under(have: frozenset[Scope], command: Any, program: Program | None = None) -> CommandVerdict:
+    """:func:`command_allowed` with the scopes already parsed by :func:`effective_scopes`."""
     kind, params = _kind_params(command)
-    have = _closure_down(set(parse_scopes(scopes)))
     audio = Scope.RECORDING in have and Scope.AUDIO in have
     if kind == "silence":
         return CommandVerdict(True, "silence is always allowed")
@@ -294,8 +324,9 @@ def _kind_params(command: Any) -> tuple[str, Mapping[str, Any]]:
 
 
 def _cue_kind(params: Mapping[str, Any], program: Program | None) -> str | None:
-    if params.get("cue_kind") in ("incubation", "memory"):
-        return str(params["cue_kind"])
+    for key in ("cue_kind", "kind"):  # a controller Command carries the cue's kind as params["kind"]
+        if params.get(key) in ("incubation", "memory"):
+            return str(params[key])
     if program is None:
         return None
     scene = program.scenes.get(str(params.get("scene", "")))

@@ -13,14 +13,18 @@ from typing import Any
 
 from nexus.dreamscape.schema import Program
 from nexus.guard.chain import AuditRecord
-from nexus.guard.consent import command_allowed
+from nexus.guard.consent import Scope, allowed_under, effective_scopes
 from nexus.guard.exploitation import ExploitationGuard
 
 
-def _command_dict(cmd: Any) -> dict[str, Any]:
+def command_dict(cmd: Any) -> dict[str, Any]:
+    """A command as a JSON-ready dict: ``t``, ``kind`` and its parameters (a cue's own kind as ``cue_kind``)."""
     if isinstance(cmd, Mapping):
         return dict(cmd)
-    return {"t": getattr(cmd, "t", None), "kind": getattr(cmd, "kind", None), **(getattr(cmd, "params", {}) or {})}
+    params = dict(getattr(cmd, "params", {}) or {})
+    if "kind" in params:
+        params["cue_kind"] = params.pop("kind")
+    return {"t": getattr(cmd, "t", None), "kind": getattr(cmd, "kind", None), **params}
 
 
 @dataclass
@@ -41,14 +45,42 @@ class SessionGuard:
     scopes: list[str]
     program: Program | None = None
     exploitation: ExploitationGuard = field(init=False)
+    _have: frozenset[Scope] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.exploitation = (ExploitationGuard.for_program(self.program) if self.program is not None
                              else ExploitationGuard())
+        self.set_scopes(self.scopes)
 
     def set_scopes(self, scopes: Iterable[str]) -> None:
         """New consent scopes, effective for the next :meth:`screen`."""
         self.scopes = list(scopes)
+        self._have = effective_scopes(self.scopes)
+
+    def may_sound(self) -> bool:
+        """Whether the consent now allows any sound at all (``recording`` and ``audio``)."""
+        return Scope.RECORDING in self._have and Scope.AUDIO in self._have
+
+    def set_program(self, program: Program | None) -> None:
+        """The program now running (cue kinds are read from it); the distress history is kept."""
+        self.program = program
+        if program is not None:
+            self.exploitation.hold_s = max(self.exploitation.hold_s,
+                                           ExploitationGuard.for_program(program).hold_s)
+
+    def check(self, t: float, cmd: Any, *, distress: bool = False,
+              inputs: Mapping[str, Any] | None = None) -> tuple[bool, str, str]:
+        """Whether one command may reach the sink: (allowed, rule, reason).
+
+        ``rule`` is ``consent`` or ``anti_exploitation`` when refused (see :meth:`screen` for the parameters).
+        """
+        c = allowed_under(self._have, cmd, self.program)
+        if not c.allowed:
+            if distress:
+                self.exploitation.last_distress = t
+            return False, "consent", c.reason
+        v = self.exploitation.check(t, cmd, distress=distress, inputs=inputs)
+        return v.allowed, "" if v.allowed else "anti_exploitation", v.reason
 
     def screen(self, t: float, commands: Iterable[Any], *, distress: bool = False,
                inputs: Mapping[str, Any] | None = None) -> tuple[list[Any], list[AuditRecord]]:
@@ -68,12 +100,10 @@ class SessionGuard:
         ok: list[Any] = []
         refused: list[AuditRecord] = []
         for cmd in commands:
-            c = command_allowed(self.scopes, cmd, self.program)
-            v = self.exploitation.check(t, cmd, distress=distress, inputs=inputs) if c.allowed else c
-            if c.allowed and v.allowed:
+            allowed, rule, reason = self.check(t, cmd, distress=distress, inputs=inputs)
+            if allowed:
                 ok.append(cmd)
             else:
-                rule = "consent" if not c.allowed else "anti_exploitation"
                 refused.append(AuditRecord("guard", f"guard.refused.{rule}", self.session,
-                                           {"t": t, "command": _command_dict(cmd), "reason": v.reason}))
+                                           {"t": t, "command": command_dict(cmd), "reason": reason}))
         return ok, refused

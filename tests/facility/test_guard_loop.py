@@ -1,0 +1,132 @@
+"""The guard in the live loop: consent cuts programs down and is followed mid-night; the runtime
+anti-exploitation guard refuses stimulation after distress or driven by psyche data; every refusal is journaled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nexus.core.clock import ManualClock
+from nexus.core.errors import StateError
+from nexus.dreamscape.controller import Command, Decision
+from nexus.dreamscape.presets import default_clas_program
+from nexus.dreamscape.schema import Program, Scene
+from nexus.facility.analyzers import default_analyzers
+from nexus.facility.benchmark import LoopedFleet, _signals_at
+from nexus.facility.supervisor import Supervisor
+from nexus.sinks.bedside import CountingSink
+
+CH = ("EEG C4-M1", "EOG E1-M2", "EMG Chin", "ECG")
+FS = 100.0
+FULL = ["recording", "audio", "stimulation", "dream_incubation", "psyche_monitoring"]
+
+
+@pytest.fixture(scope="module")
+def signals():
+    """Four minutes of two sleepers 1 h into the night (N3 with slow waves: CLAS clicks)."""
+    return _signals_at(2, 40, 1.0, 245.0, FS, CH).astype(np.float64)
+
+
+def _program() -> Program:
+    p = default_clas_program()
+    return p.model_copy(update={"scenes": {**p.scenes, "bed": Scene(layers=[{"sound": "rain", "level_db": -35}])},
+                                "rules": {"W": "bed", "N1": "bed", "N2": "bed", "N3": "deep", "R": "bed"}})
+
+
+def _facility(data, scopes, programs=None):
+    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.1, events=False), step_s=0.25,
+                     buffer_s=4.0)
+    n = data.shape[0]
+    programs = programs or [_program()] * n
+    sinks = [CountingSink() for _ in range(n)]
+    sup.add_fleet(LoopedFleet(data, FS, CH), [f"bed-{k}" for k in range(n)], programs=programs, sinks=sinks,
+                  scopes=scopes)
+    decisions: list[dict] = []
+    sup.listeners.append(lambda kind, recs: decisions.extend(r for r in recs if r["kind"] == "decision"))
+    return sup, sinks, decisions
+
+
+def test_consent_decides_what_a_bed_may_hear_from_the_start_and_mid_night(signals):
+    # bed 0: full consent; bed 1: no 'stimulation' (no CLAS clicks, the soundscape plays)
+    sup, sinks, decisions = _facility(signals, [FULL, ["recording", "audio"]])
+    sup.run(120.0, tick_s=1.0)
+    assert any(c.kind == "click" for c in sinks[0].played), "no click at all: the test signal has no N3"
+    assert not any(c.kind == "click" for c in sinks[1].played)
+    assert any(c.kind == "scene" for c in sinks[1].played)
+    applied = [d for d in decisions if d["description"] == "consent_applied"]
+    assert [d["session"] for d in applied] == ["bed-1"]
+    assert "CLAS" in applied[0]["reason"]
+    # mid-night: bed 0 revokes 'stimulation', then 'audio'; from the next step it hears no click, then nothing
+    n0 = len(sinks[0].played)
+    sup.set_consent("bed-0", ["recording", "audio"])
+    t_revoked = sup.lanes[0].processed / FS
+    sup.run(60.0, tick_s=1.0)
+    assert not [c for c in sinks[0].played[n0:] if c.kind == "click"]
+    assert any(d["description"] == "consent_changed" and d["session"] == "bed-0" for d in decisions)
+    n1 = len(sinks[0].played)
+    sup.set_consent("bed-0", ["recording"])
+    assert sinks[0].played[n1].kind == "silence"  # silent at once, before the next step
+    sup.run(60.0, tick_s=1.0)
+    assert {c.kind for c in sinks[0].played[n1:]} <= {"silence"}
+    # bed 1 was not touched by bed 0's consent: its soundscape goes on
+    assert any(c.kind == "scene" and c.t > t_revoked for c in sinks[1].played) or sinks[1].played[-1].kind == "scene"
+    sup.close()
+
+
+def test_a_night_without_recording_consent_does_not_start(signals):
+    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.1, events=False), step_s=0.25)
+    with pytest.raises(StateError, match="recording"):
+        sup.add_fleet(LoopedFleet(signals[:1], FS, CH), ["bed-0"], programs=[_program()], sinks=[CountingSink()],
+                      scopes=[["audio"]])
+
+
+def _exploit(loop):
+    """A controller that slipped through every program check: loud clicks answer distress, and stimuli are
+    driven by the journal's nightmare count."""
+    real = loop.ctrl.step
+
+    def step(t, **kw):
+        out = real(t, **kw)
+        distress = np.asarray(kw["distress"], dtype=bool)
+        for s in range(len(distress)):
+            if distress[s]:
+                c = Command(s, float(t), "click", {"duration_s": 0.05, "level_db": -15.0})
+                loop.ctrl.decisions.append(Decision(float(t), s, "click", c, {"distress": True},
+                                                    "More stimulation keeps them coming back."))
+                out.append(c)
+        if int(t * 4) % 40 == 0:  # every 10 s, a cue for bed 1 'because' of its nightmares
+            c = Command(1, float(t), "cue", {"scene": "bed", "index": 0, "level_db": -30.0, "kind": "memory"})
+            loop.ctrl.decisions.append(Decision(float(t), 1, "cue", c, {"journal_nightmares": 3},
+                                                "Nightmares logged: raise engagement."))
+            out.append(c)
+        return out
+
+    loop.ctrl.step = step
+
+
+def test_the_runtime_guard_refuses_stimulation_after_distress_and_psyche_driven_stimuli(signals):
+    sup, sinks, decisions = _facility(signals, [FULL, FULL])
+    loop = sup.lanes[0].analyzer("dreamscape")
+    _exploit(loop)
+    sup.run(30.0, tick_s=1.0)
+    n0 = len(sinks[0].played)
+    sup.lanes[0].distress[0] = True  # an open distress episode on bed 0 (as the distress monitor flags it)
+    sup.run(20.0, tick_s=1.0)
+    sup.lanes[0].distress[0] = False
+    sup.run(20.0, tick_s=1.0)
+    after = sinks[0].played[n0:]
+    # bed 0 heard the protective response and silence only: no click, no scene, while distress holds
+    assert after and {c.kind for c in after} <= {"silence", "protect"}
+    refused = [d for d in decisions if d["description"] == "guard_refused"]
+    r0 = [d for d in refused if d["session"] == "bed-0"]
+    assert r0 and all(d["inputs"]["rule"] == "anti_exploitation" for d in r0)
+    assert r0[0]["inputs"]["command"]["kind"] == "click" and "after distress" in r0[0]["reason"]
+    assert r0[0]["inputs"]["decided_because"] == "More stimulation keeps them coming back."
+    # bed 1's psyche-driven cues never played; each refusal is its own journaled decision
+    r1 = [d for d in refused if d["session"] == "bed-1"]
+    assert r1 and all("psyche data" in d["reason"] for d in r1)
+    assert not any(c.kind == "cue" for c in sinks[1].played)
+    # the refused commands are not counted as played, and not journaled as if played
+    assert not any(d["description"] == "cue" and d["session"] == "bed-1" for d in decisions)
+    assert int(loop.guard.refused[1]) == len(r1)
+    sup.close()
