@@ -22,7 +22,7 @@ def _outlet(name, n_ch=3, fs=100.0, stype="EEG"):
 
 
 def _pull_until(src, n, timeout=3.0):
-    got = []
+    got: list = []
     end = time.monotonic() + timeout
     while sum(c.n_samples for c in got) < n and time.monotonic() < end:
         c = src.read()
@@ -54,12 +54,14 @@ def test_real_outlet_read_through_source():
         data = np.concatenate([c.data for c in chunks], axis=1)
         np.testing.assert_array_equal(data, x.T)
         assert chunks[0].t0 == pytest.approx(0.0)
-        # a sample stamped in the past is dropped and counted, never handed on
-        out.push_chunk(x[:2], [t - 5.0, t + 1.0 + 1 / 100])
+        # a sample stamped in the past is dropped and counted, never handed on; a later one after a
+        # pause starts after the whole samples missing (a gap), not right after the last one
+        out.push_chunk(x[:2], [t - 5.0, t + 1.5])
         more = _pull_until(src, 1)
         assert src.backwards == 1
         assert sum(c.n_samples for c in more) == 1
-        assert more[0].t0 == pytest.approx(1.01, abs=1e-3)
+        assert more[0].t0 == pytest.approx(1.5, abs=1e-9)
+        assert src.gaps == 1
     finally:
         src.close()
         src.close()

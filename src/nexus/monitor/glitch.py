@@ -21,6 +21,7 @@ GLITCH_KINDS: dict[str, tuple[str, str, str]] = {
     "wrong_channels": ("technical", "high", "a chunk with the wrong number of channels"),
     "fs_mismatch": ("technical", "high", "a chunk at another sampling rate"),
     "clock_skew": ("technical", "medium", "timestamps going backwards"),
+    "clock_jump": ("technical", "medium", "the device's clock jumped; its samples were re-anchored"),
     "duplicate": ("technical", "low", "a chunk delivered twice"),
     "late": ("system", "low", "samples that arrived after their time was processed"),
     "dropout": ("technical", "high", "the stream stopped delivering"),

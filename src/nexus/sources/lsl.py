@@ -15,10 +15,12 @@ inlet is opened with ``recover=True``).
 from __future__ import annotations
 
 import os
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from nexus.core.checks import check_number
 from nexus.core.clock import Clock, RealClock
@@ -26,6 +28,7 @@ from nexus.core.errors import InvalidInputError, NotFoundError
 from nexus.core.log import logger
 from nexus.core.types import Chunk
 from nexus.sources.base import Source
+from nexus.sources.channels import ChannelMap, check_rate, map_channels
 
 #: The liblsl configuration shipped with Nexus (wider PortRange for many outlets on one host).
 LSL_CONFIG = Path(__file__).with_name("lsl_api.cfg")
@@ -79,16 +82,36 @@ class LslSource(Source):
         The session this source feeds.
     name, type : str, optional
         Stream to resolve (by name and/or type); the first match is used.
+    info : pylsl.StreamInfo, optional
+        An already resolved stream (then ``name`` and ``type`` are not needed and nothing is resolved).
     channels : sequence of str, optional
-        Channel names; default: the labels in the stream's description, else ``"ch1"`` … .
+        Channel names; default: mapped from the stream's description (:func:`~nexus.sources.channels.map_channels`:
+        labels with their role prefix, units converted to µV).
     expected_channels : int, optional
         Refuse a stream with another channel count (catches the wrong device at the edge).
+    require_eeg : bool
+        Refuse a stream with no EEG channel, or sampled below 100 Hz (a facility bed must be stageable).
     timeout : float
         How long :meth:`open` waits for the stream, in seconds.
     clock : Clock, optional
         Used to measure silence (default: a :class:`RealClock`).
     max_samples : int
         Most samples pulled per :meth:`read`.
+    jitter_s : float
+        Chunk timestamps within this many seconds of the next expected sample are taken as contiguous
+        (LSL stamps chunks, not samples; their jitter must not cut or duplicate samples), in seconds.
+    jump_s : float
+        A chunk whose timestamps moved this many seconds further than the host clock did since the last
+        chunk is a clock jump of the device (re-anchored, reported), not a gap, in seconds.
+
+    Notes
+    -----
+    Chunks are placed on the session's sample grid: a chunk continuing the stream starts where the
+    last one ended; a later one (the stream paused or was restarted) starts after a whole number of
+    missing samples, which the journal records as a gap. The inlet's clock offset
+    (:meth:`pylsl.StreamInlet.time_correction`, refreshed every ``offset_every_s``) is added to the
+    sender's timestamps; every offset measured is kept in :attr:`offsets`, and :meth:`clock_stats`
+    reports the offset drift and the drift of the sender's timestamps against the host's clock.
     """
 
     def __init__(
@@ -97,70 +120,125 @@ class LslSource(Source):
         *,
         name: str | None = None,
         type: str | None = None,
+        info: Any = None,
         channels: tuple[str, ...] | None = None,
         expected_channels: int | None = None,
+        require_eeg: bool = False,
         timeout: float = 5.0,
         clock: Clock | None = None,
         max_samples: int = 65536,
+        jitter_s: float = 0.05,
+        jump_s: float = 0.5,
+        offset_every_s: float = 5.0,
     ) -> None:
-        if name is None and type is None:
+        if name is None and type is None and info is None:
             raise InvalidInputError("Give the LSL stream's name or type (or both) for an LslSource.")
         self.session = session
         self.name, self.type = name, type
+        self._info = info
         self.timeout = check_number("timeout", timeout, gt=0, unit="s")
         self.expected_channels = expected_channels
+        self.require_eeg = require_eeg
         self.clock = clock or RealClock()
         self.max_samples = int(max_samples)
-        self.channels = tuple(channels) if channels else ()
+        self.jitter_s = check_number("jitter_s", jitter_s, ge=0, unit="s")
+        self.jump_s = check_number("jump_s", jump_s, gt=0, unit="s")
+        self.offset_every_s = check_number("offset_every_s", offset_every_s, gt=0, unit="s")
+        self._given_channels = tuple(channels) if channels else ()
+        self.channels = self._given_channels
+        self.mapping: ChannelMap | None = None
         self.fs = 0.0
+        self.source_id = ""
         self._inlet: Any = None
         self._t_first: float | None = None
         self._t_last = -np.inf
+        self._pos = 0  # session sample index of the next sample
+        self._host_last: float | None = None
         self._seq = 0
         self._last_data_at: float | None = None
+        self._pending: deque[Chunk] = deque()
+        self._jump = 0.0  # total re-anchoring of the sender's clock (sum of the jumps), s
+        self._offset_at = -np.inf
         self.backwards = 0
         """Samples dropped because their timestamp went backwards."""
         self.offset_s = 0.0
         """Last clock offset of the sender, in seconds (added to its timestamps)."""
+        self.offsets: list[tuple[float, float, float]] = []
+        """Every clock offset measured: (host LSL time s, offset s, session time s)."""
+        self.jumps: list[dict[str, float]] = []
+        """Clock jumps of the sender: session time, size (s); not yet taken by the facility are in ``new_jumps``."""
+        self.new_jumps: list[dict[str, float]] = []
+        self.gaps = 0
+        """Times the stream resumed after a pause (each a gap on the session's sample grid)."""
+        self._lag_win: list[tuple[float, float]] = []  # (host window start, min lag) per window
+        self._lag_cur: tuple[float, float] | None = None
+
+    def _what(self) -> str:
+        if self._info is not None:
+            return f"LSL stream '{self._info.name()}'"
+        return "LSL stream with " + " and ".join(f"{k} '{v}'" for k, v in (("name", self.name), ("type", self.type))
+                                                  if v)
 
     def open(self) -> None:
-        """Resolve the stream and open an inlet (raises :class:`NotFoundError` when there is none)."""
+        """Resolve the stream (unless given), open an inlet and map its channels.
+
+        Raises :class:`NotFoundError` when there is no such stream, :class:`InvalidInputError` when its
+        channel count, rate, units or channels are refused.
+        """
         if self._inlet is not None:
             return
         import pylsl
 
-        found = resolve_streams(self.name, self.type, timeout=self.timeout)
-        what = " and ".join(f"{k} '{v}'" for k, v in (("name", self.name), ("type", self.type)) if v)
-        if not found:
-            raise NotFoundError(
-                f"No LSL stream with {what} found within {self.timeout:g} s. Check that the device or relay "
-                "is streaming and on this network."
-            )
-        info = found[0]
+        what = self._what()
+        info = self._info
+        if info is None:
+            found = resolve_streams(self.name, self.type, timeout=self.timeout)
+            if not found:
+                raise NotFoundError(
+                    f"No {what} found within {self.timeout:g} s. Check that the device or relay "
+                    "is streaming and on this network."
+                )
+            info = found[0]
         n_ch, fs = info.channel_count(), info.nominal_srate()
-        if fs <= 0:
-            raise InvalidInputError(f"LSL stream with {what} has an irregular rate; Nexus needs a regular rate.")
+        if self.require_eeg:
+            check_rate(fs, what)
+        elif fs <= 0:
+            raise InvalidInputError(f"{what} has an irregular rate; Nexus needs a regular rate.")
         if self.expected_channels is not None and n_ch != self.expected_channels:
             raise InvalidInputError(
-                f"LSL stream with {what} has {n_ch} channels, expected {self.expected_channels}. "
-                "Check the device montage."
+                f"{what} has {n_ch} channels, expected {self.expected_channels}. Check the device montage."
             )
+        if self.fs and float(fs) != self.fs:  # reopened after a loss: it must be the same stream layout
+            raise InvalidInputError(f"{what} came back at {fs:g} Hz instead of {self.fs:g} Hz.")
+        inlet = pylsl.StreamInlet(info, max_buflen=360, recover=True)
+        inlet.open_stream(timeout=self.timeout)
+        full = inlet.info(timeout=self.timeout)
+        labels, types, units = _describe(full, n_ch)
+        mapping = map_channels(labels, types, units, n_channels=n_ch, what=what,
+                               default_type=str(info.type() or "EEG"), require_eeg=self.require_eeg)
+        if self._given_channels:
+            if len(self._given_channels) != n_ch:
+                inlet.close_stream()
+                raise InvalidInputError(f"{len(self._given_channels)} channel names given for an LSL stream of "
+                                        f"{n_ch} channels.")
+            mapping = ChannelMap(self._given_channels, mapping.scale, mapping.units)
+        if self.channels and self.mapping is not None and mapping.names != self.channels:
+            inlet.close_stream()
+            raise InvalidInputError(f"{what} came back with other channels ({', '.join(mapping.names)}).")
+        self.mapping, self.channels = mapping, mapping.names
         self.fs = float(fs)
-        self._inlet = pylsl.StreamInlet(info, max_buflen=360, recover=True)
-        self._inlet.open_stream(timeout=self.timeout)
-        if not self.channels:
-            self.channels = _labels(self._inlet, n_ch)
-        elif len(self.channels) != n_ch:
-            raise InvalidInputError(
-                f"{len(self.channels)} channel names given for an LSL stream of {n_ch} channels."
-            )
-        self._refresh_offset()
+        self.source_id = str(info.source_id())
+        self._inlet = inlet
+        self._refresh_offset(pylsl.local_clock())
 
-    def _refresh_offset(self) -> None:
+    def _refresh_offset(self, host: float) -> None:
         try:
             self.offset_s = float(self._inlet.time_correction(timeout=1.0))
         except Exception as exc:  # the sender may be gone for a moment; keep the last offset
             logger.debug("LSL time correction failed for %s: %s", self.session, exc)
+            return
+        self._offset_at = host
+        self.offsets.append((host, self.offset_s, self._pos / self.fs if self.fs else 0.0))
 
     @property
     def silent_s(self) -> float:
@@ -172,36 +250,120 @@ class LslSource(Source):
     def read(self) -> Chunk | None:
         """Pull what has arrived; ``None`` when nothing has.
 
-        Times are seconds since the stream's first sample, on the sender's clock corrected by the
-        inlet's offset; samples going backwards in time are dropped and counted.
+        Samples are placed on the session's grid (see the class notes); samples going backwards in
+        time are dropped and counted, a clock jump is re-anchored and listed in :attr:`new_jumps`.
+        Values are in µV (converted from the stream's units).
         """
+        if self._pending:
+            return self._pending.popleft()
         if self._inlet is None:
             self.open()
         data, stamps = self._inlet.pull_chunk(timeout=0.0, max_samples=self.max_samples, as_numpy=True)
         if stamps is None or len(stamps) == 0:
             return None
-        if self._seq % 50 == 0:
-            self._refresh_offset()
-        t = np.asarray(stamps, dtype=np.float64) + self.offset_s
-        keep = t > self._t_last + 0.5 / self.fs
-        # monotone: a sample must also be later than every earlier one in this chunk
+        import pylsl
+
+        host = pylsl.local_clock()
+        if host - self._offset_at >= self.offset_every_s:
+            self._refresh_offset(host)
+        t = np.asarray(stamps, dtype=np.float64) + (self.offset_s + self._jump)
+        block = np.asarray(data, dtype=np.float64).T.copy()  # (channels, samples), C order, a copy we own
+        fs = self.fs
+        if self._t_first is not None:
+            self._detect_jump(t, host)
+        # drop samples stamped before what was already handed out (beyond jitter), and any sample
+        # earlier than one before it in this chunk
+        keep = t > self._t_last - self.jitter_s
         keep &= t >= np.maximum.accumulate(np.where(keep, t, -np.inf))
         dropped = int((~keep).sum())
         if dropped:
             self.backwards += dropped
             logger.warning("Session %s: %d LSL samples with timestamps going backwards dropped.",
                            self.session, dropped)
-        if not keep.any():
-            return None
-        t, block = t[keep], np.asarray(data, dtype=np.float64)[keep].T
+            if not keep.any():
+                return None
+            t, block = t[keep], block[:, keep]
+        if self.mapping is not None:
+            self.mapping.apply(block)
         if self._t_first is None:
             self._t_first = float(t[0])
+        else:
+            dev = float(t[0]) - (self._t_last + 1.0 / fs)
+            if dev > self.jitter_s:  # the stream paused: whole samples missing
+                self._pos += round(dev * fs)
+                self.gaps += 1
+        # a pause inside the chunk (rare: a relay batching across a gap) splits it
+        cuts = np.flatnonzero(np.diff(t) > 1.0 / fs + self.jitter_s) + 1
+        pieces = np.split(np.arange(t.size), cuts) if cuts.size else [np.arange(t.size)]
+        for k, ix in enumerate(pieces):
+            if k:
+                self._pos += round((t[ix[0]] - t[pieces[k - 1][-1]] - 1.0 / fs) * fs)
+                self.gaps += 1
+            sub = block if len(pieces) == 1 else np.ascontiguousarray(block[:, ix])
+            self._pending.append(Chunk(self.session, self._pos / fs, fs, sub, self.channels, self._seq))
+            self._seq += 1
+            self._pos += ix.size
         self._t_last = float(t[-1])
+        self._host_last = host
         self._last_data_at = self.clock.now()
-        chunk = Chunk(self.session, float(t[0]) - self._t_first, self.fs, np.ascontiguousarray(block),
-                      self.channels, self._seq)
-        self._seq += 1
-        return chunk
+        self._track_lag(host, host - float(t[-1]))
+        return self._pending.popleft()
+
+    def _detect_jump(self, t: npt.NDArray[np.float64], host: float) -> None:
+        """Re-anchor ``t`` (in place) when the sender's clock jumped since the last chunk."""
+        expected = self._t_last + 1.0 / self.fs
+        elapsed = host - (self._host_last if self._host_last is not None else host)
+        size = 0.0
+        if t[-1] < self._t_last - self.jump_s:  # the whole chunk lies in the past: the clock went back
+            size = float(t[0]) - expected
+        elif t[0] - expected > self.jump_s and t[0] - expected > elapsed + self.jump_s:
+            size = float(t[0]) - expected  # ahead by more than the time that passed: the clock went forward
+        if size:
+            self._jump -= size
+            t -= size
+            ev = {"t_s": self._pos / self.fs, "jump_s": size}
+            self.jumps.append(ev)
+            self.new_jumps.append(ev)
+            self._lag_win.clear()  # the lag series restarts after a jump
+            self._lag_cur = None
+
+    def _track_lag(self, host: float, lag: float, window_s: float = 2.0) -> None:
+        """Lower envelope of (host time - sender time) per window: its slope is the sender clock's drift."""
+        cur = self._lag_cur
+        if cur is None or host - cur[0] >= window_s:
+            if cur is not None:
+                self._lag_win.append(cur)
+            self._lag_cur = (host, lag)
+        elif lag < cur[1]:
+            self._lag_cur = (cur[0], lag)
+
+    def clock_stats(self) -> dict[str, Any]:
+        """The sender's clock against the host's: offsets, drifts and jumps.
+
+        Returns a dict with ``offset_s`` (last), ``offset_min_s``/``offset_max_s``, ``offsets`` (count),
+        ``offset_drift_ppm`` (slope of the LSL offsets over host time; None with < 3 offsets over 10 s),
+        ``arrival_drift_ppm`` (how much faster the sender's timestamps run than the host clock, from the
+        lower envelope of arrival lags; None before 20 s), ``jumps`` and ``jump_total_s``.
+        """
+        off = np.array([(h, o) for h, o, _ in self.offsets]) if self.offsets else np.zeros((0, 2))
+        res: dict[str, Any] = {
+            "offset_s": self.offset_s,
+            "offset_min_s": float(off[:, 1].min()) if len(off) else None,
+            "offset_max_s": float(off[:, 1].max()) if len(off) else None,
+            "offsets": len(off),
+            "offset_drift_ppm": _slope_ppm(off[:, 0], off[:, 1], 10.0) if len(off) >= 3 else None,
+            "arrival_drift_ppm": None,
+            "jumps": len(self.jumps),
+            "jump_total_s": float(sum(j["jump_s"] for j in self.jumps)),
+            "gaps": self.gaps,
+            "backwards": self.backwards,
+        }
+        win = self._lag_win
+        if len(win) >= 5:
+            w = np.array(win)
+            s = _slope_ppm(w[:, 0], w[:, 1], 20.0)
+            res["arrival_drift_ppm"] = None if s is None else -s  # lag shrinks when the sender runs fast
+        return res
 
     def close(self) -> None:
         """Close the inlet (safe to call twice)."""
@@ -212,19 +374,30 @@ class LslSource(Source):
                 self._inlet = None
 
 
-def _labels(inlet: Any, n: int) -> tuple[str, ...]:
-    """Channel labels from the stream's XML description, else ``ch1`` … ``chN``."""
+def _slope_ppm(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], min_span_s: float) -> float | None:
+    """Least-squares slope of ``y`` over ``x`` in parts per million (None when ``x`` spans < ``min_span_s``)."""
+    if x.size < 2 or float(x.max() - x.min()) < min_span_s:
+        return None
+    xc = x - x.mean()
+    return float((xc @ (y - y.mean())) / (xc @ xc) * 1e6)
+
+
+def _describe(info: Any, n: int) -> tuple[list[str], list[str], list[str]]:
+    """Channel labels, types and units from a stream's XML description (empty lists when it has none)."""
+    labels, types, units = [], [], []
     try:
-        ch = inlet.info(timeout=1.0).desc().child("channels").child("channel")
-        labels = []
-        for _ in range(n):
+        ch = info.desc().child("channels").child("channel")
+        while not ch.empty():
             labels.append(ch.child_value("label"))
+            types.append(ch.child_value("type"))
+            units.append(ch.child_value("unit"))
             ch = ch.next_sibling()
-        if all(labels) and len(set(labels)) == n:
-            return tuple(labels)
     except Exception as exc:  # a description is optional in LSL
-        logger.debug("No channel labels in LSL stream: %s", exc)
-    return tuple(f"ch{i + 1}" for i in range(n))
+        logger.debug("No channel description in LSL stream: %s", exc)
+        return [], [], []
+    if not labels:
+        return [], [], []
+    return labels, (types if any(types) else []), (units if any(units) else [])
 
 
 __all__ = ["LSL_CONFIG", "LslSource", "configure_lsl", "resolve_streams"]
