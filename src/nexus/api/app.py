@@ -1,8 +1,9 @@
 """The app factory: REST routers, the floor WebSocket, the console's static files, error handling.
 
 Nothing is built at import time: :func:`create_app` takes the running facility and its database.
-OpenAPI at ``/openapi.json``, interactive docs at ``/docs`` (FastAPI's page; it loads Swagger UI from
-a CDN, unlike the console, which is served entirely from this package).
+OpenAPI at ``/openapi.json``, interactive docs at ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc), their
+scripts and styles served by this process from the ``fastapi-offline`` package (under :data:`DOCS_ASSETS`):
+like the console, the docs load nothing from elsewhere.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from nexus import __version__
 from nexus.api import errors
@@ -22,6 +24,11 @@ from nexus.store.db import Store
 
 #: Largest request body accepted, in bytes (a program is a few kB).
 MAX_BODY = 1_000_000
+#: Where the Swagger UI and ReDoc scripts are served (from the fastapi-offline package).
+DOCS_ASSETS = "/docs-assets"
+#: The docs pages may load scripts, styles, images and data from this server only (inline scripts start them).
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
 
 
 def console_dir() -> Path:
@@ -31,9 +38,10 @@ def console_dir() -> Path:
 
 def create_app(service: FacilityService, store: Store) -> FastAPI:
     """The Nexus web app for ``service`` (a started :class:`FacilityService`) and its ``store``."""
-    app = FastAPI(title="Bedtime Nexus", version=__version__,
-                  description="The facility's REST API and live floor feed. Every route but /api/health and "
-                              "/api/auth/login needs a bearer token.")
+    app: FastAPI = FastAPIOffline(
+        title="Bedtime Nexus", version=__version__, static_url=DOCS_ASSETS,
+        description="The facility's REST API and live floor feed. Every route but /api/health and "
+                    "/api/auth/login needs a bearer token.")
     app.state.service = service
     app.state.store = store
     errors.install(app)
@@ -44,6 +52,14 @@ def create_app(service: FacilityService, store: Store) -> FastAPI:
         if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
             return JSONResponse({"detail": f"Request body too large: at most {MAX_BODY} bytes."}, status_code=413)
         return await call_next(request)
+
+    @app.middleware("http")
+    async def docs_stay_home(request: Request, call_next):
+        # ReDoc's bundle links its logo from its maker's CDN: the docs pages may load from this server only
+        response = await call_next(request)
+        if request.url.path in ("/docs", "/redoc"):
+            response.headers["Content-Security-Policy"] = DOCS_CSP
+        return response
 
     for r in (health, auth, beds, sessions, clients, programs, glitches, floor):
         app.include_router(r.router)
