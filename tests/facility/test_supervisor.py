@@ -1,9 +1,11 @@
 """The supervisor driven tick by tick on a ManualClock (never sleeps)."""
 
+import time
+
 import numpy as np
 import pytest
 
-from nexus.core.clock import ManualClock
+from nexus.core.clock import ManualClock, RealClock
 from nexus.core.errors import StateError
 from nexus.core.types import Chunk
 from nexus.facility.supervisor import Supervisor
@@ -220,3 +222,44 @@ def test_lanes_fill_up_and_slots_are_reused():
     assert sup.session_counts("d")["received"] == 200  # the device double also sends its first second late
     assert sup.session_counts("c")["received"] == 200
     assert sup.counts["received"] == 100 + 200 + 200 + 200  # ended sessions keep their counts
+
+
+# -- system kinds from the loop's measurements (nexus.monitor.system) ----------------------------
+def test_samples_dropped_for_running_ahead_raise_queue_backlog_for_that_session_only():
+    clock = ManualClock()
+    sup = Supervisor(clock, analyzers=[], buffer_s=1.0)
+    sup.add_session("a", Device("a", clock))
+    sup.add_session("b", Device("b", clock))
+    for _ in range(3):
+        clock.advance(0.1)
+        sup.step()
+    sup._accept(sup.sessions["a"], Chunk("a", 30.0, FS, np.ones((2, 10)), CH, 999))
+    clock.advance(0.1)
+    sup.step()
+    g = [g for g in sup.glitches if g.kind == "queue_backlog"]
+    assert [x.session for x in g] == ["a"] and g[0].evidence["samples"] == 10
+    assert g[0].category == "system" and g[0].priority == "medium"
+    assert _kinds(sup, "b") == []
+
+
+def test_samples_arriving_after_their_time_raise_late():
+    sup = _run({20: "late"})
+    assert "late" in _kinds(sup, "bad") and _kinds(sup, "good") == []
+
+
+def test_a_slow_loop_on_a_real_clock_raises_controller_late():
+    sup = Supervisor(RealClock(), analyzers=[])
+    sup.add_session("a", Device("a", sup.clock))
+    sup.between_steps.append(lambda: time.sleep(0.35))  # a lane step that takes 0.35 s
+    sup.run(0.3, tick_s=0.1)
+    late = [g for g in sup.glitches if g.kind == "controller_late"]
+    assert late and late[0].session == "a" and late[0].evidence["latency_s"] > 0.25
+
+
+def test_fast_forward_has_no_deadline():
+    clock = ManualClock()
+    sup = Supervisor(clock, analyzers=[])
+    sup.add_session("a", Device("a", clock))
+    sup.between_steps.append(lambda: time.sleep(0.3))
+    sup.run(0.5, tick_s=0.1)
+    assert "controller_late" not in _kinds(sup, "a")

@@ -18,7 +18,6 @@ without bound.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,8 +34,10 @@ from nexus.facility.analyzers import AnalyzerFactory, default_analyzers
 from nexus.facility.pipeline import Lane, merge_counts
 from nexus.facility.recorder import Recorder
 from nexus.facility.step import StepOutput
+from nexus.monitor.edge import ChunkGate, dropout_changes
 from nexus.monitor.glitch import Glitch
 from nexus.monitor.preparation import PreparationReport
+from nexus.monitor.system import SystemWatch
 from nexus.safety.extraction import ExtractionMode, ExtractionReport, parse_mode
 from nexus.sinks.bedside import BedSink
 from nexus.sources.base import Source
@@ -75,14 +76,11 @@ class SessionRuntime:
     source: Source | None = None
     started: bool = False
     state: str = "running"  # running, lost, ended
-    last_seq: int = -1
-    last_t1: float = 0.0
     retry_at: float = 0.0
     rejected: int = 0
     glitch_at: dict[str, float] = field(default_factory=dict)
     suppressed: int = 0
-    seen: set[int] = field(default_factory=set)
-    seen_order: deque[int] = field(default_factory=deque)
+    gate: ChunkGate | None = None  # the edge checks of a sourced session's chunks (monitor layer)
     program: Program | None = None
     sink: BedSink | None = None
     scopes: list[str] | None = None
@@ -167,6 +165,7 @@ class Supervisor:
         self.recorder = Recorder(journal)
         self.lanes: list[Lane] = []
         self._lane_t0: dict[int, float] = {}
+        self._system: dict[int, SystemWatch] = {}  # the monitor's system kinds, per lane
         self.sessions: dict[str, SessionRuntime] = {}
         self._sourced: list[SessionRuntime] = []  # sessions with their own source (fleets excluded)
         self._fleets: list[_FleetFeed] = []
@@ -203,6 +202,7 @@ class Supervisor:
         )
         self.lanes.append(lane)
         self._lane_t0[id(lane)] = self.clock.now()
+        self._system[id(lane)] = SystemWatch(capacity, fs)
         return lane
 
     def _due_index(self, lane: Lane, now: float | None = None) -> int:
@@ -508,6 +508,7 @@ class Supervisor:
                 for cb in self.between_steps:
                     cb()
             self._watch_dropouts(lane)
+            self._watch_system(lane, self._system[id(lane)].counters(lane.counts, lane.active))
         self._finish_extractions()
         if self.journal is not None:
             self.journal.flush()
@@ -518,6 +519,9 @@ class Supervisor:
         else:
             rep.latency_s = self.clock.now() - (t_tick if due_at is None else due_at)
         self.latencies.append(rep.latency_s)
+        if not isinstance(self.clock, ManualClock):  # fast-forward has no deadline to miss
+            for lane in self.lanes:
+                self._watch_system(lane, self._system[id(lane)].latency(rep.latency_s, lane.active))
         self.ticks += 1
         return rep
 
@@ -569,40 +573,16 @@ class Supervisor:
 
     def _accept(self, rt: SessionRuntime, chunk: Any) -> None:
         lane = rt.lane
-        x = np.asarray(chunk.data)
-        t0 = float(chunk.t0)
-        if x.ndim != 2 or x.shape[0] != lane.n_channels:
-            rt.rejected += x.shape[-1] if x.ndim else 0
-            self._glitch(rt, t0, "wrong_channels",
-                         f"Chunk {chunk.seq} has {x.shape[0] if x.ndim else 0} channels, expected {lane.n_channels}; "
-                         "it was rejected. Check the device montage.")
+        if rt.gate is None:
+            rt.gate = ChunkGate(lane.n_channels, lane.fs)
+        v = rt.gate.check(chunk.data, chunk.fs, chunk.seq, chunk.t0, started=rt.started)  # the monitor's edge checks
+        rt.rejected += v.rejected
+        lane.counts["duplicate"][rt.slot] += v.duplicate
+        for kind, onset, message in v.issues:
+            self._glitch(rt, onset, kind, message)
+        if v.data is None:
             return
-        if abs(float(chunk.fs) - lane.fs) > 1e-6 * lane.fs:
-            rt.rejected += x.shape[1]
-            self._glitch(rt, t0, "fs_mismatch",
-                         f"Chunk {chunk.seq} is at {chunk.fs:g} Hz, expected {lane.fs:g} Hz; it was rejected.")
-            return
-        seq = int(chunk.seq)
-        if seq in rt.seen:
-            lane.counts["duplicate"][rt.slot] += x.shape[1]
-            self._glitch(rt, t0, "duplicate", f"Chunk {seq} was delivered again; the copy was ignored.")
-            return
-        rt.seen.add(seq)
-        rt.seen_order.append(seq)
-        if len(rt.seen_order) > 4096:
-            rt.seen.discard(rt.seen_order.popleft())
-        in_order = seq > rt.last_seq
-        rt.last_seq = max(rt.last_seq, seq)
-        # a chunk out of order (lower, unseen number) is late, not a clock going backwards
-        if in_order and rt.started and t0 < rt.last_t1 - 0.5 / lane.fs:
-            cut = round((rt.last_t1 - t0) * lane.fs)
-            self._glitch(rt, t0, "clock_skew",
-                         f"Timestamps went back by {rt.last_t1 - t0:.3f} s; {min(cut, x.shape[1])} overlapping "
-                         "samples were dropped.")
-            lane.counts["duplicate"][rt.slot] += min(cut, x.shape[1])
-            if cut >= x.shape[1]:
-                return
-            x, t0 = x[:, cut:], t0 + cut / lane.fs
+        x, t0 = v.data, v.t0
         if not rt.started:
             # the session's sample 0 is placed so that this chunk ends at the current due index
             start = self._due_index(lane) - x.shape[1] - round(t0 * lane.fs)
@@ -610,21 +590,13 @@ class Supervisor:
             lane.attach([rt.slot], start, sessions=[rt.session])
             self._assign(lane, rt.slot, rt.program, rt.sink, start, rt.scopes)
             rt.started = True
-        start_sample = round(t0 * lane.fs)
-        lane.put([rt.slot], [start_sample], x[None])
-        if not np.isfinite(x).all():
-            self._glitch(rt, t0, "bad_samples",
-                         f"{int((~np.isfinite(x)).sum())} NaN or infinite values; replaced by the last good value.")
-        if in_order:
-            rt.last_t1 = t0 + x.shape[1] / lane.fs
+        lane.put([rt.slot], [round(t0 * lane.fs)], x[None])
         if self.journal is not None and self.record_signals:
             self.journal.write_signals([rt.session], [t0], x[None])
 
     def _watch_dropouts(self, lane: Lane) -> None:
         # vectorised over the lane; Python work only for the sessions whose state changes
-        limit = int(self.dropout_s * lane.fs)
-        gone = np.flatnonzero((lane.missing_run >= limit) & lane.active & ~lane.in_dropout)
-        back = np.flatnonzero((lane.missing_run == 0) & lane.active & lane.in_dropout)
+        gone, back = dropout_changes(lane.missing_run, lane.active, lane.in_dropout, int(self.dropout_s * lane.fs))
         if not gone.size and not back.size:
             return
         names = lane.sessions
@@ -640,6 +612,14 @@ class Supervisor:
             lane.in_dropout[s] = False
             rt = self.sessions[names[int(s)]]  # type: ignore[index]
             self._glitch(rt, self._session_now(rt), "stream_returned", "Samples arrive again.", force=True)
+
+    def _watch_system(self, lane: Lane, issues: list[Any]) -> None:
+        # queue_backlog, late and controller_late from the loop's counters and latency (nexus.monitor.system)
+        for iss in issues:
+            name = lane.sessions[iss.slot]
+            rt = self.sessions.get(name) if name is not None else None
+            if rt is not None and rt.state != "ended":
+                self._glitch(rt, self._session_now(rt), iss.kind, iss.message, evidence=iss.evidence)
 
     def _glitch(self, rt: SessionRuntime, onset: float, kind: str, message: str, *, force: bool = False,
                 channel: str | None = None, duration: float | None = None,
