@@ -38,17 +38,52 @@ def open_db(url: str | None = None) -> Any:
 
 
 def start_rows(store: Any, beds: Sequence[BedPlan]) -> None:
-    """Write each planned bed's client, program (with the curator's reasons) and session, now running."""
+    """Write each planned bed's client, program (with the curator's reasons) and session, now running.
+
+    Tonight's night is decided here (:func:`~nexus.guard.tonight.plan_tonight`) from the client's consent
+    and earlier nights: a client whose code is already enrolled comes back with the consent on record and
+    their nights, so the natural-night schedule and the weaning plan can make tonight record-only or lower
+    its stimulation dose. ``beds`` are updated in place (program, scopes, reasons); the plan of each night
+    is audited (``night.plan``) with the client's enrolment (``client.add``), in the same transaction.
+
+    Raises
+    ------
+    StateError
+        A returning client's consent does not allow a night at all (no ``recording``); nothing is written.
+    """
+    from sqlalchemy import select
+
+    from nexus.core.errors import StateError
     from nexus.core.lifecycle import SessionState
+    from nexus.guard.tonight import plan_tonight
+    from nexus.store.audit import append_many
+    from nexus.store.clients import client_nights
     from nexus.store.models import Client, DreamscapeProgram, NightSession, SessionMode
 
     with store.session() as s:
+        audit: list[dict[str, Any]] = []
         for k, b in enumerate(beds):
-            client = Client(code=b.client, display_name=f"Synthetic sleeper {k + 1}",
-                            intake={"profile": b.profile, "seed": b.seed, **b.intake},
-                            consent_scopes=list(b.intake.get("consent", [])))
-            s.add(client)
-            s.flush()
+            client = s.scalars(select(Client).where(Client.code == b.client, Client.erased_at.is_(None))).first()
+            if client is None:
+                client = Client(code=b.client, display_name=f"Synthetic sleeper {k + 1}",
+                                intake={"profile": b.profile, "seed": b.seed, **b.intake},
+                                consent_scopes=list(b.scopes))
+                s.add(client)
+                s.flush()
+                audit.append({"actor": "system", "action": "client.add", "subject": client.id,
+                              "payload": {"scopes": list(b.scopes)}})
+                nights = []
+            else:  # a returning client: the consent on record and the nights so far decide tonight
+                b.scopes = list(client.consent_scopes or [])
+                nights = client_nights(s, client.id)
+            tonight = plan_tonight(b.scopes, nights, b.program)
+            if not tonight.run:
+                raise StateError(f"Client '{b.client}' cannot have a night: " + "; ".join(tonight.reasons) + ".")
+            if tonight.program is not b.program:
+                b.program = tonight.program
+                b.reasons = [*b.reasons, *({"choice": "tonight", "why": r} for r in tonight.reasons)]
+            audit.append({"actor": "system", "action": "night.plan", "subject": b.session,
+                          "payload": {"client": client.id, "scopes": list(b.scopes), **tonight.to_dict()}})
             prog_id = None
             if b.program is not None:
                 body = b.program.model_dump(mode="json", exclude_none=True)
@@ -65,6 +100,7 @@ def start_rows(store: Any, beds: Sequence[BedPlan]) -> None:
             row.transition_to(SessionState.CALIBRATING)
             row.transition_to(SessionState.RUNNING)
             s.add(row)
+        append_many(s, audit)
 
 
 def decision_rows(journals: Iterable[Path], names: set[str]) -> Iterator[list[dict[str, Any]]]:

@@ -179,6 +179,7 @@ class FacilityService:
         self.sup: Supervisor | None = None
         self.journal: RecordingJournal | None = None
         self.desk: Any = None  # the extraction order desk (orders from 'nexus extract' through the database)
+        self.consent: Any = None  # follows the beds' clients' consent in the database (see facility.consent_desk)
         self.watchdog: Any = None  # the dead-man's switch over the sinks' leases (with the loop thread)
         self._extracted: list[dict[str, Any]] = []  # extractions whose wake is over: rows to write
         self.started = False
@@ -221,10 +222,16 @@ class FacilityService:
         self.sup.listeners.append(self._on_records)
         sinks: list[BedSink | None] = [None if p.program is None else SleeperSink(base, k, p.program)
                                        for k, p in enumerate(plans)]
-        self.sup.add_fleet(fleet, [p.session for p in plans], programs=[p.program for p in plans], sinks=sinks)
+        self.sup.add_fleet(fleet, [p.session for p in plans], programs=[p.program for p in plans], sinks=sinks,
+                           scopes=[p.scopes for p in plans])
         # 'nexus extract' from another process: orders in the database, polled after every lane step
         self.desk = OrderDesk(self.store, self.sup, self.run_id)
         self.sup.between_steps.append(self.desk.poll)
+        # consent changed through the API or 'nexus client consent': followed from the next step
+        from nexus.facility.consent_desk import ConsentDesk
+
+        self.consent = ConsentDesk(self.store, self.sup, [p.session for p in plans])
+        self.sup.between_steps.append(self.consent.poll)
         self.started = True
         logger.info("Facility %s: %d beds running at %gx real time.", self.run_id, self.n, self.speed)
         if background:

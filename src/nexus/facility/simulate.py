@@ -127,6 +127,22 @@ class BedPlan:
     reasons: list[dict[str, str]] = field(default_factory=list)
     intake: dict[str, Any] = field(default_factory=dict)
     faults: tuple[str, ...] = ()
+    scopes: list[str] = field(default_factory=lambda: ["recording"])
+    """The client's consent scopes (:mod:`nexus.guard.consent`); the bed's program runs as far as they allow."""
+
+
+def generated_scopes(consent: Sequence[str] | None, rng: np.random.Generator) -> list[str]:
+    """A synthetic client's consent scopes.
+
+    ``recording``, what the intake's ``consent`` grants (None: a client enrolled for a given program, who
+    consented to sound, stimulation and incubation), and at random ``psyche_monitoring`` (70 %) and
+    ``research`` (30 %).
+    """
+    from nexus.guard.consent import scopes_from_intake
+
+    given = ["audio", "stimulation", "dream_incubation"] if consent is None else list(consent)
+    extra = [sc for sc, p in (("psyche_monitoring", 0.7), ("research", 0.3)) if rng.random() < p]
+    return scopes_from_intake(given, extra)
 
 
 def generated_intake(client: str, rng: np.random.Generator, hours: float) -> Intake:
@@ -164,14 +180,18 @@ def plan_beds(n: int, *, seed: int = 0, hours: float = 8.0, profiles: str | Sequ
     for k in range(n):
         name = f"{run_id}-{k + 1:04d}"
         bed = BedPlan(name, f"{name}-client", seed + k, profs[k], None)
+        scope_rng = np.random.default_rng([seed + k, 17])
         if k in natural:
+            bed.scopes = generated_scopes([], scope_rng)
             beds.append(bed)
             continue
         if program is not None:
             bed.program = program
+            bed.scopes = generated_scopes(None, scope_rng)
         else:
             intake = generated_intake(bed.client, np.random.default_rng([seed + k, 11]), hours)
             bed.intake = {kk: v for kk, v in asdict(intake).items() if v not in (None, [], ())}
+            bed.scopes = generated_scopes(intake.consent, scope_rng)
             try:
                 cur = curate(intake)
             except (SafetyError, InvalidInputError) as exc:
@@ -236,7 +256,8 @@ def _run_part(part: _Part, progress: Callable[[float, float], None] | None = Non
         if part.audio:
             ears = TeeSink([ears, WavBedSink(Path(part.audio) / f"{b.session}.wav", b.program)])
         sinks.append(ears)
-    sup.add_fleet(fleet, names, programs=[b.program for b in part.beds], sinks=sinks)
+    sup.add_fleet(fleet, names, programs=[b.program for b in part.beds], sinks=sinks,
+                  scopes=[b.scopes for b in part.beds])
     total = part.hours * 3600.0
     t0 = time.perf_counter()
     desk = _safety_hooks(sup, safety)
@@ -267,6 +288,7 @@ def _run_part(part: _Part, progress: Callable[[float, float], None] | None = Non
     journal.close()
     return {
         "stages": stages.stages, "confidence": stages.confidence, "glitches": [g.as_record() for g in sup.glitches],
+        "alarms": sup.alarm_book.log(),
         "events": sup.event_counts, "counts": sup.counts, "epochs": sup.epochs_staged,
         "paths": {k: str(v) for k, v in paths.items()}, "has_stager": sup.lanes[0].staged, "wall": wall,
         "beds": beds, "commands": dict(sup.recorder.command_counts), "decisions": sup.recorder.decisions,
@@ -332,6 +354,10 @@ def _safety_hooks(sup: Supervisor, safety: dict[str, Any] | None) -> Any:
     store = open_store(load_settings(database_url=safety["database_url"]), check=False)
     desk = OrderDesk(store, sup, safety["run_id"])
     sup.between_steps.append(desk.poll)
+    from nexus.facility.consent_desk import ConsentDesk
+
+    consent = ConsentDesk(store, sup, list(sup.sessions))  # consent changed mid-night: from the next step
+    sup.between_steps.append(consent.poll)
     return desk
 
 
@@ -545,6 +571,7 @@ def simulate(
     stages = _StageLog()
     paths: dict[str, Path] = {}
     glitches: list[dict[str, Any]] = []
+    alarms: list[dict[str, Any]] = []  # the alarm log of every part (high and medium alarms with their times)
     event_counts: dict[str, int] = {}
     counts: dict[str, int] = {}
     commands: dict[str, int] = {}
@@ -555,6 +582,7 @@ def simulate(
         stages.confidence.update(r["confidence"])
         paths.update({k: Path(v) for k, v in r["paths"].items()})
         glitches += r["glitches"]
+        alarms += r["alarms"]
         bed_rows += r["beds"]
         by_bed.update(r["events_by_bed"])
         for src, dst in ((r["events"], event_counts), (r["counts"], counts), (r["commands"], commands)):
@@ -579,7 +607,7 @@ def simulate(
     db_note = ""
     if store is not None:
         journals = [root / ("journal" if p.index == 0 else f"journal-{p.index}") for p in parts]
-        _end_rows(store, names, paths, stages, n_epochs, glitches, bed_rows, journals)
+        _end_rows(store, names, paths, stages, n_epochs, glitches, bed_rows, journals, alarms, run_id)
         from nexus.facility.orders import end_run
 
         end_run(store, run_id, "night over")
@@ -628,7 +656,8 @@ def _abort_rows(store: Any, names: list[str], reason: str) -> None:
 
 
 def _end_rows(store: Any, names: list[str], paths: dict[str, Path], stages: _StageLog, n_epochs: int,
-              glitches: list[dict[str, Any]], beds: list[dict[str, Any]], journals: list[Path]) -> None:
+              glitches: list[dict[str, Any]], beds: list[dict[str, Any]], journals: list[Path],
+              alarms: list[dict[str, Any]] | None = None, run_id: str | None = None) -> None:
     from nexus.core.lifecycle import SessionState
     from nexus.core.settings import load_settings
     from nexus.store.audit import append_many, checkpoint
@@ -657,6 +686,9 @@ def _end_rows(store: Any, names: list[str], paths: dict[str, Path], stages: _Sta
             s.add(GlitchRow(session_id=g["session"], onset_s=g["onset"], duration_s=g["duration"] or None,
                             category=GlitchCategory(g["category"]), kind=g["description"],
                             priority=AlarmPriority(g["priority"]), channel=g["channel"], message=g["message"]))
+        from nexus.store.alarms import save_alarms
+
+        save_alarms(s, alarms or [], facility_run_id=run_id, sessions=set(names))  # the alarm log
         append_many(s, [{"actor": "system", "action": "session.ended", "subject": name,
                          "payload": {"reason": "simulated night over"}} for name in names])
         checkpoint(s, load_settings().secret_key)  # the night's signed head: a later rewrite is caught

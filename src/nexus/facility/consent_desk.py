@@ -1,0 +1,97 @@
+"""Consent changes reach running beds: the facility reads its clients' consent from the database.
+
+``nexus client consent`` and the API write a client's scopes (and audit the change, in
+:mod:`nexus.store.clients`); a running facility's :class:`ConsentDesk` reads the scopes of its beds'
+clients after every lane step (a wall-clock check first, so that the database is asked at most every
+``poll_s``) and hands each change to :meth:`Supervisor.set_consent
+<nexus.facility.supervisor.Supervisor.set_consent>`: from the next step the bed's program runs only as far
+as the new consent allows, and a bed that may no longer hear anything is silenced at once. The change is
+journaled as a ``consent_changed`` decision, stored and audited with the night's other decisions.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from nexus.core.errors import InvalidInputError, NexusError
+from nexus.core.log import logger
+
+SAFE_SCOPES = ["recording"]
+"""What a bed runs under when its client's consent record cannot be read: recording, no sound."""
+
+
+class ConsentDesk:
+    """Follows the consent of the clients of ``sessions`` (session ids of ``sup``).
+
+    Parameters
+    ----------
+    store : Store
+        The facility database.
+    sup : Supervisor
+        The running facility.
+    sessions : list of str
+        Session ids to follow (their clients are looked up once).
+    poll_s : float
+        Least wall-clock time between two reads of the database, in s.
+    """
+
+    def __init__(self, store: Any, sup: Any, sessions: list[str], *, poll_s: float = 1.0) -> None:
+        from sqlalchemy import select
+
+        from nexus.store.models import NightSession
+
+        self.store, self.sup, self.poll_s = store, sup, float(poll_s)
+        self.owner: dict[str, str] = {}
+        with store.session() as s:
+            for k in range(0, len(sessions), 500):
+                self.owner.update(dict(s.execute(select(NightSession.id, NightSession.client_id)
+                                                 .where(NightSession.id.in_(sessions[k:k + 500]))).all()))
+        self.known: dict[str, tuple[str, ...]] = {}
+        self._next = 0.0
+        self.applied = 0
+        """Consent changes handed to running beds so far."""
+        self.poll(force=True)  # what the beds started with
+
+    def poll(self, force: bool = False) -> int:
+        """Apply the consent changes made since the last read; return how many beds changed."""
+        now = time.monotonic()
+        if not force and now < self._next:
+            return 0
+        self._next = now + self.poll_s
+        from sqlalchemy import select
+
+        from nexus.guard.consent import parse_scopes
+        from nexus.store.models import Client
+
+        clients = sorted(set(self.owner.values()))
+        scopes: dict[str, tuple[str, ...]] = {}
+        with self.store.session() as s:
+            for k in range(0, len(clients), 500):
+                for cid, sc in s.execute(select(Client.id, Client.consent_scopes)
+                                         .where(Client.id.in_(clients[k:k + 500]))).all():
+                    scopes[cid] = tuple(sc or [])
+        changed = 0
+        for session, cid in self.owner.items():
+            now_sc = scopes.get(cid, ())
+            before = self.known.get(session)
+            self.known[session] = now_sc
+            if before is None or before == now_sc:
+                continue  # the first read is what the night started with
+            try:
+                apply = [x.value for x in parse_scopes(now_sc)]
+            except InvalidInputError as exc:
+                logger.error("Client %s: unreadable consent record (%s); session %s runs without sound.",
+                             cid, exc, session)
+                apply = list(SAFE_SCOPES)
+            rt = self.sup.sessions.get(session)
+            if rt is None or rt.state == "ended":
+                continue
+            try:
+                self.sup.set_consent(session, apply)
+            except NexusError as exc:  # a bed that ended meanwhile
+                logger.info("Consent change for %s not applied: %s", session, exc)
+                continue
+            changed += 1
+        self.applied += changed
+        return changed
