@@ -65,3 +65,25 @@ def moving_features(broad: FloatArray, sigma: FloatArray, fs: float, p: SpindleP
     corr = corr_from_moments(*m)
     mrms = np.sqrt(np.maximum(m[3], 0.0))
     return np.stack([relpow, corr]), mrms
+
+
+def spindle_candidates(relpow: FloatArray, corr: FloatArray, mrms: FloatArray, thr: FloatArray, mask: BoolArray,
+                       fs: float, p: SpindleParams) -> BoolArray:
+    """Samples where more than ``min_criteria - 1`` criteria hold on average over 100 ms: the NumPy form."""
+    n_pass = (relpow >= p.rel_pow).astype(np.float64) + (corr >= p.corr) + (mrms >= thr[:, None])
+    n_pass[~mask] = 0.0
+    return moving_mean(n_pass, window_samples(0.1, fs)) > p.min_criteria - 1
+
+
+def rms_histogram(mrms: FloatArray, mask: BoolArray, bin_index: Any, n_bins: int) -> npt.NDArray[np.int64]:
+    """Counts of the masked moving-RMS values per row and log bin (``bin_index``): the NumPy form."""
+    rows = mrms.shape[0]
+    r = np.broadcast_to(np.arange(rows)[:, None], mrms.shape)
+    flat = (r * n_bins + bin_index(mrms))[mask]
+    return np.bincount(flat, minlength=rows * n_bins).reshape(rows, n_bins).astype(np.int64)
+
+
+def epochs_to_samples(stages: npt.NDArray[Any], n_samples: int, fs: float) -> npt.NDArray[Any]:
+    """One value per sample from one per 30-s epoch, by the index of each sample: the NumPy form."""
+    idx = np.minimum((np.arange(n_samples) / (30.0 * fs)).astype(np.int64), stages.size - 1)
+    return stages[idx]

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from nexus.dsp.filters import bandpass_sos, zero_phase
-from nexus.events._kernels import half_waves
-from nexus.events.common import segment_argext, segment_reduce
+from nexus.dsp.moving import window_samples
+from nexus.events import arousals, spindles
+from nexus.events._kernels import half_waves, spindle_candidates
+from nexus.events.common import epochs_to_samples, segment_argext, segment_reduce, stage_mask
 from nexus.events.heart import _candidates
 from nexus.events.spindles import SpindleParams, _features, _spindle_columns
 
@@ -72,3 +74,56 @@ def test_spindle_columns_equal_whole_row_segment_reductions():
     np.testing.assert_array_equal(n_zc, segment_reduce(zc.astype(np.float64), row, start, stop, np.add))
     np.testing.assert_array_equal(sum_rel, segment_reduce(rel, row, start, stop, np.add))
     np.testing.assert_array_equal(peak, segment_argext(np.abs(sigma), row, start, stop, find_max=True)[1])
+
+
+@pytest.mark.parametrize("fs", [64.0, 100.0, 256.0])
+@pytest.mark.parametrize("n", [1, 2, 12, 13, 14, 500, 3000], ids=lambda n: f"n{n}")
+@pytest.mark.parametrize("min_criteria", [1, 2, 3])
+def test_compiled_spindle_candidates_equal_the_numpy_form(fs, n, min_criteria):
+    rng = np.random.default_rng(int(fs) + n + min_criteria)
+    p = SpindleParams(min_criteria=min_criteria)
+    relpow = rng.choice([0.1, 0.2, 0.3], size=(3, n))  # values on the thresholds: >= is tested
+    corr = rng.choice([0.5, 0.65, 0.8], size=(3, n))
+    mrms = rng.uniform(0, 10, size=(3, n))
+    thr = np.array([5.0, np.inf, 2.0])  # a row with no threshold (nothing masked in): never passes
+    mask = rng.random((3, n)) > 0.2
+    want = oracles.spindle_candidates(relpow, corr, mrms, thr, mask, fs, p)
+    got = np.empty((3, n), dtype=bool)
+    spindle_candidates(relpow, corr, mrms, thr, mask, p.rel_pow, p.corr, window_samples(0.1, fs),
+                       min_criteria - 1, got)
+    np.testing.assert_array_equal(got, want)
+    if n >= 500:
+        assert want.any() and (min_criteria == 1 or not want.all())
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 5000], ids=lambda n: f"n{n}")
+def test_compiled_rms_histogram_equals_the_numpy_form(n):
+    rng = np.random.default_rng(n)
+    v = np.exp(rng.uniform(np.log(1e-3), np.log(1e4), size=(3, n)))  # below, inside and above the bins
+    v[0, : n // 2] = spindles._EDGES[rng.integers(0, spindles._EDGES.size, n // 2)]  # exactly on edges
+    mask = rng.random((3, n)) > 0.3
+    want = oracles.rms_histogram(v, mask, spindles._bin_index, spindles._CENTRES.size)
+    np.testing.assert_array_equal(spindles.rms_histogram(v, mask), want)
+    assert spindles.rms_histogram(v, mask).sum() == mask.sum()
+
+
+@pytest.mark.parametrize("fs", [100.0, 256.0, 200.0 / 3.0])
+@pytest.mark.parametrize("n_epochs", [4, 5, 6, 9], ids=lambda k: f"e{k}")
+def test_epochs_spread_over_samples_as_by_their_index(fs, n_epochs):
+    # 4 epochs of data plus a part epoch; a hypnogram one epoch short, exact, or longer
+    n = int(4.5 * 30 * fs)
+    stages = np.arange(n_epochs, dtype=np.int64) % 5
+    np.testing.assert_array_equal(epochs_to_samples(stages, n, fs), oracles.epochs_to_samples(stages, n, fs))
+    keep = np.isin(stages, [1, 2])
+    np.testing.assert_array_equal(stage_mask(stages, n, fs, [1, 2]), oracles.epochs_to_samples(keep, n, fs))
+
+
+@pytest.mark.parametrize("n", [1, 255, 257, 40_000], ids=lambda n: f"n{n}")
+def test_night_arousal_features_equal_the_streaming_features(n):
+    # the offline path filters the whole night in one compiled pass; the live path block by block
+    rng = np.random.default_rng(n)
+    eeg, emg = rng.normal(size=(2, 1, n)) * [[[20.0]], [[5.0]]]
+    want = arousals._Features(1, 256.0).step(eeg, emg)
+    got = arousals._night_features(eeg, emg, 256.0)
+    for w, g in zip(want, got, strict=True):
+        np.testing.assert_array_equal(g, w)

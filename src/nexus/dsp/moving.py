@@ -73,10 +73,11 @@ def window_mean(c: FloatArray, n: int) -> FloatArray:
     # interior: full windows, as contiguous slices (no gathers on the hot path)
     np.subtract(c[..., n:], c[..., : size - n + 1], out=out[..., h : size - n + h + 1])
     out[..., h : size - n + h + 1] /= n
-    lo, hi = _bounds(size, n)
     edge = np.r_[0:h, size - n + h + 1 : size]
-    if edge.size:
-        out[..., edge] = (c[..., hi[edge]] - c[..., lo[edge]]) / (hi[edge] - lo[edge])
+    if edge.size:  # the windows clipped by the ends of the data (the bounds of these samples only)
+        lo = np.clip(edge - h, 0, size)
+        hi = np.clip(edge - h + n, 0, size)
+        out[..., edge] = (c[..., hi] - c[..., lo]) / (hi - lo)
     return out
 
 

@@ -104,43 +104,56 @@ def spindle_features(broad, sigma, n_rel, n_win, relpow, corr, mrms):
     the moving correlation of sigma and broad and the moving RMS of sigma (centred ``n_win``-sample
     windows). Equal to the cumulative-sum form of :func:`nexus.events.spindles._features`
     (:func:`~nexus.dsp.moving.window_mean` edges, :func:`~nexus.dsp.moving.corr_from_moments`).
+    The cumulative sums are computed in the same order but only the last ``n_rel + n_win``
+    of them are kept (a ring), so a night needs no night-long scratch arrays.
     """
     rows, n = broad.shape
-    cs = np.empty(n + 1)
-    cb = np.empty(n + 1)
-    csb = np.empty(n + 1)
-    css = np.empty(n + 1)
-    cbb = np.empty(n + 1)
+    size = 1
+    while size < n_rel + n_win + 2:
+        size *= 2
+    m = size - 1  # ring of the cumulative sums: index k lives at k & m
+    cs = np.empty(size)
+    cb = np.empty(size)
+    csb = np.empty(size)
+    css = np.empty(size)
+    cbb = np.empty(size)
     for r in range(rows):
         cs[0] = cb[0] = csb[0] = css[0] = cbb[0] = 0.0
-        for j in range(n):
-            s = sigma[r, j]
-            b = broad[r, j]
-            cs[j + 1] = cs[j] + s
-            cb[j + 1] = cb[j] + b
-            csb[j + 1] = csb[j] + s * b
-            css[j + 1] = css[j] + s * s
-            cbb[j + 1] = cbb[j] + b * b
+        filled = 0  # cumulative sums known up to index filled
         for j in range(n):
             # window_mean's rule: [j - w // 2, j - w // 2 + w) clipped to the data; the
             # relative power over n_rel samples, the moments over n_win
-            lo = j - n_rel // 2
-            hi = lo + n_rel
-            if lo >= 0 and hi <= n:
+            lo1 = j - n_rel // 2
+            hi1 = lo1 + n_rel
+            lo2 = j - n_win // 2
+            hi2 = lo2 + n_win
+            top = min(max(hi1, hi2), n)
+            while filled < top:
+                s = sigma[r, filled]
+                b = broad[r, filled]
+                k0 = filled & m
+                k1 = (filled + 1) & m
+                cs[k1] = cs[k0] + s
+                cb[k1] = cb[k0] + b
+                csb[k1] = csb[k0] + s * b
+                css[k1] = css[k0] + s * s
+                cbb[k1] = cbb[k0] + b * b
+                filled += 1
+            if lo1 >= 0 and hi1 <= n:
                 cnt = float(n_rel)
             else:
-                lo = min(max(lo, 0), n)
-                hi = min(max(hi, 0), n)
-                cnt = float(hi - lo)
+                lo1 = min(max(lo1, 0), n)
+                hi1 = min(max(hi1, 0), n)
+                cnt = float(hi1 - lo1)
+            lo, hi = lo1 & m, hi1 & m
             relpow[r, j] = ((css[hi] - css[lo]) / cnt) / max((cbb[hi] - cbb[lo]) / cnt, 1e-12)
-            lo = j - n_win // 2
-            hi = lo + n_win
-            if lo >= 0 and hi <= n:
+            if lo2 >= 0 and hi2 <= n:
                 cnt = float(n_win)
             else:
-                lo = min(max(lo, 0), n)
-                hi = min(max(hi, 0), n)
-                cnt = float(hi - lo)
+                lo2 = min(max(lo2, 0), n)
+                hi2 = min(max(hi2, 0), n)
+                cnt = float(hi2 - lo2)
+            lo, hi = lo2 & m, hi2 & m
             ms = (cs[hi] - cs[lo]) / cnt
             mb = (cb[hi] - cb[lo]) / cnt
             msb = (csb[hi] - csb[lo]) / cnt
@@ -153,6 +166,66 @@ def spindle_features(broad, sigma, n_rel, n_win, relpow, corr, mrms):
             v = cov / den if den > 1e-12 else 0.0
             corr[r, j] = min(max(v, -1.0), 1.0)
             mrms[r, j] = np.sqrt(max(mss, 0.0))
+
+
+@kernel
+def spindle_candidates(relpow, corr, mrms, thr, mask, rel_pow, corr_min, n_smooth, k, out):
+    """Samples where more than ``k`` of the three spindle criteria hold on average over ``n_smooth`` samples.
+
+    Per sample the criteria passed are counted (relative power ≥ ``rel_pow``, correlation ≥
+    ``corr_min``, moving RMS ≥ ``thr[row]``; 0 where ``mask`` is False); ``out`` (rows, n) bool is
+    set where the centred ``n_smooth``-sample mean of the counts exceeds ``k``. The counts are
+    integers, so comparing their window sum with ``k`` times the window length equals
+    ``moving_mean(counts, n_smooth) > k`` of :func:`nexus.events.spindles._spindle_core` exactly.
+    """
+    rows, n = relpow.shape
+    size = 1
+    while size < n_smooth + 2:
+        size *= 2
+    m = size - 1
+    c = np.zeros(size, dtype=np.int64)  # ring of the cumulative counts
+    for r in range(rows):
+        c[0] = 0
+        filled = 0
+        t = thr[r]
+        for j in range(n):
+            lo = j - n_smooth // 2
+            hi = lo + n_smooth
+            top = min(hi, n)
+            while filled < top:
+                q = 0
+                if mask[r, filled]:
+                    q = (relpow[r, filled] >= rel_pow) + (corr[r, filled] >= corr_min) + (mrms[r, filled] >= t)
+                c[(filled + 1) & m] = c[filled & m] + q
+                filled += 1
+            lo = min(max(lo, 0), n)
+            hi = min(max(hi, 0), n)
+            out[r, j] = c[hi & m] - c[lo & m] > k * (hi - lo)
+
+
+@kernel
+def log_bins(v, mask, edges, lo_clip, hi_clip, log_e0, inv_step, hist):
+    """Add the masked values of ``v`` (rows, n) to ``hist`` (rows, bins) in the bins of ``edges``.
+
+    The bin of a value is ``searchsorted(edges, v, "right") - 1`` clipped to the end bins: a
+    logarithm gives it (``(log(clip(v, lo_clip, hi_clip)) - log_e0) * inv_step``), one
+    comparison with each neighbouring edge corrects its rounding, as
+    :func:`nexus.events.spindles._bin_index` does.
+    """
+    rows, n = v.shape
+    nb = edges.size - 1
+    for r in range(rows):
+        for j in range(n):
+            if not mask[r, j]:
+                continue
+            x = v[r, j]
+            g = (np.log(min(max(x, lo_clip), hi_clip)) - log_e0) * inv_step
+            b = min(max(int(g), 0), nb - 1)
+            if x < edges[b] and b > 0:
+                b -= 1
+            if x >= edges[b + 1] and b < nb - 1:
+                b += 1
+            hist[r, b] += 1
 
 
 @kernel

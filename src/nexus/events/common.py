@@ -76,16 +76,19 @@ def stage_mask(
     if stages is None or include is None:
         return np.ones(n_samples, dtype=bool)
     s = np.asarray(stages).astype(np.int64).ravel()
-    if s.size != n_samples:
-        s = epochs_to_samples(s, n_samples, fs)
-    return np.isin(s, np.asarray(list(include), dtype=np.int64))
+    keep = np.asarray(list(include), dtype=np.int64)
+    if s.size != n_samples:  # per epoch: which epochs are kept, then spread over their samples
+        return epochs_to_samples(s, n_samples, fs, np.isin(s, keep))
+    return np.isin(s, keep)
 
 
-def epochs_to_samples(stages: npt.NDArray[np.int64], n_samples: int, fs: float) -> npt.NDArray[np.int64]:
-    """One stage per sample from one per 30-s epoch.
+def epochs_to_samples(stages: npt.NDArray[np.int64], n_samples: int, fs: float,
+                      values: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:
+    """One stage per sample from one per 30-s epoch (or ``values``, one per epoch, spread the same way).
 
     A hypnogram longer than the data (e.g. a whole-night scoring for an excerpt that starts with
-    it) is cut, with a log message; one more than one epoch shorter is an error.
+    it) is cut, with a log message; one more than one epoch shorter is an error. The last epoch's
+    value also covers any samples beyond it.
     """
     n_epochs = int(np.ceil(n_samples / (EPOCH_S * fs)))
     if stages.size < n_epochs - 1 or stages.size == 0:
@@ -96,8 +99,15 @@ def epochs_to_samples(stages: npt.NDArray[np.int64], n_samples: int, fs: float) 
     if stages.size > n_epochs + 1:
         logger.info("Hypnogram has %d epochs for %d epochs of data; the extra epochs are ignored.",
                     stages.size, n_epochs)
-    idx = np.minimum((np.arange(n_samples) / (EPOCH_S * fs)).astype(np.int64), stages.size - 1)
-    return stages[idx]
+    v = stages if values is None else values
+    per = EPOCH_S * fs
+    if float(per).is_integer():  # whole samples per epoch: each value repeated (no index per sample)
+        rep = np.repeat(v[: n_epochs], int(per))[:n_samples]
+        if rep.size == n_samples:
+            return rep
+        return np.concatenate([rep, np.full(n_samples - rep.size, v[-1], dtype=v.dtype)])
+    idx = np.minimum((np.arange(n_samples) / per).astype(np.int64), v.size - 1)
+    return v[idx]
 
 
 def fill_short_gaps(mask: BoolArray, max_gap: int) -> BoolArray:

@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.core.checks import check_number
-from nexus.dsp.filters import bandpass_sos, zero_phase
+from nexus.dsp.filters import bandpass_sos
+from nexus.dsp.longrow import zero_phase_any
 from nexus.dsp.moving import runs, window_samples
 from nexus.events._kernels import beat_candidates
 from nexus.events.common import BoolArray, FloatArray, WindowedStream, as_2d, check_fs
@@ -54,7 +55,7 @@ def _candidates(f: FloatArray, fs: float, mask: BoolArray) -> BoolArray:
 
 
 def _beat_core(x: FloatArray, fs: float, mask: BoolArray) -> EventBatch:
-    f = zero_phase(x, bandpass_sos(5.0, min(20.0, 0.45 * fs), fs=fs, order=2))
+    (f,) = zero_phase_any(x, bandpass_sos(5.0, min(20.0, 0.45 * fs), fs=fs, order=2))
     r, idx = np.nonzero(_candidates(f, fs, mask))
     # a QRS is large: at least MIN_QRS_UV within ±50 ms on the band-passed ECG (noise alone is not)
     # (the ±50 ms maximum, gathered at the candidate peaks only: as maximum_filter1d, "nearest" edges)

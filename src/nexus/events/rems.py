@@ -18,7 +18,8 @@ import numpy.typing as npt
 from scipy.ndimage import maximum_filter1d
 
 from nexus.core.errors import InvalidInputError
-from nexus.dsp.filters import bandpass_sos, zero_phase
+from nexus.dsp.filters import bandpass_sos
+from nexus.dsp.longrow import zero_phase_any
 from nexus.events.common import BoolArray, FloatArray, WindowedStream, check_fs, stage_mask
 from nexus.events.table import EventBatch, EventResults
 
@@ -38,7 +39,7 @@ class REMParams:
 
 
 def _rem_core(x: FloatArray, fs: float, mask: BoolArray, p: REMParams) -> EventBatch:
-    f = zero_phase(x, bandpass_sos(*p.freq, fs=fs, order=2))  # (rows, 2, n)
+    (f,) = zero_phase_any(x, bandpass_sos(*p.freq, fs=fs, order=2))  # (rows, 2, n)
     loc, roc = f[:, 0], f[:, 1]
     negp = -loc * roc  # > 0 where the eyes deflect LOC and ROC in opposite directions, in µV²
     n = negp.shape[-1]
@@ -46,7 +47,8 @@ def _rem_core(x: FloatArray, fs: float, mask: BoolArray, p: REMParams) -> EventB
     half = max(1, round(p.duration[1] * fs / 2))
     hmin, hmax = p.amplitude[0] ** 2, p.amplitude[1] ** 2
     local_max = negp == maximum_filter1d(negp, 2 * (dist // 2) + 1, axis=-1, mode="nearest")
-    r, i = np.nonzero(local_max & (negp >= hmin) & (negp <= hmax))
+    # peaks outside the searched stages are never kept: dropped before their bases are sought
+    r, i = np.nonzero(local_max & (negp >= hmin) & (negp <= hmax) & mask)
     keep = (i >= 1) & (i < n - 1)
     r, i = r[keep], i[keep]
     # bases: the lowest point on each side within ±half before a higher sample is met (as a peak's
@@ -64,8 +66,6 @@ def _rem_core(x: FloatArray, fs: float, mask: BoolArray, p: REMParams) -> EventB
     left, right = i - la, i + ra
     dur = (right - left) / fs
     good = (prom >= p.relative_prominence * hmin) & (dur >= p.duration[0]) & (dur < p.duration[1])
-    if good.any():
-        good &= mask[r, i]
     r, i, left, dur = r[good], i[good], left[good], dur[good]
     return EventBatch(
         "rem", session=r, channel=np.zeros_like(r), onset=left / fs, duration=dur,

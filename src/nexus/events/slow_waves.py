@@ -23,7 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.core.errors import InvalidInputError
-from nexus.dsp.filters import StatefulFilter, bandpass_sos, zero_phase
+from nexus.dsp.filters import StatefulFilter, bandpass_sos
+from nexus.dsp.longrow import zero_phase_any
 from nexus.events._kernels import half_waves
 from nexus.events.common import (
     BoolArray,
@@ -62,7 +63,7 @@ class SlowWaveParams:
 
 
 def _sw_core(x: FloatArray, fs: float, mask: BoolArray, p: SlowWaveParams) -> EventBatch:
-    f = zero_phase(x, bandpass_sos(*p.freq, fs=fs, order=2))
+    (f,) = zero_phase_any(x, bandpass_sos(*p.freq, fs=fs, order=2))
     n = f.shape[-1]
     # one compiled scan per row (the candidate half-waves, their extremes)
     r, a, b, c, neg_min, neg_idx, pos_max, pos_idx = half_waves(np.ascontiguousarray(f.reshape(-1, n)))

@@ -23,9 +23,10 @@ import numpy.typing as npt
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
-from nexus.dsp.filters import bandpass_sos, zero_phase
-from nexus.dsp.moving import moving_mean, runs, window_samples
-from nexus.events._kernels import spindle_features
+from nexus.dsp.filters import bandpass_sos
+from nexus.dsp.longrow import zero_phase_any
+from nexus.dsp.moving import runs, window_samples
+from nexus.events._kernels import log_bins, spindle_candidates, spindle_features
 from nexus.events.common import (
     BoolArray,
     FloatArray,
@@ -114,12 +115,11 @@ def _bin_index(v: FloatArray) -> npt.NDArray[np.intp]:
 
 def rms_histogram(mrms: FloatArray, mask: BoolArray) -> npt.NDArray[np.int64]:
     """Counts of moving-RMS values (µV) per row in log-spaced bins, masked samples only."""
-    rows = mrms.shape[0]
-    nb = _CENTRES.size
-    b = _bin_index(mrms)
-    r = np.broadcast_to(np.arange(rows)[:, None], mrms.shape)
-    flat = (r * nb + b)[mask]
-    return np.bincount(flat, minlength=rows * nb).reshape(rows, nb).astype(np.int64)
+    hist = np.zeros((mrms.shape[0], _CENTRES.size), dtype=np.int64)
+    if mrms.shape[-1]:  # one compiled pass: the bins of _bin_index, masked samples only
+        log_bins(np.ascontiguousarray(mrms, dtype=np.float64), np.ascontiguousarray(mask, dtype=np.bool_),
+                 _EDGES, _EDGES[0] * 0.5, _EDGES[-1] * 2.0, _LOG_E0, _INV_LOG_STEP, hist)
+    return hist
 
 
 def rms_threshold(hist: npt.NDArray[np.int64], k: float, cut: float = 0.10, cap: float = 10.0) -> FloatArray:
@@ -140,8 +140,8 @@ def rms_threshold(hist: npt.NDArray[np.int64], k: float, cut: float = 0.10, cap:
 
 def _features(x: FloatArray, fs: float, p: SpindleParams) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Broadband and sigma signals, (relative sigma power, moving correlation) and moving RMS of sigma."""
-    broad = zero_phase(x, bandpass_sos(*p.freq_broad, fs=fs, order=4))
-    sigma = zero_phase(x, bandpass_sos(*p.freq_sp, fs=fs, order=4))
+    broad, sigma = zero_phase_any(x, bandpass_sos(*p.freq_broad, fs=fs, order=4),
+                                  bandpass_sos(*p.freq_sp, fs=fs, order=4))
     n = x.shape[-1]
     rc = np.zeros((2, *x.shape))
     mrms = np.zeros(x.shape)
@@ -206,10 +206,13 @@ def _spindle_core(
     broad, sigma, rc, mrms = _features(x, fs, p) if feats is None else feats
     hist = rms_histogram(mrms, mask) if hist_rows is None else hist_rows
     thr = rms_threshold(hist, p.rms)
-    n_pass = (rc[0] >= p.rel_pow).astype(np.float64) + (rc[1] >= p.corr) + (mrms >= thr[:, None])
-    n_pass[~mask] = 0.0
-    smooth = moving_mean(n_pass, window_samples(0.1, fs))
-    cand = fill_short_gaps(smooth > p.min_criteria - 1, round(p.min_distance * fs))
+    # the criteria met per sample, averaged over 100 ms, above min_criteria - 1: one compiled pass
+    passed = np.empty(mrms.shape, dtype=np.bool_)
+    if mrms.shape[-1]:
+        spindle_candidates(rc[0], rc[1], mrms, np.ascontiguousarray(thr, dtype=np.float64),
+                           np.ascontiguousarray(mask, dtype=np.bool_), float(p.rel_pow), float(p.corr),
+                           window_samples(0.1, fs), p.min_criteria - 1, passed)
+    cand = fill_short_gaps(passed, round(p.min_distance * fs))
     row, start, stop = runs(cand)
     dur = (stop - start) / fs
     good = (dur > p.duration[0]) & (dur < p.duration[1])

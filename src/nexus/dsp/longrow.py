@@ -1,0 +1,179 @@
+"""IIR filters for whole recordings: a few long rows, several filters in one pass, no copies.
+
+:func:`scipy.signal.sosfiltfilt` on a night copies it about six times (odd extension, a copy
+inside each :func:`~scipy.signal.sosfilt`, the reversals and the final slice) around two
+recursions; the compiled kernels of :mod:`nexus.dsp._biquad` filter many short rows side by side
+and waste their width on one long row. Here each *lane* (an input row through one filter) is run
+sample after sample with all its sections, as scipy does, with the lanes side by side in the same
+loop so that their independent recursions overlap in the CPU (e.g. the broadband and sigma
+filters of one EEG, or the two EOG channels). One padded buffer per call, the backward pass
+writes the output. Same operations in the same order as scipy (no fast-math): the results are
+bit-identical to :func:`scipy.signal.sosfiltfilt` (odd padding) and :func:`scipy.signal.sosfilt`
+from a zero state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from scipy import signal
+
+from nexus.core.errors import InvalidInputError
+from nexus.dsp._jit import kernel
+from nexus.dsp.filters import MAX_SAMPLES, MIN_ROWS, zero_phase
+
+FloatArray = npt.NDArray[np.float64]
+
+__all__ = ["causal_long", "zero_phase_any", "zero_phase_long"]
+
+
+@kernel
+def _filtfilt_lanes(x, row_of, sos, zi_unit, padlen, out):
+    """Forward-backward filter of ``x[row_of[t]]`` by ``sos[t]`` into ``out[t]``, for every lane ``t``.
+
+    ``x`` (rows, n) float64, ``row_of`` (lanes,) int, ``sos`` (lanes, sections, 6), ``zi_unit``
+    (lanes, sections, 2) = ``sosfilt_zi`` of each lane's filter, ``padlen < n``; ``out`` (lanes, n).
+    Equal to ``scipy.signal.sosfiltfilt(sos[t], x[row_of[t]], padtype="odd", padlen=padlen)``.
+    """
+    lanes = row_of.size
+    nsec = sos.shape[1]
+    n = x.shape[1]
+    ne = n + 2 * padlen
+    buf = np.empty((ne, lanes))  # sample-major: the lanes of one sample side by side
+    z0 = np.empty((nsec, lanes))
+    z1 = np.empty((nsec, lanes))
+    for t in range(lanes):
+        r = row_of[t]
+        first, last = x[r, 0], x[r, n - 1]
+        for k in range(padlen):  # odd extension at both ends
+            buf[k, t] = 2.0 * first - x[r, padlen - k]
+            buf[padlen + n + k, t] = 2.0 * last - x[r, n - 2 - k]
+        for j in range(n):
+            buf[padlen + j, t] = x[r, j]
+        for s in range(nsec):
+            z0[s, t] = zi_unit[t, s, 0] * buf[0, t]
+            z1[s, t] = zi_unit[t, s, 1] * buf[0, t]
+    for j in range(ne):
+        for t in range(lanes):
+            v = buf[j, t]
+            for s in range(nsec):  # scipy's recursion (transposed direct form II), same order
+                y = sos[t, s, 0] * v + z0[s, t]
+                z0[s, t] = sos[t, s, 1] * v - sos[t, s, 4] * y + z1[s, t]
+                z1[s, t] = sos[t, s, 2] * v - sos[t, s, 5] * y
+                v = y
+            buf[j, t] = v
+    for t in range(lanes):
+        for s in range(nsec):
+            z0[s, t] = zi_unit[t, s, 0] * buf[ne - 1, t]
+            z1[s, t] = zi_unit[t, s, 1] * buf[ne - 1, t]
+    for j in range(ne - 1, padlen - 1, -1):  # the backward pass over the left padding is never used
+        for t in range(lanes):
+            v = buf[j, t]
+            for s in range(nsec):
+                y = sos[t, s, 0] * v + z0[s, t]
+                z0[s, t] = sos[t, s, 1] * v - sos[t, s, 4] * y + z1[s, t]
+                z1[s, t] = sos[t, s, 2] * v - sos[t, s, 5] * y
+                v = y
+            if j < padlen + n:
+                out[t, j - padlen] = v
+
+
+@kernel
+def _sosfilt_lanes(x, row_of, sos, out):
+    """Causal filter of ``x[row_of[t]]`` by ``sos[t]`` from a zero state into ``out[t]``, for every lane.
+
+    Shapes as in :func:`_filtfilt_lanes`. Equal to ``scipy.signal.sosfilt(sos[t], x[row_of[t]])``.
+    """
+    lanes = row_of.size
+    nsec = sos.shape[1]
+    n = x.shape[1]
+    z0 = np.zeros((nsec, lanes))
+    z1 = np.zeros((nsec, lanes))
+    for j in range(n):
+        for t in range(lanes):
+            v = x[row_of[t], j]
+            for s in range(nsec):
+                y = sos[t, s, 0] * v + z0[s, t]
+                z0[s, t] = sos[t, s, 1] * v - sos[t, s, 4] * y + z1[s, t]
+                z1[s, t] = sos[t, s, 2] * v - sos[t, s, 5] * y
+                v = y
+            out[t, j] = v
+
+
+def _lanes(x: npt.ArrayLike, filters: Sequence[FloatArray]) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
+    """Rows (rows, n), stacked sections (lanes, sections, 6) and the input row of every lane."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 0:
+        raise InvalidInputError("Invalid signal: expected samples along the last axis, got a scalar.")
+    sos = [np.atleast_2d(np.asarray(s, dtype=np.float64)) for s in filters]
+    if len({s.shape for s in sos}) != 1 or sos[0].ndim != 2 or sos[0].shape[1] != 6:
+        raise InvalidInputError(
+            f"Invalid filters: expected second-order sections of one shape (n, 6), got {[s.shape for s in sos]}."
+        )
+    rows = np.ascontiguousarray(a.reshape(-1, a.shape[-1]))
+    n_rows = rows.shape[0]
+    stacked = np.ascontiguousarray(np.repeat(np.stack(sos), n_rows, axis=0))  # lane = filter-major
+    row_of = np.tile(np.arange(n_rows, dtype=np.intp), len(sos))
+    return rows, stacked, row_of
+
+
+def _split(out: FloatArray, shape: tuple[int, ...], k: int) -> list[FloatArray]:
+    return [o.reshape(shape) for o in np.split(out, k)]
+
+
+def zero_phase_long(x: npt.ArrayLike, *filters: FloatArray) -> list[FloatArray]:
+    """Forward-backward filter ``x`` along its last axis with each filter: one array per filter.
+
+    Parameters
+    ----------
+    x : array, shape (..., n_samples)
+        Signal (any units; the outputs have the same units).
+    *filters : ndarray, shape (n_sections, 6)
+        Second-order sections, all with the same number of sections.
+
+    Returns
+    -------
+    list of ndarray
+        Bit-identical to :func:`nexus.dsp.filters.zero_phase` (``sosfiltfilt``, odd padding of
+        ``3 (2 n_sections + 1)`` samples, fewer for short signals) for each filter.
+    """
+    rows, sos, row_of = _lanes(x, filters)
+    shape = np.shape(x)
+    n = rows.shape[1]
+    padlen = min(3 * (2 * sos.shape[1] + 1), max(n - 1, 0))
+    if n < 2:  # nothing to filter recursively: scipy's answer for such inputs
+        return [np.asarray(signal.sosfiltfilt(s, np.asarray(x, dtype=np.float64), padlen=padlen)) for s in filters]
+    zi = np.ascontiguousarray(np.stack([signal.sosfilt_zi(s) for s in sos]))
+    out = np.empty((row_of.size, n))
+    _filtfilt_lanes(rows, row_of, sos, zi, padlen, out)
+    return _split(out, shape, len(filters))
+
+
+def causal_long(x: npt.ArrayLike, *filters: FloatArray) -> list[FloatArray]:
+    """Causal filter of ``x`` along its last axis from a zero state with each filter: one array per filter.
+
+    Bit-identical to ``scipy.signal.sosfilt(sos, x)`` and to a zero-state
+    :class:`~nexus.dsp.filters.StatefulFilter` fed the whole signal. Units are those of ``x``.
+    """
+    rows, sos, row_of = _lanes(x, filters)
+    out = np.empty((row_of.size, rows.shape[1]))
+    _sosfilt_lanes(rows, row_of, sos, out)
+    return _split(out, np.shape(x), len(filters))
+
+
+def zero_phase_any(x: npt.ArrayLike, *filters: FloatArray) -> list[FloatArray]:
+    """:func:`~nexus.dsp.filters.zero_phase` of ``x`` with each filter, by the faster kernel for its shape.
+
+    Many short rows (live windows) go to the tiled kernels of :func:`~nexus.dsp.filters.zero_phase`,
+    a few long rows (whole nights) to :func:`zero_phase_long`, which runs the filters together
+    when they have the same number of sections. Bit-identical either way.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    n = a.shape[-1] if a.ndim else 0
+    if a.ndim == 0 or n < 2 or (a.size // n >= MIN_ROWS and n <= MAX_SAMPLES):
+        return [zero_phase(a, s) for s in filters]
+    if len({np.shape(s) for s in filters}) == 1:
+        return zero_phase_long(a, *filters)
+    return [zero_phase_long(a, s)[0] for s in filters]

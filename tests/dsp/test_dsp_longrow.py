@@ -1,0 +1,54 @@
+"""Whole-night filters (nexus.dsp.longrow) are bit-identical to scipy's, whatever the shape."""
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from nexus.core.errors import InvalidInputError
+from nexus.dsp.filters import bandpass_sos, highpass_sos, zero_phase
+from nexus.dsp.longrow import causal_long, zero_phase_any, zero_phase_long
+
+FS = 256.0
+BROAD, SIGMA = bandpass_sos(1.0, 30.0, fs=FS, order=4), bandpass_sos(11.5, 15.5, fs=FS, order=4)
+SLOW = bandpass_sos(0.3, 1.5, fs=FS, order=2)
+
+
+def _night(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.cumsum(rng.normal(size=shape), axis=-1) + 40.0  # drifting, with an offset: the padding matters
+
+
+@pytest.mark.parametrize("shape", [(2,), (3,), (50,), (70_000,), (2, 70_000), (1, 2, 9_000)], ids=str)
+def test_zero_phase_long_equals_sosfiltfilt(shape):
+    x = _night(shape)
+    got = zero_phase_long(x, BROAD, SIGMA)
+    for sos, g in zip((BROAD, SIGMA), got, strict=True):
+        padlen = min(3 * (2 * len(sos) + 1), shape[-1] - 1)
+        assert g.shape == x.shape
+        assert np.array_equal(g, signal.sosfiltfilt(sos, x, axis=-1, padlen=padlen))
+
+
+@pytest.mark.parametrize("shape", [(1,), (5,), (70_000,), (3, 20_000)], ids=str)
+def test_causal_long_equals_sosfilt_from_rest(shape):
+    x = _night(shape, seed=1)
+    emg = highpass_sos(10.0, fs=FS)
+    (a, b), (c,) = causal_long(x, BROAD, SIGMA), causal_long(x, emg)
+    assert np.array_equal(a, signal.sosfilt(BROAD, x, axis=-1))
+    assert np.array_equal(b, signal.sosfilt(SIGMA, x, axis=-1))
+    assert np.array_equal(c, signal.sosfilt(emg, x, axis=-1))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 70_000), (16, 300)], ids=str)
+def test_zero_phase_any_mixes_section_counts_and_shapes(shape):
+    # filters of 4 and 2 sections in one call; short rows go to the tiled kernels, long ones to the lanes
+    x = _night(shape, seed=2)
+    got = zero_phase_any(x, BROAD, SLOW)
+    assert np.array_equal(got[0], zero_phase(x, BROAD))
+    assert np.array_equal(got[1], zero_phase(x, SLOW))
+
+
+def test_bad_filters_are_refused_by_name():
+    with pytest.raises(InvalidInputError, match="second-order sections of one shape"):
+        zero_phase_long(np.zeros(100), BROAD, SLOW)
+    with pytest.raises(InvalidInputError, match="scalar"):
+        causal_long(np.float64(1.0), BROAD)
