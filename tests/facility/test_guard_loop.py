@@ -130,3 +130,58 @@ def test_the_runtime_guard_refuses_stimulation_after_distress_and_psyche_driven_
     assert not any(d["description"] == "cue" and d["session"] == "bed-1" for d in decisions)
     assert int(loop.guard.refused[1]) == len(r1)
     sup.close()
+
+
+class _DistressAt:
+    """A stand-in distress monitor: opens a distress episode on every slot at ``t`` s (flag and glitch), as the
+    psyche monitor does, so that the supervisor's recording path is the real one."""
+
+    name = "distress_at"
+
+    def __init__(self, lane, t: float = 20.0) -> None:
+        self.t, self.done = t, False
+
+    def step(self, ctx):
+        from nexus.facility.step import SlotGlitch, StepResult
+
+        if self.done or ctx.t_end < self.t:
+            return StepResult()
+        self.done = True
+        slots = np.flatnonzero(ctx.active)
+        flags = np.zeros(len(ctx.active), dtype=bool)
+        flags[slots] = True
+        return StepResult(distress=flags, glitches=[SlotGlitch(int(s), ctx.t_end, "distress",
+                                                               "heart-rate surge with faster breathing")
+                                                    for s in slots])
+
+    def reset(self, slots) -> None:
+        return None
+
+
+def test_a_psyche_glitch_is_recorded_only_with_psyche_monitoring_consent(signals, tmp_path):
+    from nexus.store.recording import RecordingJournal
+
+    analyzers = [*default_analyzers(block_s=0.1, events=False)]
+    analyzers.insert(len(analyzers) - 1, _DistressAt)  # before the dreamscape loop, like the monitor
+    journal = RecordingJournal(tmp_path / "journal")
+    sup = Supervisor(ManualClock(), journal=journal, analyzers=analyzers, step_s=0.25, buffer_s=4.0)
+    sinks = [CountingSink(), CountingSink()]
+    no_psyche = [s for s in FULL if s != "psyche_monitoring"]
+    sup.add_fleet(LoopedFleet(signals, FS, CH), ["bed-0", "bed-1"], programs=[_program()] * 2, sinks=sinks,
+                  scopes=[FULL, no_psyche])
+    seen: list[dict] = []
+    sup.listeners.append(lambda kind, recs: seen.extend(recs) if kind == "glitch" else None)
+    sup.run(40.0, tick_s=1.0)
+    sup.close()
+    journal.flush(force=True)
+    assert [g.session for g in sup.glitches if g.kind == "distress"] == ["bed-0"]
+    assert [r["session"] for r in seen if r["description"] == "distress"] == ["bed-0"]
+    import json
+
+    journaled = [json.loads(line) for line in (tmp_path / "journal" / "records.jsonl").read_text().splitlines()]
+    assert [r["session"] for r in journaled if r.get("description") == "distress"] == ["bed-0"]
+    assert sup.sessions["bed-1"].withheld == 1
+    # both beds were protected all the same: silence, nothing else, once distress opened
+    for sink in sinks:
+        assert sink.played and {c.kind for c in sink.played if c.t >= 20.0} <= {"silence", "protect"}
+    journal.close()

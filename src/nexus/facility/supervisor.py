@@ -84,6 +84,7 @@ class SessionRuntime:
     program: Program | None = None
     sink: BedSink | None = None
     scopes: list[str] | None = None
+    withheld: int = 0  # psyche glitches not recorded for want of 'psyche_monitoring' consent
 
 
 @dataclass
@@ -632,6 +633,12 @@ class Supervisor:
             return
         rt.glitch_at[kind] = now
         g = Glitch(rt.session, float(onset), kind, message, channel, duration, evidence or {})
+        if g.category == "psyche" and rt.scopes is not None and "psyche_monitoring" not in rt.scopes:
+            # no psyche consent: the controller still silences the bed at once, but the episode is neither
+            # journaled, stored nor shown (guard.consent: psyche glitches only with 'psyche_monitoring')
+            rt.withheld += 1
+            logger.info("Session %s: a psyche glitch was withheld (no 'psyche_monitoring' consent).", rt.session)
+            return
         self.glitches.append(g)
         logger.warning("Session %s: %s — %s", rt.session, kind, message)
         rec = g.as_record()
