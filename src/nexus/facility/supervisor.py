@@ -34,6 +34,7 @@ from nexus.facility.analyzers import AnalyzerFactory, default_analyzers
 from nexus.facility.pipeline import Lane, merge_counts
 from nexus.facility.recorder import Recorder
 from nexus.facility.step import StepOutput
+from nexus.monitor.alarms import AlarmBook
 from nexus.monitor.edge import ChunkGate, dropout_changes
 from nexus.monitor.glitch import Glitch
 from nexus.monitor.preparation import PreparationReport
@@ -171,6 +172,8 @@ class Supervisor:
         self._sourced: list[SessionRuntime] = []  # sessions with their own source (fleets excluded)
         self._fleets: list[_FleetFeed] = []
         self.glitches: list[Glitch] = []
+        self.alarm_book = AlarmBook()
+        """Every glitch raised becomes an alarm (times on this clock); its ``log()`` is the night's alarm log."""
         self.latencies: list[float] = []
         self.ticks = 0
         self._finished_counts: dict[str, int] = {}
@@ -511,6 +514,7 @@ class Supervisor:
             self._watch_dropouts(lane)
             self._watch_system(lane, self._system[id(lane)].counters(lane.counts, lane.active))
         self._finish_extractions()
+        self.alarm_book.tick(self.clock.now())  # medium alarms left unacknowledged become high
         if self.journal is not None:
             self.journal.flush()
         rep.glitches = len(self.glitches) - n_glitch
@@ -640,6 +644,7 @@ class Supervisor:
             logger.info("Session %s: a psyche glitch was withheld (no 'psyche_monitoring' consent).", rt.session)
             return
         self.glitches.append(g)
+        self.alarm_book.raise_glitch(g, now)
         logger.warning("Session %s: %s — %s", rt.session, kind, message)
         rec = g.as_record()
         if self.journal is not None:

@@ -10,7 +10,8 @@ replay), so it runs the same in real time, fast-forward and tests.
 * :meth:`AlarmBook.acknowledge`: a technician has seen it (by whom, when).
 * :meth:`AlarmBook.tick`: a ``medium`` alarm not acknowledged within ``escalate_after_s``
   becomes ``high`` (the escalation is kept with its time).
-* :meth:`AlarmBook.resolve`: the condition is over; the alarm leaves the active list.
+* :meth:`AlarmBook.resolve`: the condition is over; the alarm leaves the active list. A glitch
+  that ends another (``stream_returned`` ends a ``dropout``: :data:`ENDS`) resolves its alarm.
 
 Every alarm keeps its times (``raised_s``, ``acknowledged_s``, ``escalated_s``, ``resolved_s``);
 :meth:`AlarmBook.log` lists the high and medium ones — the alarm log the store will keep.
@@ -27,6 +28,8 @@ from nexus.core.glitches import AlarmPriority
 from nexus.monitor.glitch import Glitch
 
 ESCALATE_AFTER_S = 120.0
+ENDS: dict[str, str] = {"stream_returned": "dropout"}
+"""Glitch kinds that end the condition of another kind (its open alarm of the same session is resolved)."""
 
 
 @dataclass
@@ -53,6 +56,8 @@ class Alarm:
         Who acknowledged it.
     evidence : dict
         The glitch's evidence.
+    onset_s : float or None
+        Session time of the glitch behind it (s), when raised from a glitch.
     """
 
     id: int
@@ -69,6 +74,7 @@ class Alarm:
     escalated_s: float | None = None
     resolved_s: float | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    onset_s: float | None = None
 
     @property
     def state(self) -> str:
@@ -98,6 +104,7 @@ class Alarm:
             "acknowledged_by": self.acknowledged_by,
             "escalated_s": self.escalated_s,
             "resolved_s": self.resolved_s,
+            "onset_s": self.onset_s,
             "evidence": dict(self.evidence),
         }
 
@@ -117,6 +124,7 @@ class AlarmBook:
         self.escalate_after_s = float(escalate_after_s)
         self.alarms: list[Alarm] = []
         self._open: dict[tuple[str, str, str | None], Alarm] = {}
+        self._medium: dict[int, Alarm] = {}  # open, unacknowledged, not yet escalated: what tick() looks at
 
     # ------------------------------------------------------------------ raise / resolve
     def raise_alarm(
@@ -130,6 +138,7 @@ class AlarmBook:
         channel: str | None = None,
         message: str = "",
         evidence: dict[str, Any] | None = None,
+        onset_s: float | None = None,
     ) -> Alarm:
         """Open an alarm (or return the one already open for this session, kind and channel)."""
         prio = AlarmPriority(priority).value
@@ -147,9 +156,12 @@ class AlarmBook:
             message or kind,
             float(now_s),
             evidence=dict(evidence or {}),
+            onset_s=onset_s,
         )
         self.alarms.append(a)
         self._open[key] = a
+        if prio == AlarmPriority.MEDIUM:
+            self._medium[a.id] = a
         return a
 
     def raise_glitch(self, glitch: Glitch, now_s: float) -> Alarm | None:
@@ -158,6 +170,11 @@ class AlarmBook:
         Returns the alarm concerned (None for a closing episode that had no alarm).
         """
         key = (glitch.session, glitch.kind, glitch.channel)
+        if glitch.kind in ENDS:
+            ended = self._open.get((glitch.session, ENDS[glitch.kind], None))
+            if ended is not None:
+                self.resolve(ended.id, now_s)
+            return ended
         if glitch.duration_s is not None:
             a = self._open.get(key)
             if a is not None:
@@ -172,6 +189,7 @@ class AlarmBook:
             channel=glitch.channel,
             message=glitch.message,
             evidence=glitch.evidence,
+            onset_s=glitch.onset_s,
         )
 
     def feed(self, glitches: Iterable[Glitch], now_s: float) -> None:
@@ -185,6 +203,7 @@ class AlarmBook:
         if a.resolved_s is None:
             a.resolved_s = float(now_s)
             self._open.pop((a.session, a.kind, a.channel), None)
+            self._medium.pop(a.id, None)
         return a
 
     # ------------------------------------------------------------------ people and time
@@ -195,20 +214,15 @@ class AlarmBook:
             raise InvalidInputError(f"Alarm {alarm_id} is already resolved; nothing to acknowledge.")
         if a.acknowledged_s is None:
             a.acknowledged_s, a.acknowledged_by = float(now_s), by or None
+            self._medium.pop(a.id, None)
         return a
 
     def tick(self, now_s: float) -> list[Alarm]:
         """Escalate medium alarms left unacknowledged for ``escalate_after_s``; return those escalated now."""
-        out = []
-        for a in self._open.values():
-            if (
-                a.priority == AlarmPriority.MEDIUM
-                and a.acknowledged_s is None
-                and a.escalated_s is None
-                and now_s - a.raised_s >= self.escalate_after_s
-            ):
-                a.priority, a.escalated_s = AlarmPriority.HIGH.value, float(now_s)
-                out.append(a)
+        out = [a for a in self._medium.values() if now_s - a.raised_s >= self.escalate_after_s]
+        for a in out:
+            a.priority, a.escalated_s = AlarmPriority.HIGH.value, float(now_s)
+            del self._medium[a.id]
         return out
 
     # ------------------------------------------------------------------ views

@@ -1,7 +1,7 @@
 """SQLAlchemy 2 models of the Nexus domain.
 
 Tables: clients, staff_users, dreamscape_programs, sessions, hypnograms, events, glitches,
-decisions, audit_entries, facility_runs, extraction_orders, bed_leases. Times of day are UTC ``datetime``; times
+decisions, audit_entries, facility_runs, extraction_orders, bed_leases, alarms. Times of day are UTC ``datetime``; times
 within a night are seconds since the session started (``*_s`` columns).
 """
 
@@ -400,3 +400,39 @@ class BedLease(Base):
     journals: Mapped[list[Any]] = mapped_column(default=list)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     takeovers: Mapped[int] = mapped_column(Integer, default=0, doc="Claims from a worker that had died.")
+
+
+class AlarmRow(Base):
+    """The alarm log: one high or medium alarm of a session with its lifecycle (IEC 60601-1-8).
+
+    ``*_s`` times are seconds on the facility clock of the run that raised it (the supervisor's
+    clock: real time, or simulated time in a fast-forward night); ``onset_s`` is the session time
+    of the glitch behind it. ``priority`` is the priority now (a medium alarm left unacknowledged
+    is escalated to high), ``raised_priority`` the one it was raised with; ``number`` is its
+    number in the run's alarm book.
+    """
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        Index("ix_alarms_session_raised", "session_id", "raised_s"),
+        Index("ix_alarms_priority", "priority"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    facility_run_id: Mapped[str | None] = mapped_column(String(32))
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    category: Mapped[GlitchCategory] = mapped_column(_enum(GlitchCategory, "alarm_category"))
+    priority: Mapped[AlarmPriority] = mapped_column(_enum(AlarmPriority, "alarm_priority_now"))
+    raised_priority: Mapped[AlarmPriority] = mapped_column(_enum(AlarmPriority, "alarm_priority_raised"))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text, default="")
+    onset_s: Mapped[float | None] = mapped_column(Float)
+    raised_s: Mapped[float] = mapped_column(Float)
+    acknowledged_s: Mapped[float | None] = mapped_column(Float)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    escalated_s: Mapped[float | None] = mapped_column(Float)
+    resolved_s: Mapped[float | None] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
