@@ -11,7 +11,7 @@ failure never leaves a half-written EDF behind.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,8 +102,19 @@ class Recording:
         )
 
 
-def read_edf(path: str | Path) -> Recording:
+def read_edf(path: str | Path, *, keep: Callable[[str, str], bool] | None = None,
+             annotations: bool = True) -> Recording:
     """Read an EDF, EDF+ or BDF file into a :class:`Recording`.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    keep : callable, optional
+        ``keep(label, unit)`` says which signals to read; the others are never read from disk
+        (default: all of them).
+    annotations : bool
+        Read the EDF+ annotations (parsing them takes a while on a night with thousands of events).
 
     Raises
     ------
@@ -117,9 +128,9 @@ def read_edf(path: str | Path) -> Recording:
     p = check_file_exists(path, "recording")
     try:
         if p.suffix.lower() == ".bdf":
-            raw = edfio.read_bdf(p, lazy_load_data=False)
+            raw = edfio.read_bdf(p, lazy_load_data=keep is not None)
         else:
-            raw = edfio.read_edf(p, lazy_load_data=False)
+            raw = edfio.read_edf(p, lazy_load_data=keep is not None)
     except (ValueError, IndexError, UnicodeDecodeError, EOFError) as exc:
         raise DataFormatError(
             f"Cannot read '{p}' as EDF/EDF+/BDF: {exc}. The header is corrupt or the file is truncated; "
@@ -134,6 +145,7 @@ def read_edf(path: str | Path) -> Recording:
                 s.physical_dimension,
             )
             for s in raw.signals
+            if keep is None or keep(s.label, s.physical_dimension)
         ]
     except ValueError as exc:
         raise DataFormatError(
@@ -144,7 +156,8 @@ def read_edf(path: str | Path) -> Recording:
         start = dt.datetime.combine(raw.startdate, raw.starttime)
     except Exception:  # edfio raises for anonymised dates ("X"); the start stays unknown
         start = None
-    anns = [Annotation(float(a.onset), float(a.duration or 0.0), a.text) for a in raw.annotations]
+    anns = [Annotation(float(a.onset), float(a.duration or 0.0), a.text)
+            for a in (raw.annotations if annotations else ())]
     try:
         patient = str(raw.patient.code)
     except Exception:  # plain EDF (not EDF+): no patient subfields

@@ -121,6 +121,14 @@ def _is_ephys(sig: Signal) -> bool:
     return sig.unit.strip().replace("µ", "u").lower() == "uv" or sig.label.upper().startswith(("EEG", "EOG", "EMG"))
 
 
+def _ephys_channel(label: str, unit: str) -> bool:
+    """Whether a channel is EEG/EOG/EMG (by name, or a volt unit that :func:`_to_uv` makes µV).
+
+    The only channels a night report reads from the file.
+    """
+    return unit.strip().replace("µ", "u").lower() in _TO_UV or label.upper().startswith(("EEG", "EOG", "EMG"))
+
+
 def _pick_eeg(rec: Recording, channel: str | None,
               notes: list[str]) -> tuple[str, npt.NDArray[np.float64], float] | None:
     if channel is not None:
@@ -209,7 +217,8 @@ def night_from_recording(recording: str | Path, hypnogram: str | Path | None = N
     from nexus.formats.events import read_events
     from nexus.formats.hypnogram import read_hypnogram
 
-    rec = read_edf(recording)
+    # only the channels the report uses (any, when one is named), without the annotations it never shows
+    rec = read_edf(recording, keep=_ephys_channel if channel is None else None, annotations=False)
     hyp = read_hypnogram(hypnogram, hypno_fmt) if hypnogram is not None else None
     ref = read_hypnogram(reference) if reference is not None else None
     ev = read_events(events) if events is not None else None
@@ -296,7 +305,7 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> N
         if path.is_file():
             from nexus.formats.edf import read_edf
 
-            rec = read_edf(path)
+            rec = read_edf(path, keep=_ephys_channel, annotations=False)
             _to_uv(rec)
             duration = rec.duration
             start = rec.start or start
