@@ -212,3 +212,28 @@ def test_research_export_only_with_research_consent(store, world, tmp_path):
     with pytest.raises(AccessDenied, match=r"research\.export"):
         research_export(store, Principal("tess", Role.TECHNICIAN), tmp_path / "r2.zip", key="k" * 40)
     assert not (tmp_path / "r2.zip").exists()
+
+
+def test_a_clinician_reads_only_what_the_client_shares_and_changes_nothing(store, world):
+    """A clinician user (migration 0007) reads the journal and nights only with 'clinician_sharing', psyche detail
+    only with 'psyche_monitoring' too; every refusal is audited; a clinician cannot change consent."""
+    with store.session() as s:
+        add_user(s, "dr-lee", "clinician")
+    doc = Principal("dr-lee", Role.CLINICIAN)
+    add_journal_entry(store, _me(world), world["client"], SECRET_DREAM)
+    with pytest.raises(AccessDenied, match="'clinician_sharing'"):
+        read_journal(store, doc, "C-7")
+    set_consent(store, _me(world), "C-7", grant=["clinician_sharing"])
+    assert [e["text"] for e in read_journal(store, doc, "C-7")] == [SECRET_DREAM]
+    with pytest.raises(AccessDenied, match="'psyche_monitoring'"):
+        psyche_glitches(store, doc, "C-7")
+    set_consent(store, _me(world), "C-7", grant=["psyche_monitoring"])
+    assert [g["kind"] for g in psyche_glitches(store, doc, "C-7")] == ["distress"]
+    with pytest.raises(AccessDenied, match=r"may not consent\.change"):
+        set_consent(store, doc, "C-7", revoke=["clinician_sharing"])
+    set_consent(store, _me(world), "C-7", revoke=["clinician_sharing"])  # the client stops sharing: at once
+    with pytest.raises(AccessDenied):
+        read_journal(store, doc, "C-7")
+    with store.session() as s:
+        denied = [e.payload["action"] for e in entries(s, action_prefix="access.denied") if e.actor == "dr-lee"]
+    assert denied == ["journal.read", "psyche.read", "consent.change", "journal.read"]

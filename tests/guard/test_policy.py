@@ -14,25 +14,26 @@ from nexus.guard.policy import (
     require,
 )
 
-C, T, AU, AD, BG = "client", "technician", "auditor", "admin", "break_glass"
+C, T, CL, AU, AD, BG = "client", "technician", "clinician", "auditor", "admin", "break_glass"
+SH = "consent:clinician_sharing"
 # what each role may do; "own" = only on their own client record, "consent:X" = only with the client's scope X.
 # Written out again here (not read from POLICY) so that a change to the policy must be made twice, on purpose.
 EXPECTED = {
-    "session.read": {C: "own", T: "allow", AU: "allow", AD: "allow", BG: "allow"},
+    "session.read": {C: "own", T: "allow", AU: "allow", AD: "allow", BG: "allow", CL: SH},
     "session.start": {T: "allow", AD: "allow"},
     "session.extract": {C: "own", T: "allow", AD: "allow", BG: "allow"},
-    "signals.read": {C: "own", T: "allow", AD: "allow"},
+    "signals.read": {C: "own", T: "allow", AD: "allow", CL: SH},
     "psyche.read": {C: "own", T: "consent:psyche_monitoring", AU: "consent:psyche_monitoring",
-                    AD: "consent:psyche_monitoring"},
-    "program.read": {C: "own", T: "allow", AU: "allow", AD: "allow"},
+                    AD: "consent:psyche_monitoring", CL: "consent:clinician_sharing+psyche_monitoring"},
+    "program.read": {C: "own", T: "allow", AU: "allow", AD: "allow", CL: SH},
     "program.change": {T: "allow", AD: "allow"},
-    "decisions.read": {C: "own", T: "allow", AU: "allow", AD: "allow"},
-    "journal.read": {C: "own"},
+    "decisions.read": {C: "own", T: "allow", AU: "allow", AD: "allow", CL: SH},
+    "journal.read": {C: "own", CL: SH},
     "journal.write": {C: "own"},
-    "consent.read": {C: "own", T: "allow", AU: "allow", AD: "allow"},
+    "consent.read": {C: "own", T: "allow", AU: "allow", AD: "allow", CL: SH},
     "consent.change": {C: "own", AD: "allow"},
     "client.create": {T: "allow", AD: "allow"},
-    "client.read": {C: "own", T: "allow", AD: "allow"},
+    "client.read": {C: "own", T: "allow", AD: "allow", CL: SH},
     "client.export": {C: "own", AD: "allow"},
     "client.erase": {C: "own", AD: "allow"},
     "research.export": {AU: "consent:research", AD: "consent:research"},
@@ -40,8 +41,8 @@ EXPECTED = {
     "audit.verify": {AU: "allow", AD: "allow"},
     "user.manage": {AD: "allow"},
 }
-CELLS = [(a, r) for a in EXPECTED for r in (C, T, AU, AD, BG)]
-ALL_SCOPES = ["recording", "audio", "stimulation", "psyche_monitoring", "research"]
+CELLS = [(a, r) for a in EXPECTED for r in (C, T, CL, AU, AD, BG)]
+ALL_SCOPES = ["recording", "audio", "stimulation", "psyche_monitoring", "research", "clinician_sharing"]
 
 
 def test_table_covers_every_action():
@@ -65,10 +66,11 @@ def test_cell(action, role):
         assert own and not other_no_consent and not other_with_consent
     elif rule.startswith("consent:"):
         assert other_with_consent and not other_no_consent
-        scope = rule.split(":")[1]
-        only_that = authorize(p, action, client_id="c2", client_scopes=[scope]).allowed
-        all_but = authorize(p, action, client_id="c2", client_scopes=[x for x in ALL_SCOPES if x != scope]).allowed
-        assert only_that and not all_but
+        need = rule.split(":")[1].split("+")
+        assert authorize(p, action, client_id="c2", client_scopes=need).allowed  # exactly these suffice
+        for scope in need:  # and each is needed
+            all_but = authorize(p, action, client_id="c2", client_scopes=[x for x in ALL_SCOPES if x != scope])
+            assert not all_but.allowed and scope in all_but.reason
     else:
         assert not own and not other_no_consent and not other_with_consent
 

@@ -6,7 +6,13 @@ place and the table can be tested cell by cell. A rule is one of:
 ``allow``      always;
 ``own``        only about the principal's own client record (a client reading their own journal);
 ``consent:S``  only when the client has granted consent scope ``S`` (e.g. psyche data for staff);
+               ``consent:S+T`` needs every scope named;
 ``deny``       never.
+
+A clinician (the client's own doctor or therapist) sees a client's nights, programs, decisions, dream journal
+and personal fields only while the client shares them (``clinician_sharing``), psyche detail only with
+``psyche_monitoring`` too, and changes nothing: no program change, no consent change, no extraction, no export,
+no erasure, no audit log (the client and the facility stay in charge of the night).
 
 Break-glass access (``break_glass``) is for the case where normal control is lost: it can see which sessions run
 and extract them, nothing else — never psyche data, journals or programs.
@@ -33,6 +39,7 @@ class Role(StrEnum):
 
     CLIENT = "client"
     TECHNICIAN = "technician"
+    CLINICIAN = "clinician"
     AUDITOR = "auditor"
     ADMIN = "admin"
     BREAK_GLASS = "break_glass"
@@ -64,25 +71,28 @@ class Action(StrEnum):
 
 
 ALLOW, OWN, DENY = "allow", "own", "deny"
+SHARED = "consent:clinician_sharing"
 
 A, R = Action, Role
 #: The policy: POLICY[action][role] -> rule. Missing cells are "deny".
 POLICY: dict[Action, dict[Role, str]] = {
-    A.SESSION_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.AUDITOR: ALLOW, R.ADMIN: ALLOW, R.BREAK_GLASS: ALLOW},
+    A.SESSION_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.AUDITOR: ALLOW, R.ADMIN: ALLOW, R.BREAK_GLASS: ALLOW,
+                     R.CLINICIAN: SHARED},
     A.SESSION_START: {R.TECHNICIAN: ALLOW, R.ADMIN: ALLOW},
     A.SESSION_EXTRACT: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.ADMIN: ALLOW, R.BREAK_GLASS: ALLOW},
-    A.SIGNALS_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.ADMIN: ALLOW},
+    A.SIGNALS_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.ADMIN: ALLOW, R.CLINICIAN: SHARED},
     A.PSYCHE_READ: {R.CLIENT: OWN, R.TECHNICIAN: "consent:psyche_monitoring",
-                    R.AUDITOR: "consent:psyche_monitoring", R.ADMIN: "consent:psyche_monitoring"},
-    A.PROGRAM_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.AUDITOR: ALLOW, R.ADMIN: ALLOW},
+                    R.AUDITOR: "consent:psyche_monitoring", R.ADMIN: "consent:psyche_monitoring",
+                    R.CLINICIAN: "consent:clinician_sharing+psyche_monitoring"},
+    A.PROGRAM_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.AUDITOR: ALLOW, R.ADMIN: ALLOW, R.CLINICIAN: SHARED},
     A.PROGRAM_CHANGE: {R.TECHNICIAN: ALLOW, R.ADMIN: ALLOW},
-    A.DECISIONS_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.AUDITOR: ALLOW, R.ADMIN: ALLOW},
-    A.JOURNAL_READ: {R.CLIENT: OWN},
+    A.DECISIONS_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.AUDITOR: ALLOW, R.ADMIN: ALLOW, R.CLINICIAN: SHARED},
+    A.JOURNAL_READ: {R.CLIENT: OWN, R.CLINICIAN: SHARED},
     A.JOURNAL_WRITE: {R.CLIENT: OWN},
-    A.CONSENT_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.AUDITOR: ALLOW, R.ADMIN: ALLOW},
+    A.CONSENT_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.AUDITOR: ALLOW, R.ADMIN: ALLOW, R.CLINICIAN: SHARED},
     A.CONSENT_CHANGE: {R.CLIENT: OWN, R.ADMIN: ALLOW},
     A.CLIENT_CREATE: {R.TECHNICIAN: ALLOW, R.ADMIN: ALLOW},
-    A.CLIENT_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.ADMIN: ALLOW},
+    A.CLIENT_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.ADMIN: ALLOW, R.CLINICIAN: SHARED},
     A.CLIENT_EXPORT: {R.CLIENT: OWN, R.ADMIN: ALLOW},
     A.CLIENT_ERASE: {R.CLIENT: OWN, R.ADMIN: ALLOW},
     A.RESEARCH_EXPORT: {R.AUDITOR: "consent:research", R.ADMIN: "consent:research"},
@@ -166,10 +176,11 @@ def authorize(
             return Verdict(True, f"{who} may {act.value} on their own data")
         return Verdict(False, f"{who} may {act.value} only on their own data")
     if rule.startswith("consent:"):
-        scope = rule.split(":", 1)[1]
-        if client_id is not None and scope in set(client_scopes):
-            return Verdict(True, f"{who} may {act.value}: the client granted '{scope}'")
-        return Verdict(False, f"{who} may {act.value} only when the client has granted '{scope}' consent")
+        need = rule.split(":", 1)[1].split("+")
+        named = " and ".join(f"'{n}'" for n in need)
+        if client_id is not None and set(need) <= set(client_scopes):
+            return Verdict(True, f"{who} may {act.value}: the client granted {named}")
+        return Verdict(False, f"{who} may {act.value} only when the client has granted {named} consent")
     return Verdict(False, f"{who} may not {act.value}")
 
 

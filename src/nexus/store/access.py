@@ -33,7 +33,7 @@ _STAFF = {r.value for r in StaffRole}
 
 def add_user(s: Session, username: str, role: str, *, password: str | None = None,
              full_name: str | None = None, actor: str = "system") -> StaffUser:
-    """Create a staff user (technician, auditor or admin), audited as ``user.add``."""
+    """Create a staff user (technician, clinician, auditor or admin), audited as ``user.add``."""
     name = username.strip()
     if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise InvalidInputError(

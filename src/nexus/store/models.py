@@ -63,6 +63,7 @@ class StaffRole(StrEnum):
     """Roles of facility staff."""
 
     TECHNICIAN = "technician"
+    CLINICIAN = "clinician"
     AUDITOR = "auditor"
     ADMIN = "admin"
 
@@ -98,7 +99,7 @@ class Client(Base):
 
 
 class StaffUser(Base):
-    """A member of staff: technician, auditor or admin."""
+    """A member of staff: technician, clinician, auditor or admin."""
 
     __tablename__ = "staff_users"
 
@@ -314,7 +315,7 @@ class ApiToken(Base):
         ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
     )
     client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(String(16), doc="client, technician, auditor, admin or break_glass.")
+    role: Mapped[str] = mapped_column(String(16), doc="client, technician, clinician, auditor, admin or break_glass.")
     label: Mapped[str] = mapped_column(String(200), default="")
     reason: Mapped[str | None] = mapped_column(Text, doc="Why (required for break-glass).")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

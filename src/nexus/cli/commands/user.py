@@ -43,12 +43,13 @@ as_option = click.option("--as", "as_user", metavar="USER", default=None,
 
 @click.group()
 def user() -> None:
-    """Staff users (technician, auditor, admin), API tokens and break-glass access."""
+    """Staff users (technician, clinician, auditor, admin), API tokens and break-glass access."""
 
 
 @user.command("add")
 @click.argument("username")
-@click.option("--role", required=True, type=click.Choice(["technician", "auditor", "admin"]), help="Staff role.")
+@click.option("--role", required=True, type=click.Choice(["technician", "clinician", "auditor", "admin"]),
+              help="Staff role (a clinician reads what a client shares with them, and changes nothing).")
 @click.option("--full-name", default=None, help="Full name (optional).")
 @click.option("--password/--no-password", default=True, show_default=True,
               help="Ask for a password (argon2id-hashed); without one the user logs in with tokens only.")
