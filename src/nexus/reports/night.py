@@ -522,10 +522,19 @@ def signal_quality(signals: list[Signal], epoch_s: float = EPOCH_S) -> list[list
             rows.append([s.label, f"{s.fs:g}", "n/a", "n/a", "n/a", "too short"])
             continue
         x = s.data[: n_ep * n].reshape(n_ep, n)
-        flat = 100 * np.mean(np.nanstd(x, axis=1) < _FLAT_UV)
+        sd = x.std(axis=1)  # NaN only where an epoch has missing samples: those take the slower nan-forms
+        clean = np.isfinite(sd)
+        if not clean.all():
+            sd[~clean] = np.nanstd(x[~clean], axis=1)
+        flat = 100 * np.mean(sd < _FLAT_UV)
         # ECG and EMG are large by nature: the amplitude check is for EEG and EOG only
         brain = s.label.upper().startswith(("EEG", "EOG"))
-        large = 100 * np.mean(np.nanmax(np.abs(x), axis=1) > _LARGE_UV) if brain else math.nan
+        large = math.nan
+        if brain:
+            peak = np.abs(x).max(axis=1)
+            if not clean.all():
+                peak[~clean] = np.nanmax(np.abs(x[~clean]), axis=1)
+            large = 100 * np.mean(peak > _LARGE_UV)
         line = math.nan
         if s.fs >= 130:
             pick = x[:: max(1, n_ep // 60)]  # up to ~60 epochs spread over the night
