@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("nexus.cli.commands.extract:extract", "End sessions safely: stop stimulation, then wake or release."),
     "recover": ("nexus.cli.commands.recover:recover", "End the sessions a crashed facility left open; merge journals."),
     "run": ("nexus.cli.commands.run:run", "Run the facility: live beds, REST/WebSocket API and the web console."),
+    "worker": ("nexus.cli.commands.worker:worker", "Multi-host facility: open beds, run a worker, see who runs what."),
     "record": ("nexus.cli.commands.record:record", "Record natural nights from LSL, BrainFlow, EDF replays."),
 }
 

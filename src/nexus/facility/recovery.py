@@ -87,6 +87,13 @@ def _merge(journal: Path, names: list[str], rep: RecoveryReport) -> dict[str, st
     return {k: str(v) for k, v in paths.items()}
 
 
+def _floor_alive(s: Any) -> bool:
+    """Whether a ``nexus worker`` of the multi-host floor is alive (it takes over the beds of dead workers)."""
+    from nexus.facility.leases import LEASE_S, db_now, live_workers
+
+    return bool(live_workers(s, db_now(s), LEASE_S))
+
+
 def recover(store: Any, *, unowned: bool = False, merge: bool = True, stale_s: float = 120.0) -> RecoveryReport:
     """End every session left open by a facility run that is gone; merge its journals.
 
@@ -103,7 +110,7 @@ def recover(store: Any, *, unowned: bool = False, merge: bool = True, stale_s: f
     """
     from sqlalchemy import select
 
-    from nexus.store.models import ExtractionOrder, FacilityRun, NightSession
+    from nexus.store.models import BedLease, ExtractionOrder, FacilityRun, NightSession
 
     t0 = time.perf_counter()
     rep = RecoveryReport()
@@ -117,6 +124,9 @@ def recover(store: Any, *, unowned: bool = False, merge: bool = True, stale_s: f
             else:
                 dead.append(run)
         rows = list(s.scalars(select(NightSession).where(NightSession.state.in_(open_states))))
+        if _floor_alive(s):  # beds of the multi-host floor are taken over by its live workers, not aborted
+            leased = set(s.scalars(select(BedLease.session_id)))
+            rows = [r for r in rows if r.id not in leased]
         by_run: dict[str | None, list[Any]] = {}
         for r in rows:
             by_run.setdefault(r.facility_run_id, []).append(r)
@@ -126,7 +136,7 @@ def recover(store: Any, *, unowned: bool = False, merge: bool = True, stale_s: f
             targets.append((None, by_run.get(None, [])))
         for run, sess in targets:
             names = [r.id for r in sess]
-            if run is not None and merge:
+            if run is not None and merge and names:
                 for j in run.journals:
                     paths = _merge(Path(j), names, rep)
                     rep.recordings.update(paths)

@@ -567,3 +567,45 @@ def _update_rows(store: Any, paths: dict[str, Path]) -> None:
                 logger.warning("No database row for session %s; its recording is at %s.", name, path)
                 continue
             row.recording_path = str(path)
+
+
+def merge_session_parts(
+    journals: Sequence[str | Path], session: str, out_dir: str | Path, *, start: dt.datetime | None = None,
+    client: str | None = None,
+) -> Path | None:
+    """One EDF+ of a session recorded in parts by several journals (a bed that changed workers).
+
+    Samples are placed by their recorded session times; where parts overlap the earlier part's
+    samples stay, and time that no part recorded is a ``gap`` annotation (0 µV). The annotations are
+    the records of every part. Returns the path, or None when no part holds samples of ``session``.
+    """
+    parts = []
+    for j in journals:
+        rec = recover_journal(j)
+        if session in rec.sessions:
+            parts.append(rec)
+    arrays = [(p, p.samples(session)) for p in parts]
+    arrays = [(p, x) for p, x in arrays if x.shape[1]]
+    if not arrays:
+        return None
+    info = arrays[0][0].sessions[session]
+    n = max(x.shape[1] for _, x in arrays)
+    x = np.full((len(info.channels), n), np.nan)
+    for _, part in arrays:  # each part starts at time 0 (NaN before its first sample)
+        fill = np.isnan(x[:, : part.shape[1]])
+        x[:, : part.shape[1]][fill] = part[fill]
+    x[~np.isfinite(x)] = np.nan
+    gaps = _gap_annotations(np.isnan(x).any(axis=0), info.fs)
+    whole = int(np.ceil(x.shape[1] / info.fs) * info.fs)
+    x = np.nan_to_num(np.pad(x, ((0, 0), (0, whole - x.shape[1])), constant_values=np.nan), nan=0.0)
+    signals = [Signal(c, x[k], info.fs, u) for k, (c, u) in enumerate(zip(info.channels, info.units, strict=True))]
+    records = [r for p in parts for r in p.records if r.get("session") == session
+               and r.get("kind") in ("stage", "event", "glitch", "decision")]
+    begin = start or (dt.datetime.fromisoformat(info.start) if info.start else None)
+    begin = begin.replace(tzinfo=None, microsecond=0) if begin else None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = write_edf(out / f"{_safe(session)}.edf", signals, _annotations(records) + gaps, start=begin,
+                     patient_code=_safe(client or info.client or session))
+    _write_session_events(out / f"{_safe(session)}.events.tsv", [r for r in records if r.get("kind") == "event"])
+    return path
