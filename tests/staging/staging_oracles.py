@@ -18,24 +18,22 @@ from nexus.staging import features as F
 from nexus.staging._kernels import WINDOW_FEATURES
 from nexus.staging.live import LiveStager
 from nexus.staging.live._layout import _BLOCK, _KMAX, _N_BINS, _N_SEG, _SEG, _any
-from nexus.staging.live.blocks import (
-    _HK,
-    _N_STATS,
-    _S_HIG,
-    _S_NAN,
-    _S_NZC,
-    _S_NZCD,
-    _S_PERM,
-    _S_Q,
-    BlockStatistics,
-    _band_weights,
-    _hamming,
-    _median_bias,
-)
+from nexus.staging.live.blocks import BlockStatistics
 from nexus.staging.live.frontend import _HP_DELAY, _MA_LEN, FilterFrontEnd
 from nexus.staging.live.stager import _Shard
+from nexus.staging.window import N_STATS as _N_STATS
+from nexus.staging.window import S_HIG as _S_HIG
+from nexus.staging.window import S_NAN as _S_NAN
+from nexus.staging.window import S_NZC as _S_NZC
+from nexus.staging.window import S_NZCD as _S_NZCD
+from nexus.staging.window import S_PERM as _S_PERM
+from nexus.staging.window import S_Q as _S_Q
+from nexus.staging.window import band_weights as _band_weights
+from nexus.staging.window import hamming as _hamming
+from nexus.staging.window import median_bias as _median_bias
 
 FloatArray = npt.NDArray[np.float64]
+_HK = np.arange(1, _KMAX + 1, dtype=np.float64)  # Higuchi lags
 
 
 # --------------------------------------------------------------------------- offline epoch features
@@ -107,23 +105,51 @@ def time_features(x: FloatArray) -> dict[str, FloatArray]:
         feat["hmob"] = mob
         feat["hcomp"] = np.sqrt(v_ddx / v_dx) / mob
     feat["perm"] = _perm_entropy3(x)
-    feat["higuchi"] = _higuchi(x, F._KMAX)
+    feat["higuchi"] = _higuchi(x, _KMAX)
     nzc_d = _count_sign_changes(dx)
     feat["petrosian"] = np.log10(n) / (np.log10(n) + np.log10(n / (n + 0.4 * nzc_d)))
+    return feat
+
+
+def spectral_features(x: FloatArray, fs: float = F.FS) -> dict[str, FloatArray]:
+    """Band powers, ratios and absolute power of rows ``(n_rows, n_samples)``, as YASA computes them.
+
+    scipy's Welch PSD (5-s Hamming segments, 50 % overlap, median average), relative band powers
+    by Simpson's rule over the bins in each band (edges included) of the 0.4-30 Hz total, absolute
+    power by the trapezoid rule.
+    """
+    from scipy.integrate import simpson
+
+    freqs, psd = signal.welch(x, fs, window="hamming", nperseg=int(5 * fs), average="median", axis=-1)
+    res = freqs[1] - freqs[0]
+    keep = (freqs >= F.BROAD[0]) & (freqs <= F.BROAD[1])
+    f_in, p_in = freqs[keep], psd[..., keep]
+    feat: dict[str, FloatArray] = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = simpson(p_in, dx=res, axis=-1)
+        for lo, hi, name in F.BANDS:
+            band = (f_in >= lo) & (f_in <= hi)
+            feat[name] = simpson(p_in[..., band], dx=res, axis=-1) / total
+        delta = feat["sdelta"] + feat["fdelta"]
+        feat["dt"] = delta / feat["theta"]
+        feat["ds"] = delta / feat["sigma"]
+        feat["db"] = delta / feat["beta"]
+        feat["at"] = feat["alpha"] / feat["theta"]
+    feat["abspow"] = np.trapezoid(p_in, dx=res, axis=-1)
     return feat
 
 
 def channel_features(epochs: FloatArray, kind: str, fs: float = F.FS) -> dict[str, FloatArray]:
     """:func:`nexus.staging.features.channel_features` from array operations only.
 
-    Time-domain features by :func:`time_features`; spectral ones from the array form of the
-    Welch median (``_welch_median`` takes it for input that is not 2-D).
+    Time-domain features by :func:`time_features`, spectral ones by :func:`spectral_features`
+    (scipy's Welch and Simpson rule, YASA's definitions).
     """
     x = np.asarray(epochs, dtype=np.float64)
     lead, n = x.shape[:-1], x.shape[-1]
     rows = x.reshape(-1, n)
     out = time_features(rows)
-    out.update({k: v[0] for k, v in F._spectral_features(rows[None], kind, fs).items()})
+    out.update(spectral_features(rows, fs))
     return {name: out[name].reshape(lead) for name in F.feature_names(kind)}
 
 

@@ -1,4 +1,4 @@
-"""Compiled kernels of the stagers: the live stager's per-sample work and the offline epoch features.
+"""Compiled kernels of the stagers: block statistics and window features (offline and live), the live filters.
 
 Each kernel fuses a chain of array passes into one pass per row with the same formulas; the
 array forms they equal are kept in the tests as reference oracles (``tests/staging``). All are
@@ -11,20 +11,28 @@ import numpy as np
 
 from nexus.dsp._biquad import WIDTH, cascade_fma
 from nexus.dsp._jit import kernel
-from nexus.staging._select import quartiles, quartiles_into
+from nexus.staging._select import quartiles_into
 
 
 @kernel(fastmath={"reassoc", "contract", "nsz"})
-def block_stats(y, at, n, kmax, out, starts, window, seg):
-    """Sufficient statistics of a 5-s block of every row, and its Welch segments, in one pass.
+def block_stats(y, at, n, kmax, out, starts, window, seg, edge):
+    """Sufficient statistics of a block of every row, and its Welch segments, in one pass.
 
     The block is ``y[:, at : at + n]`` (``y`` C-contiguous, so that its rows are read as
     contiguous vectors), after ``kmax`` samples that precede it. ``seg[r, g]`` receives the
-    mean-removed, windowed segment ``y[r, starts[g] : starts[g] + len(window)]`` (as
-    :func:`segments`, in the same pass over the row); ``out`` (rows, ≥ 20 + kmax) receives, per
-    row: Σx, Σx², Σx³, Σx⁴, Σdx, Σdx², Σddx, Σddx², sign changes of x and of dx, counts of the 8
-    order-3 comparison codes, the block's 25 % and 75 % quantiles (linear interpolation), then
-    Σ|x[i] − x[i−k]| for k = 1..kmax.
+    mean-removed, windowed segment ``y[r, starts[g] : starts[g] + len(window)]`` (in the same
+    pass over the row); ``out`` (rows, ≥ 20 + kmax) receives, per row: Σx, Σx², Σx³, Σx⁴, Σdx,
+    Σdx², Σddx, Σddx², sign changes of x and of dx, counts of the 8 order-3 comparison codes, the
+    block's 25 % and 75 % quantiles (linear interpolation), then the Higuchi lag sums for
+    k = 1..kmax.
+
+    ``edge`` False (a block of a stream, the live stager's 5-s blocks): the differences, sign
+    changes and codes of every sample of the block are counted, reaching into the samples before
+    it, and the lag sums are Σ|x[i] − x[i−k]| over the block. ``edge`` True (a block that is a
+    whole window on its own, an offline 30-s epoch): nothing before the block counts, so the
+    sums are those of the block alone (n − 1 differences, n − 2 codes), and each lag sum is
+    Higuchi's exact Σ_m S_km / n_max(m) (pairs inside the block, weighted by the number of pairs
+    of their offset m).
     """
     # reassociation lets the compiler vectorise the sums along the block (slices, not x[i - k]
     # with a possibly negative index, keep the loops free of wraparound checks)
@@ -35,6 +43,12 @@ def block_stats(y, at, n, kmax, out, starts, window, seg):
     bins = np.empty(n, np.int64)  # the quartiles' scratch, allocated once
     hist4 = np.empty((256, 4), np.int64)
     work = np.empty(2 * n)
+    # Higuchi weights 1 / n_max(m) of the pair ending at sample i of the block (offset m = i mod k)
+    hw = np.zeros((kmax + 1, n if edge else 1))
+    if edge:
+        for k in range(1, kmax + 1):
+            for i in range(k, n):
+                hw[k, i] = 1.0 / np.floor((n - i % k - 1) / k)
     for r in range(rows):
         x = y[r, at - kmax : at + n]
         cur = x[kmax:]
@@ -87,12 +101,37 @@ def block_stats(y, at, n, kmax, out, starts, window, seg):
         out[r, 15] = nac - nabc  # 5: a and c
         out[r, 16] = nab - nabc  # 6: a and b
         out[r, 17] = nabc  # 7
-        for k in range(1, kmax + 1):
-            lag = x[kmax - k : width - k]
-            h = 0.0
-            for i in range(n):
-                h += abs(cur[i] - lag[i])
-            out[r, 19 + k] = h
+        if edge:
+            for k in range(1, kmax + 1):
+                lag = x[kmax - k : width - k]
+                wk = hw[k]
+                h = 0.0
+                for i in range(k, n):
+                    h += abs(cur[i] - lag[i]) * wk[i]
+                out[r, 19 + k] = h
+            # drop the terms that reach before the block: differences and sign changes at its
+            # first sample, second differences, slope sign changes and codes at its first two
+            e0 = cur[0] - p1[0]
+            e1 = cur[1] - p1[1]
+            f0 = e0 - (p1[0] - p2[0])
+            f1 = e1 - (p1[1] - p2[1])
+            d1 -= e0
+            d2 -= e0 * e0
+            dd1 -= f0 + f1
+            dd2 -= f0 * f0 + f1 * f1
+            nzc -= np.signbit(cur[0]) != np.signbit(p1[0])
+            for i in range(2):
+                b = p1[i]
+                nzcd -= np.signbit(cur[i] - b) != np.signbit(b - p2[i])
+                code = 4 * int(p2[i] <= b) + 2 * int(p2[i] <= cur[i]) + int(b <= cur[i])
+                out[r, 10 + code] -= 1
+        else:
+            for k in range(1, kmax + 1):
+                lag = x[kmax - k : width - k]
+                h = 0.0
+                for i in range(n):
+                    h += abs(cur[i] - lag[i])
+                out[r, 19 + k] = h
         out[r, 0] = s1
         out[r, 1] = s2
         out[r, 2] = s3
@@ -118,139 +157,6 @@ def block_stats(y, at, n, kmax, out, starts, window, seg):
             o = seg[r, g]
             for j in range(nw):
                 o[j] = (src[j] - mean) * window[j]
-
-
-@kernel(fastmath={"reassoc", "contract", "nsz"})
-def epoch_features(x, kmax, out):
-    """The time-domain epoch features of the offline stager.
-
-    For each row of ``x`` (rows, n) — one band-passed epoch — writes
-    ``out[r]`` = std (ddof=1), iqr, skew, kurt (Fisher, biased), zero crossings, Hjorth mobility,
-    Hjorth complexity, normalised order-3 permutation entropy, Higuchi fractal dimension (kmax)
-    and Petrosian fractal dimension: the definitions of ``nexus.staging.features`` computed in
-    one pass over the samples per moment (plus one per Higuchi lag) instead of one array pass
-    per quantity.
-    """
-    # reassociation lets the compiler vectorise the sums; NaN and infinity keep IEEE semantics
-    rows, n = x.shape
-    log_inv_k = np.empty(kmax)
-    for k in range(1, kmax + 1):
-        log_inv_k[k - 1] = np.log(1.0 / k)
-    sx = 0.0
-    sx2 = 0.0
-    for k in range(kmax):
-        sx += log_inv_k[k]
-        sx2 += log_inv_k[k] * log_inv_k[k]
-    # Higuchi weights 1 / n_max(m) per lag k and offset m, spread over the samples (sample i
-    # has offset i mod k), so that each lag's weighted curve length is one contiguous sum
-    wts = np.zeros((kmax + 1, n))
-    for k in range(1, kmax + 1):
-        for i in range(n):
-            wts[k, i] = 1.0 / np.floor((n - i % k - 1) / k)
-    counts = np.zeros(8)
-    log_l = np.empty(kmax)
-    scratch = np.empty(n)
-    q = np.empty(2)
-    for r in range(rows):
-        xr = x[r]
-        s = 0.0
-        for i in range(n):
-            s += xr[i]
-        mean = s / n
-        m2 = 0.0
-        m3 = 0.0
-        m4 = 0.0
-        # one short loop per group of sums, without branches: they vectorise
-        for i in range(n):
-            d = xr[i] - mean
-            d2 = d * d
-            m2 += d2
-            m3 += d2 * d
-            m4 += d2 * d2
-        nzc = 0
-        for i in range(1, n):
-            nzc += np.signbit(xr[i]) != np.signbit(xr[i - 1])
-        m2 /= n
-        m3 /= n
-        m4 /= n
-        # first and second differences: means, then variances (two passes, as numpy's var)
-        sd = 0.0
-        for i in range(1, n):
-            sd += xr[i] - xr[i - 1]
-        mean_d = sd / (n - 1)
-        sdd = 0.0
-        for i in range(2, n):
-            sdd += (xr[i] - xr[i - 1]) - (xr[i - 1] - xr[i - 2])
-        mean_dd = sdd / (n - 2)
-        vd = 0.0
-        for i in range(1, n):
-            e = (xr[i] - xr[i - 1]) - mean_d
-            vd += e * e
-        vdd = 0.0
-        nzcd = 0
-        for i in range(2, n):
-            dxi = xr[i] - xr[i - 1]
-            dxp = xr[i - 1] - xr[i - 2]
-            ee = (dxi - dxp) - mean_dd
-            vdd += ee * ee
-            nzcd += np.signbit(dxi) != np.signbit(dxp)
-        vd /= n - 1
-        vdd /= n - 2
-        # order-3 codes 4·(a≤b) + 2·(a≤c) + (b≤c): joint counts from sums of the indicators
-        na = nb = nc = nab = nac = nbc = nabc = 0
-        for i in range(n - 2):
-            ia = int(xr[i] <= xr[i + 1])
-            ib = int(xr[i] <= xr[i + 2])
-            ic = int(xr[i + 1] <= xr[i + 2])
-            na += ia
-            nb += ib
-            nc += ic
-            nab += ia * ib
-            nac += ia * ic
-            nbc += ib * ic
-            nabc += ia * ib * ic
-        counts[0] = n - 2 - na - nb - nc + nab + nac + nbc - nabc
-        counts[1] = nc - nac - nbc + nabc
-        counts[2] = nb - nab - nbc + nabc
-        counts[3] = nbc - nabc
-        counts[4] = na - nab - nac + nabc
-        counts[5] = nac - nabc
-        counts[6] = nab - nabc
-        counts[7] = nabc
-        h = 0.0
-        for c in range(8):
-            p = counts[c] / (n - 2)
-            if p > 0:
-                h -= p * np.log2(p)
-        h /= np.log2(6.0)
-        h = min(max(h, 0.0), 1.0)
-        for k in range(1, kmax + 1):
-            wk = wts[k]
-            tot = 0.0
-            for i in range(n - k):
-                tot += abs(xr[i + k] - xr[i]) * wk[i]
-            mean_l = tot * ((n - 1) / (k * k * k))
-            log_l[k - 1] = np.log(mean_l) if mean_l > 0 else -np.inf
-        sy = 0.0
-        sxy = 0.0
-        for k in range(kmax):
-            sy += log_l[k]
-            sxy += log_l[k] * log_inv_k[k]
-        scratch[:] = xr
-        quartiles(scratch, n, q)
-        q25 = q[0]
-        q75 = q[1]
-        mob = np.sqrt(vd / m2) if m2 > 0 else np.nan
-        out[r, 0] = np.sqrt(m2 * n / (n - 1))
-        out[r, 1] = q75 - q25
-        out[r, 2] = m3 / m2**1.5 if m2 > 0 else np.nan
-        out[r, 3] = m4 / m2**2 - 3.0 if m2 > 0 else np.nan
-        out[r, 4] = nzc
-        out[r, 5] = mob
-        out[r, 6] = np.sqrt(vdd / vd) / mob if vd > 0 else np.nan
-        out[r, 7] = h
-        out[r, 8] = (kmax * sxy - sx * sy) / (kmax * sx2 - sx * sx + 1e-9)
-        out[r, 9] = np.log10(n) / (np.log10(n) + np.log10(n / (n + 0.4 * nzcd)))
 
 
 def median_network(n: int) -> np.ndarray:
@@ -444,27 +350,6 @@ def filter_chain(x, chans, sos, zi, prev, i0, frac, emit, delay_tail, ma_tails, 
     return missing
 
 
-@kernel(fastmath={"reassoc", "contract", "nsz"})
-def segments(y, starts, window, out):
-    """Windowed, mean-removed segments ``y[r, starts[g] : starts[g] + len(window)]`` into ``out[r, g]``.
-
-    ``out[r, g, :] = (y[r, starts[g] : starts[g] + len(window)] − its mean) · window``, in the
-    precision of ``out`` (float32 for the live stager's spectra); the mean is summed in float64.
-    """
-    rows = y.shape[0]
-    n = window.size
-    for r in range(rows):
-        for g in range(starts.size):
-            seg = y[r, starts[g] : starts[g] + n]
-            acc = 0.0
-            for j in range(n):
-                acc += seg[j]
-            mean = acc / n
-            o = out[r, g]
-            for j in range(n):
-                o[j] = (seg[j] - mean) * window[j]
-
-
 @kernel
 def power(spec, n_bins, scale, out, slots):
     """``out[:, slots[g]] = scale · |spec[:, g, :n_bins]|²``.
@@ -548,16 +433,18 @@ WINDOW_FEATURES: tuple[str, ...] = (
 
 
 @kernel(error_model="numpy")
-def window_features(stats, ints, block, kmax, out, out_nan):
-    """Features of the last 30 s from the per-block sums of the live stager.
+def window_features(stats, ints, block, kmax, out, out_nan, edge):
+    """YASA's features of a window from the sums of its blocks (:func:`block_stats`).
 
-    ``features(stats, ints, block, kmax, out)``: ``stats`` (rows, blocks, n_stats) per-block sums
-    in the layout of :mod:`nexus.staging.live` (NaN rows: blocks not seen), ``ints`` (rows, 8)
-    broad-band power, six band powers and absolute power; ``out`` (rows, 21) receives the
-    columns :data:`WINDOW_FEATURES`, and ``out_nan`` (rows,) whether a block had missing
-    samples. The formulas are those of the array form in ``tests/staging/staging_oracles.py``
-    (moments from power sums, Hjorth from difference sums, permutation entropy from the code
-    counts, Higuchi from the lag sums), without its temporaries.
+    ``stats`` (rows, blocks, n_stats) per-block sums in the layout of :mod:`nexus.staging.window`
+    (NaN rows: blocks not seen), ``ints`` (rows, 8) broad-band power, six band powers and
+    absolute power; ``out`` (rows, 21) receives the columns :data:`WINDOW_FEATURES`, and
+    ``out_nan`` (rows,) whether a block had missing samples. Moments from power sums, Hjorth from
+    difference sums, permutation entropy from the code counts, Higuchi from the lag sums.
+    ``edge`` as in :func:`block_stats`: True for one block that is the whole window (the exact
+    per-epoch definitions: n − 1 differences, n − 2 second differences, exact Higuchi lengths),
+    False for the blocks of a stream (one difference per sample, Higuchi's pairs per offset
+    taken as N / k). The array form is in ``tests/staging/staging_oracles.py``.
     """
     rows, n_blocks, n_stats = stats.shape
     tot = np.zeros(n_stats)
@@ -594,9 +481,11 @@ def window_features(stats, ints, block, kmax, out, out_nan):
         out[r, 1] = q75 / nb - q25 / nb
         out[r, 2] = m3 / m2**1.5
         out[r, 3] = m4 / (m2 * m2) - 3.0
-        out[r, 4] = tot[8] * (n - 1) / n
-        var_dx = tot[5] / n - (tot[4] / n) ** 2
-        var_ddx = tot[7] / n - (tot[6] / n) ** 2
+        n_d = n - 1.0 if edge else n  # first differences counted
+        n_dd = n - 2.0 if edge else n  # second differences counted
+        out[r, 4] = tot[8] * (n - 1) / n_d
+        var_dx = tot[5] / n_d - (tot[4] / n_d) ** 2
+        var_ddx = tot[7] / n_dd - (tot[6] / n_dd) ** 2
         mob = np.sqrt(var_dx / m2)
         out[r, 5] = mob
         out[r, 6] = np.sqrt(var_ddx / var_dx) / mob
@@ -623,8 +512,11 @@ def window_features(stats, ints, block, kmax, out, out_nan):
         sy = 0.0
         sxy = 0.0
         for k in range(1, kmax + 1):
-            n_pairs = max(n / k, 1.0)
-            mean_l = tot[19 + k] * ((n - 1) / (k * n_pairs)) / (k * k)
+            if edge:  # the lag sums are already Σ_m S_km / n_max(m)
+                mean_l = tot[19 + k] * ((n - 1) / (k * k * k))
+            else:
+                n_pairs = max(n / k, 1.0)
+                mean_l = tot[19 + k] * ((n - 1) / (k * n_pairs)) / (k * k)
             logl = np.log(mean_l) if mean_l > 0 else np.nan
             sy += logl
             sxy += logl * np.log(1.0 / k)

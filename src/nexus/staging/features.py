@@ -14,41 +14,31 @@ channel and epoch
   kmax=10), ``petrosian`` (Petrosian fractal dimension).
 
 Everything is computed over any leading axes (sessions, channels, epochs), without a per-epoch
-Python loop: the time-domain features (moments, quartiles, zero crossings, Hjorth, entropy,
-fractal dimensions) come from one compiled kernel per epoch (:mod:`nexus.staging._kernels`),
-equal to their array definitions (kept in the tests as the reference) up to rounding; the
-spectral ones from Welch periodograms. The implementation is this project's own.
+Python loop, by :mod:`nexus.staging.window`: each epoch is reduced to block statistics and a
+Welch median PSD in compiled passes, and the features are taken from them, as the live stager
+does for its windows (one implementation of the features). They equal antropy's and scipy's
+definitions up to rounding (tested). The implementation is this project's own.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
 from nexus.core.errors import InvalidInputError
+from nexus.staging.window import BANDS, FS, KMAX
 
 # numpy only at import time: scipy.signal / scipy.integrate would add about a second to a fresh
 # process (the window, FIR design and Simpson rule below are the few lines they would provide)
 
 FloatArray = npt.NDArray[np.float64]
 
-FS: float = 100.0
-"""Sampling rate the features are defined at, in Hz (data are resampled to it)."""
 EPOCH_SAMPLES: int = 3000
 """Samples per 30-s epoch at :data:`FS`."""
 
-BANDS: tuple[tuple[float, float, str], ...] = (
-    (0.4, 1.0, "sdelta"),
-    (1.0, 4.0, "fdelta"),
-    (4.0, 8.0, "theta"),
-    (8.0, 12.0, "alpha"),
-    (12.0, 16.0, "sigma"),
-    (16.0, 30.0, "beta"),
-)
 BROAD: tuple[float, float] = (0.4, 30.0)
 
 _COMMON = ("std", "iqr", "skew", "kurt", "nzc", "hmob", "hcomp")
@@ -126,22 +116,6 @@ def _firwin_lowpass(n: int, cutoff: float, fs: float) -> FloatArray:
     m = np.arange(n) - (n - 1) / 2.0
     h = np.sinc(2.0 * cutoff / fs * m) * np.hamming(n)
     return h / h.sum()
-
-
-def _simpson(y: FloatArray, dx: float) -> FloatArray:
-    """Simpson's rule along the last axis for evenly spaced samples (scipy's rule, also for even counts).
-
-    An even number of points integrates all but the last interval with Simpson's rule and the
-    last one with the Cartwright correction, as ``scipy.integrate.simpson`` does.
-    """
-    n = y.shape[-1]
-    if n < 3:
-        return 0.5 * dx * (y[..., 0] + y[..., -1]) if n == 2 else np.zeros(y.shape[:-1])
-    last = n if n % 2 else n - 1  # odd number of points for the composite rule
-    body = (y[..., 0 : last - 2 : 2] + 4.0 * y[..., 1 : last - 1 : 2] + y[..., 2:last:2]).sum(axis=-1) * dx / 3.0
-    if n % 2:
-        return body
-    return body + dx * (5.0 / 12.0 * y[..., -1] + 2.0 / 3.0 * y[..., -2] - 1.0 / 12.0 * y[..., -3])
 
 
 def _fir_bandpass(fs: float = FS) -> FloatArray:
@@ -274,124 +248,34 @@ def epochs_of(x: FloatArray, epoch_samples: int = EPOCH_SAMPLES) -> FloatArray:
 # --------------------------------------------------------------------------- per-epoch features
 
 
-def _welch_median(x: FloatArray, fs: float, max_hz: float = BROAD[1]) -> tuple[FloatArray, FloatArray]:
-    """Welch PSD as scipy's ``welch(window="hamming", nperseg=5 s, average="median")``, bins up to ``max_hz``.
-
-    Rows ``x`` (n, samples) with an odd number of segments (30-s epochs have 11) go through the
-    compiled segment, periodogram and median kernels of :mod:`nexus.staging._kernels`, without
-    temporaries; other shapes through array operations (an even number of segments averages the
-    two middle values, as numpy's median). Both give the same values up to the rounding of the
-    segment means.
-    """
-    nper = int(5 * fs)
-    step = nper // 2
-    w = _hamming(nper)
-    n_bins = int(np.floor(max_hz * nper / fs)) + 1
-    n_seg = (x.shape[-1] - nper) // step + 1
-    ii = 2.0 * np.arange(1.0, (n_seg - 1) // 2 + 1)
-    bias = 1.0 + np.sum(1.0 / (ii + 1.0) - 1.0 / ii)
-    scale = 2.0 / (fs * (w * w).sum())
-    if x.ndim == 2 and n_seg % 2 == 1:
-        from nexus.staging import _kernels as K
-
-        slots = np.arange(n_seg)
-        segs = np.empty((x.shape[0], n_seg, nper))
-        K.segments(np.ascontiguousarray(x), slots * step, w, segs)
-        p = np.empty((x.shape[0], n_seg, n_bins))
-        K.power(np.fft.rfft(segs, axis=-1), n_bins, scale, p, slots)
-        med = np.empty((x.shape[0], n_bins))
-        K.median(p, _median_pairs(n_seg), med)
-        return np.arange(n_bins) * fs / nper, med / bias
-    segs = np.lib.stride_tricks.sliding_window_view(x, nper, axis=-1)[..., ::step, :]
-    spec = np.fft.rfft((segs - segs.mean(axis=-1, keepdims=True)) * w, axis=-1)[..., :n_bins]
-    p = spec.real**2 + spec.imag**2
-    p *= scale
-    p[..., 0] /= 2.0
-    pt = np.swapaxes(p, -1, -2).copy()  # segments last: a contiguous partition is much faster
-    med = np.partition(pt, n_seg // 2, axis=-1)[..., n_seg // 2] if n_seg % 2 else np.median(pt, axis=-1)
-    return np.arange(n_bins) * fs / nper, med / bias
-
-
-@lru_cache(maxsize=4)
-def _median_pairs(n: int) -> npt.NDArray[np.int64]:
-    from nexus.staging._kernels import median_network
-
-    return median_network(n)
-
-
-@lru_cache(maxsize=4)
-def _hamming(n: int) -> FloatArray:
-    return np.hamming(n + 1)[:-1]  # periodic Hamming window (scipy's get_window default)
-
-
-_ROWS_PER_PASS = 32  # epochs processed together: small enough for the CPU cache, large enough for numpy
-
-
-_KMAX = 10  # Higuchi's largest lag
-_TIME_NAMES = ("std", "iqr", "skew", "kurt", "nzc", "hmob", "hcomp", "perm", "higuchi", "petrosian")
-
-
-def channel_features(epochs: FloatArray, kind: str, fs: float = FS) -> dict[str, FloatArray]:
+def channel_features(epochs: FloatArray, kind: str) -> dict[str, FloatArray]:
     """Raw per-epoch features of one channel kind.
+
+    Each epoch is reduced to block statistics and a Welch median PSD and its features are taken
+    from them (:func:`nexus.staging.window.epoch_features`), the same implementation the live
+    stager uses for its windows.
 
     Parameters
     ----------
     epochs : ndarray, shape (..., n_epochs, n_samples)
-        Band-passed epochs in µV at ``fs`` (any leading axes, e.g. sessions).
+        Band-passed epochs in µV at 100 Hz (any leading axes, e.g. sessions).
     kind : {"eeg", "eog", "emg"}
         Channel kind: EEG gets band powers and ratios, EOG band powers, EMG neither.
-    fs : float
-        Sampling rate in Hz (100 Hz for YASA's classifiers).
 
     Returns
     -------
     dict of str → ndarray, shape (..., n_epochs)
         Keyed by the names of :func:`feature_names`. Flat epochs give NaN where a ratio is undefined.
     """
-    from nexus.staging import _kernels as K
+    from nexus.staging._kernels import WINDOW_FEATURES
+    from nexus.staging.window import epoch_features
 
     x = np.asarray(epochs, dtype=np.float64)
     lead, n = x.shape[:-1], x.shape[-1]
-    if n < 3 * _KMAX:
-        raise InvalidInputError(f"Epochs too short for the features: {n} samples, expected at least {3 * _KMAX}.")
-    flat = np.ascontiguousarray(x.reshape(-1, n))
-    out = {name: np.empty(flat.shape[0]) for name in feature_names(kind)}
-    # the time-domain features (moments, quartiles, zero crossings, Hjorth, entropy, fractal
-    # dimensions) in one compiled pass per epoch; the spectral ones in cache-sized passes
-    td = np.empty((flat.shape[0], len(_TIME_NAMES)))
-    K.epoch_features(flat, _KMAX, td)
-    for i, name in enumerate(_TIME_NAMES):
-        out[name][:] = td[:, i]
-    for r0 in range(0, flat.shape[0], _ROWS_PER_PASS):
-        part = _spectral_features(flat[r0 : r0 + _ROWS_PER_PASS], kind, fs)
-        for name, v in part.items():
-            out[name][r0 : r0 + v.shape[0]] = v
-    return {name: v.reshape(lead) for name, v in out.items()}
-
-
-def _spectral_features(x: FloatArray, kind: str, fs: float = FS) -> dict[str, FloatArray]:
-    """Band powers, ratios and absolute power of rows ``(n_rows, n_samples)`` (PSD of :func:`_welch_median`)."""
-    feat: dict[str, FloatArray] = {}
-    freqs, psd = _welch_median(x, fs)
-    res = freqs[1] - freqs[0]
-    if kind != "emg":
-        keep = (freqs >= BROAD[0]) & (freqs <= BROAD[1])
-        f_in, p_in = freqs[keep], psd[..., keep]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            total = _simpson(p_in, res)
-            for lo, hi, name in BANDS:
-                band = (f_in >= lo) & (f_in <= hi)
-                feat[name] = _simpson(p_in[..., band], res) / total
-    if kind == "eeg":
-        delta = feat["sdelta"] + feat["fdelta"]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            feat["dt"] = delta / feat["theta"]
-            feat["ds"] = delta / feat["sigma"]
-            feat["db"] = delta / feat["beta"]
-            feat["at"] = feat["alpha"] / feat["theta"]
-    broad = (freqs >= BROAD[0]) & (freqs <= BROAD[1])
-    feat["abspow"] = np.trapezoid(psd[..., broad], dx=res, axis=-1)
-    return feat
+    if n < 3 * KMAX:
+        raise InvalidInputError(f"Epochs too short for the features: {n} samples, expected at least {3 * KMAX}.")
+    feats, _ = epoch_features(np.ascontiguousarray(x.reshape(-1, n)))
+    return {name: feats[:, WINDOW_FEATURES.index(name)].reshape(lead) for name in feature_names(kind)}
 
 
 # --------------------------------------------------------------------------- smoothing and scaling

@@ -11,17 +11,14 @@ come from the six latest blocks' statistics and the median of the 11 latest peri
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 from scipy import fft as sp_fft
-from scipy import signal
-from scipy.integrate import simpson
 
 from nexus.staging import _kernels as K
 from nexus.staging import features as F
-from nexus.staging._kernels import WINDOW_FEATURES, median_network
+from nexus.staging._kernels import WINDOW_FEATURES
 from nexus.staging.live._layout import (
     _BLOCK,
     _BLOCKS_PER_EPOCH,
@@ -34,19 +31,9 @@ from nexus.staging.live._layout import (
     _any,
 )
 from nexus.staging.offline import FLAT_STD_UV
+from nexus.staging.window import N_STATS, S_NAN, band_weights, hamming, median_bias, median_pairs
 
 _CHUNK = 128  # rows whose block statistics and spectra are computed together (their segments stay in cache)
-_HK = np.arange(1, _KMAX + 1, dtype=np.float64)  # Higuchi lags
-# block-stat layout
-_S_POW = slice(0, 4)  # Σx, Σx², Σx³, Σx⁴
-_S_DX = slice(4, 6)  # Σdx, Σdx²
-_S_DDX = slice(6, 8)  # Σddx, Σddx²
-_S_NZC, _S_NZCD = 8, 9
-_S_PERM = slice(10, 18)
-_S_Q = slice(18, 20)  # block q25, q75
-_S_HIG = slice(20, 20 + _KMAX)  # Σ|x[i] − x[i−k]|, k = 1..10
-_S_NAN = 20 + _KMAX
-_N_STATS = _S_NAN + 1
 
 
 class BlockStatistics:
@@ -67,7 +54,7 @@ class BlockStatistics:
         self._blocks_since_reset = np.full(s, _BLOCKS_PER_EPOCH)
         # windowed Welch segments of a chunk of rows
         self._seg = np.empty((0, 2, _SEG), dtype=np.float32)
-        self._stats = np.full((s, c, _BLOCKS_PER_EPOCH, _N_STATS), np.nan)
+        self._stats = np.full((s, c, _BLOCKS_PER_EPOCH, N_STATS), np.nan)
         # PSD ring of the last 11 segments, bins last (the median network runs along them);
         # single precision halves the median's memory traffic
         self._psd = np.full((s, c, _N_SEG, _N_BINS), np.nan, dtype=np.float32)
@@ -107,20 +94,20 @@ class BlockStatistics:
         rows, n_seg = s * c, len(starts)
         if self._seg.shape[0] != min(rows, _CHUNK):
             self._seg = np.empty((min(rows, _CHUNK), 2, _SEG), dtype=np.float32)
-        w = _hamming()
+        w = hamming()
         scale = np.float32(2.0 / (F.FS * (w * w).sum()))
         slots = (self._n_seg + np.arange(n_seg)) % _N_SEG
         ring = self._psd.reshape(rows, _N_SEG, _N_BINS)
-        flat = np.empty((rows, _N_STATS))
+        flat = np.empty((rows, N_STATS))
         first = np.asarray(starts, dtype=np.int64)
         for a in range(0, rows, _CHUNK):
             b = min(a + _CHUNK, rows)
             seg = self._seg[: b - a, :n_seg]
-            K.block_stats(y[a:b], at, _BLOCK, _KMAX, flat[a:b], first, w, seg)
+            K.block_stats(y[a:b], at, _BLOCK, _KMAX, flat[a:b], first, w, seg, False)
             K.power(sp_fft.rfft(seg, axis=-1), _N_BINS, scale, ring[a:b], slots)
         self._n_seg += n_seg
-        out = flat.reshape(s, c, _N_STATS)
-        out[..., _S_NAN] = _any(nan, -1)[:, None]
+        out = flat.reshape(s, c, N_STATS)
+        out[..., S_NAN] = _any(nan, -1)[:, None]
         return out
 
     # ------------------------------------------------------------------ features of the last 30 s
@@ -144,8 +131,8 @@ class BlockStatistics:
         s, c = self.n_sessions, len(self.kinds)
         feats = np.empty((s * c, len(WINDOW_FEATURES)))
         nan_rows = np.empty(s * c, dtype=bool)
-        stats = self._stats.reshape(s * c, _BLOCKS_PER_EPOCH, _N_STATS)
-        K.window_features(stats, ints.reshape(s * c, -1), _BLOCK, _KMAX, feats, nan_rows)
+        stats = self._stats.reshape(s * c, _BLOCKS_PER_EPOCH, N_STATS)
+        K.window_features(stats, ints.reshape(s * c, -1), _BLOCK, _KMAX, feats, nan_rows, False)
         return feats.reshape(s, c, -1), _any(nan_rows.reshape(s, c), 1)
 
     def _band_integrals(self) -> FloatArray:
@@ -156,12 +143,12 @@ class BlockStatistics:
             med = np.median(self._psd[:, :, :n_seg], axis=2).reshape(s * c, _N_BINS)
         else:
             med = np.empty((s * c, _N_BINS), dtype=np.float32)
-            K.median(self._psd.reshape(s * c, _N_SEG, _N_BINS), _median_pairs(), med)
+            K.median(self._psd.reshape(s * c, _N_SEG, _N_BINS), median_pairs(_N_SEG), med)
         # Simpson (total, bands) and trapezoid (abspow) rules are weighted sums over the bins;
         # the median is bias-corrected as scipy's Welch
-        weights = _band_weights()
+        weights = band_weights()
         out = np.empty((s * c, weights.shape[0]))
-        K.weighted_sums(med, 2, weights, 1.0 / _median_bias(n_seg), out)
+        K.weighted_sums(med, 2, weights, 1.0 / median_bias(n_seg), out)
         return out.reshape(s, c, -1)
 
     def reset(self, idx: npt.NDArray[np.intp]) -> None:
@@ -169,38 +156,3 @@ class BlockStatistics:
         self._blocks_since_reset[idx] = 0
         self._stats[idx] = np.nan
         self._psd[idx] = np.nan
-
-
-def _median_bias(n: int) -> float:
-    """Bias of the median of ``n`` χ²₂ periodogram values relative to their mean (as scipy's Welch)."""
-    ii = 2.0 * np.arange(1.0, (n - 1) // 2 + 1)
-    return float(1.0 + np.sum(1.0 / (ii + 1.0) - 1.0 / ii))
-
-
-@lru_cache(maxsize=1)
-def _median_pairs() -> npt.NDArray[np.int64]:
-    return median_network(_N_SEG)
-
-
-@lru_cache(maxsize=1)
-def _band_weights() -> FloatArray:
-    """Weights over the PSD bins 0.4..30 Hz: Simpson's rule of the broad band and of each band, trapezoid rule.
-
-    Rows: total power (Simpson), the bands of :data:`nexus.staging.features.BANDS` (Simpson over
-    their bins, edges included), absolute power (trapezoid); the rules are linear, so applying
-    them to the identity gives their weights.
-    """
-    n = _N_BINS - 2
-    f_in = np.arange(2, _N_BINS) * 0.2
-    w = np.zeros((len(F.BANDS) + 2, n))
-    eye = np.eye(n)
-    w[0] = simpson(eye, dx=0.2, axis=-1)
-    for i, (lo, hi, _name) in enumerate(F.BANDS):
-        band = np.flatnonzero((f_in >= lo - 1e-9) & (f_in <= hi + 1e-9))
-        w[1 + i, band] = simpson(eye[np.ix_(band, band)], dx=0.2, axis=-1)
-    w[-1] = np.trapezoid(eye, dx=0.2, axis=-1)
-    return w
-
-
-def _hamming() -> FloatArray:
-    return signal.get_window("hamming", _SEG)
