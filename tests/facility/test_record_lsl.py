@@ -137,8 +137,8 @@ def test_record_32_lsl_outlets_killed_and_restarted(tmp_path):
         np.testing.assert_allclose(x[:, g1:g1 + n2], sent_b, atol=step, rtol=0)
         assert x.shape[1] - (g1 + n2) < FS and np.abs(x[:, g1 + n2:]).max(initial=0) <= step  # the EDF's padding
         texts = [a.text for a in r.annotations]
-        assert texts.count("glitch: dropout") == 1, texts
-        assert texts.count("glitch: stream_returned") == 1
+        assert texts.count("glitch: dropout") == 1, (texts, bed["counts"])
+        assert texts.count("glitch: stream_returned") == 1, (texts, bed["counts"], bed["clock"])
         assert bed["clock"]["offsets"] >= 1 and abs(bed["clock"]["offset_s"]) < 0.01  # same host
         assert (out / f"{bed['session']}.clock.tsv").is_file()
 

@@ -30,6 +30,10 @@ def test_synthetic_board_streams_eeg_in_uv():
     assert 1 < np.std(data) < 1000  # µV scale
     assert chunks[0].channels == ("C3", "C4")
     assert [c.seq for c in chunks] == list(range(len(chunks)))
+    # chunks follow on, sample for sample (the board's timestamps jitter; its counter does not)
+    ends = np.cumsum([0] + [c.n_samples for c in chunks[:-1]])
+    np.testing.assert_allclose([c.t0 for c in chunks], ends / 250.0, atol=1e-12)
+    assert src.samples_dropped == 0
     src.close()  # twice is fine
 
 

@@ -589,8 +589,10 @@ class Supervisor:
             return
         x, t0 = v.data, v.t0
         if not rt.started:
-            # the session's sample 0 is placed so that this chunk ends at the current due index
-            start = self._due_index(lane) - x.shape[1] - round(t0 * lane.fs)
+            # the session's sample 0 is placed so that this chunk ends now, delay_s ahead of the due index:
+            # later samples may then arrive up to delay_s later than this one did and still be in time
+            # (ending it at the due index left no slack at all: the delay cancelled out)
+            start = self._due_index(lane) + round(self.delay_s * lane.fs) - x.shape[1] - round(t0 * lane.fs)
             start = max(start, lane.processed - round(t0 * lane.fs))
             lane.attach([rt.slot], start, sessions=[rt.session])
             self._assign(lane, rt.slot, rt.program, rt.sink, start, rt.scopes)

@@ -1,7 +1,8 @@
 """BrainFlow boards as live sources: the synthetic board (id -1, runs offline), OpenBCI and Muse.
 
 BrainFlow reports EEG in µV. The board's own sample counter is used to count dropped samples
-(:attr:`BrainFlowSource.samples_dropped`), and its timestamps (Unix seconds) give the chunk times.
+(:attr:`BrainFlowSource.samples_dropped`), and chunk times follow the sample count (a dropped
+sample leaves a gap of one sample): the board's timestamps jitter by more than a sample period.
 """
 
 from __future__ import annotations
@@ -97,7 +98,6 @@ class BrainFlowSource(Source):
         self._pkg_row = descr.get("package_num_channel")
         self._params = {"serial_port": serial_port, "mac_address": mac_address, "ip_address": ip_address}
         self._board: Any = None
-        self._t_first: float | None = None
         self._last_pkg: int | None = None
         self._seq = 0
         self._pos = 0
@@ -133,17 +133,16 @@ class BrainFlowSource(Source):
         if raw.size == 0 or raw.shape[1] == 0:
             return None
         n = raw.shape[1]
+        lost = 0
         if self._pkg_row is not None and self._pkg_row != 0:
+            before = self.samples_dropped
             self._count_drops(raw[self._pkg_row])
-        if self._ts_row is not None:
-            ts = raw[self._ts_row]
-            if self._t_first is None:
-                self._t_first = float(ts[0])
-            t0 = float(ts[0]) - self._t_first
-        else:
-            t0 = self._pos / self.fs
-        chunk = Chunk(self.session, t0, self.fs, np.ascontiguousarray(raw[self._rows], dtype=np.float64),
-                      self.channels, self._seq)
+            lost = self.samples_dropped - before
+        # on the session's sample grid: the board's timestamps jitter by more than a sample, its package
+        # counter does not (samples it lost are a gap of that many samples)
+        self._pos += lost
+        chunk = Chunk(self.session, self._pos / self.fs, self.fs,
+                      np.ascontiguousarray(raw[self._rows], dtype=np.float64), self.channels, self._seq)
         self._seq += 1
         self._pos += n
         return chunk

@@ -14,6 +14,7 @@ inlet is opened with ``recover=True``).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import deque
 from pathlib import Path
@@ -101,8 +102,9 @@ class LslSource(Source):
         Chunk timestamps within this many seconds of the next expected sample are taken as contiguous
         (LSL stamps chunks, not samples; their jitter must not cut or duplicate samples), in seconds.
     jump_s : float
-        A chunk whose timestamps moved this many seconds further than the host clock did since the last
-        chunk is a clock jump of the device (re-anchored, reported), not a gap, in seconds.
+        A step forward of the timestamps that leaves them this many seconds ahead of the host's clock
+        (corrected by the offset), or a chunk this far behind the last one, is a clock jump of the device
+        (re-anchored, reported), not a gap, in seconds.
 
     Notes
     -----
@@ -153,7 +155,6 @@ class LslSource(Source):
         self._t_first: float | None = None
         self._t_last = -np.inf
         self._pos = 0  # session sample index of the next sample
-        self._host_last: float | None = None
         self._seq = 0
         self._last_data_at: float | None = None
         self._pending: deque[Chunk] = deque()
@@ -212,10 +213,14 @@ class LslSource(Source):
             raise InvalidInputError(f"{what} came back at {fs:g} Hz instead of {self.fs:g} Hz.")
         inlet = pylsl.StreamInlet(info, max_buflen=360, recover=True)
         inlet.open_stream(timeout=self.timeout)
-        full = inlet.info(timeout=self.timeout)
-        labels, types, units = _describe(full, n_ch)
-        mapping = map_channels(labels, types, units, n_channels=n_ch, what=what,
-                               default_type=str(info.type() or "EEG"), require_eeg=self.require_eeg)
+        try:
+            full = inlet.info(timeout=self.timeout)
+            labels, types, units = _describe(full, n_ch)
+            mapping = map_channels(labels, types, units, n_channels=n_ch, what=what,
+                                   default_type=str(info.type() or "EEG"), require_eeg=self.require_eeg)
+        except Exception:
+            inlet.close_stream()
+            raise
         if self._given_channels:
             if len(self._given_channels) != n_ch:
                 inlet.close_stream()
@@ -269,8 +274,10 @@ class LslSource(Source):
         t = np.asarray(stamps, dtype=np.float64) + (self.offset_s + self._jump)
         block = np.asarray(data, dtype=np.float64).T.copy()  # (channels, samples), C order, a copy we own
         fs = self.fs
-        if self._t_first is not None:
-            self._detect_jump(t, host)
+        started = self._t_first is not None
+        if started and t[-1] < self._t_last - self.jump_s:  # the whole chunk lies in the past: the clock went back
+            self._note_jump(float(t[0]) - (self._t_last + 1.0 / fs), 0)
+            t -= t[0] - (self._t_last + 1.0 / fs)
         # drop samples stamped before what was already handed out (beyond jitter), and any sample
         # earlier than one before it in this chunk
         keep = t > self._t_last - self.jitter_s
@@ -285,49 +292,55 @@ class LslSource(Source):
             t, block = t[keep], block[:, keep]
         if self.mapping is not None:
             self.mapping.apply(block)
-        if self._t_first is None:
+        # steps beyond one sample period: from the last chunk to this one, and inside this one
+        prev = np.concatenate([[self._t_last], t]) if started else t
+        excess = np.diff(prev) - 1.0 / fs
+        if not started:
+            excess = np.concatenate([[0.0], excess])
             self._t_first = float(t[0])
-        else:
-            dev = float(t[0]) - (self._t_last + 1.0 / fs)
-            if dev > self.jitter_s:  # the stream paused: whole samples missing
-                self._pos += round(dev * fs)
+        # a step forward that puts the (offset-corrected) stamps ahead of the host's clock: no sample can
+        # be stamped after it arrived, so the sender's clock jumped forward (a pause leaves them behind)
+        if (excess > self.jump_s).any():
+            floor = max(0.0, self._lag_cur[1]) if self._lag_cur is not None else 0.0
+            ahead = t - host + floor  # how far the stamps ran ahead of the host (arrival latency taken out)
+            # the whole step is the jump unless the step is clearly longer (a pause as well: it stays a gap)
+            size = np.where(excess - ahead <= self.jump_s, excess, ahead)
+            jumps = (excess > self.jump_s) & (ahead > self.jump_s)
+            if jumps.any():
+                for i in np.flatnonzero(jumps):
+                    self._note_jump(float(size[i]), int(i))
+                t = t - np.cumsum(np.where(jumps, size, 0.0))
+                excess = np.where(jumps, excess - size, excess)
+        # the stream paused (a gap of whole samples), at the start of the chunk or inside it (a relay
+        # batching across a gap): split there
+        pauses = np.flatnonzero(excess > self.jitter_s)
+        bounds = [0, *[int(b) for b in pauses if b > 0], t.size]
+        if pauses.size and pauses[0] == 0:
+            self._pos += round(excess[0] * fs)
+            self.gaps += 1
+        for a, b in itertools.pairwise(bounds):
+            if a > 0:
+                self._pos += round(excess[a] * fs)
                 self.gaps += 1
-        # a pause inside the chunk (rare: a relay batching across a gap) splits it
-        cuts = np.flatnonzero(np.diff(t) > 1.0 / fs + self.jitter_s) + 1
-        pieces = np.split(np.arange(t.size), cuts) if cuts.size else [np.arange(t.size)]
-        for k, ix in enumerate(pieces):
-            if k:
-                self._pos += round((t[ix[0]] - t[pieces[k - 1][-1]] - 1.0 / fs) * fs)
-                self.gaps += 1
-            sub = block if len(pieces) == 1 else np.ascontiguousarray(block[:, ix])
+            sub = block if len(bounds) == 2 else np.ascontiguousarray(block[:, a:b])
             self._pending.append(Chunk(self.session, self._pos / fs, fs, sub, self.channels, self._seq))
             self._seq += 1
-            self._pos += ix.size
+            self._pos += b - a
         self._t_last = float(t[-1])
-        self._host_last = host
         self._last_data_at = self.clock.now()
         self._track_lag(host, host - float(t[-1]))
         return self._pending.popleft()
 
-    def _detect_jump(self, t: npt.NDArray[np.float64], host: float) -> None:
-        """Re-anchor ``t`` (in place) when the sender's clock jumped since the last chunk."""
-        expected = self._t_last + 1.0 / self.fs
-        elapsed = host - (self._host_last if self._host_last is not None else host)
-        size = 0.0
-        if t[-1] < self._t_last - self.jump_s:  # the whole chunk lies in the past: the clock went back
-            size = float(t[0]) - expected
-        elif t[0] - expected > self.jump_s and t[0] - expected > elapsed + self.jump_s:
-            size = float(t[0]) - expected  # ahead by more than the time that passed: the clock went forward
-        if size:
-            self._jump -= size
-            t -= size
-            ev = {"t_s": self._pos / self.fs, "jump_s": size}
-            self.jumps.append(ev)
-            self.new_jumps.append(ev)
-            self._lag_win.clear()  # the lag series restarts after a jump
-            self._lag_cur = None
+    def _note_jump(self, size: float, index: int) -> None:
+        """Record a jump of the sender's clock by ``size`` s before sample ``index`` of this chunk."""
+        self._jump -= size
+        ev = {"t_s": (self._pos + index) / self.fs, "jump_s": size}
+        self.jumps.append(ev)
+        self.new_jumps.append(ev)
+        self._lag_win.clear()  # the lag series restarts after a jump
+        self._lag_cur = None
 
-    def _track_lag(self, host: float, lag: float, window_s: float = 2.0) -> None:
+    def _track_lag(self, host: float, lag: float, window_s: float = 1.0) -> None:
         """Lower envelope of (host time - sender time) per window: its slope is the sender clock's drift."""
         cur = self._lag_cur
         if cur is None or host - cur[0] >= window_s:
@@ -343,7 +356,7 @@ class LslSource(Source):
         Returns a dict with ``offset_s`` (last), ``offset_min_s``/``offset_max_s``, ``offsets`` (count),
         ``offset_drift_ppm`` (slope of the LSL offsets over host time; None with < 3 offsets over 10 s),
         ``arrival_drift_ppm`` (how much faster the sender's timestamps run than the host clock, from the
-        lower envelope of arrival lags; None before 20 s), ``jumps`` and ``jump_total_s``.
+        lower envelope of arrival lags, 1-s windows; None before 5 s), ``jumps`` and ``jump_total_s``.
         """
         off = np.array([(h, o) for h, o, _ in self.offsets]) if self.offsets else np.zeros((0, 2))
         res: dict[str, Any] = {
@@ -361,7 +374,7 @@ class LslSource(Source):
         win = self._lag_win
         if len(win) >= 5:
             w = np.array(win)
-            s = _slope_ppm(w[:, 0], w[:, 1], 20.0)
+            s = _slope_ppm(w[:, 0], w[:, 1], 4.0)
             res["arrival_drift_ppm"] = None if s is None else -s  # lag shrinks when the sender runs fast
         return res
 

@@ -44,7 +44,7 @@ def record(source: str, seconds: float, out: Path, beds_file: Path | None, analy
     def _stop(signum: int, frame: object) -> None:  # SIGTERM as Ctrl-C: stop early, keep everything
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _stop)
+    previous = signal.signal(signal.SIGTERM, _stop)
     bed_map = BedMap.load(beds_file) if beds_file is not None else None
     store = None
     if not no_db:
@@ -56,6 +56,7 @@ def record(source: str, seconds: float, out: Path, beds_file: Path | None, analy
         result = run_record(spec, seconds, out, store=store, bed_map=bed_map, analyze=analyze, dropout_s=dropout_s,
                             on_line=click.echo)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if store is not None:
             store.close()
     for b in result.beds:
