@@ -88,3 +88,23 @@ def test_curate_writes_a_program_that_passes_check(capsys, tmp_path):
     intake.write_text("client: c7\ngoals: [deeper_sleep]\nconsnet: [audio]\n")
     assert main(["dreamscape", "curate", str(intake), "-o", str(out)]) == 65
     assert "Did you mean 'consent'?" in capsys.readouterr().err
+
+
+def test_check_refuses_a_program_that_exploits_the_sleeper(capsys, tmp_path):
+    """The anti-exploitation policy is part of 'dreamscape check' and of every command that loads a program."""
+    import yaml
+
+    doc = yaml.safe_load(Path(PROGRAM).read_text())
+    doc["scenes"]["settle"] = {"layers": [{"sound": "rain", "level_db": -40}],
+                               "cues": [{"text": "Renew your premium subscription: you can't sleep without us.",
+                                         "level_db": -40, "kind": "incubation"}]}
+    doc["rules"]["W"] = "settle"
+    doc["on_distress"] = {"play": "rain", "level_db": -20, "for_min": 5}
+    bad = tmp_path / "sell.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    assert main(["dreamscape", "check", str(bad)]) == 65
+    out = capsys.readouterr().out
+    for code in ("cue_advertises", "cue_builds_dependence", "distress_too_loud"):
+        assert f"anti-exploitation policy ({code})" in out
+    assert main(["dreamscape", "try", str(bad), "--clients", "1", "--hours", "0.05"]) == 65
+    assert "cue_advertises" in capsys.readouterr().err

@@ -35,12 +35,13 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.core.log import logger
+from nexus.core.montage import channel_roles
 from nexus.dreamscape.check import Issue, check_text
 from nexus.dreamscape.controller import Command, Controller, Decision
 from nexus.dreamscape.schema import Program
 from nexus.dsp.filters import StatefulFilter, bandpass_sos
 from nexus.facility.guarding import LaneGuard
-from nexus.facility.pipeline import Lane, channel_roles
+from nexus.facility.pipeline import Lane
 from nexus.facility.step import CommandBatch, SlotGlitch, StepContext, StepResult
 from nexus.safety.extraction import Action, ExtractionMachine, ExtractionMode, OrderOutcome, WakeRamp
 from nexus.sinks.bedside import BedSink, SinkBank
@@ -140,7 +141,7 @@ class DreamscapeLoop:
             return self.ctrl.update_program(slot, text, fmt=fmt, t=t)  # refused and journaled there
         run, why, violations = self.guard.set_program(slot, report.program)
         if violations:
-            report.errors.extend(Issue("", None, f"Anti-exploitation policy: {v}") for v in violations)
+            report.errors.extend(Issue("", None, f"anti-exploitation policy: {v}") for v in violations)
             self.ctrl.note(t, slot, "program_rejected", {"violations": violations},
                            "The new program breaks the anti-exploitation policy; the session keeps its program.")
             return report

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from nexus.api.deps import PrincipalDep, StoreDep, allow, own_client
 from nexus.api.schemas import CheckResult, ProgramCheckIn, ProgramIn, ProgramOut
 from nexus.core.errors import NotFoundError
-from nexus.dreamscape.check import CheckReport, check_text
+from nexus.dreamscape.check import CheckReport
+from nexus.guard.exploitation import check_program_text
 from nexus.guard.policy import Action
 from nexus.store.access import get_client
 from nexus.store.audit import append
@@ -65,7 +66,7 @@ def get_program(program: str, principal: PrincipalDep, store: StoreDep) -> Progr
 def check(body: ProgramCheckIn, principal: PrincipalDep, store: StoreDep) -> CheckResult:
     """Run the checks of ``nexus dreamscape check`` on a program; nothing is stored."""
     allow(store, principal, Action.PROGRAM_CHANGE)
-    return _result(check_text(body.text, source="upload", fmt=body.format))
+    return _result(check_program_text(body.text, source="upload", fmt=body.format))
 
 
 @router.post("", status_code=201, response_model=ProgramOut,
@@ -76,7 +77,7 @@ def upload(body: ProgramIn, principal: PrincipalDep, store: StoreDep) -> Program
     with store.session() as s:
         client_id = get_client(s, body.client_id).id
     allow(store, principal, Action.PROGRAM_CHANGE, client_id)
-    rep = check_text(body.text, source="upload", fmt=body.format)
+    rep = check_program_text(body.text, source="upload", fmt=body.format)
     if not rep.ok or rep.program is None:
         return JSONResponse(_result(rep).model_dump(), status_code=422)
     doc = rep.program.model_dump(mode="json", exclude_none=True)

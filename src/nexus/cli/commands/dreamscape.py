@@ -17,9 +17,9 @@ def dreamscape() -> None:
 @click.argument("program", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def check(program: str, as_json: bool) -> None:
-    """Check PROGRAM (YAML or JSON): schema, contradictions, limits; refuse (exit 65) when it fails."""
+    """Check PROGRAM (YAML or JSON): schema, contradictions, limits, anti-exploitation; refuse (exit 65) if it fails."""
     from nexus.core.errors import DataFormatError
-    from nexus.dreamscape.check import check_file
+    from nexus.guard.exploitation import check_program_file as check_file  # checks and the policy
 
     report = check_file(program)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
@@ -59,8 +59,8 @@ def try_(program: str, clients: int, hours: float, seed: int, profile: str, sham
          decisions_out: str | None, as_json: bool) -> None:
     """Dry-run PROGRAM on synthetic sleepers through the facility loop in fast-forward, and report what happens."""
     from nexus.core.checks import check_writable_path
-    from nexus.dreamscape.check import load_program
     from nexus.facility.dryrun import dry_run
+    from nexus.guard.exploitation import load_checked_program as load_program  # checks and the policy
     from nexus.sources.synthetic import get_profile
 
     prog = load_program(program)
@@ -143,10 +143,10 @@ def render(program: str, hypno: str, output: str, edf: str | None, channel: str 
            minutes: float | None) -> None:
     """Render what PROGRAM would play over the night of HYPNO into a WAV file, for offline listening."""
     from nexus.core.checks import check_writable_path
-    from nexus.dreamscape.check import load_program
     from nexus.dreamscape.renderer import Renderer
     from nexus.facility.replay import hypnogram_night
     from nexus.formats.hypnogram import read_hypnogram
+    from nexus.guard.exploitation import load_checked_program as load_program  # checks and the policy
     from nexus.sinks.wav import WavSink
 
     prog = load_program(program)
@@ -204,9 +204,9 @@ def clas_replay(recording: str, channel: str | None, output: str, program: str |
     import pandas as pd
 
     from nexus.core.checks import check_writable_path
-    from nexus.dreamscape.check import load_program
     from nexus.facility.replay import clas_replay as replay
     from nexus.formats.events import write_events
+    from nexus.guard.exploitation import load_checked_program as load_program  # checks and the policy
 
     check_writable_path(output, "pulses file")
     sig = _eeg_signal(recording, channel)

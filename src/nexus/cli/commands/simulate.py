@@ -56,7 +56,7 @@ def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: 
     get_profile(profile)  # unknown profiles fail before anything is written
     program = None
     if program_file:
-        from nexus.dreamscape.check import load_program
+        from nexus.guard.exploitation import load_checked_program as load_program  # checks and the policy
 
         program = load_program(program_file)
     run = partial(simulate_night, step_s=step_s, program=program, natural_share=natural_share, audio=audio_dir,
