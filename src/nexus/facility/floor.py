@@ -171,7 +171,7 @@ class LslFloor(Floor):
         configure_lsl()  # before liblsl's first use: it reads its configuration once
         import pylsl  # noqa: F401 - fail here, in one line, when the [live] extra is missing
 
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="nexus-lsl-open")
+        self._pool = ThreadPoolExecutor(max_workers=48, thread_name_prefix="nexus-lsl-open")
         self._thread = threading.Thread(target=self._watch, name="nexus-lsl-floor", daemon=True)
         self._thread.start()
 

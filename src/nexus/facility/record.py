@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,6 +94,7 @@ def record(
     dropout_s: float = 2.0,
     clock: Clock | None = None,
     on_line: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> RecordResult:
     """Record every bed of ``spec`` for ``seconds`` of (source) time; one EDF+ per bed in ``out``.
 
@@ -119,6 +121,8 @@ def record(
         Default: real time, or ``speed`` times faster for a replay.
     on_line : callable, optional
         Called with each line worth telling the user (beds joining, refusals).
+    stop : threading.Event, optional
+        Set from another thread to end the recording early (everything recorded is written).
     """
     check_number("seconds", seconds, gt=0, unit="s")
     root = Path(out)
@@ -154,7 +158,7 @@ def record(
             floor = make_floor(spec, clock, bed_map)
             floor.start()
         try:
-            _loop(sup, floor, seconds, tick, run_id, beds, store, say)
+            _loop(sup, floor, seconds, tick, run_id, beds, store, say, stop)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop early, keep and write everything recorded
             say("Stopped early: writing what was recorded.")
     finally:
@@ -180,7 +184,7 @@ def record(
 
 
 def _loop(sup: Supervisor, floor: Floor | None, seconds: float, tick_s: float, run_id: str,
-          beds: dict[str, BedRecord], store: Any, say: Callable[[str], None]) -> None:
+          beds: dict[str, BedRecord], store: Any, say: Callable[[str], None], stop: threading.Event | None) -> None:
     clock = sup.clock
 
     def take() -> None:
@@ -200,7 +204,7 @@ def _loop(sup: Supervisor, floor: Floor | None, seconds: float, tick_s: float, r
         take()
         sup.step(due_at=nxt)
         _watch_beds(sup, beds)
-        if nxt >= t_end - 1e-9 or _replayed(sup, floor):
+        if nxt >= t_end - 1e-9 or _replayed(sup, floor) or (stop is not None and stop.is_set()):
             break
 
 
