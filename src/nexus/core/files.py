@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -38,6 +39,26 @@ def atomic_path(target: str | Path, suffix: str = ".part") -> Iterator[Path]:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise disk_full_error(out) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full (``ENOSPC``, ``EDQUOT``, edfio's own message)."""
+    if not isinstance(exc, OSError):
+        return False
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT) or "not enough free space" in str(exc).lower()
+
+
+def disk_full_error(path: str | Path) -> Exception:
+    """The one-line :class:`~nexus.core.errors.StorageError` for a write to ``path`` that found the disk full."""
+    from nexus.core.errors import StorageError
+
+    return StorageError(f"No space left on the disk for '{path}': free some space or write to another folder "
+                        "(nothing was written under that name).")

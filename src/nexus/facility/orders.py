@@ -198,6 +198,8 @@ class OrderDesk:
         self._ended: list[dict[str, Any]] = []
         self.applied = 0
         self.errors = 0
+        self._down_since: float | None = None  # monotonic time of the first failed poll of an outage
+        self._next_log = 0.0
         supervisor.listeners.append(self._listen)
 
     def _listen(self, kind: str, records: list[dict[str, Any]]) -> None:
@@ -211,13 +213,23 @@ class OrderDesk:
             return 0  # the cheap path of almost every step
         self._next_poll = now + self.poll_s
         try:
-            return self._poll(now)
+            taken = self._poll(now)
         except NexusError:
             raise
         except Exception as exc:  # a database that is down must not stop the facility: the beds go on
             self.errors += 1
-            logger.error("Extraction orders could not be read (%s); retrying in %.1f s.", exc, self.poll_s)
+            if self._down_since is None:
+                self._down_since = now
+            if now >= self._next_log:  # the first failure, then one line every 30 s of the outage
+                self._next_log = now + 30.0
+                logger.error("Extraction orders cannot be read (%s); the beds run on, retrying every %.1f s "
+                             "(down for %.0f s).", " ".join(str(exc).split())[:200], self.poll_s,
+                             now - self._down_since)
             return 0
+        if self._down_since is not None:
+            logger.warning("Extraction orders readable again after %.1f s.", now - self._down_since)
+            self._down_since, self._next_log = None, 0.0
+        return taken
 
     def _poll(self, now: float) -> int:
         from sqlalchemy import select, update

@@ -390,15 +390,21 @@ def _run_parts(
         pr.start()
     results: dict[int, dict[str, Any]] = {}
     done = dict.fromkeys(range(len(parts)), 0.0)
+    gone_at: dict[int, float] = {}  # worker -> when it was first seen gone without its result
     try:
         while len(results) < len(parts):
+            # a worker killed while the others still report progress is noticed within a second or two (its
+            # result may still be in the queue when it has just finished: it gets 5 s to arrive)
+            now = time.monotonic()
+            for i, pr in enumerate(procs):
+                if i not in results and pr.exitcode is not None:
+                    gone_at.setdefault(i, now)
+                    if now - gone_at[i] > 5.0:
+                        raise StateError(f"Simulation worker {i} died (exit code {pr.exitcode}); the other "
+                                         "workers were stopped and every session ended as aborted.")
             try:
-                kind, k, payload = queue.get(timeout=5.0)
+                kind, k, payload = queue.get(timeout=0.5)
             except Exception:
-                dead = [i for i, pr in enumerate(procs) if not pr.is_alive() and i not in results]
-                if dead:
-                    raise StateError(f"Simulation worker {dead[0]} died (exit code {procs[dead[0]].exitcode}).") \
-                        from None
                 continue
             if kind == "progress":
                 done[k] = float(payload)

@@ -1,10 +1,19 @@
-"""A sink that writes a 16-bit PCM WAV file, atomically (a temporary file renamed on close)."""
+"""A sink that writes a 16-bit PCM WAV file, atomically (a temporary file renamed on close).
+
+The samples go to a hidden ``.<name>.<pid>.part`` next to the target; :meth:`WavSink.close`
+renames it into place. A write that fails (disk full: one :class:`~nexus.core.errors.StorageError`
+line) or a ``with`` block left by an exception removes the partial file instead (:meth:`WavSink.abort`),
+so nothing appears under the asked name. Partial files left by a writer that was killed (its
+process is gone) are removed when the next writer opens the same target.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import wave
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
@@ -29,16 +38,21 @@ class WavSink(Sink):
                  channels: int = 1) -> None:
         super().__init__(ceiling_dbfs, fs, channels)
         self.path = check_writable_path(path, "WAV file")
-        self._tmp = self.path.with_name(f".{self.path.name}.part")
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         self._wav: wave.Wave_write | None = None
 
     def open(self) -> None:
-        """Create the temporary file."""
+        """Create the temporary file (and remove the partial files of killed writers of the same target)."""
         if self._wav is None:
-            w = wave.open(str(self._tmp), "wb")  # noqa: SIM115 - closed in close()
-            w.setnchannels(self.channels)
-            w.setsampwidth(2)
-            w.setframerate(self.fs)
+            _clean_leftovers(self.path)
+            try:
+                w = wave.open(str(self._tmp), "wb")  # noqa: SIM115 - closed in close()
+                w.setnchannels(self.channels)
+                w.setsampwidth(2)
+                w.setframerate(self.fs)
+            except OSError as exc:
+                self._tmp.unlink(missing_ok=True)
+                raise self._error(exc) from None
             self._wav = w
 
     def _emit(self, block: npt.NDArray[np.float32]) -> None:
@@ -46,15 +60,73 @@ class WavSink(Sink):
             self.open()
         assert self._wav is not None
         pcm = np.clip(np.round(block.astype(np.float64) * 32767.0), -32767, 32767).astype("<i2")
-        self._wav.writeframes(pcm.tobytes())
+        try:
+            self._wav.writeframes(pcm.tobytes())
+        except OSError as exc:
+            self.abort()
+            raise self._error(exc) from None
 
     def close(self) -> None:
         """Finish the file and move it into place."""
         if self._wav is not None:
-            self._wav.close()
+            try:
+                self._wav.close()
+                with open(self._tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                self.abort()
+                raise self._error(exc) from None
             self._wav = None
             os.replace(self._tmp, self.path)
         super().close()
+
+    def abort(self) -> None:
+        """Stop writing and remove the partial file: nothing appears under the target's name."""
+        if self._wav is not None:
+            w, self._wav = self._wav, None
+            with contextlib.suppress(OSError):
+                w.close()
+            if w._file is not None:  # type: ignore[attr-defined]  # close() failed before closing the file
+                with contextlib.suppress(OSError):
+                    w._file.close()  # type: ignore[attr-defined]
+        self._tmp.unlink(missing_ok=True)
+        super().close()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self.abort()  # a failed write leaves no file under the asked name
+        else:
+            self.close()
+
+    def _error(self, exc: OSError) -> Exception:
+        from nexus.core.errors import StorageError
+        from nexus.core.files import disk_full_error, is_disk_full
+
+        if is_disk_full(exc):
+            return disk_full_error(self.path)
+        return StorageError(f"Cannot write the WAV file '{self.path}' ({exc.strerror or exc}): choose another "
+                            "folder (nothing was written under that name).")
+
+
+def _clean_leftovers(path: Path) -> None:
+    """Remove ``.<name>.<pid>.part`` files next to ``path`` whose writer process is gone (killed)."""
+    for part in path.parent.glob(f".{path.name}.*.part"):
+        pid = part.name[len(path.name) + 2: -len(".part")]
+        if pid.isdigit() and not _alive(int(pid)):
+            part.unlink(missing_ok=True)
+    old = path.with_name(f".{path.name}.part")  # the name older versions used (no pid)
+    old.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_wav(path: str | Path) -> tuple[npt.NDArray[np.float64], int]:

@@ -26,6 +26,7 @@ crc32 u32 of the body; body: session numbers i32[n_sessions], first-sample times
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -137,10 +138,13 @@ class RecordingJournal:
         self.sessions[session] = info
         info.layout = self._layout(info).number
         line = {k: v for k, v in info.__dict__.items() if k != "client" or v is not None}
-        self._sess_file.write((json.dumps(line) + "\n").encode())
-        self._sess_file.flush()
-        if sync:
-            os.fsync(self._sess_file.fileno())
+        try:
+            self._sess_file.write((json.dumps(line) + "\n").encode())
+            self._sess_file.flush()
+            if sync:
+                os.fsync(self._sess_file.fileno())
+        except OSError as exc:
+            raise self._write_error(exc) from None
         return info
 
     def _layout(self, info: SessionInfo) -> _Layout:
@@ -179,7 +183,10 @@ class RecordingJournal:
             raise InvalidInputError("write_signals got sessions of different channel layouts in one frame.")
         numbers = np.fromiter((i.number for i in infos), dtype="<i4", count=len(infos))
         body = numbers.tobytes() + np.asarray(t0, dtype="<f8").reshape(-1).tobytes() + x.tobytes()
-        lay.file.write(_HEAD.pack(MAGIC, x.shape[0], x.shape[1], x.shape[2], zlib.crc32(body)) + body)
+        try:
+            lay.file.write(_HEAD.pack(MAGIC, x.shape[0], x.shape[1], x.shape[2], zlib.crc32(body)) + body)
+        except OSError as exc:
+            raise self._write_error(exc) from None
         self._dirty = True
 
     def write_record(self, session: str, kind: str, onset: float, duration: float = 0.0, **extra: Any) -> None:
@@ -195,31 +202,49 @@ class RecordingJournal:
         """
         lines = "".join(_json_line(r) for r in records)
         if lines:
-            self._rec_file.write(lines.encode())
+            try:
+                self._rec_file.write(lines.encode())
+            except OSError as exc:
+                raise self._write_error(exc) from None
             self._dirty = True
+
+    def _write_error(self, exc: OSError) -> StorageError:
+        """A write that failed (disk full, device gone) as one line; the frames written before stay readable."""
+        from nexus.core.files import is_disk_full
+
+        why = "the disk is full" if is_disk_full(exc) else (exc.strerror or str(exc))
+        return StorageError(f"Cannot write the recording journal '{self.folder}': {why}. Free some space (or set "
+                            "NEXUS_DATA_DIR to another disk); what was written before stays readable "
+                            "in that folder.")
 
     def flush(self, *, force: bool = False) -> None:
         """Hand buffered writes to the OS now; ``fsync`` when ``sync_s`` has passed (or ``force``)."""
         if self.closed:
             return
         files = [self._sess_file, self._rec_file, *(lay.file for lay in self._layouts.values())]
-        for f in files:
-            f.flush()
         now = time.monotonic()
-        if force or (self._dirty and now - self._last_sync >= self.sync_s):
+        try:
             for f in files:
-                os.fsync(f.fileno())
-            self._last_sync = now
-            self._dirty = False
+                f.flush()
+            if force or (self._dirty and now - self._last_sync >= self.sync_s):
+                for f in files:
+                    os.fsync(f.fileno())
+                self._last_sync = now
+                self._dirty = False
+        except OSError as exc:
+            raise self._write_error(exc) from None
 
     def close(self) -> None:
         """Flush, sync and close the journal files (safe to call twice)."""
         if self.closed:
             return
-        self.flush(force=True)
-        for f in [self._sess_file, self._rec_file, *(lay.file for lay in self._layouts.values())]:
-            f.close()
-        self.closed = True
+        try:
+            self.flush(force=True)
+        finally:  # a journal that cannot be written is still closed (what it buffered is lost, said by flush)
+            for f in [self._sess_file, self._rec_file, *(lay.file for lay in self._layouts.values())]:
+                with contextlib.suppress(OSError):
+                    f.close()
+            self.closed = True
 
     def finalize(
         self, out_dir: str | Path | None = None, *, store: Any = None, start: dt.datetime | None = None,
