@@ -82,3 +82,34 @@ def test_replay_of_real_recordings_gives_back_the_same_samples(tmp_path, data_di
         step = (s.data.max() - s.data.min()) / 65535  # the EDF's 16-bit resolution
         np.testing.assert_allclose(s.data, o.data, atol=step, rtol=0)
     assert not [a for a in got.annotations if a.text.startswith("gap")]
+
+
+def test_bed_map_matches_clients_and_their_consent_decides(tmp_path, data_dir, capsys):
+    from nexus.facility.records import open_db
+    from nexus.store.models import Client
+
+    store = open_db()
+    try:
+        with store.session() as s:
+            s.add(Client(code="C-1", consent_scopes=["research"]))  # never consented to recording
+            s.add(Client(code="C-2", consent_scopes=["recording"]))
+    finally:
+        store.close()
+    src = tmp_path / "nights"
+    src.mkdir()
+    for name in ("a", "b", "c", "d"):
+        shutil.copy(data_dir / "sleep-edf" / "SC4001E0-PSG_first5min.edf", src / f"{name}.edf")
+    (tmp_path / "beds.yaml").write_text("a: C-1\nb: {client: C-2, bed: bed-7}\nc: C-404\n")
+    out = tmp_path / "o"
+    rc = main(["record", "--source", f"replay:{src}:speed=400", "--seconds", "600", "--out", str(out),
+               "--no-analyze", "--beds", str(tmp_path / "beds.yaml")])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "Refused: replay:a.edf could not start: Session" in text and "consented to 'recording'" in text
+    assert "client C-404 of the bed map is not in the facility database; it records as an unassigned bed" in text
+    beds = {b["label"]: b for b in _summary(out)["beds"]}
+    assert set(beds) == {"b", "c", "d"}
+    assert beds["b"]["client"] == "C-2" and beds["c"]["client"] is None and beds["d"]["client"] is None
+    rows = {r.id: r for r in _rows([b["session"] for b in beds.values()])}
+    assert rows[beds["b"]["session"]].bed == "bed-7"
+    assert len(rows) == 3 and {r.state.value for r in rows.values()} == {"ended"}

@@ -227,10 +227,17 @@ def _join(sup: Supervisor, offer: BedOffer, run_id: str, beds: dict[str, BedReco
         name = f"{offer.source.session}.{n}-{run_id}"
         n += 1
     offer.source.session = name
+    scopes = None  # an unassigned bed has no client to ask: it records only
+    if store is not None and offer.client is not None:
+        scopes = _client_scopes(store, offer.client)
+        if scopes is None:
+            say(f"{offer.describe}: client {offer.client} of the bed map is not in the facility database; it records "
+                "as an unassigned bed.")
+            offer.client = None
     try:
-        sup.add_session(name, offer.source)
-    except Exception as exc:  # a source that fails to start stays out; the others record on
-        say(f"Refused: {offer.describe} could not start: {exc}")
+        sup.add_session(name, offer.source, scopes=scopes)
+    except Exception as exc:  # a source that fails to start (or a client without consent) stays out
+        say(f"Refused: {offer.describe} could not start: {_one_line(str(exc))}")
         offer.source.close()
         return
     beds[name] = BedRecord(name, offer.label, offer.describe, offer.client, offer.bed, tuple(offer.source.channels),
@@ -301,7 +308,22 @@ def _write_clock_tsv(root: Path, b: BedRecord, sup: Supervisor) -> None:
     (root / f"{b.session}.clock.tsv").write_text("\n".join(lines) + "\n")
 
 
+def _one_line(msg: str) -> str:
+    return " ".join(msg.split())
+
+
 # -- database rows ------------------------------------------------------------------------------
+def _client_scopes(store: Any, code: str) -> list[str] | None:
+    """The consent scopes of the client with ``code`` (None when the database has no such client)."""
+    from sqlalchemy import select
+
+    from nexus.store.models import Client
+
+    with store.session() as s:
+        client = s.scalars(select(Client).where(Client.code == code, Client.erased_at.is_(None))).first()
+        return None if client is None else [str(x) for x in (client.consent_scopes or [])]
+
+
 def _start_row(store: Any, b: BedRecord, run_id: str) -> None:
     from sqlalchemy import select
 
