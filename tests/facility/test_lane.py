@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nexus.core.errors import InvalidInputError
-from nexus.facility.pipeline import Lane, channel_roles
+from nexus.facility.pipeline import Lane
 from nexus.facility.step import StepOutput, StepResult
 
 
@@ -99,14 +99,6 @@ def test_wrong_shape_refused():
     lane = _lane(1)
     with pytest.raises(InvalidInputError, match=r"\(1, 2, samples\)"):
         lane.put([0], [0], np.zeros((1, 3, 10)))
-
-
-def test_channel_roles():
-    roles = channel_roles(("EEG C4-M1", "EOG E1-M2", "EOG E2-M2", "EMG Chin", "ECG", "Resp", "Acc X", "Acc Y", "Acc Z"))
-    assert roles["eeg"] == [0]
-    assert roles["eog"] == [1, 2]
-    assert roles["acc"] == [6, 7, 8]
-    assert roles["ephys"] == [0, 1, 2, 3, 4]
 
 
 @pytest.mark.parametrize("slots", [[0, 1, 2], [2, 0], slice(1, 3)], ids=["contiguous", "scattered", "slice"])

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from nexus.core.montage import channel_roles
 from nexus.core.stages import EPOCH_S
 from nexus.dsp.filters import StatefulFilter, highpass_sos, notch_sos
-from nexus.facility.pipeline import Lane, channel_roles
+from nexus.facility.pipeline import Lane
 from nexus.facility.step import Analyzer, FloatArray, StageBatch, StepContext, StepResult
 
 AnalyzerFactory = Callable[[Lane], Analyzer]

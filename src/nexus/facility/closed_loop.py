@@ -35,12 +35,13 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.core.log import logger
+from nexus.core.montage import channel_roles
 from nexus.dreamscape.check import Issue, check_text
 from nexus.dreamscape.controller import Command, Controller, Decision
 from nexus.dreamscape.schema import Program
 from nexus.dsp.filters import StatefulFilter, bandpass_sos
 from nexus.facility.guarding import LaneGuard
-from nexus.facility.pipeline import Lane, channel_roles
+from nexus.facility.pipeline import Lane
 from nexus.facility.step import CommandBatch, SlotGlitch, StepContext, StepResult
 from nexus.safety.extraction import Action, ExtractionMachine, ExtractionMode, OrderOutcome, WakeRamp
 from nexus.sinks.bedside import BedSink, SinkBank

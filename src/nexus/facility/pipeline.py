@@ -30,19 +30,6 @@ from nexus.core.errors import InvalidInputError
 from nexus.facility.step import Analyzer, FloatArray, IntArray, StepContext, StepOutput, StepResult
 
 
-def channel_roles(channels: Sequence[str]) -> dict[str, list[int]]:
-    """Row indices of channels by role: ``eeg``, ``eog``, ``emg``, ``ecg``, ``acc``, ``ephys``."""
-    roles: dict[str, list[int]] = {k: [] for k in ("eeg", "eog", "emg", "ecg", "acc", "ephys")}
-    for i, name in enumerate(channels):
-        low = name.lower()
-        for role in ("eeg", "eog", "emg", "ecg", "acc"):
-            if low.startswith(role):
-                roles[role].append(i)
-        if low.split(" ")[0] in ("eeg", "eog", "emg", "ecg"):
-            roles["ephys"].append(i)
-    return roles
-
-
 class Lane:
     """Sessions of one layout (channels, sampling rate), processed together.
 

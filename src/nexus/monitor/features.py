@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from nexus.core.montage import channel_role
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -38,17 +40,14 @@ def _small_matmul(a: FloatArray, b: FloatArray, rows: int = 256) -> FloatArray:
 
 
 def channel_type(name: str) -> str:
-    """``exg`` (EEG, EOG, EMG), ``ecg``, ``resp``, ``acc`` or ``other`` from a channel label."""
-    up = name.strip().upper()
-    if up.startswith(("EEG", "EOG", "EMG")):
+    """``exg`` (EEG, EOG, EMG), ``ecg``, ``resp``, ``acc`` or ``other``: the monitor's thresholds per channel.
+
+    The role comes from :func:`nexus.core.montage.channel_role`.
+    """
+    role = channel_role(name)
+    if role in ("eeg", "eog", "emg"):
         return "exg"
-    if up.startswith(("ECG", "EKG")):
-        return "ecg"
-    if up.startswith(("RESP", "THOR", "ABDO", "AIRFLOW", "FLOW")):
-        return "resp"
-    if up.startswith("ACC"):
-        return "acc"
-    return "other"
+    return role if role is not None else "other"
 
 
 @dataclass

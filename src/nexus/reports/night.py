@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.core.errors import InvalidInputError, NotFoundError
+from nexus.core.montage import channel_role, channel_roles
 from nexus.core.stages import EPOCH_S, STAGE_LABELS
 from nexus.formats.hypnogram import Hypnogram
 from nexus.reports.document import Image, Note, Report, Section, Table
@@ -118,7 +119,7 @@ def _to_uv(rec: Recording) -> None:
 
 
 def _is_ephys(sig: Signal) -> bool:
-    return sig.unit.strip().replace("µ", "u").lower() == "uv" or sig.label.upper().startswith(("EEG", "EOG", "EMG"))
+    return sig.unit.strip().replace("µ", "u").lower() == "uv" or channel_role(sig.label) in ("eeg", "eog", "emg")
 
 
 def _ephys_channel(label: str, unit: str) -> bool:
@@ -126,7 +127,7 @@ def _ephys_channel(label: str, unit: str) -> bool:
 
     The only channels a night report reads from the file.
     """
-    return unit.strip().replace("µ", "u").lower() in _TO_UV or label.upper().startswith(("EEG", "EOG", "EMG"))
+    return unit.strip().replace("µ", "u").lower() in _TO_UV or channel_role(label) in ("eeg", "eog", "emg")
 
 
 def _pick_eeg(rec: Recording, channel: str | None,
@@ -135,7 +136,7 @@ def _pick_eeg(rec: Recording, channel: str | None,
         s = rec.channel(channel)  # raises with the channels found and the closest name
         return s.label, s.data, s.fs
     for s in rec.signals:
-        if s.label.upper().startswith("EEG"):
+        if channel_role(s.label) == "eeg":
             return s.label, s.data, s.fs
     notes.append(f"No EEG channel found (channels: {', '.join(rec.labels)}): no spectrogram, spindles, slow "
                  "oscillations or arousals. Name the EEG channel with --channel.")
@@ -170,13 +171,13 @@ def _detect_events(eeg: tuple[str, npt.NDArray[np.float64], float] | None, rec: 
     ch = Channels()
     if eeg is not None:
         ch.eeg[eeg[0]] = (eeg[1], eeg[2])
-    up = [lab.upper() for lab in rec.labels]
-    eog = [i for i, lab in enumerate(up) if lab.startswith("EOG")]
+    roles = channel_roles(rec.labels)
+    eog = roles["eog"]
     if len(eog) >= 2:
         a, b = rec.signals[eog[0]], rec.signals[eog[1]]
         if a.fs == b.fs and a.data.size == b.data.size:
             ch.loc, ch.roc = (a.label, a.data, a.fs), (b.label, b.data, b.fs)
-    emg = [i for i, lab in enumerate(up) if lab.startswith("EMG")]
+    emg = roles["emg"]
     if emg:
         s = rec.signals[emg[0]]
         ch.emg = (s.label, s.data, s.fs)

@@ -3,7 +3,7 @@
 A device describes each channel by a label (``"C4"``, ``"EEG Fpz-Cz"``), a type (``"EEG"``,
 ``"EOG"``, ``"EMG"``, ``"ECG"``, …) and a unit (``"microvolts"``, ``"mV"``, ``"V"``, …). Nexus
 names channels by role prefix (``"EEG C4"``: the role decides which analyzers read the row, see
-:func:`nexus.facility.pipeline.channel_roles`) and keeps electrophysiology in µV. :func:`map_channels`
+:func:`nexus.core.montage.channel_roles`) and keeps electrophysiology in µV. :func:`map_channels`
 builds both, and refuses, in one line, a stream whose unit is unknown, whose metadata describe
 another number of channels than it carries, or that has no EEG channel (staging needs one).
 """
@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.core.errors import InvalidInputError
+from nexus.core.montage import channel_roles
 
 #: unit spellings (lower case, no spaces) → factor to µV
 UNIT_TO_UV: dict[str, float] = {
@@ -117,7 +118,7 @@ def map_channels(
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise InvalidInputError(f"{what}: channel names repeat ({', '.join(dup)}). Give each channel its own label.")
-    if require_eeg and not any(n.upper().startswith("EEG") for n in names):
+    if require_eeg and not channel_roles(names)["eeg"]:
         raise InvalidInputError(
             f"{what} has no EEG channel (channels: {', '.join(names)}); staging needs one. Label an EEG "
             "channel (type EEG or a label starting with 'EEG').")

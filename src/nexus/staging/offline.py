@@ -24,6 +24,7 @@ import numpy.typing as npt
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
 from nexus.core.log import logger
+from nexus.core.montage import channel_role
 from nexus.core.stages import EPOCH_S, STAGE_LABELS, Stage
 from nexus.staging import features as F
 from nexus.staging.model import load_model, model_name, walk
@@ -44,7 +45,6 @@ _PREFERRED: dict[str, tuple[str, ...]] = {
     "eog": ("E1-M2", "LOC-M2", "E1", "LOC", "EOG horizontal", "E2-M2", "E2-M1", "ROC-M1", "ROC"),
     "emg": ("EMG Chin", "Chin", "Chin1-Chin2", "EMG submental", "EMG"),
 }
-_PATTERN: dict[str, str] = {"eeg": r"\beeg\b", "eog": r"\beog\b|\bloc\b|\broc\b|^e[12]\b", "emg": r"\bemg\b|chin"}
 
 
 @dataclass
@@ -96,7 +96,8 @@ def pick_channels(
 
     Given names are matched exactly, then case-insensitively, then without the "EEG "/"EOG "/"EMG "
     prefix; missing names are chosen from preferred derivations (C4-M1, C3-M2, … for EEG; E1-M2,
-    LOC … for EOG; chin EMG), then from type prefixes.
+    LOC … for EOG; chin EMG), then as the first channel of that role
+    (:func:`nexus.core.montage.channel_role`).
 
     Returns
     -------
@@ -139,8 +140,8 @@ def pick_channels(
             if hits:
                 pick = labels[hits[0]]
                 break
-        if pick is None:
-            hits = [i for i, lab in enumerate(low) if re.search(_PATTERN[kind], lab) and labels[i] not in used]
+        if pick is None:  # else the first channel of that role (type prefix or word, derivation)
+            hits = [i for i, lab in enumerate(labels) if channel_role(lab) == kind and lab not in used]
             pick = labels[hits[0]] if hits else None
         if pick is not None:
             chosen[kind] = pick

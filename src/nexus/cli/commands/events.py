@@ -27,6 +27,7 @@ def events(recording: str, channels: tuple[str, ...], hypno: str | None, kinds: 
     """
     from nexus.core.checks import check_writable_path
     from nexus.core.errors import InvalidInputError
+    from nexus.core.montage import channel_roles
     from nexus.events.run_all import ALL_KINDS, Channels, detect_all
     from nexus.formats.edf import read_edf
     from nexus.formats.events import format_events, write_events
@@ -42,21 +43,19 @@ def events(recording: str, channels: tuple[str, ...], hypno: str | None, kinds: 
             sig.unit = "uV"
     labels = rec.labels
     up = [lab.upper() for lab in labels]
-
-    def pick(prefix: str) -> list[int]:
-        return [i for i, lab in enumerate(up) if lab.startswith(prefix)]
+    roles = channel_roles(labels)
 
     ch = Channels()
-    eeg_idx = [rec.index(c) for c in channels] if channels else pick("EEG")[:1]
+    eeg_idx = [rec.index(c) for c in channels] if channels else roles["eeg"][:1]
     for i in eeg_idx:
         s = rec.signals[i]
         ch.eeg[s.label] = (s.data, s.fs)
-    eog = pick("EOG")
+    eog = roles["eog"]
     if len(eog) >= 2:
         a, b = rec.signals[eog[0]], rec.signals[eog[1]]
         ch.loc, ch.roc = (a.label, a.data, a.fs), (b.label, b.data, b.fs)
-    for prefix, attr in (("EMG", "emg"), ("ECG", "ecg")):
-        idx = pick(prefix) or [i for i, lab in enumerate(up) if prefix in lab]
+    for attr in ("emg", "ecg"):
+        idx = roles[attr]
         if idx:
             s = rec.signals[idx[0]]
             setattr(ch, attr, (s.label, s.data, s.fs))
