@@ -56,8 +56,8 @@ class Tonight:
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form (the audit entry of the night's plan)."""
-        return {"run": self.run, "mode": self.mode, "program": None if self.program is None else self.program.name,
+        """JSON form (the audit entry of the night's plan: no names, the audit outlives an erasure)."""
+        return {"run": self.run, "mode": self.mode, "plays_program": self.program is not None,
                 "natural": self.natural, "dose_factor": self.dose_factor, "reasons": list(self.reasons)}
 
 

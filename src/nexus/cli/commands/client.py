@@ -1,4 +1,4 @@
-"""``nexus client add/consent/show/token/export/erase``: a client's enrolment, consent and data rights."""
+"""``nexus client add/list/consent/show/token/export/erase``: a client's enrolment, consent and data rights."""
 
 from __future__ import annotations
 
@@ -36,6 +36,39 @@ def add(code: str, name: str | None, birth_year: int | None, sex: str | None, sc
             click.echo(f"Added client {c.code} (id {c.id}); consent: {', '.join(c.consent_scopes) or 'none'}.")
     finally:
         store.close()
+
+
+@client.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the clients as JSON.")
+@as_option
+def list_(as_json: bool, as_user: str | None) -> None:
+    """List clients: pseudonymous code, id, consent scopes, erased or not (no personal fields; audited)."""
+    import json
+
+    from sqlalchemy import select
+
+    from nexus.guard.policy import Action
+    from nexus.store.access import check_access
+    from nexus.store.audit import append
+    from nexus.store.models import Client
+
+    store = open_db()
+    try:
+        me = cli_principal(store, as_user)
+        check_access(store, me, Action.CONSENT_READ)  # a refusal is audited
+        with store.session() as s:
+            rows = [{"code": c.code, "id": c.id, "consent": list(c.consent_scopes or []),
+                     "erased": c.erased_at is not None}
+                    for c in s.scalars(select(Client).order_by(Client.created_at, Client.code))]
+            append(s, me.actor, "access.client.list", None, {"clients": len(rows)})
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['code']:<40} {r['id']}  {'erased' if r['erased'] else ', '.join(r['consent']) or 'no consent'}")
+    click.echo(f"{len(rows)} client{'s' if len(rows) != 1 else ''}.")
 
 
 @client.command()
