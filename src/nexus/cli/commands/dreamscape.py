@@ -178,7 +178,9 @@ def _eeg_signal(edf: str, channel: str | None):  # type: ignore[no-untyped-def]
 
     rec = read_edf(edf)
     if channel is None:
-        eegs = [s.label for s in rec.signals if s.label.upper().startswith("EEG")]
+        from nexus.core.montage import channel_role
+
+        eegs = [s.label for s in rec.signals if channel_role(s.label) == "eeg"]
         if not eegs:
             from nexus.core.errors import InvalidInputError
 
@@ -235,12 +237,13 @@ def clas_replay(recording: str, channel: str | None, output: str, program: str |
 
 def _staging_channels(recording: str, sig):  # type: ignore[no-untyped-def]
     """The recording's EOG and EMG at the EEG's rate, named by role, for the live stager."""
+    from nexus.core.montage import channel_role
     from nexus.formats.edf import read_edf
 
     rec = read_edf(recording)
     out = {}
     for kind in ("EOG", "EMG"):
-        other = next((s for s in rec.signals if kind in s.label.upper() and s.fs == sig.fs
+        other = next((s for s in rec.signals if channel_role(s.label) == kind.lower() and s.fs == sig.fs
                       and s.data.size == sig.data.size), None)
         if other is not None:
             out[f"{kind} {other.label}"] = other.data
