@@ -113,3 +113,13 @@ def test_bed_map_matches_clients_and_their_consent_decides(tmp_path, data_dir, c
     rows = {r.id: r for r in _rows([b["session"] for b in beds.values()])}
     assert rows[beds["b"]["session"]].bed == "bed-7"
     assert len(rows) == 3 and {r.state.value for r in rows.values()} == {"ended"}
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    ("lsl:type=EEG", "'nexus run' runs synthetic beds only; record lsl beds with 'nexus record --source lsl:type=EEG"),
+    ("replay:x:speed=q", "Bad --source 'replay:x:speed=q': speed= must be a number, not 'q'"),
+])
+def test_run_shares_the_source_spec(spec, says, capsys):
+    assert main(["run", "--source", spec]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0]

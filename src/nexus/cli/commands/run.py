@@ -17,8 +17,11 @@ import click
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the first sleeper.")
 @click.option("--faults", type=click.IntRange(0, 1000), default=3, show_default=True,
               help="Demonstration glitches: stretches of bad samples on random beds in the first 10 minutes.")
+@click.option("--source", "source", default=None, metavar="SPEC",
+              help="Where beds come from, as in 'nexus record': synthetic[:N] (N beds, instead of --clients). "
+                   "LSL, BrainFlow and replay beds are recorded by 'nexus record' for now.")
 def run(clients: int, host: str | None, port: int | None, speed: float, hours: float, seed: int,
-        faults: int) -> None:
+        faults: int, source: str | None) -> None:
     """Run the facility: N live beds, the REST API, the floor WebSocket and the technician console.
 
     Prints the console URL and, on the first run, the first admin's one-time password. Stops cleanly on
@@ -30,6 +33,16 @@ def run(clients: int, host: str | None, port: int | None, speed: float, hours: f
     from nexus.facility.records import open_db
     from nexus.facility.service import FacilityService, parse_faults
 
+    if source is not None:
+        from nexus.core.errors import InvalidInputError
+        from nexus.sources.spec import parse_source
+
+        spec = parse_source(source)
+        if spec.kind != "synthetic":
+            raise InvalidInputError(f"'nexus run' runs synthetic beds only; record {spec.kind} beds with "
+                                    f"'nexus record --source {source} --seconds S --out DIR'.")
+        if ":" in spec.text:
+            clients = spec.count
     settings = load_settings()
     host = host or settings.host
     port = port or settings.port
