@@ -123,3 +123,40 @@ def test_run_shares_the_source_spec(spec, says, capsys):
     assert main(["run", "--source", spec]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0]
+
+
+def test_an_unassigned_bed_is_assigned_by_a_technician(tmp_path, data_dir, capsys):
+    from sqlalchemy import select
+
+    from nexus.facility.records import open_db
+    from nexus.store.models import AuditEntry, Client, NightSession
+
+    src = tmp_path / "n"
+    src.mkdir()
+    shutil.copy(data_dir / "sleep-edf" / "SC4001E0-PSG_first5min.edf", src / "amp3.edf")
+    assert main(["record", "--source", f"replay:{src}:speed=400", "--seconds", "600", "--out", str(tmp_path / "o"),
+                 "--no-analyze"]) == 0
+    (bed,) = _summary(tmp_path / "o")["beds"]
+    store = open_db()
+    try:
+        with store.session() as s:
+            s.add(Client(code="C-9", consent_scopes=[]))
+            s.add(Client(code="C-8", consent_scopes=["recording"]))
+    finally:
+        store.close()
+    capsys.readouterr()
+    assert main(["assign", bed["session"], "C-9"]) == 4  # no consent to recording
+    assert "has not consented to 'recording'" in capsys.readouterr().err
+    assert main(["assign", bed["session"], "C-8"]) == 0
+    assert main(["assign", bed["session"], "C-8"]) == 4  # already assigned
+    assert main(["assign", "nope", "C-8"]) == 3
+    store = open_db()
+    try:
+        with store.session() as s:
+            row = s.get(NightSession, bed["session"])
+            assert s.get(Client, row.client_id).code == "C-8"
+            assert not s.scalars(select(Client).where(Client.code.like("unassigned-%"))).all()  # placeholder gone
+            assert s.scalars(select(AuditEntry).where(AuditEntry.action == "session.assigned")).one().subject \
+                == bed["session"]
+    finally:
+        store.close()

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("nexus.cli.commands.run:run", "Run the facility: live beds, REST/WebSocket API and the web console."),
     "worker": ("nexus.cli.commands.worker:worker", "Multi-host facility: open beds, run a worker, see who runs what."),
     "record": ("nexus.cli.commands.record:record", "Record natural nights from LSL, BrainFlow, EDF replays."),
+    "assign": ("nexus.cli.commands.assign:assign", "Give an unassigned bed's session to its client."),
 }
 
 

@@ -370,4 +370,46 @@ def _end_rows(store: Any, result: RecordResult, sup: Supervisor) -> None:
                                 priority=AlarmPriority(g.priority), channel=g.channel, message=g.message))
 
 
-__all__ = ["BedRecord", "RecordResult", "record"]
+def assign_bed(store: Any, session: str, client_code: str, *, actor: str = "technician") -> str:
+    """Give an unassigned bed's session (a stream that matched no client) to its client; audited.
+
+    The client must exist and have consented to ``recording``; the placeholder client of the bed is
+    removed once it holds no session. Returns the client's id.
+
+    Raises
+    ------
+    NotFoundError
+        No such session or client.
+    StateError
+        The session already belongs to a client, or the client has not consented to recording.
+    """
+    from sqlalchemy import func, select
+
+    from nexus.core.errors import NotFoundError, StateError
+    from nexus.guard.consent import Scope, effective_scopes
+    from nexus.store.audit import append
+    from nexus.store.models import Client, NightSession
+
+    with store.session() as s:
+        row = s.get(NightSession, session)
+        if row is None:
+            raise NotFoundError(f"No session '{session}'. List them with 'nexus sessions'.")
+        old = s.get(Client, row.client_id)
+        if old is None or not (old.intake or {}).get("unassigned"):
+            raise StateError(f"Session '{session}' already belongs to client {old.code if old else '?'}; only an "
+                             "unassigned bed can be assigned.")
+        client = s.scalars(select(Client).where(Client.code == client_code, Client.erased_at.is_(None))).first()
+        if client is None:
+            raise NotFoundError(f"No client '{client_code}'. Add the client first.")
+        if Scope.RECORDING not in effective_scopes(client.consent_scopes or []):
+            raise StateError(f"Client {client_code} has not consented to 'recording'; record the consent first "
+                             "('nexus client consent').")
+        row.client_id = client.id
+        s.flush()
+        if not s.scalar(select(func.count()).select_from(NightSession).where(NightSession.client_id == old.id)):
+            s.delete(old)
+        append(s, actor, "session.assigned", session, {"client": client_code, "was": old.code})
+        return str(client.id)
+
+
+__all__ = ["BedRecord", "RecordResult", "assign_bed", "record"]
