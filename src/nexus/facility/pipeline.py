@@ -95,7 +95,10 @@ class Lane:
         self.staged = False
         """Whether an analyzer stages sleep (else stage gates are off); analyzers built later may ask."""
         if analyzers:  # every kernel of the loop compiled (or loaded) now, once per layout, never inside a tick
+            from nexus.facility.threads import single_blas_thread
             from nexus.facility.warmup import warm_up
+
+            single_blas_thread()  # the loop's small matrix products gain nothing from BLAS threads (see threads.py)
 
             warm_up(self.fs, self.channels, self.capacity)
         self.analyzers: list[Analyzer] = []
