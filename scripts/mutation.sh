@@ -11,6 +11,8 @@
 #   MUTATION_REF=HEAD bash scripts/mutation.sh MODULE          # mutate a commit (src, tests) instead of the tree
 #   MUTATION_RERUN=survivors bash scripts/mutation.sh MODULE   # after adding tests: rerun only the last survivors
 #                                                              # (a full run when the module's source changed)
+#   MUTATION_DESELECT="slow_test or other" bash scripts/mutation.sh MODULE  # leave tests out (pytest -k "not (...)"),
+#                                                              # e.g. a whole-facility test that takes minutes a run
 #
 # Each module runs in its own scratch copy, mutants/<module>/ (git-ignored), so the working tree is never
 # touched and runs of different modules do not share state; `cd mutants/<module> && mutmut show NAME` shows a
@@ -85,6 +87,14 @@ for arg in "${modules[@]}"; do
   cp "$snap/tests/conftest.py" "$work/tests/"
   [ -d "$snap/tests/data" ] && cp -r "$snap/tests/data" "$work/tests/"
   for t in "${tests[@]}"; do mkdir -p "$work/$(dirname "$t")"; cp -r "$snap/$t" "$work/$(dirname "$t")/"; done
+  # the conftest.py of every folder between tests/ and the selected paths (their fixtures)
+  for t in "${tests[@]}"; do
+    d="$(dirname "$t")"
+    while [ "$d" != "." ] && [ "$d" != "tests" ] && [ "$d" != "/" ]; do
+      if [ -f "$snap/$d/conftest.py" ]; then mkdir -p "$work/$d"; cp "$snap/$d/conftest.py" "$work/$d/"; fi
+      d="$(dirname "$d")"
+    done
+  done
   find "$work" -name __pycache__ -prune -exec rm -rf {} +
   sel=""
   for t in "${tests[@]}"; do sel+="\"$t\", "; done
@@ -92,7 +102,9 @@ for arg in "${modules[@]}"; do
     cat "$snap/pyproject.toml"
     printf '\n[tool.mutmut]\nsource_paths = ["src"]\nonly_mutate = ["%s"]\n' "$file"
     printf 'pytest_add_cli_args_test_selection = [%s]\n' "${sel%, }"
-    printf 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]\nuse_git_change_detection = false\n'
+    deselect=""
+    [ -z "${MUTATION_DESELECT:-}" ] || deselect=", \"-k\", \"not (${MUTATION_DESELECT//\"/\\\"})\""
+    printf 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"%s]\nuse_git_change_detection = false\n' "$deselect"
   } > "$work/pyproject.toml"
 
   sample=()
