@@ -108,3 +108,27 @@ def test_check_refuses_a_program_that_exploits_the_sleeper(capsys, tmp_path):
         assert f"anti-exploitation policy ({code})" in out
     assert main(["dreamscape", "try", str(bad), "--clients", "1", "--hours", "0.05"]) == 65
     assert "cue_advertises" in capsys.readouterr().err
+
+
+def test_clas_replay_flags_a_hypnogram_that_does_not_cover_the_recording(capsys, tmp_path, n3_edf, data_dir):
+    hyp, out = tmp_path / "h.tsv", tmp_path / "pulses.tsv"
+    write_hypnogram(hyp, np.full(2, 3, dtype=np.int8))  # the recording's length: nothing to say
+    assert main(["dreamscape", "clas-replay", str(n3_edf), "--hypno", str(hyp), "-o", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    want = read_events(out)
+    assert len(want) >= 1
+    write_hypnogram(hyp, np.full(10, 3, dtype=np.int8))  # 5 min of N3 for a 1-min recording
+    assert main(["dreamscape", "clas-replay", str(n3_edf), "--hypno", str(hyp), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1
+    assert ("warning: The hypnogram 'h.tsv' (10 epochs, 5 min) is longer than the recording 'n3.edf' (1 min): "
+            "its last 8 epochs have no signal and are ignored.") in err
+    assert read_events(out).equals(want)  # replayed all the same: the extra epochs are ignored
+    write_hypnogram(hyp, np.full(2, 3, dtype=np.int8))
+    x = np.loadtxt(data_dir / "yasa-samples" / "data_N3_no-spindles_30sec_100Hz.txt")
+    long_edf = write_edf(tmp_path / "long.edf", [Signal("EEG Fpz-Cz", np.tile(x, 6), 100.0)])  # 3 min
+    out.unlink()
+    assert main(["dreamscape", "clas-replay", str(long_edf), "--hypno", str(hyp), "-o", str(out)]) == 2
+    assert ("The hypnogram 'h.tsv' (2 epochs, 1 min) is shorter than the recording 'long.edf' (3 min): the last "
+            "2 min are not staged.") in capsys.readouterr().err
+    assert not out.exists()

@@ -3,6 +3,7 @@ import numpy as np
 from nexus.cli.main import main
 from nexus.formats.edf import Signal, write_edf
 from nexus.formats.events import read_events
+from nexus.formats.hypnogram import write_hypnogram
 
 FS = 256.0
 
@@ -55,7 +56,30 @@ def test_events_on_real_sleep_edf_excerpt_with_its_whole_night_hypnogram(data_di
     hyp = data_dir / "sleep-edf" / "SC4001EC-Hypnogram.edf"
     out = tmp_path / "ev.tsv"
     assert main(["events", str(edf), "--hypno", str(hyp), "--channel", "Fpz-Cz", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: The hypnogram 'SC4001EC-Hypnogram.edf'" in err  # a whole night for 5 min
     ev = read_events(out)
     # the first 5 minutes of this night are scored Wake: no sleep event may be reported there
     assert not ev["description"].isin(["spindle", "slow_oscillation", "arousal"]).any()
-    assert "fewer than two EOG channels" in capsys.readouterr().err
+    assert "fewer than two EOG channels" in err
+
+
+def test_events_flag_a_hypnogram_that_does_not_cover_the_recording(tmp_path, capsys, data_dir):
+    rec = _recording(tmp_path / "night.edf")  # 60 s
+    hyp, out = tmp_path / "h.tsv", tmp_path / "ev.tsv"
+    write_hypnogram(hyp, np.full(4, 2, dtype=np.int8))  # 2 min
+    assert main(["events", str(rec), "--hypno", str(hyp), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1
+    assert ("warning: The hypnogram 'h.tsv' (4 epochs, 2 min) is longer than the recording 'night.edf' (1 min): "
+            "its last 2 epochs have no signal and are ignored. Check that both belong to the same night.") in err
+    assert (read_events(out).description == "spindle").sum() == 1  # detected on the epochs that have signal
+    write_hypnogram(hyp, np.full(3, 2, dtype=np.int8))  # within one epoch of the recording's end: fine
+    assert main(["events", str(rec), "--hypno", str(hyp), "-o", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    edf = data_dir / "sleep-edf" / "SC4001E0-PSG_first5min.edf"  # 5 min, scored for 1 min: refused
+    out.unlink()
+    assert main(["events", str(edf), "--hypno", str(hyp), "--only", "movement", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "(3 epochs, 2 min) is shorter than the recording 'SC4001E0-PSG_first5min.edf' (5 min)" in err
+    assert not out.exists()

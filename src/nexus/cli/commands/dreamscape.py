@@ -214,9 +214,14 @@ def clas_replay(recording: str, channel: str | None, output: str, program: str |
     sig = _eeg_signal(recording, channel)
     hypnogram, others = None, None
     if hypno:
+        from nexus.formats.coverage import check_coverage
         from nexus.formats.hypnogram import read_hypnogram
 
-        hypnogram = read_hypnogram(hypno).stages
+        hyp = read_hypnogram(hypno)
+        warning = check_coverage(hyp, sig.data.size / sig.fs, hypno, recording)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
+        hypnogram = hyp.stages
         stages, staging = "hypnogram", f"hypnogram {hypno}"
     elif assume:
         stages, staging = "n3", "assumed N3"

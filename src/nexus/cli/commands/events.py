@@ -71,9 +71,14 @@ def events(recording: str, channels: tuple[str, ...], hypno: str | None, kinds: 
                                 f"{', '.join(labels)}). Name one with --channel.")
     stages = None
     if hypno is not None:
+        from nexus.formats.coverage import check_coverage
         from nexus.formats.hypnogram import read_hypnogram
 
-        stages = read_hypnogram(hypno).stages
+        hyp = read_hypnogram(hypno)
+        warning = check_coverage(hyp, rec.duration, hypno, recording)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
+        stages = hyp.stages
     df, notes = detect_all(ch, stages, kinds or ALL_KINDS)
     for note in notes:
         click.echo(f"note: {note}", err=True)
