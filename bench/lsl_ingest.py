@@ -35,7 +35,7 @@ def _pct(x: list[float], q: float) -> float | None:
     return round(float(np.percentile(x, q)), 3) if x else None
 
 
-def run(n: int, window_s: float, join_budget_s: float, push_hz: float) -> dict:
+def run(n: int, window_s: float, join_budget_s: float, push_hz: float, clock_ppm: float = 0.0) -> dict:
     """One run with ``n`` outlets; returns the figures."""
     from nexus.facility.record import record
     from nexus.sources.spec import parse_source
@@ -45,8 +45,8 @@ def run(n: int, window_s: float, join_budget_s: float, push_hz: float) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "LSLAPICFG"}
     outlets = subprocess.Popen(
         [sys.executable, str(HERE / "lsl_outlets.py"), "--prefix", prefix, "--count", str(n), "--seconds",
-         str(seconds + 30), "--push-hz", str(push_hz)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        text=True, env=env)
+         str(seconds + 30), "--push-hz", str(push_hz), "--clock-ppm", str(clock_ppm)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         assert outlets.stdout is not None
         line = outlets.stdout.readline()
@@ -90,7 +90,8 @@ def run(n: int, window_s: float, join_budget_s: float, push_hz: float) -> dict:
     adr = [b.clock["arrival_drift_ppm"] for b in beds if b.clock.get("arrival_drift_ppm") is not None]
     counts = [b.counts for b in beds]
     return {
-        "outlets": n, "beds": len(beds), "all_joined_in_budget": all_joined, "window_s": round(w1 - w0, 2),
+        "outlets": n, "outlet_clock_ppm": clock_ppm, "beds": len(beds), "all_joined_in_budget": all_joined,
+        "window_s": round(w1 - w0, 2),
         "cpu_pct_one_core": round(cpu_pct, 1), "cpu_pct_per_outlet": round(cpu_pct / n, 3),
         "join_s": {"p50": _pct(join, 50), "p95": _pct(join, 95), "max": _pct(join, 100)},
         "first_sample_s": {"p50": _pct(first, 50), "p95": _pct(first, 95), "max": _pct(first, 100)},
@@ -98,7 +99,8 @@ def run(n: int, window_s: float, join_budget_s: float, push_hz: float) -> dict:
                   "offset_ms_max_abs": None if not offs else round(1e3 * float(np.max(np.abs(offs))), 4),
                   "offset_drift_ppm_median": None if not odr else round(float(np.median(odr)), 2),
                   "arrival_drift_ppm_median": None if not adr else round(float(np.median(adr)), 1),
-                  "arrival_drift_ppm_p95_abs": None if not adr else round(float(np.percentile(np.abs(adr), 95)), 1)},
+                  "arrival_drift_ppm_p5_p95": None if not adr else [round(float(np.percentile(adr, 5)), 1),
+                                                                    round(float(np.percentile(adr, 95)), 1)]},
         "samples": {"received": int(sum(c.get("received", 0) for c in counts)),
                     "late": int(sum(c.get("late", 0) for c in counts)),
                     "dropped": int(sum(c.get("dropped", 0) for c in counts))},
@@ -113,9 +115,10 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=15.0, help="CPU measurement window, s")
     ap.add_argument("--join-budget", type=float, default=60.0, help="longest wait for every bed to join, s")
     ap.add_argument("--push-hz", type=float, default=16.0, help="chunks each outlet pushes per second")
+    ap.add_argument("--clock-ppm", type=float, default=0.0, help="the outlets' clock runs this much fast (drift check)")
     a = ap.parse_args()
     for n in a.outlets:
-        print(json.dumps(run(n, a.window, a.join_budget, a.push_hz)), flush=True)
+        print(json.dumps(run(n, a.window, a.join_budget, a.push_hz, a.clock_ppm)), flush=True)
 
 
 if __name__ == "__main__":
