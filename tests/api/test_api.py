@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from nexus.monitor.glitch import Glitch
-from nexus.store.models import GlitchRow, HypnogramRow, NightSession, StaffUser
+from nexus.store.models import Client, GlitchRow, HypnogramRow, NightSession, StaffUser
 
 BEDS = 4
 PASSWORD = "correct horse battery staple"
@@ -88,7 +88,11 @@ def test_a_glitch_becomes_an_alarm_that_a_technician_acknowledges(facility):
 
 
 def test_the_highest_open_alarm_colours_the_bed_and_psyche_detail_needs_consent(facility):
-    sid = facility.service.beds()[3]["session"]
+    bed = facility.service.beds()[3]
+    sid = bed["session"]
+    with facility.store.session() as s:  # synthetic clients grant psyche_monitoring at random: this one does not
+        client = s.get(Client, bed["client_id"])
+        client.consent_scopes = [c for c in client.consent_scopes or [] if c != "psyche_monitoring"]
     facility.service.raise_glitch(Glitch(sid, 90.0, "clock_skew", "Timestamps went back."))
     facility.service.raise_glitch(Glitch(sid, 91.0, "distress", "Heart rate up 30 bpm with fast breathing."))
     bed = facility.get(f"/api/sessions/{sid}").json()["live"]

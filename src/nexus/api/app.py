@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -18,12 +19,21 @@ from fastapi_offline import FastAPIOffline
 
 from nexus import __version__
 from nexus.api import errors
-from nexus.api.routes import auth, beds, clients, floor, glitches, health, programs, sessions
+from nexus.api.routes import auth, beds, client_rights, clients, floor, glitches, health, programs, sessions
+from nexus.api.schemas import Invalid, Problem
 from nexus.facility.service import FacilityService
 from nexus.store.db import Store
 
 #: Largest request body accepted, in bytes (a program is a few kB).
 MAX_BODY = 1_000_000
+#: What every route behind the token may answer besides its own responses (documented in the schema).
+GUARDED: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "A body that cannot be read (not UTF-8, not JSON)."},
+    401: {"model": Problem, "description": "No token, or a token that is unknown, expired or revoked."},
+    403: {"model": Problem, "description": "The token's role may not do this (the guard's policy table)."},
+    413: {"model": Problem, "description": f"Request body over {MAX_BODY} bytes."},
+    422: {"model": Invalid, "description": "Invalid input: the detail names the field or the problem."},
+}
 #: Where the Swagger UI and ReDoc scripts are served (from the fastapi-offline package).
 DOCS_ASSETS = "/docs-assets"
 #: The docs pages may load scripts, styles, images and data from this server only (inline scripts start them).
@@ -61,8 +71,9 @@ def create_app(service: FacilityService, store: Store) -> FastAPI:
             response.headers["Content-Security-Policy"] = DOCS_CSP
         return response
 
-    for r in (health, auth, beds, sessions, clients, programs, glitches, floor):
-        app.include_router(r.router)
+    app.include_router(health.router)
+    for r in (auth, beds, sessions, clients, client_rights, programs, glitches, floor):
+        app.include_router(r.router, responses=GUARDED)
     app.mount("/console", StaticFiles(directory=console_dir(), html=True), name="console")
 
     @app.get("/", include_in_schema=False)

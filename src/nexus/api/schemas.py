@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+
+def _utc(d: datetime) -> datetime:
+    return d.replace(tzinfo=UTC) if d.tzinfo is None else d
+
+
+#: A time in UTC with its offset (SQLite hands back naive times; they are UTC).
+UtcTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class Problem(BaseModel):
+    """An error: what is wrong and how to fix it."""
+
+    detail: str
+
+
+class Invalid(BaseModel):
+    """A request that cannot be carried out as sent: a sentence, or one entry per bad field (loc, msg, type)."""
+
+    detail: str | list[dict[str, Any]]
 
 
 class Health(BaseModel):
@@ -148,8 +168,8 @@ class SessionOut(BaseModel):
     program_id: str | None
     source: str | None
     end_reason: str | None
-    started_at: datetime | None
-    ended_at: datetime | None
+    started_at: UtcTime | None
+    ended_at: UtcTime | None
     summary: dict[str, Any] | None = None
     live: Bed | None = None
 
@@ -161,7 +181,7 @@ class ClientOut(BaseModel):
     code: str
     display_name: str | None
     consent_scopes: list[str]
-    created_at: datetime
+    created_at: UtcTime
 
 
 class ProgramIn(BaseModel):
@@ -203,6 +223,6 @@ class ProgramOut(BaseModel):
     name: str
     version: int
     sha256: str
-    created_at: datetime
+    created_at: UtcTime
     body: dict[str, Any] | None = None
     check: CheckResult | None = None

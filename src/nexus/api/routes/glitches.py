@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from nexus.api.deps import PrincipalDep, ServiceDep, StoreDep, allow, own_client
@@ -55,7 +55,8 @@ def list_glitches(principal: PrincipalDep, store: StoreDep,
 
 
 @router.post("/{glitch_id}/acknowledge", responses={404: {"description": "No such alarm."}})
-def acknowledge(glitch_id: int, principal: PrincipalDep, store: StoreDep, service: ServiceDep) -> AckResult:
+def acknowledge(glitch_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The alarm's id.")],
+                principal: PrincipalDep, store: StoreDep, service: ServiceDep) -> AckResult:
     """Acknowledge an alarm: the bed stops signalling it; the glitch stays on record with who and when."""
     with store.session() as s:
         g = s.get(GlitchRow, glitch_id)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
 from nexus.api.deps import PrincipalDep, StoreDep, allow, own_client
-from nexus.api.schemas import CheckResult, ProgramCheckIn, ProgramIn, ProgramOut
+from nexus.api.schemas import CheckResult, Invalid, Problem, ProgramCheckIn, ProgramIn, ProgramOut
 from nexus.core.errors import NotFoundError
 from nexus.dreamscape.check import CheckReport
 from nexus.guard.exploitation import check_program_text
@@ -70,8 +70,10 @@ def check(body: ProgramCheckIn, principal: PrincipalDep, store: StoreDep) -> Che
 
 
 @router.post("", status_code=201, response_model=ProgramOut,
-             responses={422: {"description": "The program failed its checks (the report says why).",
-                              "model": CheckResult}})
+             responses={404: {"description": "No such client.", "model": Problem},
+                        422: {"description": "The program failed its checks (the report says why), or the "
+                                             "request is invalid (the detail says which field).",
+                              "model": CheckResult | Invalid}})
 def upload(body: ProgramIn, principal: PrincipalDep, store: StoreDep) -> ProgramOut | JSONResponse:
     """Store a new version of a client's program, only if it passes every check of ``dreamscape check``."""
     with store.session() as s:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from nexus.api.deps import PrincipalDep, ServiceDep, StoreDep, allow, own_client
 from nexus.api.schemas import Bed, BedEvent, CheckResult, Decision, Hypnogram, ProgramCheckIn, SessionOut
 from nexus.core.errors import NotFoundError
+from nexus.core.lifecycle import SessionState
 from nexus.facility.service import FacilityService
 from nexus.guard.policy import Action, Principal
 from nexus.store.db import Store
@@ -42,7 +43,7 @@ def _checked(store: Store, principal: Principal, session: str, action: Action) -
 
 @router.get("")
 def list_sessions(principal: PrincipalDep, store: StoreDep,
-                  state: Annotated[str | None, Query(max_length=16, description="Only this state.")] = None,
+                  state: Annotated[SessionState | None, Query(description="Only this state.")] = None,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[SessionOut]:
     """Sessions, newest first (a client sees their own)."""
     mine = own_client(principal)
