@@ -19,6 +19,7 @@ per session), ``hypnograms/<session>.tsv`` and ``summary.json``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -256,8 +257,15 @@ def _run_part(part: _Part, progress: Callable[[float, float], None] | None = Non
         if part.audio:
             ears = TeeSink([ears, WavBedSink(Path(part.audio) / f"{b.session}.wav", b.program)])
         sinks.append(ears)
-    sup.add_fleet(fleet, names, programs=[b.program for b in part.beds], sinks=sinks,
-                  scopes=[b.scopes for b in part.beds])
+    try:
+        sup.add_fleet(fleet, names, programs=[b.program for b in part.beds], sinks=sinks,
+                      scopes=[b.scopes for b in part.beds])
+    except BaseException:  # e.g. the disk is full: the journal is closed before the error goes on
+        with contextlib.suppress(Exception):
+            sup.close()
+        with contextlib.suppress(Exception):
+            journal.close()
+        raise
     total = part.hours * 3600.0
     t0 = time.perf_counter()
     desk = _safety_hooks(sup, safety)
@@ -270,8 +278,12 @@ def _run_part(part: _Part, progress: Callable[[float, float], None] | None = Non
         sup.run(total, tick_s=part.tick_s, on_tick=(lambda rep: progress(rep.t, total)) if progress else None)
     except BaseException:
         dog.stop()
-        sup.close()  # every bed silent, every session closed, the journal flushed
-        journal.close()
+        try:
+            sup.close()  # every bed silent, every session closed, the journal flushed
+        except Exception as exc:  # e.g. the disk is still full: the first error is the one reported
+            logger.error("While closing the facility after the failure: %s", exc)
+        with contextlib.suppress(Exception):
+            journal.close()
         if desk is not None:
             desk.store.close()
         raise

@@ -11,9 +11,11 @@ failure never leaves a half-written EDF behind.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +23,7 @@ import numpy.typing as npt
 from nexus.core.checks import check_file_exists, check_writable_path, did_you_mean
 from nexus.core.errors import DataFormatError, InvalidInputError
 from nexus.core.files import atomic_path
+from nexus.core.log import logger
 
 
 @dataclass(frozen=True)
@@ -123,19 +126,35 @@ def read_edf(path: str | Path, *, keep: Callable[[str, str], bool] | None = None
     DataFormatError
         The header is corrupt or the data are truncated (the message says which).
     """
+    import warnings
+
     import edfio
 
     p = check_file_exists(path, "recording")
+    _check_header(p)
     try:
-        if p.suffix.lower() == ".bdf":
-            raw = edfio.read_bdf(p, lazy_load_data=keep is not None)
-        else:
-            raw = edfio.read_edf(p, lazy_load_data=keep is not None)
-    except (ValueError, IndexError, UnicodeDecodeError, EOFError) as exc:
-        raise DataFormatError(
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            raw: Any
+            if p.suffix.lower() == ".bdf":
+                raw = edfio.read_bdf(p)  # this edfio reads BDF only whole (no lazy_load_data)
+            else:
+                raw = edfio.read_edf(p, lazy_load_data=keep is not None)
+    except (ValueError, IndexError, UnicodeDecodeError, EOFError, NameError) as exc:  # NameError: edfio's
+        raise DataFormatError(  # UnboundLocalError on a header it cannot parse
             f"Cannot read '{p}' as EDF/EDF+/BDF: {exc}. The header is corrupt or the file is truncated; "
             "re-export it from the recording software."
         ) from None
+    for w in caught:
+        m = _TRUNCATED.search(str(w.message))
+        if m:
+            said, has = int(m.group(1)), int(m.group(2))
+            rec_s = float(raw.data_record_duration or 0.0)
+            logger.warning("'%s' is truncated: %d of %d data records present (%.0f s of %.0f s; %.0f s missing); "
+                           "only what is there is used.", p.name, has, said, has * rec_s, said * rec_s,
+                           (said - has) * rec_s)
+        else:
+            logger.warning("'%s': %s", p.name, w.message)
     try:
         signals = [
             Signal(
@@ -147,7 +166,7 @@ def read_edf(path: str | Path, *, keep: Callable[[str, str], bool] | None = None
             for s in raw.signals
             if keep is None or keep(s.label, s.physical_dimension)
         ]
-    except ValueError as exc:
+    except (ValueError, IndexError) as exc:
         raise DataFormatError(
             f"Cannot read the samples of '{p}': {exc}. The file is probably truncated."
         ) from None
@@ -156,13 +175,48 @@ def read_edf(path: str | Path, *, keep: Callable[[str, str], bool] | None = None
         start = dt.datetime.combine(raw.startdate, raw.starttime)
     except Exception:  # edfio raises for anonymised dates ("X"); the start stays unknown
         start = None
-    anns = [Annotation(float(a.onset), float(a.duration or 0.0), a.text)
-            for a in (raw.annotations if annotations else ())]
+    try:
+        anns = [Annotation(float(a.onset), float(a.duration or 0.0), a.text)
+                for a in (raw.annotations if annotations else ())]
+    except (ValueError, IndexError) as exc:
+        raise DataFormatError(f"Cannot read the annotations of '{p}': {exc}. The header is corrupt or the file "
+                              "is truncated; re-export it from the recording software.") from None
     try:
         patient = str(raw.patient.code)
     except Exception:  # plain EDF (not EDF+): no patient subfields
         patient = ""
     return Recording(signals=signals, annotations=anns, start=start, patient="" if patient == "X" else patient)
+
+
+_TRUNCATED = re.compile(r"header indicates (\d+) data records, but file contains (\d+) records")
+
+
+def _check_header(p: Path) -> None:
+    """Refuse a header whose numbers cannot describe the file (record duration, samples per record)."""
+    with open(p, "rb") as fh:
+        head = fh.read(256)
+        try:
+            ns = int(head[252:256].decode("ascii").strip())
+            duration = float(head[244:252].decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            return  # edfio names what is wrong with the fixed header
+        if ns <= 0 or ns > 4096:
+            return
+        sig = fh.read(216 * ns + 8 * ns)
+    size = p.stat().st_size
+    try:
+        labels = [sig[16 * k: 16 * k + 16].decode("ascii", "replace").strip() for k in range(ns)]
+        spr = [int(sig[216 * ns + 8 * k: 216 * ns + 8 * k + 8].decode("ascii").strip()) for k in range(ns)]
+    except (UnicodeDecodeError, ValueError):
+        return
+    if duration <= 0 and any(lab != "EDF Annotations" for lab in labels):
+        raise DataFormatError(f"Cannot read '{p}': its header says each data record lasts {duration:g} s, so no "
+                              "sampling rate follows from it. The header is corrupt; re-export the recording.")
+    width = 3 if p.suffix.lower() == ".bdf" else 2
+    for lab, n in zip(labels, spr, strict=True):
+        if n <= 0 or n * width > max(0, size - 256 * (ns + 1)):
+            raise DataFormatError(f"Cannot read '{p}': signal '{lab}' says {n} samples per data record, more than "
+                                  "the whole file holds (or none). The header is corrupt; re-export the recording.")
 
 
 def _physical_range(x: npt.NDArray[np.float64]) -> tuple[float, float]:
