@@ -6,8 +6,8 @@ analyzers, i.e. the ingest path: inlets, edge checks, lanes, journal) in this pr
 
 * ``cpu_pct_per_outlet``: CPU of this process (every thread: liblsl's receivers included) over a
   steady window after every bed joined, in % of one core, divided by N;
-* ``join_s``: seconds from the outlets' creation to each bed joining the floor (p50, p95, max) and
-  to its first recorded sample;
+* ``join_s``: seconds from each outlet's creation to its bed joining the running facility (p50, p95,
+  max), and ``first_sample_s`` to its first recorded sample;
 * ``clock``: per-bed LSL offsets (median, max |offset|), offset drift and arrival drift in ppm.
 
 Run: ``python bench/lsl_ingest.py --outlets 100 300 --window 15`` (label the figures with ``uptime``).
@@ -37,33 +37,35 @@ def _pct(x: list[float], q: float) -> float | None:
 
 def run(n: int, window_s: float, join_budget_s: float, push_hz: float, clock_ppm: float = 0.0) -> dict:
     """One run with ``n`` outlets; returns the figures."""
+    import nexus.facility.analyzers  # noqa: F401 - imported before the clock starts, as by 'nexus record'
     from nexus.facility.record import record
     from nexus.sources.spec import parse_source
 
     prefix = f"ing{uuid.uuid4().hex[:6]}-"
-    seconds = join_budget_s + window_s + 4.0
+    seconds = join_budget_s + window_s + 30.0
     env = {k: v for k, v in os.environ.items() if k != "LSLAPICFG"}
-    outlets = subprocess.Popen(
-        [sys.executable, str(HERE / "lsl_outlets.py"), "--prefix", prefix, "--count", str(n), "--seconds",
-         str(seconds + 30), "--push-hz", str(push_hz), "--clock-ppm", str(clock_ppm)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    try:
-        assert outlets.stdout is not None
-        line = outlets.stdout.readline()
-        while line and not line.startswith("created"):
-            line = outlets.stdout.readline()
-        created_wall = time.time()  # the outlets exist from here (they print once all are created)
-        joined: list[float] = []
-        result: dict = {}
-        stop = threading.Event()
-        with tempfile.TemporaryDirectory() as tmp:
-            def go() -> None:
-                result["r"] = record(parse_source(f"lsl:name={prefix}"), seconds, Path(tmp) / "out",
-                                     analyze=False, stop=stop, on_line=lambda s: joined.append(time.time())
-                                     if s.startswith("Bed ") else None)
+    joined: list[float] = []
+    result: dict = {}
+    stop = threading.Event()
+    with tempfile.TemporaryDirectory() as tmp:
+        def go() -> None:
+            result["r"] = record(parse_source(f"lsl:name={prefix}"), seconds, Path(tmp) / "out",
+                                 analyze=False, stop=stop, on_line=lambda s: joined.append(time.time())
+                                 if s.startswith("Bed ") else None)
 
-            th = threading.Thread(target=go)
-            th.start()
+        th = threading.Thread(target=go)  # the facility runs first, as on a ward: the amplifiers come on later
+        th.start()
+        time.sleep(2.0)
+        outlets = subprocess.Popen(
+            [sys.executable, str(HERE / "lsl_outlets.py"), "--prefix", prefix, "--count", str(n), "--seconds",
+             str(seconds + 30), "--push-hz", str(push_hz), "--clock-ppm", str(clock_ppm)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        try:
+            assert outlets.stdout is not None
+            line = outlets.stdout.readline()
+            while line and not line.startswith("walls"):
+                line = outlets.stdout.readline()
+            created = {w.split("=")[0]: float(w.split("=")[1]) for w in line.split()[1:]}
             end_join = time.monotonic() + join_budget_s
             while len(joined) < n and time.monotonic() < end_join:
                 time.sleep(0.2)
@@ -73,18 +75,18 @@ def run(n: int, window_s: float, join_budget_s: float, push_hz: float, clock_ppm
             time.sleep(window_s)
             c1, w1 = time.process_time(), time.monotonic()
             load = os.getloadavg()
+        finally:
             stop.set()
             th.join()
-        res = result["r"]
-    finally:
-        outlets.kill()
-        outlets.wait()
-        if outlets.stdout is not None:
-            outlets.stdout.close()
+            outlets.kill()
+            outlets.wait()
+            if outlets.stdout is not None:
+                outlets.stdout.close()
+    res = result["r"]
     cpu_pct = 100.0 * (c1 - c0) / (w1 - w0)
-    join = [j - created_wall for j in joined]
     beds = res.beds
-    first = [b.first_sample_wall - created_wall for b in beds if b.first_sample_wall]
+    join = [b.joined_wall - created[b.label] for b in beds if b.label in created]
+    first = [b.first_sample_wall - created[b.label] for b in beds if b.first_sample_wall and b.label in created]
     offs = [b.clock.get("offset_s") for b in beds if b.clock.get("offset_s") is not None]
     odr = [b.clock["offset_drift_ppm"] for b in beds if b.clock.get("offset_drift_ppm") is not None]
     adr = [b.clock["arrival_drift_ppm"] for b in beds if b.clock.get("arrival_drift_ppm") is not None]

@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     import pylsl
 
     outlets = []
+    walls = []  # when each outlet came up (Unix s): the bench measures from here to its bed
     for k in range(a.first, a.first + a.count):
         name = f"{a.prefix}{k:03d}"
         info = pylsl.StreamInfo(name, "EEG", a.channels, a.fs, "float32", f"{name}-sid")
@@ -69,11 +70,13 @@ def main(argv: list[str] | None = None) -> int:
             ch.append_child_value("type", "EEG")
             ch.append_child_value("unit", unit_of(k))
         outlets.append((k, pylsl.StreamOutlet(info, chunk_size=0, max_buffered=360)))
+        walls.append(f"{name}={time.time():.3f}")
     n_total = round(a.seconds * a.fs)
     data = {k: samples(k, a.gen, n_total, a.channels, a.seed) for k, _ in outlets}
     for k, _ in outlets:
         if unit_of(k) == "millivolts":
             data[k] = (data[k].astype(np.float64) / 1000.0).astype(np.float32)
+    print("walls " + " ".join(walls), flush=True)
     print(f"created {pylsl.local_clock():.6f}", flush=True)
     if a.wait_consumers > 0:  # every sample sent reaches a recorder: none is sent before it listens
         end = time.monotonic() + a.wait_consumers
