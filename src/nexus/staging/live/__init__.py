@@ -8,7 +8,8 @@ Each estimate uses only samples up to its own end:
   then band-passed 0.4-30 Hz with a causal IIR filter whose state is carried between blocks;
 * YASA's per-epoch features are computed from per-5-s-block sufficient statistics (power sums,
   sign changes, ordinal patterns, Higuchi curve lengths, block quartiles) and from 5-s Welch
-  segments with 2.5-s steps, so each update touches only the newest 5 s of samples;
+  segments with 2.5-s steps, so each update touches only the newest 5 s of samples (the same
+  implementation as the offline features, :mod:`nexus.staging.window`);
 * YASA's centred 7.5-min triangular smoothing becomes its trailing half (current epoch and the
   7 before it), the 2-min past mean stays as it is, and the night-wide robust z-score becomes a
   running one: median and 5th/95th percentiles of the night so far, from a history of at most

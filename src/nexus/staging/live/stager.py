@@ -1,31 +1,8 @@
 """Live (causal) sleep staging, batched across sessions: the stager that joins the parts.
 
-:class:`LiveStager` takes blocks of ``(n_sessions, n_channels, n_samples)`` as they stream in and,
-every 5 s of data, re-estimates the stage of the epoch in progress for every session at once.
-Each estimate uses only samples up to its own end:
-
-* signals are resampled to 100 Hz with a causal anti-alias filter and linear interpolation,
-  then band-passed 0.4-30 Hz with a causal IIR filter whose state is carried between blocks;
-* YASA's per-epoch features are computed from per-5-s-block sufficient statistics (power sums,
-  sign changes, ordinal patterns, Higuchi curve lengths, block quartiles) and from 5-s Welch
-  segments with 2.5-s steps, so each update touches only the newest 5 s of samples;
-* YASA's centred 7.5-min triangular smoothing becomes its trailing half (current epoch and the
-  7 before it), the 2-min past mean stays as it is, and the night-wide robust z-score becomes a
-  running one: median and 5th/95th percentiles of the night so far, from a history of at most
-  128 epochs per session that is thinned by half whenever it fills (so it always spans the whole
-  night evenly), refreshed every few epochs for a rotating share of the sessions, and blended
-  with a population prior (``live_prior.json``, made by ``bench/live_prior.py`` from synthetic
-  nights) that weighs as much as ``prior_epochs`` epochs, so that the first hour is not scaled
-  by wake alone;
-* ``time_hour`` is the time since the session started; ``time_norm`` divides it by the expected
-  night length (``night_hours``).
-
-The per-epoch stage is final once the epoch has ended (``LiveEstimate.final``); the stages of
-finished epochs are kept (:meth:`LiveStager.hypnogram`). All state lives in arrays with the
-session on the leading axis; there is no per-session Python loop. Large batches are split into
-shards of sessions staged side by side on threads (``workers``, one per CPU core by default;
-the per-sample filters and statistics are compiled numba kernels that release the GIL), with the
-same estimates as one shard.
+:class:`LiveStager` (the sharding wrapper, with ``close()``), one shard's estimates (``_Shard``), and
+:func:`stage_causal` (a recording replayed through the stager). How the estimates are made, part by
+part, is told in the package's docstring (:mod:`nexus.staging.live`).
 """
 
 from __future__ import annotations
