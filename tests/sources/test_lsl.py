@@ -48,7 +48,7 @@ def test_real_outlet_read_through_source():
         assert src.fs == 100.0
         time.sleep(0.3)  # let the inlet connect before pushing
         x = np.arange(300, dtype=np.float32).reshape(100, 3)
-        t = pylsl.local_clock()
+        t = pylsl.local_clock() - 3.0  # stamped in the past: a stamp ahead of the host clock is a clock jump
         out.push_chunk(x, [t + i / 100 for i in range(100)])
         chunks = _pull_until(src, 100)
         data = np.concatenate([c.data for c in chunks], axis=1)
@@ -61,7 +61,12 @@ def test_real_outlet_read_through_source():
         assert src.backwards == 1
         assert sum(c.n_samples for c in more) == 1
         assert more[0].t0 == pytest.approx(1.5, abs=1e-9)
-        assert src.gaps == 1
+        assert src.gaps == 1 and not src.jumps
+        # a sample stamped well ahead of the host's clock: the sender's clock jumped (re-anchored, no gap)
+        out.push_chunk(x[:1], [pylsl.local_clock() + 30.0])
+        more = _pull_until(src, 1)
+        assert more[0].t0 == pytest.approx(1.51, abs=1e-9)
+        assert len(src.jumps) == 1 and src.jumps[0]["jump_s"] > 25 and src.new_jumps == src.jumps
     finally:
         src.close()
         src.close()

@@ -9,7 +9,6 @@ a :class:`~nexus.core.clock.RealClock` replays in real time, a
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -76,17 +75,34 @@ def align_channels(
 
 
 def _read_checked(path: str | Path) -> Recording:
-    """Read a recording, refusing one whose last data record is incomplete (a truncated copy)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rec = read_edf(path)
-    for w in caught:
-        if "truncat" in str(w.message).lower():
-            raise DataFormatError(
-                f"Cannot replay '{path}': {w.message} The file is incomplete; copy it again from the recorder."
-            )
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return rec
+    """Read a recording, refusing one whose data records are not all there (a truncated copy)."""
+    missing = _missing_records(Path(path))
+    if missing:
+        raise DataFormatError(
+            f"Cannot replay '{path}': {missing[1]} of its {missing[0]} data records are present. The file is "
+            "incomplete; copy it again from the recorder."
+        )
+    return read_edf(path)
+
+
+def _missing_records(path: Path) -> tuple[int, int] | None:
+    """(records declared, records present) when the file is shorter than its header says, else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+            if len(head) < 256:
+                return None  # read_edf says what is wrong with such a file
+            n_header, n_records, n_signals = int(head[184:192]), int(head[236:244]), int(head[252:256])
+            f.seek(256 + n_signals * 216)
+            spr = [int(f.read(8)) for _ in range(n_signals)]
+    except (OSError, ValueError):
+        return None
+    width = 3 if head[:1] == b"\xff" else 2  # BDF: 24-bit samples
+    rec_bytes = width * sum(spr)
+    size = path.stat().st_size
+    if n_records <= 0 or rec_bytes <= 0 or size >= n_header + n_records * rec_bytes:
+        return None
+    return n_records, max(0, (size - n_header) // rec_bytes)
 
 
 class EdfReplaySource(Source):
