@@ -140,7 +140,7 @@ def test_extraction_ends_the_bed_in_the_safe_state_and_writes_the_night(facility
 def test_extract_all_ends_every_bed(facility):
     assert facility.post("/api/facility/extract-all", role="auditor").status_code == 403
     r = facility.post("/api/facility/extract-all", role="admin")
-    assert r.json() == {"ended": BEDS}
+    assert r.json() == {"ordered": BEDS, "ended": BEDS, "mode": None}
     assert {b["state"] for b in facility.get("/api/beds").json()} == {"ended"}
     with facility.store.session() as s:
         assert {r.state.value for r in s.scalars(select(NightSession))} == {"ended"}

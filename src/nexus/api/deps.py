@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from nexus.facility.service import FacilityService
 from nexus.guard.policy import AccessDenied, Action, Principal, Role, require
+from nexus.safety.extraction import ExtractionMode
 from nexus.store.access import authenticate, check_access
 from nexus.store.db import Store
 
@@ -70,3 +71,12 @@ def allow(store: Store, principal: Principal, action: Action, client_id: str | N
 def own_client(principal: Principal) -> str | None:
     """The client id a client principal is limited to (None for staff)."""
     return principal.client_id if principal.role is Role.CLIENT else None
+
+
+#: ``?mode=`` of an extraction: how the sleeper leaves (the safe state always comes first).
+ModeQuery = Annotated[
+    ExtractionMode | None,
+    Query(description="gentle: wait for light sleep, then the wake ramp; immediate: the wake sound now; release: "
+                      "nothing more is played and the night records on. Left out: the session ends now "
+                      "(stimulation stops; wake the sleeper in person)."),
+]

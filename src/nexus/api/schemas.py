@@ -90,6 +90,18 @@ class BedEvent(BaseModel):
     channel: str | None = None
 
 
+class Extraction(BaseModel):
+    """Where a bed's extraction stands (the order's mode after conflicts resolve to the safest)."""
+
+    requested: str = Field(description="The mode ordered: gentle, immediate or release.")
+    mode: str = Field(description="The mode carried out (the safest of every order so far).")
+    outcome: str
+    reason: str
+    t_s: float = Field(description="When it was ordered, in seconds since the session started.")
+    safe: bool = Field(description="Stimulation has stopped (the sound output is in its safe state).")
+    ended: bool
+
+
 class Bed(BaseModel):
     """One bed of the floor, now."""
 
@@ -111,8 +123,10 @@ class Bed(BaseModel):
     events: list[BedEvent]
     event_counts: dict[str, int]
     commands: dict[str, int] = Field(description="Dreamscape commands played so far, by kind.")
-    lease: str = Field(description="Sound output: held, waiting, lapsed, safe, or none (natural night).")
+    lease: str = Field(description="Sound output: held, waiting, lapsed, waking (an extraction's wake sound), "
+                                   "safe, or none (natural night).")
     version: int
+    extraction: Extraction | None = None
 
 
 class FacilityStatus(BaseModel):
@@ -130,9 +144,11 @@ class FacilityStatus(BaseModel):
 
 
 class ExtractAll(BaseModel):
-    """How many beds a facility-wide extraction ended."""
+    """What a facility-wide extraction did."""
 
-    ended: int
+    ordered: int = Field(description="Running beds the order reached (every one silenced at once).")
+    ended: int = Field(description="Sessions ended now (all of them without a mode; none with one).")
+    mode: str | None = None
 
 
 class Hypnogram(BaseModel):

@@ -182,6 +182,8 @@ class FacilityService:
         self.consent: Any = None  # follows the beds' clients' consent in the database (see facility.consent_desk)
         self.watchdog: Any = None  # the dead-man's switch over the sinks' leases (with the loop thread)
         self._extracted: list[dict[str, Any]] = []  # extractions whose wake is over: rows to write
+        self._unwritten: list[tuple[Any, ...]] = []  # ended beds whose rows wait for the database
+        self._db_log_at = 0.0
         self.started = False
         self.stopped = False
 
@@ -278,8 +280,15 @@ class FacilityService:
         if done:  # beds whose extraction (wake) is over: end them here, rows written
             for mode, group in _by_mode(done).items():
                 self._end([self._by_session[s] for s in group if s in self._by_session], f"extracted ({mode} wake)")
-        for rec in pending:
-            self._store_glitch(rec)
+        self._retry_unwritten()
+        for k, rec in enumerate(pending):
+            try:
+                self._store_glitch(rec)
+            except Exception as exc:  # the database is down: the beds run on, the alarms wait for it
+                self._database_down(exc)
+                with self._lock:
+                    self._pending_glitches = pending[k:] + self._pending_glitches
+                break
         if beds:
             self._publish({"type": "beds", "t": self.clock.now(), "beds": beds})
 
@@ -303,6 +312,10 @@ class FacilityService:
         if self.desk is not None:
             self.desk.poll(force=True)  # orders that came since the last step, extractions that ended in it
         self.end_all("facility stopped")
+        self._retry_unwritten()
+        if self._unwritten:
+            logger.error("%d ended session(s) of run %s could not be written to the database; their journal is "
+                         "in %s.", sum(len(u[0]) for u in self._unwritten), self.run_id, self.root)
         if self.watchdog is not None:
             self.watchdog.stop()
         with self._lock:
@@ -459,6 +472,21 @@ class FacilityService:
                 self.sup.extract(session, mode)
         return self.bed(session)
 
+    def extract_all(self, reason: str, *, mode: str | None = None) -> int:
+        """Facility-wide extraction: every running bed, as :meth:`extract` does one; return how many were ordered.
+
+        Without ``mode`` every running bed ends now; with one, a single supervisor order silences every bed
+        first, then wakes (or releases) each.
+        """
+        if mode is None:
+            return self.end_all(reason)
+        assert self.sup is not None
+        with self._lock:
+            names = [b.plan.session for b in self._beds if b.state == "running"]
+            if names:
+                self.sup.extract(names, mode)
+        return len(names)
+
     def end_all(self, reason: str) -> int:
         """End every running bed (facility-wide extraction); return how many were ended."""
         with self._lock:
@@ -467,9 +495,6 @@ class FacilityService:
         return len(beds)
 
     def _end(self, beds: list[_Bed], reason: str) -> None:
-        from nexus.core.lifecycle import SessionState
-        from nexus.store.models import HypnogramRow, NightSession
-
         if not beds or self.sup is None:
             return
         with self._lock:
@@ -492,7 +517,38 @@ class FacilityService:
             hyp = {b.plan.session: (self._stage_list(b), self._confidence_list(b)) for b in beds}
             views = [self._bed_view(b) for b in beds]
         names = set(summaries)
+        try:
+            self._write_ended(names, summaries, hyp, reason)
+        except Exception as exc:  # the database is down: the beds are ended; their rows are written when it is back
+            self._database_down(exc)
+            self._unwritten.append((names, summaries, hyp, reason))
+        self._publish({"type": "beds", "t": self.clock.now(), "beds": views})
+
+    def _database_down(self, exc: Exception) -> None:
+        """Log a database outage once a minute (the loop goes on; what is to be written waits)."""
+        import time
+
+        now = time.monotonic()
+        if now >= self._db_log_at:
+            self._db_log_at = now + 60.0
+            logger.error("The facility database cannot be written (%s); the beds run on, alarms and ended "
+                         "sessions are written when it is back.", " ".join(str(exc).split())[:200])
+
+    def _retry_unwritten(self) -> None:
+        while self._unwritten:
+            try:
+                self._write_ended(*self._unwritten[0])
+            except Exception as exc:
+                self._database_down(exc)
+                return
+            self._unwritten.pop(0)
+
+    def _write_ended(self, names: set[str], summaries: dict[str, Any],
+                     hyp: dict[str, tuple[list[int], list[float | None]]], reason: str) -> None:
+        """The rows of ended beds: decisions (audited), end state, summary, live hypnogram."""
+        from nexus.core.lifecycle import SessionState
         from nexus.store.audit import append_many
+        from nexus.store.models import HypnogramRow, NightSession
 
         with self.store.session() as s:
             # every automated decision is stored and audited in one transaction (the tamper-evident chain)
@@ -513,7 +569,6 @@ class FacilityService:
                 stages, conf = hyp[name]
                 if stages:
                     s.add(HypnogramRow(session_id=name, kind="live", stages=stages, confidence=conf))
-        self._publish({"type": "beds", "t": self.clock.now(), "beds": views})
 
     def update_program(self, session: str, text: str, *, fmt: str = "yaml") -> Any:
         """Replace a running bed's program if it passes every check (the check report is returned)."""
@@ -568,8 +623,11 @@ class FacilityService:
             if loop is not None and hasattr(loop, "counts") and b.state == "running":
                 commands = {k: int(v[rt.slot]) for k, v in loop.counts.items()}
                 bank = loop.bank  # type: ignore[attr-defined]
+                machine = getattr(loop, "extraction", None)
                 if b.state != "running" or bank.sinks[rt.slot] is None:
                     lease = "safe" if b.plan.program is not None else "none"
+                elif machine is not None and machine.extracting[rt.slot]:  # silenced; a wake ramp may play
+                    lease = "safe" if bank.sinks[rt.slot].safe else "waking"
                 elif bank.lapsed[rt.slot]:
                     lease = "lapsed"
                 elif np.isfinite(bank.lease_until[rt.slot]):
@@ -585,8 +643,15 @@ class FacilityService:
             "stage": b.stage, "stage_label": STAGE_LABELS.get(b.stage, "?"), "probs": b.probs,
             "epochs": len(b.epochs), "alarm": level, "alarms": [dict(a) for a in alarms],
             "events": list(b.events)[-5:], "event_counts": dict(b.event_counts), "commands": commands,
-            "lease": lease, "version": b.version,
+            "lease": lease, "version": b.version, "extraction": self._extraction_view(name),
         }
+
+    def _extraction_view(self, name: str) -> dict[str, Any] | None:
+        rep = None if self.sup is None else self.sup.extractions.get(name)
+        if rep is None:
+            return None
+        return {"requested": rep.requested, "mode": rep.mode, "outcome": rep.outcome, "reason": rep.reason,
+                "t_s": round(float(rep.t_s), 2), "safe": rep.safe_wall is not None, "ended": bool(rep.ended)}
 
     def beds(self) -> list[dict[str, Any]]:
         """A snapshot of every bed (a copy)."""

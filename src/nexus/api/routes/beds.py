@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from nexus.api.deps import PrincipalDep, ServiceDep, StoreDep, allow, own_client
+from nexus.api.deps import ModeQuery, PrincipalDep, ServiceDep, StoreDep, allow, own_client
 from nexus.api.schemas import Bed, ExtractAll, FacilityStatus
 from nexus.guard.policy import Action
 
@@ -38,12 +38,13 @@ def facility(principal: PrincipalDep, service: ServiceDep) -> FacilityStatus:
 
 
 @router.post("/facility/extract-all")
-def extract_all(principal: PrincipalDep, service: ServiceDep, store: StoreDep) -> ExtractAll:
-    """End every running bed now: stimulation stops at once, every session ends (audited)."""
+def extract_all(principal: PrincipalDep, service: ServiceDep, store: StoreDep, mode: ModeQuery = None) -> ExtractAll:
+    """Extract every running bed: stimulation stops at once everywhere, then each leaves by ``mode`` (audited)."""
     allow(store, principal, Action.SESSION_EXTRACT)
     from nexus.store.audit import append
 
-    n = service.end_all(f"facility-wide extraction by {principal.actor}")
+    m = None if mode is None else mode.value
+    n = service.extract_all(f"facility-wide extraction by {principal.actor}", mode=m)
     with store.session() as s:
-        append(s, principal.actor, "facility.extract_all", None, {"ended": n})
-    return ExtractAll(ended=n)
+        append(s, principal.actor, "facility.extract_all", None, {"ordered": n, "mode": m})
+    return ExtractAll(ordered=n, ended=n if m is None else 0, mode=m)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from sqlalchemy import select
 
-from nexus.api.deps import PrincipalDep, ServiceDep, StoreDep, allow, own_client
+from nexus.api.deps import ModeQuery, PrincipalDep, ServiceDep, StoreDep, allow, own_client
 from nexus.api.schemas import Bed, BedEvent, CheckResult, Decision, Hypnogram, ProgramCheckIn, SessionOut
 from nexus.core.errors import NotFoundError
 from nexus.core.lifecycle import SessionState
@@ -110,11 +110,21 @@ def decisions(session: str, principal: PrincipalDep, store: StoreDep, service: S
 
 @router.post("/{session}/extract", responses={404: {"description": "No such session."},
                                                  409: {"description": "The session is not running."}})
-def extract(session: str, principal: PrincipalDep, store: StoreDep, service: ServiceDep) -> Bed:
-    """End the session now: stimulation stops at once, the sound output goes to its safe state."""
-    _checked(store, principal, session, Action.SESSION_EXTRACT)
+def extract(session: str, principal: PrincipalDep, store: StoreDep, service: ServiceDep,
+            mode: ModeQuery = None) -> Bed:
+    """Extract the session: stimulation stops at once (the sound output goes safe), then it leaves by ``mode``.
+
+    The same order as ``nexus extract`` (the supervisor's extraction; conflicting orders resolve to the safest).
+    """
+    row = _checked(store, principal, session, Action.SESSION_EXTRACT)
     _live(service, session)
-    return Bed(**service.extract(session, f"extracted by {principal.actor}"))
+    m = None if mode is None else mode.value
+    out = service.extract(session, f"extracted by {principal.actor}", mode=m)
+    from nexus.store.audit import append
+
+    with store.session() as s:
+        append(s, principal.actor, "session.extract", row.client_id, {"session": session, "mode": m})
+    return Bed(**out)
 
 
 @router.put("/{session}/program", responses={404: {"description": "No such session."},
