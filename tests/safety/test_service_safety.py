@@ -169,3 +169,26 @@ def test_a_service_killed_with_kill_9_is_recovered_when_the_facility_starts_agai
     with store.session() as s:
         assert s.get(FacilityRun, "k").ended_at is not None
     assert Path(tmp_path / "runs" / "k" / "journal").is_dir()
+
+
+def test_the_service_runs_on_while_its_database_is_down_and_writes_what_waited(store, tmp_path):
+    from nexus.facility.chaos import _Outage
+    from nexus.store.models import GlitchRow
+
+    svc = FacilityService(store, clients=3, clock=ManualClock(), data_dir=tmp_path, events=False, run_id="d",
+                          faults=[(0, 50.0)])  # bed 1's samples turn NaN at 50 s: an alarm to store
+    svc.start()
+    outage = _Outage(store.engine)
+    try:
+        svc.advance(40.0)
+        outage.start()
+        svc.advance(30.0)  # the alarm is raised while nothing can be written; the loop goes on
+        assert svc.clock.now() >= 70.0 and all(b["state"] == "running" for b in svc.beds())
+        outage.end()
+        svc.advance(1.0)
+        with store.session() as s:
+            kinds = list(s.scalars(select(GlitchRow.kind).where(GlitchRow.session_id == svc.beds()[0]["session"])))
+        assert "bad_samples" in kinds
+    finally:
+        outage.end()
+        svc.stop()

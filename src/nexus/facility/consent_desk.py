@@ -49,6 +49,7 @@ class ConsentDesk:
                                                  .where(NightSession.id.in_(sessions[k:k + 500]))).all()))
         self.known: dict[str, tuple[str, ...]] = {}
         self._next = 0.0
+        self._log_at = 0.0  # next time a database outage may be logged again
         self.applied = 0
         """Consent changes handed to running beds so far."""
         self.poll(force=True)  # what the beds started with
@@ -66,11 +67,18 @@ class ConsentDesk:
 
         clients = sorted(set(self.owner.values()))
         scopes: dict[str, tuple[str, ...]] = {}
-        with self.store.session() as s:
-            for k in range(0, len(clients), 500):
-                for cid, sc in s.execute(select(Client.id, Client.consent_scopes)
-                                         .where(Client.id.in_(clients[k:k + 500]))).all():
-                    scopes[cid] = tuple(sc or [])
+        try:
+            with self.store.session() as s:
+                for k in range(0, len(clients), 500):
+                    for cid, sc in s.execute(select(Client.id, Client.consent_scopes)
+                                             .where(Client.id.in_(clients[k:k + 500]))).all():
+                        scopes[cid] = tuple(sc or [])
+        except Exception as exc:  # a database that is down must not stop the facility: the beds keep their consent
+            if now >= self._log_at:
+                self._log_at = now + 60.0
+                logger.error("Consent records cannot be read (%s); every bed keeps the consent it has, retrying.",
+                             " ".join(str(exc).split())[:200])
+            return 0
         changed = 0
         for session, cid in self.owner.items():
             now_sc = scopes.get(cid, ())
