@@ -374,7 +374,7 @@ class LslSource(Source):
         win = self._lag_win
         if len(win) >= 5:
             w = np.array(win)
-            s = _slope_ppm(w[:, 0], w[:, 1], 4.0)
+            s = _robust_slope_ppm(w[:, 0], w[:, 1], 4.0)
             res["arrival_drift_ppm"] = None if s is None else -s  # lag shrinks when the sender runs fast
         return res
 
@@ -393,6 +393,25 @@ def _slope_ppm(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], min_span_
         return None
     xc = x - x.mean()
     return float((xc @ (y - y.mean())) / (xc @ xc) * 1e6)
+
+
+def _robust_slope_ppm(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], min_span_s: float,
+                      most: int = 200) -> float | None:
+    """Theil-Sen slope of ``y`` over ``x`` in ppm (median of pairwise slopes, on at most ``most`` points).
+
+    Windows whose lag a stall of the host inflated are outliers here, not a tilt of the line.
+    """
+    if x.size < 2 or float(x.max() - x.min()) < min_span_s:
+        return None
+    if x.size > most:
+        keep = np.linspace(0, x.size - 1, most).round().astype(int)
+        x, y = x[keep], y[keep]
+    i, j = np.triu_indices(x.size, 1)
+    dx = x[j] - x[i]
+    ok = dx > 0.5 * min_span_s / max(1, x.size)  # pairs too close in time say little
+    if not ok.any():
+        return None
+    return float(np.median((y[j] - y[i])[ok] / dx[ok]) * 1e6)
 
 
 def _describe(info: Any, n: int) -> tuple[list[str], list[str], list[str]]:
