@@ -127,7 +127,7 @@ def test_session_report_sections_and_numbers(store, nights):
     # the stored recording is 5 minutes, the hypnogram 6 hours: said on the page
     notes = " ".join(b.text for b in rep.find("Summary").blocks if isinstance(b, Note))
     assert "longer than the recording" in notes
-    assert "1 unsettled moment" in to_html(rep)
+    assert "1 unsettled moment (possible bad dreams) was noticed" in to_html(rep)
 
 
 def test_natural_night_and_missing_session(store, nights):
@@ -141,7 +141,9 @@ def test_natural_night_and_missing_session(store, nights):
     events = rep.find("Events")
     tst = sleep_statistics(real[:600])["TST"]
     assert f"Arousal index: {5 / (tst / 60):.1f} per hour" in events.blocks[0]
-    assert next(b for b in events.blocks if isinstance(b, Table)).rows == [["arousals", "5"], ["spindles", "40"]]
+    counts = next(b for b in events.blocks if isinstance(b, Table))
+    assert counts.rows == [["arousals", "5"], ["spindles", "40"]]
+    assert "The events themselves were not detected for this report" in counts.caption
     notes = " ".join(b.text for b in rep.find("Summary").blocks if isinstance(b, Note))
     assert "No recording is stored" in notes
     assert "natural night" in to_html(rep)
@@ -162,6 +164,8 @@ def test_client_trend(store, nights):
     assert df["clicks"].tolist() == [6, 0, 0]
     assert df["so_power_n3"][1] == 812.5 and math.isnan(df["so_power_n3"][0])
     rep = build_trend_report(code, df)
+    assert rep.subtitle == "3 nights with a hypnogram."
+    assert "1 natural (record-only) and 2 stimulated nights; 67% of nights" in rep.sections[0].blocks[0]
     side = next(b for b in rep.sections[0].blocks if isinstance(b, Table)).rows
     row = next(r for r in side if r[0].startswith("TST"))
     stim_mean = (tst[0] + tst[2]) / 2
@@ -202,7 +206,9 @@ def test_facility_summary(store, nights, db_url, tmp_path, capsys):
     assert latest.date.isoformat() == "2026-03-03" and latest.extractions[0]["session"] == "night-3"
     rep = build_facility_report(latest)
     text = to_html(rep)
-    assert "1 extractions, 1 sessions ended early" in text and "extraction: immediate (distress)" in text
+    assert "1 session started on 2026-03-03" in text
+    assert "1 bed: 0 natural (record-only) and 1 stimulated night;" in text
+    assert "1 extraction, 1 session ended early" in text and "extraction: immediate (distress)" in text
     with pytest.raises(InvalidInputError, match="expected YYYY-MM-DD"):
         facility_night(store, "03/01/2026")
     with pytest.raises(NotFoundError, match="No session started on 2026-04-01"):

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from nexus.core.checks import plural
 from nexus.core.errors import InvalidInputError, NotFoundError
 from nexus.reports.document import Image, Note, Report, Table
 
@@ -151,20 +152,21 @@ def _stage_image(beds: list[dict[str, Any]]) -> Image:
 def build_facility_report(night: FacilityNight) -> Report:
     """Beds, alarms by priority with response times, extractions and early ends, one stage row per bed."""
     beds = night.beds
-    rep = Report(f"Facility night of {night.date}", f"{len(beds)} session(s) started on {night.date} (UTC).")
+    rep = Report(f"Facility night of {night.date}", f"{plural(len(beds), 'session')} started on {night.date} (UTC).")
     sec = rep.section("Summary")
     states: dict[str, int] = {}
     for b in beds:
         states[b["state"]] = states.get(b["state"], 0) + 1
     natural = sum(b["mode"] == "record_only" for b in beds)
     early = [b for b in beds if b["state"] == "aborted"]
-    sec.blocks.append(f"{len(beds)} beds: {natural} natural (record-only) and {len(beds) - natural} stimulated nights; "
+    sec.blocks.append(f"{plural(len(beds), 'bed')}: {natural} natural (record-only) and {len(beds) - natural} "
+                      f"stimulated {'night' if len(beds) - natural == 1 else 'nights'}; "
                       + ", ".join(f"{v} {k}" for k, v in sorted(states.items())) + ".")
-    sec.blocks.append(f"{len(night.alarms)} alarms, {len(night.extractions)} extractions, {len(early)} sessions "
-                      "ended early (aborted).")
+    sec.blocks.append(f"{plural(len(night.alarms), 'alarm')}, {plural(len(night.extractions), 'extraction')}, "
+                      f"{plural(len(early), 'session')} ended early (aborted).")
     running = states.get("running", 0) + states.get("extracting", 0)
     if running:
-        sec.blocks.append(Note(f"{running} session(s) had not ended when this report was made."))
+        sec.blocks.append(Note(f"{plural(running, 'session')} had not ended when this report was made."))
     sec = rep.section("Alarms")
     sec.blocks.append(Table(["priority", "alarms", "acknowledged", "median response (s)", "longest response (s)"],
                             alarm_table(night.alarms),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from nexus.core.checks import plural
 from nexus.core.errors import InvalidInputError, NotFoundError
 from nexus.core.montage import channel_role, channel_roles
 from nexus.core.stages import EPOCH_S, STAGE_LABELS
@@ -419,8 +420,8 @@ def _summary(d: NightData, stats: dict[str, float] | None, ai: float) -> list[st
                    "fewer than 10 to 15 per hour is common.")
     distress = distress_episodes(d.glitches)
     if distress:
-        out.append(f"{len(distress)} unsettled moment(s) (possible bad dreams) were noticed and handled by the "
-                   "program or the staff.")
+        out.append(f"{plural(len(distress), 'unsettled moment')} (possible bad dreams) "
+                   f"{'was' if len(distress) == 1 else 'were'} noticed and handled by the program or the staff.")
     clicks = sum(1 for x in d.decisions if _action(x) == "click")
     if d.mode == "record_only":
         out.append("This was a natural night: no sound stimulation was given.")
@@ -447,9 +448,9 @@ def _events_section(d: NightData, stats: dict[str, float] | None, ai: float) -> 
         labels = dict(EVENT_KINDS)
         sec.blocks.append(Table(["event", "total"], [[labels.get(k, k), str(v)] for k, v in d.event_counts.items()
                                                      if k != "r_peak"],
-                                "Counts from the session's summary: the events themselves are not at hand, so "
-                                "there are no per-stage counts or raster (they are detected from the session's "
-                                "recording when there is one, unless --no-events)."))
+                                "Counts from the session's stored summary. The events themselves were not detected "
+                                "for this report (no recording, or written without event detection), so there are "
+                                "no per-stage counts or raster."))
         return sec
     if d.events is None:
         sec.blocks.append(Note("No event table for this night: none was given or stored, and none was detected "

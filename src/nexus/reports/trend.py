@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nexus.core.checks import plural
 from nexus.core.errors import NotFoundError
 from nexus.reports.document import Image, Note, Report, Table
 
@@ -111,7 +112,7 @@ def build_trend_report(code: str, nights: pd.DataFrame) -> Report:
     """A trend report: table of nights, natural vs stimulated means, one panel per metric."""
     from nexus.reports.plots import plot_trend
 
-    rep = Report(f"Sleep trend: client {code}", f"{len(nights)} night(s) with a hypnogram.")
+    rep = Report(f"Sleep trend: client {code}", f"{plural(len(nights), 'night')} with a hypnogram.")
     sec = rep.section("Natural versus stimulated nights")
     if not len(nights):
         sec.blocks.append(Note("This client has no night with a hypnogram yet: nothing to show."))
@@ -119,7 +120,8 @@ def build_trend_report(code: str, nights: pd.DataFrame) -> Report:
     n_nat = int((~nights["stimulated"].astype(bool)).sum())
     n_stim = len(nights) - n_nat
     share = 100 * n_stim / len(nights)
-    sec.blocks.append(f"{n_nat} natural (record-only) and {n_stim} stimulated night(s); {share:.0f}% of nights "
+    sec.blocks.append(f"{n_nat} natural (record-only) and {n_stim} stimulated {'night' if n_stim == 1 else 'nights'}; "
+                      f"{share:.0f}% of nights "
                       "used stimulation (the share behind the dependency index).")
     sec.blocks.append(Table(["metric", f"natural ({n_nat})", f"stimulated ({n_stim})", "stimulated − natural"],
                             side_by_side(nights), "Means over nights."))
