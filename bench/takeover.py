@@ -18,6 +18,7 @@ through the database (``nexus extract --all``: extraction across workers) and pr
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import signal
@@ -95,7 +96,7 @@ def measure(data: Path, killed: str, kill_wall: float, beds: list[str]) -> dict[
             takeover.append(c["wall"] - kill_wall + (new[0][1] - c["onset"]))
     for b in beds:
         spans = sorted((p[1], p[2]) for p in parts[b])
-        overlap += sum(1 for a, c2 in zip(spans, spans[1:], strict=False) if c2[0] < a[1] - 0.05)
+        overlap += sum(1 for a, c2 in itertools.pairwise(spans) if c2[0] < a[1] - 0.05)
     med = statistics.median
     return {"beds_taken_over": len(taken),
             "takeover_s": {"max": round(max(takeover), 2), "median": round(med(takeover), 2)} if takeover else None,
@@ -121,7 +122,18 @@ def main() -> None:
     env |= {"NEXUS_DATA_DIR": str(data), "NEXUS_DATABASE_URL": args.database}
     subprocess.run([*NEXUS, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=300)
     opts = ["--lease", str(args.lease), "--heartbeat", str(args.heartbeat)]
-    procs = [start_worker(env, data.parent / f"{data.name}-w0.err", *opts)]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        print(json.dumps(_run(args, env, data, opts, procs), indent=2))
+    finally:
+        for p in procs:  # never leave a worker behind
+            if p.poll() is None:
+                p.kill()
+
+
+def _run(args: Any, env: dict[str, str], data: Path, opts: list[str],
+         procs: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
+    procs.append(start_worker(env, data.parent / f"{data.name}-w0.err", *opts))
     _wait(lambda: len(live_workers(env)) >= 1, 600, "the first worker (kernels compiled once, then cached)")
     procs += [start_worker(env, data.parent / f"{data.name}-w{k}.err", *opts) for k in range(1, args.workers)]
     _wait(lambda: len(live_workers(env)) >= args.workers, 600, "every worker")
@@ -129,8 +141,11 @@ def main() -> None:
     subprocess.run([*NEXUS, "worker", "open", "--clients", str(args.beds), "--hours", "1", "--run", run], env=env,
                    check=True, capture_output=True, timeout=300)
     beds = [f"{run}-{k + 1:04d}" for k in range(args.beds)]
-    st = _wait(lambda: (s := _status(env)) if all(b["worker"] for b in s["beds"] if b["session"] in beds) else None,
-               120, "every bed to be claimed")
+    def all_claimed() -> dict[str, Any] | None:
+        s = _status(env)
+        return s if all(b["worker"] for b in s["beds"] if b["session"] in beds) else None
+
+    st = _wait(all_claimed, 120, "every bed to be claimed")
     held = {w["worker"]: w["beds"] for w in st["workers"] if w["alive"]}
     time.sleep(args.settle)
     by_pid = {w["pid"]: w["worker"] for w in live_workers(env)}
@@ -154,13 +169,12 @@ def main() -> None:
             p.send_signal(signal.SIGTERM)
     for p in procs:
         p.wait(timeout=120)
-    out = {"workers": args.workers, "beds": args.beds, "lease_s": args.lease, "heartbeat_s": args.heartbeat,
+    return {"workers": args.workers, "beds": args.beds, "lease_s": args.lease, "heartbeat_s": args.heartbeat,
            "killed": killed, "killed_held": held[killed],
            **measure(data, killed, kill_wall, beds),
            "sessions_lost": sum(1 for s in states.values() if s != "ended"),
            "extract_all_exit": ex.returncode, "extract_all_wall_s": round(extract_s, 2),
            "load_average": os.getloadavg()[0], "data": str(data)}
-    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -82,6 +83,10 @@ class Beat:
     workers: int = 0
     """Live workers on the floor (this one included)."""
     open_beds: int = 0
+    local_s: float = 0.0
+    """This host's clock (``time.time()``) when the database read ``now``: the midpoint of the query."""
+    rtt_s: float = 0.0
+    """How long that query took, in s (the error of ``now - local_s`` is at most half of it)."""
 
 
 # -- the floor --------------------------------------------------------------------------------------
@@ -160,12 +165,15 @@ def heartbeat(store: Any, worker_id: str, *, lease_s: float = LEASE_S) -> Beat:
 
     from nexus.store.models import BedLease, ExtractionOrder, FacilityRun, NightSession
 
-    with store.session() as s:
+    with store.session() as s:  # the beat alone, committed at once (it holds the run's row while it lasts)
+        t0 = time.time()
         now = db_now(s)
+        t1 = time.time()
         n = s.execute(update(FacilityRun).where(FacilityRun.id == worker_id, FacilityRun.ended_at.is_(None))
                       .values(heartbeat_at=now)).rowcount
-        if not n:
-            return Beat(alive=False, now=now)
+    if not n:
+        return Beat(alive=False, now=now, local_s=(t0 + t1) / 2, rtt_s=t1 - t0)
+    with store.session() as s:
         lt, st = cast(Table, BedLease.__table__), cast(Table, NightSession.__table__)
         held = dict(s.execute(select(lt.c.session_id, lt.c.generation).join(st, st.c.id == lt.c.session_id)
                               .where(lt.c.worker_id == worker_id, st.c.state.in_(OPEN))).all())
@@ -179,7 +187,8 @@ def heartbeat(store: Any, worker_id: str, *, lease_s: float = LEASE_S) -> Beat:
         open_beds = s.scalar(select(func.count()).select_from(lt.join(st, st.c.id == lt.c.session_id))
                              .where(st.c.state.in_(OPEN))) or 0
         workers = len(live_workers(s, now, lease_s) | {worker_id})
-    return Beat(alive=True, held=held, now=now, workers=workers, open_beds=int(open_beds))
+    return Beat(alive=True, held=held, now=now, workers=workers, open_beds=int(open_beds), local_s=(t0 + t1) / 2,
+                rtt_s=t1 - t0)
 
 
 def end_worker(store: Any, worker_id: str, reason: str) -> None:
@@ -220,10 +229,25 @@ def claim(store: Any, worker_id: str, journal: str | Path, *, want: int, lease_s
                          .order_by(lt.c.worker_id.is_not(None), lt.c.session_id).limit(4 * want)).all()
         beats = dict(s.execute(select(FacilityRun.id, FacilityRun.heartbeat_at)
                                .where(FacilityRun.id.in_({r[1] for r in rows if r[1]}))).all())
+        # a worker is declared dead by closing its run, re-checking its heartbeat under the row's lock: of a
+        # heartbeat and a takeover that race, exactly one wins (the beat then finds its run closed, or the
+        # takeover finds the beat fresh and leaves the beds alone)
+        cutoff = now - timedelta(seconds=lease_s)
+        dead: set[str] = set()
+        for w in sorted(set(beats)):
+            if s.execute(update(FacilityRun).where(FacilityRun.id == w, FacilityRun.ended_at.is_(None),
+                                                   FacilityRun.heartbeat_at < cutoff)
+                         .values(ended_at=now, end_reason=f"heartbeat lost; beds taken over by {worker_id}")
+                         ).rowcount:
+                dead.add(w)
+            elif s.scalar(select(FacilityRun.ended_at).where(FacilityRun.id == w)) is not None:
+                dead.add(w)  # closed already (stopped, or declared dead by another worker)
         jpath = str(Path(journal).absolute())
         for session, prev, gen in rows:
             if len(out) >= want:
                 break
+            if prev is not None and prev not in dead and prev in beats:
+                continue  # it beat again in the meantime
             won = s.execute(update(lt).where(lt.c.session_id == session, lt.c.generation == gen)
                             .values(worker_id=worker_id, generation=gen + 1, claimed_at=now,
                                     takeovers=lt.c.takeovers + (1 if prev else 0))).rowcount
@@ -250,10 +274,6 @@ def claim(store: Any, worker_id: str, journal: str | Path, *, want: int, lease_s
             out.append(Claim(session, gen + 1, dict(lease.plan), list(lease.journals), _aware(row.started_at),
                              None if prog is None else dict(prog.body), "" if client is None else client.code,
                              previous=prev, lapsed_at=None if hb is None else hb + timedelta(seconds=lease_s)))
-        dead = {c.previous for c in out if c.previous}
-        if dead:  # a worker taken for dead stays dead: its next heartbeat finds its run closed
-            s.execute(update(FacilityRun).where(FacilityRun.id.in_(dead), FacilityRun.ended_at.is_(None))
-                      .values(ended_at=now, end_reason=f"heartbeat lost; beds taken over by {worker_id}"))
     return out
 
 

@@ -52,6 +52,9 @@ WORKER_CHANNELS: tuple[str, ...] = ("EEG C4-M1", "EOG E1-M2", "EOG E2-M2", "EMG 
 LANE_BEDS = 16
 """Beds per lane of a worker (a lane steps all its slots, so a worker with few beds keeps its lanes small)."""
 
+CLAIM_BATCH = 16
+"""Most beds claimed in one heartbeat cycle."""
+
 
 def new_worker_id() -> str:
     """A new worker id (``w-`` and 12 hex digits; the floor knows its workers by the prefix)."""
@@ -176,6 +179,7 @@ class Worker:
         self.held: dict[str, _Held] = {}
         self.offset_s = 0.0
         """Database clock minus this host's clock, in s (from the heartbeats)."""
+        self._offsets: list[tuple[float, float]] = []
         self._lock = threading.Lock()
         self._inbox: list[tuple[str, Any]] = []
         self._stop = threading.Event()
@@ -222,8 +226,8 @@ class Worker:
         try:
             while not self._stop.is_set() and (end is None or time.monotonic() < end):
                 self._loop_alive = time.monotonic()
+                self._fence_if_stale()  # before anything else: a bed whose lease may have run out is silenced
                 self._apply_inbox()
-                self._fence_if_stale()
                 self.sup.step()
                 self.report.ticks += 1
                 self._end_finished()
@@ -289,6 +293,7 @@ class Worker:
                     with self._lock:
                         n = len(self.held) + sum(1 for k, _ in self._inbox if k == "claim")
                     want = min(self.capacity, fair_share(beat.open_beds, beat.workers, self.capacity)) - n
+                    want = min(want, CLAIM_BATCH)  # short cycles: the next beat is never held up for long
                     if want > 0:
                         claims = claim(self.store, self.id, self.journal.folder, want=want, lease_s=self.lease_s)
             except Exception as exc:  # the database is down or slow: the beds go on until the lease runs out
@@ -298,7 +303,9 @@ class Worker:
                                  self.id, str(exc).splitlines()[0], self.lease_s)
                 continue
             assert beat.now is not None
-            self.offset_s = beat.now.timestamp() - time.time()
+            self._offsets.append((beat.rtt_s, beat.now.timestamp() - beat.local_s))
+            self.offset_s = min(self._offsets[-20:])[1]  # the quickest of the last 20 reads is the most exact
+            del self._offsets[:-20]
             self._last_ok = sent
             with self._lock:
                 self._inbox.append(("beat", beat))
@@ -411,7 +418,9 @@ class Worker:
     def _end_finished(self) -> None:
         for name, h in list(self.held.items()):
             rt = self.sup.sessions[name]
-            if rt.state == "ended":  # an extraction ended it (the order desk wrote the session's end)
+            if rt.state == "ended":  # an extraction ended it: the order desk writes the session's end first
+                if self._desk is not None:
+                    self._desk.poll(force=True)
                 self._finish(name, None)
             elif rt.started and self._session_t(rt) >= h.hours * 3600.0:
                 self._finish(name, "night over")
