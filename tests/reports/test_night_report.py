@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from nexus.cli.main import main
@@ -100,6 +101,9 @@ def test_real_excerpt_with_whole_night_hypnogram_says_so_on_the_page(data_dir):
     # the first 5 minutes are Wake: no sleep event is counted in a sleep stage there
     rows = _blocks(rep, "Events", Table)[0].rows
     assert all(r[1] == "0" for r in rows if r[0] in ("spindles", "slow oscillations"))
+    # no sleep within the 5 recorded minutes: no arousal index (not 0 over the whole night's sleep)
+    assert "Arousal index: n/a per hour of sleep (over the 0 min of sleep" in to_html(rep)
+    assert "interrupted about" not in to_html(rep)
 
 
 def test_no_eeg_no_sleep_short_and_empty_hypnograms(tmp_path):
@@ -131,3 +135,17 @@ def test_report_command(synthetic_night, tmp_path, capsys):
     assert main(["report", str(edf), "--hypno", str(truth), "--channel", "C5", "-o", str(out)]) == 2
     assert "No channel 'C5'" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing.edf"), "--hypno", str(truth), "-o", str(out)]) == 3
+
+
+def test_arousal_index_counts_only_the_sleep_the_recording_covers():
+    # 10 min of N2 scored, a recording (and its events) of the first 2 min only: 2 arousals in 2 min of sleep
+    events = pd.DataFrame({"onset": [20.0, 70.0], "duration": [5.0, 5.0], "description": ["arousal"] * 2,
+                           "channel": ["EEG"] * 2})
+    hyp = Hypnogram(np.full(20, 2, dtype=np.int8))
+    rep = build_night_report(NightData("x", hypnogram=hyp, duration_s=120.0, events=events, events_span_s=120.0))
+    line = next(b for b in rep.find("Events").blocks if isinstance(b, str) and b.startswith("Arousal index"))
+    assert line.startswith("Arousal index: 60.0 per hour of sleep (over the 2 min of sleep that the recording covers).")
+    # events of the whole night (a stored session's): the whole hypnogram's sleep
+    rep = build_night_report(NightData("x", hypnogram=hyp, duration_s=120.0, events=events))
+    line = next(b for b in rep.find("Events").blocks if isinstance(b, str) and b.startswith("Arousal index"))
+    assert line.startswith("Arousal index: 12.0 per hour of sleep. ")

@@ -36,3 +36,19 @@ def test_hypnogram_and_spectrogram_render_with_clock_times():
     assert to_png(fig)[:4] == b"\x89PNG"
     x = np.random.default_rng(1).normal(0, 10, 100 * 600)
     assert to_png(plot_spectrogram(x, 100.0))[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(("minutes", "start", "want"), [
+    (12, dt.datetime(2026, 1, 1, 22, 0), ["22:00", "22:02", "22:04", "22:06", "22:08", "22:10", "22:12"]),
+    (30, None, ["0 min", "5 min", "10 min", "15 min", "20 min", "25 min", "30 min"]),
+    (480, None, ["0 h", "1 h", "2 h", "3 h", "4 h", "5 h", "6 h", "7 h", "8 h"]),
+], ids=["excerpt-clock", "half-hour", "night"])
+def test_time_axis_has_readable_ticks_for_an_excerpt_and_a_night(minutes, start, want):
+    # a 12-min excerpt had one tick (22:00) on a 15-min grid; elapsed minutes read better than 0.0833333 h
+    x = np.random.default_rng(2).normal(0, 10, int(100 * 60 * minutes))
+    fig = plot_spectrogram(x, 100.0, start=start)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    shown = [t.get_text() for t in ax.get_xticklabels() if lo - 1e-9 <= t.get_position()[0] <= hi + 1e-9]
+    assert shown == want

@@ -79,6 +79,9 @@ class NightData:
         Events per kind from a session's summary, used when the events themselves are not available.
     confidence : ndarray or None
         Per-epoch probability of the chosen stage (live stager), drawn when there are no probabilities.
+    events_span_s : float or None
+        Seconds from the start that ``events`` cover (the recording they were detected in); None when
+        they cover the whole hypnogram. The arousal index counts only the sleep within this span.
     notes : list of str
         Problems found while gathering the data, shown at the top of the report.
     """
@@ -98,6 +101,7 @@ class NightData:
     reference_label: str = "reference"
     mode: str | None = None
     event_counts: dict[str, int] | None = None
+    events_span_s: float | None = None
     confidence: npt.NDArray[np.float64] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -245,7 +249,7 @@ def night_from_recording(recording: str | Path, hypnogram: str | Path | None = N
     return NightData(
         title=f"Night report: {name}", subtitle=sub, start=start, hypnogram=hyp,
         hypnogram_label=Path(hypnogram).name if hypnogram else "hypnogram", duration_s=rec.duration, eeg=eeg,
-        signals=[s for s in rec.signals if _is_ephys(s)], events=ev, reference=ref,
+        signals=[s for s in rec.signals if _is_ephys(s)], events=ev, events_span_s=rec.duration, reference=ref,
         reference_label=Path(reference).name if reference else "reference", notes=notes,
     )
 
@@ -300,6 +304,7 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> N
     events = pd.DataFrame(ev_rows) if ev_rows else None
     start = info["started"]
     duration = None
+    span = None  # stored events cover the session; detected ones, the recording
     eeg = None
     signals: list[Signal] = []
     if info["recording"]:
@@ -318,6 +323,7 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> N
             if events is None and detect and duration > 0:
                 events = _detect_events(eeg, rec, hyp.stages if hyp is not None else None,
                                         hyp.epoch_s if hyp else EPOCH_S, notes)
+                span = duration
         else:
             notes.append(f"The session's recording '{path}' is missing: no spectrogram, signal quality or events "
                          "from the signals.")
@@ -335,7 +341,7 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> N
         title=f"Night report: session {info['id']}",
         subtitle=f"Client {info['client']}, bed {info['bed'] or '?'}, {when}, {natural}, state {info['state']}.",
         start=start, hypnogram=hyp, hypnogram_label=f"{shown_kind} hypnogram", duration_s=duration, eeg=eeg,
-        signals=signals, events=events, glitches=glitches, decisions=decisions, reference=ref,
+        signals=signals, events=events, events_span_s=span, glitches=glitches, decisions=decisions, reference=ref,
         reference_label=f"{ref_kind} hypnogram", mode=mode, event_counts=counts or None, confidence=conf,
         notes=notes,
     )
@@ -395,6 +401,19 @@ def arousal_index(events: pd.DataFrame | None, tst_min: float, counts: dict[str,
     if counts is not None and "arousal" in counts:
         return float(counts["arousal"] / (tst_min / 60))
     return math.nan
+
+
+def _sleep_with_events(d: NightData, tst_min: float) -> float:
+    """Minutes of sleep the events could come from: the hypnogram's sleep within the events' span.
+
+    Events detected in a recording shorter than its hypnogram cover only the recording; an arousal
+    index over the whole hypnogram's sleep would understate it (0 per hour for an excerpt).
+    """
+    h, span = d.hypnogram, d.events_span_s
+    if h is None or span is None or d.events is None or h.duration - span <= h.epoch_s:
+        return tst_min
+    covered = h.stages[: math.ceil(span / h.epoch_s)]
+    return float(np.isin(covered, (1, 2, 3, 4)).sum() * h.epoch_s / 60)
 
 
 def distress_episodes(glitches: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -476,7 +495,10 @@ def _events_section(d: NightData, stats: dict[str, float] | None, ai: float) -> 
     distress = distress_episodes(d.glitches)
     if distress:
         raster.append(("distress episodes", np.asarray([g["onset_s"] for g in distress], dtype=float)))
-    sec.blocks.append(f"Arousal index: {_num(ai)} per hour of sleep. Distress episodes: {len(distress)}.")
+    within = ""
+    if stats is not None and _sleep_with_events(d, stats["TST"]) != stats["TST"]:
+        within = f" (over the {_hm(60 * _sleep_with_events(d, stats['TST']))} of sleep that the recording covers)"
+    sec.blocks.append(f"Arousal index: {_num(ai)} per hour of sleep{within}. Distress episodes: {len(distress)}.")
     sec.blocks.append(Table(["event", "total", *[f"in {lab}" for lab in STAGE_LABELS]], rows,
                             "Counts per stage of the hypnogram, with density per minute of that stage."))
     sec.blocks.append(Image.from_figure(plot_events(raster, d.hours, start=d.start), "event raster"))
@@ -591,7 +613,7 @@ def build_night_report(d: NightData) -> Report:
         stats = sleep_statistics(h.stages, h.epoch_s)
         if stats["TST"] == 0:
             notes.append("No sleep was scored in this night: the statistics that need sleep are n/a.")
-    ai = arousal_index(d.events, stats["TST"], d.event_counts) if stats else math.nan
+    ai = arousal_index(d.events, _sleep_with_events(d, stats["TST"]), d.event_counts) if stats else math.nan
     summary = rep.section("Summary")
     summary.blocks += [Note(n) for n in notes]
     summary.blocks += _summary(d, stats, ai)

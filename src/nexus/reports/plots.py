@@ -62,16 +62,23 @@ def to_png(fig: Figure) -> bytes:
 
 
 def _time_axis(ax: Axes, hours: float, start: dt.datetime | None) -> None:
-    """Ticks every 1 or 2 hours; labels are clock times when ``start`` is known."""
+    """Ticks every 2 or 1 hours, 15, 5 or 2 minutes (a few even on an excerpt); clock times when ``start`` is known."""
     from matplotlib.ticker import FuncFormatter, MultipleLocator
 
     ax.set_xlim(0, max(hours, 1 / 60))
-    step = 1.0 if hours <= 10 else 2.0
-    if hours < 2:
+    if hours > 10:
+        step = 2.0
+    elif hours >= 2:
+        step = 1.0
+    elif hours >= 0.75:
         step = 0.25
+    elif hours >= 0.25:
+        step = 5 / 60
+    else:
+        step = 2 / 60
     ax.xaxis.set_major_locator(MultipleLocator(step))
     if start is None:
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g} h"))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g} h" if step >= 0.25 else f"{60 * x:.0f} min"))
         ax.set_xlabel("time since start")
     else:
         ax.xaxis.set_major_formatter(
