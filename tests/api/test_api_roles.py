@@ -13,6 +13,8 @@ def _bodies(facility):
         ("POST", "/api/programs"): {"client_id": other, "text": "name: x"},
         ("POST", "/api/programs/check"): {"text": "name: x"},
         ("PUT", "/api/sessions/{session}/program"): {"text": "name: x"},
+        ("POST", "/api/clients/{client}/consent"): {"grant": ["research"]},
+        ("POST", "/api/clients/{client}/journal"): {"text": "a dream"},
     }
 
 
@@ -63,6 +65,12 @@ MATRIX = [
     ("PUT", "/api/sessions/{session}/program", {"technician", "admin"}),
     ("GET", "/api/clients", {"technician", "admin", "client"}),
     ("GET", "/api/clients/{client}", {"technician", "admin"}),
+    ("GET", "/api/clients/{client}/consent", STAFF),
+    ("POST", "/api/clients/{client}/consent", {"admin"}),
+    ("GET", "/api/clients/{client}/journal", set()),  # the client's own (the client principal is another client)
+    ("POST", "/api/clients/{client}/journal", set()),
+    ("GET", "/api/clients/{client}/export", {"admin"}),
+    ("POST", "/api/clients/{client}/erase", {"admin"}),  # allowed, then refused: the session runs (409)
     ("GET", "/api/programs", EVERYONE),
     ("GET", "/api/programs/{program}", STAFF),
     ("POST", "/api/programs", {"technician", "admin"}),
