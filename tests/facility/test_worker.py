@@ -22,6 +22,8 @@ from nexus.store.recording import RecordingJournal
 
 pytestmark = pytest.mark.timeout(600)
 
+UNREACHABLE = "postgresql+psycopg://nobody:x@127.0.0.1:9/nexus"  # nothing listens on port 9
+
 
 @pytest.fixture
 def store(tmp_path):
@@ -123,11 +125,20 @@ def test_a_worker_runs_its_beds_extracts_them_from_an_order_and_silences_a_bed_i
         assert w.sup.sessions[names[1]].state == "ended"
         assert sink is not None
         assert sink.safe
-        # no heartbeat for the lease time: every bed is silenced before anyone may take it
-        w._last_ok = time.monotonic() - 10.0
-        w._fence_if_stale()
+        # the database goes away: the beds run on for the lease time, then every bed is silenced before anyone
+        # may take it over
+        good, w.store = w.store, open_store(load_settings(database_url=UNREACHABLE), check=False)
+        lost_at = time.monotonic()
+        while w.held and time.monotonic() - lost_at < 30:
+            w._fence_if_stale()
+            w.sup.step()
+            time.sleep(0.05)
         assert w.held == {}
+        assert time.monotonic() - lost_at > 2.5 - 0.5 - 0.2  # not before the lease could have run out
+        assert w.report.beat_errors >= 1
         assert w.report.dropped == 2
+        w.store.close()
+        w.store = good
         # taken for dead: the worker stops
         w._on_beat(Beat(alive=False))
         assert w._stop.is_set()

@@ -39,7 +39,7 @@ from typing import Any
 
 from nexus.core.checks import check_number
 from nexus.core.clock import RealClock
-from nexus.core.errors import NexusError, StateError
+from nexus.core.errors import InvalidInputError, NexusError, StateError
 from nexus.core.log import logger
 from nexus.facility.beds import SleeperSink
 from nexus.facility.leases import HEARTBEAT_S, LEASE_S, Beat, Claim, claim, fair_share, heartbeat, register_worker
@@ -164,7 +164,7 @@ class Worker:
         self.lease_s = check_number("lease_s", lease_s, gt=0, unit="s")
         self.heartbeat_s = check_number("heartbeat_s", heartbeat_s, gt=0, unit="s")
         if self.heartbeat_s * 2 > self.lease_s:
-            raise NexusError(f"Invalid heartbeat {heartbeat_s:g} s for a lease of {lease_s:g} s: beat at least "
+            raise InvalidInputError(f"Invalid heartbeat {heartbeat_s:g} s for a lease of {lease_s:g} s: beat at least "
                              "twice per lease (e.g. --heartbeat 0.5 --lease 2.5).")
         self.tick_s = check_number("tick_s", tick_s, gt=0, le=1.0, unit="s")
         self.id = worker_id or new_worker_id()
