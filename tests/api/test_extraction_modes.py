@@ -61,3 +61,18 @@ def test_an_unknown_mode_is_refused_and_nothing_is_extracted(facility):
     assert facility.get(f"/api/sessions/{sid}").json()["live"]["extraction"] is None
     with facility.store.session() as s:
         assert s.get(NightSession, sid).state.value == "running"
+
+
+def test_the_feed_ends_on_the_ended_view_of_a_woken_bed(facility):
+    import json
+
+    sid = _stimulated(facility)["session"]
+    sub = facility.service.subscribe()
+    facility.service.extract(sid, "test", mode="immediate")
+    facility.service.advance(30.0)
+    views = []
+    while (m := sub.get()) is not None:
+        msg = json.loads(m)
+        views += [b for b in msg.get("beds", []) if b["session"] == sid]
+    assert "ended" in [v["state"] for v in views]
+    assert views[-1]["state"] == "ended"  # no stale 'running' view after it

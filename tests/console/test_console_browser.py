@@ -65,17 +65,30 @@ def test_floor_alarms_session_and_extraction(served, page, artifacts):
     expect(canvas).to_have_attribute("data-epochs", "5")
     page.screenshot(path=str(artifacts / "session.png"), full_page=True)
 
-    # extract it, with confirmation: the bed reaches the safe state
+    # extract it, with confirmation and a mode: stimulation stops at once, the wake plays, then the session ends
     page.click("#s-extract")
+    expect(page.locator("#confirm-mode")).to_have_value("gentle")  # the default: the gentlest wake
+    page.select_option("#confirm-mode", "immediate")
     page.click("#confirm-ok")
+    expect(page.locator("#session-view")).to_have_attribute("data-extraction", "immediate")
+    expect(page.locator("#s-meta")).to_contain_text("immediate wake")
+    assert service.bed(beds[0]["session"])["extraction"]["safe"] is True
+    service.advance(90.0)
     expect(page.locator("#s-meta")).to_contain_text("ended")
     expect(page.locator("#s-extract")).to_be_disabled()
     assert service.bed(beds[0]["session"])["lease"] in ("safe", "none")
 
-    # back on the floor: extract all
+    # back on the floor: release every other bed to natural sleep, then end them all
     page.click("nav a")
     expect(first).to_have_attribute("data-state", "ended")
     page.click("#extract-all")
+    page.select_option("#confirm-mode", "release")
+    page.click("#confirm-ok")
+    expect(page.locator('.tile[data-extraction="release"]')).to_have_count(5)
+    expect(page.locator('.tile[data-state="running"]')).to_have_count(5)  # released beds record on
+    page.screenshot(path=str(artifacts / "floor-released.png"), full_page=True)
+    page.click("#extract-all")
+    page.select_option("#confirm-mode", "end")
     page.click("#confirm-ok")
     expect(page.locator('.tile[data-state="ended"]')).to_have_count(6)
     expect(page.locator("#facility")).to_contain_text("0/6 beds running")

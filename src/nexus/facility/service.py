@@ -276,6 +276,8 @@ class FacilityService:
                 changed, self._changed = self._changed, set()
                 self._last_beds = self.clock.now()
                 beds = [self._bed_view(self._by_session[s]) for s in sorted(changed)]
+        if beds:  # before the beds that end below: their 'ended' view must be the last a console gets
+            self._publish({"type": "beds", "t": self.clock.now(), "beds": beds})
         done, self._extracted = self._extracted, []
         if done:  # beds whose extraction (wake) is over: end them here, rows written
             for mode, group in _by_mode(done).items():
@@ -289,8 +291,6 @@ class FacilityService:
                 with self._lock:
                     self._pending_glitches = pending[k:] + self._pending_glitches
                 break
-        if beds:
-            self._publish({"type": "beds", "t": self.clock.now(), "beds": beds})
 
     def advance(self, seconds: float) -> None:
         """Run the night for ``seconds`` of its clock, tick by tick, now (tests, fast-forward; no thread)."""
@@ -470,6 +470,8 @@ class FacilityService:
             assert self.sup is not None
             with self._lock:
                 self.sup.extract(session, mode)
+                view = self._bed_view(bed)
+            self._publish({"type": "beds", "t": self.clock.now(), "beds": [view]})  # consoles see it at once
         return self.bed(session)
 
     def extract_all(self, reason: str, *, mode: str | None = None) -> int:
@@ -485,6 +487,9 @@ class FacilityService:
             names = [b.plan.session for b in self._beds if b.state == "running"]
             if names:
                 self.sup.extract(names, mode)
+            views = [self._bed_view(self._by_session[n]) for n in names]
+        if views:
+            self._publish({"type": "beds", "t": self.clock.now(), "beds": views})  # consoles see it at once
         return len(names)
 
     def end_all(self, reason: str) -> int:

@@ -169,9 +169,10 @@ function renderTile(session) {
   el.querySelector(".stage").textContent = LABEL[b.stage] ?? "?";
   el.querySelector(".density").innerHTML = densityHTML(b.probs);
   el.querySelector(".prog").textContent = b.natural ? "natural night" : b.program;
+  el.dataset.extraction = b.extraction ? b.extraction.mode : "none";
   const c = b.commands || {};
-  el.querySelector(".cmds").textContent = b.natural ? `sound: ${b.lease}` :
-    `clicks ${c.click || 0} · cues ${c.cue || 0} · sound ${b.lease}`;
+  el.querySelector(".cmds").textContent = extractionText(b) || (b.natural ? `sound: ${b.lease}` :
+    `clicks ${c.click || 0} · cues ${c.cue || 0} · sound ${b.lease}`);
   const top = b.alarms.slice().sort((x, y) => rank(y.priority) - rank(x.priority))[0];
   el.querySelector(".alarm .msg").textContent = top ? `${top.priority}: ${top.kind}` : "";
 }
@@ -210,17 +211,31 @@ function alarmItem(a) {
   return li;
 }
 
+// asks for confirmation and the mode; resolves to the query string of the order ("" = end now), or null
 async function confirmExtract(text) {
   $("confirm-text").textContent = text;
   const dlg = $("confirm");
   dlg.showModal();
-  return new Promise((resolve) => { dlg.onclose = () => resolve(dlg.returnValue === "ok"); });
+  return new Promise((resolve) => {
+    dlg.onclose = () => {
+      if (dlg.returnValue !== "ok") { resolve(null); return; }
+      const mode = $("confirm-mode").value;
+      resolve(mode === "end" ? "" : `?mode=${encodeURIComponent(mode)}`);
+    };
+  });
 }
 
 $("extract-all").addEventListener("click", async () => {
-  if (!(await confirmExtract("Extract every bed now? Stimulation stops at once and every session ends."))) return;
-  try { await api("POST", "/api/facility/extract-all"); } catch (e) { alert(e.message); }
+  const q = await confirmExtract("Extract every bed? Stimulation stops at once everywhere.");
+  if (q === null) return;
+  try { await api("POST", "/api/facility/extract-all" + q); } catch (e) { alert(e.message); }
 });
+
+function extractionText(b) {
+  const x = b.extraction;
+  if (!x || b.state !== "running") return "";
+  return x.mode === "release" ? "released to sleep · silent" : `${x.mode} wake · sound ${b.lease}`;
+}
 
 // -- one session -----------------------------------------------------------------------------------
 async function loadSession(id) {
@@ -256,8 +271,11 @@ function renderSessionMeta(id) {
   if (!b) return;
   $("s-title").textContent = `${b.bed} · ${b.client_code}`;
   $("s-meta").textContent = `session ${b.session} · ${b.state}${b.end_reason ? " (" + b.end_reason + ")" : ""} · ` +
-    `${b.natural ? "natural night" : "program " + b.program} · stage ${LABEL[b.stage]} · ${b.epochs} epochs · sound ${b.lease}`;
+    `${b.natural ? "natural night" : "program " + b.program} · stage ${LABEL[b.stage]} · ${b.epochs} epochs · sound ${b.lease}` +
+    (extractionText(b) ? ` · ${extractionText(b)}` : "");
   $("session-view").dataset.state = b.state;
+  $("session-view").dataset.extraction = b.extraction ? b.extraction.mode : "none";
+  // a running bed can still be extracted (again: a firmer mode takes over; a softer one changes nothing)
   $("s-extract").disabled = b.state !== "running";
 }
 
@@ -271,9 +289,10 @@ function renderSessionAlarms(id) {
 
 $("s-extract").addEventListener("click", async () => {
   const id = state.view && state.view.id;
-  if (!id || !(await confirmExtract(`Extract ${id} now? Stimulation stops at once and the session ends.`))) return;
+  const q = id ? await confirmExtract(`Extract ${id}? Stimulation stops at once.`) : null;
+  if (q === null) return;
   try {
-    const b = await api("POST", `/api/sessions/${encodeURIComponent(id)}/extract`);
+    const b = await api("POST", `/api/sessions/${encodeURIComponent(id)}/extract` + q);
     state.beds.set(b.session, b);
     state.dirty.add(b.session);
     schedule();
