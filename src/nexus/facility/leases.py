@@ -166,6 +166,10 @@ def heartbeat(store: Any, worker_id: str, *, lease_s: float = LEASE_S) -> Beat:
     from nexus.store.models import BedLease, ExtractionOrder, FacilityRun, NightSession
 
     with store.session() as s:  # the beat alone, committed at once (it holds the run's row while it lasts)
+        if s.get_bind().dialect.name == "postgresql":
+            from sqlalchemy import text
+
+            s.execute(text("SET LOCAL synchronous_commit TO OFF"))  # a beat lost in a database crash is harmless
         t0 = time.time()
         now = db_now(s)
         t1 = time.time()
@@ -207,13 +211,14 @@ def fair_share(open_beds: int, workers: int, capacity: int) -> int:
 def claim(store: Any, worker_id: str, journal: str | Path, *, want: int, lease_s: float = LEASE_S) -> list[Claim]:
     """Claim up to ``want`` beds: free ones first, then those of workers whose lease ran out (takeovers).
 
-    Each bed is taken by a compare-and-set on its generation, so a bed that another worker claimed
-    in the meantime is skipped, never shared. A bed still ``prepared`` is started (``running``, its
-    night's clock at 0). The previous owner's run of a taken-over bed is closed.
+    The beds are taken by one compare-and-set (free, or held by a worker found dead; the generation
+    grows by one), so a bed that another worker claimed in the meantime is skipped, never shared. A
+    bed still ``prepared`` is started (``running``, its night's clock at 0). A worker is found dead
+    by closing its run while its heartbeat is still stale, so it cannot come back to its beds.
     """
-    from sqlalchemy import select, update
+    from sqlalchemy import case, select, update
 
-    from nexus.store.models import BedLease, DreamscapeProgram, FacilityRun, NightSession
+    from nexus.store.models import BedLease, Client, DreamscapeProgram, FacilityRun, NightSession
 
     want = int(want)
     if want <= 0:
@@ -242,22 +247,31 @@ def claim(store: Any, worker_id: str, journal: str | Path, *, want: int, lease_s
                 dead.add(w)
             elif s.scalar(select(FacilityRun.ended_at).where(FacilityRun.id == w)) is not None:
                 dead.add(w)  # closed already (stopped, or declared dead by another worker)
+        gone = dead | {r[1] for r in rows if r[1] and r[1] not in beats}  # dead, or never registered
+        pick = [(n, prev) for n, prev, _ in rows if prev is None or prev in gone][:want]
+        if not pick:
+            return []
+        prev_of = dict(pick)
+        # one compare-and-set for the batch: a bed is taken only while it is free or its worker is gone, so a
+        # bed that another worker claimed in the meantime (the row re-checked under its lock) is skipped
+        won = dict(s.execute(
+            update(lt).where(lt.c.session_id.in_(list(prev_of)),
+                             lt.c.worker_id.is_(None) | lt.c.worker_id.in_(sorted(gone) or [""]))
+            .values(worker_id=worker_id, generation=lt.c.generation + 1, claimed_at=now,
+                    takeovers=lt.c.takeovers + case((lt.c.worker_id.is_(None), 0), else_=1))
+            .returning(lt.c.session_id, lt.c.generation)).all())
+        if not won:
+            return []
+        names = sorted(won)
         jpath = str(Path(journal).absolute())
-        for session, prev, gen in rows:
-            if len(out) >= want:
-                break
-            if prev is not None and prev not in dead and prev in beats:
-                continue  # it beat again in the meantime
-            won = s.execute(update(lt).where(lt.c.session_id == session, lt.c.generation == gen)
-                            .values(worker_id=worker_id, generation=gen + 1, claimed_at=now,
-                                    takeovers=lt.c.takeovers + (1 if prev else 0))).rowcount
-            if not won:
-                continue  # another worker was faster
-            lease = s.get(BedLease, session)
-            row = s.get(NightSession, session)
-            assert lease is not None
-            assert row is not None
-            s.refresh(lease)
+        leases = {le.session_id: le for le in s.scalars(select(BedLease).where(BedLease.session_id.in_(names)))}
+        rows_s = {r.id: r for r in s.scalars(select(NightSession).where(NightSession.id.in_(names)))}
+        progs = {p.id: p for p in s.scalars(select(DreamscapeProgram).where(
+            DreamscapeProgram.id.in_({r.program_id for r in rows_s.values() if r.program_id})))}
+        codes = dict(s.execute(select(Client.id, Client.code).where(
+            Client.id.in_({r.client_id for r in rows_s.values()}))).all())
+        for name in names:
+            lease, row = leases[name], rows_s[name]
             if jpath not in lease.journals:
                 lease.journals = [*lease.journals, jpath]
             if row.state in (SessionState.PREPARED, SessionState.CALIBRATING):
@@ -266,13 +280,11 @@ def claim(store: Any, worker_id: str, journal: str | Path, *, want: int, lease_s
                 row.transition_to(SessionState.RUNNING)
                 row.started_at = now
             row.facility_run_id = worker_id
-            prog = s.get(DreamscapeProgram, row.program_id) if row.program_id else None
-            from nexus.store.models import Client
-
-            client = s.get(Client, row.client_id)
+            prog = progs.get(row.program_id) if row.program_id else None
+            prev = prev_of[name]
             hb = _aware(beats.get(prev)) if prev else None
-            out.append(Claim(session, gen + 1, dict(lease.plan), list(lease.journals), _aware(row.started_at),
-                             None if prog is None else dict(prog.body), "" if client is None else client.code,
+            out.append(Claim(name, int(won[name]), dict(lease.plan), list(lease.journals), _aware(row.started_at),
+                             None if prog is None else dict(prog.body), codes.get(row.client_id, ""),
                              previous=prev, lapsed_at=None if hb is None else hb + timedelta(seconds=lease_s)))
     return out
 
