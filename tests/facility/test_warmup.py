@@ -4,7 +4,8 @@ A numba kernel compiles on its first call for each new signature (dtype, dimensi
 layout). The probe below calls :func:`nexus.facility.warmup.warm_up`, records the signatures of
 every compiled function in the process, then runs the live computations as the loop does — the
 clean filter in place on the block, the live stager on its rows in 4-s pieces, every event
-detector with its mask on (as in deep sleep, where the sleep-gated detectors evaluate), and the
+detector with its mask on (as in deep sleep, where the sleep-gated detectors evaluate) and with one
+bed in their stages (a single row evaluated, which takes other filter kernels), and the
 facility loop itself for a few simulated seconds — and reports each signature that appeared after
 the warm-up. A kernel (or an array layout) missing from the warm-up list shows up there.
 """
@@ -79,6 +80,15 @@ PROBE = textwrap.dedent(
             stream.step(block[:, row], active)
         movement.step(block[:, [5, 6, 7]])
         arousals.step(block[:, 0], n2, block[:, 3])
+    # one bed in the detectors' stages, the others not: a gated detector evaluates a single row
+    one = np.zeros(S, dtype=bool)
+    one[0] = True
+    gated = [(SlowWaveStream(S, FS), 0), (SpindleStream(S, FS), 0), (REMStream(S, FS), [1, 2]),
+             (HeartRateStream(S, FS), 4)]
+    for tick in range(20):
+        block = rng.normal(0.0, 30.0, (S, len(CH), round(FS)))
+        for stream, row in gated:
+            stream.step(block[:, row], one)
     report["computations"] = new_since(base)
 
     # the facility loop itself, a few simulated seconds of a synthetic fleet

@@ -87,8 +87,15 @@ def _live_stager(lane: _Lane) -> None:
             stager.update()
 
 
-def _active(lane: _Lane) -> npt.NDArray[np.bool_]:
-    return np.ones(lane.rows, dtype=bool)
+def _masks(lane: _Lane) -> list[npt.NDArray[np.bool_]]:
+    """Stage masks a sleep-gated detector sees: every bed in its stages, and a single bed.
+
+    A gated detector evaluates only the beds whose window is in its stages; a few rows take
+    other filter kernels than many (:func:`nexus.dsp.longrow.zero_phase_any`), so both are warmed.
+    """
+    one = np.zeros(lane.rows, dtype=bool)
+    one[0] = True
+    return [np.ones(lane.rows, dtype=bool), one]
 
 
 def _row(lane: _Lane, piece: FloatArray) -> FloatArray:
@@ -98,33 +105,37 @@ def _row(lane: _Lane, piece: FloatArray) -> FloatArray:
 def _slow_waves(lane: _Lane) -> None:
     from nexus.events.slow_waves import SlowWaveStream
 
-    stream = SlowWaveStream(lane.rows, lane.fs)
-    for piece in lane.pieces():
-        stream.step(_row(lane, piece), _active(lane))
+    for mask in _masks(lane):
+        stream = SlowWaveStream(lane.rows, lane.fs)
+        for piece in lane.pieces():
+            stream.step(_row(lane, piece), mask)
 
 
 def _spindles(lane: _Lane) -> None:
     from nexus.events.spindles import SpindleStream
 
-    stream = SpindleStream(lane.rows, lane.fs)
-    for piece in lane.pieces():
-        stream.step(_row(lane, piece), _active(lane))
+    for mask in _masks(lane):
+        stream = SpindleStream(lane.rows, lane.fs)
+        for piece in lane.pieces():
+            stream.step(_row(lane, piece), mask)
 
 
 def _rems(lane: _Lane) -> None:
     from nexus.events.rems import REMStream
 
-    stream = REMStream(lane.rows, lane.fs)
-    for piece in lane.pieces():
-        stream.step(piece[:, [0, lane.n_channels - 1]], _active(lane))
+    for mask in _masks(lane):
+        stream = REMStream(lane.rows, lane.fs)
+        for piece in lane.pieces():
+            stream.step(piece[:, [0, lane.n_channels - 1]], mask)
 
 
 def _heart(lane: _Lane) -> None:
     from nexus.events.heart import HeartRateStream
 
-    stream = HeartRateStream(lane.rows, lane.fs)
-    for piece in lane.pieces():
-        stream.step(_row(lane, piece), _active(lane))
+    for mask in _masks(lane):
+        stream = HeartRateStream(lane.rows, lane.fs)
+        for piece in lane.pieces():
+            stream.step(_row(lane, piece), mask)
 
 
 def _movement(lane: _Lane) -> None:
