@@ -120,7 +120,7 @@ def test_the_runtime_guard_refuses_stimulation_after_distress_and_psyche_driven_
     refused = [d for d in decisions if d["description"] == "guard_refused"]
     r0 = [d for d in refused if d["session"] == "bed-0"]
     assert r0 and all(d["inputs"]["rule"] == "anti_exploitation" for d in r0)
-    assert r0[0]["inputs"]["command"]["kind"] == "click" and "after distress" in r0[0]["reason"]
+    assert r0[0]["inputs"]["command"]["kind"] == "click" and "during a distress episode" in r0[0]["reason"]
     assert r0[0]["inputs"]["decided_because"] == "More stimulation keeps them coming back."
     # bed 1's psyche-driven cues never played; each refusal is its own journaled decision
     r1 = [d for d in refused if d["session"] == "bed-1"]
@@ -185,3 +185,26 @@ def test_a_psyche_glitch_is_recorded_only_with_psyche_monitoring_consent(signals
     for sink in sinks:
         assert sink.played and {c.kind for c in sink.played if c.t >= 20.0} <= {"silence", "protect"}
     journal.close()
+
+
+def test_the_hold_after_distress_counts_from_the_episode_onset_like_the_controller():
+    from nexus.facility.guarding import LaneGuard
+
+    g = LaneGuard(2)
+    g.assign(0, _program(), FULL)
+    g.assign(1, _program(), FULL)
+
+    def step(t, open0):
+        cmds = [Command(s, t, "click", {"duration_s": 0.05, "level_db": -30.0}) for s in (0, 1)]
+        decisions = [Decision(t, c.session, "click", c, {"phase_deg": 2.0}, "CLAS") for c in cmds]
+        ok, out = g.screen(t, cmds, decisions, np.array([open0, False]))
+        return [c.session for c in ok], [d.reason for d in out if d.kind == "guard_refused"]
+
+    assert step(5.0, False) == ([0, 1], [])
+    ok, why = step(10.0, True)  # the episode opens
+    assert ok == [1] and "during a distress episode" in why[0]
+    assert step(60.0, True)[0] == [1]  # still open
+    ok, why = step(100.0, False)  # closed: the hold runs from the onset at 10 s
+    assert ok == [1] and "after distress" in why[0]
+    assert step(309.0, False)[0] == [1]
+    assert step(311.0, False)[0] == [0, 1]  # 301 s after the onset (a hold from the episode's end would refuse)

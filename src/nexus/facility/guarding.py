@@ -27,7 +27,7 @@ import numpy.typing as npt
 from nexus.dreamscape.controller import Command, Decision
 from nexus.dreamscape.schema import Program
 from nexus.guard.consent import Scope, plan_night, restrict_program
-from nexus.guard.exploitation import check_program
+from nexus.guard.exploitation import STIMULI, check_program
 from nexus.guard.runtime import SessionGuard, command_dict
 
 ALL_SCOPES: tuple[str, ...] = tuple(s.value for s in Scope if s is not Scope.OPT_OUT_NATURAL_NIGHTS)
@@ -52,6 +52,8 @@ class LaneGuard:
         """Each slot's program as written (before consent took anything out)."""
         self.refused = np.zeros(capacity, dtype=np.int64)
         """Commands refused per slot since its session started."""
+        self.open = np.zeros(capacity, dtype=bool)
+        """Slots with a distress episode open at the last step."""
 
     def assign(self, slot: int, program: Program | None, scopes: Iterable[str] | None) -> tuple[Program | None,
                                                                                                 list[str]]:
@@ -62,6 +64,7 @@ class LaneGuard:
         sc = list(ALL_SCOPES if scopes is None else scopes)
         self.written[slot] = program
         self.refused[slot] = 0
+        self.open[slot] = False
         run, why = self.allowed_program(program, sc)
         self.guards[slot] = SessionGuard(str(slot), sc, run)
         return run, why
@@ -130,12 +133,19 @@ class LaneGuard:
             The controller's commands and decisions of the step.
         distress : ndarray of bool, shape (capacity,)
             Slots with an open distress episode in this step.
+
+        Notes
+        -----
+        While an episode is open no stimulus passes; after it, none for the hold (at least five minutes, or the
+        program's distress response) counted from the episode's onset, as the controller counts it.
         """
-        if distress.any():
-            for s in np.flatnonzero(distress).tolist():
+        onsets = distress & ~self.open
+        if onsets.any():
+            for s in np.flatnonzero(onsets).tolist():
                 g = self.guards[s]
                 if g is not None:
                     g.exploitation.last_distress = float(t)
+        self.open = distress.copy()
         if not cmds:
             return cmds, decisions
         basis = {id(d.command): d for d in decisions if d.command is not None}
@@ -147,7 +157,11 @@ class LaneGuard:
             if g is None:
                 ok.append(c)
                 continue
-            allowed, rule, reason = g.check(c.t, c, inputs=None if d is None else d.inputs)
+            if self.open[c.session] and c.kind in STIMULI:
+                allowed, rule, reason = False, "anti_exploitation", (f"'{c.kind}' during a distress episode: only "
+                                                                     "silence or a soothing sound may play")
+            else:
+                allowed, rule, reason = g.check(c.t, c, inputs=None if d is None else d.inputs)
             if allowed:
                 ok.append(c)
                 continue
