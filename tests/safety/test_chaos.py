@@ -44,3 +44,9 @@ def test_a_malformed_program_hot_loaded_is_refused_and_the_bed_hears_the_same(tm
     r = chaos.malformed_program(beds=3, seconds=90.0, root=tmp_path)
     assert r.ok, r.observed
     assert r.others_affected == 0
+
+
+def test_a_killed_simulate_worker_stops_the_night_with_one_line_and_no_orphan(tmp_path):
+    r = chaos.worker_killed(beds=2, root=tmp_path)
+    assert r.ok, r.observed
+    assert "died (exit code -9)" in r.observed and "workers left 0" in r.observed

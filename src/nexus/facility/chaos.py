@@ -386,7 +386,8 @@ def half_sources_disconnect(beds: int = 8, seconds: float = 150.0, down_s: float
         ok = all_safe and not silenced_others and lost <= len(hit) * (down_s + 6.0)
         return ChaosResult("half the sources disconnect at once", "each unplugged bed raises source_error/dropout "
                            "and goes silent (no stimulation without its EEG) until its device is back; the other "
-                           "half hear exactly the same; only the unplugged time is missing",
+                           "half go on (their stimulation never stops); at most the unplugged time is missing (a "
+                           "device that buffers hands its backlog to the journal when it is back)",
                            f"{len(safe_lane)}/{len(hit)} unplugged beds silent within "
                            f"{max(safe_lane.values(), default=float('nan')):.1f} s of night; glitches {kinds}",
                            ok, round(max(wall), 3) if wall else None, lost, others, beds,
