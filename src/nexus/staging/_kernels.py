@@ -106,7 +106,7 @@ def block_stats(y, at, n, kmax, out, starts, window, seg, edge):
                 lag = x[kmax - k : width - k]
                 wk = hw[k]
                 h = 0.0
-                for i in range(k, n):
+                for i in range(n):  # weight 0 for i < k; a loop from 0 vectorises (one from k does not)
                     h += abs(cur[i] - lag[i]) * wk[i]
                 out[r, 19 + k] = h
             # drop the terms that reach before the block: differences and sign changes at its
