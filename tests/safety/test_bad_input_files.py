@@ -164,3 +164,23 @@ def test_a_killed_writers_partial_wav_is_cleaned_by_the_next_writer(tmp_path):
     with WavSink(out) as sink:
         sink.write(np.zeros(480, dtype=np.float32))
     assert out.exists() and not stale.exists() and not old.exists()
+
+
+def test_synth_hours_that_are_not_whole_seconds_are_refused_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "night.edf"
+    assert main(["synth", "-o", str(out), "--hours", "0.5001"]) == 2
+    assert "not a whole number of seconds" in _one_line_error(capsys) and not out.exists()
+
+
+def test_simulate_into_a_folder_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NEXUS_DATA_DIR", str(tmp_path / "data"))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if subprocess.run(["chattr", "+i", str(locked)], capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot make a folder immutable here (chattr +i needs root on a supporting file system)")
+    try:
+        rc = main(["simulate", "--clients", "1", "--hours", "0.01", "--out", str(locked / "night"), "--no-progress"])
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=False)
+    assert rc == StorageError.exit_code
+    assert "Cannot write to the output folder" in _one_line_error(capsys)

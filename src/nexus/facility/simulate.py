@@ -35,7 +35,7 @@ import numpy as np
 
 from nexus.core.checks import check_number, check_option
 from nexus.core.clock import ManualClock
-from nexus.core.errors import InvalidInputError, SafetyError, StateError
+from nexus.core.errors import InvalidInputError, SafetyError, StateError, StorageError
 from nexus.core.glitches import AlarmPriority, GlitchCategory
 from nexus.core.log import logger
 from nexus.core.stages import EPOCH_S
@@ -533,9 +533,15 @@ def simulate(
     root = Path(out)
     if (root / "journal" / "sessions.jsonl").exists():
         raise InvalidInputError(f"'{root}' already holds a simulation; choose an empty output folder.")
-    root.mkdir(parents=True, exist_ok=True)
-    if audio is not None:
-        Path(audio).mkdir(parents=True, exist_ok=True)
+    for folder in (root, *(() if audio is None else (Path(audio),))):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".nexus-write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(f"Cannot write to the output folder '{folder}' ({exc.strerror or exc}): choose "
+                               "another --out (or fix its permissions).") from None
     run_id = run_id or "n" + uuid.uuid4().hex[:8]
     if not run_id.replace("-", "").isalnum() or len(run_id) > 24:
         raise InvalidInputError(f"Invalid run id '{run_id}': use at most 24 letters, digits or '-'.")

@@ -269,13 +269,17 @@ def write_edf(
         )
         for s in signals
     ]
-    edf = edfio.Edf(
-        sigs,
-        patient=edfio.Patient(code=patient_code),
-        recording=edfio.Recording(startdate=start.date()),
-        starttime=start.time(),
-        annotations=[edfio.EdfAnnotation(a.onset, a.duration or None, a.text[:200]) for a in annotations],
-    )
+    try:
+        edf = edfio.Edf(
+            sigs,
+            patient=edfio.Patient(code=patient_code),
+            recording=edfio.Recording(startdate=start.date()),
+            starttime=start.time(),
+            annotations=[edfio.EdfAnnotation(a.onset, a.duration or None, a.text[:200]) for a in annotations],
+        )
+    except ValueError as exc:  # e.g. a length that is not a whole number of 1-s data records
+        raise InvalidInputError(f"Cannot write the EDF '{out}': {exc}. Give every signal a whole number of "
+                                "seconds.") from None
     with atomic_path(out) as tmp:
         edf.write(tmp)
     return out

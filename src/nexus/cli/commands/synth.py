@@ -50,6 +50,10 @@ def synth(
     prof = get_profile(profile)
     check_number("hours", hours, gt=0, le=24, unit="h")
     check_number("fs", fs, ge=100, le=4096, unit="Hz")
+    if abs(hours * 3600.0 - round(hours * 3600.0)) > 1e-6:
+        raise InvalidInputError(f"Invalid value for 'hours': {hours:g} h is {hours * 3600.0:g} s, not a whole "
+                                "number of seconds (EDF data records are 1 s long); e.g. --hours "
+                                f"{round(hours * 3600.0) / 3600.0:g}.")
     if distress is not None:
         check_number("distress", distress, ge=0, le=20)
     out = check_writable_path(output, "EDF file")
