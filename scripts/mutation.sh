@@ -86,6 +86,7 @@ for arg in "${modules[@]}"; do
   mkdir -p "$work/tests"
   cp "$snap/tests/conftest.py" "$work/tests/"
   [ -d "$snap/tests/data" ] && cp -r "$snap/tests/data" "$work/tests/"
+  [ -d "$snap/examples" ] && rm -rf "$work/examples" && cp -r "$snap/examples" "$work/"  # example programs tests read
   for t in "${tests[@]}"; do mkdir -p "$work/$(dirname "$t")"; cp -r "$snap/$t" "$work/$(dirname "$t")/"; done
   # the conftest.py of every folder between tests/ and the selected paths (their fixtures)
   for t in "${tests[@]}"; do
