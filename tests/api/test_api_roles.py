@@ -63,6 +63,7 @@ MATRIX = [
     ("GET", "/api/sessions/{session}/events", {"technician", "admin"}),
     ("GET", "/api/sessions/{session}/decisions", STAFF),
     ("PUT", "/api/sessions/{session}/program", {"technician", "admin"}),
+    ("GET", "/api/sessions/{session}/report", {"technician", "admin"}),  # allowed, then 409: the night runs
     ("GET", "/api/clients", {"technician", "admin", "client"}),
     ("GET", "/api/clients/{client}", {"technician", "admin"}),
     ("GET", "/api/clients/{client}/consent", STAFF),

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
+from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from nexus.api.deps import ModeQuery, PrincipalDep, ServiceDep, StoreDep, allow, own_client
-from nexus.api.schemas import Bed, BedEvent, CheckResult, Decision, Hypnogram, ProgramCheckIn, SessionOut
-from nexus.core.errors import NotFoundError
-from nexus.core.lifecycle import SessionState
+from nexus.api.schemas import Bed, BedEvent, CheckResult, Decision, Hypnogram, Problem, ProgramCheckIn, SessionOut
+from nexus.core.errors import NotFoundError, StateError
+from nexus.core.lifecycle import FINAL_STATES, SessionState
 from nexus.facility.service import FacilityService
 from nexus.guard.policy import Action, Principal
 from nexus.store.db import Store
@@ -106,6 +107,35 @@ def decisions(session: str, principal: PrincipalDep, store: StoreDep, service: S
         rows = s.scalars(select(DecisionRow).where(DecisionRow.session_id == session)
                          .order_by(DecisionRow.t_s).limit(1000))
         return [Decision(t_s=d.t_s, kind=d.kind, command=d.command, reason=d.reason) for d in rows]
+
+
+@router.get("/{session}/report", response_class=HTMLResponse,
+            responses={200: {"content": {"text/html": {}}, "description": "The night report (one HTML page)."},
+                       404: {"description": "No such session."},
+                       409: {"description": "The night has not ended yet.", "model": Problem}})
+def report(session: str, principal: PrincipalDep, store: StoreDep) -> HTMLResponse:
+    """The night report of an ended session (``nexus report SESSION``): hypnogram, stages, events, glitches.
+
+    Psyche alarms keep their detail only for whoever may read it (the client, or staff with the client's
+    ``psyche_monitoring`` consent).
+    """
+    row = _checked(store, principal, session, Action.SIGNALS_READ)
+    allow(store, principal, Action.DECISIONS_READ, row.client_id)
+    if row.state not in FINAL_STATES:
+        raise StateError(f"Session '{session}' is {row.state.value}: its report is ready once the night has ended.")
+    from nexus.guard.policy import authorize
+    from nexus.reports.document import to_html
+    from nexus.reports.night import build_night_report, night_from_session
+
+    night = night_from_session(store, session, detect=False)
+    with store.session() as s:
+        c = s.get(Client, row.client_id)
+        scopes = list(c.consent_scopes or []) if c is not None else []
+    if not authorize(principal, Action.PSYCHE_READ, client_id=row.client_id, client_scopes=scopes).allowed:
+        for g in night.glitches:
+            if g.get("category") == "psyche":
+                g["message"] = "Psyche alarm: the detail needs the client's psyche_monitoring consent."
+    return HTMLResponse(to_html(build_night_report(night)))
 
 
 @router.post("/{session}/extract", responses={404: {"description": "No such session."},
