@@ -196,6 +196,7 @@ def _loop(sup: Supervisor, floor: Floor | None, seconds: float, tick_s: float, r
                 _join(sup, offer, run_id, beds, store, say)
 
     take()  # devices there from the start (a replay's files) join before the clock starts
+    sup.settle()  # their lanes built and warmed up now; later layouts are built beside the running loop
     t_end = clock.now() + seconds
     nxt = clock.now()
     while True:

@@ -86,6 +86,8 @@ class SessionRuntime:
     sink: BedSink | None = None
     scopes: list[str] | None = None
     withheld: int = 0  # psyche glitches not recorded for want of 'psyche_monitoring' consent
+    backlog: list[tuple[Any, float]] = field(default_factory=list)  # (samples, t0) while its lane is built
+    waiting_duplicates: int = 0  # duplicate chunks while it waited for its lane (counted once it joins)
 
 
 @dataclass
@@ -182,6 +184,11 @@ class Supervisor:
         self.between_steps: list[Callable[[], object]] = []
         """Called after every lane step (e.g. the extraction-order desk: orders reach a long tick in time)."""
         self.listeners = self.recorder.listeners
+        self.background_lanes = not isinstance(clock, ManualClock)
+        """Build the lanes of new layouts on a background thread (real clock): their warm-up never stalls a tick."""
+        self._joining: dict[str, SessionRuntime] = {}
+        self._building: dict[tuple[tuple[str, ...], float], Any] = {}
+        self._builder: Any = None
         """Called with (kind, records) for stages, events, decisions and glitches (console feed, summaries)."""
 
     @property
@@ -195,8 +202,9 @@ class Supervisor:
         return self.recorder.epochs_staged
 
     # -- adding sessions -------------------------------------------------------------------------
-    def _new_lane(self, channels: Sequence[str], fs: float, capacity: int) -> Lane:
-        lane = Lane(
+    def _build_lane(self, channels: Sequence[str], fs: float, capacity: int) -> Lane:
+        # a Lane with analyzers warms up every kernel of its layout (seconds): the background builder calls this
+        return Lane(
             channels,
             fs,
             capacity,
@@ -204,9 +212,14 @@ class Supervisor:
             analyzers=self.analyzers,
             deterministic=isinstance(self.clock, ManualClock),
         )
+
+    def _new_lane(self, channels: Sequence[str], fs: float, capacity: int) -> Lane:
+        return self._install_lane(self._build_lane(channels, fs, capacity))
+
+    def _install_lane(self, lane: Lane) -> Lane:
         self.lanes.append(lane)
         self._lane_t0[id(lane)] = self.clock.now()
-        self._system[id(lane)] = SystemWatch(capacity, fs)
+        self._system[id(lane)] = SystemWatch(lane.capacity, lane.fs)
         return lane
 
     def _due_index(self, lane: Lane, now: float | None = None) -> int:
@@ -215,7 +228,7 @@ class Supervisor:
 
     def _check_new(self, sessions: Iterable[str]) -> list[str]:
         names = list(sessions)
-        dup = [s for s in names if s in self.sessions]
+        dup = [s for s in names if s in self.sessions or s in self._joining]
         if dup or len(set(names)) != len(names):
             raise StateError(f"Session(s) {', '.join(dup or names)} already running; give each session a new id.")
         return names
@@ -314,6 +327,16 @@ class Supervisor:
                 if slot is not None:
                     lane = ln
                     break
+        if lane is None and self.background_lanes and self.analyzers:
+            # a new layout (or every lane of it full): its lane is built and warmed up on a background thread,
+            # never inside a tick; the bed joins when it is ready, and everything it sends meanwhile is journaled
+            rt = SessionRuntime(session, None, -1, source=source)  # type: ignore[arg-type]
+            rt.program, rt.sink, rt.scopes = program, sink, sc
+            self._joining[session] = rt
+            if self.journal is not None:
+                self.journal.add_session(session, channels, fs)
+            self._build_for((channels, fs))
+            return
         if lane is None:
             lane = self._new_lane(channels, fs, self.lane_capacity)
             slot = 0
@@ -323,6 +346,89 @@ class Supervisor:
         self._sourced.append(rt)
         if self.journal is not None:
             self.journal.add_session(session, channels, fs)
+
+    # -- lanes built in the background -----------------------------------------------------------
+    def _build_for(self, layout: tuple[tuple[str, ...], float]) -> None:
+        """Start building a lane of ``layout`` on the builder thread (once per layout at a time)."""
+        if layout in self._building:
+            return
+        if self._builder is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexus-lane-build")
+        channels, fs = layout
+        logger.info("Building a lane for %d channels at %g Hz in the background.", len(channels), fs)
+        self._building[layout] = self._builder.submit(self._build_lane, channels, fs, self.lane_capacity)
+
+    @property
+    def joining(self) -> list[str]:
+        """Sessions waiting for their lane (a new layout being built and warmed up); they record meanwhile."""
+        return list(self._joining)
+
+    def _install_built(self, wait: bool = False) -> None:
+        """Install the lanes built meanwhile and start the sessions waiting for them (``wait``: all of them)."""
+        for layout, fut in list(self._building.items()):
+            if not wait and not fut.done():
+                continue
+            del self._building[layout]
+            try:
+                lane = self._install_lane(fut.result())
+            except Exception as exc:  # the beds of this layout cannot be analysed: they stay out, said once
+                for rt in [r for r in self._joining.values() if _layout(r) == layout]:
+                    del self._joining[rt.session]
+                    rt.state = "ended"
+                    logger.error("Session %s cannot join: building its lane failed (%s).", rt.session, exc)
+                    if rt.source is not None:
+                        rt.source.close()
+                continue
+            free = iter(range(lane.capacity))
+            for rt in [r for r in self._joining.values() if _layout(r) == layout]:
+                slot = next(free, None)
+                if slot is None:  # more beds than one lane holds: the next lane is built for them
+                    self._build_for(layout)
+                    if wait:
+                        self._install_built(wait=True)
+                    break
+                del self._joining[rt.session]
+                rt.lane, rt.slot = lane, slot
+                self.sessions[rt.session] = rt
+                self._sourced.append(rt)
+                self._start_backlog(rt)
+
+    def _start_backlog(self, rt: SessionRuntime) -> None:
+        """Start a bed on its lane with its first samples (already journaled): they end now, ``delay_s`` ahead.
+
+        Later samples may then arrive up to ``delay_s`` later than these did and still be in time. On a
+        real clock, first samples older than that (a device's buffer, a bed that waited for its lane) are
+        in the recording only, not analysed: the bed's analysis keeps up with the clock instead of
+        lagging by them for the whole night (and overflowing the jitter buffer). In fast-forward every
+        sample is analysed (the session starts where the lane is).
+        """
+        lane, chunks = rt.lane, rt.backlog
+        rt.backlog = []
+        lane.counts["duplicate"][rt.slot] += rt.waiting_duplicates
+        rt.waiting_duplicates = 0
+        if not chunks:
+            return
+        x_last, t_last = chunks[-1]
+        end = round(t_last * lane.fs) + x_last.shape[1]  # session index after the last sample so far
+        start = self._due_index(lane) + round(self.delay_s * lane.fs) - end
+        if isinstance(self.clock, ManualClock):
+            start = max(start, lane.processed - round(chunks[0][1] * lane.fs))
+        lane.attach([rt.slot], start, sessions=[rt.session])
+        self._assign(lane, rt.slot, rt.program, rt.sink, start, rt.scopes)
+        rt.started = True
+        for x, t0 in chunks:
+            i0 = round(t0 * lane.fs)
+            skip = min(x.shape[1], max(0, lane.processed - (start + i0)))  # already past: recorded, not analysed
+            if skip < x.shape[1]:
+                lane.put([rt.slot], [i0 + skip], x[None, :, skip:])
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait until every lane being built is ready and its beds have joined (start-up, before the first tick)."""
+        for fut in list(self._building.values()):
+            fut.result(timeout=timeout)
+        self._install_built(wait=True)
 
     def _free_slot(self, lane: Lane) -> int | None:
         used = {r.slot for r in self._sourced if r.lane is lane and r.state != "ended"}
@@ -494,9 +600,13 @@ class Supervisor:
         wall0 = time.perf_counter()
         rep = TickReport(t=t_tick)
         n_glitch = len(self.glitches)
+        if self._building:
+            self._install_built()
         for rt in self._sourced:
             if rt.state != "ended":
                 self._pull_source(rt, t_tick)
+        for rt in list(self._joining.values()):  # waiting for their lane: recorded now, analysed once it is built
+            self._pull_source(rt, t_tick)
         for lane in self.lanes:
             due = self._due_index(lane, t_tick)
             feeds = [f for f in self._fleets if f.lane is lane]
@@ -579,27 +689,34 @@ class Supervisor:
     def _accept(self, rt: SessionRuntime, chunk: Any) -> None:
         lane = rt.lane
         if rt.gate is None:
-            rt.gate = ChunkGate(lane.n_channels, lane.fs)
-        v = rt.gate.check(chunk.data, chunk.fs, chunk.seq, chunk.t0, started=rt.started)  # the monitor's edge checks
+            rt.gate = ChunkGate(len(rt.source.channels), float(rt.source.fs))  # type: ignore[union-attr]
+        # the monitor's edge checks (a waiting bed's chunks must follow on from its first, too)
+        v = rt.gate.check(chunk.data, chunk.fs, chunk.seq, chunk.t0, started=rt.started or bool(rt.backlog))
         rt.rejected += v.rejected
-        lane.counts["duplicate"][rt.slot] += v.duplicate
+        if rt.session in self._joining:
+            rt.waiting_duplicates += v.duplicate
+        else:
+            lane.counts["duplicate"][rt.slot] += v.duplicate
         for kind, onset, message in v.issues:
             self._glitch(rt, onset, kind, message)
         if v.data is None:
             return
         x, t0 = v.data, v.t0
-        if not rt.started:
-            # the session's sample 0 is placed so that this chunk ends now, delay_s ahead of the due index:
-            # later samples may then arrive up to delay_s later than this one did and still be in time
-            # (ending it at the due index left no slack at all: the delay cancelled out)
-            start = self._due_index(lane) + round(self.delay_s * lane.fs) - x.shape[1] - round(t0 * lane.fs)
-            start = max(start, lane.processed - round(t0 * lane.fs))
-            lane.attach([rt.slot], start, sessions=[rt.session])
-            self._assign(lane, rt.slot, rt.program, rt.sink, start, rt.scopes)
-            rt.started = True
-        lane.put([rt.slot], [round(t0 * lane.fs)], x[None])
+        if rt.session in self._joining:  # no lane yet: journaled now, kept for the lane (see _start_backlog)
+            rt.backlog.append((x, t0))
+            keep = self.buffer_s * float(chunk.fs)  # the lane needs only its last delay_s; its buffer is plenty
+            while len(rt.backlog) > 1 and sum(b[0].shape[1] for b in rt.backlog[1:]) >= keep:
+                rt.backlog.pop(0)
+            if self.journal is not None and self.record_signals:
+                self.journal.write_signals([rt.session], [t0], x[None])
+            return
         if self.journal is not None and self.record_signals:
             self.journal.write_signals([rt.session], [t0], x[None])
+        if not rt.started:
+            rt.backlog = [(x, t0)]
+            self._start_backlog(rt)
+            return
+        lane.put([rt.slot], [round(t0 * lane.fs)], x[None])
 
     def _watch_dropouts(self, lane: Lane) -> None:
         # vectorised over the lane; Python work only for the sessions whose state changes
@@ -714,8 +831,21 @@ class Supervisor:
     def close(self) -> None:
         """End every session (sources closed) and flush the journal; the journal stays open to finalize.
 
-        Results still held by analyzers (background staging) are collected and recorded first.
+        Results still held by analyzers (background staging) are collected and recorded first. Beds
+        waiting for their lane join first (their lane's build is waited for), so that they end as the others.
         """
+        try:
+            self.settle(timeout=120.0)
+        except Exception as exc:  # a build that fails or hangs: those beds end with what they journaled
+            logger.error("Lanes still being built at the end could not be installed: %s", exc)
+        for rt in list(self._joining.values()):
+            self._pull_source(rt, self.clock.now())
+            rt.state = "ended"
+            if rt.source is not None:
+                rt.source.close()
+        self._joining.clear()
+        if self._builder is not None:
+            self._builder.shutdown(wait=False, cancel_futures=True)
         for lane in self.lanes:
             self._collect(lane, lane.finish(), TickReport(t=self.clock.now()))
         for name in list(self.sessions):
@@ -724,3 +854,9 @@ class Supervisor:
             lane.close()
         if self.journal is not None:
             self.journal.flush(force=True)
+
+
+def _layout(rt: SessionRuntime) -> tuple[tuple[str, ...], float]:
+    src = rt.source
+    assert src is not None
+    return tuple(src.channels), float(src.fs)
