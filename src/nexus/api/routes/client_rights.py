@@ -19,7 +19,7 @@ from nexus.api.deps import PrincipalDep, StoreDep
 
 router = APIRouter(prefix="/api/clients", tags=["client rights"])
 
-NOT_FOUND = {404: {"description": "No such client."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such client."}}
 
 
 class ConsentIn(BaseModel):

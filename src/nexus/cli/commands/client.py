@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from nexus.cli.commands.user import as_option, cli_principal, open_db
@@ -57,7 +59,7 @@ def list_(as_json: bool, as_user: str | None) -> None:
         me = cli_principal(store, as_user)
         check_access(store, me, Action.CONSENT_READ)  # a refusal is audited
         with store.session() as s:
-            rows = [{"code": c.code, "id": c.id, "consent": list(c.consent_scopes or []),
+            rows: list[dict[str, Any]] = [{"code": c.code, "id": c.id, "consent": list(c.consent_scopes or []),
                      "erased": c.erased_at is not None}
                     for c in s.scalars(select(Client).order_by(Client.created_at, Client.code))]
             append(s, me.actor, "access.client.list", None, {"clients": len(rows)})
