@@ -14,7 +14,7 @@ from typing import Any
 from nexus.dreamscape.schema import Program
 from nexus.guard.chain import AuditRecord
 from nexus.guard.consent import Scope, allowed_under, effective_scopes
-from nexus.guard.exploitation import ExploitationGuard
+from nexus.guard.exploitation import ExploitationGuard, program_levels
 
 
 def command_dict(cmd: Any) -> dict[str, Any]:
@@ -67,6 +67,8 @@ class SessionGuard:
         if program is not None:
             self.exploitation.hold_s = max(self.exploitation.hold_s,
                                            ExploitationGuard.for_program(program).hold_s)
+            if self.exploitation.last_distress is None:  # after distress a new program cannot raise the levels
+                self.exploitation.program_level = program_levels(program)
 
     def check(self, t: float, cmd: Any, *, distress: bool = False,
               inputs: Mapping[str, Any] | None = None) -> tuple[bool, str, str]:
