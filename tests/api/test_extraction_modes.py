@@ -76,3 +76,8 @@ def test_the_feed_ends_on_the_ended_view_of_a_woken_bed(facility):
         views += [b for b in msg.get("beds", []) if b["session"] == sid]
     assert "ended" in [v["state"] for v in views]
     assert views[-1]["state"] == "ended"  # no stale 'running' view after it
+
+
+def test_status_reports_the_live_loop_step_p99(facility):
+    st = facility.get("/api/facility").json()
+    assert st["tick_ms_p99"] is not None and st["tick_ms_p99"] > 0  # the fixture stepped 95 s of the night

@@ -141,6 +141,8 @@ class FacilityStatus(BaseModel):
     ticks: int
     lag_s: float
     consoles: int
+    tick_ms_p99: float | None = Field(None, description="99th percentile of the live loop's step over its last "
+                                                        "240 ticks (a minute at 1x), ms.")
 
 
 class ExtractAll(BaseModel):

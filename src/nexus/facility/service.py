@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -175,6 +176,7 @@ class FacilityService:
         self._by_session: dict[str, _Bed] = {}
         self._alarms: dict[int, dict[str, Any]] = {}
         self._pending_glitches: list[dict[str, Any]] = []
+        self._tick_ms: deque[float] = deque(maxlen=240)  # wall time of the last ticks' supervisor steps, ms
         self._changed: set[str] = set()
         self.sup: Supervisor | None = None
         self.journal: RecordingJournal | None = None
@@ -266,9 +268,11 @@ class FacilityService:
 
     def _tick(self, target: float) -> None:
         assert self.sup is not None
+        t0 = time.perf_counter()
         with self._lock:
             self.clock.advance(max(0.0, target - self.clock.now()))
             self.sup.step()
+            self._tick_ms.append(1e3 * (time.perf_counter() - t0))  # the live loop's step, lock included
             pending, self._pending_glitches = self._pending_glitches, []
             beds = []
             # changed beds go out about once a second of real time (stages and alarms go out at once)
@@ -702,7 +706,8 @@ class FacilityService:
                     "running": sum(b.state == "running" for b in self._beds),
                     "ticks": 0 if sup is None else sup.ticks,
                     "lag_s": round(max(0.0, self.wall.now() - self.clock.now()), 2) if self._thread else 0.0,
-                    "consoles": len(self._subs)}
+                    "consoles": len(self._subs),
+                    "tick_ms_p99": (round(float(np.percentile(self._tick_ms, 99)), 1) if self._tick_ms else None)}
 
     # -- the feed --------------------------------------------------------------------------------
     def subscribe(self) -> Subscriber:

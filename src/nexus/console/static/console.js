@@ -110,14 +110,18 @@ function handle(msg) {
 }
 
 let frame = 0;
+const renderMs = window.nexusRenderMs = [];  // the last render passes' script time, ms
 function schedule() {  // one DOM pass per animation frame, only for the beds that changed
   if (frame) return;
   frame = requestAnimationFrame(() => {
+    const t0 = performance.now();
     frame = 0;
     for (const s of state.dirty) renderTile(s);
     state.dirty.clear();
     showStatus();
     if (state.view && state.view.name === "session") renderSessionMeta(state.view.id);
+    renderMs.push(performance.now() - t0);  // read by bench/console_floor.py
+    if (renderMs.length > 2000) renderMs.shift();
   });
 }
 
