@@ -9,7 +9,11 @@ Prints one JSON object:
   precision (detected episodes that overlap a true one of the same kind and session) and recall
   (true episodes overlapped by a detection), channel agreement for per-channel faults, and the
   detection latency (time raised − true onset) p50/p95. The stage handed in is the true stage
-  (the live stager is not part of this bench).
+  (the live stager is not part of this bench). Arousal storms: every other night gets a cluster of
+  ``STORM_AROUSALS`` arousals ``STORM_GAP_S`` apart (the generator's own arousals: EMG burst,
+  movement, heart rate); a true storm is wherever the generator's arousals (natural and injected)
+  number ``storm_count`` or more in ``storm_window_s`` (the monitor's definition), and the monitor
+  must find them from the signals alone.
 * ``clean``: nights without faults or distress (natural arousals stay): glitch episodes per
   bed-hour, by kind.
 * ``cost``: one step over ``--beds`` beds × 8 channels (EEG×2, EOG×2, EMG, ECG, Resp, Acc Z) at
@@ -32,11 +36,13 @@ import numpy as np
 
 from nexus.monitor.live import GlitchMonitor
 from nexus.monitor.offline import scan_recording, scan_signals
+from nexus.monitor.psyche import PsycheParams
 from nexus.sources.synthetic import CHANNELS
 from nexus.sources.synthetic.faults import EXTRA_FAULT_KINDS, FAULT_KINDS, schedule_faults
 from nexus.sources.synthetic.fleet import SyntheticFleet
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+STORM_AROUSALS, STORM_GAP_S = 16, 30.0
 COST_CHANNELS = ("EEG C4-M1", "EEG Fpz-Cz", "EOG E1-M2", "EOG E2-M2", "EMG Chin", "ECG", "Resp", "Acc Z")
 
 
@@ -61,6 +67,29 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> bool:
     return a0 < b1 and b0 < a1
 
 
+def _inject_storms(fleet: SyntheticFleet, hours: float, seeds: list[int]) -> None:
+    """A cluster of arousals on every other night, at a random time in the middle half of the night."""
+    for i in range(0, len(seeds), 2):
+        rng = np.random.default_rng([seeds[i], 31])
+        t0 = rng.uniform(0.25, 0.75) * hours * 3600.0
+        for k in range(STORM_AROUSALS):
+            fleet._arouse(i, t0 + k * STORM_GAP_S + rng.uniform(0.0, 5.0), float(rng.uniform(3.0, 10.0)), rng)
+
+
+def _storm_truth(fleet: SyntheticFleet, night: int, count: int, window_s: float) -> list[tuple[float, float]]:
+    """Intervals where the generator's arousals number ``count`` or more in the last ``window_s`` seconds."""
+    a = np.sort(fleet._arousals.onset[fleet._arousals.session == night])
+    spans = [(float(a[i + count - 1]), float(a[i] + window_s)) for i in range(a.size - count + 1)
+             if a[i + count - 1] < a[i] + window_s]
+    merged: list[tuple[float, float]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
 def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
     faults = [
         schedule_faults(FAULT_KINDS, hours, CHANNELS, s)
@@ -68,6 +97,7 @@ def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
         for s in seeds
     ]
     fleet = SyntheticFleet("typical_adult", seeds, hours=hours, faults=faults, distress=2, dtype=np.float64)
+    _inject_storms(fleet, hours, seeds)
     t0 = time.perf_counter()
     det = _stream(fleet, hours, block_s)
     wall = time.perf_counter() - t0
@@ -78,6 +108,9 @@ def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
             truth.append((i, str(k), float(o), float(o + d), None if c == "*" else str(c)))
         for o, d in zip(tr.distress.onset, tr.distress.duration, strict=True):
             truth.append((i, "distress", float(o), float(o + d), None))
+        pp = PsycheParams()
+        for lo, hi in _storm_truth(fleet, i, pp.storm_count, pp.storm_window_s):
+            truth.append((i, "arousal_storm", lo, hi, None))
     unmatched = [
         {
             "night": int(g.session),

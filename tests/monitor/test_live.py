@@ -194,3 +194,31 @@ def test_finish_closes_open_episodes(clean):
     done = mon.finish(30.0)
     assert len(done) == 1 and done[0].kind == "dropped_samples" and done[0].duration_s == pytest.approx(20.0, abs=1.5)
     assert not mon.active_flags().any()
+
+
+def _clipped(lo: float, hi: float, gain: float = 3.0, on_s: float = 100.0) -> np.ndarray:
+    x = _fleet_night(160.0)
+    a = round(on_s * FS)
+    x[0, 0, a:] = np.clip(gain * x[0, 0, a:] + 150.0 * np.sin(2 * np.pi * 1.0 * np.arange(x.shape[-1] - a) / FS),
+                          lo, hi)
+    return x
+
+
+def test_symmetric_rails_are_clipping_from_the_first_window():
+    out, _, _ = _run(_clipped(-100.0, 100.0))
+    g = next(g for g in out if g.kind == "clipping")
+    assert g.channel == "EEG C4-M1" and g.evidence["raised_s"] - 100.0 <= 1.6
+    assert {x.kind for x in out} == {"clipping"}
+
+
+def test_an_asymmetric_rail_is_clipping_when_seen_again_within_the_pairing_time():
+    out, _, _ = _run(_clipped(-130.0, 80.0))
+    g = next(g for g in out if g.kind == "clipping")
+    assert g.channel == "EEG C4-M1" and g.evidence["raised_s"] - 100.0 <= 2.6  # the first sighting counts
+    assert 99.0 <= g.onset_s <= 101.0
+
+
+def test_a_coarsely_quantised_clean_signal_is_not_clipping(clean):
+    x = np.round(clean / 0.5) * 0.5  # 0.5-µV steps: extremes repeat, but not on one rail window after window
+    out, _, _ = _run(x)
+    assert [g for g in out if g.kind == "clipping"] == []

@@ -12,12 +12,17 @@ CH = ("EEG C4-M1", "EEG Fpz-Cz", "EOG E1-M2", "EMG Chin", "ECG", "Resp", "Acc X"
 ON, OFF = 200.0, 320.0  # the episode
 
 
-def _night(seconds: float = 420.0, surge_bpm: float = 30.0, resp_rise: float = 10.0, seed: int = 0) -> np.ndarray:
-    """One bed: noise EEG, an ECG at 60 bpm and breathing at 14/min that speed up between ON and OFF."""
+def _night(seconds: float = 420.0, surge_bpm: float = 30.0, resp_rise: float = 10.0, seed: int = 0,
+           body: bool = True, on: float = ON, off: float = OFF, ramp_s: float = 10.0) -> np.ndarray:
+    """One bed: noise EEG, an ECG at 60 bpm and breathing at 14/min that speed up between ON and OFF.
+
+    ``body``: the chin EMG rises (up to ×3) and the sleeper moves every 12 s during the episode
+    (``on`` to ``off``, s; heart rate and breathing ramp over ``ramp_s``).
+    """
     rng = np.random.default_rng(seed)
     n = round(seconds * FS)
     t = np.arange(n) / FS
-    level = np.clip(np.minimum(t - ON, OFF - t) / 10.0, 0.0, 1.0)  # 10-s ramps
+    level = np.clip(np.minimum(t - on, off - t) / ramp_s, 0.0, 1.0)
     hr = 60.0 + surge_bpm * level
     beats_phase = np.cumsum(hr / 60.0 / FS)
     beat_t = np.searchsorted(beats_phase, np.arange(1, int(beats_phase[-1]))) / FS
@@ -28,10 +33,10 @@ def _night(seconds: float = 420.0, surge_bpm: float = 30.0, resp_rise: float = 1
     resp = 200.0 * np.sin(2 * np.pi * np.cumsum(rr / 60.0 / FS))
     x = np.zeros((1, len(CH), n))
     x[0, :3] = rng.normal(0, 15, (3, n))
-    x[0, 3] = rng.normal(0, 4, n) * (1.0 + 2.0 * level)
+    x[0, 3] = rng.normal(0, 4, n) * (1.0 + 2.0 * level * body)
     x[0, 4], x[0, 5] = ecg, resp
     x[0, 8] = 1000.0
-    for k in np.arange(ON + 5, OFF - 5, 12.0):  # movements through the episode
+    for k in np.arange(on + 5, off - 5, 12.0) if body else ():  # movements through the episode
         m = (t >= k) & (t < k + 2)
         x[0, 6, m] += 150.0 * np.sin(2 * np.pi * 1.5 * (t[m] - k))
     return x
@@ -60,19 +65,21 @@ def test_rem_heart_rate_surge_with_faster_breathing_is_distress():
     assert ON <= g.onset_s <= ON + 15.0 and g.evidence["raised_s"] - ON <= 20.0
     assert abs(g.onset_s + g.duration_s - OFF) <= 25.0
     ev = g.evidence
-    assert ev["hr_surge_bpm"] >= ev["threshold_surge_bpm"] and ev["resp_rise_per_min"] >= ev["threshold_resp_rise"]
+    assert ev["rule"] == "ramp" and ev["windows"] >= 3  # found while the surge builds
+    assert ev["hr_surge_2s_bpm"] >= ev["threshold_ramp_bpm"] and ev["hr_rise_3s_bpm"] >= 2.0
+    assert g.evidence["raised_s"] - ON <= 10.0
     assert ev["stage"] == 4 and ev["movement_s"] >= 0
     assert any(p for t, p, _ in psy if ON + 30 < t < OFF - 10) and not any(p for t, p, _ in psy if t < ON)
     assert [k for k in {g.kind for g in out} if k != "distress"] == []  # nothing technical
 
 
 @pytest.mark.parametrize(
-    ("stage", "surge", "rise"),
-    [(3, 30.0, 10.0), (4, 6.0, 10.0), (4, 30.0, 0.0), (4, 0.0, 0.0)],
-    ids=["in-N3", "small-surge", "breathing-unchanged", "calm"],
+    ("stage", "surge", "rise", "body"),
+    [(3, 30.0, 10.0, True), (4, 6.0, 10.0, True), (4, 30.0, 0.0, False), (4, 0.0, 0.0, True)],
+    ids=["in-N3", "small-surge", "heart-rate-alone", "calm"],
 )
-def test_no_distress_without_its_signs(stage, surge, rise):
-    out, psy = _run(_night(surge_bpm=surge, resp_rise=rise), stage=stage)
+def test_no_distress_without_its_signs(stage, surge, rise, body):
+    out, psy = _run(_night(surge_bpm=surge, resp_rise=rise, body=body), stage=stage)
     assert [g for g in out if g.kind == "distress"] == []
     assert not any(p for _, p, _ in psy)
 
@@ -97,3 +104,18 @@ def test_arousal_storm_from_arousals_handed_in():
     assert 12 * 20.0 - 25 <= storm[0].evidence["raised_s"] <= 12 * 20.0 + 25
     calm, _ = _run(x, stage=2, arousals_every_s=120.0)
     assert [g for g in calm if g.kind == "arousal_storm"] == []
+
+
+def test_an_arousal_heart_rate_jump_is_not_distress():
+    # arousals: the heart rate jumps within a second and stays up for a few seconds, with EMG and movement
+    x = np.concatenate([_night(60.0, surge_bpm=20.0, resp_rise=3.0, on=20.0, off=34.0, ramp_s=1.0, seed=k)
+                        for k in range(6)], axis=-1)
+    out, psy = _run(x, stage=2)
+    assert [g for g in out if g.kind == "distress"] == [] and not any(p for _, p, _ in psy)
+
+
+def test_a_slowly_building_surge_is_found_by_the_sustained_rule():
+    out, _ = _run(_night(surge_bpm=30.0, resp_rise=10.0, ramp_s=60.0), stage=4)
+    dis = [g for g in out if g.kind == "distress"]
+    assert dis and dis[0].evidence["rule"] == "sustained" and dis[0].evidence["windows"] >= 8
+    assert ON <= dis[0].onset_s <= dis[0].evidence["raised_s"] - 7.0  # back-dated to where the run began

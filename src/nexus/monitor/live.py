@@ -83,7 +83,7 @@ HYSTERESIS: dict[str, tuple[int, int]] = {
     "electrode_pop": (1, 12),
     "line_noise": (3, 5),
     "clock_jitter": (2, 10),
-    "distress": (8, 20),
+    "distress": (1, 20),  # confirmed by the psyche rules themselves (runs of windows)
     "arousal_storm": (1, 60),
 }
 
@@ -253,13 +253,18 @@ class GlitchMonitor:
         self._prev_flatish[rows] = flatish
         masks["clipping"] &= ~near
         masks["electrode_pop"] &= ~near
-        # a rail seen twice within clip_pair_s: one window of plateau is also what a channel
-        # going flat at a value looks like in the window before it is flat
-        clips = masks["clipping"]
-        last_clip = self._last_clip[rows]
-        masks["clipping"] = clips & (f.t0[:, None] - last_clip <= p.technical.clip_pair_s)
-        self._last_clip[rows] = np.where(clips, f.t0[:, None], last_clip)
+        # a rail seen twice within clip_pair_s (the first time as a candidate: clip_samples on an
+        # extreme), or both rails of a symmetric range in one window: one window of plateau is also
+        # what a channel going flat at a value looks like in the window before it is flat
         ties = p.technical.clip_samples
+        clips = masks["clipping"]
+        moving = self.exg[None, :] & (f.mx > f.mn) & ~near
+        candidate = moving & ((f.at_mx >= ties) | (f.at_mn >= ties))
+        both = moving & (f.at_mx >= ties) & (f.at_mn >= ties) & (f.mx > 0) & (f.mx == -f.mn)
+        both &= ~masks["implausible_amplitude"]
+        last_clip = self._last_clip[rows]
+        masks["clipping"] = (clips & (f.t0[:, None] - last_clip <= p.technical.clip_pair_s)) | both
+        self._last_clip[rows] = np.where(clips | candidate, f.t0[:, None], last_clip)
         self._rail_hi[rows] = np.where((f.at_mx >= ties) & (f.mx > f.mn) & ~near, f.mx, hi)
         self._rail_lo[rows] = np.where((f.at_mn >= ties) & (f.mx > f.mn) & ~near, f.mn, lo)
         # triage: one burst on most EEG/EOG/EMG channels with movement is an arousal, not electrodes
@@ -286,7 +291,9 @@ class GlitchMonitor:
             opened, closed, onset, end = self._sess[kind].update(rows, sess[kind][:, None], f.t0)
             out += self._emit(kind, False, rows, f, opened, closed, onset, end, v)
         for kind, key in (("distress", "distress"), ("arousal_storm", "storm")):
-            opened, closed, onset, end = self._sess[kind].update(rows, v[key][:, None], f.t0)
+            # a distress episode starts where the run of windows that confirmed it began
+            hint = (f.t0 - (np.maximum(v["run"], 1) - 1) * p.window_s)[:, None] if kind == "distress" else None
+            opened, closed, onset, end = self._sess[kind].update(rows, v[key][:, None], f.t0, hint)
             out += self._emit(kind, False, rows, f, opened, closed, onset, end, v)
         return out
 

@@ -15,19 +15,33 @@ breath-to-breath intervals, or the pause since the last breath when longer) agai
 milli-g, the root of the summed per-axis variances, in the last ``move_windows`` s); chin EMG
 (standard deviation over its baseline).
 
-``distress``: the sleeper is in N1, N2 or R (or the stage is unknown, or W within 2 min of such
-sleep), the heart rate is ``surge_bpm`` or more above its baseline, breathing ``resp_rise``
-breaths/min faster than its baseline, and the chin EMG ``emg_ratio`` × its baseline or movement
-in the last ``move_windows`` s, for 8 s in a row (see the episode hysteresis): an arousal has
-all of these too but for a few seconds. N3 and settled wake are left out. Without a respiration
-channel the surge must reach ``surge_no_resp_bpm`` with chin EMG (``emg_ratio`` × baseline) or
-movement; without an ECG the breathing rise (``resp_rise_no_ecg``) with EMG or movement stands in
-for it.
-The EEG is not used, so distress is found during a technical fault on the EEG.
+``distress``, found by either of two rules (both need the stage gate: N1, N2 or R, or the stage
+unknown, or W within ``wake_grace_s`` of such sleep; N3 and settled wake are left out):
+
+* **ramp** (early): the heart rate over the last ``ramp_hr_windows`` s is ``ramp_bpm`` or more above
+  its baseline and still climbing steadily — by ``ramp_rise3_bpm`` to ``ramp_rise3_max_bpm`` over
+  the last 3 s and by ``ramp_rise5_bpm`` or more over the last 5 s — for ``ramp_windows`` windows in
+  a row (``ramp_windows_wake`` in W), with one more sign at that moment: breathing over its last
+  breath-to-breath interval ``ramp_resp_rise`` breaths/min faster than its baseline, chin EMG
+  ``emg_ratio`` × its baseline, or movement in the last ``move_windows`` s. A nightmare's surge
+  builds over many seconds; an arousal's heart rate jumps within a second or two and then stays
+  flat, so it fails the 3-s rise band on the way up and the rise on its plateau.
+* **sustained**: the heart rate (over ``hr_windows`` s) is ``surge_bpm`` or more above its baseline,
+  breathing ``resp_rise`` breaths/min faster than its baseline, and the chin EMG ``emg_ratio`` ×
+  its baseline or movement in the last ``move_windows`` s, for ``sustain_windows`` windows in a
+  row: an arousal has all of these too but for a few seconds. Without a respiration channel the
+  surge must reach ``surge_no_resp_bpm`` with chin EMG (``emg_ratio`` × baseline) or movement;
+  without an ECG the breathing rise (``resp_rise_no_ecg``) with EMG or movement stands in for it
+  (and there is no ramp rule).
+
+The episode's onset is the start of the run of windows that confirmed it. The EEG is not used, so
+distress is found during a technical fault on the EEG.
 
 ``arousal_storm``: ``storm_count`` or more arousals in ``storm_window_s`` — arousals handed in by
 the caller (e.g. the event detectors) plus the monitor's own: a window with a chin-EMG burst
-(``arousal_emg_ratio``), movement and the heart rate ``arousal_hr_bpm`` above baseline, outside
+(``arousal_emg_ratio`` × its baseline; 0 by default: the EMG is not needed), accelerometer activity
+of ``arousal_move_mg`` or more and the short-window heart rate ``arousal_hr_bpm`` above baseline,
+both within the last ``arousal_move_windows`` s, outside
 distress, at most one per ``arousal_gap_s``. One such burst
 with movement across every EEG channel is also what tells an arousal from electrode faults
 (see :mod:`nexus.monitor.live`).
@@ -65,12 +79,23 @@ class PsycheParams:
     move_windows: int = 10
     emg_ratio: float = 2.0
     emg_tau_s: float = 120.0
-    arousal_hr_bpm: float = 5.0
-    arousal_emg_ratio: float = 3.0
+    arousal_hr_bpm: float = 8.0
+    arousal_emg_ratio: float = 0.0
+    arousal_move_mg: float = 15.0
+    arousal_move_windows: int = 3
     arousal_gap_s: float = 15.0
     storm_count: int = 12
     storm_window_s: int = 600
     wake_grace_s: float = 120.0
+    sustain_windows: int = 8
+    ramp_hr_windows: int = 2
+    ramp_bpm: float = 5.0
+    ramp_rise3_bpm: float = 2.0
+    ramp_rise3_max_bpm: float = 9.0
+    ramp_rise5_bpm: float = 3.0
+    ramp_windows: int = 3
+    ramp_windows_wake: int = 5
+    ramp_resp_rise: float = 1.0
 
 
 class PsycheState:
@@ -126,6 +151,11 @@ class PsycheState:
         self.emg_base = np.full(S, np.nan)
         self.last_burst = np.full(S, -np.inf)
         self.pending_arousals = np.zeros(S)
+        # distress rules: recent short-window surges (newest last) and runs of windows meeting each rule
+        self.ring_surge = np.full((S, 6), np.nan)
+        self.ring_act = np.zeros((S, p.arousal_move_windows))  # accelerometer activity, newest last
+        self.run_ramp = np.zeros(S, dtype=np.int64)
+        self.run_sustain = np.zeros(S, dtype=np.int64)
         # stage
         self.stage = np.full(S, -2, dtype=np.int64)
         self.last_sleep_stage = np.full(S, -2, dtype=np.int64)
@@ -161,6 +191,10 @@ class PsycheState:
             ("emg_base", np.nan),
             ("last_burst", -np.inf),
             ("pending_arousals", 0.0),
+            ("ring_surge", np.nan),
+            ("ring_act", 0.0),
+            ("run_ramp", 0),
+            ("run_sustain", 0),
             ("stage", -2),
             ("last_sleep_stage", -2),
             ("last_sleep_t", -np.inf),
@@ -262,7 +296,8 @@ class PsycheState:
 
         Returns a dict of arrays over the rows: ``distress`` and ``storm`` (bool), and the values
         behind them (``hr``, ``hr_base``, ``surge``, ``resp``, ``resp_base``, ``emg_ratio``,
-        ``move_s``, ``arousals``, ``stage``).
+        ``move_s``, ``arousals``, ``stage``; ``surge_short``, ``rise3``, ``rise5`` of the ramp rule,
+        ``ramp`` whether it confirmed, ``run`` the windows in a row behind the verdict).
         """
         p, rows = self.p, f.rows
         R = rows.size
@@ -273,6 +308,11 @@ class PsycheState:
         self.ring_rr[rows, j] = self.rr_sum[rows]
         nb, rr = self.ring_beats[rows].sum(axis=1), self.ring_rr[rows].sum(axis=1)
         hr = np.where((nb >= 3) & (rr > 0), 60.0 * nb / np.maximum(rr, 1e-9), np.nan)
+        # the short-window heart rate of the ramp rule (the newest ``ramp_hr_windows`` windows)
+        recent = (pos[:, None] - np.arange(p.ramp_hr_windows)[None, :]) % p.hr_windows
+        nb_s = np.take_along_axis(self.ring_beats[rows], recent, axis=1).sum(axis=1)
+        rr_s = np.take_along_axis(self.ring_rr[rows], recent, axis=1).sum(axis=1)
+        hr_s = np.where((nb_s >= 2) & (rr_s > 0), 60.0 * nb_s / np.maximum(rr_s, 1e-9), np.nan)
         self.thr[rows] = np.where(self.peak[rows] > 0, p.beat_frac * self.peak[rows], np.inf)
         self.peak[rows] = 0.0
         self.beats[rows] = 0.0
@@ -302,11 +342,17 @@ class PsycheState:
             rbase = np.where(np.isnan(rbase) & resp_ok, resp, rbase)
             self.rr_base[rows] = np.where(resp_ok, rbase + (resp - rbase) / p.resp_tau_s, rbase)
             rise = np.where(resp_ok, resp - rbase, 0.0)
+            # the newest breath-to-breath interval alone (or the pause since, when longer): the ramp rule's
+            newest = np.take_along_axis(ibi, ((self.n_breaths[rows] - 1) % p.breath_intervals)[:, None], axis=1)[:, 0]
+            last_ibi = np.fmax(newest, np.where(np.isfinite(since), since, 0.0))
+            rise_last = np.where(resp_ok & (last_ibi > 0), 60.0 / np.where(last_ibi > 0, last_ibi, 1.0) - rbase, 0.0)
         else:
             resp = np.full(R, np.nan)
             rise = np.zeros(R)
             rbase = resp
+            rise_last = np.zeros(R)
         rise = np.nan_to_num(rise)
+        rise_last = np.nan_to_num(rise_last)
         # movement
         if self.acc.size:
             act = np.sqrt((f.std[:, self.acc] ** 2).sum(axis=1))
@@ -334,7 +380,7 @@ class PsycheState:
             | ((st == 0) & recent & np.isin(self.last_sleep_stage[rows], SLEEP_FOR_DISTRESS))
         )
         if self.ecg >= 0 and self.resp >= 0:
-            distress = (
+            sustained = (
                 stage_ok
                 & hr_ok
                 & (surge >= p.surge_bpm)
@@ -342,12 +388,43 @@ class PsycheState:
                 & ((ratio >= p.emg_ratio) | (move_s >= 1))
             )
         elif self.ecg >= 0:
-            distress = stage_ok & hr_ok & (surge >= p.surge_no_resp_bpm) & ((ratio >= p.emg_ratio) | (move_s >= 1))
+            sustained = stage_ok & hr_ok & (surge >= p.surge_no_resp_bpm) & ((ratio >= p.emg_ratio) | (move_s >= 1))
         else:
-            distress = stage_ok & (rise >= p.resp_rise_no_ecg) & ((ratio >= p.emg_ratio) | (move_s >= 1))
+            sustained = stage_ok & (rise >= p.resp_rise_no_ecg) & ((ratio >= p.emg_ratio) | (move_s >= 1))
+        run_s = np.where(sustained, self.run_sustain[rows] + 1, 0)
+        self.run_sustain[rows] = run_s
+        # the ramp rule: a surge that keeps building (see the module docstring)
+        s_short = hr_s - base
+        ring = self.ring_surge[rows]
+        ring[:, :-1] = ring[:, 1:]
+        ring[:, -1] = s_short
+        self.ring_surge[rows] = ring
+        rise3, rise5 = s_short - ring[:, -4], s_short - ring[:, 0]
+        with np.errstate(invalid="ignore"):
+            ramping = (
+                stage_ok
+                & hr_ok
+                & (s_short >= p.ramp_bpm)
+                & (rise3 >= p.ramp_rise3_bpm)
+                & (rise3 <= p.ramp_rise3_max_bpm)
+                & (rise5 >= p.ramp_rise5_bpm)
+            )
+        run_r = np.where(ramping, self.run_ramp[rows] + 1, 0)
+        self.run_ramp[rows] = run_r
+        in_sleep = (st < 0) | np.isin(st, SLEEP_FOR_DISTRESS)
+        sign = (rise_last >= p.ramp_resp_rise) | (ratio >= p.emg_ratio) | (move_s >= 1)
+        ramp = (self.ecg >= 0) & (run_r >= np.where(in_sleep, p.ramp_windows, p.ramp_windows_wake)) & sign
+        distress = ramp | (run_s >= p.sustain_windows)
+        run = np.where(ramp, run_r, run_s)
         # arousals: own (a chin-EMG burst with movement and a heart-rate rise, at most one per
         # ``arousal_gap_s``) plus the caller's
-        burst = (ratio >= p.arousal_emg_ratio) & move & (np.nan_to_num(surge) >= p.arousal_hr_bpm)
+        ra = self.ring_act[rows]
+        ra[:, :-1] = ra[:, 1:]
+        ra[:, -1] = act
+        self.ring_act[rows] = ra
+        k = p.arousal_move_windows
+        hr_up = np.nan_to_num(ring[:, -k:], nan=-np.inf).max(axis=1) >= p.arousal_hr_bpm
+        burst = (ratio >= p.arousal_emg_ratio) & (ra.max(axis=1) >= p.arousal_move_mg) & hr_up
         own = burst & ((f.t1 - self.last_burst[rows]) > p.arousal_gap_s) & ~distress
         self.last_burst[rows] = np.where(burst, f.t1, self.last_burst[rows])
         ext = self.pending_arousals[rows]
@@ -374,6 +451,12 @@ class PsycheState:
             "stage": st,
             "movement": move,
             "burst": burst,
+            "surge_short": s_short,
+            "rise3": rise3,
+            "rise5": rise5,
+            "resp_rise_last": rise_last,
+            "ramp": ramp,
+            "run": run,
         }
 
     def add_arousals(self, rows: IntArray, counts: FloatArray) -> None:
@@ -400,6 +483,13 @@ def distress_evidence(v: dict[str, Any], i: int, p: PsycheParams) -> dict[str, A
         "threshold_emg_ratio": p.emg_ratio,
         "movement_s": int(v["move_s"][i]),
         "stage": int(v["stage"][i]),
+        "rule": "ramp" if bool(v["ramp"][i]) else "sustained",
+        "windows": int(v["run"][i]),
+        "hr_surge_2s_bpm": r("surge_short"),
+        "hr_rise_3s_bpm": r("rise3"),
+        "hr_rise_5s_bpm": r("rise5"),
+        "resp_rise_last_breath": r("resp_rise_last"),
+        "threshold_ramp_bpm": p.ramp_bpm,
     }
 
 

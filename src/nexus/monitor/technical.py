@@ -28,8 +28,10 @@ Rules (amplitudes in µV, one window = 1 s by default)
     at least ``clip_samples`` samples sitting exactly on the window's maximum (or minimum) when that
     value is the one they sat on last time (the same rail again: a peak of a quantised signal
     never repeats to the last bit), or ``clip_alone`` samples on one rail (EEG, EOG, EMG); an
-    episode needs two such windows within ``clip_pair_s`` (the monitor pairs them), and the
-    windows next to a channel going flat, lost or off do not count (a held value is a plateau).
+    episode needs such a window within ``clip_pair_s`` of an earlier one with ``clip_samples`` on
+    an extreme (the monitor pairs them: the first sight of the rail counts), or both rails of a
+    symmetric range (max = −min) with ``clip_samples`` each in one window; the windows next to a
+    channel going flat, lost or off do not count (a held value is a plateau).
 ``electrode_pop``
     a first difference of ``pop_step_uv`` or more that is ``pop_ratio`` times the window's mean
     absolute difference (a step, not a wave); a second one within ``pop_pair_s`` makes it an
