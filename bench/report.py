@@ -2,9 +2,11 @@
 
 The night comes from the synthetic sleeper (``nexus synth``, 10 channels at 256 Hz) with its true
 hypnogram. Steps, in one warm process (numba kernels already compiled by a first, discarded run):
-reading the EDF, gathering the night (reading again and detecting spindles, slow oscillations,
-arousals, REMs), laying out the report (statistics and figures), writing HTML and PDF; wall and
-process CPU seconds (CPU is less disturbed by a loaded machine; the load average is printed).
+gathering the night without events (reading the channels the report uses, as ``--no-events``) and
+with them (reading, then detecting spindles, slow oscillations, arousals, REMs), laying out the
+report (statistics and figures), writing HTML and PDF; wall and process CPU seconds (CPU is less
+disturbed by a loaded machine; the load average is printed). ``report_*`` add up the steps of
+one report as ``nexus report`` makes it.
 ``cli_*`` are wall times of fresh ``nexus report`` processes as a user runs them (imports and reading
 included). Prints one JSON object.
 
@@ -23,7 +25,6 @@ NEXUS = [sys.executable, "-c", "from nexus.cli.main import entry; entry()"]
 
 
 def _steps(edf: Path, hypno: Path, out: Path) -> dict[str, float]:
-    from nexus.formats.edf import read_edf
     from nexus.reports.document import write_report
     from nexus.reports.night import build_night_report, night_from_recording
 
@@ -36,7 +37,7 @@ def _steps(edf: Path, hypno: Path, out: Path) -> dict[str, float]:
         t[f"{name}_cpu_s"] = time.process_time() - c
         return res
 
-    timed("read_edf", read_edf, edf)
+    timed("gather_no_events", lambda: night_from_recording(edf, hypno, detect=False))
     data = timed("gather_with_events", night_from_recording, edf, hypno)  # reads again, then detects events
     rep = timed("build", build_night_report, data)
     timed("write_html", write_report, rep, out / "r.html")
@@ -78,8 +79,10 @@ def main() -> None:
             "channels": len(rec.signals),
             "fs_hz": max(s.fs for s in rec.signals),
             **steps,
-            "report_without_events_s": round(steps["read_edf_s"] + steps["build_s"] + steps["write_html_s"]
-                                             + steps["write_pdf_s"], 3),
+            **{f"report_{fmt}{ev}_{kind}": round(steps[f"gather_{g}_{kind}"] + steps[f"build_{kind}"]
+                                                 + steps[f"write_{fmt}_{kind}"], 3)
+               for fmt in ("html", "pdf") for ev, g in (("", "with_events"), ("_no_events", "no_events"))
+               for kind in ("s", "cpu_s")},
             "cli_html_s": _cli(["report", str(edf), "--hypno", str(hypno), "-o", str(out / "c.html")]),
             "cli_html_no_events_s": _cli(["report", str(edf), "--hypno", str(hypno), "--no-events",
                                           "-o", str(out / "c2.html")]),
