@@ -43,7 +43,8 @@ def _job(detector: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[]
 
 def _run(jobs: list[Callable[[], list[pd.DataFrame]]], threads: int | None) -> list[list[pd.DataFrame]]:
     """The jobs' results, in the jobs' order, computed on up to ``threads`` threads."""
-    n = min(len(jobs), threads if threads is not None else min(os.cpu_count() or 1, 4))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = min(len(jobs), threads if threads is not None else min(cpus, 4))
     if n <= 1:
         return [job() for job in jobs]
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="detect") as pool:
@@ -54,8 +55,8 @@ def detect_all(ch: Channels, stages: npt.ArrayLike | None = None,
                kinds: tuple[str, ...] = ALL_KINDS, threads: int | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Run the detectors that have their channels; return (events, notes about what was skipped).
 
-    The detectors run side by side on ``threads`` threads (default: one per CPU, at most 4; 1 runs
-    them one after the other); the events are the same either way.
+    The detectors run side by side on ``threads`` threads (default: one per CPU this process may use,
+    at most 4; 1 runs them one after the other); the events are the same either way.
 
     The events have the columns ``onset``, ``duration``, ``description``, ``channel`` and the union of
     the detectors' own columns (see each detector's Notes); heart rate gives one ``heart_rate`` row
