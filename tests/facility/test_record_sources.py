@@ -116,13 +116,24 @@ def test_bed_map_matches_clients_and_their_consent_decides(tmp_path, data_dir, c
 
 
 @pytest.mark.parametrize(("spec", "says"), [
-    ("lsl:type=EEG", "'nexus run' runs synthetic beds only; record lsl beds with 'nexus record --source lsl:type=EEG"),
     ("replay:x:speed=q", "Bad --source 'replay:x:speed=q': speed= must be a number, not 'q'"),
+    ("lsl:type=EEG:nme=x", "Bad --source"),
 ])
 def test_run_shares_the_source_spec(spec, says, capsys):
     assert main(["run", "--source", spec]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0]
+
+
+def test_run_from_a_replay_folder_that_is_not_there_is_one_line(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    rc = main(["run", "--source", f"replay:{tmp_path / 'none'}", "--port", str(port)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1 and "Replay folder" in err[0] and "does not exist" in err[0]
 
 
 def test_an_unassigned_bed_is_assigned_by_a_technician(tmp_path, data_dir, capsys):

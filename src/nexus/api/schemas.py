@@ -127,6 +127,12 @@ class Bed(BaseModel):
                                    "safe, or none (natural night).")
     version: int
     extraction: Extraction | None = None
+    source: str | None = Field(default=None, description="The bed's device (real beds: LSL stream, BrainFlow "
+                                                         "board, replayed file); None for a synthetic sleeper.")
+    unassigned: bool = Field(default=False, description="A device that matched no client: it records only "
+                                                        "(a natural night) until a technician assigns it.")
+    channels: list[str] | None = Field(default=None, description="Channels recorded (real beds), in µV.")
+    fs: float | None = Field(default=None, description="Sampling rate of a real bed, in Hz.")
 
 
 class FacilityStatus(BaseModel):

@@ -677,10 +677,12 @@ class Supervisor:
                 rt.state, rt.retry_at = "lost", now + self.retry_s
                 self._glitch(rt, self._session_now(rt), "source_error",
                              f"The source failed: {exc}. Retrying every {self.retry_s:g} s.")
-                return
+                break
             if chunk is None:
-                return
+                break
             self._accept(rt, chunk)
+        if not rt.started and rt.backlog and rt.session not in self._joining:
+            self._start_backlog(rt)  # everything it had so far, in one go: its last sample ends now
 
     def _session_now(self, rt: SessionRuntime) -> float:
         lane = rt.lane
@@ -702,7 +704,7 @@ class Supervisor:
         if v.data is None:
             return
         x, t0 = v.data, v.t0
-        if rt.session in self._joining:  # no lane yet: journaled now, kept for the lane (see _start_backlog)
+        if rt.session in self._joining or not rt.started:  # journaled now, kept for the lane (_start_backlog)
             rt.backlog.append((x, t0))
             keep = self.buffer_s * float(chunk.fs)  # the lane needs only its last delay_s; its buffer is plenty
             while len(rt.backlog) > 1 and sum(b[0].shape[1] for b in rt.backlog[1:]) >= keep:
@@ -712,10 +714,6 @@ class Supervisor:
             return
         if self.journal is not None and self.record_signals:
             self.journal.write_signals([rt.session], [t0], x[None])
-        if not rt.started:
-            rt.backlog = [(x, t0)]
-            self._start_backlog(rt)
-            return
         lane.put([rt.slot], [round(t0 * lane.fs)], x[None])
 
     def _watch_dropouts(self, lane: Lane) -> None:

@@ -1,0 +1,237 @@
+"""``nexus run --source lsl:|brainflow:|replay:``: the facility service over real beds.
+
+:class:`FloorService` is the :class:`~nexus.facility.service.FacilityService` (API, console feed,
+alarms, extraction, rows) with its beds taken from a floor of devices
+(:mod:`nexus.facility.floor`) instead of planned synthetic sleepers, as ``nexus record`` takes them:
+
+* the night runs on the wall clock (a replay: ``speed`` times faster), not on a manual clock;
+* every device that appears joins as a record-only bed (natural night) — a stream the bed map does
+  not name joins *unassigned* (placeholder client) until a technician assigns it; the console shows it
+  from the tick it has joined;
+* a bed of a new channel layout waits for its lane on the supervisor's builder thread (nothing it
+  sends is lost, the other beds' ticks are not held up);
+* at the end every bed's journal is written as one EDF+ in the run's folder
+  (``<data_dir>/runs/<run id>/<session>.edf``) and its session row points to it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from nexus.core.clock import ScaledClock
+from nexus.core.errors import InvalidInputError
+from nexus.core.log import logger
+from nexus.facility.floor import BedMap, Floor, make_floor
+from nexus.facility.record import DELAY_S, BedRecord, _join
+from nexus.facility.service import FacilityService, _Bed
+from nexus.facility.simulate import BedPlan
+from nexus.facility.supervisor import Supervisor
+from nexus.sources.spec import SourceSpec
+from nexus.store.db import Store
+from nexus.store.recording import RecordingJournal, merge_journal
+
+
+class _WallClock(ScaledClock):
+    """The service's night clock for real beds: wall time (× ``speed``); ``advance`` has nothing to do."""
+
+    def advance(self, dt: float) -> None:
+        """Time passes by itself (the service's loop waits for each tick's time before stepping)."""
+
+
+class FloorService(FacilityService):
+    """A running facility of real beds (LSL streams, a BrainFlow board, EDF replays).
+
+    Parameters
+    ----------
+    store : Store
+        The facility database (at the migration head).
+    source : SourceSpec
+        Where the beds come from (:func:`~nexus.sources.spec.parse_source`; not ``synthetic``).
+    bed_map : BedMap, optional
+        Stream name or source id → client; the other streams join unassigned.
+    hours : float
+        Length of the night, in hours (of the replay's time for a replay).
+    data_dir : path-like
+        Where the run's journal and EDF+ files go (``<data_dir>/runs/<run id>/``).
+    events : bool
+        Run the event detectors.
+    dropout_s : float
+        A bed without samples for this long raises a ``dropout`` glitch, in s (of the source's time).
+    queue_size, run_id
+        As for :class:`FacilityService`.
+    """
+
+    def __init__(self, store: Store, *, source: SourceSpec, bed_map: BedMap | None = None, hours: float = 8.0,
+                 data_dir: str | Path = "nexus-data", events: bool = True, dropout_s: float = 2.0,
+                 queue_size: int = 1024, run_id: str | None = None) -> None:
+        if source.kind == "synthetic":
+            raise InvalidInputError("Synthetic beds run in FacilityService (nexus run --source synthetic:N).")
+        speed = float(source.speed) if source.kind == "replay" else 1.0
+        super().__init__(store, clients=1, speed=speed, hours=hours, data_dir=data_dir, events=events,
+                         queue_size=queue_size, run_id=run_id)
+        self.spec = source
+        self.bed_map = bed_map
+        self.dropout_s = float(dropout_s)
+        self.clock = _WallClock(speed)  # type: ignore[assignment]
+        self.wall = self.clock
+        self.floor: Floor | None = None
+        self.records: dict[str, BedRecord] = {}
+        """Every bed that came (joined or waiting for its lane), by session."""
+        self.refused: list[str] = []
+        self.recordings: dict[str, Path] = {}
+        """The EDF+ of each bed, written at :meth:`stop`."""
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def start(self, *, background: bool = False) -> None:
+        """Start the floor (devices there now join before the first tick) and, with ``background``, the loop."""
+        from nexus.core.errors import StateError
+        from nexus.facility.analyzers import default_analyzers
+        from nexus.facility.orders import OrderDesk, register_run
+
+        if self.started:
+            raise StateError("The facility is already running.")
+        self.floor = make_floor(self.spec, self.clock, self.bed_map)
+        self.floor.start()  # a folder or board that is not there: one line, nothing written
+        register_run(self.store, self.run_id, [self.root / "journal"])
+        self.journal = RecordingJournal(self.root / "journal")
+        speed = self.speed
+        self.sup = Supervisor(self.clock, journal=self.journal,
+                              analyzers=default_analyzers(dreamscape=False, events=self.detect_events,
+                                                          block_s=self.tick_s),
+                              delay_s=DELAY_S[self.spec.kind] * speed, dropout_s=self.dropout_s * speed,
+                              retry_s=2.0 * speed, lane_capacity=64, buffer_s=max(8.0, 4 * self.tick_s))
+        self.sup.listeners.append(self._on_records)
+        self.desk = OrderDesk(self.store, self.sup, self.run_id)  # 'nexus extract' from another process
+        self.sup.between_steps.append(self.desk.poll)
+        self._take_floor()
+        with self._lock:
+            self.sup.settle()  # the layouts there at start warmed up before the first tick
+            self._register_joined()
+        self.started = True
+        logger.info("Facility %s: %d beds from %s (more join as their devices appear).", self.run_id,
+                    len(self._beds), self.spec.text)
+        if background:
+            import threading
+
+            from nexus.safety.watchdog import LEASE_S, Watchdog
+
+            self.watchdog = Watchdog(LEASE_S)
+            self.watchdog.watch_supervisor(self.sup)
+            self.watchdog.start()
+            self._thread = threading.Thread(target=self._loop, name="nexus-facility", daemon=True)
+            self._thread.start()
+
+    def _tick(self, target: float) -> None:
+        self._take_floor()
+        super()._tick(target)
+        with self._lock:
+            self._register_joined()
+
+    def _take_floor(self) -> None:
+        """Devices that appeared since the last tick: started on the supervisor (a new layout joins later)."""
+        if self.floor is None or self.sup is None:
+            return
+        offers, refused = self.floor.poll()
+        for line in refused:
+            self.refused.append(line)
+            logger.warning("Refused: %s", line)
+        if not offers:
+            return
+        with self._lock:
+            for offer in offers:
+                _join(self.sup, offer, self.run_id, self.records, self.store, lambda line: logger.info("%s", line))
+
+    def _register_joined(self) -> None:
+        """Beds whose session runs on a lane now: shown on the consoles from here on (under the lock)."""
+        assert self.sup is not None
+        for name, rec in self.records.items():
+            if name in self._by_session or name not in self.sup.sessions:
+                continue
+            client_id = self._client_id(name)
+            plan = BedPlan(session=name, client=rec.client or f"unassigned-{rec.label}", seed=0,
+                           profile=rec.source, program=None)
+            bed = _Bed(len(self._beds), plan, client_id=client_id)
+            self._beds.append(bed)
+            self._by_session[name] = bed
+            self._changed.add(name)
+        self.n = max(1, len(self._beds))
+
+    def _client_id(self, session: str) -> str:
+        from nexus.store.models import NightSession
+
+        try:
+            with self.store.session() as s:
+                row = s.get(NightSession, session)
+                return "" if row is None else str(row.client_id)
+        except Exception as exc:  # the database is down: the bed runs on, shown without its client
+            self._database_down(exc)
+            return ""
+
+    def stop(self) -> None:
+        """Stop the loop and the floor, end every bed, write one EDF+ per bed (rows point to them)."""
+        if self.stopped or not self.started:
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self.floor is not None:
+            self.floor.close()
+        if self.sup is not None:
+            with self._lock:
+                try:
+                    self.sup.settle(timeout=120.0)  # beds still waiting for their lane join, then end as the others
+                except Exception as exc:
+                    logger.error("Lanes still being built could not be installed: %s", exc)
+                self._register_joined()
+        super().stop()
+        clients = {b.session: b.client for b in self.records.values() if b.client}
+        try:
+            self.recordings = merge_journal(self.root / "journal", self.root, clients=clients)
+        except Exception as exc:  # the journal stays: 'nexus recover' writes the EDF+ files later
+            logger.error("The EDF+ files of run %s could not be written (%s); the journal is in %s.", self.run_id,
+                         exc, self.root / "journal")
+            return
+        self._store_paths()
+
+    def _store_paths(self) -> None:
+        from nexus.store.models import NightSession
+
+        try:
+            with self.store.session() as s:
+                for name, path in self.recordings.items():
+                    row = s.get(NightSession, name)
+                    if row is not None:
+                        row.recording_path = str(path)
+        except Exception as exc:
+            logger.error("The recordings of run %s are in %s; their paths could not be stored (%s).", self.run_id,
+                         self.root, exc)
+
+    # -- reads -----------------------------------------------------------------------------------
+    def _bed_view(self, b: _Bed) -> dict[str, Any]:
+        view = super()._bed_view(b)
+        rec = self.records.get(b.plan.session)
+        if rec is not None:
+            view.update({"bed": rec.bed or rec.label, "source": rec.source, "unassigned": rec.client is None,
+                         "channels": list(rec.channels), "fs": rec.fs})
+        return view
+
+    def status(self) -> dict[str, Any]:
+        """Facility figures, with the source, beds waiting for their lane and refused devices."""
+        out = super().status()
+        with self._lock:
+            out.update({"clients": len(self._beds), "source": self.spec.text,
+                        "joining": [] if self.sup is None else self.sup.joining, "refused": list(self.refused)})
+        return out
+
+
+def wait_for_beds(service: FloorService, n: int, timeout_s: float = 60.0) -> int:
+    """Wait until ``n`` beds show (tests, scripts); returns how many do."""
+    t_end = time.monotonic() + timeout_s
+    while time.monotonic() < t_end and len(service.beds()) < n:
+        time.sleep(0.05)
+    return len(service.beds())
+
+
+__all__ = ["FloorService", "wait_for_beds"]

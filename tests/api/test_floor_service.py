@@ -1,0 +1,70 @@
+"""``nexus run --source replay:DIR``: real beds (EDF replays) through the facility service and its API."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from nexus.api.app import create_app
+from nexus.facility.floor import BedMap
+from nexus.facility.floor_service import FloorService, wait_for_beds
+from nexus.formats.edf import read_edf
+from nexus.sources.spec import parse_source
+from nexus.store.access import add_user, issue_token
+from nexus.store.models import Client, NightSession
+
+EDF = "SC4001E0-PSG_first5min.edf"
+
+
+@pytest.mark.slow
+def test_replayed_beds_run_through_the_service_and_show_on_the_api(store, tmp_path, data_dir):
+    nights = tmp_path / "nights"
+    nights.mkdir()
+    for name in ("ward-a", "ward-b"):
+        shutil.copy(data_dir / "sleep-edf" / EDF, nights / f"{name}.edf")
+    (nights / "notes.edf").write_bytes(b"not an EDF file at all")  # refused in one line; the others run
+    with store.session() as s:
+        s.add(Client(code="C-7", consent_scopes=["recording"]))
+        add_user(s, "tech", "technician", password="correct horse battery staple")
+        token = issue_token(s, username="tech")
+    service = FloorService(store, source=parse_source(f"replay:{nights}:speed=20"),
+                           bed_map=BedMap({str((nights / "ward-a.edf").resolve()): ("C-7", "bed-7")}),
+                           data_dir=tmp_path / "data", events=False, run_id="fl")
+    service.start(background=True)
+    try:
+        assert wait_for_beds(service, 2) == 2
+        with TestClient(create_app(service, store)) as client:
+            auth = {"Authorization": f"Bearer {token}"}
+            time.sleep(1.5)  # 30 s of replay
+            beds = {b["source"]: b for b in client.get("/api/beds", headers=auth).json()}
+            assert set(beds) == {"replay:ward-a.edf", "replay:ward-b.edf"}
+            a, b = beds["replay:ward-a.edf"], beds["replay:ward-b.edf"]
+            assert a["bed"] == "bed-7" and not a["unassigned"] and a["client_code"] == "C-7"
+            assert b["unassigned"] and b["bed"] == "ward-b" and b["client_code"].startswith("unassigned-")
+            assert a["state"] == b["state"] == "running" and a["natural"] and a["t_s"] > 5
+            assert a["channels"] == ["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal"] and a["fs"] == 100.0
+            status = service.status()
+            assert status["clients"] == 2 and any("notes.edf" in r for r in status["refused"])
+            one = client.get(f"/api/sessions/{b['session']}", headers=auth)
+            assert one.status_code == 200 and one.json()["live"]["unassigned"] and one.json()["state"] == "running"
+    finally:
+        service.stop()
+    with store.session() as s:
+        rows = {r.id: r for r in s.scalars(select(NightSession).where(NightSession.facility_run_id == "fl"))}
+        owners = {r.id: s.get(Client, r.client_id).code for r in rows.values()}
+    assert {r.state.value for r in rows.values()} == {"ended"} and len(rows) == 2
+    assert owners[a["session"]] == "C-7" and owners[b["session"]].startswith("unassigned-")
+    orig = read_edf(data_dir / "sleep-edf" / EDF).channel("EEG Fpz-Cz").data
+    for sess in (a["session"], b["session"]):
+        assert rows[sess].recording_path == str(service.recordings[sess])
+        got = read_edf(service.recordings[sess]).channel("EEG Fpz-Cz").data
+        step = (got.max() - got.min()) / 65535
+        k = min(len(got), len(orig))
+        assert k > 30 * 100  # at least the 30 s seen above
+        # sample for sample from the first (the EDF's last record may be padded past what was replayed)
+        np.testing.assert_allclose(got[: k - 100], orig[: k - 100], atol=step, rtol=0)
