@@ -88,6 +88,9 @@ def test_an_entry_out_of_order_is_named():
     r = verify_chain([c[0], c[1], c[0]])
     assert (r.ok, r.first_bad_seq, r.head_seq, r.entries) == (False, 1, 2, 3)
     assert r.problem == "entry 1 is out of order after entry 2."
+    dup = verify_chain([c[0], c[1], c[1]])  # an entry copied: its seq repeats, nothing is missing
+    assert (dup.ok, dup.first_bad_seq) == (False, 2)
+    assert dup.problem == "entry 2 is out of order after entry 2."
 
 
 def test_a_cut_or_rewritten_head_is_found():
