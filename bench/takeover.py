@@ -72,6 +72,7 @@ def measure(data: Path, killed: str, kill_wall: float, beds: list[str]) -> dict[
 
     parts: dict[str, list[tuple[str, float, float]]] = {b: [] for b in beds}  # worker, first, last (s)
     claims: dict[str, list[dict[str, Any]]] = {b: [] for b in beds}
+    spurious = 0
     for j in sorted((data / "workers").glob("*/journal")):
         rec = recover_journal(j)
         w = j.parent.name
@@ -81,8 +82,11 @@ def measure(data: Path, killed: str, kill_wall: float, beds: list[str]) -> dict[
                 fs = rec.sessions[b].fs
                 parts[b].append((w, min(idx.t0), max(t + n / fs for t, n in zip(idx.t0, idx.n, strict=True))))
         for r in rec.records:
-            if r.get("kind") == "takeover" and r.get("from") == killed:
-                claims[r["session"]].append(r)
+            if r.get("kind") == "takeover" and r.get("session") in claims:
+                if r.get("from") == killed:
+                    claims[r["session"]].append(r)
+                else:
+                    spurious += 1  # a live worker's bed taken over (it could not beat in time)
     taken = [b for b in beds if claims[b]]
     takeover, detect, lost, overlap = [], [], [], 0
     for b in taken:
@@ -103,7 +107,7 @@ def measure(data: Path, killed: str, kill_wall: float, beds: list[str]) -> dict[
             "detect_s": {"max": round(max(detect), 2), "median": round(med(detect), 2)} if detect else None,
             "signal_lost_s": {"max": round(max(lost), 2), "median": round(med(lost), 2),
                               "per_bed": [round(x, 2) for x in lost]} if lost else None,
-            "run_twice": overlap}
+            "run_twice": overlap, "takeovers_of_live_workers": spurious}
 
 
 def main() -> None:
@@ -141,16 +145,22 @@ def _run(args: Any, env: dict[str, str], data: Path, opts: list[str],
     subprocess.run([*NEXUS, "worker", "open", "--clients", str(args.beds), "--hours", "1", "--run", run], env=env,
                    check=True, capture_output=True, timeout=300)
     beds = [f"{run}-{k + 1:04d}" for k in range(args.beds)]
+
     def all_claimed() -> dict[str, Any] | None:
         s = _status(env)
         return s if all(b["worker"] for b in s["beds"] if b["session"] in beds) else None
 
-    st = _wait(all_claimed, 120, "every bed to be claimed")
-    held = {w["worker"]: w["beds"] for w in st["workers"] if w["alive"]}
+    _wait(all_claimed, 120, "every bed to be claimed")
     time.sleep(args.settle)
-    by_pid = {w["pid"]: w["worker"] for w in live_workers(env)}
-    victim = max((p for p in procs if by_pid.get(p.pid) and held.get(by_pid[p.pid])), key=lambda p: held[by_pid[p.pid]])
-    killed = by_pid[victim.pid]
+    st = _status(env)
+    owners: dict[str, int] = {}
+    for b in st["beds"]:
+        if b["session"] in beds and b["worker"]:
+            owners[b["worker"]] = owners.get(b["worker"], 0) + 1
+    killed = max(owners, key=lambda w: owners[w])
+    pid = {w["worker"]: w["pid"] for w in st["workers"]}[killed]
+    [victim] = [p for p in procs if p.pid == pid]
+    held = owners
     kill_wall = time.time()
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()

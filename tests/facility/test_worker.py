@@ -139,13 +139,18 @@ def test_a_worker_runs_its_beds_extracts_them_from_an_order_and_silences_a_bed_i
         assert w.report.dropped == 2
         w.store.close()
         w.store = good
-        # taken for dead: the worker stops
+        # taken for dead: it holds nothing and joins the floor again under a new id
+        first = w.id
         w._on_beat(Beat(alive=False))
-        assert w._stop.is_set()
+        assert w.id != first
+        assert w.report.rejoined == [w.id]
+        assert not w._stop.is_set()
+        assert w._desk.run_id == w.id  # orders of the beds it claims from now on reach it
     finally:
         w.shutdown("test over")
     with store.session() as s:
-        run = s.get(FacilityRun, w.id)
+        runs = {r.id: r for r in s.scalars(select(FacilityRun).where(FacilityRun.id.in_([first, w.id])))}
         held = s.scalar(select(BedLease.worker_id).where(BedLease.session_id == names[2]))
-    assert run.ended_at is not None
-    assert held == w.id  # fenced, not handed back: it is taken over when the lease has run out
+    assert runs[w.id].ended_at is not None
+    assert runs[w.id].end_reason == "test over"
+    assert held == first  # fenced, not handed back: it is taken over when the lease has run out

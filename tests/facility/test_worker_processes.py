@@ -72,7 +72,7 @@ def test_kill_9_a_worker_and_the_others_take_its_beds_over_with_nothing_lost(pg_
 
     def start(k):
         with open(tmp_path / f"w{k}.err", "wb") as err:
-            procs.append(subprocess.Popen([*NEXUS, "worker", "run", "--lease", "2.5", "--heartbeat", "0.5"],
+            procs.append(subprocess.Popen([*NEXUS, "worker", "run", "--lease", "5", "--heartbeat", "0.5"],
                                           env=env, stdout=subprocess.DEVNULL, stderr=err))
 
     try:

@@ -122,6 +122,8 @@ class WorkerReport:
     beat_errors: int = 0
     ticks: int = 0
     takeovers: list[dict[str, Any]] = field(default_factory=list)
+    rejoined: list[str] = field(default_factory=list)
+    """New ids this worker took after the others had taken it for dead."""
     stop_reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -181,7 +183,7 @@ class Worker:
         """Database clock minus this host's clock, in s (from the heartbeats)."""
         self._offsets: list[tuple[float, float]] = []
         self._lock = threading.Lock()
-        self._inbox: list[tuple[str, Any]] = []
+        self._inbox: list[tuple[str, str, Any]] = []
         self._stop = threading.Event()
         self._loop_alive = time.monotonic()
         self._last_ok = time.monotonic()
@@ -285,17 +287,18 @@ class Worker:
             if time.monotonic() - self._loop_alive > self.lease_s - self.heartbeat_s:
                 continue  # a stalled loop must lose its lease, not keep it through this thread
             sent = time.monotonic()
+            wid = self.id  # one id for the whole cycle (a worker that rejoins gets a new one)
             try:
-                beat = heartbeat(self.store, self.id, lease_s=self.lease_s)
+                beat = heartbeat(self.store, wid, lease_s=self.lease_s)
                 self.report.beats += 1
                 claims: list[Claim] = []
                 if beat.alive:
                     with self._lock:
-                        n = len(self.held) + sum(1 for k, _ in self._inbox if k == "claim")
+                        n = len(self.held) + sum(1 for k, _, _ in self._inbox if k == "claim")
                     want = min(self.capacity, fair_share(beat.open_beds, beat.workers, self.capacity)) - n
                     want = min(want, CLAIM_BATCH)  # short cycles: the next beat is never held up for long
                     if want > 0:
-                        claims = claim(self.store, self.id, self.journal.folder, want=want, lease_s=self.lease_s)
+                        claims = claim(self.store, wid, self.journal.folder, want=want, lease_s=self.lease_s)
             except Exception as exc:  # the database is down or slow: the beds go on until the lease runs out
                 self.report.beat_errors += 1
                 if self.report.beat_errors == 1 or self.report.beat_errors % 20 == 0:
@@ -308,14 +311,16 @@ class Worker:
             del self._offsets[:-20]
             self._last_ok = sent
             with self._lock:
-                self._inbox.append(("beat", beat))
-                self._inbox += [("claim", c) for c in claims]
+                self._inbox.append(("beat", wid, beat))
+                self._inbox += [("claim", wid, c) for c in claims]
 
     # -- applied on the loop thread, between ticks ---------------------------------------------------
     def _apply_inbox(self) -> None:
         with self._lock:
             inbox, self._inbox = self._inbox, []
-        for kind, item in inbox:
+        for kind, wid, item in inbox:
+            if wid != self.id:
+                continue  # from before this worker rejoined under a new id
             if kind == "beat":
                 self._on_beat(item)
             else:
@@ -326,8 +331,7 @@ class Worker:
             self._fenced = True
             for name in list(self.held):
                 self._drop(name, "this worker was taken for dead")
-            self.report.stop_reason = "taken for dead by the other workers (heartbeat lost); its beds are theirs"
-            self._stop.set()
+            self._rejoin()
             return
         self._fenced = False
         for name, h in list(self.held.items()):
@@ -338,6 +342,25 @@ class Worker:
             from nexus.facility.leases import release
 
             release(self.store, self.id, stray)
+
+    def _rejoin(self) -> None:
+        """Taken for dead (its beds are others' now): join the floor again under a new id, holding nothing."""
+        old = self.id
+        try:
+            new = new_worker_id()
+            register_worker(self.store, new, self.journal.folder)
+        except Exception as exc:
+            self.report.stop_reason = (f"taken for dead by the other workers (heartbeat lost) and could not rejoin "
+                                       f"({str(exc).splitlines()[0]})")
+            self._stop.set()
+            return
+        self.id = new
+        if self._desk is not None:
+            self._desk.run_id = new
+        self._last_ok = time.monotonic()
+        self.report.rejoined.append(new)
+        logger.warning("Worker %s was taken for dead (its beds went to the other workers); it joins again as %s.",
+                       old, new)
 
     def _fence_if_stale(self) -> None:
         if self.held and time.monotonic() - self._last_ok > self.lease_s - 2 * self.tick_s:

@@ -606,6 +606,10 @@ def merge_session_parts(
     """
     parts = []
     for j in journals:
+        if not (Path(j) / "sessions.jsonl").exists():  # a part on another host's disk: a gap here
+            logger.warning("Session %s: journal part '%s' is not reachable from this host; it stays a gap.",
+                           session, j)
+            continue
         rec = recover_journal(j)
         if session in rec.sessions:
             parts.append(rec)

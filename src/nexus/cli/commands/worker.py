@@ -83,7 +83,8 @@ def run(capacity: int, lease_s: float, heartbeat_s: float, seconds: float | None
             click.echo(json.dumps(rep.as_dict(), indent=2))
         else:
             click.echo(f"Worker {w.id} stopped ({rep.stop_reason or 'time up'}): {rep.claimed} beds claimed, "
-                       f"{rep.taken_over} taken over, {rep.ended} ended, {rep.handed_back} handed over.")
+                       f"{rep.taken_over} taken over, {rep.ended} ended, {rep.handed_back} handed over"
+                       + (f"; taken for dead and rejoined {len(rep.rejoined)} time(s)." if rep.rejoined else "."))
         if rep.stop_reason.startswith("taken for dead"):
             raise WorkerLost(f"Worker {w.id} was {rep.stop_reason}. Check the database link and the host's load, "
                              "then start a new worker.")
