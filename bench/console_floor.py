@@ -139,20 +139,21 @@ def main() -> None:
             status = _get(base + "/api/facility", token)
             browser.close()
         per_console = float(np.mean(counts)) / (args.window + 3.0) if counts else float("nan")
-        load = os.getloadavg()
-        print(f"beds {args.clients}, speed {args.speed:g}x, consoles 1 browser + {args.consoles}, "
-              f"window {args.window:g} s, load average {load[0]:.1f} ({os.cpu_count()} CPUs)")
-        print(f"nexus run -> URL printed {t_url:.1f} s; -> every bed on the console {t_floor:.1f} s")
-        if render.size:
-            print(f"console render pass (script, per frame with changes): p50 {np.percentile(render, 50):.2f} ms, "
-                  f"p95 {np.percentile(render, 95):.2f} ms, max {render.max():.2f} ms, n {render.size}")
-        print(f"animation-frame interval: p50 {np.percentile(raf, 50):.1f} ms, p95 {np.percentile(raf, 95):.1f} ms, "
-              f"n {raf.size}")
-        print(f"WebSocket per console: {per_console / 1024:.1f} KiB/s ({len(counts)} consoles)")
-        print(f"server CPU: {100 * cpu_one:.1f}% of a core with 1 console, {100 * cpu_more:.1f}% with "
-              f"{1 + args.consoles}: feeding {args.consoles} more costs {100 * (cpu_more - cpu_one):.1f}% of a core")
-        print(f"live loop: step p99 {status.get('tick_ms_p99')} ms, lag {status['lag_s']} s, "
-              f"{status['running']} beds running at {status['clock_s']:.0f} s of the night")
+        pct = (lambda a, q: round(float(np.percentile(a, q)), 2) if a.size else None)  # noqa: E731
+        print(json.dumps({
+            "beds": args.clients, "speed": args.speed, "consoles": 1 + args.consoles, "window_s": args.window,
+            "load_average": round(os.getloadavg()[0], 1), "cpus": os.cpu_count(),
+            "run_to_url_s": round(t_url, 1), "run_to_every_bed_on_console_s": round(t_floor, 1),
+            "render_pass_ms": {"p50": pct(render, 50), "p95": pct(render, 95),
+                               "max": round(float(render.max()), 2) if render.size else None, "n": int(render.size)},
+            "frame_interval_ms": {"p50": pct(raf, 50), "p95": pct(raf, 95), "n": int(raf.size)},
+            "ws_kib_per_s_per_console": round(per_console / 1024, 2),
+            "server_cpu_pct_core": {"one_console": round(100 * cpu_one, 1),
+                                    f"{1 + args.consoles}_consoles": round(100 * cpu_more, 1),
+                                    f"feeding_{args.consoles}_more": round(100 * (cpu_more - cpu_one), 1)},
+            "loop_step_p99_ms": status.get("tick_ms_p99"), "loop_lag_s": status["lag_s"],
+            "running": status["running"], "night_clock_s": status["clock_s"],
+        }))
     finally:
         proc.send_signal(signal.SIGINT)
         try:
