@@ -15,6 +15,7 @@ def _bodies(facility):
         ("PUT", "/api/sessions/{session}/program"): {"text": "name: x"},
         ("POST", "/api/clients/{client}/consent"): {"grant": ["research"]},
         ("POST", "/api/clients/{client}/journal"): {"text": "a dream"},
+        ("POST", "/api/sessions/{session}/assign"): {"client": "C-nobody"},
     }
 
 
@@ -78,6 +79,7 @@ MATRIX = [
     ("POST", "/api/programs/check", {"technician", "admin"}),
     ("GET", "/api/glitches", EVERYONE),
     ("POST", "/api/glitches/{glitch_id}/acknowledge", {"technician", "admin"}),
+    ("POST", "/api/sessions/{session}/assign", {"technician", "admin"}),  # allowed, then 409: not unassigned
     ("POST", "/api/sessions/{session}/extract", {"technician", "admin"}),
     ("POST", "/api/facility/extract-all", {"technician", "admin"}),
 ]

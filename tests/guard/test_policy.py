@@ -22,6 +22,7 @@ EXPECTED = {
     "session.read": {C: "own", T: "allow", AU: "allow", AD: "allow", BG: "allow", CL: SH},
     "session.start": {T: "allow", AD: "allow"},
     "session.extract": {C: "own", T: "allow", AD: "allow", BG: "allow"},
+    "session.assign": {T: "allow", AD: "allow"},
     "signals.read": {C: "own", T: "allow", AD: "allow", CL: SH},
     "psyche.read": {C: "own", T: "consent:psyche_monitoring", AU: "consent:psyche_monitoring",
                     AD: "consent:psyche_monitoring", CL: "consent:clinician_sharing+psyche_monitoring"},

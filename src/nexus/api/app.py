@@ -19,7 +19,7 @@ from fastapi_offline import FastAPIOffline
 
 from nexus import __version__
 from nexus.api import errors
-from nexus.api.routes import auth, beds, client_rights, clients, floor, glitches, health, programs, sessions
+from nexus.api.routes import assign, auth, beds, client_rights, clients, floor, glitches, health, programs, sessions
 from nexus.api.schemas import Invalid, Problem
 from nexus.facility.service import FacilityService
 from nexus.store.db import Store
@@ -72,7 +72,7 @@ def create_app(service: FacilityService, store: Store) -> FastAPI:
         return response
 
     app.include_router(health.router)
-    for r in (auth, beds, sessions, clients, client_rights, programs, glitches, floor):
+    for r in (auth, beds, sessions, assign, clients, client_rights, programs, glitches, floor):
         app.include_router(r.router, responses=GUARDED)
     app.mount("/console", StaticFiles(directory=console_dir(), html=True), name="console")
 

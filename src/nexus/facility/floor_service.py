@@ -208,6 +208,26 @@ class FloorService(FacilityService):
             logger.error("The recordings of run %s are in %s; their paths could not be stored (%s).", self.run_id,
                          self.root, exc)
 
+    def assigned(self, session: str, client_code: str, client_id: str) -> None:
+        """An unassigned bed was given to its client (:func:`~nexus.facility.record.assign_bed`): shown, consent on."""
+        import dataclasses
+
+        from nexus.facility.record import _client_scopes
+
+        scopes = _client_scopes(self.store, client_code)
+        with self._lock:
+            rec, bed = self.records.get(session), self._by_session.get(session)
+            if rec is None or bed is None:
+                return
+            rec.client = client_code
+            bed.plan = dataclasses.replace(bed.plan, client=client_code, scopes=list(scopes or []))
+            bed.client_id = client_id
+            bed.version += 1
+            if self.sup is not None and scopes is not None and bed.state == "running":
+                self.sup.set_consent(session, scopes)  # psyche glitches now follow the client's consent
+            view = self._bed_view(bed)
+        self._publish({"type": "beds", "t": self.clock.now(), "beds": [view]})
+
     # -- reads -----------------------------------------------------------------------------------
     def _bed_view(self, b: _Bed) -> dict[str, Any]:
         view = super()._bed_view(b)

@@ -51,6 +51,7 @@ class Action(StrEnum):
     SESSION_READ = "session.read"  # state, bed, stage, alarms (without psyche detail)
     SESSION_START = "session.start"
     SESSION_EXTRACT = "session.extract"
+    SESSION_ASSIGN = "session.assign"  # an unassigned bed (a stream that matched no client) given to its client
     SIGNALS_READ = "signals.read"  # raw EEG, hypnograms, events
     PSYCHE_READ = "psyche.read"  # distress / nightmare detail
     PROGRAM_READ = "program.read"
@@ -80,6 +81,7 @@ POLICY: dict[Action, dict[Role, str]] = {
                      R.CLINICIAN: SHARED},
     A.SESSION_START: {R.TECHNICIAN: ALLOW, R.ADMIN: ALLOW},
     A.SESSION_EXTRACT: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.ADMIN: ALLOW, R.BREAK_GLASS: ALLOW},
+    A.SESSION_ASSIGN: {R.TECHNICIAN: ALLOW, R.ADMIN: ALLOW},
     A.SIGNALS_READ: {R.CLIENT: OWN, R.TECHNICIAN: ALLOW, R.ADMIN: ALLOW, R.CLINICIAN: SHARED},
     A.PSYCHE_READ: {R.CLIENT: OWN, R.TECHNICIAN: "consent:psyche_monitoring",
                     R.AUDITOR: "consent:psyche_monitoring", R.ADMIN: "consent:psyche_monitoring",
