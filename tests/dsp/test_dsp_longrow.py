@@ -18,7 +18,7 @@ def _night(shape, seed=0):
     return np.cumsum(rng.normal(size=shape), axis=-1) + 40.0  # drifting, with an offset: the padding matters
 
 
-@pytest.mark.parametrize("shape", [(2,), (3,), (50,), (70_000,), (2, 70_000), (1, 2, 9_000)], ids=str)
+@pytest.mark.parametrize("shape", [(1,), (2,), (3,), (50,), (70_000,), (2, 70_000), (1, 2, 9_000)], ids=str)
 def test_zero_phase_long_equals_sosfiltfilt(shape):
     x = _night(shape)
     got = zero_phase_long(x, BROAD, SIGMA)
@@ -50,5 +50,33 @@ def test_zero_phase_any_mixes_section_counts_and_shapes(shape):
 def test_bad_filters_are_refused_by_name():
     with pytest.raises(InvalidInputError, match="second-order sections of one shape"):
         zero_phase_long(np.zeros(100), BROAD, SLOW)
-    with pytest.raises(InvalidInputError, match="scalar"):
+    with pytest.raises(InvalidInputError, match="second-order sections of one shape"):
+        zero_phase_long(np.zeros(100), np.ones((2, 5)), np.ones((2, 5)))  # one shape, but not sections
+    with pytest.raises(InvalidInputError, match=r"^Invalid signal: expected samples along the last axis"):
         causal_long(np.float64(1.0), BROAD)
+
+
+def test_an_empty_signal_gives_empty_outputs():
+    a, b = zero_phase_long(np.zeros((3, 0)), BROAD, SIGMA)
+    assert a.shape == b.shape == (3, 0)
+
+
+@pytest.mark.parametrize(("shape", "route"), [
+    ((16, 300), "tiles"), ((8, 300), "tiles"), ((7, 300), "lanes"), ((300,), "lanes"), ((1, 2), "lanes"),
+    ((1, 1), "scipy"), ((9, 1 << 16), "tiles"), ((8, (1 << 16) + 1), "lanes"), ((1, 2, 9_000), "lanes"),
+], ids=str)
+@pytest.mark.parametrize("filters", [(BROAD, SIGMA), (BROAD, SLOW)], ids=["same-sections", "mixed"])
+def test_zero_phase_any_sends_few_long_rows_to_the_lanes_and_many_short_ones_to_the_tiles(
+        monkeypatch, shape, route, filters):
+    import nexus.dsp.longrow as longrow
+
+    seen: list[str] = []
+    tiles, lanes = longrow.zero_phase, longrow.zero_phase_long
+    monkeypatch.setattr(longrow, "zero_phase", lambda x, s: seen.append("tiles" if x.shape[-1] > 1 else "scipy")
+                        or tiles(x, s))
+    monkeypatch.setattr(longrow, "zero_phase_long", lambda x, *s: seen.append("lanes") or lanes(x, *s))
+    x = _night(shape, seed=3)
+    got = zero_phase_any(x, *filters)
+    assert set(seen) == {route}
+    for sos, g in zip(filters, got, strict=True):
+        assert np.array_equal(g, zero_phase(x, sos))

@@ -112,10 +112,10 @@ def _lanes(x: npt.ArrayLike, filters: Sequence[FloatArray]) -> tuple[FloatArray,
         raise InvalidInputError(
             f"Invalid filters: expected second-order sections of one shape (n, 6), got {[s.shape for s in sos]}."
         )
-    rows = np.ascontiguousarray(a.reshape(-1, a.shape[-1]))
+    rows = np.ascontiguousarray(a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1]))  # also for 0 samples
     n_rows = rows.shape[0]
     stacked = np.ascontiguousarray(np.repeat(np.stack(sos), n_rows, axis=0))  # lane = filter-major
-    row_of = np.tile(np.arange(n_rows, dtype=np.intp), len(sos))
+    row_of = np.tile(np.arange(n_rows), len(sos))
     return rows, stacked, row_of
 
 
@@ -142,9 +142,9 @@ def zero_phase_long(x: npt.ArrayLike, *filters: FloatArray) -> list[FloatArray]:
     rows, sos, row_of = _lanes(x, filters)
     shape = np.shape(x)
     n = rows.shape[1]
-    padlen = min(3 * (2 * sos.shape[1] + 1), max(n - 1, 0))
-    if n < 2:  # nothing to filter recursively: scipy's answer for such inputs
-        return [np.asarray(signal.sosfiltfilt(s, np.asarray(x, dtype=np.float64), padlen=padlen)) for s in filters]
+    if n == 0:
+        return [np.zeros(shape) for _ in filters]
+    padlen = min(3 * (2 * sos.shape[1] + 1), n - 1)
     zi = np.ascontiguousarray(np.stack([signal.sosfilt_zi(s) for s in sos]))
     out = np.empty((row_of.size, n))
     _filtfilt_lanes(rows, row_of, sos, zi, padlen, out)
@@ -170,7 +170,7 @@ def zero_phase_any(x: npt.ArrayLike, *filters: FloatArray) -> list[FloatArray]:
     a few long rows (whole nights) to :func:`zero_phase_long`, which runs the filters together
     when they have the same number of sections. Bit-identical either way.
     """
-    a = np.asarray(x, dtype=np.float64)
+    a = np.asarray(x, dtype=np.float64)  # pragma: no mutate (both routes convert to float64 alike)
     n = a.shape[-1] if a.ndim else 0
     if a.ndim == 0 or n < 2 or (a.size // n >= MIN_ROWS and n <= MAX_SAMPLES):
         return [zero_phase(a, s) for s in filters]
