@@ -506,7 +506,9 @@ def write_night(store: Any, name: str, journals: list[str], reason: str | None, 
 
     recs = _session_records(journals, name)
     stages: dict[int, tuple[int, float | None]] = {}
-    decisions, glitches, events = [], [], {}
+    decisions: list[dict[str, Any]] = []
+    glitches: list[dict[str, Any]] = []
+    events: dict[str, int] = {}
     for r in recs:
         k = r.get("kind")
         if k == "stage":
