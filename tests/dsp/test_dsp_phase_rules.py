@@ -145,3 +145,21 @@ def test_circular_stats_edges():
     assert edge["in_window"] == 1.0
     assert edge["resultant"] == pytest.approx(np.cos(np.pi / 4))
     assert edge["sd_deg"] == pytest.approx(np.degrees(np.sqrt(-2 * np.log(np.cos(np.pi / 4)))))
+
+
+def test_a_reset_session_calibrates_as_if_its_past_were_silent():
+    # a pulse soon after a reset is measured on a window that reaches back before it: the previous
+    # sleeper's samples are gone (zeros), as for a session whose past was silence
+    _, x = _sine(30.0)
+    old = np.random.default_rng(3).normal(0, 40, int(10 * FS))
+    a = CausalPhaseEstimator(1, FS, horizon_s=0.05)
+    a.update(old[None])
+    a.reset([0])
+    b = CausalPhaseEstimator(1, FS, horizon_s=0.05)
+    b.update(np.zeros((1, int(10 * FS))))
+    for est in (a, b):
+        est.note_pulses([0], [12.1], 0.0)
+        for k in range(int(10 * FS), int(20 * FS), int(FS)):
+            est.update(x[None, k:k + int(FS)])
+    assert a.bias[0] != 0.0
+    assert a.bias[0] == pytest.approx(b.bias[0], abs=1e-12)
