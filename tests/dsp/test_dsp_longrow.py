@@ -54,6 +54,8 @@ def test_bad_filters_are_refused_by_name():
         zero_phase_long(np.zeros(100), np.ones((2, 5)), np.ones((2, 5)))  # one shape, but not sections
     with pytest.raises(InvalidInputError, match=r"^Invalid signal: expected samples along the last axis"):
         causal_long(np.float64(1.0), BROAD)
+    with pytest.raises(InvalidInputError, match=r"^Invalid signal: .* got a scalar"):
+        zero_phase_any(np.float64(1.0), BROAD)
 
 
 def test_an_empty_signal_gives_empty_outputs():

@@ -171,8 +171,10 @@ def zero_phase_any(x: npt.ArrayLike, *filters: FloatArray) -> list[FloatArray]:
     when they have the same number of sections. Bit-identical either way.
     """
     a = np.asarray(x, dtype=np.float64)  # pragma: no mutate (both routes convert to float64 alike)
-    n = a.shape[-1] if a.ndim else 0
-    if a.ndim == 0 or n < 2 or (a.size // n >= MIN_ROWS and n <= MAX_SAMPLES):
+    if a.ndim == 0:
+        raise InvalidInputError("Invalid signal: expected samples along the last axis, got a scalar.")
+    n = a.shape[-1]
+    if n < 2 or (a.size // n >= MIN_ROWS and n <= MAX_SAMPLES):
         return [zero_phase(a, s) for s in filters]
     if len({np.shape(s) for s in filters}) == 1:
         return zero_phase_long(a, *filters)
