@@ -63,3 +63,32 @@ def test_new_layout_joins_without_stalling_the_other_beds(tmp_path, data_dir):
     step = (got.max() - got.min()) / 65535  # the EDF's 16-bit resolution
     np.testing.assert_allclose(got[:handed], want, atol=step, rtol=0)
     assert not [a for a in read_edf(paths["b"]).annotations if a.text.startswith("gap")]
+
+
+def test_tick_latency_is_in_wall_seconds_on_a_fast_clock(tmp_path, data_dir):
+    """A replay at 50x: a tick 1 s (of its clock) late is 20 ms late in real time, not a controller_late."""
+    from nexus.core.clock import ScaledClock
+
+    clock = ScaledClock(50.0)
+    sup = Supervisor(clock, analyzers=default_analyzers(dreamscape=False, events=False, block_s=5.0),
+                     delay_s=0.0, buffer_s=60.0, lane_capacity=3)
+    path = data_dir / "sleep-edf" / "SC4001E0-PSG_first5min.edf"
+    sup.add_session("r", EdfReplaySource(path, clock, "r", channels=["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal"]))
+    sup.settle()
+    clock.sleep_until(clock.now() + 2.0)
+    sup.step()
+    assert sup.sessions["r"].started
+    rep = sup.step(due_at=clock.now() - 1.0)
+    sup.close()
+    assert 0.019 < rep.latency_s < 0.25
+    assert not [g for g in sup.glitches if g.kind == "controller_late"]
+    # and 0.5 s of real time late is late, whatever the speed
+    clock2 = ScaledClock(50.0)
+    sup2 = Supervisor(clock2, analyzers=[], lane_capacity=3)
+    sup2.add_session("r", EdfReplaySource(path, clock2, "r", channels=["EEG Fpz-Cz"]))
+    clock2.sleep_until(2.0)  # 40 ms of real time: the replay has samples, the bed starts
+    sup2.step()
+    assert sup2.sessions["r"].started
+    assert sup2.step(due_at=clock2.now() - 25.0).latency_s >= 0.5
+    assert [g.kind for g in sup2.glitches if g.kind == "controller_late"] == ["controller_late"]
+    sup2.close()

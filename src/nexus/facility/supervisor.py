@@ -632,7 +632,9 @@ class Supervisor:
         if isinstance(self.clock, ManualClock):
             rep.latency_s = time.perf_counter() - wall0
         else:
-            rep.latency_s = self.clock.now() - (t_tick if due_at is None else due_at)
+            # in wall seconds: a replay on a clock running X times faster misses its deadline in real time too
+            speed = float(getattr(self.clock, "speed", 1.0))
+            rep.latency_s = (self.clock.now() - (t_tick if due_at is None else due_at)) / speed
         self.latencies.append(rep.latency_s)
         if not isinstance(self.clock, ManualClock):  # fast-forward has no deadline to miss
             for lane in self.lanes:
