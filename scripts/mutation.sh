@@ -102,6 +102,7 @@ for arg in "${modules[@]}"; do
   {
     cat "$snap/pyproject.toml"
     printf '\n[tool.mutmut]\nsource_paths = ["src"]\nonly_mutate = ["%s"]\n' "$file"
+    [ -d "$work/examples" ] && printf 'also_copy = ["examples"]\n'
     printf 'pytest_add_cli_args_test_selection = [%s]\n' "${sel%, }"
     deselect=""
     [ -z "${MUTATION_DESELECT:-}" ] || deselect=", \"-k\", \"not (${MUTATION_DESELECT//\"/\\\"})\""
