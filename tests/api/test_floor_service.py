@@ -68,3 +68,57 @@ def test_replayed_beds_run_through_the_service_and_show_on_the_api(store, tmp_pa
         assert k > 30 * 100  # at least the 30 s seen above
         # sample for sample from the first (the EDF's last record may be padded past what was replayed)
         np.testing.assert_allclose(got[: k - 100], orig[: k - 100], atol=step, rtol=0)
+
+
+@pytest.mark.slow
+def test_an_lsl_stream_that_appears_later_joins_the_running_service(store, tmp_path):
+    """A real pylsl outlet started after the service: it joins (its lane built beside the loop), shows on the
+    console's feed as unassigned, and its EDF+ holds every sample it sent, from the first."""
+    import threading
+    import uuid
+
+    pylsl = pytest.importorskip("pylsl")
+    from nexus.sources.lsl import configure_lsl
+
+    configure_lsl()
+    prefix = f"nx{uuid.uuid4().hex[:6]}"
+    service = FloorService(store, source=parse_source(f"lsl:type=EEG:name={prefix}"), data_dir=tmp_path / "d",
+                           events=False, run_id="ls")
+    service.start(background=True)
+    n_ch, fs, n = 8, 256.0, 5 * 256
+    t = np.arange(n) / fs
+    x = (40.0 * np.sin(2 * np.pi * 1.5 * t)[:, None] + np.arange(n_ch)[None, :] * 3.0).astype(np.float32)
+    sent = threading.Event()
+    try:
+        info = pylsl.StreamInfo(f"{prefix}-amp", "EEG", n_ch, fs, "float32", f"{prefix}-sid")
+        chans = info.desc().append_child("channels")
+        for c in range(n_ch):
+            ch = chans.append_child("channel")
+            ch.append_child_value("label", f"C{c}")
+            ch.append_child_value("type", "EEG")
+            ch.append_child_value("unit", "microvolts")
+        outlet = pylsl.StreamOutlet(info)
+
+        def send() -> None:
+            assert outlet.wait_for_consumers(30.0)
+            t0 = pylsl.local_clock()
+            for a in range(0, n, 32):
+                while pylsl.local_clock() < t0 + (a + 32) / fs:
+                    time.sleep(0.005)
+                outlet.push_chunk(x[a:a + 32].tolist(), t0 + (a + 31) / fs)
+            sent.set()
+
+        threading.Thread(target=send, daemon=True).start()
+        assert wait_for_beds(service, 1, timeout_s=30.0) == 1
+        (bed,) = service.beds()
+        assert bed["unassigned"] and bed["source"].startswith(f"LSL stream '{prefix}-amp'") and bed["fs"] == fs
+        assert sent.wait(30.0)
+        time.sleep(1.5)  # the last chunk's delay
+    finally:
+        service.stop()
+    got = read_edf(service.recordings[bed["session"]])
+    y = np.array([s.data for s in got.signals])
+    assert y.shape[0] == n_ch and y.shape[1] >= n
+    step = (y.max(axis=1) - y.min(axis=1))[:, None] / 65535
+    assert np.all(np.abs(y[:, :n] - x.T) <= step + 1e-6)  # every sample sent, from the first, in order
+    assert not [a for a in got.annotations if a.text.startswith("gap")]
