@@ -163,3 +163,21 @@ def test_a_reset_session_calibrates_as_if_its_past_were_silent():
             est.update(x[None, k:k + int(FS)])
     assert a.bias[0] != 0.0
     assert a.bias[0] == pytest.approx(b.bias[0], abs=1e-12)
+
+
+def test_a_pulse_moves_the_bias_by_the_documented_rule():
+    # bias += 0.05 x (reference phase at the pulse - target), the reference taken on the raw EEG
+    # from 6 s before the pulse to 3 s after it; a pulse exactly 6 s into the night still counts
+    from nexus.dsp.phase import reference_phase
+
+    _, x = _sine(20.0)
+    x = x + np.random.default_rng(5).normal(0, 5, x.size)
+    est = CausalPhaseEstimator(1, FS, horizon_s=0.05)
+    est.note_pulses([0], [6.0], 0.3)
+    for k in range(0, int(12 * FS), int(FS)):
+        est.update(x[None, k:k + int(FS)])
+    i = int(6.0 * FS)
+    ref = reference_phase(x[i - int(6 * FS): i + int(3 * FS) + 1], FS)[int(6 * FS)]
+    want = 0.05 * np.angle(np.exp(1j * (ref - 0.3)))
+    assert est.bias[0] == pytest.approx(want, abs=1e-12)
+    assert abs(want) > 1e-3
