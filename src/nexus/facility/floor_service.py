@@ -141,7 +141,11 @@ class FloorService(FacilityService):
             return
         with self._lock:
             for offer in offers:
-                _join(self.sup, offer, self.run_id, self.records, self.store, lambda line: logger.info("%s", line))
+                try:
+                    _join(self.sup, offer, self.run_id, self.records, self.store,
+                          lambda line: logger.info("%s", line))
+                except Exception as exc:  # its row could not be written (database down): the bed records on
+                    self._database_down(exc)
 
     def _register_joined(self) -> None:
         """Beds whose session runs on a lane now: shown on the consoles from here on (under the lock)."""
