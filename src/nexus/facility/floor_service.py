@@ -74,8 +74,9 @@ class FloorService(FacilityService):
         self.spec = source
         self.bed_map = bed_map
         self.dropout_s = float(dropout_s)
-        self.clock = _WallClock(speed)  # type: ignore[assignment]
-        self.wall = self.clock
+        wall = _WallClock(speed)
+        self.clock = wall  # type: ignore[assignment]  # the night's clock is the wall clock itself
+        self.wall = wall
         self.floor: Floor | None = None
         self.records: dict[str, BedRecord] = {}
         """Every bed that came (joined or waiting for its lane), by session."""
