@@ -119,3 +119,11 @@ def test_a_slowly_building_surge_is_found_by_the_sustained_rule():
     dis = [g for g in out if g.kind == "distress"]
     assert dis and dis[0].evidence["rule"] == "sustained" and dis[0].evidence["windows"] >= 8
     assert ON <= dis[0].onset_s <= dis[0].evidence["raised_s"] - 7.0  # back-dated to where the run began
+
+
+def test_the_ramp_needs_more_windows_in_light_sleep_than_in_rem():
+    x = _night()
+    rem = next(g for g in _run(x, stage=4)[0] if g.kind == "distress")
+    n2 = next(g for g in _run(x, stage=2)[0] if g.kind == "distress")
+    assert rem.evidence["windows"] == 3 and n2.evidence["windows"] == 5
+    assert n2.evidence["raised_s"] - rem.evidence["raised_s"] == pytest.approx(2.0, abs=0.6)

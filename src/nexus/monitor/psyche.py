@@ -21,7 +21,9 @@ unknown, or W within ``wake_grace_s`` of such sleep; N3 and settled wake are lef
 * **ramp** (early): the heart rate over the last ``ramp_hr_windows`` s is ``ramp_bpm`` or more above
   its baseline and still climbing steadily — by ``ramp_rise3_bpm`` to ``ramp_rise3_max_bpm`` over
   the last 3 s and by ``ramp_rise5_bpm`` or more over the last 5 s — for ``ramp_windows`` windows in
-  a row (``ramp_windows_wake`` in W), with one more sign at that moment: breathing over its last
+  a row in R (or an unknown stage), ``ramp_windows_light`` in N1/N2 and ``ramp_windows_wake`` in W
+  (nightmares are REM events; arousals with a slower heart-rate rise are common in light sleep
+  and wake), with one more sign at that moment: breathing over its last
   breath-to-breath interval ``ramp_resp_rise`` breaths/min faster than its baseline, chin EMG
   ``emg_ratio`` × its baseline, or movement in the last ``move_windows`` s. A nightmare's surge
   builds over many seconds; an arousal's heart rate jumps within a second or two and then stays
@@ -94,7 +96,8 @@ class PsycheParams:
     ramp_rise3_max_bpm: float = 9.0
     ramp_rise5_bpm: float = 3.0
     ramp_windows: int = 3
-    ramp_windows_wake: int = 5
+    ramp_windows_light: int = 5
+    ramp_windows_wake: int = 7
     ramp_resp_rise: float = 1.0
 
 
@@ -411,9 +414,10 @@ class PsycheState:
             )
         run_r = np.where(ramping, self.run_ramp[rows] + 1, 0)
         self.run_ramp[rows] = run_r
-        in_sleep = (st < 0) | np.isin(st, SLEEP_FOR_DISTRESS)
         sign = (rise_last >= p.ramp_resp_rise) | (ratio >= p.emg_ratio) | (move_s >= 1)
-        ramp = (self.ecg >= 0) & (run_r >= np.where(in_sleep, p.ramp_windows, p.ramp_windows_wake)) & sign
+        need = np.where((st < 0) | (st == 4), p.ramp_windows,
+                        np.where(st == 0, p.ramp_windows_wake, p.ramp_windows_light))
+        ramp = (self.ecg >= 0) & (run_r >= need) & sign
         distress = ramp | (run_s >= p.sustain_windows)
         run = np.where(ramp, run_r, run_s)
         # arousals: own (a chin-EMG burst with movement and a heart-rate rise, at most one per
