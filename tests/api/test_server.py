@@ -57,6 +57,8 @@ def test_the_loop_thread_runs_the_night_to_its_end_and_writes_it(store, tmp_path
     service = FacilityService(store, clients=2, hours=0.02, speed=2000, data_dir=tmp_path, events=False)
     service.start(background=True)
     try:
+        # paced in real time: a tick takes the stager's freshest result, it never waits for it
+        assert service.sup is not None and [lane.deterministic for lane in service.sup.lanes] == [False]
         with pytest.raises(StateError, match="without its loop thread"):
             service.advance(1.0)
         done = threading.Event()
@@ -71,3 +73,14 @@ def test_the_loop_thread_runs_the_night_to_its_end_and_writes_it(store, tmp_path
         service.stop()
     with store.session() as s:
         assert {r.state.value for r in s.scalars(select(NightSession))} == {"ended"}
+
+
+def test_a_service_stepped_by_hand_collects_the_stager_on_a_fixed_schedule(store, tmp_path):
+    from nexus.core.clock import ManualClock
+
+    service = FacilityService(store, clients=2, clock=ManualClock(), data_dir=tmp_path, events=False, run_id="d1")
+    service.start()
+    try:
+        assert service.sup is not None and [lane.deterministic for lane in service.sup.lanes] == [True]
+    finally:
+        service.stop()

@@ -222,7 +222,10 @@ class FacilityService:
         self.journal = RecordingJournal(self.root / "journal")
         self.sup = Supervisor(self.clock, journal=self.journal,
                               analyzers=default_analyzers(events=self.detect_events, block_s=self.step_s),
-                              buffer_s=2 * self.tick_s + 2.0, record_signals=False, step_s=self.step_s)
+                              buffer_s=2 * self.tick_s + 2.0, record_signals=False, step_s=self.step_s,
+                              # paced in real time by the loop thread: a tick never waits for the stager (a
+                              # fixed collection schedule made every 5th second's tick wait for it)
+                              deterministic=not background)
         self.sup.listeners.append(self._on_records)
         sinks: list[BedSink | None] = [None if p.program is None else SleeperSink(base, k, p.program)
                                        for k, p in enumerate(plans)]

@@ -140,6 +140,9 @@ class Supervisor:
         Longest block of one lane step, in seconds (default: everything due). Fast-forward runs with
         a closed loop set it short, so that the sleepers hear each command before the signal it
         answers has moved on: generated sources are pulled step by step.
+    deterministic : bool, optional
+        Collect background work on a fixed schedule (see :attr:`deterministic`); default: on a
+        :class:`~nexus.core.clock.ManualClock`.
     """
 
     def __init__(
@@ -155,8 +158,13 @@ class Supervisor:
         lane_capacity: int = 16,
         record_signals: bool = True,
         step_s: float | None = None,
+        deterministic: bool | None = None,
     ) -> None:
         self.clock = clock
+        self.deterministic = isinstance(clock, ManualClock) if deterministic is None else bool(deterministic)
+        """Lanes collect background work (live staging) on a fixed schedule, so a run repeats exactly (default:
+        on a :class:`~nexus.core.clock.ManualClock`). A loop paced in real time by a manual clock (the facility
+        service) turns it off: a tick then never waits for the stager, it takes the freshest result."""
         self.journal = journal
         self.analyzers = list(default_analyzers() if analyzers is None else analyzers)
         self.delay_s = check_number("delay_s", delay_s, ge=0, unit="s")
@@ -210,7 +218,7 @@ class Supervisor:
             capacity,
             buffer_s=self.buffer_s,
             analyzers=self.analyzers,
-            deterministic=isinstance(self.clock, ManualClock),
+            deterministic=self.deterministic,
         )
 
     def _new_lane(self, channels: Sequence[str], fs: float, capacity: int) -> Lane:
