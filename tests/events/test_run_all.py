@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 
 from nexus.core.errors import InvalidInputError
+from nexus.events import run_all
+from nexus.events.arousals import detect_arousals
+from nexus.events.rems import detect_rems
 from nexus.events.run_all import Channels, detect_all
+from nexus.events.slow_waves import detect_slow_waves
+from nexus.events.spindles import detect_spindles
 
 FS = 128.0
 
@@ -29,8 +34,10 @@ def _channels(minutes: float = 4.0) -> Channels:
         ecg += 900 * np.exp(-0.5 * ((t - b) / 0.012) ** 2)
     acc = rng.normal(0, 2, (3, n))
     acc[:, (t > 100) & (t < 104)] += 300
+    emg = rng.normal(0, 5, n)
+    emg[(t > 160) & (t < 166)] *= 4  # the chin tenses with the alpha burst in REM: an arousal there
     ch = Channels(eeg={"EEG C4": (eeg, FS)}, loc=("EOG L", loc, FS), roc=("EOG R", -loc, FS),
-                  emg=("EMG", rng.normal(0, 5, n), FS), ecg=("ECG", ecg, FS), acc=(acc, FS))
+                  emg=("EMG", emg, FS), ecg=("ECG", ecg, FS), acc=(acc, FS))
     return ch
 
 
@@ -46,3 +53,73 @@ def test_threads_give_the_same_events_as_one_after_the_other():
 def test_a_detector_error_reaches_the_caller_from_its_thread():
     with pytest.raises(InvalidInputError, match="Invalid hypnogram: 2 epochs of 30 s"):
         detect_all(_channels(), np.array([2, 2]), threads=4)
+
+
+STAGES = np.array([2, 2, 3, 3, 4, 4, 2, 2])
+
+
+def test_each_detector_gets_its_channels_stages_and_names():
+    ch = _channels()
+    got, _ = detect_all(ch, STAGES)
+    eeg, loc, roc = ch.eeg["EEG C4"][0], ch.loc[1], ch.roc[1]
+    want = {
+        "spindle": detect_spindles(eeg, FS, ["EEG C4"], STAGES).events,
+        "slow_oscillation": detect_slow_waves(eeg, FS, ["EEG C4"], STAGES).events,
+        "rem": detect_rems(loc, roc, FS, STAGES, channel="EOG L,EOG R").events,
+        "arousal": detect_arousals(eeg, FS, STAGES, emg=ch.emg[1], channel="EEG C4").events,
+    }
+    for kind, w in want.items():
+        g = got[got.description == kind].dropna(axis=1, how="all").reset_index(drop=True)
+        pd.testing.assert_frame_equal(g[list(w.columns)], w.reset_index(drop=True), check_dtype=False)
+    assert len(want["spindle"]) and len(want["rem"]) and len(want["slow_oscillation"])
+    # the alpha burst with a tense chin in REM is an arousal only with the EMG
+    assert ((want["arousal"].onset > 150) & (want["arousal"].onset < 170)).any()
+    assert not (detect_arousals(eeg, FS, STAGES, channel="EEG C4").events.onset.between(150, 170)).any()
+    assert not detect_spindles(eeg, FS, ["EEG C4"], None).events.equals(want["spindle"])  # the stages matter
+
+
+@pytest.mark.parametrize(("kinds", "note"), [
+    (("spindle",), True), (("slow_oscillation",), True), (("arousal",), True), (("heart_rate",), False),
+], ids=lambda k: str(k))
+def test_notes_say_what_was_skipped_and_why(kinds, note):
+    ch = _channels()
+    no_eeg = Channels(loc=ch.loc, ecg=ch.ecg)
+    _, notes = detect_all(no_eeg, STAGES, kinds)
+    assert ("no EEG channel: spindles, slow oscillations and arousals skipped" in notes) is note
+    _, notes = detect_all(ch, STAGES, kinds)
+    assert not any("no EEG" in n for n in notes)
+
+
+def test_missing_and_mismatched_channels_are_named():
+    ch = _channels()
+    one_eog = Channels(eeg=ch.eeg, loc=ch.loc, emg=("EMG", ch.emg[1][::2], FS / 2))
+    df, notes = detect_all(one_eog, STAGES, ("rem", "arousal", "heart_rate", "movement"))
+    assert notes == ["fewer than two EOG channels: rapid eye movements skipped",
+                     "EMG 'EMG' has another rate than the EEG: arousals in REM skipped",
+                     "no ECG channel: heart rate skipped", "no 3-axis accelerometer: movements skipped"]
+    assert set(df.description) <= {"arousal"}
+    df, _ = detect_all(ch, STAGES, ("spindle", "heart_rate"))
+    assert set(df.description) == {"spindle", "heart_rate"}  # only the kinds asked for
+    assert list(df.index) == list(range(len(df)))
+    bad = Channels(loc=ch.loc, roc=("EOG R", ch.roc[1][:-1], FS))
+    with pytest.raises(InvalidInputError, match="EOG channels 'EOG L' and 'EOG R' differ in rate or length"):
+        detect_all(bad, STAGES, ("rem",))
+
+
+@pytest.mark.parametrize(("affinity", "count", "want"), [(8, 2, 4), (3, 16, 3), (None, 2, 2)])
+def test_default_threads_follow_the_cpus_this_process_may_use(monkeypatch, affinity, count, want):
+    used: list[int] = []
+
+    class Pool(run_all.ThreadPoolExecutor):
+        def __init__(self, max_workers, **kw):
+            used.append(max_workers)
+            super().__init__(max_workers, **kw)
+
+    monkeypatch.setattr(run_all, "ThreadPoolExecutor", Pool)
+    monkeypatch.setattr(run_all.os, "cpu_count", lambda: count)
+    if affinity is None:
+        monkeypatch.delattr(run_all.os, "sched_getaffinity")
+    else:
+        monkeypatch.setattr(run_all.os, "sched_getaffinity", lambda pid: set(range(affinity)))
+    detect_all(_channels(1.0), None)  # six detectors
+    assert used == [want]

@@ -119,5 +119,5 @@ def detect_all(ch: Channels, stages: npt.ArrayLike | None = None,
     cols = ["onset", "duration", "description", "channel"]
     if not frames:
         return pd.DataFrame(columns=cols), notes
-    df = pd.concat(frames, ignore_index=True, sort=False)
+    df = pd.concat(frames, ignore_index=True, sort=False)  # pragma: no mutate (reset again after the sort)
     return df.sort_values(["onset", "description"], kind="stable").reset_index(drop=True), notes
