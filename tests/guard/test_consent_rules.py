@@ -1,0 +1,87 @@
+"""Consent rules pinned one by one: cue kinds as a controller names them, what a refused night allows, what
+incubation needs, the night's mode and its audit form, and unknown intake items."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from nexus.dreamscape.schema import Program
+from nexus.guard.consent import command_allowed, plan_night, restrict_program, scopes_from_intake
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "dreamscapes"
+NO_STIM = ["recording", "audio", "dream_incubation"]
+NO_INCUB = ["recording", "audio", "stimulation"]
+
+
+@pytest.fixture
+def forest():
+    return Program.model_validate(yaml.safe_load((EXAMPLES / "forest.yaml").read_text()))
+
+
+@pytest.mark.parametrize(
+    ("params", "scopes", "allowed", "reason"),
+    [
+        ({"kind": "memory"}, NO_STIM, False, "memory cue without 'stimulation' consent"),
+        ({"cue_kind": "memory"}, NO_STIM, False, "memory cue without 'stimulation' consent"),
+        ({"kind": "memory"}, NO_INCUB, True, "'cue' is covered by the client's consent"),
+        ({"kind": "incubation"}, NO_INCUB, False, "incubation cue without 'dream_incubation' consent"),
+        ({"kind": "incubation"}, NO_STIM, True, "'cue' is covered by the client's consent"),
+        ({}, NO_STIM, False, "unknown cue without 'stimulation' consent"),
+    ],
+    ids=["memory-kind", "memory-cue_kind", "memory-ok", "incubation-kind", "incubation-ok", "unknown"],
+)
+def test_cue_kind_from_the_command(params, scopes, allowed, reason):
+    v = command_allowed(scopes, SimpleNamespace(kind="cue", params=params))
+    assert (v.allowed, v.reason) == (allowed, reason)
+
+
+def test_cue_kind_from_the_program_scene(forest):
+    scene = next(name for name, sc in forest.scenes.items() if sc.cues)
+    cmd = SimpleNamespace(kind="cue", params={"scene": scene, "index": 0})  # the forest's spoken incubation cue
+    assert command_allowed(NO_STIM, cmd, forest).allowed
+    v = command_allowed(NO_INCUB, cmd, forest)
+    assert (v.allowed, v.reason) == (False, "incubation cue without 'dream_incubation' consent")
+    nowhere = SimpleNamespace(kind="cue", params={"index": 0})  # no scene: not one of the program's cues
+    assert command_allowed(NO_STIM, nowhere, forest).reason == "unknown cue without 'stimulation' consent"
+
+
+def test_a_refused_night_allows_nothing():
+    plan = plan_night(["audio", "stimulation"])  # no recording: audio and stimulation do not hold
+    assert (plan.run, plan.mode, plan.audio, plan.clas, plan.incubation_cues, plan.memory_cues,
+            plan.store_psyche) == (False, "refused", False, False, False, False, False)
+
+
+def test_incubation_needs_audio_and_its_own_consent():
+    assert not plan_night(["recording", "dream_incubation"]).incubation_cues  # no audio
+    assert not plan_night(["recording", "audio"]).incubation_cues
+    assert plan_night(["recording", "audio", "dream_incubation"]).incubation_cues
+
+
+def test_modes_and_the_audit_form(forest):
+    assert plan_night(["recording", "audio"]).mode == "stimulation"
+    assert plan_night(["recording"]).mode == "record_only"
+    # a program of CLAS alone, without stimulation consent, plays nothing: a natural night
+    doc = forest.model_dump(mode="json", exclude_none=True)
+    clas_only = {name: {**sc, "layers": [], "cues": []} for name, sc in doc["scenes"].items()}
+    only = Program.model_validate({**{k: v for k, v in doc.items() if k != "wake"}, "scenes": clas_only})
+    assert plan_night(["recording", "audio"], only).mode == "record_only"
+    assert plan_night(["recording", "audio", "stimulation"], only).mode == "stimulation"
+    d = plan_night(["recording", "psyche_monitoring"]).to_dict()
+    assert d["store_psyche"] is True and set(d) == {"run", "mode", "audio", "clas", "incubation_cues",
+                                                   "memory_cues", "store_psyche", "reasons"}
+
+
+def test_record_only_program_silences_distress_and_keeps_its_other_settings(forest):
+    doc = forest.model_dump(mode="json", exclude_none=True)
+    assert "on_distress" in doc
+    out = restrict_program(forest, plan_night(["recording"])).model_dump(mode="json", exclude_none=True)
+    assert out["on_distress"]["play"] == "silence"
+    for key, value in doc["on_distress"].items():
+        if key != "play":
+            assert out["on_distress"][key] == value
+
+
+def test_unknown_intake_items_grant_nothing():
+    assert scopes_from_intake(["audio", "telepathy"]) == ["recording", "audio"]
