@@ -100,7 +100,7 @@ def test_missing_and_mismatched_channels_are_named():
     assert set(df.description) <= {"arousal"}
     df, _ = detect_all(ch, STAGES, ("spindle", "heart_rate"))
     assert set(df.description) == {"spindle", "heart_rate"}  # only the kinds asked for
-    assert list(df.index) == list(range(len(df)))
+    assert list(df.index) == list(range(len(df))) and "index" not in df.columns  # renumbered, not kept
     bad = Channels(loc=ch.loc, roc=("EOG R", ch.roc[1][:-1], FS))
     with pytest.raises(InvalidInputError, match="EOG channels 'EOG L' and 'EOG R' differ in rate or length"):
         detect_all(bad, STAGES, ("rem",))
