@@ -151,6 +151,7 @@ def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
             "channel_agreement": round(chan_ok / hits, 3) if hits else None,
             "latency_p50_s": round(float(np.percentile(lat, 50)), 1) if lat else None,
             "latency_p95_s": round(float(np.percentile(lat, 95)), 1) if lat else None,
+            "latencies_s": sorted(round(float(x), 1) for x in lat),
         }
     lat_all = []
     for t in truth:
