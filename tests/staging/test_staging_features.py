@@ -126,6 +126,14 @@ def test_own_windows_equal_scipy(n, seed):
     np.testing.assert_array_equal(F.TRIANG15, signal.windows.triang(15))
 
 
+def test_welch_window_is_scipys_bit_for_bit():
+    from scipy import signal
+
+    from nexus.staging.window import SEG, hamming
+
+    np.testing.assert_array_equal(hamming(), signal.get_window("hamming", SEG))
+
+
 def test_spectral_features_equal_scipy_welch(noise):
     # the offline band powers come from the same block spectra as the live stager's: they equal
     # YASA's definition (scipy's median Welch, Simpson's rule per band, edges included)
