@@ -42,7 +42,7 @@ def _facility(data, scopes, programs=None):
     sup.add_fleet(LoopedFleet(data, FS, CH), [f"bed-{k}" for k in range(n)], programs=programs, sinks=sinks,
                   scopes=scopes)
     decisions: list[dict] = []
-    sup.listeners.append(lambda kind, recs: decisions.extend(r for r in recs if r["kind"] == "decision"))
+    sup.listeners.append(lambda kind, recs: decisions.extend(r for r in recs if r.get("kind") == "decision"))
     return sup, sinks, decisions
 
 
@@ -70,6 +70,20 @@ def test_consent_decides_what_a_bed_may_hear_from_the_start_and_mid_night(signal
     assert {c.kind for c in sinks[0].played[n1:]} <= {"silence"}
     # bed 1 was not touched by bed 0's consent: its soundscape goes on
     assert any(c.kind == "scene" and c.t > t_revoked for c in sinks[1].played) or sinks[1].played[-1].kind == "scene"
+    sup.close()
+
+
+def test_withdrawing_recording_ends_the_night_at_once_and_records_no_more(signals):
+    sup, sinks, decisions = _facility(signals, [FULL, FULL])
+    sup.run(30.0, tick_s=1.0)
+    assert sup.set_consent("bed-0", ["audio", "stimulation"]) == ["recording"]
+    assert sup.sessions["bed-0"].state == "ended"
+    assert sinks[0].safe  # silent now (the safe state), nothing scheduled
+    assert [d["session"] for d in decisions if d["description"] == "consent_withdrawn"] == ["bed-0"]
+    n0 = len(sinks[0].played)
+    sup.run(30.0, tick_s=1.0)
+    assert len(sinks[0].played) == n0  # nothing more reaches the ended bed
+    assert sup.sessions["bed-1"].state != "ended"  # the other bed sleeps on
     sup.close()
 
 

@@ -484,12 +484,30 @@ class Supervisor:
         """A client's consent changed: the running session follows it from its next step.
 
         A bed that may no longer hear anything is silenced now. Journaled as a ``consent_changed`` decision;
-        returns what the new consent took out of the program.
+        returns what the new consent took out of the program. A client who withdraws ``recording`` ends the
+        night now: the bed is released to natural sleep (silent), the session ends and nothing more is recorded
+        (what was recorded before stays until the client asks for erasure).
         """
+        from nexus.guard.consent import Scope, effective_scopes
+
         rt = self.sessions.get(session)
         if rt is None or rt.state == "ended":
             raise InvalidInputError(f"No running session '{session}'.")
         rt.scopes = list(scopes)
+        if Scope.RECORDING not in effective_scopes(rt.scopes):
+            t_s = self._session_now(rt)
+            if self.journal is not None or self.listeners:
+                rec = {"session": session, "kind": "decision", "onset": t_s, "duration": 0.0,
+                       "description": "consent_withdrawn", "command": None, "inputs": {"scopes": rt.scopes},
+                       "reason": "The client withdrew consent to recording: the night ends now, silent."}
+                if self.journal is not None:
+                    self.journal.write_records([rec])
+                for cb in self.listeners:
+                    cb("records", [rec])
+            if rt.started:
+                self.extract(session, ExtractionMode.RELEASE)  # stimulation stops at once
+            self._end_extracted(session)
+            return ["recording"]
         loop = rt.lane.analyzer("dreamscape")
         if not rt.started or loop is None or not hasattr(loop, "set_consent"):
             return []  # applied when the bed starts
