@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -12,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from nexus.facility.chaos import _alive, _children  # the chaos suite's /proc probes (children, not a zombie)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -26,22 +27,6 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def _nexus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*NEXUS, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
-
-
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            kids += [int(x) for x in (task / "children").read_text().split()]
-    return kids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
 
 
 def _start(tmp_path: Path, env: dict[str, str], workers: int) -> tuple[subprocess.Popen[bytes], Path]:
