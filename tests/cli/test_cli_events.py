@@ -20,7 +20,7 @@ def _recording(path, with_eeg=True):
     ecg = rng.normal(0, 10, n)
     for b in np.arange(0.5, 59, 0.9):
         ecg += 900 * np.exp(-0.5 * ((t - b) / 0.012) ** 2)
-    sigs = [Signal("ECG", ecg / 1000.0, FS, "mV")]  # stored in mV: the command converts to µV
+    sigs = [Signal("ECG", ecg / 1000.0, FS, "mV")]  # stored in mV: read_edf returns µV
     if with_eeg:
         sigs.insert(0, Signal("EEG C4-M1", eeg, FS))
     write_edf(path, sigs)

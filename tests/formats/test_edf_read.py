@@ -1,9 +1,10 @@
-"""read_edf: reading only some channels, and skipping the annotations, gives the same samples."""
+"""read_edf: potentials come back in µV; reading only some channels, and skipping the annotations, gives the same
+samples."""
 
 import numpy as np
 import pytest
 
-from nexus.formats.edf import Annotation, Signal, read_edf, write_edf
+from nexus.formats.edf import Annotation, Signal, read_edf, unit_to_uv, write_edf
 
 
 @pytest.fixture
@@ -34,3 +35,25 @@ def test_annotations_can_be_skipped(night):
     rec = read_edf(night, annotations=False)
     assert rec.annotations == [] and len(rec.signals) == 4
 
+
+
+def test_potentials_come_back_in_microvolts_and_other_units_as_stored(tmp_path):
+    rng = np.random.default_rng(4)
+    uv = rng.normal(0, 30, 2560)
+    sigs = [Signal("EEG C4-M1", uv / 1000.0, 256.0, "mV"), Signal("EEG O1-M2", uv * 1e3, 256.0, "nV"),
+            Signal("EOG E1-M2", uv, 256.0, "uV"),
+            Signal("SpO2", 90 + rng.random(2560), 256.0, "%")]
+    path = write_edf(tmp_path / "u.edf", sigs)
+    seen = []
+    rec = read_edf(path, keep=lambda label, unit: seen.append(unit) or True)
+    assert seen == ["mV", "nV", "uV", "%"]  # keep() is asked with the unit the file stores
+    assert [s.unit for s in rec.signals] == ["uV", "uV", "uV", "%"]
+    for s in rec.signals[:3]:  # the same µV values whatever the stored unit (EDF keeps 16 bits of the range)
+        np.testing.assert_allclose(s.data, uv, atol=np.ptp(uv) / 2**15)
+    np.testing.assert_allclose(rec.signals[3].data, sigs[3].data, atol=1e-3)
+
+
+def test_unit_spellings():
+    assert [unit_to_uv(u) for u in ("µV", "μV", "uV", " mV ", "V", "Volts", "nV", "micro volts")] == [
+        1.0, 1.0, 1.0, 1e3, 1e6, 1e6, 1e-3, 1.0]
+    assert [unit_to_uv(u) for u in ("%", "bpm", "", "degC", "mg")] == [None] * 5

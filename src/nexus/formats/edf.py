@@ -2,7 +2,8 @@
 
 :class:`Recording` is the in-memory form every other layer uses: signals by channel (each
 with its own sampling rate, physical values, µV for EEG/EOG/EMG/ECG), start time and
-annotations ``(onset_s, duration_s, text)``.
+annotations ``(onset_s, duration_s, text)``. :func:`read_edf` returns every signal stored in a
+potential unit (V, mV, µV, nV) in µV, so no caller converts units itself.
 
 Writes are atomic: the file is written next to the target and renamed into place, so a
 failure never leaves a half-written EDF behind.
@@ -24,6 +25,19 @@ from nexus.core.checks import check_file_exists, check_writable_path, did_you_me
 from nexus.core.errors import DataFormatError, InvalidInputError
 from nexus.core.files import atomic_path
 from nexus.core.log import logger
+
+UNIT_TO_UV: dict[str, float] = {
+    "uv": 1.0, "µv": 1.0, "μv": 1.0, "microvolt": 1.0, "microvolts": 1.0,
+    "mv": 1e3, "millivolt": 1e3, "millivolts": 1e3,
+    "v": 1e6, "volt": 1e6, "volts": 1e6,
+    "nv": 1e-3, "nanovolt": 1e-3, "nanovolts": 1e-3,
+}
+"""Potential units (lower case, no spaces) and their factor to µV."""
+
+
+def unit_to_uv(unit: str) -> float | None:
+    """Factor from ``unit`` to µV (None when ``unit`` is not a potential unit, e.g. ``"%"`` or ``"bpm"``)."""
+    return UNIT_TO_UV.get(unit.strip().lower().replace(" ", ""))
 
 
 @dataclass(frozen=True)
@@ -107,15 +121,19 @@ class Recording:
 
 def read_edf(path: str | Path, *, keep: Callable[[str, str], bool] | None = None,
              annotations: bool = True) -> Recording:
-    """Read an EDF, EDF+ or BDF file into a :class:`Recording`.
+    """Read an EDF, EDF+ or BDF file into a :class:`Recording`, potentials in µV.
+
+    A signal whose physical dimension is a potential unit (V, mV, µV, nV; see :func:`unit_to_uv`)
+    is returned in µV with unit ``"uV"``; any other signal (``"%"``, ``"bpm"``, ``"au"``) keeps
+    its values and unit.
 
     Parameters
     ----------
     path : path
         The file.
     keep : callable, optional
-        ``keep(label, unit)`` says which signals to read; the others are never read from disk
-        (default: all of them).
+        ``keep(label, unit)`` says which signals to read, ``unit`` as the file stores it; the others
+        are never read from disk (default: all of them).
     annotations : bool
         Read the EDF+ annotations (parsing them takes a while on a night with thousands of events).
 
@@ -156,16 +174,9 @@ def read_edf(path: str | Path, *, keep: Callable[[str, str], bool] | None = None
         else:
             logger.warning("'%s': %s", p.name, w.message)
     try:
-        signals = [
-            Signal(
-                s.label,
-                np.asarray(s.data, dtype=np.float64),
-                float(s.sampling_frequency),
-                s.physical_dimension,
-            )
-            for s in raw.signals
-            if keep is None or keep(s.label, s.physical_dimension)
-        ]
+        signals = [_in_uv(s.label, np.asarray(s.data, dtype=np.float64), float(s.sampling_frequency),
+                          s.physical_dimension)
+                   for s in raw.signals if keep is None or keep(s.label, s.physical_dimension)]
     except (ValueError, IndexError) as exc:
         raise DataFormatError(
             f"Cannot read the samples of '{p}': {exc}. The file is probably truncated."
@@ -186,6 +197,14 @@ def read_edf(path: str | Path, *, keep: Callable[[str, str], bool] | None = None
     except Exception:  # plain EDF (not EDF+): no patient subfields
         patient = ""
     return Recording(signals=signals, annotations=anns, start=start, patient="" if patient == "X" else patient)
+
+
+def _in_uv(label: str, data: npt.NDArray[np.float64], fs: float, unit: str) -> Signal:
+    """A signal as read, in µV when ``unit`` is a potential unit."""
+    scale = unit_to_uv(unit)
+    if scale is None:
+        return Signal(label, data, fs, unit)
+    return Signal(label, data if scale == 1.0 else data * scale, fs, "uV")
 
 
 _TRUNCATED = re.compile(r"header indicates (\d+) data records, but file contains (\d+) records")

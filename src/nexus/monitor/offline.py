@@ -2,9 +2,9 @@
 
 A recording's channels are grouped by sampling rate; each group of at least ``min_fs`` Hz runs
 through its own one-slot monitor in blocks of ``block_s`` seconds, exactly as a live lane would
-see it, and the closed episodes are returned sorted by onset. Channels stored in mV or V are
-converted to µV first (a file whose header lies about its unit shows up as flat or implausible
-channels, with their values in the evidence).
+see it, and the closed episodes are returned sorted by onset. Potentials are taken in µV, as
+:func:`~nexus.formats.edf.read_edf` returns them (a file whose header lies about its unit shows
+up as flat or implausible channels, with their values in the evidence).
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from nexus.formats.edf import Recording
 
-#: physical dimension (lower case, µ as u) → factor to µV
-TO_UV = {"uv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 COLUMNS = ("onset", "duration", "kind", "category", "priority", "channel", "evidence")
 
 
@@ -99,12 +97,8 @@ def scan_recording(
             notes.append(f"not monitored (sampled at {fs:g} Hz, below {min_fs:g} Hz): {', '.join(labels)}")
             continue
         n = min(rec.signals[i].data.size for i in idx)
-        rows = []
-        for i in idx:
-            s = rec.signals[i]
-            scale = TO_UV.get(s.unit.strip().replace("µ", "u").replace("μ", "u").lower(), 1.0)
-            rows.append(np.asarray(s.data[:n], dtype=np.float64) * scale)
-        out += scan_signals(np.stack(rows), labels, fs, block_s=block_s, params=params)
+        rows = np.stack([np.asarray(rec.signals[i].data[:n], dtype=np.float64) for i in idx])
+        out += scan_signals(rows, labels, fs, block_s=block_s, params=params)
     out.sort(key=lambda g: (g.onset_s, g.kind, g.channel or ""))
     return out, notes
 

@@ -22,6 +22,7 @@ from nexus.core.checks import plural
 from nexus.core.errors import InvalidInputError, NotFoundError
 from nexus.core.montage import channel_role, channel_roles
 from nexus.core.stages import EPOCH_S, STAGE_LABELS
+from nexus.formats.edf import unit_to_uv
 from nexus.formats.hypnogram import Hypnogram
 from nexus.reports.document import Image, Note, Report, Section, Table
 from nexus.staging.stats import sleep_statistics
@@ -34,7 +35,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["NightData", "build_night_report", "night_from_recording", "night_from_session"]
 
 #: physical dimension (lower case, µ as u) → factor to µV
-_TO_UV = {"uv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 #: event kinds shown, in order: (description in event files, label on the page)
 EVENT_KINDS: tuple[tuple[str, str], ...] = (
     ("slow_oscillation", "slow oscillations"), ("spindle", "spindles"), ("arousal", "arousals"),
@@ -115,24 +115,16 @@ class NightData:
 # --------------------------------------------------------------------------- gathering
 
 
-def _to_uv(rec: Recording) -> None:
-    for sig in rec.signals:  # detectors and plots take µV: convert channels stored in mV or V
-        scale = _TO_UV.get(sig.unit.strip().replace("µ", "u").lower())
-        if scale is not None and scale != 1.0:
-            sig.data = sig.data * scale
-            sig.unit = "uV"
-
-
 def _is_ephys(sig: Signal) -> bool:
     return sig.unit.strip().replace("µ", "u").lower() == "uv" or channel_role(sig.label) in ("eeg", "eog", "emg")
 
 
 def _ephys_channel(label: str, unit: str) -> bool:
-    """Whether a channel is EEG/EOG/EMG (by name, or a volt unit that :func:`_to_uv` makes µV).
+    """Whether a channel is EEG/EOG/EMG (by name, or a potential unit that ``read_edf`` returns in µV).
 
     The only channels a night report reads from the file.
     """
-    return unit.strip().replace("µ", "u").lower() in _TO_UV or channel_role(label) in ("eeg", "eog", "emg")
+    return unit_to_uv(unit) is not None or channel_role(label) in ("eeg", "eog", "emg")
 
 
 def _pick_eeg(rec: Recording, channel: str | None,
@@ -228,7 +220,6 @@ def night_from_recording(recording: str | Path, hypnogram: str | Path | None = N
     hyp = read_hypnogram(hypnogram, hypno_fmt) if hypnogram is not None else None
     ref = read_hypnogram(reference) if reference is not None else None
     ev = read_events(events) if events is not None else None
-    _to_uv(rec)
     notes: list[str] = []
     eeg = _pick_eeg(rec, channel, notes)
     if hyp is None:
@@ -313,7 +304,6 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> N
             from nexus.formats.edf import read_edf
 
             rec = read_edf(path, keep=_ephys_channel, annotations=False)
-            _to_uv(rec)
             duration = rec.duration
             start = rec.start or start
             eeg = _pick_eeg(rec, None, notes)

@@ -18,14 +18,8 @@ import numpy.typing as npt
 
 from nexus.core.errors import InvalidInputError
 from nexus.core.montage import channel_roles
+from nexus.formats.edf import UNIT_TO_UV, unit_to_uv
 
-#: unit spellings (lower case, no spaces) → factor to µV
-UNIT_TO_UV: dict[str, float] = {
-    "uv": 1.0, "µv": 1.0, "μv": 1.0, "microvolt": 1.0, "microvolts": 1.0,
-    "mv": 1e3, "millivolt": 1e3, "millivolts": 1e3,
-    "v": 1e6, "volt": 1e6, "volts": 1e6,
-    "nv": 1e-3, "nanovolt": 1e-3, "nanovolts": 1e-3,
-}
 #: channel types whose samples are potentials (converted to µV)
 EPHYS_TYPES = ("EEG", "EOG", "EMG", "ECG")
 #: lowest sampling rate Nexus records and stages, in Hz (the stager and detectors need >= 100 Hz)
@@ -65,7 +59,7 @@ class ChannelMap:
 
 def unit_factor(unit: str) -> float | None:
     """Factor from ``unit`` to µV (None when the unit is not a known potential unit)."""
-    return UNIT_TO_UV.get(unit.strip().lower().replace(" ", ""))
+    return unit_to_uv(unit)
 
 
 def map_channels(

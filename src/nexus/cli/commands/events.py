@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import click
 
-#: physical dimension (lower case, µ as u) → factor to µV
-_TO_UV = {"uv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
-
 
 @click.command()
 @click.argument("recording", type=click.Path(dir_okay=False))
@@ -35,12 +32,7 @@ def events(recording: str, channels: tuple[str, ...], hypno: str | None, kinds: 
     to_stdout = output == "-"
     if not to_stdout:
         check_writable_path(output, "events file")
-    rec = read_edf(recording)
-    for sig in rec.signals:  # detectors take µV: convert channels stored in mV or V
-        scale = _TO_UV.get(sig.unit.strip().replace("µ", "u").lower())
-        if scale is not None and scale != 1.0:
-            sig.data = sig.data * scale
-            sig.unit = "uV"
+    rec = read_edf(recording)  # potentials in µV, as the detectors take them
     labels = rec.labels
     up = [lab.upper() for lab in labels]
     roles = channel_roles(labels)
