@@ -7,7 +7,10 @@ other beds record on):
 * :class:`LslFloor` watches the network with a background resolver: every matching stream
   becomes a bed when it appears (also later in the night); the inlet is opened and its channels
   mapped in the background, so the tick loop never waits on the network. A stream that vanishes
-  keeps its bed (the inlet recovers it when it returns, by its source id).
+  keeps its bed (the inlet recovers it when it returns, by its source id). Whether a new stream
+  with a bed's source id is that device's restart or a second device is told by the resolver: a
+  dead outlet drops out of its list ``forget_after_s`` after it died, so a newcomer is refused only
+  when the bed's own stream is still listed beside it for longer than that (:attr:`LslFloor.settle_s`).
 * :class:`BrainFlowFloor` opens one board, :class:`ReplayFloor` every EDF/BDF of a folder.
 
 Beds are matched to clients by a :class:`BedMap` (stream name or source id → client code); a
@@ -19,6 +22,7 @@ from __future__ import annotations
 import queue
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +165,11 @@ class LslFloor(Floor):
         self._opening: set[str] = set()
         self._lock = threading.Lock()
         self._pool: Any = None
+        self.settle_s = forget_after_s + every_s + 1.0
+        """How long two streams with one source id must both stay listed before one is refused, in seconds:
+        a dead outlet stays in the resolver's list up to ``forget_after_s`` after it died, so a device
+        restarted faster than that is listed twice for a while; one more poll and a second of slack."""
+        self._rival_since: dict[str, float] = {}  # uid or key → when a source id was first seen listed twice
 
     def start(self) -> None:
         """Start the background resolver thread (streams are opened by a few worker threads, side by side)."""
@@ -195,26 +204,33 @@ class LslFloor(Floor):
             del resolver
 
     def _consider(self, found: Sequence[Any]) -> None:
-        by_key: dict[str, list[Any]] = {}
+        now = time.monotonic()
+        by_key: dict[str, dict[str, Any]] = {}
         for info in found:
-            by_key.setdefault(_stream_key(info), []).append(info)
+            by_key.setdefault(_stream_key(info), {}).setdefault(info.uid(), info)
+        seen: set[str] = set()
         for key, infos in by_key.items():
             with self._lock:
                 if key in self.beds:
-                    self._check_claim(key, infos)
+                    seen.update(self._check_claim(key, infos, now))
                     continue
                 if key in self._told or key in self._opening:
                     continue
-            info = infos[0]
-            what = f"LSL stream '{info.name()}'"
-            if len(infos) > 1 and len({i.uid() for i in infos}) > 1:
+            what = f"LSL stream '{next(iter(infos.values())).name()}'"
+            if len(infos) > 1:  # a restart the resolver has not forgotten yet, or two devices: wait and see
+                seen.add(key)
+                if now - self._rival_since.setdefault(key, now) < self.settle_s:
+                    continue
                 self._told.add(key)
                 self._offers.put(f"{len(infos)} LSL streams claim the same bed '{key}' (source id); none was "
                                  "started. Give each device its own source id.")
                 continue
+            info = next(iter(infos.values()))
             with self._lock:
                 self._opening.add(key)
             self._pool.submit(self._open, key, info, what)
+        for k in self._rival_since.keys() - seen:  # the doubt is over (one of them was forgotten)
+            del self._rival_since[k]
 
     def _open(self, key: str, info: Any, what: str) -> None:
         from nexus.sources.lsl import LslSource
@@ -243,20 +259,35 @@ class LslFloor(Floor):
         self._offer(BedOffer(key, info.name(), src, f"{what} (source id '{sid}' on {info.hostname()})"
                              if sid else f"{what} on {info.hostname()}"))
 
-    def _check_claim(self, key: str, infos: Sequence[Any]) -> None:
-        """A second live stream with a recording bed's key is refused (once); a restart is not."""
-        src = self.beds[key]
-        for info in infos:
-            uid = info.uid()
-            if uid == self._uids[key] or uid in self._told:
+    def _check_claim(self, key: str, infos: dict[str, Any], now: float) -> list[str]:
+        """Streams listed with a recording bed's source id (uid → info): a restart is the bed's, a rival is refused.
+
+        When the bed's stream is no longer listed (the resolver forgot it: it died), a new stream with its
+        source id is its restart (the inlet recovers to it by itself). While the bed's stream is still
+        listed, a newcomer waits: a dead outlet stays listed up to ``forget_after_s``; a newcomer still
+        listed beside it after :attr:`settle_s` is a second live device and is refused, in one line.
+        Returns the uids whose doubt goes on (their first-seen times are kept).
+        """
+        cur = self._uids[key]
+        new = [u for u in infos if u != cur and u not in self._told]
+        if not new:
+            return []
+        if cur not in infos:  # the bed's old stream timed out of the resolver: the (first) newcomer is its return
+            cur = min(new, key=lambda u: self._rival_since.get(u, now))
+            self._uids[key] = cur
+            logger.info("LSL stream '%s' is back (restarted) for bed '%s'.", infos[cur].name(), key)
+            new.remove(cur)
+        waiting = []
+        for uid in new:
+            if now - self._rival_since.setdefault(uid, now) < self.settle_s:
+                waiting.append(uid)
                 continue
-            if src.silent_s > 1.0:  # the bed's stream is gone: this is its restart, the inlet recovers it
-                self._uids[key] = uid
-                continue
+            info = infos[uid]
             self._told.add(uid)
             self._offers.put(f"LSL stream '{info.name()}' on {info.hostname()} claims bed '{key}' (source id), "
                              "which already records from another stream; it was not started. Give each device "
                              "its own source id.")
+        return waiting
 
     def close(self) -> None:
         """Stop the resolver thread."""
