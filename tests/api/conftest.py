@@ -53,7 +53,7 @@ def facility(store, tmp_path):
     service.start()
     tokens = {}
     with store.session() as s:
-        for role in ("technician", "auditor", "admin"):
+        for role in ("technician", "clinician", "auditor", "admin"):
             add_user(s, role, role, password=PASSWORD)
             tokens[role] = issue_token(s, username=role)
     first_client = service.beds()[0]["client_id"]

@@ -1,10 +1,19 @@
-"""Route × role: every route refuses a missing or forged token; each role gets what the guard's policy says."""
+"""Route × role: every route refuses a missing or forged token; each role gets what the guard's policy says.
+
+The clinician is tried twice: about a client who does not share with clinicians, and (``clinician+shared``)
+about one who granted ``clinician_sharing``.
+"""
 
 import pytest
 
+from nexus.guard.policy import SYSTEM
+from nexus.store.clients import set_consent
+
 STAFF = {"technician", "auditor", "admin"}
-EVERYONE = STAFF | {"client"}
-OPEN = {("GET", "/api/health"), ("POST", "/api/auth/login")}
+EVERYONE = STAFF | {"client", "clinician", "clinician+shared"}
+SHARED = {"clinician+shared"}  # a clinician reads what a client shares, never a list of everyone
+OPEN = {("GET", "/api/health"), ("POST", "/api/auth/login"), ("POST", "/api/auth/client/login"),
+        ("POST", "/api/auth/client/enrol")}
 
 
 def _bodies(facility):
@@ -25,12 +34,17 @@ def _routes(client):
     return [(m.upper(), p) for p, ops in spec["paths"].items() for m in ops if (m.upper(), p) not in OPEN]
 
 
+def _bed(facility):
+    """The bed the routes are tried on: not the client principal's, with a program."""
+    return next(b for b in facility.service.beds()[1:] if not b["natural"])
+
+
 def _fill(path, facility):
     from sqlalchemy import select
 
     from nexus.store.models import DreamscapeProgram
 
-    bed = next(b for b in facility.service.beds()[1:] if not b["natural"])  # not the client principal's bed
+    bed = _bed(facility)
     with facility.store.session() as s:
         prog = s.scalars(select(DreamscapeProgram.id).where(DreamscapeProgram.client_id == bed["client_id"])).one()
     return (path.replace("{session}", bed["session"]).replace("{client}", bed["client_id"])
@@ -56,28 +70,29 @@ def test_every_route_refuses_a_missing_or_wrong_token(facility, token):
 # (method, path, roles that are allowed) — the others must get 403; extract-all last (it ends every bed)
 MATRIX = [
     ("GET", "/api/auth/me", EVERYONE),
-    ("GET", "/api/beds", EVERYONE),  # a client sees only their own bed
+    ("GET", "/api/beds", STAFF | {"client"}),  # a client sees only their own bed
     ("GET", "/api/facility", STAFF),
-    ("GET", "/api/sessions", EVERYONE),  # a client sees only their own
-    ("GET", "/api/sessions/{session}", STAFF),
-    ("GET", "/api/sessions/{session}/hypnogram", {"technician", "admin"}),
-    ("GET", "/api/sessions/{session}/events", {"technician", "admin"}),
-    ("GET", "/api/sessions/{session}/decisions", STAFF),
+    ("GET", "/api/sessions", STAFF | {"client"}),  # a client sees only their own
+    ("GET", "/api/sessions/{session}", STAFF | SHARED),
+    ("GET", "/api/sessions/{session}/hypnogram", {"technician", "admin"} | SHARED),
+    ("GET", "/api/sessions/{session}/events", {"technician", "admin"} | SHARED),
+    ("GET", "/api/sessions/{session}/decisions", STAFF | SHARED),
     ("PUT", "/api/sessions/{session}/program", {"technician", "admin"}),
-    ("GET", "/api/sessions/{session}/report", {"technician", "admin"}),  # allowed, then 409: the night runs
+    ("GET", "/api/sessions/{session}/report", {"technician", "admin"} | SHARED),  # allowed, then 409: it runs
     ("GET", "/api/clients", {"technician", "admin", "client"}),
-    ("GET", "/api/clients/{client}", {"technician", "admin"}),
-    ("GET", "/api/clients/{client}/consent", STAFF),
+    ("GET", "/api/clients/{client}", {"technician", "admin"} | SHARED),
+    ("GET", "/api/clients/{client}/consent", STAFF | SHARED),
     ("POST", "/api/clients/{client}/consent", {"admin"}),
-    ("GET", "/api/clients/{client}/journal", set()),  # the client's own (the client principal is another client)
+    ("GET", "/api/clients/{client}/journal", SHARED),  # the client's own (the client principal is another client)
     ("POST", "/api/clients/{client}/journal", set()),
     ("GET", "/api/clients/{client}/export", {"admin"}),
     ("POST", "/api/clients/{client}/erase", {"admin"}),  # allowed, then refused: the session runs (409)
-    ("GET", "/api/programs", EVERYONE),
-    ("GET", "/api/programs/{program}", STAFF),
+    ("POST", "/api/clients/{client}/invitation", {"admin"}),
+    ("GET", "/api/programs", STAFF | {"client"}),
+    ("GET", "/api/programs/{program}", STAFF | SHARED),
     ("POST", "/api/programs", {"technician", "admin"}),
     ("POST", "/api/programs/check", {"technician", "admin"}),
-    ("GET", "/api/glitches", EVERYONE),
+    ("GET", "/api/glitches", STAFF | {"client"}),
     ("POST", "/api/glitches/{glitch_id}/acknowledge", {"technician", "admin"}),
     ("POST", "/api/sessions/{session}/assign", {"technician", "admin"}),  # allowed, then 409: not unassigned
     ("POST", "/api/sessions/{session}/extract", {"technician", "admin"}),
@@ -85,17 +100,29 @@ MATRIX = [
 ]
 
 
-@pytest.mark.parametrize("role", ["technician", "auditor", "admin", "client"])
-def test_each_role_gets_what_the_policy_allows(facility, role):
+def _wrong_answers(facility, role):
+    """(method, path, status) of every route whose answer to ``role`` contradicts :data:`MATRIX`."""
     wrong = []
     bodies = _bodies(facility)
+    headers = facility.auth(role.split("+")[0])
     for method, path, allowed in MATRIX:
-        r = facility.client.request(method, _fill(path, facility), headers=facility.auth(role),
+        r = facility.client.request(method, _fill(path, facility), headers=headers,
                                     json=bodies.get((method, path)))
         # allowed: anything but 401/403 (a failed program check is 422 after the policy let it through)
         if (r.status_code == 403) == (role in allowed) or r.status_code == 401:
             wrong.append((method, path, r.status_code))
-    assert wrong == []
+    return wrong
+
+
+@pytest.mark.parametrize("role", ["technician", "auditor", "admin", "client", "clinician"])
+def test_each_role_gets_what_the_policy_allows(facility, role):
+    if role != "clinician":
+        assert _wrong_answers(facility, role) == []
+        return
+    # one facility for both of the clinician's cases (CI time): before and after the client shares
+    assert _wrong_answers(facility, "clinician") == []
+    set_consent(facility.store, SYSTEM, _bed(facility)["client_id"], grant=["clinician_sharing"], revoke=[])
+    assert _wrong_answers(facility, "clinician+shared") == []
 
 
 def test_a_client_sees_only_their_own_bed_and_data(facility):

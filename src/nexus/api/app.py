@@ -50,8 +50,8 @@ def create_app(service: FacilityService, store: Store) -> FastAPI:
     """The Nexus web app for ``service`` (a started :class:`FacilityService`) and its ``store``."""
     app: FastAPI = FastAPIOffline(
         title="Bedtime Nexus", version=__version__, static_url=DOCS_ASSETS,
-        description="The facility's REST API and live floor feed. Every route but /api/health and "
-                    "/api/auth/login needs a bearer token.")
+        description="The facility's REST API and live floor feed. Every route but /api/health and the logins "
+                    "(/api/auth/login, /api/auth/client/login, /api/auth/client/enrol) needs a bearer token.")
     app.state.service = service
     app.state.store = store
     errors.install(app)

@@ -42,6 +42,29 @@ class Login(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class ClientLogin(BaseModel):
+    """A client's portal credentials: their client code and password."""
+
+    code: str = Field(min_length=1, max_length=64, description="The client code the facility gave you.")
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class ClientEnrol(BaseModel):
+    """A client's first login: their client code, the one-time invitation code and a new password."""
+
+    code: str = Field(min_length=1, max_length=64)
+    invitation: str = Field(min_length=1, max_length=200, description="The one-time code (nxi_…) of the facility.")
+    password: str = Field(min_length=12, max_length=1024, description="At least 12 characters.")
+
+
+class Invitation(BaseModel):
+    """A client's one-time enrolment code (shown once) and when it expires."""
+
+    client_id: str
+    code: str
+    expires_at: datetime
+
+
 class Token(BaseModel):
     """A bearer token (shown once) and who it stands for."""
 
@@ -133,6 +156,9 @@ class Bed(BaseModel):
                                                         "(a natural night) until a technician assigns it.")
     channels: list[str] | None = Field(default=None, description="Channels recorded (real beds), in µV.")
     fs: float | None = Field(default=None, description="Sampling rate of a real bed, in Hz.")
+    joining: bool = Field(default=False, description="A real bed waiting for its lane (a new channel layout being "
+                                                     "built): it records, and can be extracted; t_s is what it "
+                                                     "recorded so far; its staging starts once it has joined.")
 
 
 class FacilityStatus(BaseModel):

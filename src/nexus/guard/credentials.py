@@ -22,6 +22,13 @@ BREAK_GLASS_MAX_TTL = timedelta(hours=1)
 BREAK_GLASS_MIN_REASON = 15
 """Shortest accepted break-glass reason, in characters (a real sentence, not 'x')."""
 MIN_PASSWORD = 12
+LOGIN_ATTEMPTS = 5
+"""Wrong passwords in a row after which a client's portal login is locked."""
+LOGIN_LOCK = timedelta(minutes=15)
+"""How long a locked portal login stays locked."""
+INVITE_PREFIX = "nxi_"
+INVITE_TTL = timedelta(days=7)
+"""Life of a client's one-time enrolment code."""
 
 _hasher = PasswordHasher()
 
@@ -48,6 +55,11 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 def new_token() -> str:
     """A new random API token (shown once; store only :func:`token_digest`)."""
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_invite() -> str:
+    """A new one-time enrolment code for a client (shown once; store only :func:`token_digest`)."""
+    return INVITE_PREFIX + secrets.token_urlsafe(12)
 
 
 def token_digest(token: str) -> str:

@@ -293,6 +293,7 @@ def erase_client(store: Store, principal: Principal, client: str, *,
         for prog in list(c.programs):
             s.delete(prog)
         c.display_name = c.birth_year = c.sex = None
+        c.password_hash = c.invite_hash = c.invite_expires_at = c.locked_until = None  # no portal login left
         c.intake, c.consent_scopes = {}, []
         c.code = f"erased-{cid}"[:64]
         c.erased_at = utcnow()

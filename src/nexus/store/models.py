@@ -89,6 +89,13 @@ class Client(Base):
     consent_scopes: Mapped[list[Any]] = mapped_column(default=list, doc="Granted consent scopes.")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    password_hash: Mapped[str | None] = mapped_column(String(255), doc="argon2id hash of the portal password.")
+    invite_hash: Mapped[str | None] = mapped_column(String(64), doc="SHA-256 of the one-time enrolment code.")
+    invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0",
+                                               doc="Wrong passwords in a row (reset by a good one).")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          doc="No portal login before this time (UTC).")
 
     sessions: Mapped[list[NightSession]] = relationship(
         back_populates="client", cascade="all, delete-orphan", passive_deletes=True

@@ -1,20 +1,34 @@
-"""``POST /api/auth/login`` (staff password → bearer token) and ``GET /api/auth/me``."""
+"""Logins: ``POST /api/auth/login`` (staff), ``/api/auth/client/login`` and ``/client/enrol`` (clients).
+
+Each gives a bearer token; ``GET /api/auth/me`` says who a token stands for.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, status
 
 from nexus.api.deps import PrincipalDep, StoreDep
-from nexus.api.schemas import Login, Me, Token
-from nexus.guard.policy import AccessDenied
+from nexus.api.schemas import ClientEnrol, ClientLogin, Login, Me, Problem, Token
+from nexus.guard.policy import AccessDenied, Principal
 from nexus.store.access import issue_token, login
+from nexus.store.client_login import LoginLocked, client_login, enrol_client
+from nexus.store.db import Store
+from nexus.store.models import utcnow
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 #: Life of a console token: one night shift.
 CONSOLE_TOKEN_TTL = timedelta(hours=12)
+#: Life of a client's portal token.
+PORTAL_TOKEN_TTL = timedelta(hours=12)
+#: What a client's login may answer besides a token.
+CLIENT_REFUSALS: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem, "description": "Wrong client code, password or invitation."},
+    429: {"model": Problem, "description": "Too many wrong attempts: locked for a while (see Retry-After)."},
+}
 
 
 @router.post("/login", responses={401: {"description": "Wrong username or password."}})
@@ -27,6 +41,32 @@ def do_login(body: Login, store: StoreDep) -> Token:
     except AccessDenied as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
     return Token(token=tok, username=who.name, role=who.role.value)
+
+
+def _portal_token(store: Store, code: str, check: Callable[[], Principal]) -> Token:
+    """A 12-hour portal token for the client that ``check`` lets in; 401 or 429 (with Retry-After) otherwise."""
+    try:
+        who = check()
+    except LoginLocked as exc:
+        wait = max(1, int((exc.until - utcnow()).total_seconds()))
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(wait)}) from None
+    except AccessDenied as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+    with store.session() as s:
+        tok = issue_token(s, client_id=who.client_id, ttl=PORTAL_TOKEN_TTL, label="portal", actor=who.actor)
+    return Token(token=tok, username=code, role=who.role.value)
+
+
+@router.post("/client/login", responses=CLIENT_REFUSALS)
+def do_client_login(body: ClientLogin, store: StoreDep) -> Token:
+    """A client's portal login: client code and password → a 12-hour token for their own data (audited)."""
+    return _portal_token(store, body.code, lambda: client_login(store, body.code, body.password))
+
+
+@router.post("/client/enrol", responses=CLIENT_REFUSALS)
+def do_client_enrol(body: ClientEnrol, store: StoreDep) -> Token:
+    """A client's first login: the facility's one-time invitation code sets their password, then logs them in."""
+    return _portal_token(store, body.code, lambda: enrol_client(store, body.code, body.invitation, body.password))
 
 
 @router.get("/me")

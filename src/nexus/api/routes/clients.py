@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from nexus.api.deps import PrincipalDep, StoreDep, allow, own_client
-from nexus.api.schemas import ClientOut
+from nexus.api.schemas import ClientOut, Invitation
 from nexus.guard.policy import Action
 from nexus.store.access import get_client
+from nexus.store.client_login import invite_client
 from nexus.store.models import Client
 
 router = APIRouter(prefix="/api/clients", tags=["clients"])
@@ -42,3 +43,15 @@ def get_one(client: str, principal: PrincipalDep, store: StoreDep) -> ClientOut:
         c = get_client(s, client)
     allow(store, principal, Action.CLIENT_READ, c.id)
     return _out(c)
+
+
+@router.post("/{client}/invitation", responses={404: {"description": "No such client."},
+                                                409: {"description": "The client was erased."}})
+def invite(client: str, principal: PrincipalDep, store: StoreDep) -> Invitation:
+    """A one-time code (valid 7 days, shown once) with which the client sets their portal password (admin)."""
+    with store.session() as s:
+        cid = get_client(s, client).id
+    allow(store, principal, Action.USER_MANAGE, cid)  # a refusal is audited
+    with store.session() as s:
+        code, expires = invite_client(s, cid, actor=principal.actor)
+    return Invitation(client_id=cid, code=code, expires_at=expires)

@@ -1,4 +1,4 @@
-"""``nexus client add/list/consent/show/token/export/erase``: a client's enrolment, consent and data rights."""
+"""``nexus client``: enrolment, portal login (token, invite, password), consent and data rights."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from nexus.cli.commands.user import as_option, cli_principal, open_db
+from nexus.cli.commands.user import as_option, cli_principal, managing, open_db
 
 
 @click.group()
@@ -141,18 +141,42 @@ def token(client_ref: str, days: float, as_user: str | None) -> None:
     """Make an API token for CLIENT (their own data only; printed once)."""
     from datetime import timedelta
 
-    from nexus.guard.policy import Action, require
     from nexus.store.access import issue_token
 
-    store = open_db()
-    try:
-        me = cli_principal(store, as_user)
-        require(me, Action.USER_MANAGE)
-        with store.session() as s:
-            tok = issue_token(s, client_id=client_ref, ttl=timedelta(days=days), actor=me.actor)
-    finally:
-        store.close()
+    with managing(as_user) as (me, s):
+        tok = issue_token(s, client_id=client_ref, ttl=timedelta(days=days), actor=me.actor)
     click.echo(tok)
+
+
+@client.command()
+@click.argument("client_ref", metavar="CLIENT")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True, max=90), default=7.0, show_default=True,
+              help="How long the code stays valid.")
+@as_option
+def invite(client_ref: str, days: float, as_user: str | None) -> None:
+    """A one-time code for CLIENT to set their portal password (printed once; a new one replaces the last)."""
+    from datetime import timedelta
+
+    from nexus.store.client_login import invite_client
+
+    with managing(as_user) as (me, s):
+        code, expires = invite_client(s, client_ref, ttl=timedelta(days=days), actor=me.actor)
+    click.echo(f"Give the client this one-time code for /console/portal.html (valid until "
+               f"{expires.strftime('%Y-%m-%d %H:%M')} UTC):", err=True)
+    click.echo(code)
+
+
+@client.command()
+@click.argument("client_ref", metavar="CLIENT")
+@as_option
+def password(client_ref: str, as_user: str | None) -> None:
+    """Set CLIENT's portal password (asked twice; at least 12 characters; argon2id-hashed, as staff passwords)."""
+    from nexus.store.client_login import set_client_password
+
+    pw = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with managing(as_user) as (me, s):
+        set_client_password(s, client_ref, pw, actor=me.actor)
+    click.echo(f"Password set for client '{client_ref}'; they log in at /console/portal.html with code and password.")
 
 
 @client.command()

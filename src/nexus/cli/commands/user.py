@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from nexus.guard.policy import Principal
     from nexus.store.db import Store
 
@@ -37,6 +41,21 @@ def cli_principal(store: Store, as_user: str | None) -> Principal:
         return Principal(u.username, Role(u.role.value))
 
 
+@contextmanager
+def managing(as_user: str | None) -> Iterator[tuple[Principal, Session]]:
+    """A database session for managing users and logins, as the CLI's principal (admins only: ``user.manage``)."""
+    from nexus.guard.policy import Action, require
+
+    store = open_db()
+    try:
+        me = cli_principal(store, as_user)
+        require(me, Action.USER_MANAGE)
+        with store.session() as s:
+            yield me, s
+    finally:
+        store.close()
+
+
 as_option = click.option("--as", "as_user", metavar="USER", default=None,
                          help="Act as this staff user (their role applies; the audit names them).")
 
@@ -56,19 +75,12 @@ def user() -> None:
 @as_option
 def add(username: str, role: str, full_name: str | None, password: bool, as_user: str | None) -> None:
     """Add a staff user USERNAME."""
-    from nexus.guard.policy import Action, require
     from nexus.store.access import add_user
 
     pw = click.prompt("Password", hide_input=True, confirmation_prompt=True) if password else None
-    store = open_db()
-    try:
-        me = cli_principal(store, as_user)
-        require(me, Action.USER_MANAGE)
-        with store.session() as s:
-            u = add_user(s, username, role, password=pw, full_name=full_name, actor=me.actor)
-            click.echo(f"Added {u.role.value} '{u.username}' (id {u.id}).")
-    finally:
-        store.close()
+    with managing(as_user) as (me, s):
+        u = add_user(s, username, role, password=pw, full_name=full_name, actor=me.actor)
+        click.echo(f"Added {u.role.value} '{u.username}' (id {u.id}).")
 
 
 @user.command("list")
@@ -103,17 +115,10 @@ def token(username: str, days: float, label: str, as_user: str | None) -> None:
     """Make an API token for USERNAME (printed once; only its hash is kept)."""
     from datetime import timedelta
 
-    from nexus.guard.policy import Action, require
     from nexus.store.access import issue_token
 
-    store = open_db()
-    try:
-        me = cli_principal(store, as_user)
-        require(me, Action.USER_MANAGE)
-        with store.session() as s:
-            tok = issue_token(s, username=username, ttl=timedelta(days=days), label=label, actor=me.actor)
-    finally:
-        store.close()
+    with managing(as_user) as (me, s):
+        tok = issue_token(s, username=username, ttl=timedelta(days=days), label=label, actor=me.actor)
     click.echo(tok)
 
 
