@@ -3,11 +3,12 @@
 import events_oracles as oracles
 import numpy as np
 import pytest
+from scipy.ndimage import maximum_filter1d
 
 from nexus.dsp.filters import bandpass_sos, zero_phase
-from nexus.dsp.moving import window_samples
+from nexus.dsp.moving import runs, window_samples
 from nexus.events import arousals, spindles
-from nexus.events._kernels import half_waves, spindle_candidates
+from nexus.events._kernels import half_waves, peaks_at, spindle_candidates
 from nexus.events.common import epochs_to_samples, segment_argext, segment_reduce, stage_mask
 from nexus.events.heart import _candidates
 from nexus.events.spindles import SpindleParams, _features, _spindle_columns
@@ -118,7 +119,7 @@ def test_epochs_spread_over_samples_as_by_their_index(fs, n_epochs):
     np.testing.assert_array_equal(stage_mask(stages, n, fs, [1, 2]), oracles.epochs_to_samples(keep, n, fs))
 
 
-@pytest.mark.parametrize("n", [1, 255, 257, 40_000], ids=lambda n: f"n{n}")
+@pytest.mark.parametrize("n", [1, 255, 257, 40_000, 600_000], ids=lambda n: f"n{n}")  # 600_000: > 2 stretches of bins
 def test_night_arousal_features_equal_the_streaming_features(n):
     # the offline path filters the whole night in one compiled pass; the live path block by block
     rng = np.random.default_rng(n)
@@ -127,3 +128,33 @@ def test_night_arousal_features_equal_the_streaming_features(n):
     got = arousals._night_features(eeg, emg, 256.0)
     for w, g in zip(want, got, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("half", [0, 1, 38])
+@pytest.mark.parametrize("n", [1, 2, 77, 5000], ids=lambda n: f"n{n}")
+def test_peaks_at_equal_the_maximum_filter_form(half, n):
+    # the REM detector tests only its candidates for being a local maximum (maximum_filter1d, "nearest")
+    rng = np.random.default_rng(n + half)
+    x = np.round(rng.normal(size=(3, n)) * 3)  # rounded: plateaus, ties within a window
+    x[1, : n // 2] = 5.0  # a long flat stretch reaching the left edge
+    want = x == maximum_filter1d(x, 2 * half + 1, axis=-1, mode="nearest")
+    r, i = np.nonzero(np.ones_like(x, dtype=bool))
+    got = np.empty(i.size, dtype=bool)
+    peaks_at(x, r, i, half, got)
+    np.testing.assert_array_equal(got, want.ravel())
+    assert want.any() and (half == 0 or n == 1 or not want.all())  # not a trivial comparison
+
+
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 1), (2, 3, 50), (4, 2000)])
+def test_runs_equal_the_difference_form(shape):
+    rng = np.random.default_rng(sum(shape))
+    for density in (0.0, 0.05, 0.5, 0.95, 1.0):
+        m = rng.random(shape) < density
+        m2 = m.reshape(-1, shape[-1])
+        pad = np.zeros((m2.shape[0], 1), dtype=bool)
+        d = np.diff(np.concatenate([pad, m2, pad], axis=1).astype(np.int8), axis=1)
+        r_on, s_on = np.nonzero(d == 1)
+        want = (r_on, s_on, np.nonzero(d == -1)[1])
+        for g, w in zip(runs(m), want, strict=True):
+            np.testing.assert_array_equal(g, w)
+            assert g.dtype == w.dtype

@@ -153,11 +153,11 @@ def runs(mask: npt.ArrayLike) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp
     """
     m = np.asarray(mask, dtype=bool)
     m2 = m.reshape(-1, m.shape[-1]) if m.ndim else m.reshape(1, 1)
-    pad = np.zeros((m2.shape[0], 1), dtype=bool)
-    d = np.diff(np.concatenate([pad, m2, pad], axis=1).astype(np.int8), axis=1)
-    r_on, s_on = np.nonzero(d == 1)
-    _, s_off = np.nonzero(d == -1)
-    return r_on, s_on, s_off
+    # each row padded with False at both ends: its changes alternate start, stop, start, stop…
+    padded = np.zeros((m2.shape[0], m2.shape[1] + 2), dtype=bool)
+    padded[:, 1:-1] = m2
+    row, at = np.nonzero(padded[:, 1:] != padded[:, :-1])
+    return row[0::2], at[0::2], at[1::2]
 
 
 class BinAccumulator:

@@ -296,3 +296,25 @@ def half_waves(f):
             pk[1, k] = hi_i
             k += 1
     return ri[:k], si[0, :k], si[1, :k], si[2, :k], ext[0, :k], pk[0, :k], ext[1, :k], pk[1, :k]
+
+
+@kernel
+def peaks_at(x, rows, idx, half, out):
+    """Whether each sample ``x[rows[k], idx[k]]`` is the largest of its ``2 half + 1``-sample neighbourhood.
+
+    ``x`` (rows, n) float, ``rows``/``idx`` (k,) int, ``out`` (k,) bool. The neighbourhood is clipped
+    to the row, so this equals ``x == maximum_filter1d(x, 2 half + 1, mode="nearest")`` at those
+    samples for finite ``x`` (the repeated edge samples are in the clipped neighbourhood already);
+    each test stops at the first larger sample.
+    """
+    n = x.shape[1]
+    for k in range(idx.size):
+        r = rows[k]
+        i = idx[k]
+        v = x[r, i]
+        ok = True
+        for j in range(max(i - half, 0), min(i + half, n - 1) + 1):
+            if x[r, j] > v:
+                ok = False
+                break
+        out[k] = ok

@@ -47,6 +47,7 @@ __all__ = ["ArousalParams", "ArousalStream", "detect_arousals"]
 
 EXTRA = ("fast_ratio", "emg_ratio")
 SLEEP = (int(Stage.N1), int(Stage.N2), int(Stage.N3), int(Stage.R))
+_BINS_PER_STRETCH = 1024  # one-second bins reduced together by _night_features (a few MB of scratch)
 
 
 @dataclass(frozen=True)
@@ -98,18 +99,30 @@ def _night_features(eeg: FloatArray, emg: FloatArray, fs: float) -> tuple[FloatA
     """:meth:`_Features.step` of a fresh :class:`_Features` over a whole night, bit for bit.
 
     The three EEG bands run side by side in one compiled causal pass (the EMG high-pass in a
-    second), without the copies of :func:`scipy.signal.sosfilt`; then the same one-second bins.
+    second), without the copies of :func:`scipy.signal.sosfilt`; then the same one-second bins,
+    reduced a stretch of bins at a time (the same contiguous per-bin sums as the accumulator's,
+    without night-long stacked and squared copies).
     """
     feats = _Features(eeg.shape[0], fs)
     rows, n = eeg.shape
     alpha, beta, sigma = causal_long(eeg, feats.f_alpha.sos, feats.f_beta.sos, feats.f_sigma.sos)
-    stacked = np.empty((rows, 3, n))
-    np.add(alpha, beta, out=stacked[:, 0])
-    stacked[:, 1] = sigma
-    stacked[:, 2] = causal_long(emg, feats.f_emg.sos)[0]
-    s, sq = feats.acc.step(stacked)
-    emg_rms = np.sqrt(np.maximum(sq[:, 2] / feats.n - (s[:, 2] / feats.n) ** 2, 0.0))
-    return sq[:, 0] / feats.n, sq[:, 1] / feats.n, emg_rms
+    (emg_f,) = causal_long(emg, feats.f_emg.sos)
+    size = feats.n
+    k = n // size  # whole bins; the samples after them stay in the accumulator's open bin, unused
+    fast_sq, sigma_sq, emg_s, emg_sq = (np.empty((rows, k)) for _ in range(4))
+    step = _BINS_PER_STRETCH
+    for b0 in range(0, k, step):
+        b1 = min(b0 + step, k)
+        cut = slice(b0 * size, b1 * size)
+        v = np.add(alpha[:, cut], beta[:, cut]).reshape(rows, b1 - b0, size)
+        fast_sq[:, b0:b1] = (v * v).sum(axis=-1)
+        v = sigma[:, cut].reshape(rows, b1 - b0, size)
+        sigma_sq[:, b0:b1] = (v * v).sum(axis=-1)
+        v = emg_f[:, cut].reshape(rows, b1 - b0, size)
+        emg_s[:, b0:b1] = v.sum(axis=-1)
+        emg_sq[:, b0:b1] = (v * v).sum(axis=-1)
+    emg_rms = np.sqrt(np.maximum(emg_sq / feats.n - (emg_s / feats.n) ** 2, 0.0))
+    return fast_sq / feats.n, sigma_sq / feats.n, emg_rms
 
 
 class _StageBins:

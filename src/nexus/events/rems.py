@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import maximum_filter1d
 
 from nexus.core.errors import InvalidInputError
 from nexus.dsp.filters import bandpass_sos
 from nexus.dsp.longrow import zero_phase_any
+from nexus.events._kernels import peaks_at
 from nexus.events.common import BoolArray, FloatArray, WindowedStream, check_fs, stage_mask
 from nexus.events.table import EventBatch, EventResults
 
@@ -46,9 +46,13 @@ def _rem_core(x: FloatArray, fs: float, mask: BoolArray, p: REMParams) -> EventB
     dist = max(1, round(p.duration[0] * fs))
     half = max(1, round(p.duration[1] * fs / 2))
     hmin, hmax = p.amplitude[0] ** 2, p.amplitude[1] ** 2
-    local_max = negp == maximum_filter1d(negp, 2 * (dist // 2) + 1, axis=-1, mode="nearest")
-    # peaks outside the searched stages are never kept: dropped before their bases are sought
-    r, i = np.nonzero(local_max & (negp >= hmin) & (negp <= hmax) & mask)
+    # samples in the amplitude range and the searched stages, then those that are the largest within
+    # ±dist // 2 (maximum_filter1d's peaks, tested only where they could count); their bases are sought next
+    r, i = np.nonzero((negp >= hmin) & (negp <= hmax) & mask)
+    if i.size:
+        is_peak = np.empty(i.size, dtype=np.bool_)
+        peaks_at(np.ascontiguousarray(negp.reshape(-1, n)), r, i, dist // 2, is_peak)
+        r, i = r[is_peak], i[is_peak]
     keep = (i >= 1) & (i < n - 1)
     r, i = r[keep], i[keep]
     # bases: the lowest point on each side within ±half before a higher sample is met (as a peak's
