@@ -9,7 +9,8 @@ alarms, extraction, rows) with its beds taken from a floor of devices
   not name joins *unassigned* (placeholder client) until a technician assigns it; the console shows it
   from the tick it has joined;
 * a bed of a new channel layout waits for its lane on the supervisor's builder thread (nothing it
-  sends is lost, the other beds' ticks are not held up);
+  sends is lost, the other beds' ticks are not held up); meanwhile it is on the consoles (``joining``,
+  with the seconds it has recorded) and can be extracted like any bed (it has no sound path yet);
 * at the end every bed's journal is written as one EDF+ in the run's folder
   (``<data_dir>/runs/<run id>/<session>.edf``) and its session row points to it.
 """
@@ -80,6 +81,7 @@ class FloorService(FacilityService):
         self.floor: Floor | None = None
         self.records: dict[str, BedRecord] = {}
         """Every bed that came (joined or waiting for its lane), by session."""
+        self._waiting: set[str] = set()  # beds shown while waiting for their lane
         self.refused: list[str] = []
         self.recordings: dict[str, Path] = {}
         """The EDF+ of each bed, written at :meth:`stop`."""
@@ -149,11 +151,18 @@ class FloorService(FacilityService):
                     self._database_down(exc)
 
     def _register_joined(self) -> None:
-        """Beds whose session runs on a lane now: shown on the consoles from here on (under the lock)."""
+        """Beds that came since the last tick: on the consoles from now on, waiting for their lane or not (locked)."""
         assert self.sup is not None
+        for name in [n for n in self._waiting if n in self.sup.sessions]:  # on its lane now: its view changes
+            self._waiting.discard(name)
+            self._changed.add(name)
         for name, rec in self.records.items():
-            if name in self._by_session or name not in self.sup.sessions:
+            if name in self._by_session:
                 continue
+            if name not in self.sup.sessions:
+                if self.sup.waiting_s(name) is None:  # neither running nor waiting (refused when it started)
+                    continue
+                self._waiting.add(name)
             client_id = self._client_id(name)
             plan = BedPlan(session=name, client=rec.client or f"unassigned-{rec.label}", seed=0,
                            profile=rec.source, program=None)
@@ -240,6 +249,10 @@ class FloorService(FacilityService):
         if rec is not None:
             view.update({"bed": rec.bed or rec.label, "source": rec.source, "unassigned": rec.client is None,
                          "channels": list(rec.channels), "fs": rec.fs})
+        waited = None if self.sup is None or b.state != "running" else self.sup.waiting_s(b.plan.session)
+        view["joining"] = waited is not None  # recording; its analysis starts once its lane is built
+        if waited is not None:
+            view["t_s"] = round(waited, 1)
         return view
 
     def status(self) -> dict[str, Any]:

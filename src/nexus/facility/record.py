@@ -224,7 +224,7 @@ def _join(sup: Supervisor, offer: BedOffer, run_id: str, beds: dict[str, BedReco
           say: Callable[[str], None]) -> None:
     name = f"{offer.source.session}-{run_id}"
     n = 2
-    while name in sup.sessions:  # two devices with the same label: numbered
+    while name in sup.sessions or name in sup.joining:  # two devices with the same label: numbered
         name = f"{offer.source.session}.{n}-{run_id}"
         n += 1
     offer.source.session = name

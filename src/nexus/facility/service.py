@@ -510,7 +510,7 @@ class FacilityService:
         if not beds or self.sup is None:
             return
         with self._lock:
-            loop = self.sup.lanes[0].analyzer("dreamscape")
+            loop = self.sup.lanes[0].analyzer("dreamscape") if self.sup.lanes else None  # none yet: beds still wait
             summaries = {}
             for b in beds:
                 name = b.plan.session

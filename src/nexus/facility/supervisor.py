@@ -195,6 +195,7 @@ class Supervisor:
         self.background_lanes = not isinstance(clock, ManualClock)
         """Build the lanes of new layouts on a background thread (real clock): their warm-up never stalls a tick."""
         self._joining: dict[str, SessionRuntime] = {}
+        self._left_waiting: dict[str, SessionRuntime] = {}  # ended (extracted) while waiting for their lane
         self._building: dict[tuple[tuple[str, ...], float], Any] = {}
         self._builder: Any = None
         """Called with (kind, records) for stages, events, decisions and glitches (console feed, summaries)."""
@@ -373,6 +374,11 @@ class Supervisor:
         """Sessions waiting for their lane (a new layout being built and warmed up); they record meanwhile."""
         return list(self._joining)
 
+    def waiting_s(self, session: str) -> float | None:
+        """Seconds (session time) a bed waiting for its lane has recorded so far; None when it is not waiting."""
+        rt = self._joining.get(session)
+        return None if rt is None else self._session_now(rt)
+
     def _install_built(self, wait: bool = False) -> None:
         """Install the lanes built meanwhile and start the sessions waiting for them (``wait``: all of them)."""
         for layout, fut in list(self._building.items()):
@@ -443,8 +449,19 @@ class Supervisor:
         return next((i for i in range(lane.capacity) if i not in used), None)
 
     def end_session(self, session: str) -> None:
-        """Stop one session: close its source, free its slot (its recording stays)."""
-        rt = self.sessions.get(session)
+        """Stop one session: close its source, free its slot (its recording stays).
+
+        A bed still waiting for its lane ends too: what it sent so far is journaled, it never joins its lane.
+        """
+        waiting = self._joining.get(session)
+        if waiting is not None:
+            self._pull_source(waiting, self.clock.now())  # what has arrived until now is recorded
+            del self._joining[session]
+            self._left_waiting[session] = waiting
+            waiting.state, waiting.backlog = "ended", []
+            self._close_source(waiting)
+            return
+        rt = self.sessions.get(session) or self._left_waiting.get(session)
         if rt is None:
             raise InvalidInputError(f"No running session '{session}'.")
         if rt.state == "ended":
@@ -457,11 +474,15 @@ class Supervisor:
             loop.release(rt.slot, rt.lane.processed / rt.lane.fs)
         rt.lane.detach([rt.slot])
         rt.state = "ended"
+        self._close_source(rt)
+
+    @staticmethod
+    def _close_source(rt: SessionRuntime) -> None:
         if rt.source is not None:
             try:
                 rt.source.close()
             except Exception as exc:  # closing a broken device must not stop the facility
-                logger.warning("Closing the source of %s failed: %s", session, exc)
+                logger.warning("Closing the source of %s failed: %s", rt.session, exc)
 
     def update_program(self, session: str, text: str, *, fmt: str = "yaml") -> Any:
         """Replace a running session's program with ``text`` if, and only if, it passes every check.
@@ -469,6 +490,9 @@ class Supervisor:
         A refused text leaves the bed on its last valid program; the refusal is journaled as a decision.
         Returns the :class:`~nexus.dreamscape.check.CheckReport`.
         """
+        if session in self._joining:
+            raise StateError(f"Session '{session}' is waiting for its lane (it records meanwhile); change its "
+                             "program once it runs.")
         rt = self.sessions.get(session)
         if rt is None or rt.state == "ended":
             raise InvalidInputError(f"No running session '{session}'.")
@@ -490,7 +514,7 @@ class Supervisor:
         """
         from nexus.guard.consent import Scope, effective_scopes
 
-        rt = self.sessions.get(session)
+        rt = self.sessions.get(session) or self._joining.get(session)
         if rt is None or rt.state == "ended":
             raise InvalidInputError(f"No running session '{session}'.")
         rt.scopes = list(scopes)
@@ -508,9 +532,11 @@ class Supervisor:
                 self.extract(session, ExtractionMode.RELEASE)  # stimulation stops at once
             self._end_extracted(session)
             return ["recording"]
+        if not rt.started:
+            return []  # applied when the bed starts (a bed waiting for its lane, too)
         loop = rt.lane.analyzer("dreamscape")
-        if not rt.started or loop is None or not hasattr(loop, "set_consent"):
-            return []  # applied when the bed starts
+        if loop is None or not hasattr(loop, "set_consent"):
+            return []
         return list(loop.set_consent(rt.slot, rt.scopes, rt.lane.processed / rt.lane.fs))
 
     # -- extraction ------------------------------------------------------------------------------
@@ -535,11 +561,12 @@ class Supervisor:
         """
         m = parse_mode(mode)
         if session is None:
-            targets = [rt for rt in self.sessions.values() if rt.state != "ended"]
+            targets = [rt for rt in self.sessions.values() if rt.state != "ended"] + list(self._joining.values())
         else:
             targets = []
             for name in [session] if isinstance(session, str) else list(session):
-                found = self.sessions.get(name)
+                # a bed waiting for its lane is extracted as one without a sound path (nothing plays there yet)
+                found = self.sessions.get(name) or self._joining.get(name) or self._left_waiting.get(name)
                 if found is None:
                     raise NotFoundError(f"No session '{name}' in this facility; check the id ('nexus sessions').")
                 if found.state == "ended":
@@ -548,13 +575,13 @@ class Supervisor:
         wall = time.time()
         silent_at: dict[str, float] = {}
         for rt in targets:  # silence first, all at once: the bookkeeping of a thousand beds can wait
-            loop = rt.lane.analyzer("dreamscape")
-            if rt.started and hasattr(loop, "silence_now"):
+            loop = rt.lane.analyzer("dreamscape") if rt.started else None
+            if loop is not None and hasattr(loop, "silence_now"):
                 loop.silence_now(rt.slot, rt.lane.processed / rt.lane.fs)
                 silent_at[rt.session] = time.time()
         reports, records, to_end = [], [], []
         for rt in targets:
-            lane, loop = rt.lane, rt.lane.analyzer("dreamscape")
+            lane, loop = rt.lane, (rt.lane.analyzer("dreamscape") if rt.started else None)
             if rt.started and loop is not None and hasattr(loop, "extract"):
                 t = rt.lane.processed / rt.lane.fs
                 outcome, decisions = loop.extract(rt.slot, m, t)
@@ -713,8 +740,13 @@ class Supervisor:
             self._start_backlog(rt)  # everything it had so far, in one go: its last sample ends now
 
     def _session_now(self, rt: SessionRuntime) -> float:
+        if not rt.started:  # waiting for its lane: the end of what it recorded so far
+            if not rt.backlog:
+                return 0.0
+            x, t0 = rt.backlog[-1]
+            return float(t0 + x.shape[1] / float(rt.source.fs))  # type: ignore[union-attr]
         lane = rt.lane
-        return (lane.processed - lane.origin[rt.slot]) / lane.fs if rt.started else 0.0
+        return (lane.processed - lane.origin[rt.slot]) / lane.fs
 
     def _accept(self, rt: SessionRuntime, chunk: Any) -> None:
         lane = rt.lane

@@ -6,6 +6,8 @@ const STAGES = ["W", "N1", "N2", "N3", "R"];
 const LABEL = { "-2": "—", "-1": "art.", 0: "W", 1: "N1", 2: "N2", 3: "N3", 4: "R" };
 const COLOURS = { W: "#f4a261", N1: "#8ecae6", N2: "#219ebc", N3: "#023e8a", R: "#c77dff" };
 const $ = (id) => document.getElementById(id);
+// "1 epoch", "2 epochs": a count with its noun in the right number
+const plural = (n, noun, nouns) => `${n} ${n === 1 ? noun : (nouns || noun + "s")}`;
 
 const state = {
   token: sessionStorage.getItem("nexus-token"),
@@ -154,7 +156,7 @@ function buildFloor() {
     state.tiles.set(b.session, el);
     renderTile(b.session);
   }
-  $("bed-count").textContent = `(${state.beds.size} beds)`;
+  $("bed-count").textContent = `(${plural(state.beds.size, "bed")})`;
 }
 
 function densityHTML(probs) {
@@ -174,8 +176,10 @@ function renderTile(session) {
   el.querySelector(".density").innerHTML = densityHTML(b.probs);
   el.querySelector(".prog").textContent = b.natural ? "natural night" : b.program;
   el.dataset.extraction = b.extraction ? b.extraction.mode : "none";
+  el.dataset.joining = b.joining ? "yes" : "no";  // recording while its lane is built; staged once it is
   const c = b.commands || {};
-  el.querySelector(".cmds").textContent = extractionText(b) || (b.natural ? `sound: ${b.lease}` :
+  el.querySelector(".cmds").textContent = extractionText(b) || (b.joining && b.state === "running" ?
+    "recording · analysis starts when its lane is ready" : b.natural ? `sound: ${b.lease}` :
     `clicks ${c.click || 0} · cues ${c.cue || 0} · sound ${b.lease}`);
   const top = b.alarms.slice().sort((x, y) => rank(y.priority) - rank(x.priority))[0];
   el.querySelector(".alarm .msg").textContent = top ? `${top.priority}: ${top.kind}` : "";
@@ -275,7 +279,8 @@ function renderSessionMeta(id) {
   if (!b) return;
   $("s-title").textContent = `${b.bed} · ${b.client_code}`;
   $("s-meta").textContent = `session ${b.session} · ${b.state}${b.end_reason ? " (" + b.end_reason + ")" : ""} · ` +
-    `${b.natural ? "natural night" : "program " + b.program} · stage ${LABEL[b.stage]} · ${b.epochs} epochs · sound ${b.lease}` +
+    `${b.natural ? "natural night" : `program “${b.program}”`} · stage ${LABEL[b.stage]} · ${plural(b.epochs, "epoch")} · ` +
+    `sound ${b.lease}` +
     (extractionText(b) ? ` · ${extractionText(b)}` : "");
   $("session-view").dataset.state = b.state;
   $("session-view").dataset.extraction = b.extraction ? b.extraction.mode : "none";
