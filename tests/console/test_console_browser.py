@@ -63,6 +63,11 @@ def test_floor_alarms_session_and_extraction(served, page, artifacts):
     expect(canvas).to_have_attribute("data-epochs", "3")
     service.advance(60.0)
     expect(canvas).to_have_attribute("data-epochs", "5")
+    expect(page.locator("#s-meta")).to_contain_text("5 epochs")
+    assert page.evaluate("[plural(1, 'epoch'), plural(0, 'bed'), plural(6, 'bed')]") == ["1 epoch", "0 beds", "6 beds"]
+    events = page.locator("#s-events")  # an empty list says so instead of a bare heading
+    assert events.evaluate("el => el.children.length") == 0
+    assert events.evaluate("el => getComputedStyle(el, '::before').content") == '"None so far."'
     page.screenshot(path=str(artifacts / "session.png"), full_page=True)
 
     # extract it, with confirmation and a mode: stimulation stops at once, the wake plays, then the session ends

@@ -4,10 +4,15 @@ import io
 import zipfile
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
-from nexus.store.access import issue_token
+from nexus.guard.policy import AccessDenied
+from nexus.store.client_login import client_login, invite_client
 from nexus.store.models import Client, JournalEntry
+
+MINE = "a lighthouse in the pines"
+PASSWORD = "correct horse battery staple"  # the staff user of the served fixture
 
 
 def test_a_client_sees_their_night_writes_the_journal_changes_consent_exports_and_erases(served, page, artifacts):
@@ -15,17 +20,40 @@ def test_a_client_sees_their_night_writes_the_journal_changes_consent_exports_an
     mine = service.beds()[0]
     service.extract(mine["session"], "night over for the test")  # an ended night: its report is ready
     with service.store.session() as s:
-        code = issue_token(s, client_id=mine["client_id"])
-        staff = issue_token(s, username="tech")
+        client_code = s.get(Client, mine["client_id"]).code
+        invitation, _ = invite_client(s, mine["client_id"])
 
-    # a staff token is not a client's code
+    # first visit: the client sets a password with the facility's one-time invitation code
     page.goto(base + "/console/portal.html")
-    page.fill("input[name=code]", staff)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("#login-error")).to_contain_text("clients' portal")
+    page.click("#enrol summary")
+    enrol = page.locator("#enrol-form")
+    enrol.locator("input[name=code]").fill(client_code)
+    enrol.locator("input[name=invitation]").fill(invitation)
+    enrol.locator("input[name=password]").fill(MINE)
+    enrol.locator("input[name=again]").fill(MINE + "!")
+    enrol.locator("button[type=submit]").click()
+    expect(page.locator("#enrol-error")).to_contain_text("The two passwords differ")
+    enrol.locator("input[name=again]").fill(MINE)
+    page.screenshot(path=str(artifacts / "portal-enrol.png"), full_page=True)
+    enrol.locator("button[type=submit]").click()
+    expect(page.locator("#portal")).to_be_visible()
+    with service.store.session() as s:
+        assert s.get(Client, mine["client_id"]).password_hash.startswith("$argon2id$")
+    page.click("#logout")
+    expect(page.locator("#me")).to_have_text("")  # nobody's code left on the screen
 
-    page.fill("input[name=code]", code)
-    page.click("#login-form button[type=submit]")
+    # later visits: code and password; a wrong password and a staff member's login are refused
+    login = page.locator("#login-form")
+    for code, password in ((client_code, "not the password I chose"), ("tech", PASSWORD)):
+        login.locator("input[name=code]").fill(code)
+        login.locator("input[name=password]").fill(password)
+        login.locator("button[type=submit]").click()
+        expect(page.locator("#login-error")).to_contain_text("Wrong client code or password")
+    expect(page.locator("#portal")).to_be_hidden()
+    page.screenshot(path=str(artifacts / "portal-login.png"), full_page=True)
+    login.locator("input[name=code]").fill(client_code)
+    login.locator("input[name=password]").fill(MINE)
+    login.locator("button[type=submit]").click()
     rows = page.locator("#nights tbody tr")
     expect(rows).to_have_count(1)  # their own night only, of six beds
     expect(rows.first).to_have_attribute("data-session", mine["session"])
@@ -61,6 +89,8 @@ def test_a_client_sees_their_night_writes_the_journal_changes_consent_exports_an
     expect(page.locator("#scopes input[name=clinician_sharing]")).to_be_checked()
     with service.store.session() as s:
         assert "clinician_sharing" in s.get(Client, mine["client_id"]).consent_scopes
+    expect(page.locator("#dependency")).to_contain_text("Tonight:")
+    assert "(s)" not in page.locator("#portal").inner_text()  # counts in the right number ("1 night so far")
     page.screenshot(path=str(artifacts / "portal.png"), full_page=True)
 
     # export: a zip with a manifest and the journal
@@ -76,8 +106,10 @@ def test_a_client_sees_their_night_writes_the_journal_changes_consent_exports_an
     # erasure, with confirmation
     page.click("#erase")
     page.click("#confirm-ok")
-    expect(page.locator("#login-error")).to_contain_text("Your data was erased")  # and the code is revoked
+    expect(page.locator("#login-error")).to_contain_text("Your data was erased")  # and the login with it
     with service.store.session() as s:
         c = s.get(Client, mine["client_id"])
         assert c.erased_at is not None
         assert s.query(JournalEntry).filter_by(client_id=mine["client_id"]).count() == 0
+    with pytest.raises(AccessDenied):
+        client_login(service.store, client_code, MINE)

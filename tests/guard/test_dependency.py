@@ -47,3 +47,14 @@ def test_weaning_tapers_only_when_natural_sleep_is_stable():
     unmeasured = weaning_plan(_nights("SSSSSSSN"))
     assert not unmeasured.start and "only 1 natural night" in unmeasured.reason
     assert not weaning_plan(_nights("NNN")).start
+
+
+def test_reasons_read_as_sentences_with_counts_in_the_right_number():
+    """What the portal and 'nexus client show' print: '1 night so far', never '1 night(s)'."""
+    assert natural_night_due(_nights("S"), every=3)[1].startswith("1 night so far;")
+    assert natural_night_due([], every=3)[1].startswith("0 nights so far;")
+    assert "in the last 2 nights:" in natural_night_due(_nights("SS"), every=3)[1]
+    assert "only 1 natural night with" in weaning_plan(_nights("SSSSN")).reason
+    reasons = [natural_night_due(_nights(p), every=3)[1] for p in ("", "S", "SS", "NS")]
+    reasons.append(weaning_plan(_nights("SSSSN")).reason)
+    assert not [r for r in reasons if "(s)" in r]

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nexus.core.checks import plural
+
 NATURAL_EVERY = 7
 """At least one natural night in this many, unless the client opts out."""
 STABLE_GAP_PTS = 5.0
@@ -128,10 +130,11 @@ def natural_night_due(nights: Sequence[NightSummary], *, opt_out: bool = False,
         return False, "the client opted out of scheduled natural nights"
     recent = sorted(nights, key=lambda n: n.night)[-(every - 1):]
     if len(recent) < every - 1:
-        return False, f"{len(recent)} night(s) so far; a natural night comes at least one in {every}"
+        return False, f"{plural(len(recent), 'night')} so far; a natural night comes at least once every {every} nights"
+    last = plural(every - 1, "night")
     if all(n.stimulated for n in recent):
-        return True, f"no natural night in the last {every - 1}: tonight is record-only (at least one in {every})"
-    return False, f"a natural night was among the last {every - 1}"
+        return True, f"no natural night in the last {last}: tonight is record-only (at least one in {every})"
+    return False, f"a natural night was among the last {last}"
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ def weaning_plan(nights: Sequence[NightSummary]) -> WeaningPlan:
     if idx.stimulated_nights == 0:
         return WeaningPlan(False, "no stimulated nights: nothing to taper", [])
     if idx.natural_nights < MIN_NATURAL_FOR_PLAN or idx.se_natural is None or idx.se_stimulated is None:
-        return WeaningPlan(False, f"only {idx.natural_nights} natural night(s) with a sleep score; "
+        return WeaningPlan(False, f"only {plural(idx.natural_nights, 'natural night')} with a sleep score; "
                                   f"{MIN_NATURAL_FOR_PLAN} are needed to judge natural sleep", keep)
     if idx.se_natural < STABLE_MIN_SE or (idx.gap_pts or 0.0) > STABLE_GAP_PTS:
         return WeaningPlan(False, f"natural sleep not stable yet: SE {idx.se_natural:.1f} % natural vs "

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nexus.core.checks import plural
 from nexus.dreamscape.schema import Program
 from nexus.guard.consent import Scope, parse_scopes, plan_night, restrict_program
 from nexus.guard.dependency import NATURAL_EVERY, NightSummary, natural_night_due, weaning_plan
@@ -128,7 +129,7 @@ def plan_tonight(scopes: Iterable[str], nights: Sequence[NightSummary], program:
         week = _taper_week(nights, wean.weeks)
         factor = float(week["dose_factor"])
         reasons.append(f"weaning plan, week {int(week['week'])}: {wean.reason}; stimulation dose x{factor:g}, "
-                       f"{int(week['natural_nights'])} natural night(s) a week")
+                       f"{plural(int(week['natural_nights']), 'natural night')} a week")
         recent = sorted(nights, key=lambda n: n.night)[-(NATURAL_EVERY - 1):]
         if factor <= 0.0:
             natural = f"weaning plan, week {int(week['week'])}: every night is natural now"

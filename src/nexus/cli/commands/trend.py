@@ -44,7 +44,9 @@ def trend(client: str, as_json: bool, database: str | None, output: str | None) 
     elif not len(nights):
         click.echo(f"Client {code} has no night with a hypnogram yet.")
     else:
-        click.echo(f"client {code}: {len(nights)} night(s)")
+        from nexus.core.checks import plural
+
+        click.echo(f"client {code}: {plural(len(nights), 'night')}")
         click.echo(nights.to_string(index=False, float_format=lambda v: f"{v:.1f}", na_rep="n/a"))
         click.echo("")
         click.echo(f"{'metric':<24}{'natural':>10}{'stimulated':>12}{'difference':>12}")

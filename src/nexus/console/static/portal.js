@@ -15,17 +15,19 @@ const SCOPES = {
 };
 const state = { token: sessionStorage.getItem("nexus-client-token"), me: null };
 
+const detail = (data, fallback) => {
+  const d = data && data.detail;
+  return typeof d === "string" ? d : (Array.isArray(d) ? d.map((x) => x.msg).join("; ") : fallback);
+};
+
 async function api(method, path, body, raw) {
   const headers = { "Authorization": "Bearer " + state.token };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (res.status === 401) { logout(); throw new Error("Your code was refused or has expired."); }
+  if (res.status === 401) { logout(); throw new Error("Your login has expired: log in again."); }
   if (raw && res.ok) return res;
   const data = res.headers.get("content-type")?.includes("json") ? await res.json() : null;
-  if (!res.ok) {
-    const d = data && data.detail;
-    throw new Error(typeof d === "string" ? d : (Array.isArray(d) ? d.map((x) => x.msg).join("; ") : res.statusText));
-  }
+  if (!res.ok) throw new Error(detail(data, res.statusText));
   return data;
 }
 
@@ -37,24 +39,50 @@ function show(name) {
 
 function logout() {
   state.token = null;
+  state.me = null;
+  $("me").textContent = "";  // no client code left on the screen
   sessionStorage.removeItem("nexus-client-token");
   show("login");
 }
 $("logout").addEventListener("click", logout);
 
-$("login-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  state.token = new FormData(ev.target).get("code").trim();
-  $("login-error").textContent = "";
+// a client logs in with their code and password, or sets the password once with an invitation code
+async function login(path, body, form, errorBox) {
+  $(errorBox).textContent = "";
   try {
+    const res = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
+                                    body: JSON.stringify(body) });
+    const data = res.headers.get("content-type")?.includes("json") ? await res.json() : null;
+    if (!res.ok) throw new Error(detail(data, res.statusText));
+    state.token = data.token;
     await start();
     sessionStorage.setItem("nexus-client-token", state.token);
-    ev.target.reset();
+    form.reset();
+    $("enrol").open = false;
   } catch (e) {
     state.token = null;
-    $("login-error").textContent = e.message;
+    $(errorBox).textContent = e.message;
     show("login");
   }
+}
+
+$("login-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  login("/api/auth/client/login", { code: f.get("code").trim(), password: f.get("password") },
+        ev.target, "login-error");
+});
+
+$("enrol-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  if (f.get("password") !== f.get("again")) {
+    $("enrol-error").textContent = "The two passwords differ: type the same one twice.";
+    return;
+  }
+  login("/api/auth/client/enrol",
+        { code: f.get("code").trim(), invitation: f.get("invitation").trim(), password: f.get("password") },
+        ev.target, "enrol-error");
 });
 
 async function start() {
@@ -146,9 +174,10 @@ async function loadConsent() {
     box.appendChild(l);
   }
   const d = v.dependency || {};
-  $("dependency").textContent = v.natural_night_tonight
-    ? `Tonight: ${v.natural_night_tonight.due ? "a natural night (no sound)" : "your program"} — ${v.natural_night_tonight.reason}`
-      + (d.level ? ` · reliance on the programs: ${d.level}` : "")
+  const tonight = v.natural_night_tonight;
+  $("dependency").textContent = tonight
+    ? `Tonight: ${tonight.due ? "a natural night (no sound)" : "your program"} (${tonight.reason}).`
+      + (d.level && d.level !== "unknown" ? ` Your reliance on the programs: ${d.level}.` : "")
     : "";
 }
 
@@ -187,7 +216,7 @@ $("erase").addEventListener("click", () => {
     try {
       await api("POST", `/api/clients/${encodeURIComponent(state.me.client_id)}/erase`);
       logout();  // the erasure revokes the client's codes
-      $("login-error").textContent = "Your data was erased. Your access code no longer works.";
+      $("login-error").textContent = "Your data was erased, and your login with it.";
     } catch (e) { $("erase-msg").textContent = e.message; }
   };
 });
