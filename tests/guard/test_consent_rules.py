@@ -85,3 +85,27 @@ def test_record_only_program_silences_distress_and_keeps_its_other_settings(fore
 
 def test_unknown_intake_items_grant_nothing():
     assert scopes_from_intake(["audio", "telepathy"]) == ["recording", "audio"]
+
+
+def _cue_program(*kinds):
+    """A program whose only sounds are spoken cues of ``kinds`` in its N2 scene (no layers, no CLAS, no wake)."""
+    cues = [{"kind": k, "text": f"{k} cue {i}", "every_min": 5} for i, k in enumerate(kinds)]
+    return Program.model_validate({"dreamscape": 1, "name": "cues only", "scenes": {"n2": {"cues": cues}},
+                                   "rules": {"N2": "n2"}})
+
+
+def test_a_program_of_memory_cues_only_is_a_stimulation_night_with_stimulation_consent():
+    prog = _cue_program("memory")
+    assert plan_night(NO_INCUB, prog).mode == "stimulation"  # its memory cues may play
+    plan = plan_night(NO_STIM, prog)
+    assert plan.mode == "record_only" and not plan.memory_cues  # nothing it has may play
+    assert "no 'stimulation' consent: memory cues removed" in plan.reasons
+    assert plan_night(NO_STIM, _cue_program("incubation")).mode == "stimulation"
+
+
+def test_restriction_keeps_the_cues_of_the_consented_kind_only():
+    prog = _cue_program("memory", "incubation", "memory")
+    kept = {tuple(scopes): [c.kind for c in restrict_program(prog, plan_night(scopes, prog)).scenes["n2"].cues]
+            for scopes in (NO_INCUB, NO_STIM, ["recording", "audio"], ["recording", "audio", "stimulation",
+                                                                        "dream_incubation"])}
+    assert list(kept.values()) == [["memory", "memory"], ["incubation"], [], ["memory", "incubation", "memory"]]
