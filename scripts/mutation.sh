@@ -111,8 +111,10 @@ for arg in "${modules[@]}"; do
 
   sample=()
   if [ -n "${MUTATION_SAMPLE:-}" ] && [ ${#rerun[@]} -eq 0 ]; then
-    # generate the mutants (running only each function's first one), then draw the sample from their names
-    (cd "$work" && nice -n 15 "$mutmut" run --max-children "$jobs" "*__mutmut_1" > mutmut-generate.log 2>&1) \
+    # generate the mutants and the map of which tests reach them, running none (a name that matches no mutant:
+    # mutmut then stops with "nothing matches"), then draw the sample from their names
+    (cd "$work" && nice -n 15 "$mutmut" run --max-children "$jobs" "generate-only" > mutmut-generate.log 2>&1) \
+      || grep -q "nothing matches" "$work/mutmut-generate.log" \
       || { echo "mutation: mutmut failed for $mod; see $work/mutmut-generate.log" >&2; status=1; continue; }
     mapfile -t sample < <(grep -oE "'[^']*__mutmut_[0-9]+'" "$work/mutants/$file" | tr -d "'" | sed "s/^/$mod./" \
       | sort -u | sort -R --random-source=<(yes "${MUTATION_SEED:-1}") | head -n "$MUTATION_SAMPLE" | sort)
