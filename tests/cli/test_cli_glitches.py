@@ -51,3 +51,17 @@ def test_glitches_missing_file_is_one_clear_line(tmp_path, capsys):
     assert main(["glitches", str(tmp_path / "nope.edf")]) != 0
     err = capsys.readouterr().err
     assert "nope.edf" in err and "Traceback" not in err
+
+
+def test_glitches_tsv_to_standard_output(tmp_path, capsys, monkeypatch):
+    rec = _recording(tmp_path / "night.edf")
+    monkeypatch.chdir(tmp_path)
+    assert main(["glitches", str(rec), "-o", "-"]) == 0
+    out = capsys.readouterr()
+    assert not (tmp_path / "-").exists()  # no file called '-'
+    lines = out.out.splitlines()
+    assert lines[0].split("\t") == ["onset", "duration", "kind", "category", "priority", "channel", "evidence"]
+    assert len(lines) == 2 and "\telectrode_off\t" in lines[1]
+    assert "1 electrode_off" in out.err and "written to" not in out.err
+    assert main(["glitches", str(rec), "-o", "-", "--json"]) == 2
+    assert "--json and -o - would both write to standard output" in capsys.readouterr().err

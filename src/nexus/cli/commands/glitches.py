@@ -11,9 +11,10 @@ import click
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False),
+    type=click.Path(dir_okay=False, allow_dash=True),
     default=None,
-    help="Write the glitches as TSV (onset duration kind category priority channel evidence).",
+    help="Write the glitches as TSV (onset duration kind category priority channel evidence); '-': standard "
+    "output, the summary then goes to standard error.",
 )
 @click.option(
     "--block",
@@ -37,13 +38,20 @@ def glitches(recording: str, as_json: bool, output: str | None, block_s: float) 
     from nexus.monitor.offline import glitch_frame, glitch_rows, scan_recording
 
     check_number("block", block_s, gt=0, le=60, unit="s")
-    if output is not None:
+    to_stdout = output == "-"
+    if to_stdout and as_json:
+        from nexus.core.errors import InvalidInputError
+
+        raise InvalidInputError("--json and -o - would both write to standard output; give -o a file name.")
+    if output is not None and not to_stdout:
         check_writable_path(output, "glitches file")
     rec = read_edf(recording)
     found, notes = scan_recording(rec, block_s=block_s)
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    if output is not None:
+    if to_stdout:
+        click.echo(glitch_frame(found).to_csv(sep="\t", index=False, float_format="%.3f"), nl=False)
+    elif output is not None:
         from nexus.core.files import atomic_path
 
         with atomic_path(output) as tmp:
@@ -57,5 +65,6 @@ def glitches(recording: str, as_json: bool, output: str | None, block_s: float) 
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no glitches"
     click.echo(
         f"{summary} in {rec.duration:.0f} s of {len(rec.signals)} channels"
-        + (f"; written to {output}" if output else "")
+        + (f"; written to {output}" if output and not to_stdout else ""),
+        err=to_stdout,
     )
