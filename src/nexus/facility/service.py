@@ -19,6 +19,7 @@ Without the thread (``start(background=False)``) nothing moves until :meth:`adva
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -175,6 +176,9 @@ class FacilityService:
         self._beds: list[_Bed] = []
         self._by_session: dict[str, _Bed] = {}
         self._alarms: dict[int, dict[str, Any]] = {}
+        # the console's alarms (ids of their glitch rows) ↔ the supervisor's AlarmBook (the night's alarm log)
+        self._book_of: dict[int, int] = {}
+        self._alarm_of: dict[int, int] = {}
         self._pending_glitches: list[dict[str, Any]] = []
         self._tick_ms: deque[float] = deque(maxlen=240)  # wall time of the last ticks' supervisor steps, ms
         self._changed: set[str] = set()
@@ -276,6 +280,7 @@ class FacilityService:
             self.clock.advance(max(0.0, target - self.clock.now()))
             self.sup.step()
             self._tick_ms.append(1e3 * (time.perf_counter() - t0))  # the live loop's step, lock included
+            escalated = self._escalated()
             pending, self._pending_glitches = self._pending_glitches, []
             beds = []
             # changed beds go out about once a second of real time (stages and alarms go out at once)
@@ -283,6 +288,8 @@ class FacilityService:
                 changed, self._changed = self._changed, set()
                 self._last_beds = self.clock.now()
                 beds = [self._bed_view(self._by_session[s]) for s in sorted(changed)]
+        for alarm in escalated:
+            self._publish({"type": "alarm", "alarm": alarm})
         if beds:  # before the beds that end below: their 'ended' view must be the last a console gets
             self._publish({"type": "beds", "t": self.clock.now(), "beds": beds})
         done, self._extracted = self._extracted, []
@@ -316,6 +323,7 @@ class FacilityService:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self._loop_stopped()
         if self.desk is not None:
             self.desk.poll(force=True)  # orders that came since the last step, extractions that ended in it
         self.end_all("facility stopped")
@@ -331,10 +339,13 @@ class FacilityService:
             if self.journal is not None:
                 self.journal.flush(force=True)
                 self.journal.close()
+            log = [] if self.sup is None else self.sup.alarm_book.log()
         from nexus.core.settings import load_settings
+        from nexus.store.alarms import save_alarms
         from nexus.store.audit import checkpoint
 
         with self.store.session() as s:
+            save_alarms(s, log, facility_run_id=self.run_id, sessions=set(self._by_session))  # the alarm log
             checkpoint(s, load_settings().secret_key)  # the night's signed head: a later rewrite is caught
         self.stopped = True
         with self._subs_lock:
@@ -347,6 +358,9 @@ class FacilityService:
             end_run(self.store, self.run_id, "facility stopped")
         except Exception as exc:  # a database that is down: 'nexus recover' ends the run later
             logger.error("The run %s could not be marked as ended (%s).", self.run_id, exc)
+
+    def _loop_stopped(self) -> None:
+        """Called by :meth:`stop` once the loop has stopped, before every bed ends (a floor of devices closes)."""
 
     # -- listeners (called inside sup.step, under the lock) --------------------------------------
     def _on_records(self, kind: str, records: list[dict[str, Any]]) -> None:
@@ -414,6 +428,10 @@ class FacilityService:
                  "message": rec.get("message", ""), "acknowledged": False, "acknowledged_by": None}
         with self._lock:
             self._alarms[gid] = alarm
+            book = None if self.sup is None else self.sup.alarm_book.find(
+                rec["session"], rec["description"], rec.get("channel"), float(rec["onset"]))
+            if book is not None:
+                self._book_of[gid], self._alarm_of[book.id] = book.id, gid
             bed = self._by_session.get(rec["session"])
             view = self._bed_view(bed) if bed is not None else None
         self._publish({"type": "alarm", "alarm": alarm})
@@ -429,7 +447,23 @@ class FacilityService:
         with self._lock:
             if self.journal is not None:
                 self.journal.write_records([rec])
+            if self.sup is not None:
+                self.sup.alarm_book.raise_glitch(glitch, self.clock.now())
         return self._store_glitch(rec)
+
+    def _escalated(self) -> list[dict[str, Any]]:
+        """Alarms the AlarmBook escalated (medium → high, unacknowledged too long) in the last step (under the lock)."""
+        out = []
+        for a in self.sup.alarm_book.take_escalated() if self.sup is not None else []:
+            alarm = self._alarms.get(self._alarm_of.get(a.id, -1))
+            if alarm is not None and not alarm["acknowledged"]:
+                alarm["priority"] = a.priority
+                out.append(dict(alarm))
+                bed = self._by_session.get(alarm["session"])
+                if bed is not None:
+                    bed.version += 1
+                    self._changed.add(alarm["session"])
+        return out
 
     # -- commands --------------------------------------------------------------------------------
     def acknowledge(self, alarm_id: int, *, user_id: str | None, by: str) -> dict[str, Any]:
@@ -448,6 +482,10 @@ class FacilityService:
             if alarm is not None:
                 alarm["acknowledged"] = True
                 alarm["acknowledged_by"] = alarm["acknowledged_by"] or by
+                book = self._book_of.get(alarm_id)
+                if book is not None and self.sup is not None:  # into the night's alarm log (a resolved one stays)
+                    with contextlib.suppress(InvalidInputError):
+                        self.sup.alarm_book.acknowledge(book, self.clock.now(), by)
                 out = dict(alarm)
                 bed = self._by_session.get(alarm["session"])
                 view = self._bed_view(bed) if bed is not None else None

@@ -44,6 +44,7 @@ from nexus.dreamscape.schema import GOALS, Program
 from nexus.facility.analyzers import default_analyzers
 from nexus.facility.records import open_db, start_rows, store_decisions
 from nexus.facility.supervisor import Supervisor
+from nexus.monitor.glitch import one_per_episode
 from nexus.sources.synthetic.faults import EXTRA_FAULT_KINDS, FAULT_KINDS, schedule_faults
 from nexus.store.recording import RecordingJournal
 
@@ -612,6 +613,7 @@ def simulate(
         for src, dst in ((r["events"], event_counts), (r["counts"], counts), (r["commands"], commands)):
             for k, v in src.items():
                 dst[k] = dst.get(k, 0) + v
+    glitches = one_per_episode(glitches)  # an episode is raised when it opens and when it closes: one row
     n_epochs = int(total // EPOCH_S)
     (root / "hypnograms").mkdir(exist_ok=True)
     stage_totals = np.zeros(5)

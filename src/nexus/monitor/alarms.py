@@ -9,7 +9,8 @@ replay), so it runs the same in real time, fast-forward and tests.
   Raising what is already open for the same session, kind and channel only refreshes it.
 * :meth:`AlarmBook.acknowledge`: a technician has seen it (by whom, when).
 * :meth:`AlarmBook.tick`: a ``medium`` alarm not acknowledged within ``escalate_after_s``
-  becomes ``high`` (the escalation is kept with its time).
+  becomes ``high`` (the escalation is kept with its time; :meth:`AlarmBook.take_escalated` hands
+  them to a console that did not call ``tick`` itself).
 * :meth:`AlarmBook.resolve`: the condition is over; the alarm leaves the active list. A glitch
   that ends another (``stream_returned`` ends a ``dropout``: :data:`ENDS`) resolves its alarm.
 
@@ -125,6 +126,7 @@ class AlarmBook:
         self.alarms: list[Alarm] = []
         self._open: dict[tuple[str, str, str | None], Alarm] = {}
         self._medium: dict[int, Alarm] = {}  # open, unacknowledged, not yet escalated: what tick() looks at
+        self._escalated: list[Alarm] = []  # escalated since the last take_escalated()
 
     # ------------------------------------------------------------------ raise / resolve
     def raise_alarm(
@@ -223,7 +225,25 @@ class AlarmBook:
         for a in out:
             a.priority, a.escalated_s = AlarmPriority.HIGH.value, float(now_s)
             del self._medium[a.id]
+        self._escalated += out
         return out
+
+    def take_escalated(self) -> list[Alarm]:
+        """The alarms escalated by :meth:`tick` since the last call (for a caller that ticks elsewhere)."""
+        out, self._escalated = self._escalated, []
+        return out
+
+    def find(self, session: str, kind: str, channel: str | None, onset_s: float | None) -> Alarm | None:
+        """The newest alarm raised for this session, kind, channel and glitch onset (None when there is none)."""
+        a = self._open.get((session, kind, channel))
+        if a is not None and (onset_s is None or (a.onset_s is not None and abs(a.onset_s - onset_s) < 1e-6)):
+            return a
+        for a in reversed(self.alarms):
+            if (a.session, a.kind, a.channel) == (session, kind, channel) and (
+                onset_s is None or (a.onset_s is not None and abs(a.onset_s - onset_s) < 1e-6)
+            ):
+                return a
+        return None
 
     # ------------------------------------------------------------------ views
     def active(self) -> list[Alarm]:

@@ -103,3 +103,23 @@ class Glitch:
         if self.evidence:
             rec["evidence"] = dict(self.evidence)
         return rec
+
+
+def one_per_episode(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Glitch records (:meth:`Glitch.as_record`) with an episode raised twice kept once.
+
+    The monitor raises an episode when it opens and again, with its duration, when it closes (same
+    session, kind, channel and onset): the closing record stands for both, at the place of the
+    opening one. Records of different episodes are all kept, in their order.
+    """
+    out: list[dict[str, Any]] = []
+    at: dict[tuple[Any, ...], int] = {}
+    for r in records:
+        key = (r["session"], r["description"], r.get("channel"), round(float(r["onset"]), 3))
+        i = at.get(key)
+        if i is None:
+            at[key] = len(out)
+            out.append(r)
+        elif r.get("duration") or not out[i].get("duration"):
+            out[i] = r
+    return out
