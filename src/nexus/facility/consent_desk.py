@@ -37,22 +37,31 @@ class ConsentDesk:
     """
 
     def __init__(self, store: Any, sup: Any, sessions: list[str], *, poll_s: float = 1.0) -> None:
-        from sqlalchemy import select
-
-        from nexus.store.models import NightSession
-
         self.store, self.sup, self.poll_s = store, sup, float(poll_s)
         self.owner: dict[str, str] = {}
-        with store.session() as s:
-            for k in range(0, len(sessions), 500):
-                self.owner.update(dict(s.execute(select(NightSession.id, NightSession.client_id)
-                                                 .where(NightSession.id.in_(sessions[k:k + 500]))).all()))
         self.known: dict[str, tuple[str, ...]] = {}
         self._next = 0.0
         self._log_at = 0.0  # next time a database outage may be logged again
         self.applied = 0
         """Consent changes handed to running beds so far."""
-        self.poll(force=True)  # what the beds started with
+        self.follow(sessions)  # what the beds started with
+
+    def follow(self, sessions: list[str]) -> None:
+        """Follow these sessions too (beds that joined later; a bed just given to its client: its owner read again).
+
+        Their clients' consent now is what they run with; the changes made after it are applied.
+        """
+        from sqlalchemy import select
+
+        from nexus.store.models import NightSession
+
+        with self.store.session() as s:
+            for k in range(0, len(sessions), 500):
+                self.owner.update(dict(s.execute(select(NightSession.id, NightSession.client_id)
+                                                 .where(NightSession.id.in_(sessions[k:k + 500]))).all()))
+        for name in sessions:
+            self.known.pop(name, None)  # read afresh below: the first read is what the bed runs with
+        self.poll(force=True)
 
     def poll(self, force: bool = False) -> int:
         """Apply the consent changes made since the last read; return how many beds changed."""
@@ -93,8 +102,8 @@ class ConsentDesk:
                              cid, exc, session)
                 apply = list(SAFE_SCOPES)
             rt = self.sup.sessions.get(session)
-            if rt is None or rt.state == "ended":
-                continue
+            if (rt is not None and rt.state == "ended") or (rt is None and session not in self.sup.joining):
+                continue  # a bed waiting for its lane follows its consent too
             try:
                 self.sup.set_consent(session, apply)
             except NexusError as exc:  # a bed that ended meanwhile

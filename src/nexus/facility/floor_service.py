@@ -108,6 +108,12 @@ class FloorService(FacilityService):
         self.sup.listeners.append(self._on_records)
         self.desk = OrderDesk(self.store, self.sup, self.run_id)  # 'nexus extract' from another process
         self.sup.between_steps.append(self.desk.poll)
+        from nexus.facility.consent_desk import ConsentDesk
+
+        # consent changed through the API or 'nexus client consent' reaches the beds, as in FacilityService;
+        # every bed is followed from the tick it came
+        self.consent = ConsentDesk(self.store, self.sup, [])
+        self.sup.between_steps.append(self.consent.poll)
         self._take_floor()
         with self._lock:
             self.sup.settle()  # the layouts there at start warmed up before the first tick
@@ -143,12 +149,23 @@ class FloorService(FacilityService):
         if not offers:
             return
         with self._lock:
+            before = set(self.records)
             for offer in offers:
                 try:
                     _join(self.sup, offer, self.run_id, self.records, self.store,
                           lambda line: logger.info("%s", line))
                 except Exception as exc:  # its row could not be written (database down): the bed records on
                     self._database_down(exc)
+            self._follow_consent([name for name in self.records if name not in before])
+
+    def _follow_consent(self, sessions: list[str]) -> None:
+        """The consent desk follows these beds' clients from now on (under the lock)."""
+        if self.consent is None or not sessions:
+            return
+        try:
+            self.consent.follow(sessions)
+        except Exception as exc:  # the database is down: the beds run with the consent they started with
+            self._database_down(exc)
 
     def _register_joined(self) -> None:
         """Beds that came since the last tick: on the consoles from now on, waiting for their lane or not (locked)."""
@@ -183,23 +200,23 @@ class FloorService(FacilityService):
             self._database_down(exc)
             return ""
 
-    def stop(self) -> None:
-        """Stop the loop and the floor, end every bed, write one EDF+ per bed (rows point to them)."""
-        if self.stopped or not self.started:
-            return
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+    def _loop_stopped(self) -> None:
+        """The loop has stopped: close the floor; beds still waiting for their lane join, to end as the others."""
         if self.floor is not None:
             self.floor.close()
         if self.sup is not None:
             with self._lock:
                 try:
-                    self.sup.settle(timeout=120.0)  # beds still waiting for their lane join, then end as the others
+                    self.sup.settle(timeout=120.0)
                 except Exception as exc:
                     logger.error("Lanes still being built could not be installed: %s", exc)
                 self._register_joined()
-        super().stop()
+
+    def stop(self) -> None:
+        """Stop the loop and the floor, end every bed, write one EDF+ per bed (rows point to them)."""
+        if self.stopped or not self.started:
+            return
+        super().stop()  # the floor closes in _loop_stopped, before the beds end
         clients = {b.session: b.client for b in self.records.values() if b.client}
         try:
             self.recordings = merge_journal(self.root / "journal", self.root, clients=clients)
@@ -239,6 +256,7 @@ class FloorService(FacilityService):
             bed.version += 1
             if self.sup is not None and scopes is not None and bed.state == "running":
                 self.sup.set_consent(session, scopes)  # psyche glitches now follow the client's consent
+            self._follow_consent([session])  # and its later changes (the desk reads the bed's new owner)
             view = self._bed_view(bed)
         self._publish({"type": "beds", "t": self.clock.now(), "beds": [view]})
 

@@ -519,25 +519,30 @@ class Supervisor:
             raise InvalidInputError(f"No running session '{session}'.")
         rt.scopes = list(scopes)
         if Scope.RECORDING not in effective_scopes(rt.scopes):
-            t_s = self._session_now(rt)
-            if self.journal is not None or self.listeners:
-                rec = {"session": session, "kind": "decision", "onset": t_s, "duration": 0.0,
-                       "description": "consent_withdrawn", "command": None, "inputs": {"scopes": rt.scopes},
-                       "reason": "The client withdrew consent to recording: the night ends now, silent."}
-                if self.journal is not None:
-                    self.journal.write_records([rec])
-                for cb in self.listeners:
-                    cb("records", [rec])
-            if rt.started:
-                self.extract(session, ExtractionMode.RELEASE)  # stimulation stops at once
+            self._decide(rt, "consent_withdrawn", {"scopes": rt.scopes},
+                         "The client withdrew consent to recording: the night ends now, silent.")
+            # stimulation stops at once; a bed not started yet (waiting for its lane) is safe at once, and its
+            # extraction report tells the facility that it ended
+            self.extract(session, ExtractionMode.RELEASE)
             self._end_extracted(session)
             return ["recording"]
-        if not rt.started:
-            return []  # applied when the bed starts (a bed waiting for its lane, too)
-        loop = rt.lane.analyzer("dreamscape")
-        if loop is None or not hasattr(loop, "set_consent"):
-            return []
+        loop = rt.lane.analyzer("dreamscape") if rt.started else None
+        if loop is None or not hasattr(loop, "set_consent"):  # nothing plays here (yet): journaled by the supervisor
+            self._decide(rt, "consent_changed", {"scopes": rt.scopes, "removed": []},
+                         "Consent changed; nothing plays at this bed, its recording and glitches follow it.")
+            return []  # a bed not started yet runs under it from its start
         return list(loop.set_consent(rt.slot, rt.scopes, rt.lane.processed / rt.lane.fs))
+
+    def _decide(self, rt: SessionRuntime, kind: str, inputs: dict[str, Any], reason: str) -> None:
+        """Journal a decision of the supervisor itself (no dreamscape loop took it) and hand it to the listeners."""
+        if self.journal is None and not self.listeners:
+            return
+        rec = {"session": rt.session, "kind": "decision", "onset": self._session_now(rt), "duration": 0.0,
+               "description": kind, "command": None, "inputs": inputs, "reason": reason}
+        if self.journal is not None:
+            self.journal.write_records([rec])
+        for cb in self.listeners:
+            cb("records", [rec])
 
     # -- extraction ------------------------------------------------------------------------------
     def extract(self, session: str | Sequence[str] | None, mode: str | ExtractionMode = ExtractionMode.GENTLE
