@@ -13,6 +13,9 @@
 #                                                              # (a full run when the module's source changed)
 #   MUTATION_DESELECT="slow_test or other" bash scripts/mutation.sh MODULE  # leave tests out (pytest -k "not (...)"),
 #                                                              # e.g. a whole-facility test that takes minutes a run
+#   MUTATION_ONLY='_ahead_crossings__' MUTATION_SAMPLE=80 bash scripts/mutation.sh MODULE  # draw the sample only
+#                                                              # from mutants whose names match this regex (one part
+#                                                              # of a module, e.g. the controller's tick mode)
 #
 # Each module runs in its own scratch copy, mutants/<module>/ (git-ignored), so the working tree is never
 # touched and runs of different modules do not share state; `cd mutants/<module> && mutmut show NAME` shows a
@@ -117,7 +120,7 @@ for arg in "${modules[@]}"; do
       || grep -q "nothing matches" "$work/mutmut-generate.log" \
       || { echo "mutation: mutmut failed for $mod; see $work/mutmut-generate.log" >&2; status=1; continue; }
     mapfile -t sample < <(grep -oE "'[^']*__mutmut_[0-9]+'" "$work/mutants/$file" | tr -d "'" | sed "s/^/$mod./" \
-      | sort -u | sort -R --random-source=<(yes "${MUTATION_SEED:-1}") | head -n "$MUTATION_SAMPLE" | sort)
+      | grep -E -- "${MUTATION_ONLY:-.}" | sort -u | sort -R --random-source=<(yes "${MUTATION_SEED:-1}") | head -n "$MUTATION_SAMPLE" | sort)
     printf '%s\n' "${sample[@]}" > "$work/sample.txt"
     rerun=("${sample[@]}")
   fi
