@@ -127,3 +127,29 @@ def test_the_ramp_needs_more_windows_in_light_sleep_than_in_rem():
     n2 = next(g for g in _run(x, stage=2)[0] if g.kind == "distress")
     assert rem.evidence["windows"] == 3 and n2.evidence["windows"] == 5
     assert n2.evidence["raised_s"] - rem.evidence["raised_s"] == pytest.approx(2.0, abs=0.6)
+
+
+def test_a_steep_nightmare_surge_is_found_while_it_builds():
+    # 40 bpm in 12 s (3.3 bpm/s): steeper than the old 9-bpm-in-3-s band allowed, far slower than an arousal's jump
+    out, _ = _run(_night(surge_bpm=40.0, ramp_s=12.0), stage=4)
+    g = next(g for g in out if g.kind == "distress")
+    assert g.evidence["rule"] == "ramp" and g.evidence["raised_s"] - ON <= 8.0
+
+
+def test_one_nightmare_is_one_episode_while_the_heart_races():
+    # breathing hardly changes after the first minute: the surge alone keeps the episode (and its alarm) open
+    x = _night(seconds=600.0, surge_bpm=30.0, resp_rise=10.0, off=440.0)
+    calm_breath = _night(seconds=600.0, surge_bpm=30.0, resp_rise=0.0, off=440.0)
+    x[0, 5, round(260 * FS) :] = calm_breath[0, 5, round(260 * FS) :]
+    out, _ = _run(x, stage=4)
+    dis = [g for g in out if g.kind == "distress" and g.duration_s is not None]
+    assert len(dis) == 1
+    assert abs(dis[0].onset_s + dis[0].duration_s - 440.0) <= 30.0  # it ends with the surge, not with the breathing
+
+
+def test_an_arousal_in_light_sleep_with_faster_breathing_is_not_distress():
+    # a 14-s arousal: heart rate +14 bpm within a second, breathing +8/min, EMG and movement: all signs, briefly
+    x = np.concatenate([_night(90.0, surge_bpm=14.0, resp_rise=8.0, on=40.0, off=54.0, ramp_s=1.0, seed=k)
+                        for k in range(6)], axis=-1)
+    out, psy = _run(x, stage=2)
+    assert [g for g in out if g.kind == "distress"] == [] and not any(p for _, p, _ in psy)

@@ -28,7 +28,10 @@ Interface (units!)
     ``evidence["raised_s"]`` is the session time when the monitor raised it.
 ``reset(slots, sessions=None)``
     A new session starts in ``slots``: their state is forgotten (open episodes are dropped without
-    a closing glitch); ``sessions`` gives the new ids.
+    a closing glitch); ``sessions`` gives the new ids. Blocks of exact zeros before a session's
+    first other sample are not judged (what a lane holds for a bed before its first chunk, e.g. a
+    bed joining a running lane or taken over), for at most ``start_wait_s``: a device sending
+    zeros from its start is reported after that.
 ``active_flags() -> bool (capacity,)``
     Slots with an open **technical** episode: the dreamscape pauses stimulation while it is set.
 ``psyche_flags() -> bool (capacity,)``
@@ -97,6 +100,7 @@ class MonitorParams:
     psyche: PsycheParams = field(default_factory=PsycheParams)
     hysteresis: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(HYSTERESIS))
     arousal_share: float = 0.75  # share of EEG/EOG/EMG channels in one burst (with movement) that makes it an arousal
+    start_wait_s: float = 5.0  # exact zeros before a session's first other sample are not judged, for this long
 
 
 class GlitchMonitor:
@@ -152,6 +156,11 @@ class GlitchMonitor:
         self._prev_flatish = np.zeros((capacity, C), dtype=bool)
         self._last_clip = np.full((capacity, C), -np.inf)
         self._open: dict[tuple[int, str, int], Glitch] = {}
+        # a session begins at its first sample that is not exactly 0: a lane fills what it holds for a bed before
+        # its first chunk with zeros (a bed joining a running lane, a bed taken over); no device lost those
+        self._begun = np.zeros(capacity, dtype=bool)
+        self._waited = np.zeros(capacity, dtype=np.int64)  # samples of zeros skipped since the reset
+        self._wait_max = round(p.start_wait_s * self.fs)
 
     # ------------------------------------------------------------------ lane management
     def reset(self, slots: npt.ArrayLike, sessions: Sequence[str] | None = None) -> None:
@@ -166,6 +175,8 @@ class GlitchMonitor:
         self._rail_lo[s] = np.nan
         self._prev_flatish[s] = False
         self._last_clip[s] = -np.inf
+        self._begun[s] = False
+        self._waited[s] = 0
         drop = set(int(i) for i in s)
         self._open = {k: g for k, g in self._open.items() if k[0] not in drop}
         if sessions is not None:
@@ -217,6 +228,10 @@ class GlitchMonitor:
             self._psy.add_arousals(rows, ar[rows])
         if rows.size == 0 or x.shape[-1] == 0:
             return []
+        if not self._begun[rows].all():  # only right after a reset: a block of exact zeros before the first sample
+            rows = self._skip_leading_zeros(x, rows)
+            if rows.size == 0:
+                return []
         xr = x if rows.size == S else x[rows]
         bad = self._acc.add(xr, rows)
         if bad.any():
@@ -226,6 +241,20 @@ class GlitchMonitor:
         if ready.size == 0:
             return []
         return self._windows(ready, t_end[ready])
+
+    def _skip_leading_zeros(self, x: FloatArray, rows: IntArray) -> IntArray:
+        """``rows`` without the sessions whose block is all exact zeros and who have had no other sample yet.
+
+        A session that sends nothing but zeros for ``start_wait_s`` begins anyway (its zeros are then judged).
+        """
+        wait = rows[~self._begun[rows]]
+        with np.errstate(invalid="ignore"):
+            some = (x[wait] != 0).any(axis=(1, 2))  # NaN counts as a sample (bad_samples judges it)
+        over = self._waited[wait] >= self._wait_max
+        self._begun[wait] = some | over
+        skip = wait[~self._begun[wait]]
+        self._waited[skip] += x.shape[-1]
+        return rows[self._begun[rows]]
 
     def finish(self, t_end_s: npt.ArrayLike) -> list[Glitch]:
         """Close every open episode at ``t_end_s`` (session time in s, scalar or per slot)."""

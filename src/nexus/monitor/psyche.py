@@ -26,18 +26,23 @@ unknown, or W within ``wake_grace_s`` of such sleep; N3 and settled wake are lef
   and wake), with one more sign at that moment: breathing over its last
   breath-to-breath interval ``ramp_resp_rise`` breaths/min faster than its baseline, chin EMG
   ``emg_ratio`` × its baseline, or movement in the last ``move_windows`` s. A nightmare's surge
-  builds over many seconds; an arousal's heart rate jumps within a second or two and then stays
-  flat, so it fails the 3-s rise band on the way up and the rise on its plateau.
+  builds over many seconds (1-3 bpm/s: 20-40 bpm in 10-20 s); an arousal's heart rate jumps
+  within a second or two (≈ 5 bpm/s) and then levels off, so it fails the 3-s rise band on the way
+  up (more than ``ramp_rise3_max_bpm``, 11 bpm in 3 s) and on its plateau (less than
+  ``ramp_rise3_bpm``, 2.5 bpm in 3 s: a surge that is still building keeps rising).
 * **sustained**: the heart rate (over ``hr_windows`` s) is ``surge_bpm`` or more above its baseline,
   breathing ``resp_rise`` breaths/min faster than its baseline, and the chin EMG ``emg_ratio`` ×
   its baseline or movement in the last ``move_windows`` s, for ``sustain_windows`` windows in a
-  row: an arousal has all of these too but for a few seconds. Without a respiration channel the
+  row (20 s: an arousal has all of these too, but for 3-15 s; this rule catches the surges the
+  ramp rule missed, late). Without a respiration channel the
   surge must reach ``surge_no_resp_bpm`` with chin EMG (``emg_ratio`` × baseline) or movement;
   without an ECG the breathing rise (``resp_rise_no_ecg``) with EMG or movement stands in for it
   (and there is no ramp rule).
 
-The episode's onset is the start of the run of windows that confirmed it. The EEG is not used, so
-distress is found during a technical fault on the EEG.
+The episode's onset is the start of the run of windows that confirmed it. Once confirmed, a
+window stays distressed while the heart rate (over ``hr_windows`` s) is ``hold_bpm`` or more above
+its baseline: a nightmare is one episode (one alarm) while the heart races, not one per rise. The
+EEG is not used, so distress is found during a technical fault on the EEG.
 
 ``arousal_storm``: ``storm_count`` or more arousals in ``storm_window_s`` — arousals handed in by
 the caller (e.g. the event detectors) plus the monitor's own: a window with a chin-EMG burst
@@ -89,11 +94,12 @@ class PsycheParams:
     storm_count: int = 12
     storm_window_s: int = 600
     wake_grace_s: float = 120.0
-    sustain_windows: int = 8
+    sustain_windows: int = 20
+    hold_bpm: float = 8.0
     ramp_hr_windows: int = 2
     ramp_bpm: float = 5.0
-    ramp_rise3_bpm: float = 2.0
-    ramp_rise3_max_bpm: float = 9.0
+    ramp_rise3_bpm: float = 2.5
+    ramp_rise3_max_bpm: float = 11.0
     ramp_rise5_bpm: float = 3.0
     ramp_windows: int = 3
     ramp_windows_light: int = 5
@@ -159,6 +165,7 @@ class PsycheState:
         self.ring_act = np.zeros((S, p.arousal_move_windows))  # accelerometer activity, newest last
         self.run_ramp = np.zeros(S, dtype=np.int64)
         self.run_sustain = np.zeros(S, dtype=np.int64)
+        self.in_distress = np.zeros(S, dtype=bool)  # the last window's verdict (an episode holds while the surge does)
         # stage
         self.stage = np.full(S, -2, dtype=np.int64)
         self.last_sleep_stage = np.full(S, -2, dtype=np.int64)
@@ -198,6 +205,7 @@ class PsycheState:
             ("ring_act", 0.0),
             ("run_ramp", 0),
             ("run_sustain", 0),
+            ("in_distress", False),
             ("stage", -2),
             ("last_sleep_stage", -2),
             ("last_sleep_t", -np.inf),
@@ -418,7 +426,12 @@ class PsycheState:
         need = np.where((st < 0) | (st == 4), p.ramp_windows,
                         np.where(st == 0, p.ramp_windows_wake, p.ramp_windows_light))
         ramp = (self.ecg >= 0) & (run_r >= need) & sign
-        distress = ramp | (run_s >= p.sustain_windows)
+        confirmed = ramp | (run_s >= p.sustain_windows)
+        # an episode goes on while the heart rate stays up: one episode (one alarm) per nightmare, not one per surge
+        with np.errstate(invalid="ignore"):
+            held = self.in_distress[rows] & (surge >= p.hold_bpm)
+        distress = confirmed | held
+        self.in_distress[rows] = distress
         run = np.where(ramp, run_r, run_s)
         # arousals: own (a chin-EMG burst with movement and a heart-rate rise, at most one per
         # ``arousal_gap_s``) plus the caller's
