@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from nexus.formats.edf import Signal
-from nexus.reports.night import signal_quality
+from nexus.reports.night import _epoch_sd_peak, signal_quality
+from nexus.reports.plots import epoch_spectra
 
 FS = 100.0
 
@@ -34,3 +35,21 @@ def test_flat_and_large_epochs_are_counted(nan):
     assert emg[3] == "n/a" or math.isnan(float(emg[3]))  # EMG is large by nature: not checked
     assert emg[5] == "good"
 
+
+
+@pytest.mark.parametrize("block", [1, 3, 64])
+def test_per_epoch_sd_and_peak_block_by_block_equal_the_whole_array_forms(block):
+    x = np.random.default_rng(block).normal(size=(10, 700)) * 30
+    sd, peak = _epoch_sd_peak(x, True, block=block)
+    np.testing.assert_array_equal(sd, x.std(axis=1))  # bit for bit: the report's numbers do not move
+    np.testing.assert_array_equal(peak, np.abs(x).max(axis=1))
+    assert _epoch_sd_peak(x, False, block=block)[1].size == 0
+
+
+def test_epoch_spectra_of_a_night_equal_each_epoch_alone():
+    # more epochs than one block of epoch_spectra: each epoch's spectrum is that of the epoch by itself
+    x = np.random.default_rng(5).normal(size=75 * 3000 + 17) * 20
+    f, p = epoch_spectra(x, FS, 30.0, fmax=40.0)
+    assert p.shape == (75, f.size)
+    for k in (0, 31, 32, 74):
+        np.testing.assert_array_equal(p[k], epoch_spectra(x[k * 3000 : (k + 1) * 3000], FS, 30.0, fmax=40.0)[1][0])

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from nexus.formats.edf import Recording, Signal
 
-__all__ = ["NightData", "build_night_report", "night_from_recording", "night_from_session"]
+__all__ = ["LiveBed", "NightData", "build_night_report", "night_from_recording", "night_from_session"]
 
 #: physical dimension (lower case, µ as u) → factor to µV
 #: event kinds shown, in order: (description in event files, label on the page)
@@ -110,6 +110,46 @@ class NightData:
         """Length of the time axis in hours: the longer of recording and hypnogram."""
         h = self.hypnogram.duration if self.hypnogram is not None else 0.0
         return max(h, self.duration_s or 0.0) / 3600
+
+
+@dataclass
+class LiveBed:
+    """What a facility service holds of a bed whose night still runs (nothing of it is stored yet).
+
+    Attributes
+    ----------
+    hypnogram : dict
+        :meth:`~nexus.facility.service.FacilityService.hypnogram`: ``epoch_s``, ``stages`` (one code
+        per epoch, -2 unscored), ``confidence`` (per epoch, or None) and ``hypnodensity`` (per epoch
+        five probabilities W N1 N2 N3 R, or None).
+    decisions : list of dict
+        The bed's latest dreamscape decisions (``t_s`` in s, ``kind``, ``command``, ``reason``).
+    event_counts : dict of str to int
+        Events per kind detected live so far.
+    decisions_kept : int
+        How many decisions the service keeps (an older decision is not in ``decisions``).
+    """
+
+    hypnogram: dict[str, Any]
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    event_counts: dict[str, int] = field(default_factory=dict)
+    decisions_kept: int = 200
+
+
+def _live_hypnogram(h: dict[str, Any]) -> tuple[Hypnogram | None, npt.NDArray[np.float64] | None]:
+    """The live hypnogram so far and its per-epoch confidence (None without a scored epoch)."""
+    stages = np.asarray(h.get("stages") or [], dtype=np.int8)
+    if not stages.size:
+        return None, None
+    dens = h.get("hypnodensity") or []
+    probs = None
+    if len(dens) == stages.size and all(isinstance(p, list | tuple) and len(p) == 5 for p in dens):
+        probs = np.asarray(dens, dtype=float)
+    conf = h.get("confidence") or []
+    confidence = None
+    if probs is None and len(conf) == stages.size:
+        confidence = np.array([np.nan if c is None else float(c) for c in conf])
+    return Hypnogram(stages, float(h.get("epoch_s") or EPOCH_S), probs), confidence
 
 
 # --------------------------------------------------------------------------- gathering
@@ -250,8 +290,12 @@ _SHOWN_KINDS = ("live", "offline", "expert", "truth")
 _REFERENCE_KINDS = ("expert", "truth")
 
 
-def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> NightData:
+def night_from_session(store: Any, session_id: str, *, detect: bool = True,
+                       live: LiveBed | None = None) -> NightData:
     """Gather a stored session: its hypnogram (live first), events, glitches, decisions and recording.
+
+    ``live`` is the bed of a night still running (from the facility service that runs it): its live
+    hypnogram, latest decisions and event counts so far stand in for the rows written when the night ends.
 
     Raises
     ------
@@ -292,6 +336,19 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> N
                 "started": row.started_at, "ended": row.ended_at, "end_reason": row.end_reason,
                 "recording": row.recording_path}
     notes: list[str] = []
+    if live is not None:
+        live_hyp, live_conf = _live_hypnogram(live.hypnogram)
+        if live_hyp is not None:
+            hyp, conf, shown_kind = live_hyp, live_conf, "live"
+        if not decisions and live.decisions:
+            decisions = [{"t_s": float(d["t_s"]), "kind": d["kind"], "command": dict(d.get("command") or {}),
+                          "inputs": dict(d.get("inputs") or {}), "reason": d.get("reason", "")}
+                         for d in sorted(live.decisions, key=lambda d: d["t_s"])]
+            if len(decisions) >= live.decisions_kept:
+                notes.append(f"The dreamscape section shows the bed's latest {len(decisions)} decisions (from "
+                             f"{_hm(decisions[0]['t_s'])} into the night); every decision is in the report once "
+                             "the night has ended.")
+        counts = counts or {str(k): int(v) for k, v in live.event_counts.items()}
     events = pd.DataFrame(ev_rows) if ev_rows else None
     start = info["started"]
     duration = None
@@ -317,10 +374,13 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True) -> N
         else:
             notes.append(f"The session's recording '{path}' is missing: no spectrogram, signal quality or events "
                          "from the signals.")
+    elif live is not None:
+        notes.append("The recording is stored when the night ends: no spectrogram or signal quality yet.")
     else:
         notes.append("No recording is stored for this session: no spectrogram or signal quality.")
     if hyp is None:
-        notes.append("No hypnogram is stored for this session: no sleep statistics.")
+        notes.append("No epoch has been staged yet: no sleep statistics." if live is not None else
+                     "No hypnogram is stored for this session: no sleep statistics.")
     if info["state"] not in ("ended", "aborted"):
         notes.append(f"The session is still '{info['state']}': this report shows the night so far.")
     if info["end_reason"] and info["state"] == "aborted":
@@ -457,9 +517,9 @@ def _events_section(d: NightData, stats: dict[str, float] | None, ai: float) -> 
         labels = dict(EVENT_KINDS)
         sec.blocks.append(Table(["event", "total"], [[labels.get(k, k), str(v)] for k, v in d.event_counts.items()
                                                      if k != "r_peak"],
-                                "Counts from the session's stored summary. The events themselves were not detected "
-                                "for this report (no recording, or written without event detection), so there are "
-                                "no per-stage counts or raster."))
+                                "Counts from the session's summary (of the night so far while it runs). The events "
+                                "themselves were not detected for this report (no recording, or written without event "
+                                "detection), so there are no per-stage counts or raster."))
         return sec
     if d.events is None:
         sec.blocks.append(Note("No event table for this night: none was given or stored, and none was detected "
@@ -524,6 +584,23 @@ def _dreamscape_section(d: NightData) -> Section:
     return sec
 
 
+def _epoch_sd_peak(x: npt.NDArray[np.float64], peaks: bool,
+                   block: int = 64) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per epoch (row of ``x``, µV): standard deviation and, when ``peaks``, largest absolute value.
+
+    ``x.std(axis=1)`` and ``np.abs(x).max(axis=1)`` (bit for bit: the same reduction of each row),
+    ``block`` epochs at a time, so that their scratch stays in the cache instead of night-long copies.
+    """
+    sd = np.empty(x.shape[0])
+    peak = np.empty(x.shape[0] if peaks else 0)
+    for a in range(0, x.shape[0], block):
+        part = x[a : a + block]
+        sd[a : a + block] = part.std(axis=1)
+        if peaks:
+            peak[a : a + block] = np.abs(part).max(axis=1)
+    return sd, peak
+
+
 def signal_quality(signals: list[Signal], epoch_s: float = EPOCH_S) -> list[list[str]]:
     """Per channel: rate, % flat epochs (SD < 1 µV), % epochs beyond ±500 µV, line-noise share, verdict."""
     from nexus.reports.plots import epoch_spectra
@@ -536,19 +613,18 @@ def signal_quality(signals: list[Signal], epoch_s: float = EPOCH_S) -> list[list
             rows.append([s.label, f"{s.fs:g}", "n/a", "n/a", "n/a", "too short"])
             continue
         x = s.data[: n_ep * n].reshape(n_ep, n)
-        sd = x.std(axis=1)  # NaN only where an epoch has missing samples: those take the slower nan-forms
-        clean = np.isfinite(sd)
+        # ECG and EMG are large by nature: the amplitude check is for EEG and EOG only
+        brain = s.label.upper().startswith(("EEG", "EOG"))
+        sd, peak = _epoch_sd_peak(x, brain)
+        clean = np.isfinite(sd)  # NaN only where an epoch has missing samples: those take the slower nan-forms
         if not clean.all():
             sd[~clean] = np.nanstd(x[~clean], axis=1)
         flat = 100 * np.mean(sd < _FLAT_UV)
-        # ECG and EMG are large by nature: the amplitude check is for EEG and EOG only
-        brain = s.label.upper().startswith(("EEG", "EOG"))
         large = math.nan
         if brain:
-            peak = np.abs(x).max(axis=1)
             if not clean.all():
                 peak[~clean] = np.nanmax(np.abs(x[~clean]), axis=1)
-            large = 100 * np.mean(peak > _LARGE_UV)
+            large = float(100 * np.mean(peak > _LARGE_UV))
         line = math.nan
         if s.fs >= 130:
             pick = x[:: max(1, n_ep // 60)]  # up to ~60 epochs spread over the night

@@ -42,6 +42,7 @@ STAGE_COLORS: dict[int, str] = {0: "#f2b134", 1: "#9ecae1", 2: "#4292c6", 3: "#0
 _Y = {0: 4, 4: 3, 1: 2, 2: 1, 3: 0}
 _Y_LABELS = ["N3", "N2", "N1", "R", "W"]
 DPI = 110
+_SPECTRA_BLOCK = 32  # epochs per block of epoch_spectra: its scratch stays in the cache
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -177,13 +178,19 @@ def epoch_spectra(x: npt.NDArray[np.float64], fs: float, epoch_s: float = 30.0,
     if n_ep == 0:
         return np.zeros(0), np.zeros((0, 0))
     seg = min(round(4 * fs), n)
-    # Welch by hand (scipy.signal.welch's detrending takes seconds on a whole night): float32 segments
-    segs = sliding_window_view(x[: n_ep * n].reshape(n_ep, n).astype(np.float32), seg, axis=1)[:, :: max(1, seg // 2)]
     win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(seg) / seg)
+    win32 = win.astype(np.float32)
     f = np.fft.rfftfreq(seg, 1 / fs).astype(np.float64)
     keep = f <= fmax
-    spec = fft.rfft((segs - segs.mean(axis=-1, keepdims=True)) * win.astype(np.float32), axis=-1, workers=-1)
-    p: npt.NDArray[np.float64] = (np.abs(spec[..., keep]) ** 2).mean(axis=1).astype(np.float64)
+    p = np.empty((n_ep, int(keep.sum())))
+    # Welch by hand (scipy.signal.welch's detrending takes seconds on a whole night): float32 segments,
+    # _SPECTRA_BLOCK epochs at a time (each epoch's spectrum alone, so the same numbers as all at once)
+    for a in range(0, n_ep, _SPECTRA_BLOCK):
+        b = min(a + _SPECTRA_BLOCK, n_ep)
+        segs = sliding_window_view(x[a * n : b * n].reshape(b - a, n).astype(np.float32), seg,
+                                   axis=1)[:, :: max(1, seg // 2)]
+        spec = fft.rfft((segs - segs.mean(axis=-1, keepdims=True)) * win32, axis=-1, workers=-1)
+        p[a:b] = (np.abs(spec[..., keep]) ** 2).mean(axis=1)
     p *= 2 / (fs * float((win**2).sum()))  # one-sided density, µV²/Hz
     return f[keep], p
 
@@ -191,7 +198,8 @@ def epoch_spectra(x: npt.NDArray[np.float64], fs: float, epoch_s: float = 30.0,
 def plot_spectrogram(x: npt.NDArray[np.float64], fs: float, *, start: dt.datetime | None = None,
                      channel: str = "EEG", epoch_s: float = 30.0, fmax: float = 25.0) -> Figure:
     """Whole-night spectrogram (dB, one column per 30-s epoch, colours clipped to the 2nd–98th percentile)."""
-    f, p = epoch_spectra(np.nan_to_num(x), fs, epoch_s, fmax)
+    finite = bool(np.isfinite(x).all())  # a whole night: copied by nan_to_num only when it has gaps
+    f, p = epoch_spectra(x if finite else np.nan_to_num(x), fs, epoch_s, fmax)
     fig = new_figure(10, 2.6)
     ax = fig.add_subplot()
     hours = x.size / fs / 3600

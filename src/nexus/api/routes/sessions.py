@@ -112,22 +112,28 @@ def decisions(session: str, principal: PrincipalDep, store: StoreDep, service: S
 @router.get("/{session}/report", response_class=HTMLResponse,
             responses={200: {"content": {"text/html": {}}, "description": "The night report (one HTML page)."},
                        404: {"description": "No such session."},
-                       409: {"description": "The night has not ended yet.", "model": Problem}})
-def report(session: str, principal: PrincipalDep, store: StoreDep) -> HTMLResponse:
-    """The night report of an ended session (``nexus report SESSION``): hypnogram, stages, events, glitches.
+                       409: {"description": "The night has not started yet.", "model": Problem}})
+def report(session: str, principal: PrincipalDep, store: StoreDep, service: ServiceDep) -> HTMLResponse:
+    """The night report of a session (``nexus report SESSION``): hypnogram, stages, events, glitches.
 
-    Psyche alarms keep their detail only for whoever may read it (the client, or staff with the client's
-    ``psyche_monitoring`` consent).
+    A night still running in this facility gets the report of the night so far: its live hypnogram,
+    latest decisions and event counts (the page says so). Psyche alarms keep their detail only for
+    whoever may read it (the client, or staff with the client's ``psyche_monitoring`` consent).
     """
     row = _checked(store, principal, session, Action.SIGNALS_READ)
     allow(store, principal, Action.DECISIONS_READ, row.client_id)
-    if row.state not in FINAL_STATES:
-        raise StateError(f"Session '{session}' is {row.state.value}: its report is ready once the night has ended.")
     from nexus.guard.policy import authorize
     from nexus.reports.document import to_html
-    from nexus.reports.night import build_night_report, night_from_session
+    from nexus.reports.night import LiveBed, build_night_report, night_from_session
 
-    night = night_from_session(store, session, detect=False)
+    live = None
+    if row.state not in FINAL_STATES:
+        if not service.has_session(session):
+            raise StateError(f"Session '{session}' is {row.state.value} and runs in no bed of this facility: its "
+                             "report is ready once the night has ended.")
+        live = LiveBed(service.hypnogram(session), service.decisions(session),
+                       dict(service.bed(session).get("event_counts") or {}))
+    night = night_from_session(store, session, detect=False, live=live)
     with store.session() as s:
         c = s.get(Client, row.client_id)
         scopes = list(c.consent_scopes or []) if c is not None else []
