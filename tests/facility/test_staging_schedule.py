@@ -40,7 +40,7 @@ def test_fast_forward_takes_exactly_the_previous_steps_result():
     reported = []
     for _ in range(4):
         reported.append(_step(lane, stager))
-        stager._jobs[-1].result()  # the worker finishes early: this step's result must still wait a step
+        stager._jobs[-1][0].result()  # the worker finishes early: this step's result must still wait a step
     assert reported == [0, 2, 2, 2]
     assert _finish(lane, stager) == 2
 
@@ -83,7 +83,7 @@ def test_short_ticks_are_gathered_into_whole_stager_blocks_before_the_hand_over(
     stager.reset(np.array([1]))  # the gathered tick goes to the worker before the reset, in order
     assert len(stager._jobs) == 3 and stager._buf_n == 0
     gate.set()
-    for job in list(stager._jobs):
+    for job, _ in list(stager._jobs):
         job.result()
     assert stager.stager.n_blocks == 1  # 5.1 s pushed: one whole block processed
     stager.finish()
@@ -105,3 +105,25 @@ def test_a_fresh_slot_is_staged_at_once_and_a_reused_one_starts_afresh():
     assert len(stager2._jobs) == 2
     gate.set()
     stager2.finish()
+
+
+def test_gathered_blocks_are_used_again_only_after_the_worker_is_done_with_them():
+    """The blocks handed over are filled again later: the stager must see exactly what a foreground stager sees."""
+    lane, stager = _stager(deterministic=False)
+    gate = threading.Event()
+    stager._pool.submit(gate.wait)  # the worker is busy: every hand-over queues behind this
+    ref_lane, ref = _stager(deterministic=True)
+    ref._pool.shutdown(wait=True)
+    ref._pool = None  # the foreground path: each tick pushed as it comes
+    rng = np.random.default_rng(11)
+    for _ in range(150):  # 15 s in 0.1-s ticks: three hand-overs, the blocks go round
+        block = rng.normal(0.0, 20.0, (2, 3, round(0.1 * FS)))
+        for ln, st in ((lane, stager), (ref_lane, ref)):
+            ctx = StepContext(block, ln.active.copy(), FS, ln.channels, 0, ln.deterministic, True,
+                              ln.probs.copy(), ln.stage.copy(), np.zeros(2, bool), np.zeros(2, bool))
+            st.step(ctx)
+    assert len(stager._jobs) == 3  # three blocks held by the queued jobs: none may be filled again yet
+    gate.set()
+    stager.finish()
+    assert stager.stager.n_blocks == ref.stager.n_blocks == 3
+    np.testing.assert_array_equal(stager.stager._last.probabilities, ref.stager._last.probabilities)

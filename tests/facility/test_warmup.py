@@ -3,11 +3,12 @@
 A numba kernel compiles on its first call for each new signature (dtype, dimensions, memory
 layout). The probe below calls :func:`nexus.facility.warmup.warm_up`, records the signatures of
 every compiled function in the process, then runs the live computations as the loop does — the
-clean filter in place on the block, the live stager on its rows in 4-s pieces, every event
-detector with its mask on (as in deep sleep, where the sleep-gated detectors evaluate) and with one
-bed in their stages (a single row evaluated, which takes other filter kernels), and the
-facility loop itself for a few simulated seconds — and reports each signature that appeared after
-the warm-up. A kernel (or an array layout) missing from the warm-up list shows up there.
+clean filter in place on the block, the live stager on its rows in 4-s pieces, the glitch monitor
+and the CLAS phase predictor on live ticks, every event detector with its mask on (as in deep
+sleep, where the sleep-gated detectors evaluate) and with one bed in their stages (a single row
+evaluated, which takes other filter kernels), and the facility loop itself for a few simulated
+seconds, every bed playing its dreamscape — and reports each signature that appeared after the
+warm-up. A kernel (or an array layout) missing from the warm-up list shows up there.
 """
 
 import json
@@ -89,6 +90,16 @@ PROBE = textwrap.dedent(
         block = rng.normal(0.0, 30.0, (S, len(CH), round(FS)))
         for stream, row in gated:
             stream.step(block[:, row], one)
+    # the glitch monitor on the raw block, every bed and a subset; the CLAS phase predictor on live ticks
+    from nexus.dsp.phase import CausalPhaseEstimator
+    from nexus.monitor.live import GlitchMonitor
+
+    mon = GlitchMonitor(S, CH, FS)
+    est = CausalPhaseEstimator(S, FS, horizon_s=0.095)
+    for tick in range(12):
+        block = rng.normal(0.0, 30.0, (S, len(CH), 25))
+        mon.step(block, np.arange(S) != tick % 2, (tick + 1) * 25 / FS)
+        est.update(block[:, 0])
     report["computations"] = new_since(base)
 
     # the facility loop itself, a few simulated seconds of a synthetic fleet
@@ -99,7 +110,11 @@ PROBE = textwrap.dedent(
 
     fleet = SyntheticFleet("typical_adult", seeds=range(S), hours=0.1, fs=FS, channels=CH)
     sup = Supervisor(ManualClock())
-    sup.add_fleet(fleet, [f"bed-{k}" for k in range(S)])
+    from nexus.facility.benchmark import bench_program
+    from nexus.sinks.bedside import CountingSink
+
+    sup.add_fleet(fleet, [f"bed-{k}" for k in range(S)], programs=[bench_program()] * S,
+                  sinks=[CountingSink() for _ in range(S)])  # every bed plays its dreamscape
     sup.run(40.0, tick_s=0.1)
     sup.close()
     report["loop"] = new_since(base)

@@ -43,8 +43,13 @@ from scipy import signal
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
+from nexus.dsp._fir import fir_tail
 
 Array = npt.NDArray[np.float64]
+
+DIRECT_FIR_MAX = 256
+"""Chunks of up to this many samples run the FIR as a direct sum (cheaper than FFTs of the history), longer ones
+by FFT convolution."""
 
 SO_BAND_HZ: tuple[float, float] = (0.5, 2.0)
 """The slow-oscillation band used by the reference and the estimator, in Hz."""
@@ -297,6 +302,8 @@ class CausalPhaseEstimator:
                             else np.ascontiguousarray(np.hstack([self._ahead_taps.real, self._ahead_taps.imag])))
         self._y_hist = np.zeros((int(n_sessions), self._b.size - 1))
         self._tap_spectra: dict[int, Array] = {}
+        self._taps_re = np.ascontiguousarray(taps.real)  # oldest sample first, for the direct sum
+        self._taps_im = np.ascontiguousarray(taps.imag)
         self._amp_scale = 1.0 / predictor_gain(self.fs, self.horizon_s, float(window_s))
         self._hp = signal.butter(1, _PRE_HP_HZ, btype="highpass", fs=self.fs, output="sos")
         self._hp_zi = np.zeros((self._hp.shape[0], self.n_sessions, 2))
@@ -445,7 +452,10 @@ class CausalPhaseEstimator:
                           ahead_phase=ahead_phase)
 
     def _fir(self, full: Array, m: int) -> Array:
-        """The complex FIR's output at the last ``m`` samples of ``full`` (history + chunk), by real FFTs.
+        """The complex FIR's output at the last ``m`` samples of ``full`` (history + chunk).
+
+        Short chunks (live ticks, up to :data:`DIRECT_FIR_MAX` samples) by a compiled direct sum over the taps;
+        longer ones by real FFTs.
 
         A circular convolution of length ``n >= full.shape[1]`` is exact on the samples whose whole window
         lies in ``full`` (the wrap-around only reaches the first ``taps - 1``); the taps' spectra are
@@ -454,6 +464,10 @@ class CausalPhaseEstimator:
         from scipy import fft
 
         n_taps = self._b.size
+        if m <= DIRECT_FIR_MAX:  # a live tick: the direct sum over the taps, no FFT of the whole history
+            re, im = np.empty((full.shape[0], m)), np.empty((full.shape[0], m))
+            fir_tail(np.ascontiguousarray(full), self._taps_re, self._taps_im, re, im)
+            return re + 1j * im
         size = fft.next_fast_len(full.shape[1], real=True)
         spec = self._tap_spectra.get(size)
         if spec is None:

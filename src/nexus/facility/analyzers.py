@@ -166,6 +166,8 @@ class LiveStaging:
 
     name = "staging"
     PIECE_S = 4.0
+    GATHER_SLACK_S = 1.0
+    """Room for one tick beyond the 5-s hand-over in the gathered blocks, in s (longer steps grow them)."""
 
     def __init__(self, lane: Lane, night_hours: float = 8.0, background: bool = True) -> None:
         from nexus.staging.live import LiveStager
@@ -185,9 +187,10 @@ class LiveStaging:
         )
         self.piece = max(1, int(self.PIECE_S * lane.fs))
         self._pool: Any = None
-        self._jobs: deque[Any] = deque()
-        self._buf: list[FloatArray] = []
+        self._jobs: deque[tuple[Any, FloatArray | None]] = deque()  # (future, its gathered block)
+        self._buf: FloatArray | None = None  # (capacity, rows, samples) gathered for the worker
         self._buf_n = 0
+        self._spare: list[FloatArray] = []  # gathered blocks the worker is done with, to fill again
         self._buf_active = np.zeros(lane.capacity, dtype=bool)
         self._used = np.zeros(lane.capacity, dtype=bool)
         self.min_submit = round(5.0 * lane.fs)
@@ -196,6 +199,13 @@ class LiveStaging:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexus-staging")
+            # two blocks to gather into (one filling, one with the worker), written once now: the first writes
+            # to fresh memory cost page faults (80 ms for a thousand beds) that must not fall inside a tick
+            size = self.min_submit + round(self.GATHER_SLACK_S * lane.fs)
+            for _ in range(2):
+                block = np.empty((lane.capacity, len(rows), size))
+                block.fill(0.0)
+                self._spare.append(block)
 
     def _run(self, x: FloatArray, active: npt.NDArray[np.bool_]) -> tuple[Any, list[StageBatch]]:
         est, closed = None, []
@@ -232,12 +242,11 @@ class LiveStaging:
         they are handed over: the stager only re-estimates on whole blocks, and one hand-over per
         block instead of one per tick spares the ticks a thread wake-up each.
         """
-        x = np.take(ctx.block, self.rows, axis=1)  # a C-ordered copy of the rows in one pass: the worker's own
         self._used |= ctx.active
         if self._pool is None:
+            x = np.take(ctx.block, self.rows, axis=1)  # a C-ordered copy of the rows in one pass
             return self._result([self._run(x, ctx.active)])
-        self._buf.append(x)
-        self._buf_n += x.shape[-1]
+        self._gather(ctx.block)
         self._buf_active = ctx.active.copy()
         if self._buf_n < self.min_submit:
             return StepResult() if ctx.deterministic else self._result(self._ready())
@@ -245,31 +254,60 @@ class LiveStaging:
         taken = []
         if ctx.deterministic:  # the previous step's result, always, and never this step's
             while len(self._jobs) > 1:
-                taken.append(self._jobs.popleft().result())
+                taken.append(self._take())
         else:
             taken = self._ready()
         return self._result(taken)
 
+    def _gather(self, block: FloatArray) -> None:
+        """Copy the stager's rows of ``block`` into the block being gathered for the worker (the worker's own).
+
+        The gathered block is filled tick by tick and handed over as it is, so that a hand-over costs
+        no copy of the whole 5 s of a thousand beds; blocks the worker is done with are used again
+        (a fresh one of a thousand beds is 30 MB whose first writes cost the tick tens of ms).
+        """
+        n = block.shape[-1]
+        need = self._buf_n + n
+        if self._buf is None and self._spare:
+            self._buf = self._spare.pop()
+        if self._buf is None or need > self._buf.shape[-1]:
+            self._spare.clear()  # a longer step than before: blocks of the new size from now on
+            grown = np.empty((block.shape[0], len(self.rows), max(self.min_submit + n, need)))
+            if self._buf is not None:
+                grown[..., : self._buf_n] = self._buf[..., : self._buf_n]
+            self._buf = grown
+        for k, r in enumerate(self.rows):
+            self._buf[:, k, self._buf_n : need] = block[:, r]
+        self._buf_n = need
+
     def _ready(self) -> list[tuple[Any, list[StageBatch]]]:
         taken = []
-        while self._jobs and self._jobs[0].done():
-            taken.append(self._jobs.popleft().result())
+        while self._jobs and self._jobs[0][0].done():
+            taken.append(self._take())
         return taken
 
     def _submit(self) -> None:
         """Hand the gathered blocks to the worker."""
-        if not self._buf or self._pool is None:
+        if self._buf is None or not self._buf_n or self._pool is None:
             return
-        x = self._buf[0] if len(self._buf) == 1 else np.concatenate(self._buf, axis=-1)
-        self._buf, self._buf_n = [], 0
-        self._jobs.append(self._pool.submit(self._run, x, self._buf_active))
+        x = self._buf[..., : self._buf_n]
+        self._jobs.append((self._pool.submit(self._run, x, self._buf_active), self._buf))
+        self._buf, self._buf_n = None, 0
+
+    def _take(self) -> tuple[Any, list[StageBatch]]:
+        """The oldest job's result (waiting for it); its gathered block goes back to the spares."""
+        job, gathered = self._jobs.popleft()
+        out: tuple[Any, list[StageBatch]] = job.result()
+        if gathered is not None:
+            self._spare.append(gathered)
+        return out
 
     def finish(self) -> StepResult:
         """Wait for the queued blocks and return their epochs (end of the run)."""
         self._submit()
         taken = []
         while self._jobs:
-            taken.append(self._jobs.popleft().result())
+            taken.append(self._take())
         self.close()
         return self._result(taken)
 
@@ -295,7 +333,7 @@ class LiveStaging:
             self._reset(slots)
         else:
             self._submit()  # the gathered samples belong to the sessions before the reset
-            self._jobs.append(self._pool.submit(self._reset, slots))
+            self._jobs.append((self._pool.submit(self._reset, slots), None))
 
 
 def live_staging(lane: Lane) -> Analyzer:

@@ -155,6 +155,29 @@ def _arousals(lane: _Lane) -> None:
         stream.step(_row(lane, piece), stages, _row(lane, piece) if k % 2 else None)  # with and without EMG
 
 
+def _monitor(lane: _Lane, channels: Sequence[str]) -> None:
+    """The glitch monitor's window sums (every slot, and a gathered subset of slots)."""
+    from nexus.monitor.live import GlitchMonitor
+
+    mon = GlitchMonitor(lane.rows, channels, lane.fs)
+    t = 0.0
+    for k, piece in enumerate(lane.pieces()[:3]):
+        t += piece.shape[-1] / lane.fs
+        active = np.ones(lane.rows, dtype=bool)
+        active[0] = k != 1  # one step with a bed out: its block is a gather of the others
+        mon.step(piece, active, t)
+
+
+def _clas(lane: _Lane) -> None:
+    """The CLAS phase predictor on live ticks (the direct FIR) and on long chunks (by FFT)."""
+    from nexus.dsp.phase import CausalPhaseEstimator
+
+    est = CausalPhaseEstimator(lane.rows, lane.fs, horizon_s=0.1)
+    x = _row(lane, lane.block)
+    for a, b in ((0, 25), (25, 25 + round(PIECE_S * lane.fs))):
+        est.update(x[:, a:b])
+
+
 def _synthetic(lane: _Lane, channels: Sequence[str]) -> None:
     """The synthetic sleepers' renderer (a source that generates its signals inside the ticks)."""
     from nexus.sources.synthetic.fleet import SyntheticFleet
@@ -175,6 +198,7 @@ WARM_STEPS: tuple[tuple[str, str, Step], ...] = (
     ("arousals", "events", _arousals),
     ("heart", "events", _heart),
     ("movement", "events", _movement),
+    ("clas", "filter", _clas),
 )
 """The warm-up list: (name, part of the loop, step). One entry per computation of the live loop."""
 
@@ -253,6 +277,9 @@ def _warm(
             logger.debug("warm-up: %s skipped (%s)", name, err)
             continue
         spent[name] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    _monitor(lane, channels)  # the monitor reads the channel names
+    spent["monitor"] = round(time.perf_counter() - t0, 3)
     if synthetic:
         t0 = time.perf_counter()
         _synthetic(lane, channels)

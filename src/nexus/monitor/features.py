@@ -2,8 +2,9 @@
 
 Blocks of any length (``(sessions, channels, samples)`` in µV) are folded into running sums; once a
 session has gathered one window (1 s by default) its features are read out and its sums start
-again. Nothing here loops over samples or sessions in Python: every block costs a fixed number of
-NumPy passes over the whole lane.
+again. Nothing here loops over samples or sessions in Python: every block costs one compiled pass
+over the whole lane (:mod:`nexus.monitor._kernels`), one matrix product for the mains DFT and a few
+NumPy operations on the per-channel results.
 
 Features per session and channel (window ``w``): sample count, mean, standard deviation, minimum,
 maximum and how many samples sit exactly on each of them, non-finite samples, largest and mean
@@ -21,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.core.montage import channel_role
+from nexus.monitor._kernels import N_STATS, block_stats, rotate_dft
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -29,14 +31,6 @@ BoolArray = npt.NDArray[np.bool_]
 LINE_HZ: tuple[float, ...] = (50.0, 60.0)
 LINE_SIDE_HZ = 3.0  # reference bins at ±3 Hz: mains hum is a line, ECG harmonics and EMG are not
 JITTER_LAGS = 6  # clock jitter repeats or skips 1-6 samples
-
-
-def _small_matmul(a: FloatArray, b: FloatArray, rows: int = 256) -> FloatArray:
-    """``a @ b`` in slices of ``rows`` rows: a threaded BLAS call on a busy machine costs ten times more."""
-    out = np.empty((a.shape[0], b.shape[1]))
-    for i in range(0, a.shape[0], rows):
-        np.matmul(a[i : i + rows], b, out=out[i : i + rows])
-    return out
 
 
 def channel_type(name: str) -> str:
@@ -139,7 +133,7 @@ class WindowAccumulator:
         if b is None:
             k = np.arange(n)[:, None] / self.fs
             ph = 2 * np.pi * k * self.bins[None, :]
-            b = np.ascontiguousarray(np.concatenate([np.cos(ph), -np.sin(ph)], axis=1))
+            b = np.ascontiguousarray(np.concatenate([np.cos(ph), -np.sin(ph)], axis=1))  # (n, 2F)
             self._basis[n] = b
         return b
 
@@ -150,52 +144,39 @@ class WindowAccumulator:
         """
         n = x.shape[-1]
         R, C = x.shape[:2]
+        if n == 0:
+            return np.zeros((R, C), dtype=bool)
         r: slice | IntArray = slice(None) if self.n.size == R else rows  # the whole lane: views, no gathers
-        # reductions run over the samples of a (samples, rows × channels) copy: a reduction along
-        # a short last axis costs numpy several times more than the copy
-        xt = np.ascontiguousarray(x.reshape(R * C, n).T)
-        tot = xt.sum(axis=0).reshape(R, C)
-        bad = ~np.isfinite(tot)
-        if bad.any():
-            fin = np.isfinite(x)
-            self.nonfinite[r] += n - fin.sum(axis=-1)
-            x = np.where(fin, x, 0.0)
-            xt = np.ascontiguousarray(x.reshape(R * C, n).T)
-            tot = xt.sum(axis=0).reshape(R, C)
-        self.n[r] += n
-        self.sum[r] += tot
-        self.sq[r] += np.einsum("kj,kj->j", xt, xt).reshape(R, C)
-        bmx_f, bmn_f = xt.max(axis=0), xt.min(axis=0)
-        cmx = (xt == bmx_f).sum(axis=0).reshape(R, C)
-        cmn = (xt == bmn_f).sum(axis=0).reshape(R, C)
-        bmx, bmn = bmx_f.reshape(R, C), bmn_f.reshape(R, C)
+        has = self.has_tail[r]
+        tail = self.tail[r]
+        stats = np.empty((R, C, N_STATS))
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        block_stats(x, np.ascontiguousarray(tail[..., -1]), np.ascontiguousarray(has), stats)
+        nonfinite = stats[..., 6]
+        bad = nonfinite > 0
+        if bad.any():  # rare: the DFT, the repeats and the tail below see the non-finite samples as 0, as the sums did
+            self.nonfinite[r] += nonfinite
+            x = np.where(np.isfinite(x), x, 0.0)
+        bmx, bmn = stats[..., 2], stats[..., 3]
         mx, mn, amx, amn = self.mx[r], self.mn[r], self.at_mx[r], self.at_mn[r]
-        self.at_mx[r] = np.where(bmx > mx, cmx, np.where(bmx == mx, amx + cmx, amx))
-        self.at_mn[r] = np.where(bmn < mn, cmn, np.where(bmn == mn, amn + cmn, amn))
+        self.n[r] += n
+        self.sum[r] += stats[..., 0]
+        self.sq[r] += stats[..., 1]
+        self.at_mx[r] = np.where(bmx > mx, stats[..., 4], np.where(bmx == mx, amx + stats[..., 4], amx))
+        self.at_mn[r] = np.where(bmn < mn, stats[..., 5], np.where(bmn == mn, amn + stats[..., 5], amn))
         self.mx[r] = np.maximum(mx, bmx)
         self.mn[r] = np.minimum(mn, bmn)
         # lost samples come as whole blocks of exact zeros: counted per block, without another pass
         self.zeros[r] += np.where((bmx == 0.0) & (bmn == 0.0), n, 0)
-        has = self.has_tail[r]
-        tail = self.tail[r]
-        d0 = np.where(has[:, None], np.abs(x[:, :, 0] - tail[:, :, -1]), 0.0)
-        if n > 1:
-            d = np.subtract(xt[1:], xt[:-1])
-            np.abs(d, out=d)
-            self.maxdiff[r] = np.maximum(np.maximum(self.maxdiff[r], d.max(axis=0).reshape(R, C)), d0)
-            self.absdiff[r] += d.sum(axis=0).reshape(R, C) + d0
-        else:
-            self.maxdiff[r] = np.maximum(self.maxdiff[r], d0)
-            self.absdiff[r] += d0
-        if self.line_hz.size:
-            # per-block DFT with a local time axis (one matrix product), rotated to the session's sample clock
-            F = self.bins.size
-            part = _small_matmul(x.reshape(R * C, n), self._dft_basis(n)).reshape(R, C, 2 * F)
-            ph = 2 * np.pi * ((self.samples[r, None] * self.bins[None, :] / self.fs) % 1.0)  # (rows, F)
-            c, s = np.cos(ph)[:, None, :], -np.sin(ph)[:, None, :]
-            re, im = part[..., :F], part[..., F:]
-            self.dft[r, :, :F] += re * c - im * s
-            self.dft[r, :, F:] += re * s + im * c
+        self.maxdiff[r] = np.maximum(self.maxdiff[r], stats[..., 7])
+        self.absdiff[r] += stats[..., 8]
+        if self.bins.size:
+            # the block's DFT on its own time axis (one matrix product), turned to the session's sample clock
+            part = np.matmul(x.reshape(R * C, n), self._dft_basis(n)).reshape(R, C, -1)
+            cycles0 = (self.samples[r, None] * self.bins[None, :] / self.fs) % 1.0  # (rows, F)
+            turned = np.empty_like(part)
+            rotate_dft(part, cycles0, turned)
+            self.dft[r] += turned
         if self.jitter_rows.size >= 3:
             self._jitter(x, tail, has, r, R, n)
         if n >= JITTER_LAGS:

@@ -1,0 +1,100 @@
+"""The compiled kernels of the monitor's per-window sums: one pass over a block of the whole lane.
+
+:meth:`nexus.monitor.features.WindowAccumulator.add` folds each live block (rows × channels × a
+tick of samples) into running sums. As NumPy passes this took about ten passes over the block with
+temporaries; here one loop per row and channel reads each sample once (:func:`block_stats`), the
+mains DFT is one matrix product, and :func:`rotate_dft` turns each row's block DFT to its session's
+sample clock.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from nexus.dsp._jit import kernel
+
+FloatArray = npt.NDArray[np.float64]
+
+N_STATS = 9
+"""Statistics per row and channel written by :func:`block_stats`."""
+
+
+@kernel(fastmath={"reassoc", "contract", "nsz"})
+def block_stats(
+    x: FloatArray, tail_last: FloatArray, has_tail: npt.NDArray[np.bool_], stats: FloatArray
+) -> None:  # pragma: no cover - compiled
+    """Statistics of each row and channel of block ``x`` (rows, channels, samples).
+
+    Non-finite samples count as 0 (and are counted). ``tail_last`` (rows, channels) is the sample
+    before the block where ``has_tail`` (rows,) is set (the first difference then starts there).
+    Written in place, ``stats`` (rows, channels, :data:`N_STATS`): sum, sum of squares, max, min,
+    samples at the max, samples at the min, non-finite samples, largest absolute first difference,
+    sum of absolute first differences.
+    """
+    rows, chans, n = x.shape
+    y = np.empty(n)
+    for r in range(rows):
+        for c in range(chans):
+            bad = 0.0
+            for i in range(n):
+                v = x[r, c, i]
+                ok = np.isfinite(v)
+                y[i] = v if ok else 0.0
+                bad += 0.0 if ok else 1.0
+            s = 0.0
+            sq = 0.0
+            mx = y[0]
+            mn = y[0]
+            for i in range(n):
+                v = y[i]
+                s += v
+                sq += v * v
+                mx = max(mx, v)
+                mn = min(mn, v)
+            cmx = 0.0
+            cmn = 0.0
+            for i in range(n):
+                cmx += 1.0 if y[i] == mx else 0.0
+                cmn += 1.0 if y[i] == mn else 0.0
+            maxd = 0.0
+            absd = 0.0
+            for i in range(1, n):
+                d = abs(y[i] - y[i - 1])
+                absd += d
+                maxd = max(maxd, d)
+            if has_tail[r]:
+                d = abs(y[0] - tail_last[r, c])
+                absd += d
+                maxd = max(maxd, d)
+            stats[r, c, 0] = s
+            stats[r, c, 1] = sq
+            stats[r, c, 2] = mx
+            stats[r, c, 3] = mn
+            stats[r, c, 4] = cmx
+            stats[r, c, 5] = cmn
+            stats[r, c, 6] = bad
+            stats[r, c, 7] = maxd
+            stats[r, c, 8] = absd
+
+
+@kernel
+def rotate_dft(part: FloatArray, cycles0: FloatArray, out: FloatArray) -> None:  # pragma: no cover - compiled
+    """Turn block DFTs to each row's sample clock.
+
+    ``part`` (rows, channels, 2F): real parts then imaginary parts of each frequency on the block's
+    own time axis; ``cycles0`` (rows, F): where the row's sample clock stands at the block's first
+    sample, in cycles of each frequency. ``out`` (same shape as ``part``) is written in place.
+    """
+    rows, chans, two_f = part.shape
+    nf = two_f // 2
+    for r in range(rows):
+        for b in range(nf):
+            ang = 2.0 * np.pi * cycles0[r, b]
+            rc = np.cos(ang)
+            rs = -np.sin(ang)
+            for c in range(chans):
+                re = part[r, c, b]
+                im = part[r, c, nf + b]
+                out[r, c, b] = re * rc - im * rs
+                out[r, c, nf + b] = re * rs + im * rc
