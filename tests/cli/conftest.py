@@ -55,3 +55,26 @@ def run_unprivileged(shared_dir: Path) -> Callable[..., subprocess.CompletedProc
         return subprocess.run(cmd, cwd=shared_dir, env=full, capture_output=True, text=True, timeout=120)
 
     return run
+
+
+@pytest.fixture
+def db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A fresh SQLite database at the migration head, in the test's folder (the cwd: the default data folder)."""
+    from nexus.cli.main import main
+
+    assert main(["db", "upgrade"]) == 0
+    capsys.readouterr()
+    return tmp_path / "nexus-data" / "nexus.db"
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run ``nexus ARGS`` in this process: ``cli("user", "list")`` → (exit code, stdout, stderr)."""
+    from nexus.cli.main import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
