@@ -61,3 +61,11 @@ def db_url(request, tmp_path):
         yield f"sqlite:///{(tmp_path / 'nexus-data' / 'nexus.db').as_posix()}"
     else:
         yield from _postgres_database()
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url():
+    """A URL of an empty PostgreSQL database shared by the tests of one module (costly set-ups); skips without one."""
+    if not PG_URL:
+        pytest.skip("set NEXUS_TEST_POSTGRES_URL to test on PostgreSQL")
+    yield from _postgres_database()
