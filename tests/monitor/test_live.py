@@ -222,3 +222,19 @@ def test_a_coarsely_quantised_clean_signal_is_not_clipping(clean):
     x = np.round(clean / 0.5) * 0.5  # 0.5-µV steps: extremes repeat, but not on one rail window after window
     out, _, _ = _run(x)
     assert [g for g in out if g.kind == "clipping"] == []
+
+
+def test_a_rail_touched_once_is_clipping_at_once_and_a_channel_going_flat_there_is_not():
+    # the signal reaches the +100 µV rail once, for 0.1 s at 100.25 s, and stays below it otherwise
+    x = _fleet_night(160.0)
+    a, n = round(100.0 * FS), round(0.1 * FS)
+    x[0, 0, a:] *= 0.5
+    assert np.abs(x[0, 0, a:]).max() < 90.0
+    x[0, 0, a + 64 : a + 64 + n] = 100.0
+    out, _, _ = _run(x)
+    g = next(g for g in out if g.kind == "clipping")
+    assert g.channel == "EEG C4-M1" and g.evidence["raised_s"] - 100.0 <= 3.0 and 99.0 <= g.onset_s <= 101.0
+    flat = _fleet_night(160.0)
+    flat[0, 0, a + 64 :] = 100.0  # the amplifier sticks at +100 µV: the same plateau, then nothing moves
+    out, _, _ = _run(flat)
+    assert "clipping" not in {g.kind for g in out} and "flat_line" in {g.kind for g in out}

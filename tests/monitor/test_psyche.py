@@ -153,3 +153,19 @@ def test_an_arousal_in_light_sleep_with_faster_breathing_is_not_distress():
                         for k in range(6)], axis=-1)
     out, psy = _run(x, stage=2)
     assert [g for g in out if g.kind == "distress"] == [] and not any(p for _, p, _ in psy)
+
+
+def test_arousals_with_small_movements_make_a_storm():
+    # 16 arousals 30 s apart in N2: the heart rate jumps 14 bpm for 8 s and the sleeper twitches (≈ 12 mg of
+    # accelerometer activity, below the 15 mg the monitor asked for before): a storm from the signals alone
+    segs = []
+    for k in range(16):
+        s = _night(30.0, surge_bpm=14.0, resp_rise=3.0, on=10.0, off=18.0, ramp_s=1.0, body=False, seed=k)
+        t = np.arange(s.shape[-1]) / FS
+        m = (t >= 11.0) & (t < 14.0)
+        s[0, 6, m] += 17.0 * np.sin(2 * np.pi * 1.5 * (t[m] - 11.0))
+        segs.append(s)
+    out, _ = _run(np.concatenate(segs, axis=-1), stage=2)
+    storm = [g for g in out if g.kind == "arousal_storm"]
+    assert storm and storm[0].evidence["arousals"] >= 12
+    assert [g for g in out if g.kind == "distress"] == []

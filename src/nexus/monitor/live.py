@@ -155,6 +155,7 @@ class GlitchMonitor:
         self._rail_lo = np.full((capacity, C), np.nan)
         self._prev_flatish = np.zeros((capacity, C), dtype=bool)
         self._last_clip = np.full((capacity, C), -np.inf)
+        self._plateau = np.zeros((capacity, C), dtype=bool)  # a long plateau on a high extreme in the last window
         self._open: dict[tuple[int, str, int], Glitch] = {}
         # a session begins at its first sample that is not exactly 0: a lane fills what it holds for a bed before
         # its first chunk with zeros (a bed joining a running lane, a bed taken over); no device lost those
@@ -175,6 +176,7 @@ class GlitchMonitor:
         self._rail_lo[s] = np.nan
         self._prev_flatish[s] = False
         self._last_clip[s] = -np.inf
+        self._plateau[s] = False
         self._begun[s] = False
         self._waited[s] = 0
         drop = set(int(i) for i in s)
@@ -290,7 +292,14 @@ class GlitchMonitor:
         moving = self.exg[None, :] & (f.mx > f.mn) & ~near
         candidate = moving & ((f.at_mx >= ties) | (f.at_mn >= ties))
         both = moving & (f.at_mx >= ties) & (f.at_mn >= ties) & (f.mx > 0) & (f.mx == -f.mn)
-        both &= ~masks["implausible_amplitude"]
+        # a long plateau on a high extreme is a rail touched once, if the channel moves on in the next window
+        # (a channel going flat at a value makes the same plateau in the window before it is flat)
+        pt = p.technical
+        plateau = moving & (((f.at_mx >= pt.clip_plateau) & (f.mx >= pt.clip_rail_uv))
+                            | ((f.at_mn >= pt.clip_plateau) & (f.mn <= -pt.clip_rail_uv)))
+        touched = self._plateau[rows] & ~flatish
+        self._plateau[rows] = plateau
+        both = (both | touched) & ~masks["implausible_amplitude"]
         last_clip = self._last_clip[rows]
         masks["clipping"] = (clips & (f.t0[:, None] - last_clip <= p.technical.clip_pair_s)) | both
         self._last_clip[rows] = np.where(clips | candidate, f.t0[:, None], last_clip)

@@ -88,7 +88,7 @@ class PsycheParams:
     emg_tau_s: float = 120.0
     arousal_hr_bpm: float = 8.0
     arousal_emg_ratio: float = 0.0
-    arousal_move_mg: float = 15.0
+    arousal_move_mg: float = 10.0
     arousal_move_windows: int = 3
     arousal_gap_s: float = 15.0
     storm_count: int = 12

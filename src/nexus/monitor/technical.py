@@ -30,7 +30,10 @@ Rules (amplitudes in µV, one window = 1 s by default)
     never repeats to the last bit), or ``clip_alone`` samples on one rail (EEG, EOG, EMG); an
     episode needs such a window within ``clip_pair_s`` of an earlier one with ``clip_samples`` on
     an extreme (the monitor pairs them: the first sight of the rail counts), or both rails of a
-    symmetric range (max = −min) with ``clip_samples`` each in one window; the windows next to a
+    symmetric range (max = −min) with ``clip_samples`` each in one window, or ``clip_plateau``
+    samples on one extreme of ``clip_rail_uv`` or more in one window, the channel moving on in the
+    next (a rail touched once: a quantised signal peaking there would not sit on one value so long;
+    a channel going flat at that value would stay there); the windows next to a
     channel going flat, lost or off do not count (a held value is a plateau).
 ``electrode_pop``
     a first difference of ``pop_step_uv`` or more that is ``pop_ratio`` times the window's mean
@@ -87,6 +90,8 @@ class TechnicalParams:
     clip_samples: int = 3
     clip_alone: int = 24
     clip_pair_s: float = 4.0
+    clip_plateau: int = 8
+    clip_rail_uv: float = 75.0
     pop_step_uv: float = 150.0
     pop_ratio: float = 12.0
     pop_pair_s: float = 20.0
