@@ -15,7 +15,7 @@ from nexus.core.settings import load_settings
 from nexus.formats.hypnogram import read_hypnogram
 from nexus.reports.document import Note, Table, to_html
 from nexus.reports.facility import alarm_table, build_facility_report, facility_night
-from nexus.reports.night import build_night_report, night_from_session
+from nexus.reports.night import LiveBed, build_night_report, night_from_session
 from nexus.reports.trend import build_trend_report, client_trend
 from nexus.staging.stats import sleep_statistics
 from nexus.store import open_store, upgrade
@@ -218,3 +218,20 @@ def test_facility_summary(store, nights, db_url, tmp_path, capsys):
     assert "Facility night of 2026-03-02" in out.read_text()
     assert main(["report", "--facility", "night-1", "--database", db_url, "-o", str(out)]) == 2
     assert "exactly one of" in capsys.readouterr().err
+
+
+def test_a_night_still_running_from_its_live_bed(store, nights):
+    # what the facility service holds of a running bed stands in for the rows written when the night ends
+    dens = [[0.1, 0.1, 0.6, 0.1, 0.1]] * 4
+    decisions = [{"t_s": 600.0 + k, "kind": "click", "command": {"kind": "click"}, "reason": "up-state"}
+                 for k in range(200)]
+    live = LiveBed({"epoch_s": 30.0, "stages": [0, 1, 2, 2], "confidence": [0.9] * 4, "hypnodensity": dens},
+                   decisions, {"arousal": 3, "spindle": 7})
+    d = night_from_session(store, "night-3", detect=False, live=live)
+    assert d.hypnogram is not None and d.hypnogram.stages.tolist() == [0, 1, 2, 2]
+    assert d.hypnogram.probabilities is not None and d.hypnogram.probabilities.shape == (4, 5)
+    assert d.event_counts == {"arousal": 3, "spindle": 7} and len(d.decisions) == 200
+    page = to_html(build_night_report(d))
+    assert "Arousal index: 120.0 per hour of sleep" in page  # 3 arousals in 1.5 min of sleep so far
+    assert "latest 200 decisions (from 10 min into the night)" in page
+    assert "The recording is stored when the night ends" in page
