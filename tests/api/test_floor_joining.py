@@ -2,8 +2,8 @@
 
 A device of a new channel layout records at once while its lane is built and warmed up on the supervisor's
 builder thread. Until it joins, the consoles show it (``joining``), and a technician can extract it like any
-bed: it ends at once (nothing plays there yet) and what it sent so far is in its recording; a bed released to
-sleep joins its lane when the lane is ready.
+bed, through the API or with ``nexus extract`` (an order in the database): it ends at once (nothing plays there
+yet) and what it sent so far is in its recording; a bed released to sleep joins its lane when the lane is ready.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from nexus.api.app import create_app
 from nexus.facility.floor_service import FloorService, wait_for_beds
+from nexus.facility.orders import submit_orders, wait_orders
 from nexus.formats.edf import read_edf
 from nexus.sources.spec import parse_source
 from nexus.store.access import add_user, issue_token
@@ -54,8 +55,9 @@ class Amp(threading.Thread):
         t0 = pylsl.local_clock()
         while self.sent < len(self.x) and not self.stop.is_set():
             due = min(len(self.x), int((pylsl.local_clock() - t0) * FS))
-            if due > self.sent:
-                self.outlet.push_chunk(np.ascontiguousarray(self.x[self.sent:due]))
+            if due > self.sent:  # each sample stamped on the amplifier's own clock (a late push is not a pause)
+                stamps = (t0 + np.arange(self.sent, due) / FS).tolist()
+                self.outlet.push_chunk(np.ascontiguousarray(self.x[self.sent:due]), stamps)
                 self.sent = due
             time.sleep(0.02)
 
@@ -86,32 +88,35 @@ def test_a_bed_waiting_for_its_lane_is_shown_and_extracted(store, tmp_path):
     gate = threading.Event()
     service.sup._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexus-lane-build")
     service.sup._builder.submit(gate.wait, 60.0)
-    amps = {"out": Amp(p + "out", 1, 8.0), "stay": Amp(p + "stay", 2, 8.0)}
+    amps = {"out": Amp(p + "out", 1, 8.0), "stay": Amp(p + "stay", 2, 8.0), "cli": Amp(p + "cli", 3, 8.0)}
     for a in amps.values():
         a.start()
     auth = {"Authorization": f"Bearer {token}"}
     try:
         with TestClient(create_app(service, store)) as client:
-            assert wait_for_beds(service, 2) == 2  # on the floor while their lane is not there
+            assert wait_for_beds(service, 3) == 3  # on the floor while their lane is not there
             beds = {b["bed"][len(p):]: b for b in client.get("/api/beds", headers=auth).json()}
-            assert set(beds) == {"out", "stay"}
+            assert set(beds) == {"out", "stay", "cli"}
             assert all(b["joining"] and b["state"] == "running" and b["unassigned"] for b in beds.values()), beds
             assert sorted(service.status()["joining"]) == sorted(b["session"] for b in beds.values())
-            out, stay = beds["out"]["session"], beds["stay"]["session"]
+            out, stay, cli = beds["out"]["session"], beds["stay"]["session"], beds["cli"]["session"]
             assert _wait(lambda: service.bed(out)["t_s"] > 1.0)  # it records while it waits
             r = client.post(f"/api/sessions/{out}/extract", params={"mode": "immediate"}, headers=auth)
             assert r.status_code == 200, r.text
             assert r.json()["extraction"]["safe"]  # nothing plays at a bed without its lane: safe at once
             r = client.post(f"/api/sessions/{stay}/extract", params={"mode": "release"}, headers=auth)
             assert r.status_code == 200 and r.json()["state"] == "running" and r.json()["joining"], r.text
+            orders, ok = wait_orders(store, submit_orders(store, cli, "gentle"), until="done")  # 'nexus extract'
+            assert ok and orders[0]["status"] == "done", orders  # safe at once, and ended
             assert _wait(lambda: service.bed(out)["state"] == "ended")  # the service ends it on its next tick
+            assert _wait(lambda: service.bed(cli)["state"] == "ended")
             sent_out = amps["out"].sent
             again = client.post(f"/api/sessions/{out}/extract", params={"mode": "gentle"}, headers=auth)
             assert again.status_code == 409, again.text
             assert service.bed(stay)["joining"]
             gate.set()  # the builder is free: the lane is built, the released bed joins it, the extracted one never
             assert _wait(lambda: not service.bed(stay)["joining"])
-            assert out not in service.sup.sessions and stay in service.sup.sessions
+            assert out not in service.sup.sessions and cli not in service.sup.sessions and stay in service.sup.sessions
             assert service.sup.sessions[stay].started
             assert _wait(lambda: amps["stay"].sent == len(amps["stay"].x), 20.0)
             time.sleep(1.0)  # the last chunks' delay
@@ -122,7 +127,7 @@ def test_a_bed_waiting_for_its_lane_is_shown_and_extracted(store, tmp_path):
         service.stop()
     with store.session() as s:
         rows = {r.id: r for r in s.scalars(select(NightSession).where(NightSession.facility_run_id == "jn"))}
-    assert {r.state.value for r in rows.values()} == {"ended"} and set(rows) == {out, stay}
+    assert {r.state.value for r in rows.values()} == {"ended"} and set(rows) == {out, stay, cli}
     for name, amp in ((out, amps["out"]), (stay, amps["stay"])):
         got = read_edf(service.recordings[name])
         y = np.array([sig.data for sig in got.signals])

@@ -247,7 +247,7 @@ class OrderDesk:
             done: list[dict[str, Any]] = []
             batches: dict[str, list[tuple[int, str]]] = {}
             for oid, session, mode in pending:
-                rt = self.sup.sessions.get(session)
+                rt = self.sup.runtime(session)  # a bed waiting for its lane, too
                 if rt is None:
                     continue  # another worker's bed
                 if rt.state == "ended":

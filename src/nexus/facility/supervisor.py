@@ -374,6 +374,10 @@ class Supervisor:
         """Sessions waiting for their lane (a new layout being built and warmed up); they record meanwhile."""
         return list(self._joining)
 
+    def runtime(self, session: str) -> SessionRuntime | None:
+        """A session of this supervisor: running, ended, or waiting for its lane (None: not one of its beds)."""
+        return self.sessions.get(session) or self._joining.get(session) or self._left_waiting.get(session)
+
     def waiting_s(self, session: str) -> float | None:
         """Seconds (session time) a bed waiting for its lane has recorded so far; None when it is not waiting."""
         rt = self._joining.get(session)
@@ -571,7 +575,7 @@ class Supervisor:
             targets = []
             for name in [session] if isinstance(session, str) else list(session):
                 # a bed waiting for its lane is extracted as one without a sound path (nothing plays there yet)
-                found = self.sessions.get(name) or self._joining.get(name) or self._left_waiting.get(name)
+                found = self.runtime(name)
                 if found is None:
                     raise NotFoundError(f"No session '{name}' in this facility; check the id ('nexus sessions').")
                 if found.state == "ended":
@@ -665,6 +669,7 @@ class Supervisor:
                 self._pull_source(rt, t_tick)
         for rt in list(self._joining.values()):  # waiting for their lane: recorded now, analysed once it is built
             self._pull_source(rt, t_tick)
+        stepped = False
         for lane in self.lanes:
             due = self._due_index(lane, t_tick)
             feeds = [f for f in self._fleets if f.lane is lane]
@@ -677,10 +682,14 @@ class Supervisor:
                 out = lane.step(upto, arrived_at=wall0)
                 rep.samples += out.n_samples
                 self._collect(lane, out, rep)
+                stepped = True
                 for cb in self.between_steps:
                     cb()
             self._watch_dropouts(lane)
             self._watch_system(lane, self._system[id(lane)].counters(lane.counts, lane.active))
+        if not stepped:  # no lane stepped (none yet: every bed waits for its lane): the desks are read all the same
+            for cb in self.between_steps:
+                cb()
         self._finish_extractions()
         self.alarm_book.tick(self.clock.now())  # medium alarms left unacknowledged become high
         if self.journal is not None:
