@@ -140,3 +140,20 @@ def test_an_erased_client_cannot_log_in(store):
             client_login(store, code_now, MINE)
         with pytest.raises(AccessDenied):
             enrol_client(store, code_now, code, "a password of my own")
+
+
+def test_an_unknown_code_or_a_client_without_password_costs_one_password_check(store, monkeypatch):
+    """No telling by the answer's time which codes exist or who enrolled: each refusal checks one argon2id hash."""
+    import nexus.store.client_login as cl
+
+    checked = []
+    real = cl.verify_password
+    monkeypatch.setattr(cl, "verify_password", lambda h, pw: checked.append(h) or real(h, pw))
+    with store.session() as s:
+        add_client(s, "C-5")  # no password yet
+        add_client(s, "C-6")
+        set_client_password(s, "C-6", MINE)
+    for code in ("C-404", "C-5", "C-6"):
+        with pytest.raises(AccessDenied, match="Wrong client code or password"):
+            client_login(store, code, "a guess at a password")
+    assert len(checked) == 3 and all(h.startswith("$argon2id$") for h in checked)

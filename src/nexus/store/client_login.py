@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cache
 from secrets import compare_digest
 
 from sqlalchemy import select
@@ -45,6 +46,12 @@ class LoginLocked(AccessDenied):
         self.until = until
         super().__init__(f"Too many wrong attempts: this login is locked until "
                          f"{until.strftime('%H:%M')} UTC. Wait until then, or ask the facility for a new invitation.")
+
+
+@cache
+def _decoy_hash() -> str:
+    """An argon2id hash of nothing anyone types: checked for unknown codes, so they take as long as known ones."""
+    return hash_password(new_invite())
 
 
 def _lift_lock(c: Client) -> None:
@@ -95,6 +102,7 @@ def _attempt(store: Store, code: str, check: Callable[[Session, Client, datetime
             append(s, who.actor, "auth.login", c.id, {"via": what})
             return who
         elif c is None:
+            verify_password(_decoy_hash(), code)  # as long as a wrong password: codes cannot be told by timing
             append(s, "anonymous", "auth.refused", None, {"problem": "unknown client code", "via": what})
         else:
             c.failed_logins = (c.failed_logins or 0) + 1
@@ -110,7 +118,11 @@ def _attempt(store: Store, code: str, check: Callable[[Session, Client, datetime
 
 def client_login(store: Store, code: str, password: str, *, now: datetime | None = None) -> Principal:
     """The client principal of ``code`` and ``password``; :class:`AccessDenied` (or :class:`LoginLocked`)."""
-    return _attempt(store, code, lambda s, c, at: verify_password(c.password_hash, password), "password", now)
+    def check(s: Session, c: Client, at: datetime) -> bool:
+        # a client without a password yet costs the same check as one with (no telling who enrolled)
+        return verify_password(c.password_hash or _decoy_hash(), password) and c.password_hash is not None
+
+    return _attempt(store, code, check, "password", now)
 
 
 def enrol_client(store: Store, code: str, invitation: str, password: str, *,
