@@ -30,6 +30,9 @@ from nexus.dreamscape.schema import (
     Program,
 )
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML was built with it (ten times faster, same documents and line marks)."""
+
 _MIN_SO_PERIOD_S = 0.5  # fastest slow oscillation (2 Hz): the shortest gap between clicks of one train
 _MAX_WAKE_WINDOW_MIN = 90.0
 
@@ -289,7 +292,7 @@ def check_text(text: str, *, source: str = "<program>", fmt: str = "yaml", base_
     report = CheckReport(source=source)
     root: yaml.Node | None = None
     try:
-        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+        data = json.loads(text) if fmt == "json" else yaml.load(text, Loader=_LOADER)  # a safe loader
     except json.JSONDecodeError as exc:
         report.errors.append(Issue("", exc.lineno, f"Malformed JSON: {exc.msg} (column {exc.colno})."))
         return report
@@ -299,7 +302,7 @@ def check_text(text: str, *, source: str = "<program>", fmt: str = "yaml", base_
         report.errors.append(Issue("", mark.line + 1 if mark else None, f"Malformed YAML: {problem}."))
         return report
     try:
-        root = yaml.compose(text)
+        root = yaml.compose(text, Loader=_LOADER)  # a safe loader
     except yaml.YAMLError:  # JSON accepted by json but not by YAML: no line numbers
         root = None
     if not isinstance(data, dict):

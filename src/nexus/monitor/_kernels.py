@@ -98,3 +98,51 @@ def rotate_dft(part: FloatArray, cycles0: FloatArray, out: FloatArray) -> None: 
                 im = part[r, c, nf + b]
                 out[r, c, b] = re * rc - im * rs
                 out[r, c, nf + b] = re * rs + im * rc
+
+
+@kernel
+def hysteresis_update(
+    rows: npt.NDArray[np.int64],
+    bad: npt.NDArray[np.bool_],
+    t0: FloatArray,
+    hint: FloatArray,
+    k_on: int,
+    k_off: int,
+    is_open: npt.NDArray[np.bool_],
+    run_bad: npt.NDArray[np.int64],
+    run_good: npt.NDArray[np.int64],
+    bad_t0: FloatArray,
+    good_t0: FloatArray,
+    onset: FloatArray,
+    opened: npt.NDArray[np.bool_],
+    closed: npt.NDArray[np.bool_],
+    out_onset: FloatArray,
+    out_end: FloatArray,
+) -> None:  # pragma: no cover - compiled
+    """One window's verdicts into the episode state of ``rows`` (see :meth:`nexus.monitor.episodes.Hysteresis.update`).
+
+    ``bad``, ``hint`` (an earlier onset per cell, ``inf`` for none) and the outputs are (rows,
+    columns); the state arrays are (capacity, columns) and are updated in place.
+    """
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for c in range(bad.shape[1]):
+            b = bad[i, c]
+            o = is_open[r, c]
+            rb = run_bad[r, c] + 1 if b else 0
+            rg = 0 if b else run_good[r, c] + 1
+            if b and rb == 1:
+                bad_t0[r, c] = min(t0[i], hint[i, c])
+            if (not b) and rg == 1:
+                good_t0[r, c] = t0[i]
+            op = (not o) and rb >= k_on
+            cl = o and rg >= k_off
+            if op:
+                onset[r, c] = bad_t0[r, c]
+            is_open[r, c] = (o or op) and not cl
+            run_bad[r, c] = rb
+            run_good[r, c] = rg
+            opened[i, c] = op
+            closed[i, c] = cl
+            out_onset[i, c] = onset[r, c]
+            out_end[i, c] = good_t0[r, c]

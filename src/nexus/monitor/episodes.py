@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nexus.monitor._kernels import hysteresis_update
 from nexus.monitor.features import BoolArray, FloatArray, IntArray
 
 
@@ -64,16 +65,13 @@ class Hysteresis:
         end : ndarray of float, shape (rows, columns)
             End of the just closed episodes.
         """
-        o = self.open[rows]
-        rb = np.where(bad, self.run_bad[rows] + 1, 0)
-        rg = np.where(bad, 0, self.run_good[rows] + 1)
-        start = t0[:, None] if onset_hint is None else np.minimum(t0[:, None], onset_hint)
-        bt0 = np.where(bad & (rb == 1), start, self.bad_t0[rows])
-        gt0 = np.where(~bad & (rg == 1), t0[:, None], self.good_t0[rows])
-        opened = ~o & (rb >= self.k_on)
-        closed = o & (rg >= self.k_off)
-        onset = np.where(opened, bt0, self.onset[rows])
-        self.open[rows] = (o | opened) & ~closed
-        self.run_bad[rows], self.run_good[rows] = rb, rg
-        self.bad_t0[rows], self.good_t0[rows], self.onset[rows] = bt0, gt0, onset
-        return opened, closed, onset, gt0
+        idx = np.asarray(rows, dtype=np.int64)
+        verdict = np.ascontiguousarray(bad, dtype=bool).reshape(idx.size, self.open.shape[1])
+        hint = (np.full(verdict.shape, np.inf) if onset_hint is None
+                else np.ascontiguousarray(np.broadcast_to(onset_hint, verdict.shape), dtype=np.float64))
+        opened, closed = np.empty(verdict.shape, dtype=bool), np.empty(verdict.shape, dtype=bool)
+        onset, end = np.empty(verdict.shape), np.empty(verdict.shape)
+        hysteresis_update(idx, verdict, np.ascontiguousarray(t0, dtype=np.float64), hint, self.k_on, self.k_off,
+                          self.open, self.run_bad, self.run_good, self.bad_t0, self.good_t0, self.onset,
+                          opened, closed, onset, end)
+        return opened, closed, onset, end

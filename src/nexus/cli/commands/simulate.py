@@ -6,6 +6,8 @@ import json
 
 import click
 
+from nexus.facility.workers_auto import BEDS_PER_WORKER, auto_workers
+
 
 @click.command()
 @click.option("--clients", type=int, default=10, show_default=True, help="Number of beds (synthetic sleepers).")
@@ -34,13 +36,15 @@ import click
 @click.option("--signals/--no-signals", default=False, show_default=True,
               help="Record raw signals and write one EDF+ per session (~5.5 MB per bed-hour).")
 @click.option("--events/--no-events", default=True, show_default=True, help="Run the event detectors.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes sharing the beds.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes sharing the beds (default: one per CPU core this process may use, at most one per "
+                   f"{BEDS_PER_WORKER} beds).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on in a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: float, tick_s: float, step_s: float,
              program_file: str | None, natural_share: float, audio_dir: str | None, reports: bool, faults: str,
              fault_share: float,
-             distress: int | None, signals: bool, events: bool, workers: int, progress: bool | None,
+             distress: int | None, signals: bool, events: bool, workers: int | None, progress: bool | None,
              as_json: bool) -> None:
     """Run a whole facility night in fast-forward through the live engine, each bed playing its dreamscape.
 
@@ -54,6 +58,8 @@ def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: 
     from nexus.sources.synthetic import get_profile
 
     get_profile(profile)  # unknown profiles fail before anything is written
+    if workers is None:
+        workers = auto_workers(clients)
     program = None
     if program_file:
         from nexus.guard.exploitation import load_checked_program as load_program  # checks and the policy
