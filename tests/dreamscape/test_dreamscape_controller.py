@@ -96,6 +96,22 @@ def test_smart_wake_waits_for_light_sleep_inside_the_window(program):
     assert {d.kind for d in ctrl.decisions if d.session == 2} >= {"wake"}
 
 
+def test_a_program_edited_mid_night_keeps_the_wake_window_of_the_sessions_own_lights_out(program):
+    _, b = program.wake_window_s()
+    t0 = 3600.0  # the session started an hour into the controller's clock (a reused facility slot)
+    ctrl = Controller([None, None], FS)
+    for s in (0, 1):
+        ctrl.assign(s, program, t_start=t0)
+    text = yaml.safe_dump(program.model_dump(mode="json", exclude_none=True))
+    assert ctrl.update_program(1, text, t=t0 + 100.0).ok
+    out = []
+    for t in np.arange(t0 + 200.0, t0 + b + 60.0, 30.0):
+        out += ctrl.step(t, probs=np.stack([R, R]))  # never light sleep: woken at the window's end
+    wakes = {c.session: c.t for c in out if c.kind == "wake"}
+    assert wakes[0] == pytest.approx(t0 + b, abs=30.0)
+    assert wakes[1] == wakes[0]  # the edited program's window also counts from this session's lights-out
+
+
 def test_scenes_follow_the_stage_and_cues_repeat(tmp_path, program):
     import wave
 

@@ -289,3 +289,88 @@ def test_silence_now_stops_a_bed_unless_it_is_already_being_extracted():
     lp.loop.silence_now(0, 1.0)
     assert lp.sinks[0].safe and not lp.sinks[1].safe
     lp.loop.silence_now(2, 1.0)  # no speaker: nothing to do
+
+
+# -- extraction and consent -----------------------------------------------------------------------------------------
+def _with_wake() -> Program:
+    doc = _program().model_dump(mode="json", exclude_none=True)
+    doc["wake"] = {"window": ["06:30", "07:00"],
+                   "ramp": {"sound": "birdsong", "from_db": -50, "to_db": -25, "over_min": 10}}
+    return Program.model_validate(doc)
+
+
+def test_an_immediate_extraction_stops_the_program_and_wakes_with_the_programs_sound():
+    lp = Loop([_with_wake(), _with_wake(), None])
+    lp.step(0)
+    outcome, decisions = lp.loop.extract(0, "immediate", 0.2)
+    assert (outcome.slot, outcome.outcome, outcome.mode.value) == (0, "started", "immediate")
+    assert [(d.kind, d.session, d.t) for d in decisions] == [("extraction_order", 0, 0.2), ("extraction_stop", 0, 0.2),
+                                                             ("extraction_wake", 0, 0.2)]
+    assert decisions[0].inputs == {"requested": "immediate", "mode": "immediate", "outcome": "started"}
+    assert decisions[0].command is None and decisions[0].reason == outcome.reason
+    stop, wake = decisions[1], decisions[2]
+    assert (stop.command.kind, stop.command.params, stop.inputs) == ("silence", {"for_s": None},
+                                                                    {"speaker": True, "safe": True})
+    assert stop.reason == "Extraction (immediate): stimulation stops at once."
+    assert wake.command.kind == "wake" and wake.command.params["sound"] == "birdsong"
+    assert wake.inputs == {"speaker": True}
+    assert [c.kind for c in lp.sinks[0].played] == ["scene", "wake"]  # silenced, then the wake sound
+    assert lp.loop.counts["wake"].tolist() == [1, 0, 0] and not lp.loop.has_program[0]
+    assert not lp.loop.ctrl.enabled[0] and lp.loop.ctrl.enabled[1]  # the program is gone; the other bed runs on
+    r = lp.step(1)
+    assert _kinds([r], 0) == [] and _kinds([r], 1) == []  # bed 1 keeps its scene (N1 plays 'bed' like W)
+
+
+def test_a_bed_without_a_speaker_is_extracted_in_person_and_a_gentle_one_waits_for_light_sleep():
+    lp = Loop([_with_wake(), _with_wake(), None])
+    lp.step(3)
+    _, decisions = lp.loop.extract(2, "immediate", 0.2)
+    stop = decisions[1]
+    assert stop.inputs == {"speaker": False, "safe": True}
+    assert stop.reason.endswith("stops at once. No speaker at this bed: wake the sleeper in person.")
+    assert decisions[2].inputs == {"speaker": False}
+    _, decisions = lp.loop.extract(1, "gentle", 0.3)
+    assert [d.kind for d in decisions] == ["extraction_order", "extraction_stop"]  # no wake yet: N3
+    assert lp.sinks[1].safe and lp.loop.counts["wake"][1] == 0
+    r = lp.step(1)  # light sleep: the gentle wake with the program's ramp (its 10 min cut to the 3-min bound)
+    wakes = [c for c in r.commands.commands if c.kind == "wake"]
+    assert [(c.session, c.params) for c in wakes] == [(1, {"sound": "birdsong", "from_db": -50.0, "to_db": -25.0,
+                                                          "over_s": 180.0})]
+    assert [d.kind for d in r.commands.decisions if d.session == 1] == ["extraction_wake"]
+    assert lp.loop.counts["wake"][:2].tolist() == [0, 1] and lp.sinks[1].played[-1].kind == "wake"
+    lp.loop.silence_now(1, 0.5)  # under extraction: the wake ramp goes on
+    assert not lp.sinks[1].safe
+
+
+def test_consent_withdrawn_from_sound_silences_the_bed_at_once_and_is_journaled():
+    lp = Loop([_program(), _program(), None])
+    lp.step(0)
+    why = lp.loop.set_consent(1, ["recording"], 1.0)
+    assert why == ["no 'audio' consent: record-only night, no sound at all"]
+    assert lp.sinks[1].safe and lp.sinks[1].played[-1].kind == "silence" and not lp.sinks[0].safe
+    changed, updated, quiet = lp.loop.ctrl.take_decisions()
+    assert (updated.kind, updated.session) == ("program_updated", 1)  # the program cut down to what consent allows
+    assert (changed.kind, changed.session, changed.t) == ("consent_changed", 1, 1.0)
+    assert changed.inputs == {"scopes": ["recording"], "removed": why}
+    assert changed.reason == "Consent changed; the night goes on as far as it allows: " + why[0] + "."
+    assert (quiet.kind, quiet.inputs) == ("quiet", {"consent": ["recording"]})
+    assert set(_kinds([lp.step(2), lp.step(0)], 1)) <= {"silence"}  # no sound reaches it any more
+    assert lp.loop.set_consent(0, ["recording", "audio", "stimulation", "dream_incubation"], 2.0) == []
+    changed, updated = lp.loop.ctrl.take_decisions()  # sound still allowed: no silence
+    assert updated.kind == "program_updated" and changed.reason == (
+        "Consent changed; the night goes on as far as it allows.")
+    assert not lp.sinks[0].safe
+
+
+def test_a_program_update_is_checked_for_the_policy_and_runs_as_far_as_consent_allows():
+    import yaml
+
+    lp = Loop([_program(), _program(), None])
+    lp.step(0)
+    quiet = _program().model_copy(update={"name": "quieter"})
+    text = yaml.safe_dump(quiet.model_dump(mode="json", exclude_none=True))
+    rep = lp.loop.update_program(0, text, t=1.0)
+    assert rep.ok and lp.loop.ctrl.programs[0].name == "quieter" and rep.source == "session 0 update"
+    assert [d.kind for d in lp.loop.ctrl.take_decisions()] == ["program_updated"]
+    bad = yaml.safe_dump({**quiet.model_dump(mode="json", exclude_none=True), "limits": {"max_level_db": 6}})
+    assert not lp.loop.update_program(0, bad, t=2.0).ok and lp.loop.ctrl.programs[0].name == "quieter"

@@ -216,6 +216,7 @@ class Controller:
         self._stim_times: list[list[float]] = [[] for _ in range(n)]
         self._cue_count: list[dict[tuple[str, int], int]] = [{} for _ in range(n)]
         self._cue_last: list[dict[tuple[str, int], float]] = [{} for _ in range(n)]
+        self._t_start = np.zeros(n)  # each row's lights-out on this controller's clock (its wake window's origin)
 
     # ------------------------------------------------------------------ programs
     def assign(self, session: int, program: Program | None, *, t_start: float = 0.0) -> None:
@@ -239,6 +240,7 @@ class Controller:
         self._rules[s] = [prog.scene_for(lab) for lab in STAGE_LABELS]
         win = prog.wake_window_s()
         self._win[s] = (np.nan, np.nan) if win is None else (win[0] + t_start, win[1] + t_start)
+        self._t_start[s] = t_start
         self._set_scene(s, SILENCE)
         self.scene_since[s] = t_start
         for arr, v in ((self.quiet_until, -np.inf), (self.distress_until, -np.inf), (self.light_since, np.inf),
@@ -288,7 +290,9 @@ class Controller:
         if report.ok and report.program is not None:
             self.programs[session] = report.program
             self._rules[session] = [report.program.scene_for(lab) for lab in STAGE_LABELS]
-            self._win[session] = report.program.wake_window_s() or (np.nan, np.nan)
+            win = report.program.wake_window_s()  # after the session's own lights-out, as in assign()
+            t0 = self._t_start[session]
+            self._win[session] = (np.nan, np.nan) if win is None else (win[0] + t0, win[1] + t0)
             self._log(t, session, "program_updated", None, {"name": report.program.name},
                       "The new program passed every check.")
             self._set_scene(session, "\0")  # force the scene of the new program to start at the next step
