@@ -57,3 +57,20 @@ def test_first_window_has_no_difference_before_its_first_sample():
     acc.add(np.array([[[103.0, 103.0]]]), np.arange(1))
     f = acc.take(np.arange(1), np.array([1.0]))
     assert f.maxdiff[0, 0] == 2.0 and f.meandiff[0, 0] == pytest.approx(3.0 / 4)
+
+
+def test_slots_that_start_together_close_their_windows_on_different_ticks():
+    rows = 20
+    acc = WindowAccumulator(rows, 1, FS, 256, (), np.arange(0))
+    every = np.arange(rows)
+    closed_at = np.full(rows, -1)
+    for tick in range(1, 40):  # 0.1-s ticks
+        acc.add(np.ones((rows, 1, 26)), every)
+        ready = acc.ready(every)
+        if ready.size:
+            closed_at[ready[closed_at[ready] < 0]] = tick
+            acc.take(ready, np.full(ready.size, tick * 0.1))
+    assert np.unique(closed_at).size == 10  # ten phases, two slots each
+    assert closed_at.min() == 10 and closed_at.max() <= 20  # the first window: 1 to 2 s
+    acc.reset(np.array([3]))  # a new session in slot 3 is staggered again
+    assert acc.first_extra[3] == 3 * (256 // 10)

@@ -31,6 +31,10 @@ BoolArray = npt.NDArray[np.bool_]
 LINE_HZ: tuple[float, ...] = (50.0, 60.0)
 LINE_SIDE_HZ = 3.0  # reference bins at ±3 Hz: mains hum is a line, ECG harmonics and EMG are not
 JITTER_LAGS = 6  # clock jitter repeats or skips 1-6 samples
+STAGGER_PHASES = 10
+"""The first window of slot ``k`` is longer by ``(k % 10) / 10`` of a window, so that the slots of a lane whose
+sessions started together close their windows on different ticks (a tenth of them per 0.1-s tick) instead of
+all on one: the per-window work of a thousand beds is spread evenly over the second."""
 
 
 def channel_type(name: str) -> str:
@@ -111,10 +115,13 @@ class WindowAccumulator:
         self.tail = np.zeros((S, C, JITTER_LAGS))  # last samples of the previous block
         self.has_tail = np.zeros(S, dtype=bool)
         self._basis: dict[int, FloatArray] = {}
+        self.first_extra = self._stagger(np.arange(S))
+        """Samples added to each slot's first window (see :data:`STAGGER_PHASES`)."""
 
     def reset(self, slots: IntArray) -> None:
         """Forget everything about ``slots`` (a new session starts there)."""
         self._clear(slots)
+        self.first_extra[slots] = self._stagger(slots)
         self.samples[slots] = 0
         self.has_tail[slots] = False
         self.tail[slots] = 0.0
@@ -211,9 +218,12 @@ class WindowAccumulator:
                 hits += np.bincount(ri[ok], minlength=R)
         self.jitter[r] += hits
 
+    def _stagger(self, slots: IntArray) -> IntArray:
+        return (np.asarray(slots, dtype=np.int64) % STAGGER_PHASES) * (self.window // STAGGER_PHASES)
+
     def ready(self, rows: IntArray) -> IntArray:
-        """The rows among ``rows`` that have gathered a full window."""
-        return rows[self.n[rows] >= self.window]
+        """The rows among ``rows`` that have gathered a full window (the first one a little longer, staggered)."""
+        return rows[self.n[rows] >= self.window + self.first_extra[rows]]
 
     def take(self, rows: IntArray, t_end: FloatArray) -> WindowFeatures:
         """Read out the window of ``rows`` (ending at session times ``t_end``) and start new ones."""
@@ -246,5 +256,6 @@ class WindowAccumulator:
             jitter=self.jitter[rows].copy(),
             line_hz=self.line_hz,
         )
+        self.first_extra[rows] = 0
         self._clear(rows)
         return f
