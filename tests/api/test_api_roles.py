@@ -79,7 +79,7 @@ MATRIX = [
     ("GET", "/api/sessions/{session}/decisions", STAFF | SHARED),
     ("PUT", "/api/sessions/{session}/program", {"technician", "admin"}),
     ("GET", "/api/sessions/{session}/report", {"technician", "admin"} | SHARED),  # the night so far
-    ("GET", "/api/clients", {"technician", "admin", "client"}),
+    ("GET", "/api/clients", {"technician", "admin", "client", "clinician"} | SHARED),  # a clinician: who shares
     ("GET", "/api/clients/{client}", {"technician", "admin"} | SHARED),
     ("GET", "/api/clients/{client}/consent", STAFF | SHARED),
     ("POST", "/api/clients/{client}/consent", {"admin"}),
@@ -121,8 +121,11 @@ def test_each_role_gets_what_the_policy_allows(facility, role):
         return
     # one facility for both of the clinician's cases (CI time): before and after the client shares
     assert _wrong_answers(facility, "clinician") == []
-    set_consent(facility.store, SYSTEM, _bed(facility)["client_id"], grant=["clinician_sharing"], revoke=[])
+    assert facility.get("/api/clients", role="clinician").json() == []  # nobody shares yet
+    sharing = _bed(facility)["client_id"]
+    set_consent(facility.store, SYSTEM, sharing, grant=["clinician_sharing"], revoke=[])
     assert _wrong_answers(facility, "clinician+shared") == []
+    assert [c["id"] for c in facility.get("/api/clients", role="clinician").json()] == [sharing]
 
 
 def test_a_client_sees_only_their_own_bed_and_data(facility):
