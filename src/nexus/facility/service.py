@@ -340,12 +340,21 @@ class FacilityService:
                 self.journal.flush(force=True)
                 self.journal.close()
             log = [] if self.sup is None else self.sup.alarm_book.log()
+        from sqlalchemy import select
+
         from nexus.core.settings import load_settings
         from nexus.store.alarms import save_alarms
         from nexus.store.audit import checkpoint
 
+        try:  # the night's alarm log (beds that have a session row: a floor's unassigned beds may have none)
+            from nexus.store.models import NightSession
+
+            with self.store.session() as s:
+                rows = set(s.scalars(select(NightSession.id).where(NightSession.id.in_(list(self._by_session)))))
+                save_alarms(s, log, facility_run_id=self.run_id, sessions=rows)
+        except Exception as exc:  # a database that is down: the alarms stay in the journal's glitch records
+            logger.error("The alarm log of run %s could not be written (%s).", self.run_id, exc)
         with self.store.session() as s:
-            save_alarms(s, log, facility_run_id=self.run_id, sessions=set(self._by_session))  # the alarm log
             checkpoint(s, load_settings().secret_key)  # the night's signed head: a later rewrite is caught
         self.stopped = True
         with self._subs_lock:
