@@ -226,7 +226,7 @@ def test_a_night_still_running_from_its_live_bed(store, nights):
     decisions = [{"t_s": 600.0 + k, "kind": "click", "command": {"kind": "click"}, "reason": "up-state"}
                  for k in range(200)]
     live = LiveBed({"epoch_s": 30.0, "stages": [0, 1, 2, 2], "confidence": [0.9] * 4, "hypnodensity": dens},
-                   decisions, {"arousal": 3, "spindle": 7})
+                   decisions, {"arousal": 3, "spindle": 7}, command_counts={"click": 950, "cue": 2})
     d = night_from_session(store, "night-3", detect=False, live=live)
     assert d.hypnogram is not None and d.hypnogram.stages.tolist() == [0, 1, 2, 2]
     assert d.hypnogram.probabilities is not None and d.hypnogram.probabilities.shape == (4, 5)
@@ -235,3 +235,4 @@ def test_a_night_still_running_from_its_live_bed(store, nights):
     assert "Arousal index: 120.0 per hour of sleep" in page  # 3 arousals in 1.5 min of sleep so far
     assert "latest 200 decisions (from 10 min into the night)" in page
     assert "The recording is stored when the night ends" in page
+    assert "The program played 950 soft clicks" in page  # all night's, not the 200 decisions kept

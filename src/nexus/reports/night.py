@@ -82,6 +82,9 @@ class NightData:
     events_span_s : float or None
         Seconds from the start that ``events`` cover (the recording they were detected in); None when
         they cover the whole hypnogram. The arousal index counts only the sleep within this span.
+    command_counts : dict of str to int or None
+        Commands issued per kind over the whole night (a running bed's live counts), used when
+        ``decisions`` holds only the latest ones.
     notes : list of str
         Problems found while gathering the data, shown at the top of the report.
     """
@@ -103,6 +106,7 @@ class NightData:
     event_counts: dict[str, int] | None = None
     events_span_s: float | None = None
     confidence: npt.NDArray[np.float64] | None = None
+    command_counts: dict[str, int] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -128,12 +132,15 @@ class LiveBed:
         Events per kind detected live so far.
     decisions_kept : int
         How many decisions the service keeps (an older decision is not in ``decisions``).
+    command_counts : dict of str to int
+        Commands the bed's dreamscape issued so far, per kind (clicks, cues, …), all night.
     """
 
     hypnogram: dict[str, Any]
     decisions: list[dict[str, Any]] = field(default_factory=list)
     event_counts: dict[str, int] = field(default_factory=dict)
     decisions_kept: int = 200
+    command_counts: dict[str, int] = field(default_factory=dict)
 
 
 def _live_hypnogram(h: dict[str, Any]) -> tuple[Hypnogram | None, npt.NDArray[np.float64] | None]:
@@ -393,7 +400,7 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True,
         start=start, hypnogram=hyp, hypnogram_label=f"{shown_kind} hypnogram", duration_s=duration, eeg=eeg,
         signals=signals, events=events, events_span_s=span, glitches=glitches, decisions=decisions, reference=ref,
         reference_label=f"{ref_kind} hypnogram", mode=mode, event_counts=counts or None, confidence=conf,
-        notes=notes,
+        command_counts=dict(live.command_counts) if live is not None and live.command_counts else None, notes=notes,
     )
 
 
@@ -492,6 +499,8 @@ def _summary(d: NightData, stats: dict[str, float] | None, ai: float) -> list[st
         out.append(f"{plural(len(distress), 'unsettled moment')} (possible bad dreams) "
                    f"{'was' if len(distress) == 1 else 'were'} noticed and handled by the program or the staff.")
     clicks = sum(1 for x in d.decisions if _action(x) == "click")
+    if d.command_counts is not None:  # all night's, where the decisions are only the latest
+        clicks = int(d.command_counts.get("click", 0))
     if d.mode == "record_only":
         out.append("This was a natural night: no sound stimulation was given.")
     elif clicks:

@@ -131,8 +131,9 @@ def report(session: str, principal: PrincipalDep, store: StoreDep, service: Serv
         if not service.has_session(session):
             raise StateError(f"Session '{session}' is {row.state.value} and runs in no bed of this facility: its "
                              "report is ready once the night has ended.")
+        bed = service.bed(session)
         live = LiveBed(service.hypnogram(session), service.decisions(session),
-                       dict(service.bed(session).get("event_counts") or {}))
+                       dict(bed.get("event_counts") or {}), command_counts=dict(bed.get("commands") or {}))
     night = night_from_session(store, session, detect=False, live=live)
     with store.session() as s:
         c = s.get(Client, row.client_id)
