@@ -1,7 +1,9 @@
 """CLAS decided at the end of each live tick, for crossings still ahead (the facility loop's mode)."""
 
 import numpy as np
+import pytest
 
+from nexus.core.errors import InvalidInputError
 from nexus.dreamscape.controller import Controller
 from nexus.dreamscape.presets import default_clas_program
 from nexus.dsp.phase import reference_phase
@@ -49,3 +51,55 @@ def test_each_click_is_still_ahead_when_its_tick_has_been_processed_and_lands_on
     ph = reference_phase(x, FS)[np.round(onsets * FS).astype(int)]
     assert np.mean(np.abs(np.angle(np.exp(1j * ph)))) < np.radians(30)
     assert np.mean(np.abs(ph) <= np.pi / 4) >= 0.9
+
+
+def _clas_program(target_deg=0.0):
+    """The default CLAS program with a target phase and no relative-envelope gate (a steady sine passes it)."""
+    p = default_clas_program()
+    deep = p.scenes["deep"]
+    clas = deep.clas.model_copy(update={"relative_amplitude": 0.0, "target_phase_deg": target_deg})
+    return p.model_copy(update={"scenes": {**p.scenes, "deep": deep.model_copy(update={"clas": clas})}})
+
+
+def _sine_clicks(target_deg, *, tick_s=0.1, latency_s=0.08, chunk=10, f=1.1, seconds=40.0):
+    """Clicks on a steady f-Hz, 80-µV sine: (end of the call that returned it, onset, decision inputs)."""
+    x = 80 * np.cos(2 * np.pi * f * np.arange(int(seconds * FS)) / FS)
+    c = Controller([_clas_program(target_deg)], FS, latency_s=latency_s, tick_s=tick_s)
+    out = []
+    for a in range(0, x.size, chunk):
+        b = min(a + chunk, x.size)
+        out += [(b / FS, k.t, k) for k in c.step(b / FS, eeg=x[None, a:b], probs=N3) if k.kind == "click"]
+    inputs = {round(d.t, 9): d.inputs for d in c.decisions if d.kind == "click"}
+    return [(at, on, inputs[round(on, 9)]) for at, on, _ in out]
+
+
+@pytest.mark.parametrize("target_deg", [0.0, 45.0])
+def test_clicks_land_on_the_target_phase_of_a_steady_slow_wave(target_deg):
+    f = 1.1
+    got = _sine_clicks(target_deg, f=f)
+    assert len(got) >= 12
+    onsets = np.array([on for _, on, _ in got])
+    err = np.degrees(np.angle(np.exp(1j * (2 * np.pi * f * onsets - np.radians(target_deg)))))  # the true phase
+    assert abs(np.mean(err)) < 8 and np.std(err) < 6  # 8 deg at 1.1 Hz: 20 ms
+    # the decision logs the target as the phase at onset (the tick predicted the crossing there)
+    assert {inp["phase_deg"] for _, _, inp in got} == {target_deg}
+    assert all(inp["latency_s"] == 0.08 for _, _, inp in got)
+
+
+def test_clicks_are_decided_only_at_the_last_sample_of_each_tick():
+    for tick_s, every in ((0.1, 10), (0.05, 5)):
+        got = _sine_clicks(0.0, tick_s=tick_s, latency_s=0.05, chunk=1)  # one sample a call
+        assert len(got) >= 20
+        ends = np.round(np.array([at for at, _, _ in got]) * FS).astype(int)
+        assert np.all(ends % every == 0), (tick_s, sorted(set((ends % every).tolist())))
+        lead = np.array([on for _, on, _ in got]) - (ends - 1) / FS  # from the tick's last sample to the onset
+        assert lead.min() >= 0.05 - 1e-9 and lead.max() <= 0.05 + tick_s + 1e-9
+
+
+def test_a_tick_that_would_predict_beyond_a_quarter_second_is_refused():
+    with pytest.raises(InvalidInputError, match=r"latency_s \+ tick_s = 0\.260 s is beyond the 0\.25-s the phase can "
+                                                r"be predicted; shorten the tick\."):
+        Controller([default_clas_program()], FS, latency_s=0.1, tick_s=0.16)
+    assert Controller([default_clas_program()], FS, latency_s=0.05, tick_s=0.2).tick_s == 0.2  # 0.25 s exactly
+    with pytest.raises(InvalidInputError, match="tick_s"):
+        Controller([default_clas_program()], FS, latency_s=0.0, tick_s=0.21)
