@@ -72,7 +72,7 @@ MATRIX = [
     ("GET", "/api/auth/me", EVERYONE),
     ("GET", "/api/beds", STAFF | {"client"}),  # a client sees only their own bed
     ("GET", "/api/facility", STAFF),
-    ("GET", "/api/sessions", STAFF | {"client"}),  # a client sees only their own
+    ("GET", "/api/sessions", STAFF | {"client", "clinician"} | SHARED),  # a client: their own; a clinician: shared
     ("GET", "/api/sessions/{session}", STAFF | SHARED),
     ("GET", "/api/sessions/{session}/hypnogram", {"technician", "admin"} | SHARED),
     ("GET", "/api/sessions/{session}/events", {"technician", "admin"} | SHARED),
@@ -122,10 +122,12 @@ def test_each_role_gets_what_the_policy_allows(facility, role):
     # one facility for both of the clinician's cases (CI time): before and after the client shares
     assert _wrong_answers(facility, "clinician") == []
     assert facility.get("/api/clients", role="clinician").json() == []  # nobody shares yet
+    assert facility.get("/api/sessions", role="clinician").json() == []
     sharing = _bed(facility)["client_id"]
     set_consent(facility.store, SYSTEM, sharing, grant=["clinician_sharing"], revoke=[])
     assert _wrong_answers(facility, "clinician+shared") == []
     assert [c["id"] for c in facility.get("/api/clients", role="clinician").json()] == [sharing]
+    assert [s["id"] for s in facility.get("/api/sessions", role="clinician").json()] == [_bed(facility)["session"]]
 
 
 def test_a_client_sees_only_their_own_bed_and_data(facility):

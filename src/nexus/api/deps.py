@@ -11,12 +11,15 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
 
 from nexus.facility.service import FacilityService
+from nexus.guard.consent import Scope
 from nexus.guard.policy import AccessDenied, Action, Principal, Role, require
 from nexus.safety.extraction import ExtractionMode
 from nexus.store.access import authenticate, check_access
 from nexus.store.db import Store
+from nexus.store.models import Client
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from POST /api/auth/login or 'nexus user token'.")
 
@@ -66,6 +69,21 @@ def allow(store: Store, principal: Principal, action: Action, client_id: str | N
         check_access(store, principal, action, client_id)
     else:
         require(principal, action)
+
+
+def shared_clients(store: Store, principal: Principal, action: Action) -> list[str] | None:
+    """For a clinician, the ids of the clients who share with clinicians; None for any other role.
+
+    Each is checked for ``action`` and audited, as a read of that client's record is: what a list may show them.
+    """
+    if principal.role is not Role.CLINICIAN:
+        return None
+    with store.session() as s:
+        ids = [c.id for c in s.scalars(select(Client).where(Client.erased_at.is_(None)))
+               if Scope.CLINICIAN_SHARING in (c.consent_scopes or [])]
+    for cid in ids:
+        allow(store, principal, action, cid)
+    return ids
 
 
 def own_client(principal: Principal) -> str | None:

@@ -7,13 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from nexus.api.deps import PrincipalDep, StoreDep, allow, own_client
+from nexus.api.deps import PrincipalDep, StoreDep, allow, own_client, shared_clients
 from nexus.api.schemas import ClientOut, Invitation
-from nexus.guard.consent import Scope
-from nexus.guard.policy import Action, Principal, Role
+from nexus.guard.policy import Action
 from nexus.store.access import get_client
 from nexus.store.client_login import invite_client
-from nexus.store.db import Store
 from nexus.store.models import Client
 
 router = APIRouter(prefix="/api/clients", tags=["clients"])
@@ -29,26 +27,16 @@ def list_clients(principal: PrincipalDep, store: StoreDep,
                  limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[ClientOut]:
     """Clients, newest first (a client sees only themselves, a clinician those who share with clinicians)."""
     mine = own_client(principal)
-    if principal.role is Role.CLINICIAN:
-        return _shared_with_clinician(principal, store, limit)
-    if mine is None:
+    shared = shared_clients(store, principal, Action.CLIENT_READ)
+    if mine is None and shared is None:
         allow(store, principal, Action.CLIENT_READ)
     q = select(Client).where(Client.erased_at.is_(None))
     if mine is not None:
         q = q.where(Client.id == mine)
+    if shared is not None:
+        q = q.where(Client.id.in_(shared))
     with store.session() as s:
         return [_out(c) for c in s.scalars(q.order_by(Client.created_at.desc(), Client.code).limit(limit))]
-
-
-def _shared_with_clinician(principal: Principal, store: Store, limit: int) -> list[ClientOut]:
-    """The clients who grant ``clinician_sharing``, each read checked and audited as one client's record is."""
-    with store.session() as s:
-        rows = [c for c in s.scalars(select(Client).where(Client.erased_at.is_(None))
-                                     .order_by(Client.created_at.desc(), Client.code))
-                if Scope.CLINICIAN_SHARING in (c.consent_scopes or [])][:limit]
-    for c in rows:
-        allow(store, principal, Action.CLIENT_READ, c.id)
-    return [_out(c) for c in rows]
 
 
 @router.get("/{client}", responses={404: {"description": "No such client."}})

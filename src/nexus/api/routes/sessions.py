@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from nexus.api.deps import ModeQuery, PrincipalDep, ServiceDep, StoreDep, allow, own_client
+from nexus.api.deps import ModeQuery, PrincipalDep, ServiceDep, StoreDep, allow, own_client, shared_clients
 from nexus.api.schemas import Bed, BedEvent, CheckResult, Decision, Hypnogram, Problem, ProgramCheckIn, SessionOut
 from nexus.core.errors import NotFoundError, StateError
 from nexus.core.lifecycle import FINAL_STATES, SessionState
@@ -46,13 +46,16 @@ def _checked(store: Store, principal: Principal, session: str, action: Action) -
 def list_sessions(principal: PrincipalDep, store: StoreDep,
                   state: Annotated[SessionState | None, Query(description="Only this state.")] = None,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[SessionOut]:
-    """Sessions, newest first (a client sees their own)."""
+    """Sessions, newest first (a client sees their own, a clinician those of the clients who share with them)."""
     mine = own_client(principal)
-    if mine is None:
+    shared = shared_clients(store, principal, Action.SESSION_READ)
+    if mine is None and shared is None:
         allow(store, principal, Action.SESSION_READ)
     q = select(NightSession, Client.code).join(Client, Client.id == NightSession.client_id)
     if mine is not None:
         q = q.where(NightSession.client_id == mine)
+    if shared is not None:
+        q = q.where(NightSession.client_id.in_(shared))
     if state is not None:
         q = q.where(NightSession.state == state)
     q = q.order_by(NightSession.created_at.desc(), NightSession.id).limit(limit)
