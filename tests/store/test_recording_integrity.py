@@ -483,3 +483,40 @@ def test_blank_and_torn_lines_in_the_middle_are_skipped_and_logged(tmp_path, cap
     assert [r["stage"] for r in recs] == [1, 2]
     assert [r.getMessage() for r in caplog.records] == [
         f"Skipping a torn line at the end of {path} (written during a crash)."]
+
+
+def test_background_sync_runs_off_the_callers_thread_and_reports_its_failure(tmp_path, monkeypatch):
+    import threading
+
+    now = [100.0]
+    synced: list[str] = []
+    release = threading.Event()
+    fail = [False]
+
+    def fake_fsync(fd):
+        release.wait(5)  # a slow disk: the caller must not wait for it
+        if fail[0]:
+            raise OSError(5, "Input/output error")
+        synced.append(threading.current_thread().name)
+
+    monkeypatch.setattr(recording.time, "monotonic", lambda: now[0])
+    j = RecordingJournal(tmp_path / "j", sync_s=1.0, background_sync=True)
+    j.add_session("a", CH, 100.0, sync=False)
+    monkeypatch.setattr(recording.os, "fsync", fake_fsync)
+    j.write_record("a", "stage", 0.0, 30.0, stage=2)
+    now[0] = 101.5
+    j.flush()  # returns although the fsync is blocked
+    assert synced == []
+    release.set()
+    j._sync_job.result(timeout=5)
+    assert len(synced) == 3 and all(name.startswith("nexus-journal-sync") for name in synced)
+    fail[0] = True
+    j.write_record("a", "stage", 30.0, 30.0, stage=2)
+    now[0] = 103.0
+    j.flush()  # the failing fsync runs in the background ...
+    j._sync_job.exception(timeout=5)
+    with pytest.raises(StorageError, match="Input/output error"):
+        j.flush()  # ... and the next flush says so
+    fail[0] = False
+    j.close()
+    assert j.closed and (tmp_path / "j" / "records.jsonl").read_text().count("\n") == 2

@@ -162,7 +162,7 @@ def bench_live(
         if not live_synth:
             fleet = LoopedFleet(fleet.next_chunk(int(min(loop_s, seconds + 1) * fs)), fs, tuple(channels))
     with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
-        journal = RecordingJournal(Path(tmp) / "journal") if record else None
+        journal = RecordingJournal(Path(tmp) / "journal", background_sync=True) if record else None
         clock = RealClock()
         sup = Supervisor(clock, journal=journal,
                          analyzers=default_analyzers(events=events, dreamscape=closed_loop, block_s=tick_s),

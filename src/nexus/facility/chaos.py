@@ -150,7 +150,7 @@ def build_floor(beds: int, root: Path, *, sourced: bool = False, seed: int = 40)
     from nexus.store.recording import RecordingJournal
 
     clock = ManualClock()
-    journal = RecordingJournal(root / "journal")
+    journal = RecordingJournal(root / "journal", background_sync=True)
     sup = Supervisor(clock, journal=journal, analyzers=default_analyzers(block_s=0.1, events=False), step_s=0.25,
                      buffer_s=8.0, lane_capacity=max(16, beds))
     names = [f"bed-{k:03d}" for k in range(beds)]

@@ -98,7 +98,7 @@ class FloorService(FacilityService):
         self.floor = make_floor(self.spec, self.clock, self.bed_map)
         self.floor.start()  # a folder or board that is not there: one line, nothing written
         register_run(self.store, self.run_id, [self.root / "journal"])
-        self.journal = RecordingJournal(self.root / "journal")
+        self.journal = RecordingJournal(self.root / "journal", background_sync=True)
         speed = self.speed
         self.sup = Supervisor(self.clock, journal=self.journal,
                               analyzers=default_analyzers(dreamscape=False, events=self.detect_events,

@@ -136,7 +136,7 @@ def record(
     if clock is None:
         clock = ScaledClock(spec.speed) if spec.kind == "replay" else RealClock()
     run_id = secrets.token_hex(4)
-    journal = RecordingJournal(root / "journal")
+    journal = RecordingJournal(root / "journal", background_sync=True)
     from nexus.facility.analyzers import default_analyzers
 
     speed = float(getattr(clock, "speed", 1.0))

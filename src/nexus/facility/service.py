@@ -223,7 +223,7 @@ class FacilityService:
         base = SyntheticFleet([p.profile for p in plans], [p.seed for p in plans], hours=self.hours, fs=self.fs,
                               channels=SIM_CHANNELS)
         fleet: Any = _FaultyFleet(base, self.faults) if self.faults else base
-        self.journal = RecordingJournal(self.root / "journal")
+        self.journal = RecordingJournal(self.root / "journal", background_sync=True)
         self.sup = Supervisor(self.clock, journal=self.journal,
                               analyzers=default_analyzers(events=self.detect_events, block_s=self.step_s),
                               buffer_s=2 * self.tick_s + 2.0, record_signals=False, step_s=self.step_s,

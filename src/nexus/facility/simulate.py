@@ -242,7 +242,8 @@ def _run_part(part: _Part, progress: Callable[[float, float], None] | None = Non
               for b in part.beds]
     fleet = SyntheticFleet([b.profile for b in part.beds], [b.seed for b in part.beds], hours=part.hours,
                            fs=part.fs, channels=part.channels, faults=faults, distress=part.distress)
-    journal = RecordingJournal(root / ("journal" if part.index == 0 else f"journal-{part.index}"))
+    journal = RecordingJournal(root / ("journal" if part.index == 0 else f"journal-{part.index}"),
+                               background_sync=True)
     clock = ManualClock()
     sup = Supervisor(clock, journal=journal,
                      analyzers=default_analyzers(events=part.events, block_s=LIVE_TICK_S),

@@ -171,7 +171,7 @@ class Worker:
         self.tick_s = check_number("tick_s", tick_s, gt=0, le=1.0, unit="s")
         self.id = worker_id or new_worker_id()
         self.root = Path(data_dir) / "workers" / self.id
-        self.journal = RecordingJournal(self.root / "journal")
+        self.journal = RecordingJournal(self.root / "journal", background_sync=True)
         self.clock = RealClock()
         self.sup = _WorkerSupervisor(self.clock, journal=self.journal, delay_s=0.1,
                                      lane_capacity=min(LANE_BEDS, self.capacity), step_s=0.1,

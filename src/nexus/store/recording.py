@@ -81,6 +81,12 @@ class RecordingJournal:
         Journal folder (created when missing; must be empty or a journal of the same run).
     sync_s : float
         Longest time between two ``fsync`` of the journal files, in seconds.
+    background_sync : bool
+        Run the periodic ``fsync`` on a helper thread instead of inside :meth:`flush` (a live
+        loop's tick must not wait for the disk: an ``fsync`` of a second of a thousand beds takes
+        milliseconds to tens of milliseconds). The data reach the OS in :meth:`flush` either way;
+        a failed background ``fsync`` is raised by the next :meth:`flush` or :meth:`close`, and
+        :meth:`close` waits for it and syncs once more.
 
     Examples
     --------
@@ -91,7 +97,7 @@ class RecordingJournal:
     >>> paths = j.finalize()                                              # doctest: +SKIP
     """
 
-    def __init__(self, folder: str | Path, *, sync_s: float = 1.0) -> None:
+    def __init__(self, folder: str | Path, *, sync_s: float = 1.0, background_sync: bool = False) -> None:
         self.folder = Path(folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -106,6 +112,12 @@ class RecordingJournal:
         self._last_sync = time.monotonic()
         self._dirty = False
         self.closed = False
+        self._syncer: Any = None
+        self._sync_job: Any = None  # the background fsync in flight
+        if background_sync:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexus-journal-sync")
 
     # -- writing ---------------------------------------------------------------------------------
     def add_session(
@@ -224,15 +236,29 @@ class RecordingJournal:
         files = [self._sess_file, self._rec_file, *(lay.file for lay in self._layouts.values())]
         now = time.monotonic()
         try:
+            self._sync_result(wait=force)
             for f in files:
                 f.flush()
             if force or (self._dirty and now - self._last_sync >= self.sync_s):
-                for f in files:
-                    os.fsync(f.fileno())
+                fds = [f.fileno() for f in files]
+                if self._syncer is not None and not force:
+                    if self._sync_job is not None:  # the last one still runs: sync again at the next flush
+                        return
+                    self._sync_job = self._syncer.submit(_fsync_all, fds)
+                else:
+                    _fsync_all(fds)
                 self._last_sync = now
                 self._dirty = False
         except OSError as exc:
             raise self._write_error(exc) from None
+
+    def _sync_result(self, *, wait: bool) -> None:
+        """Collect the background ``fsync`` when it is done (or wait for it); raise what it raised."""
+        job = self._sync_job
+        if job is None or not (wait or job.done()):
+            return
+        self._sync_job = None
+        job.result()
 
     def close(self) -> None:
         """Flush, sync and close the journal files (safe to call twice)."""
@@ -241,6 +267,8 @@ class RecordingJournal:
         try:
             self.flush(force=True)
         finally:  # a journal that cannot be written is still closed (what it buffered is lost, said by flush)
+            if self._syncer is not None:
+                self._syncer.shutdown(wait=True)  # (flush waited for its job; nothing runs on the files now)
             for f in [self._sess_file, self._rec_file, *(lay.file for lay in self._layouts.values())]:
                 with contextlib.suppress(OSError):
                     f.close()
@@ -253,6 +281,12 @@ class RecordingJournal:
         """Close the journal and write one EDF+ per session (see :func:`merge_journal`)."""
         self.close()
         return merge_journal(self.folder, out_dir, store=store, start=start, clients=clients)
+
+
+def _fsync_all(fds: list[int]) -> None:
+    """``fsync`` each file descriptor (the journal's files, kept open while this runs)."""
+    for fd in fds:
+        os.fsync(fd)
 
 
 def _unit_of(channel: str) -> str:
