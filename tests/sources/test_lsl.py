@@ -41,7 +41,8 @@ def test_config_points_at_shipped_file():
 def test_real_outlet_read_through_source():
     name = f"nexus-test-{uuid.uuid4().hex[:8]}"
     out = _outlet(name)
-    src = LslSource("bed1", name=name, expected_channels=3, timeout=3, clock=ManualClock())
+    clock = ManualClock()
+    src = LslSource("bed1", name=name, expected_channels=3, timeout=3, clock=clock)
     src.open()
     try:
         assert src.channels == ("EEG 0", "EEG 1", "EEG 2")
@@ -54,19 +55,34 @@ def test_real_outlet_read_through_source():
         data = np.concatenate([c.data for c in chunks], axis=1)
         np.testing.assert_array_equal(data, x.T)
         assert chunks[0].t0 == pytest.approx(0.0)
-        # a sample stamped in the past is dropped and counted, never handed on; a later one after a
-        # pause starts after the whole samples missing (a gap), not right after the last one
+        # a sample stamped in the past is kept in its place by count (LSL delivers each sample once) and
+        # counted; a later one after a pause is held until its lead over the count has lasted settle_s,
+        # then starts after the whole samples missing (a gap), not right after the last one
         out.push_chunk(x[:2], [t - 5.0, t + 1.5])
         more = _pull_until(src, 1)
         assert src.backwards == 1
+        assert sum(c.n_samples for c in more) == 1 and more[0].t0 == pytest.approx(1.0, abs=1e-9)
+        assert src.read() is None and src.gaps == 0  # held: a late push would be back on time soon
+        clock.advance(src.settle_s)
+        more = _pull_until(src, 1)
         assert sum(c.n_samples for c in more) == 1
         assert more[0].t0 == pytest.approx(1.5, abs=1e-9)
         assert src.gaps == 1 and not src.jumps
         # a sample stamped well ahead of the host's clock: the sender's clock jumped (re-anchored, no gap)
-        out.push_chunk(x[:1], [pylsl.local_clock() + 30.0])
+        tj = pylsl.local_clock() + 30.0
+        out.push_chunk(x[:1], [tj])
         more = _pull_until(src, 1)
         assert more[0].t0 == pytest.approx(1.51, abs=1e-9)
         assert len(src.jumps) == 1 and src.jumps[0]["jump_s"] > 25 and src.new_jumps == src.jumps
+        # a sample held (0.3 s ahead) when the source closes is handed out by flush(), after its gap
+        out.push_chunk(x[:1], [tj + 0.3])
+        held: list = []
+        end = time.monotonic() + 3.0
+        while not held and time.monotonic() < end:
+            assert src.read() is None
+            held = src.flush()
+            time.sleep(0.01)
+        assert [c.t0 for c in held] == [pytest.approx(1.81, abs=1e-9)] and src.gaps == 2
     finally:
         src.close()
         src.close()

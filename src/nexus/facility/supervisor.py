@@ -460,6 +460,7 @@ class Supervisor:
         waiting = self._joining.get(session)
         if waiting is not None:
             self._pull_source(waiting, self.clock.now())  # what has arrived until now is recorded
+            self._take_held(waiting)
             del self._joining[session]
             self._left_waiting[session] = waiting
             waiting.state, waiting.backlog = "ended", []
@@ -470,6 +471,7 @@ class Supervisor:
             raise InvalidInputError(f"No running session '{session}'.")
         if rt.state == "ended":
             return
+        self._take_held(rt)
         for k, v in rt.lane.counts.items():
             self._finished_counts[k] = self._finished_counts.get(k, 0) + int(v[rt.slot])
             v[rt.slot] = 0
@@ -479,6 +481,17 @@ class Supervisor:
         rt.lane.detach([rt.slot])
         rt.state = "ended"
         self._close_source(rt)
+
+    def _take_held(self, rt: SessionRuntime) -> None:
+        """Record the samples a closing source still holds (an LSL stream deciding a gap: ``flush``)."""
+        flush = getattr(rt.source, "flush", None)
+        if flush is None or rt.state == "lost":
+            return
+        try:
+            for chunk in flush():
+                self._accept(rt, chunk)
+        except Exception as exc:  # a broken device must not stop the others from ending
+            logger.warning("Session %s: samples held by its source at the end were lost: %s", rt.session, exc)
 
     @staticmethod
     def _close_source(rt: SessionRuntime) -> None:
@@ -912,6 +925,7 @@ class Supervisor:
             logger.error("Lanes still being built at the end could not be installed: %s", exc)
         for rt in list(self._joining.values()):
             self._pull_source(rt, self.clock.now())
+            self._take_held(rt)
             rt.state = "ended"
             if rt.source is not None:
                 rt.source.close()

@@ -5,16 +5,19 @@ Importing this module points liblsl at the ``lsl_api.cfg`` shipped next to it (t
 resolver find all of the > 30 outlets a facility runs on one host. liblsl reads that file once,
 on its first use, so import :mod:`nexus.sources.lsl` before creating any pylsl object.
 
-Timestamps are mapped to the session's time axis: LSL times of the sender plus the inlet's clock
-offset (:meth:`pylsl.StreamInlet.time_correction`), minus the first sample's time. Samples whose
-time goes backwards are dropped and counted (:attr:`LslSource.backwards`); a stream that goes
-silent is reported by :attr:`LslSource.silent_s` and recovers by itself when it returns (the
-inlet is opened with ``recover=True``).
+Samples are placed on the session's grid by count: LSL delivers every pushed sample once, so a
+sample received is a sample recorded, whatever its timestamp. Timestamps (LSL times of the sender
+plus the inlet's clock offset, :meth:`pylsl.StreamInlet.time_correction`) only tell where samples
+are missing: an outlet that lets LSL stamp its chunks stamps the last sample of each with the push
+time and back-computes the others from the nominal rate, so a push delayed under load looks like a
+pause followed by samples going backwards; those samples are all kept, in order, and a gap is
+marked only where the stream's timing stays ahead of the count (see :class:`LslSource`). A stream
+that goes silent is reported by :attr:`LslSource.silent_s` and recovers by itself when it returns
+(the inlet is opened with ``recover=True``).
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections import deque
 from pathlib import Path
@@ -99,8 +102,16 @@ class LslSource(Source):
     max_samples : int
         Most samples pulled per :meth:`read`.
     jitter_s : float
-        Chunk timestamps within this many seconds of the next expected sample are taken as contiguous
+        Samples stamped at most this many seconds after their place by count are contiguous at once
         (LSL stamps chunks, not samples; their jitter must not cut or duplicate samples), in seconds.
+    settle_s : float
+        Samples stamped further ahead of their place by count are held until the stream's timing is
+        clear: they follow on without a gap as soon as a later sample is back on time (the push was
+        late), and start after a gap when their lead has not shrunk for this long (samples are missing),
+        in seconds of the source's clock.
+    envelope_s : float
+        The line follows the earliest stamps of the samples placed over this long (a device whose
+        clock drifts against the nominal rate is followed; a stamp can only be late), in seconds.
     jump_s : float
         A step forward of the timestamps that leaves them this many seconds ahead of the host's clock
         (corrected by the offset), or a chunk this far behind the last one, is a clock jump of the device
@@ -108,9 +119,15 @@ class LslSource(Source):
 
     Notes
     -----
-    Chunks are placed on the session's sample grid: a chunk continuing the stream starts where the
-    last one ended; a later one (the stream paused or was restarted) starts after a whole number of
-    missing samples, which the journal records as a gap. The inlet's clock offset
+    Samples are placed on the session's grid by count, against a *line*: the time the next sample
+    is due at, from the earliest-stamped samples so far (a timestamp is never earlier than its
+    sample, so the lower envelope of the stamps is the device's timing; slow drift of the device
+    against the nominal rate moves the line with it). A sample stamped at most ``jitter_s`` after
+    the line follows on at once, and so does every sample before it (whatever their stamps: a push
+    delayed under load, or a backlog pushed in a burst, stamps them late or out of order). Samples
+    all stamped further ahead are held; when the earliest of them has stayed ahead for ``settle_s``
+    (the stream paused or was restarted, or the device lost samples), they start after that whole
+    number of missing samples, which the journal records as a gap. The inlet's clock offset
     (:meth:`pylsl.StreamInlet.time_correction`, refreshed every ``offset_every_s``) is added to the
     sender's timestamps; every offset measured is kept in :attr:`offsets`, and :meth:`clock_stats`
     reports the offset drift and the drift of the sender's timestamps against the host's clock.
@@ -132,6 +149,8 @@ class LslSource(Source):
         jitter_s: float = 0.05,
         jump_s: float = 0.5,
         offset_every_s: float = 5.0,
+        settle_s: float = 1.0,
+        envelope_s: float = 1.0,
     ) -> None:
         if name is None and type is None and info is None:
             raise InvalidInputError("Give the LSL stream's name or type (or both) for an LslSource.")
@@ -146,6 +165,8 @@ class LslSource(Source):
         self.jitter_s = check_number("jitter_s", jitter_s, ge=0, unit="s")
         self.jump_s = check_number("jump_s", jump_s, gt=0, unit="s")
         self.offset_every_s = check_number("offset_every_s", offset_every_s, gt=0, unit="s")
+        self.settle_s = check_number("settle_s", settle_s, ge=0, unit="s")
+        self.envelope_s = check_number("envelope_s", envelope_s, gt=0, unit="s")
         self._given_channels = tuple(channels) if channels else ()
         self.channels = self._given_channels
         self.mapping: ChannelMap | None = None
@@ -153,15 +174,21 @@ class LslSource(Source):
         self.source_id = ""
         self._inlet: Any = None
         self._t_first: float | None = None
-        self._t_last = -np.inf
-        self._pos = 0  # session sample index of the next sample
+        self._t_last = -np.inf  # last stamp received (after re-anchoring), s
+        self._line = 0.0  # the line's offset: the sample at _pos is due at _t_first + _pos / fs + _line, s
+        self._envelope: deque[tuple[int, float]] = deque()  # (end position, lowest offset) per placed batch
+        self._held: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = []  # (block, stamps)
+        self._held_n = 0
+        self._lead: float | None = None  # earliest lead of the held samples over the line, s
+        self._lead_at = 0.0  # clock time that lead was last cut by more than a sample
+        self._pos = 0  # session sample index of the next sample placed
         self._seq = 0
         self._last_data_at: float | None = None
         self._pending: deque[Chunk] = deque()
         self._jump = 0.0  # total re-anchoring of the sender's clock (sum of the jumps), s
         self._offset_at = -np.inf
         self.backwards = 0
-        """Samples dropped because their timestamp went backwards."""
+        """Samples stamped more than ``jitter_s`` before their place by count (kept, in order)."""
         self.offset_s = 0.0
         """Last clock offset of the sender, in seconds (added to its timestamps)."""
         self.offsets: list[tuple[float, float, float]] = []
@@ -253,11 +280,11 @@ class LslSource(Source):
         return max(0.0, self.clock.now() - self._last_data_at)
 
     def read(self) -> Chunk | None:
-        """Pull what has arrived; ``None`` when nothing has.
+        """Pull what has arrived; ``None`` when nothing is ready.
 
-        Samples are placed on the session's grid (see the class notes); samples going backwards in
-        time are dropped and counted, a clock jump is re-anchored and listed in :attr:`new_jumps`.
-        Values are in µV (converted from the stream's units).
+        Samples are placed on the session's grid by count (see the class notes); none is dropped.
+        A clock jump is re-anchored and listed in :attr:`new_jumps`. Values are in µV (converted from
+        the stream's units).
         """
         if self._pending:
             return self._pending.popleft()
@@ -265,7 +292,9 @@ class LslSource(Source):
             self.open()
         data, stamps = self._inlet.pull_chunk(timeout=0.0, max_samples=self.max_samples, as_numpy=True)
         if stamps is None or len(stamps) == 0:
-            return None
+            if self._held_n:
+                self._settle()
+            return self._pending.popleft() if self._pending else None
         import pylsl
 
         host = pylsl.local_clock()
@@ -278,18 +307,6 @@ class LslSource(Source):
         if started and t[-1] < self._t_last - self.jump_s:  # the whole chunk lies in the past: the clock went back
             self._note_jump(float(t[0]) - (self._t_last + 1.0 / fs), 0)
             t -= t[0] - (self._t_last + 1.0 / fs)
-        # drop samples stamped before what was already handed out (beyond jitter), and any sample
-        # earlier than one before it in this chunk
-        keep = t > self._t_last - self.jitter_s
-        keep &= t >= np.maximum.accumulate(np.where(keep, t, -np.inf))
-        dropped = int((~keep).sum())
-        if dropped:
-            self.backwards += dropped
-            logger.warning("Session %s: %d LSL samples with timestamps going backwards dropped.",
-                           self.session, dropped)
-            if not keep.any():
-                return None
-            t, block = t[keep], block[:, keep]
         if self.mapping is not None:
             self.mapping.apply(block)
         # steps beyond one sample period: from the last chunk to this one, and inside this one
@@ -310,31 +327,83 @@ class LslSource(Source):
                 for i in np.flatnonzero(jumps):
                     self._note_jump(float(size[i]), int(i))
                 t = t - np.cumsum(np.where(jumps, size, 0.0))
-                excess = np.where(jumps, excess - size, excess)
-        # the stream paused (a gap of whole samples), at the start of the chunk or inside it (a relay
-        # batching across a gap): split there
-        pauses = np.flatnonzero(excess > self.jitter_s)
-        bounds = [0, *[int(b) for b in pauses if b > 0], t.size]
-        if pauses.size and pauses[0] == 0:
-            self._pos += round(excess[0] * fs)
-            self.gaps += 1
-        for a, b in itertools.pairwise(bounds):
-            if a > 0:
-                self._pos += round(excess[a] * fs)
-                self.gaps += 1
-            sub = block if len(bounds) == 2 else np.ascontiguousarray(block[:, a:b])
-            self._pending.append(Chunk(self.session, self._pos / fs, fs, sub, self.channels, self._seq))
-            self._seq += 1
-            self._pos += b - a
+        self._held.append((block, t))
+        self._held_n += t.size
         self._t_last = float(t[-1])
         self._last_data_at = self.clock.now()
         self._track_lag(host, host - float(t[-1]))
-        return self._pending.popleft()
+        self._settle()
+        return self._pending.popleft() if self._pending else None
+
+    def flush(self) -> list[Chunk]:
+        """Every sample pulled and not handed out yet, placed now (the source is about to close).
+
+        Held samples are all stamped ahead of their place by count; with no later sample to tell, they
+        start after the gap their earliest stamp says. Nothing new is pulled from the stream.
+        """
+        if self._held_n:
+            self._settle(force=True)
+        out = list(self._pending)
+        self._pending.clear()
+        return out
+
+    def _settle(self, force: bool = False) -> None:
+        """Place the held samples that can be placed (see the class notes); vectorised over them."""
+        fs, t0 = self.fs, self._t_first
+        assert t0 is not None  # samples are held only after the first one came
+        while self._held_n:
+            t = np.concatenate([h[1] for h in self._held]) if len(self._held) > 1 else self._held[0][1]
+            due = t0 + self._line + (self._pos + np.arange(t.size)) / fs  # places by count, s
+            r = t - due  # lead of each stamp over its place by count, s
+            lead = np.minimum.accumulate(r[::-1])[::-1]  # earliest lead from each sample on (non-decreasing)
+            k = int(np.searchsorted(lead, self.jitter_s, side="right"))
+            if k:  # up to the last sample back on time, all follow on: none of them can be after a gap
+                self._place(k, r[:k])
+                continue
+            # every held sample is ahead: samples are missing, or the push was late (its lead shrinks soon)
+            now = self.clock.now()
+            best = float(lead[0])
+            if self._lead is None or best < self._lead - 1.0 / fs:
+                self._lead, self._lead_at = best, now
+            if not force and now - self._lead_at < self.settle_s and self._held_n < 60 * fs:
+                return
+            gap = round(best * fs)
+            if gap:
+                self._pos += gap
+                self.gaps += 1
+            self._line += best - gap / fs  # the line moves to the held samples' timing; they follow on next round
+            self._envelope.clear()
+            self._lead = None
+
+    def _place(self, k: int, r: npt.NDArray[np.float64]) -> None:
+        """Hand out the first ``k`` held samples contiguously; ``r``: their stamps' lead over the line, s."""
+        fs, left = self.fs, k
+        while left:
+            block, t = self._held[0]
+            n = t.size
+            if n > left:
+                self._held[0] = (np.ascontiguousarray(block[:, left:]), t[left:])
+                block, n = np.ascontiguousarray(block[:, :left]), left
+            else:
+                self._held.pop(0)
+            self._pending.append(Chunk(self.session, self._pos / fs, fs, block, self.channels, self._seq))
+            self._seq += 1
+            self._pos += n
+            left -= n
+        self._held_n -= k
+        self.backwards += int((r < -self.jitter_s).sum())
+        sane = r[r > -self.jump_s]  # a wild stamp far in the past does not move the line
+        if sane.size:
+            self._envelope.append((self._pos, self._line + float(sane.min())))
+        while self._envelope and self._envelope[0][0] < self._pos - self.envelope_s * fs:
+            self._envelope.popleft()
+        if self._envelope:  # the lower envelope of the stamps placed over the last envelope_s
+            self._line = min(e for _, e in self._envelope)
 
     def _note_jump(self, size: float, index: int) -> None:
         """Record a jump of the sender's clock by ``size`` s before sample ``index`` of this chunk."""
         self._jump -= size
-        ev = {"t_s": (self._pos + index) / self.fs, "jump_s": size}
+        ev = {"t_s": (self._pos + self._held_n + index) / self.fs, "jump_s": size}
         self.jumps.append(ev)
         self.new_jumps.append(ev)
         self._lag_win.clear()  # the lag series restarts after a jump
