@@ -101,5 +101,16 @@ def test_a_tick_that_would_predict_beyond_a_quarter_second_is_refused():
                                                 r"be predicted; shorten the tick\."):
         Controller([default_clas_program()], FS, latency_s=0.1, tick_s=0.16)
     assert Controller([default_clas_program()], FS, latency_s=0.05, tick_s=0.2).tick_s == 0.2  # 0.25 s exactly
-    with pytest.raises(InvalidInputError, match="tick_s"):
+    with pytest.raises(InvalidInputError, match=r"^Invalid value for 'tick_s': expected <= 0\.2 s, got 0\.21 s\."):
         Controller([default_clas_program()], FS, latency_s=0.0, tick_s=0.21)
+
+
+def test_a_one_sample_tick_decides_at_every_sample_and_no_tick_decides_where_the_crossing_is_found():
+    for tick_s in (0.01, None):  # one sample at 100 Hz; offline replays: no tick
+        got = _sine_clicks(0.0, tick_s=tick_s, latency_s=0.05, chunk=1)
+        ends = np.round(np.array([at for at, _, _ in got]) * FS).astype(int)
+        assert len(got) >= 12 and len(set((ends % 2).tolist())) == 2  # odd and even samples alike
+        assert Controller([default_clas_program()], FS, tick_s=tick_s).tick_s == tick_s
+        onsets = np.array([on for _, on, _ in got])
+        err = np.degrees(np.angle(np.exp(1j * 2 * np.pi * 1.1 * onsets)))
+        assert abs(np.mean(err)) < 8 and np.std(err) < 6
