@@ -8,6 +8,10 @@ alarms, extraction, rows) with its beds taken from a floor of devices
 * every device that appears joins as a record-only bed (natural night) — a stream the bed map does
   not name joins *unassigned* (placeholder client) until a technician assigns it; the console shows it
   from the tick it has joined;
+* an unassigned bed given to its client shows it and follows its consent from the next tick when that
+  is done through the API, and within ``assign_poll_s`` when it is done from another process
+  (``nexus assign``: the service reads its unassigned beds' owners from the database, as the order
+  desk reads ``nexus extract``'s orders);
 * a bed of a new channel layout waits for its lane on the supervisor's builder thread (nothing it
   sends is lost, the other beds' ticks are not held up); meanwhile it is on the consoles (``joining``,
   with the seconds it has recorded) and can be extracted like any bed (it has no sound path yet);
@@ -85,6 +89,9 @@ class FloorService(FacilityService):
         self.refused: list[str] = []
         self.recordings: dict[str, Path] = {}
         """The EDF+ of each bed, written at :meth:`stop`."""
+        self.assign_poll_s = 1.0
+        """Least wall-clock time between two reads of the unassigned beds' owners (``nexus assign``), in s."""
+        self._assign_next = 0.0
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self, *, background: bool = False) -> None:
@@ -137,6 +144,34 @@ class FloorService(FacilityService):
         super()._tick(target)
         with self._lock:
             self._register_joined()
+        self._read_assignments()
+
+    def _read_assignments(self) -> None:
+        """Unassigned beds given to their client from another process (``nexus assign``), read from the database."""
+        now = time.monotonic()
+        if now < self._assign_next:
+            return
+        self._assign_next = now + self.assign_poll_s
+        with self._lock:
+            open_beds = [name for name, rec in self.records.items() if rec.client is None and name in self._by_session]
+        if not open_beds:
+            return
+        from sqlalchemy import select
+
+        from nexus.store.models import Client, NightSession
+
+        try:
+            with self.store.session() as s:
+                rows = s.execute(select(NightSession.id, Client.code, Client.id, Client.intake)
+                                 .join(Client, Client.id == NightSession.client_id)
+                                 .where(NightSession.id.in_(open_beds))).all()
+        except Exception as exc:  # the database is down: the beds record on, still shown unassigned
+            self._database_down(exc)
+            return
+        for session, code, client_id, intake in rows:
+            if not (intake or {}).get("unassigned"):  # its owner is a real client now
+                logger.info("Bed %s was given to client %s.", session, code)
+                self.assigned(str(session), str(code), str(client_id))
 
     def _take_floor(self) -> None:
         """Devices that appeared since the last tick: started on the supervisor (a new layout joins later)."""
