@@ -120,11 +120,12 @@ class LslSource(Source):
     Notes
     -----
     Samples are placed on the session's grid by count, against a *line*: the time the next sample
-    is due at, from the earliest-stamped samples so far (a timestamp is never earlier than its
-    sample, so the lower envelope of the stamps is the device's timing; slow drift of the device
-    against the nominal rate moves the line with it). A sample stamped at most ``jitter_s`` after
-    the line follows on at once, and so does every sample before it (whatever their stamps: a push
-    delayed under load, or a backlog pushed in a burst, stamps them late or out of order). Samples
+    is due at, from the earliest stamps of the samples placed over the last ``envelope_s`` (a
+    timestamp is never earlier than its sample, so the lower envelope of the stamps is the device's
+    timing; drift of the device against the nominal rate moves the line with it). A sample stamped
+    at most ``jitter_s`` after the line follows on at once, and so does every sample before it
+    (whatever their stamps: a push delayed under load, or a backlog pushed in a burst, stamps them
+    late or out of order). Samples
     all stamped further ahead are held; when the earliest of them has stayed ahead for ``settle_s``
     (the stream paused or was restarted, or the device lost samples), they start after that whole
     number of missing samples, which the journal records as a gap. The inlet's clock offset
