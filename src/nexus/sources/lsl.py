@@ -125,10 +125,9 @@ class LslSource(Source):
     timing; drift of the device against the nominal rate moves the line with it). A sample stamped
     at most ``jitter_s`` after the line follows on at once, and so does every sample before it
     (whatever their stamps: a push delayed under load, or a backlog pushed in a burst, stamps them
-    late or out of order). Samples
-    all stamped further ahead are held; when the earliest of them has stayed ahead for ``settle_s``
-    (the stream paused or was restarted, or the device lost samples), they start after that whole
-    number of missing samples, which the journal records as a gap. The inlet's clock offset
+    late or out of order). Samples all stamped further ahead are held; when the earliest of them has
+    stayed ahead for ``settle_s`` (the stream paused or was restarted, or the device lost samples),
+    they start after that whole number of missing samples, which the journal records as a gap. The inlet's clock offset
     (:meth:`pylsl.StreamInlet.time_correction`, refreshed every ``offset_every_s``) is added to the
     sender's timestamps; every offset measured is kept in :attr:`offsets`, and :meth:`clock_stats`
     reports the offset drift and the drift of the sender's timestamps against the host's clock.
