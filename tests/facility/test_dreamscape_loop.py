@@ -14,6 +14,7 @@ from nexus.dreamscape.schema import Program, Scene
 from nexus.facility.closed_loop import PROCESSING_S, DreamscapeLoop, dreamscape_loop
 from nexus.facility.pipeline import Lane
 from nexus.facility.step import StepContext
+from nexus.guard.exploitation import check_program
 from nexus.sinks.bedside import CountingSink
 
 CH = ("EOG E1-M2", "EEG C4-M1", "EEG O1-M2")  # the first EEG channel is not the first channel
@@ -98,8 +99,9 @@ def test_the_factory_gives_lanes_without_eeg_or_below_20_hz_no_loop():
     loop = make(Lane(CH, FS, 2))
     assert isinstance(loop, DreamscapeLoop) and loop.ctrl.tick_s == 0.05 and not loop.ctrl.stimulate
     assert loop.ctrl.latency_s == pytest.approx(0.02 + PROCESSING_S)
-    assert not isinstance(make(Lane(("EOG E1-M2", "EMG Chin"), FS, 2)), DreamscapeLoop)
-    assert not isinstance(make(Lane(CH, 10.0, 2)), DreamscapeLoop)
+    for lane in (Lane(("EOG E1-M2", "EMG Chin"), FS, 2), Lane(CH, 10.0, 2)):
+        null = make(lane)
+        assert not isinstance(null, DreamscapeLoop) and null.name == "dreamscape"  # found by name like the loop
     assert isinstance(make(Lane(CH, 20.0, 2)), DreamscapeLoop)
 
 
@@ -188,6 +190,18 @@ def test_fast_forward_clicks_inside_the_block_just_processed_are_played_not_coun
                [c.t for c in r.commands.commands if c.kind == "click"])  # some lie inside their block
 
 
+def test_live_clicks_due_inside_a_block_already_processed_are_late_dropped_and_counted_apart():
+    lp = Loop([_program(), _program(), None])  # a live lane that fell behind: 0.5-s blocks
+    results = lp.n3_night(_slow_waves(60.0), n=50)
+    clicks = [c for r in results for c in r.commands.commands if c.kind == "click"]
+    played = [sum(c.kind == "click" for c in s.played) for s in lp.sinks[:2]]
+    assert lp.loop.late[:2].sum() > 0 and lp.loop.late[2] == 0
+    assert lp.loop.counts["click"][:2].tolist() == played  # only the clicks that were played
+    assert (lp.loop.counts["click"] + lp.loop.late).sum() == len(clicks)
+    scenes = sum(c.kind == "scene" for r in results for c in r.commands.commands)
+    assert lp.loop.counts["scene"].sum() == scenes  # other commands are never late
+
+
 def test_slow_oscillation_power_is_summed_only_for_running_beds_in_n3():
     x = _slow_waves(20.0)
     lp = Loop([_program(), _program(), None])
@@ -223,13 +237,24 @@ def test_a_failing_controller_silences_every_running_bed_with_a_program(caplog):
     assert r.commands.commands == []
 
 
+class _Timed(CountingSink):
+    """Records when it was put in the safe state."""
+
+    def __init__(self):
+        super().__init__()
+        self.silenced = []
+
+    def _silence(self, t):
+        self.silenced.append(t)
+
+
 def test_a_bed_whose_program_failed_is_detached_once():
-    lp = Loop([_program(), _program(), None])
+    lp = Loop([_program(), _program(), None], sinks=[CountingSink(), _Timed(), None])
     lp.step(0)
     lp.loop.ctrl.failed[1] = True
     r = lp.step(0)
     assert [(g.slot, g.kind) for g in r.glitches] == [(1, "controller_error")]
-    assert lp.loop.bank.sinks[1] is None and lp.sinks[1].safe
+    assert lp.loop.bank.sinks[1] is None and lp.sinks[1].safe and lp.sinks[1].silenced == [0.2]
     assert lp.loop.bank.renewals.tolist() == [2, 1, 2]  # a failed bed is not renewed
     assert lp.step(0).glitches == []
 
@@ -353,7 +378,9 @@ def test_consent_withdrawn_from_sound_silences_the_bed_at_once_and_is_journaled(
     assert (changed.kind, changed.session, changed.t) == ("consent_changed", 1, 1.0)
     assert changed.inputs == {"scopes": ["recording"], "removed": why}
     assert changed.reason == "Consent changed; the night goes on as far as it allows: " + why[0] + "."
-    assert (quiet.kind, quiet.inputs) == ("quiet", {"consent": ["recording"]})
+    assert (quiet.kind, quiet.inputs, quiet.reason) == ("quiet", {"consent": ["recording"]},
+                                                       "No 'audio' consent: silent at once.")
+    assert (lp.sinks[1].played[-1].t, lp.sinks[1].played[-1].params) == (1.0, {"for_s": None})
     assert set(_kinds([lp.step(2), lp.step(0)], 1)) <= {"silence"}  # no sound reaches it any more
     assert lp.loop.set_consent(0, ["recording", "audio", "stimulation", "dream_incubation"], 2.0) == []
     changed, updated = lp.loop.ctrl.take_decisions()  # sound still allowed: no silence
@@ -374,3 +401,14 @@ def test_a_program_update_is_checked_for_the_policy_and_runs_as_far_as_consent_a
     assert [d.kind for d in lp.loop.ctrl.take_decisions()] == ["program_updated"]
     bad = yaml.safe_dump({**quiet.model_dump(mode="json", exclude_none=True), "limits": {"max_level_db": 6}})
     assert not lp.loop.update_program(0, bad, t=2.0).ok and lp.loop.ctrl.programs[0].name == "quieter"
+    lp.loop.ctrl.take_decisions()
+    loud = quiet.model_copy(update={"name": "loud comfort", "on_distress": quiet.on_distress.model_copy(
+        update={"play": "rain", "level_db": -24.0})})  # passes the program checks, not the policy
+    rep = lp.loop.update_program(1, yaml.safe_dump(loud.model_dump(mode="json", exclude_none=True)), t=3.0)
+    assert not rep.ok and lp.loop.ctrl.programs[1].name != "loud comfort"
+    assert [(e.where, e.line, e.message) for e in rep.errors] == [
+        ("", None, f"anti-exploitation policy: {v}") for v in check_program(loud)]
+    [d] = lp.loop.ctrl.take_decisions()
+    assert (d.kind, d.session, d.t) == ("program_rejected", 1, 3.0)
+    assert d.inputs["violations"] == [str(v) for v in check_program(loud)]
+    assert d.reason == "The new program breaks the anti-exploitation policy; the session keeps its program."
