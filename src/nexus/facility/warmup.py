@@ -123,10 +123,14 @@ def _spindles(lane: _Lane) -> None:
 def _rems(lane: _Lane) -> None:
     from nexus.events.rems import REMStream
 
+    # eye movements: LOC and ROC in opposition, ~150 µV at 1 Hz, so that candidate peaks are tested
+    t = np.arange(lane.block.shape[-1]) / lane.fs
+    eyes = np.repeat(np.stack([150.0 * np.sin(2 * np.pi * t), -150.0 * np.sin(2 * np.pi * t)])[None], lane.rows, 0)
+    eyes += lane.block[:, :1]  # and some noise
     for mask in _masks(lane):
         stream = REMStream(lane.rows, lane.fs)
-        for piece in lane.pieces():
-            stream.step(piece[:, [0, lane.n_channels - 1]], mask)
+        for piece in lane.pieces(eyes):
+            stream.step(np.ascontiguousarray(piece), mask)  # the loop hands a copy of the two rows
 
 
 def _heart(lane: _Lane) -> None:
@@ -169,13 +173,24 @@ def _monitor(lane: _Lane, channels: Sequence[str]) -> None:
 
 
 def _clas(lane: _Lane) -> None:
-    """The CLAS phase predictor on live ticks (the direct FIR) and on long chunks (by FFT)."""
+    """The CLAS phase predictor and the dreamscape controller's CLAS gates.
+
+    The predictor on live ticks (its compiled pass) and on long chunks (by FFT); the controller on live ticks
+    (predictions ahead at decision points, the envelope's hold and running mean).
+    """
+    from nexus.dreamscape.controller import Controller
+    from nexus.dreamscape.presets import default_clas_program
     from nexus.dsp.phase import CausalPhaseEstimator
 
     est = CausalPhaseEstimator(lane.rows, lane.fs, horizon_s=0.1)
     x = _row(lane, lane.block)
     for a, b in ((0, 25), (25, 25 + round(PIECE_S * lane.fs))):
         est.update(x[:, a:b])
+    ctrl = Controller([default_clas_program()] * lane.rows, lane.fs, latency_s=0.05, tick_s=0.1)
+    n3 = np.tile(np.eye(5)[3], (lane.rows, 1))
+    tick = max(1, round(0.1 * lane.fs))
+    for k in range(2):
+        ctrl.step((k + 1) * tick / lane.fs, eeg=x[:, k * tick : (k + 1) * tick], probs=n3)
 
 
 def _synthetic(lane: _Lane, channels: Sequence[str]) -> None:
