@@ -56,6 +56,24 @@ def test_round_trip_many_sessions_per_frame(tmp_path):
     assert "glitch: flat_line" in [x.text for x in read_edf(paths["b"]).annotations]
 
 
+def test_frames_of_changing_session_sets_keep_each_sessions_samples(tmp_path):
+    j = _journal(tmp_path)
+    rng = np.random.default_rng(1)
+    sent = {"a": [], "b": []}
+    for k, order in enumerate((["a", "b"], ["b"], ["b", "a"], ["a", "b"], ["a"])):  # sets looked up once, reused
+        x = rng.normal(0, 30, (len(order), 2, 50))
+        j.write_signals(order, [k * 0.5] * len(order), x)
+        for row, name in enumerate(order):
+            sent[name].append((k, x[row]))
+    j.flush()
+    rec = recover_journal(tmp_path / "j")
+    for name, parts in sent.items():
+        got = rec.samples(name)
+        for k, x in parts:
+            np.testing.assert_allclose(got[:, k * 50 : k * 50 + 50], x, rtol=1e-6)
+    j.close()
+
+
 def test_gaps_late_and_duplicate_frames_land_at_their_time(tmp_path):
     j = _journal(tmp_path)
     one = np.ones((1, 2, 100))

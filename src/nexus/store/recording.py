@@ -113,6 +113,7 @@ class RecordingJournal:
         self._dirty = False
         self.closed = False
         self._syncer: Any = None
+        self._frames: dict[tuple[str, ...], tuple[_Layout, bytes]] = {}  # session sets already looked up
         self._sync_job: Any = None  # the background fsync in flight
         if background_sync:
             from concurrent.futures import ThreadPoolExecutor
@@ -189,14 +190,28 @@ class RecordingJournal:
             raise InvalidInputError(f"write_signals needs (sessions, channels, samples), got {x.shape}.")
         if x.shape[0] == 0 or x.shape[2] == 0:
             return
-        infos = [self.sessions[s] for s in sessions]
-        lay = self._layout(infos[0])
-        if any(i.layout != infos[0].layout for i in infos) or x.shape[1] != lay.channels:
+        key = tuple(sessions)
+        cached = self._frames.get(key)
+        if cached is None:  # a new set of sessions: look them up once (a live lane writes the same set every tick)
+            infos = [self.sessions[s] for s in sessions]
+            lay = self._layout(infos[0])
+            if any(i.layout != infos[0].layout for i in infos):
+                raise InvalidInputError("write_signals got sessions of different channel layouts in one frame.")
+            numbers = np.fromiter((i.number for i in infos), dtype="<i4", count=len(infos)).tobytes()
+            cached = self._frames[key] = (lay, numbers)
+            if len(self._frames) > 64:  # sets of individual sources come and go
+                self._frames.pop(next(iter(self._frames)))
+        lay, numbers = cached
+        if x.shape[1] != lay.channels:
             raise InvalidInputError("write_signals got sessions of different channel layouts in one frame.")
-        numbers = np.fromiter((i.number for i in infos), dtype="<i4", count=len(infos))
-        body = numbers.tobytes() + np.asarray(t0, dtype="<f8").reshape(-1).tobytes() + x.tobytes()
+        times = np.ascontiguousarray(np.asarray(t0, dtype="<f8").reshape(-1)).data
+        samples = np.ascontiguousarray(x).data  # the frame's parts are written as they are, without a joined copy
+        crc = zlib.crc32(samples, zlib.crc32(times, zlib.crc32(numbers)))
         try:
-            lay.file.write(_HEAD.pack(MAGIC, x.shape[0], x.shape[1], x.shape[2], zlib.crc32(body)) + body)
+            lay.file.write(_HEAD.pack(MAGIC, x.shape[0], x.shape[1], x.shape[2], crc))
+            lay.file.write(numbers)
+            lay.file.write(times)
+            lay.file.write(samples)
         except OSError as exc:
             raise self._write_error(exc) from None
         self._dirty = True
