@@ -8,15 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 
 from nexus.api.deps import PrincipalDep, StoreDep
 from nexus.api.schemas import ClientEnrol, ClientLogin, Login, Me, Problem, Token
 from nexus.guard.policy import AccessDenied, Principal
-from nexus.store.access import issue_token, login
+from nexus.store.access import issue_token
 from nexus.store.client_login import LoginLocked, client_login, enrol_client
 from nexus.store.db import Store
 from nexus.store.models import utcnow
+from nexus.store.staff_login import staff_login
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -31,15 +32,34 @@ CLIENT_REFUSALS: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/login", responses={401: {"description": "Wrong username or password."}})
-def do_login(body: Login, store: StoreDep) -> Token:
-    """Check a staff password (audited either way) and issue a 12-hour bearer token."""
+#: What a staff login may answer besides a token.
+STAFF_REFUSALS: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem, "description": "Wrong username or password."},
+    429: {"model": Problem, "description": "Too many wrong passwords from this address: retry after Retry-After."},
+}
+
+
+def _locked(exc: LoginLocked) -> HTTPException:
+    """429 with Retry-After (seconds) for a locked login."""
+    wait = max(1, int((exc.until - utcnow()).total_seconds()))
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(wait)})
+
+
+@router.post("/login", responses=STAFF_REFUSALS)
+def do_login(body: Login, request: Request, store: StoreDep) -> Token:
+    """Check a staff password and issue a 12-hour bearer token (audited; 5 wrong in a row: 429 for 5 minutes).
+
+    The lock holds the requesting address only (see :mod:`nexus.store.staff_login`).
+    """
+    source = request.client.host if request.client else "unknown"
     try:
-        with store.session() as s:
-            who = login(s, body.username, body.password)
-            tok = issue_token(s, username=who.name, ttl=CONSOLE_TOKEN_TTL, label="console", actor=who.actor)
+        who = staff_login(store, body.username, body.password, source=source)
+    except LoginLocked as exc:
+        raise _locked(exc) from None
     except AccessDenied as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+    with store.session() as s:
+        tok = issue_token(s, username=who.name, ttl=CONSOLE_TOKEN_TTL, label="console", actor=who.actor)
     return Token(token=tok, username=who.name, role=who.role.value)
 
 
@@ -48,8 +68,7 @@ def _portal_token(store: Store, code: str, check: Callable[[], Principal]) -> To
     try:
         who = check()
     except LoginLocked as exc:
-        wait = max(1, int((exc.until - utcnow()).total_seconds()))
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(wait)}) from None
+        raise _locked(exc) from None
     except AccessDenied as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
     with store.session() as s:

@@ -1,4 +1,4 @@
-"""``nexus user add/list/token/break-glass``: staff users, API tokens and emergency access."""
+"""``nexus user add/list/token/unlock/break-glass``: staff users, API tokens and emergency access."""
 
 from __future__ import annotations
 
@@ -120,6 +120,18 @@ def token(username: str, days: float, label: str, as_user: str | None) -> None:
     with managing(as_user) as (me, s):
         tok = issue_token(s, username=username, ttl=timedelta(days=days), label=label, actor=me.actor)
     click.echo(tok)
+
+
+@user.command("unlock")
+@click.argument("username")
+@as_option
+def unlock(username: str, as_user: str | None) -> None:
+    """Lift the lockout on USERNAME's login (wrong passwords from some address; admins only, audited)."""
+    from nexus.store.staff_login import unlock_staff
+
+    with managing(as_user) as (me, s):
+        unlock_staff(s, username, actor=me.actor)
+    click.echo(f"The login '{username}' is unlocked: every address may try it again.")
 
 
 @user.command("break-glass")
