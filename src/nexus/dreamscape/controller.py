@@ -37,15 +37,15 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
 from nexus.core.log import logger
 from nexus.core.stages import STAGE_LABELS
+from nexus.dreamscape._kernels import envelope_tick
 from nexus.dreamscape.check import CheckReport, check_text
 from nexus.dreamscape.schema import SILENCE, Program
-from nexus.dsp.phase import CausalPhaseEstimator, target_crossings
+from nexus.dsp.phase import CausalPhaseEstimator, target_crossings, wrap_phase
 
 _MIN_CLICK_GAP_S = 0.5  # two clicks are at least one fast (2 Hz) slow-wave cycle apart
 _MAX_TRAIN_GAP_S = 2.0  # a train is abandoned when the next up-state does not come within 2 s
@@ -188,8 +188,10 @@ class Controller:
         self._warm_from = np.full(n, self.phase.warmup_s)  # EEG time from which phase estimates are valid
         self._eeg_t = 0.0  # EEG time of the next sample
         self._env_alpha = 1.0 / (_ENV_TAU_S * self.fs)
-        self._env_zi = np.zeros((n, 1))
-        self._env_n = np.zeros(n)  # samples in the running mean (for its start-up correction)
+        self._env_zi = np.zeros(n)  # the running mean's state: (1 - alpha) * its last value
+        self._env_n = np.zeros(n)  # samples in the running mean (for its start-up correction) ...
+        # ... which is exactly 1.0 from this many samples on
+        self._env_settled = float(np.ceil(-60.0 * np.log(2.0) / np.log1p(-self._env_alpha)))
         # state arrays
         self.scene = np.array([SILENCE] * n, dtype=object)
         self._rules = np.array([[p.scene_for(lab) for lab in STAGE_LABELS] for p in self.programs], dtype=object)
@@ -529,21 +531,12 @@ class Controller:
         prev = np.concatenate([self._prev_phase[:, None], track.phase[:, :-1]], axis=1)
         c = self._c
         max_amp = np.where(np.isfinite(c["max_amp"]), c["max_amp"], np.inf)
-        # an envelope beyond the physiological maximum is an artefact: no click for a while after it
-        over = track.amp > max_amp[:, None]
-        last_over = np.maximum.accumulate(np.where(over, np.arange(m)[None, :], -1), axis=1)
-        hold = np.where(last_over >= 0, eeg_t0 + last_over / self.fs + _ARTEFACT_HOLD_S, self._hold_until[:, None])
-        hold = np.maximum(hold, self._hold_until[:, None])
-        self._hold_until = hold[:, -1].copy()
-        # running mean of the envelope (exponential, corrected for its start-up), for the relative threshold;
-        # it stands still through an artefact and its hold, so they do not raise the threshold for minutes
-        a = self._env_alpha
-        held = eeg_times[None, :] < hold
-        env_in = np.where(held, self._env_zi / (1.0 - a), track.amp)  # (the filter's state is (1 - a) * last)
-        ema, self._env_zi = signal.lfilter([a], [1.0, -(1.0 - a)], env_in, axis=-1, zi=self._env_zi)
-        count = self._env_n[:, None] + np.arange(1, m + 1)[None, :]
-        env_mean = ema / (1.0 - (1.0 - a) ** count)
-        self._env_n += m
+        # an envelope beyond the physiological maximum is an artefact: no click for a while after it; the running
+        # mean of the envelope (exponential, corrected for its start-up), for the relative threshold, stands still
+        # through an artefact and its hold, so they do not raise the threshold for minutes (one compiled pass)
+        hold, env_mean = np.empty((n, m)), np.empty((n, m))
+        envelope_tick(track.amp, max_amp, eeg_t0, self.fs, _ARTEFACT_HOLD_S, self._hold_until, self._env_alpha,
+                      self._env_zi, self._env_n, self._env_settled, hold, env_mean)
         self._prev_phase = track.phase[:, -1].copy()
         # the predicted slow-wave band (real part of the analytic signal), after the last _DOWN_WIN_S of it
         k = self._band.shape[1]
@@ -558,13 +551,14 @@ class Controller:
         if not active.any():
             return
         rows = np.flatnonzero(active)
-        # per-session targets may differ: compare against each row's own target
-        d_prev = np.angle(np.exp(1j * (prev[rows] - c["target"][rows, None])))
-        d_now = np.angle(np.exp(1j * (track.phase[rows] - c["target"][rows, None])))
-        crossed, frac = target_crossings(d_prev, d_now, 0.0)
         ahead_onset = None
         if self._ahead_h is not None and track.ahead_idx is not None and track.ahead_phase is not None:
             crossed, ahead_onset = self._ahead_crossings(track, rows, m, t_samples)
+            frac = np.zeros(crossed.shape)  # (set for each click from its onset)
+        else:  # per-session targets may differ: compare against each row's own target
+            d_prev = wrap_phase(prev[rows] - c["target"][rows, None])
+            d_now = wrap_phase(track.phase[rows] - c["target"][rows, None])
+            crossed, frac = target_crossings(d_prev, d_now, 0.0)
         amp = track.amp[rows]
         thr = np.maximum(c["min_amp"][rows, None], c["rel"][rows, None] * env_mean[rows])
         crossed &= (eeg_times[None, :] >= self._warm_from[rows, None]) & (eeg_times[None, :] >= hold[rows])
@@ -604,7 +598,7 @@ class Controller:
         assert self._ahead_h is not None
         h = self._ahead_h
         ph = track.ahead_phase[rows]  # (rows, D, K)
-        d = np.angle(np.exp(1j * (ph - self._c["target"][rows, None, None])))
+        d = wrap_phase(ph - self._c["target"][rows, None, None])
         crossed, frac = target_crossings(d[..., :-1], d[..., 1:], 0.0)  # (rows, D, K - 1)
         hit = crossed.any(axis=2)
         first = np.argmax(crossed, axis=2)

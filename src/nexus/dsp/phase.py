@@ -43,7 +43,7 @@ from scipy import signal
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
-from nexus.dsp._fir import fir_tail
+from nexus.dsp._fir import predict_tick
 
 Array = npt.NDArray[np.float64]
 
@@ -300,6 +300,7 @@ class CausalPhaseEstimator:
                             else design_predictors(self.fs, self.ahead_s, float(window_s)))
         self._ahead_real = (None if self._ahead_taps is None
                             else np.ascontiguousarray(np.hstack([self._ahead_taps.real, self._ahead_taps.imag])))
+        self._ahead_rows = None if self._ahead_real is None else np.ascontiguousarray(self._ahead_real.T)
         self._y_hist = np.zeros((int(n_sessions), self._b.size - 1))
         self._tap_spectra: dict[int, Array] = {}
         self._taps_re = np.ascontiguousarray(taps.real)  # oldest sample first, for the direct sum
@@ -310,6 +311,8 @@ class CausalPhaseEstimator:
         self._pow_a = 1.0 / (_POWER_TAU_S * self.fs)
         self._pow_zi = np.zeros((self.n_sessions, 1))
         self._pow_n = np.zeros(self.n_sessions)
+        # from this many samples on, the power's start-up correction 1 - (1 - a)^n is exactly 1.0
+        self._pow_settled = float(np.ceil(-60.0 * np.log(2.0) / np.log1p(-self._pow_a)))
         self._n_seen = 0
         # calibration: a ring buffer of the raw EEG, the pulses waiting for their reference, the learned bias
         self.calibrate = bool(calibrate)
@@ -419,7 +422,9 @@ class CausalPhaseEstimator:
         if m == 0:
             empty = np.zeros((self.n_sessions, 0))
             return PhaseTrack(t=np.zeros(0), phase=empty, amp=empty, horizon_s=self.horizon_s, snr=empty)
-        y, self._hp_zi = signal.sosfilt(self._hp, a, axis=-1, zi=self._hp_zi)
+        if m <= DIRECT_FIR_MAX:  # a live tick: one compiled pass per row
+            return self._update_tick(np.ascontiguousarray(a), m)
+        y, self._hp_zi[...] = signal.sosfilt(self._hp, a, axis=-1, zi=self._hp_zi)
         # the FIR over the last window of every sample: one FFT convolution of (history + chunk) for all rows
         # (scipy's lfilter runs an FIR row by row in Python); identical to filtering from a zero state
         full = np.concatenate([self._y_hist, y], axis=1)
@@ -428,7 +433,7 @@ class CausalPhaseEstimator:
         if self._y_hist.shape[1]:
             self._y_hist = full[:, -self._y_hist.shape[1]:].copy()
         alpha = self._pow_a
-        pw, self._pow_zi = signal.lfilter([alpha], [1.0, -(1.0 - alpha)], y * y, axis=-1, zi=self._pow_zi)
+        pw, self._pow_zi[...] = signal.lfilter([alpha], [1.0, -(1.0 - alpha)], y * y, axis=-1, zi=self._pow_zi)
         count = self._pow_n[:, None] + np.arange(1, m + 1)[None, :]
         pw = pw / (1.0 - (1.0 - alpha) ** count)  # exponential mean corrected for its start-up
         self._pow_n += m
@@ -436,13 +441,7 @@ class CausalPhaseEstimator:
         with np.errstate(divide="ignore", invalid="ignore"):
             snr = np.where(pw > 0, amp / np.sqrt(2.0 * pw), 0.0)
         t = (self._n_seen + np.arange(m)) / self.fs
-        if self.calibrate:
-            size = self._ring.shape[1]
-            cols = (self._n_seen + np.arange(max(0, m - size), m)) % size
-            self._ring[:, cols] = a[:, max(0, m - size):]
-        self._n_seen += m
-        if self.calibrate:
-            self._learn()
+        self._remember(a, m)
         phase = np.angle(z)
         if self._bias.any():  # a late pulse means the estimate lags: report the phase that far ahead
             phase = np.angle(np.exp(1j * (phase + self._bias[:, None])))
@@ -451,11 +450,52 @@ class CausalPhaseEstimator:
         return PhaseTrack(t=t, phase=phase, amp=amp, horizon_s=self.horizon_s, snr=snr, ahead_idx=ahead_idx,
                           ahead_phase=ahead_phase)
 
-    def _fir(self, full: Array, m: int) -> Array:
-        """The complex FIR's output at the last ``m`` samples of ``full`` (history + chunk).
+    def _update_tick(self, a: Array, m: int) -> PhaseTrack:
+        """:meth:`update` on a short chunk (up to :data:`DIRECT_FIR_MAX` samples, finite, C order).
 
-        Short chunks (live ticks, up to :data:`DIRECT_FIR_MAX` samples) by a compiled direct sum over the taps;
-        longer ones by real FFTs.
+        The high-pass, the FIR as a direct sum over the taps, the power, envelope and SNR, and the predictions
+        at the chunk's decision points, in one compiled pass per row (:func:`predict_tick`); the phases are the
+        angles of its outputs.
+        """
+        n = self.n_sessions
+        g0 = self._n_seen
+        idx = self._decision_points(g0, m)
+        t = (g0 + np.arange(m)) / self.fs
+        self._remember(a, m)  # the phase bias to apply is learned first, from samples already fed
+        full = np.empty((n, self._y_hist.shape[1] + m))
+        z_re, z_im, amp, snr = (np.empty((n, m)) for _ in range(4))
+        taps = self._ahead_rows if self._ahead_rows is not None else np.zeros((0, self._b.size))
+        a_re, a_im = (np.empty((n, 0 if idx is None else idx.size, taps.shape[0] // 2)) for _ in range(2))
+        predict_tick(a, self._hp, self._hp_zi, self._y_hist, full, self._taps_re, self._taps_im, self._amp_scale,
+                     self._pow_a, self._pow_zi.reshape(-1), self._pow_n, self._pow_settled, self._bias,
+                     np.zeros(0, dtype=np.int64) if idx is None else idx, taps, z_re, z_im, amp, snr, a_re, a_im)
+        return PhaseTrack(t=t, phase=np.arctan2(z_im, z_re), amp=amp, horizon_s=self.horizon_s, snr=snr,
+                          ahead_idx=idx, ahead_phase=None if idx is None else np.arctan2(a_im, a_re))
+
+    def _remember(self, a: Array, m: int) -> None:
+        """Keep the chunk's raw EEG for the calibration, count its samples, learn from pulses now due."""
+        if self.calibrate:
+            size = self._ring.shape[1]
+            cols = (self._n_seen + np.arange(max(0, m - size), m)) % size
+            self._ring[:, cols] = a[:, max(0, m - size):]
+        self._n_seen += m
+        if self.calibrate:
+            self._learn()
+
+    def _decision_points(self, g0: int, m: int) -> npt.NDArray[np.int64] | None:
+        """The decision points (see :meth:`_ahead`) of a chunk starting at global sample ``g0``.
+
+        None without ``ahead_s``.
+        """
+        if self._ahead_taps is None or self.decide_every is None:
+            return None
+        first = (-(g0 + 1)) % self.decide_every
+        return np.arange(first, m, self.decide_every, dtype=np.int64)
+
+    def _fir(self, full: Array, m: int) -> Array:
+        """The complex FIR's output at the last ``m`` samples of ``full`` (history + chunk), by real FFTs.
+
+        Long chunks only; live ticks take :meth:`_update_tick`.
 
         A circular convolution of length ``n >= full.shape[1]`` is exact on the samples whose whole window
         lies in ``full`` (the wrap-around only reaches the first ``taps - 1``); the taps' spectra are
@@ -464,10 +504,6 @@ class CausalPhaseEstimator:
         from scipy import fft
 
         n_taps = self._b.size
-        if m <= DIRECT_FIR_MAX:  # a live tick: the direct sum over the taps, no FFT of the whole history
-            re, im = np.empty((full.shape[0], m)), np.empty((full.shape[0], m))
-            fir_tail(np.ascontiguousarray(full), self._taps_re, self._taps_im, re, im)
-            return re + 1j * im
         size = fft.next_fast_len(full.shape[1], real=True)
         spec = self._tap_spectra.get(size)
         if spec is None:
@@ -485,11 +521,9 @@ class CausalPhaseEstimator:
         A decision point is a sample whose global index ``g`` has ``(g + 1) % decide_every == 0`` (the
         last sample of each live tick); the predictions use the filter window ending there.
         """
-        if self._ahead_taps is None or self.decide_every is None:
+        idx = self._decision_points(self._n_seen, m)  # (the chunk's first sample: the count is not yet advanced)
+        if idx is None or self._ahead_taps is None:
             return None, None
-        g0 = self._n_seen  # global index of the chunk's first sample (not yet advanced)
-        first = (-(g0 + 1)) % self.decide_every
-        idx = np.arange(first, m, self.decide_every, dtype=np.int64)
         if not idx.size:
             return idx, np.zeros((self.n_sessions, 0, len(self.ahead_s or ())))
         n_taps, k = self._ahead_taps.shape
@@ -532,6 +566,16 @@ def causal_phase_track(x: npt.ArrayLike, fs: float, *, horizon_s: float = 0.0, c
     )
 
 
+def wrap_phase(x: npt.ArrayLike) -> Array:
+    """Angles wrapped into [-π, π] by subtracting whole turns, in radians.
+
+    Those already within are returned unchanged; the same as ``angle(exp(1j * x))`` to the rounding level,
+    without complex arrays.
+    """
+    a = np.asarray(x, dtype=float)
+    return np.asarray(a - (2 * np.pi) * np.rint(a / (2 * np.pi)))
+
+
 def target_crossings(prev_phase: npt.ArrayLike, phase: npt.ArrayLike, target: float
                      ) -> tuple[npt.NDArray[np.bool_], Array]:
     """Where a phase sequence passes forward through ``target`` between consecutive samples.
@@ -553,8 +597,8 @@ def target_crossings(prev_phase: npt.ArrayLike, phase: npt.ArrayLike, target: fl
         Fraction of the sample interval before ``phase``'s sample at which the target was reached
         (0 = at the sample, 1 = at the previous one), for sub-sample timing.
     """
-    p0 = np.angle(np.exp(1j * (np.asarray(prev_phase, dtype=float) - target)))
-    p1 = np.angle(np.exp(1j * (np.asarray(phase, dtype=float) - target)))
+    p0 = wrap_phase(np.asarray(prev_phase, dtype=float) - target)
+    p1 = wrap_phase(np.asarray(phase, dtype=float) - target)
     step = p1 - p0
     crossed = (p0 < 0) & (p1 >= 0) & (step > 0) & (step < np.pi / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
