@@ -149,3 +149,10 @@ def test_arousal_index_counts_only_the_sleep_the_recording_covers():
     rep = build_night_report(NightData("x", hypnogram=hyp, duration_s=120.0, events=events))
     line = next(b for b in rep.find("Events").blocks if isinstance(b, str) and b.startswith("Arousal index"))
     assert line.startswith("Arousal index: 12.0 per hour of sleep. ")
+
+
+def test_the_summary_says_the_durations_of_the_statistics_table():
+    # 1.5 min in bed: the summary said '2 min' (rounded) next to the table's TIB 1.50 min
+    page = to_html(build_night_report(NightData("x", hypnogram=Hypnogram(np.array([0, 2, 2], np.int8)))))
+    tib = float(re.search(r"<td>TIB</td><td>([0-9.]+)</td>", page)[1])
+    assert tib == 1.5 and "You slept 1 min of the 1 min 30 s in bed" in page

@@ -236,3 +236,5 @@ def test_a_night_still_running_from_its_live_bed(store, nights):
     assert "latest 200 decisions (from 10 min into the night)" in page
     assert "The recording is stored when the night ends" in page
     assert "The program played 950 soft clicks" in page  # all night's, not the 200 decisions kept
+    assert "Every decision" not in page  # the caption says which decisions the table counts
+    assert "The latest 200 decisions of the dreamscape controller (from 10 min into the night)" in page

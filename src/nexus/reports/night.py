@@ -85,6 +85,8 @@ class NightData:
     command_counts : dict of str to int or None
         Commands issued per kind over the whole night (a running bed's live counts), used when
         ``decisions`` holds only the latest ones.
+    decisions_latest : bool
+        ``decisions`` holds only the running bed's latest decisions (older ones are not in it).
     notes : list of str
         Problems found while gathering the data, shown at the top of the report.
     """
@@ -107,6 +109,7 @@ class NightData:
     events_span_s: float | None = None
     confidence: npt.NDArray[np.float64] | None = None
     command_counts: dict[str, int] | None = None
+    decisions_latest: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -343,6 +346,7 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True,
                 "started": row.started_at, "ended": row.ended_at, "end_reason": row.end_reason,
                 "recording": row.recording_path}
     notes: list[str] = []
+    latest = False  # decisions holds only a running bed's latest ones
     if live is not None:
         live_hyp, live_conf = _live_hypnogram(live.hypnogram)
         if live_hyp is not None:
@@ -351,7 +355,8 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True,
             decisions = [{"t_s": float(d["t_s"]), "kind": d["kind"], "command": dict(d.get("command") or {}),
                           "inputs": dict(d.get("inputs") or {}), "reason": d.get("reason", "")}
                          for d in sorted(live.decisions, key=lambda d: d["t_s"])]
-            if len(decisions) >= live.decisions_kept:
+            latest = len(decisions) >= live.decisions_kept
+            if latest:
                 notes.append(f"The dreamscape section shows the bed's latest {len(decisions)} decisions (from "
                              f"{_hm(decisions[0]['t_s'])} into the night); every decision is in the report once "
                              "the night has ended.")
@@ -401,6 +406,7 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True,
         signals=signals, events=events, events_span_s=span, glitches=glitches, decisions=decisions, reference=ref,
         reference_label=f"{ref_kind} hypnogram", mode=mode, event_counts=counts or None, confidence=conf,
         command_counts=dict(live.command_counts) if live is not None and live.command_counts else None, notes=notes,
+        decisions_latest=latest,
     )
 
 
@@ -425,7 +431,14 @@ def _confidence_of(row: Any) -> npt.NDArray[np.float64] | None:
 
 
 def _hm(seconds: float) -> str:
-    m = round(seconds / 60)
+    """``seconds`` in words: to the second under 10 min ('1 min 30 s', as the table's 1.50 min), else whole minutes.
+
+    Minutes are rounded half up (Python's ``round`` rounds 1.5 and 2.5 min both to 2).
+    """
+    if seconds < 600:
+        m, s = divmod(math.floor(seconds + 0.5), 60)
+        return f"{m} min {s} s" if m and s else f"{m} min" if m else f"{s} s"
+    m = math.floor(seconds / 60 + 0.5)
     return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
 
 
@@ -577,9 +590,12 @@ def _dreamscape_section(d: NightData) -> Section:
     for x in d.decisions:
         key = (x["kind"], _action(x) if (x.get("command") or {}).get("kind") else "(none)")
         kinds[key] = kinds.get(key, 0) + 1
+    caption = (f"The latest {len(d.decisions)} decisions of the dreamscape controller (from "
+               f"{_hm(d.decisions[0]['t_s'])} into the night); the older ones are in the report once the night has "
+               "ended." if d.decisions_latest and d.decisions else
+               "Every decision of the dreamscape controller this night.")
     sec.blocks.append(Table(["decision", "command issued", "count"],
-                            [[k, c, str(v)] for (k, c), v in sorted(kinds.items())],
-                            "Every decision of the dreamscape controller this night."))
+                            [[k, c, str(v)] for (k, c), v in sorted(kinds.items())], caption))
     ph = np.array([float(x["inputs"].get("phase_deg", np.nan)) for x in d.decisions if _action(x) == "click"])
     ph = ph[np.isfinite(ph)]
     if ph.size:
