@@ -70,7 +70,7 @@ def test_every_route_refuses_a_missing_or_wrong_token(facility, token):
 # (method, path, roles that are allowed) — the others must get 403; extract-all last (it ends every bed)
 MATRIX = [
     ("GET", "/api/auth/me", EVERYONE),
-    ("GET", "/api/beds", STAFF | {"client"}),  # a client sees only their own bed
+    ("GET", "/api/beds", STAFF | {"client", "clinician"} | SHARED),  # a client: their own; a clinician: shared
     ("GET", "/api/facility", STAFF),
     ("GET", "/api/sessions", STAFF | {"client", "clinician"} | SHARED),  # a client: their own; a clinician: shared
     ("GET", "/api/sessions/{session}", STAFF | SHARED),
@@ -88,11 +88,11 @@ MATRIX = [
     ("GET", "/api/clients/{client}/export", {"admin"}),
     ("POST", "/api/clients/{client}/erase", {"admin"}),  # allowed, then refused: the session runs (409)
     ("POST", "/api/clients/{client}/invitation", {"admin"}),
-    ("GET", "/api/programs", STAFF | {"client"}),
+    ("GET", "/api/programs", STAFF | {"client", "clinician"} | SHARED),
     ("GET", "/api/programs/{program}", STAFF | SHARED),
     ("POST", "/api/programs", {"technician", "admin"}),
     ("POST", "/api/programs/check", {"technician", "admin"}),
-    ("GET", "/api/glitches", STAFF | {"client"}),
+    ("GET", "/api/glitches", STAFF | {"client", "clinician"} | SHARED),
     ("POST", "/api/glitches/{glitch_id}/acknowledge", {"technician", "admin"}),
     ("POST", "/api/sessions/{session}/assign", {"technician", "admin"}),  # allowed, then 409: not unassigned
     ("POST", "/api/sessions/{session}/extract", {"technician", "admin"}),
@@ -122,12 +122,19 @@ def test_each_role_gets_what_the_policy_allows(facility, role):
     # one facility for both of the clinician's cases (CI time): before and after the client shares
     assert _wrong_answers(facility, "clinician") == []
     assert facility.get("/api/clients", role="clinician").json() == []  # nobody shares yet
-    assert facility.get("/api/sessions", role="clinician").json() == []
+    for path in ("/api/sessions", "/api/beds", "/api/glitches", "/api/programs"):
+        assert facility.get(path, role="clinician").json() == [], path
     sharing = _bed(facility)["client_id"]
     set_consent(facility.store, SYSTEM, sharing, grant=["clinician_sharing"], revoke=[])
     assert _wrong_answers(facility, "clinician+shared") == []
     assert [c["id"] for c in facility.get("/api/clients", role="clinician").json()] == [sharing]
-    assert [s["id"] for s in facility.get("/api/sessions", role="clinician").json()] == [_bed(facility)["session"]]
+    bed = _bed(facility)["session"]
+    assert [s["id"] for s in facility.get("/api/sessions", role="clinician").json()] == [bed]
+    assert [b["session"] for b in facility.get("/api/beds", role="clinician").json()] == [bed]
+    progs = facility.get("/api/programs", role="clinician").json()
+    assert progs and {p["client_id"] for p in progs} == {sharing}
+    alarms = [g["id"] for g in facility.get("/api/glitches", role="technician").json() if g["session"] == bed]
+    assert [g["id"] for g in facility.get("/api/glitches", role="clinician").json()] == alarms
 
 
 def test_a_client_sees_only_their_own_bed_and_data(facility):

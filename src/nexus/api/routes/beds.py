@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from nexus.api.deps import ModeQuery, PrincipalDep, ServiceDep, StoreDep, allow, own_client
+from nexus.api.deps import ModeQuery, PrincipalDep, ServiceDep, StoreDep, allow, own_client, shared_clients
 from nexus.api.schemas import Bed, ExtractAll, FacilityStatus
 from nexus.guard.policy import Action
 
@@ -14,13 +14,15 @@ router = APIRouter(prefix="/api", tags=["beds"])
 
 
 @router.get("/beds")
-def beds(principal: PrincipalDep, service: ServiceDep) -> list[Bed]:
-    """Every bed now (a client sees their own bed only)."""
+def beds(principal: PrincipalDep, service: ServiceDep, store: StoreDep) -> list[Bed]:
+    """Every bed now (a client sees their own bed only, a clinician those of the clients who share with them)."""
     mine = own_client(principal)
-    if mine is None:
+    shared = shared_clients(store, principal, Action.SESSION_READ)
+    if mine is None and shared is None:
         allow_floor(principal)
+    keep = {mine} if mine is not None else None if shared is None else set(shared)
     rows: list[dict[str, Any]] = service.beds()
-    return [Bed(**b) for b in rows if mine is None or b["client_id"] == mine]
+    return [Bed(**b) for b in rows if keep is None or b["client_id"] in keep]
 
 
 def allow_floor(principal: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
-from nexus.api.deps import PrincipalDep, ServiceDep, StoreDep, allow, own_client
+from nexus.api.deps import PrincipalDep, ServiceDep, StoreDep, allow, own_client, shared_clients
 from nexus.api.schemas import AckResult, Alarm
 from nexus.core.errors import NotFoundError
 from nexus.guard.policy import Action, Principal, authorize
@@ -32,9 +32,10 @@ def list_glitches(principal: PrincipalDep, store: StoreDep,
                   open_only: Annotated[bool, Query(alias="open", description="Only unacknowledged.")] = False,
                   session: Annotated[str | None, Query(max_length=64)] = None,
                   limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[Alarm]:
-    """Glitches raised as alarms, newest first (a client sees their own)."""
+    """Glitches raised as alarms, newest first (a client sees their own, a clinician those of who share with them)."""
     mine = own_client(principal)
-    if mine is None:
+    shared = shared_clients(store, principal, Action.SESSION_READ)
+    if mine is None and shared is None:
         allow(store, principal, Action.SESSION_READ)
     q = (select(GlitchRow, NightSession.client_id, Client.consent_scopes, StaffUser.username)
          .join(NightSession, NightSession.id == GlitchRow.session_id)
@@ -42,6 +43,8 @@ def list_glitches(principal: PrincipalDep, store: StoreDep,
          .outerjoin(StaffUser, StaffUser.id == GlitchRow.acknowledged_by))
     if mine is not None:
         q = q.where(NightSession.client_id == mine)
+    if shared is not None:
+        q = q.where(NightSession.client_id.in_(shared))
     if open_only:
         q = q.where(GlitchRow.acknowledged_at.is_(None))
     if session is not None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
-from nexus.api.deps import PrincipalDep, StoreDep, allow, own_client
+from nexus.api.deps import PrincipalDep, StoreDep, allow, own_client, shared_clients
 from nexus.api.schemas import CheckResult, Invalid, Problem, ProgramCheckIn, ProgramIn, ProgramOut
 from nexus.core.errors import NotFoundError
 from nexus.dreamscape.check import CheckReport
@@ -36,13 +36,16 @@ def _out(p: DreamscapeProgram, *, body: bool = False) -> ProgramOut:
 @router.get("")
 def list_programs(principal: PrincipalDep, store: StoreDep,
                   limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[ProgramOut]:
-    """Stored programs, newest first (a client sees their own)."""
+    """Stored programs, newest first (a client sees their own, a clinician those of who share with them)."""
     mine = own_client(principal)
-    if mine is None:
+    shared = shared_clients(store, principal, Action.PROGRAM_READ)
+    if mine is None and shared is None:
         allow(store, principal, Action.PROGRAM_READ)
     q = select(DreamscapeProgram)
     if mine is not None:
         q = q.where(DreamscapeProgram.client_id == mine)
+    if shared is not None:
+        q = q.where(DreamscapeProgram.client_id.in_(shared))
     with store.session() as s:
         rows = s.scalars(q.order_by(DreamscapeProgram.created_at.desc(), DreamscapeProgram.id).limit(limit))
         return [_out(p) for p in rows]
