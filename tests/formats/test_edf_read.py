@@ -31,6 +31,31 @@ def test_keep_reads_only_the_chosen_channels_with_the_same_samples(night):
     assert some.annotations == full.annotations and some.start == full.start
 
 
+def test_pick_chooses_by_name_among_all_kept_labels_and_reads_only_those(night):
+    full = read_edf(night)
+    asked = []
+
+    def pick(labels):
+        asked.append(list(labels))
+        return ["EMG Chin", "EEG C4-M1"]
+
+    some = read_edf(night, keep=lambda label, unit: unit != "au", pick=pick, annotations=False)
+    assert asked == [["EEG C4-M1", "C3-A2", "EMG Chin"]]  # called once, with what keep accepted
+    assert some.labels == ["EEG C4-M1", "EMG Chin"]  # file order, not the order pick gave
+    for s in some.signals:
+        np.testing.assert_array_equal(s.data, full.channel(s.label).data)
+        assert s.unit == full.channel(s.label).unit and s.fs == full.channel(s.label).fs
+    assert some.start == full.start and some.duration == full.duration
+
+
+def test_pick_may_refuse(night):
+    def pick(labels):
+        raise ValueError(f"no Fpz among {labels}")
+
+    with pytest.raises(ValueError, match="no Fpz among"):
+        read_edf(night, pick=pick)
+
+
 def test_annotations_can_be_skipped(night):
     rec = read_edf(night, annotations=False)
     assert rec.annotations == [] and len(rec.signals) == 4
