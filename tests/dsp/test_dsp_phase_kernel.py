@@ -9,7 +9,7 @@ import numpy as np
 from scipy import signal
 
 from nexus.dreamscape._kernels import envelope_tick
-from nexus.dsp.phase import CausalPhaseEstimator, PhaseTrack
+from nexus.dsp.phase import CausalPhaseEstimator, PhaseTrack, _hilbert_row, reference_band, reference_phase
 
 FS = 100.0
 AHEAD = (0.05, 0.07, 0.09, 0.11, 0.13)  # an odd number of horizons (the kernel sums them four at a time)
@@ -138,3 +138,12 @@ def test_the_compiled_envelope_gates_give_the_numpy_ones_through_artefacts_and_r
             env_zi[r] = env_n[r] = ref[1][r] = ref[2][r] = 0.0
         t0 += m / FS
     assert 100 < held < 0.8 * total and env_n.max() > settled  # the hold was met, and the correction settled
+
+
+def test_the_calibration_takes_the_reference_phase_at_the_pulse_without_ffts():
+    rng = np.random.default_rng(2)
+    for n, at in ((901, 600), (900, 300)):  # odd and even windows (the Hilbert multiplier differs)
+        x = np.cumsum(rng.normal(0, 5, (4, n)), axis=1) + _eeg(4, n, rng)
+        want = reference_phase(x, FS)[:, at]
+        got = np.angle(reference_band(x, FS) @ _hilbert_row(n, at))
+        assert _wrapped(got, want).max() < 1e-9

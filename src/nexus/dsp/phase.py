@@ -259,6 +259,23 @@ def predictor_gain(fs: float, horizon_s: float = 0.05, window_s: float = 1.0) ->
     return float(np.mean(pred[skip : pred.size - d]) / np.mean(target[skip + d :]))
 
 
+def _hilbert_row(n: int, at: int) -> npt.NDArray[np.complex128]:
+    """The weights that give sample ``at`` of ``scipy.signal.hilbert`` of ``n`` samples: ``x @ w``.
+
+    ``hilbert`` multiplies the FFT by ``h`` (1, 2 over the positive frequencies, 0 over the negative ones), a
+    circular convolution with ``g = ifft(h)``: output ``at`` is ``sum_k x[k] g[(at - k) mod n]``.
+    """
+    h = np.zeros(n)
+    h[0] = 1.0
+    if n % 2 == 0:
+        h[n // 2] = 1.0
+        h[1 : n // 2] = 2.0
+    else:
+        h[1 : (n + 1) // 2] = 2.0
+    g = np.fft.ifft(h)
+    return np.asarray(g[(at - np.arange(n)) % n])
+
+
 class CausalPhaseEstimator:
     """Batched causal slow-oscillation phase predictor with carried state (feed it chunk after chunk).
 
@@ -318,6 +335,7 @@ class CausalPhaseEstimator:
         self.calibrate = bool(calibrate)
         self._cal_before = round(_CAL_BEFORE_S * self.fs)
         self._cal_after = round(_CAL_AFTER_S * self.fs)
+        self._hilbert_at_pulse = _hilbert_row(self._cal_before + self._cal_after + 1, self._cal_before)
         self._ring = np.zeros((self.n_sessions, self._cal_before + self._cal_after + round(4 * self.fs)))
         self._pend_s = np.zeros(0, dtype=np.int64)
         self._pend_i = np.zeros(0, dtype=np.int64)
@@ -391,7 +409,9 @@ class CausalPhaseEstimator:
             return
         cols = (first[:, None] + np.arange(self._cal_before + self._cal_after + 1)[None, :]) % size
         win = self._ring[s[:, None], cols]
-        ref = reference_phase(win, self.fs)[:, self._cal_before]
+        # the reference phase (:func:`reference_phase`) at the pulse only: the band-passed window times the
+        # Hilbert transform's circular kernel centred there (the one output sample of its two FFTs)
+        ref = np.angle(reference_band(win, self.fs) @ self._hilbert_at_pulse)
         err = np.angle(np.exp(1j * (ref - tg)))  # > 0: the pulse came after the target
         for k, e in zip(s, err, strict=True):  # in time order, each pulse moves its session's bias a little
             self._bias[k] = float(np.clip(self._bias[k] + _CAL_GAIN * e, -_CAL_MAX_RAD, _CAL_MAX_RAD))
