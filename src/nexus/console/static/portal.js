@@ -112,8 +112,10 @@ async function loadNights() {
     const td = document.createElement("td");
     const b = document.createElement("button");
     b.type = "button"; b.className = "open-report"; b.textContent = "Report";
-    b.disabled = !["ended", "aborted"].includes(n.state);
-    b.title = b.disabled ? "Ready once the night has ended." : "";
+    // a running night's report is the night so far (GET .../report draws it from the live bed)
+    b.disabled = !["running", "extracting", "ended", "aborted"].includes(n.state);
+    b.title = b.disabled ? "Ready once the night has begun."
+      : ["running", "extracting"].includes(n.state) ? "The night so far: it is still running." : "";
     b.addEventListener("click", () => openReport(n));
     td.appendChild(b); tr.appendChild(td);
     tb.appendChild(tr);
