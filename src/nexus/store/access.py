@@ -69,7 +69,11 @@ def get_user(s: Session, username: str) -> StaffUser:
 
 
 def login(s: Session, username: str, password: str) -> Principal:
-    """Check a password; audited either way. Raises :class:`AccessDenied` on a wrong name or password."""
+    """Check a password in ``s`` (a success is audited). Raises :class:`AccessDenied` on a wrong name or password.
+
+    No lockout, and a refusal leaves nothing once the caller's transaction rolls back: logins from outside go
+    through :func:`nexus.store.staff_login.staff_login` (every attempt audited and committed, the lockout).
+    """
     u = s.scalars(select(StaffUser).where(StaffUser.username == username)).first()
     if u is None or not u.active or not verify_password(u.password_hash, password):
         raise AccessDenied("Wrong username or password (or the account is disabled). Check them and retry.")
