@@ -411,7 +411,9 @@ class CausalPhaseEstimator:
         win = self._ring[s[:, None], cols]
         # the reference phase (:func:`reference_phase`) at the pulse only: the band-passed window times the
         # Hilbert transform's circular kernel centred there (the one output sample of its two FFTs)
-        ref = np.angle(reference_band(win, self.fs) @ self._hilbert_at_pulse)
+        band = reference_band(win, self.fs)
+        w = self._hilbert_at_pulse  # (two real products: a real matrix times a complex vector is not BLAS's)
+        ref = np.arctan2(band @ np.ascontiguousarray(w.imag), band @ np.ascontiguousarray(w.real))
         err = np.angle(np.exp(1j * (ref - tg)))  # > 0: the pulse came after the target
         for k, e in zip(s, err, strict=True):  # in time order, each pulse moves its session's bias a little
             self._bias[k] = float(np.clip(self._bias[k] + _CAL_GAIN * e, -_CAL_MAX_RAD, _CAL_MAX_RAD))
