@@ -19,14 +19,15 @@ from nexus.store.staff_login import STAFF_LOCK, STAFF_LOGIN_ATTEMPTS, StaffLogin
 PASSWORD = "correct horse battery staple"
 
 
-def _post(store, host, password, username="tom"):
-    with TestClient(create_app(None, store), client=(host, 5000)) as c:  # type: ignore[arg-type]
-        return c.post("/api/auth/login", json={"username": username, "password": password})
-
-
 def test_wrong_passwords_lock_one_address_out_of_the_login_not_the_others(store):
     with store.session() as s:
         add_user(s, "tom", "technician", password=PASSWORD)
+    app = create_app(None, store)  # type: ignore[arg-type]
+    hosts = {h: TestClient(app, client=(h, 5000)) for h in ("10.0.0.66", "10.0.0.7")}
+
+    def _post(_, host, password, username="tom"):
+        return hosts[host].post("/api/auth/login", json={"username": username, "password": password})
+
     for _ in range(STAFF_LOGIN_ATTEMPTS - 1):
         assert _post(store, "10.0.0.66", "guess").status_code == 401
     r = _post(store, "10.0.0.66", "guess")
@@ -41,9 +42,12 @@ def test_wrong_passwords_lock_one_address_out_of_the_login_not_the_others(store)
         actions = [(e.action, (e.payload or {}).get("source")) for e in entries(s)]
     assert actions.count(("auth.refused", "10.0.0.66")) == 2 * STAFF_LOGIN_ATTEMPTS + 1  # committed, not rolled back
     assert ("auth.locked", "10.0.0.66") in actions and ("auth.login", "10.0.0.7") in actions
+    with store.session() as s:
+        unlock_staff(s, "tom", actor="ada")  # an admin lifts it ('nexus user unlock')
+    assert _post(store, "10.0.0.66", PASSWORD).status_code == 200
 
 
-def test_the_lock_ends_by_itself_or_by_an_admin_and_a_good_password_resets_the_count(store):
+def test_the_lock_ends_by_itself_and_a_good_password_resets_the_count(store):
     with store.session() as s:
         add_user(s, "tom", "technician", password=PASSWORD)
     for _ in range(STAFF_LOGIN_ATTEMPTS - 1):
@@ -58,12 +62,3 @@ def test_the_lock_ends_by_itself_or_by_an_admin_and_a_good_password_resets_the_c
         staff_login(store, "tom", "guess", source="a")
     later = utcnow() + STAFF_LOCK + timedelta(seconds=1)
     assert staff_login(store, "tom", PASSWORD, source="a", now=later).name == "tom"  # the lock ended
-
-    for _ in range(STAFF_LOGIN_ATTEMPTS):
-        with pytest.raises(AccessDenied):
-            staff_login(store, "tom", "guess", source="b")
-    with pytest.raises(StaffLoginLocked):
-        staff_login(store, "tom", PASSWORD, source="b")
-    with store.session() as s:
-        unlock_staff(s, "tom", actor="ada")
-    assert staff_login(store, "tom", PASSWORD, source="b").name == "tom"
