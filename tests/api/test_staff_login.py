@@ -1,4 +1,7 @@
-"""A staff login's lockout: per (login, source address), short, audited, lifted by an admin (API + store + CLI)."""
+"""A staff login's lockout: per (login, source address), short, audited, lifted by an admin (API + store).
+
+The CLI's `nexus user unlock` is tried in tests/cli/test_cli_unlock.py.
+"""
 
 import warnings
 from datetime import timedelta
