@@ -7,8 +7,9 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from nexus.core.errors import InvalidInputError
 from nexus.dreamscape.schema import Program
-from nexus.guard.consent import command_allowed, plan_night, restrict_program, scopes_from_intake
+from nexus.guard.consent import change_scopes, command_allowed, plan_night, restrict_program, scopes_from_intake
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "dreamscapes"
 NO_STIM = ["recording", "audio", "dream_incubation"]
@@ -109,3 +110,31 @@ def test_restriction_keeps_the_cues_of_the_consented_kind_only():
             for scopes in (NO_INCUB, NO_STIM, ["recording", "audio"], ["recording", "audio", "stimulation",
                                                                         "dream_incubation"])}
     assert list(kept.values()) == [["memory", "memory"], ["incubation"], [], ["memory", "incubation", "memory"]]
+
+
+def test_a_grant_without_its_needs_is_refused_with_the_grant_that_works():
+    with pytest.raises(InvalidInputError, match=r"^Consent 'stimulation' needs 'audio' too: grant them together "
+                                                r"\(--grant audio,stimulation\)\.$"):
+        change_scopes(["recording"], grant=["stimulation"])
+
+
+def test_a_program_whose_only_sound_is_its_wake_is_a_sound_night_with_audio():
+    doc = {"dreamscape": 1, "name": "wake only", "scenes": {}, "rules": {},
+           "wake": {"window": ["06:30", "07:00"], "ramp": {"sound": "birdsong", "from_db": -50, "to_db": -25}}}
+    prog = Program.model_validate(doc)
+    assert plan_night(["recording", "audio"], prog).mode == "stimulation"
+    plan = plan_night(["recording"], prog)
+    assert plan.mode == "record_only" and plan.reasons[0] == "no 'audio' consent: record-only night, no sound at all"
+    assert restrict_program(prog, plan).wake is None
+    rain = {"s": {"layers": [{"sound": "rain", "level_db": -35}]}}
+    no_wake = Program.model_validate({**doc, "wake": None, "scenes": rain, "rules": {"W": "s"}})
+    assert restrict_program(no_wake, plan_night(["recording"], no_wake)).scenes["s"].layers == []  # nothing to drop
+
+
+def test_a_cue_command_is_judged_by_the_kind_of_the_cue_it_names():
+    prog = _cue_program("memory", "incubation")
+    first, second = ({"kind": "cue", "params": {"scene": "n2", "index": i}} for i in (0, 1))
+    assert command_allowed(NO_STIM, first, prog).reason == "memory cue without 'stimulation' consent"
+    assert command_allowed(NO_STIM, second, prog).allowed
+    assert command_allowed(NO_INCUB, first, prog).allowed
+    assert not command_allowed(NO_INCUB, second, prog).allowed
