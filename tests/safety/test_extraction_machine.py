@@ -136,3 +136,31 @@ def test_property_mode_in_force_is_the_safest_ordered_and_stop_happens_once(orde
     m.advance(t + 20.0, DEEP)
     m.advance(t + 40.0, DEEP)
     assert m.phase[0] in (Phase.DONE, Phase.RELEASED)
+
+
+def test_settings_are_checked_by_name():
+    with pytest.raises(InvalidInputError, match=r"^Invalid value for 'n': expected >= 1, got 0\.$"):
+        ExtractionMachine(0)
+    with pytest.raises(InvalidInputError, match="light_p"):
+        ExtractionMachine(2, light_p=1.5)
+    assert ExtractionMachine(2, light_p=1.0).light_p == 1.0
+
+
+def test_outcomes_name_their_bed_and_release_says_what_it_does():
+    m = ExtractionMachine(3)
+    out, _ = m.order(2, "release", 5.0)
+    assert (out.slot, out.t, out.outcome) == (2, 5.0, "started")
+    assert out.reason == "Released to natural sleep: record only, nothing more is played."
+
+
+def test_an_immediate_wake_rises_10_db_to_the_ramps_end_and_a_gentle_one_plays_the_ramp():
+    ramp = WakeRamp("birdsong", -50.0, -25.0, 600.0)
+    m = ExtractionMachine(2)
+    _, actions = m.order(0, "immediate", 1.0, ramp)
+    [wake] = [a for a in actions if a.kind == "wake"]
+    assert wake.params == {"sound": "birdsong", "from_db": -35.0, "to_db": -25.0, "over_s": m.immediate_ramp_s}
+    _, actions = m.order(1, "gentle", 1.0, ramp)
+    assert [a.kind for a in actions] == ["stop"]
+    [wake] = m.advance(2.0, np.vstack([LIGHT, LIGHT]))
+    assert (wake.slot, wake.kind) == (1, "wake")
+    assert wake.params == {"sound": "birdsong", "from_db": -50.0, "to_db": -25.0, "over_s": m.max_ramp_s}
