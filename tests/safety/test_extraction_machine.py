@@ -164,3 +164,13 @@ def test_an_immediate_wake_rises_10_db_to_the_ramps_end_and_a_gentle_one_plays_t
     [wake] = m.advance(2.0, np.vstack([LIGHT, LIGHT]))
     assert (wake.slot, wake.kind) == (1, "wake")
     assert wake.params == {"sound": "birdsong", "from_db": -50.0, "to_db": -25.0, "over_s": m.max_ramp_s}
+
+
+def test_a_gentle_wake_that_waited_in_vain_still_plays_the_gentle_ramp():
+    ramp = WakeRamp("birdsong", -50.0, -25.0, 120.0)
+    m = ExtractionMachine(1)
+    m.order(0, "gentle", 0.0, ramp)
+    assert m.advance(m.max_wait_s - 1.0, DEEP) == []
+    [wake] = m.advance(m.max_wait_s, DEEP)
+    assert wake.params == {"sound": "birdsong", "from_db": -50.0, "to_db": -25.0, "over_s": 120.0}
+    assert wake.reason.startswith("Gentle wake: no light sleep within")
