@@ -4,7 +4,7 @@
 # start it fails the run; as another user the PostgreSQL tests run only when NEXUS_TEST_POSTGRES_URL is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh "live,postgres,cluster,dev"
+NEXUS_SETUP_WARM=0 bash scripts/setup.sh "live,postgres,cluster,dev"  # the suite compiles its kernels itself
 # the console's browser tests drive Debian's chromium (as root it is installed when missing; otherwise they skip)
 if [ "$(id -u)" = 0 ] && [ ! -x /usr/bin/chromium ]; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 \
