@@ -142,3 +142,32 @@ def test_the_thread_checks_on_its_own_and_can_be_started_again(caplog):
     dog2._watched.append(type("W", (), {"bank": Broken(), "seen": np.zeros(1), "since": np.zeros(1)})())
     with caplog.at_level(logging.ERROR, logger="nexus"), dog2:
         assert wait_for(lambda: any("Watchdog check failed: bank gone" in r.getMessage() for r in caplog.records))
+
+
+def test_a_supervisors_lanes_with_a_dreamscape_loop_have_their_banks_watched():
+    from types import SimpleNamespace
+
+    from nexus.facility.closed_loop import dreamscape_loop
+    from nexus.facility.pipeline import Lane
+
+    with_loop = Lane(("EEG C4-M1",), 100.0, 2, analyzers=[dreamscape_loop()])
+    without = Lane(("EMG Chin",), 100.0, 2, analyzers=[dreamscape_loop()])  # no EEG: no loop, no bank
+    dog = Watchdog(1.0, clock=Wall())
+    assert dog.watch_supervisor(SimpleNamespace(lanes=[with_loop, without])) == 1
+    bank = with_loop.analyzer("dreamscape").bank
+    sink = Recording()
+    bank.attach(1, sink)
+    bank.renew([1], 0.0)
+    assert dog.check() == 0  # renewed: the wall-clock lease starts now
+    dog.clock.t += 1.0
+    assert dog.check() == 1 and sink.safe and bank.lapsed.tolist() == [False, True]
+
+
+def test_each_silenced_bed_is_listed_with_its_time_bank_and_slot():
+    wall = Wall()
+    dog = Watchdog(1.0, clock=wall)
+    dog.watch(_bank([Recording()]))
+    dog.watch(_bank([Recording(), None, Recording()]))
+    wall.t += 1.5
+    assert dog.check() == 3
+    assert sorted(dog.silenced) == [(101.5, 0, 0), (101.5, 1, 0), (101.5, 1, 2)]
