@@ -270,6 +270,12 @@ class Supervisor:
                 self.journal.add_session(s, fleet.channels, fleet.fs, sync=False)
             self.journal.flush(force=True)
         lane = self._new_lane(fleet.channels, fleet.fs, len(names))
+        from nexus.sources.synthetic.fleet import SyntheticFleet
+
+        if isinstance(fleet, SyntheticFleet) and self.analyzers:  # sleepers rendered inside the ticks: their
+            from nexus.facility.warmup import warm_up_synthetic  # kernels too are compiled before the first one
+
+            warm_up_synthetic(fleet.fs, fleet.channels, len(names))
         lane.attach(np.arange(len(names)), 0, sessions=names)
         for k, s in enumerate(names):
             given = None if scopes is None else scopes[k]

@@ -46,6 +46,7 @@ class _Lane:
     rows: int
     n_channels: int
     block: FloatArray  # (rows, n_channels, samples) float64, C order, as the lane's stacked block
+    ephys: tuple[int, ...] = ()  # the rows the clean filter takes (EEG, EOG, EMG, ECG), from the channel names
 
     def pieces(self, x: FloatArray | None = None) -> list[FloatArray]:
         """``x`` (default: the block) in consecutive pieces of :data:`PIECE_S` seconds (views)."""
@@ -65,10 +66,15 @@ def _clean_filter(lane: _Lane) -> None:
     c = lane.n_channels
     # the rows a lane filters are a slice of its channels (in place: all of them, one, or a run of
     # them, three memory layouts) or scattered rows (filtered as a copy)
-    for sel in sorted({(0, c), (0, 1), (0, min(2, c))}):
+    sels = {(0, c), (0, 1), (0, min(2, c))}
+    e = lane.ephys
+    if e and e == tuple(range(e[0], e[-1] + 1)):  # the lane's own rows (its row count picks the kernel)
+        sels.add((e[0], e[-1] + 1))
+    for sel in sorted(sels):
         rows = lane.block[:, sel[0] : sel[1]]
         flt = StatefulFilter(sections, rows.shape[:2], init="step")
-        for piece in (lane.block[..., :3], lane.block[..., 3:7]):
+        # live ticks (a few samples) and fast-forward steps (a second): the filter picks its kernel by length
+        for piece in (lane.block[..., :3], lane.block[..., 3:7], lane.block[..., 7 : 7 + round(lane.fs)]):
             view = piece[:, sel[0] : sel[1]]
             flt.step(view, out=view)
     scattered = [0, c - 1] if c > 1 else [0]
@@ -269,6 +275,26 @@ def warm_up(
     return spent
 
 
+def warm_up_synthetic(fs: float, channels: Sequence[str], capacity: int) -> float:
+    """Compile (or load) the synthetic sleepers' renderer for a lane that renders them inside its ticks.
+
+    A facility of synthetic beds (``nexus simulate``, a demonstration ``nexus run``) generates their
+    signals in the loop; like the loop's own kernels, the renderer's must not compile in a tick. Once
+    per layout and process; returns the seconds spent (0 when already done).
+    """
+    fs = check_number("fs", fs, gt=0, unit="Hz")
+    rows = min(int(check_number("capacity", capacity, ge=1)), WARM_ROWS)
+    key = (float(fs), len(channels), rows, False, False, True)
+    with _LOCK:
+        if key in _DONE:
+            return 0.0
+        t0 = time.perf_counter()
+        lane = _Lane(fs, rows, len(channels), np.zeros((rows, len(channels), 1)))
+        _synthetic(lane, channels)
+        _DONE.add(key)
+    return round(time.perf_counter() - t0, 3)
+
+
 _LOCK = threading.Lock()
 _DONE: set[tuple[float, int, int, bool, bool, bool]] = set()
 """Layouts already warmed up in this process (the compiled kernels stay loaded)."""
@@ -279,7 +305,9 @@ def _warm(
 ) -> dict[str, float]:
     rng = np.random.default_rng(0)
     block = rng.normal(0.0, 20.0, (rows, n_channels, round(WARM_S * fs)))
-    lane = _Lane(fs, rows, n_channels, block)
+    from nexus.core.montage import channel_roles
+
+    lane = _Lane(fs, rows, n_channels, block, tuple(channel_roles(channels)["ephys"]))
     wanted = {"filter": True, "staging": staging, "events": events}
     spent: dict[str, float] = {}
     for name, part, step in WARM_STEPS:
