@@ -31,6 +31,7 @@ from nexus.core.clock import Clock, RealClock, ScaledClock
 from nexus.core.errors import StorageError
 from nexus.core.log import logger
 from nexus.facility.floor import BedMap, BedOffer, Floor, make_floor
+from nexus.facility.heap import settle_heap
 from nexus.facility.supervisor import Supervisor
 from nexus.sources.spec import SourceSpec
 from nexus.store.recording import RecordingJournal
@@ -197,6 +198,7 @@ def _loop(sup: Supervisor, floor: Floor | None, seconds: float, tick_s: float, r
 
     take()  # devices there from the start (a replay's files) join before the clock starts
     sup.settle()  # their lanes built and warmed up now; later layouts are built beside the running loop
+    settle_heap()  # no full garbage collection of the set-up's objects inside a tick (see facility/heap.py)
     t_end = clock.now() + seconds
     nxt = clock.now()
     while True:

@@ -261,6 +261,9 @@ class FacilityService:
         # facility that cannot keep up falls behind (status() says by how much) instead of taking the lock for
         # one huge catch-up tick while consoles and extractions wait
         end = self.hours * 3600.0
+        from nexus.facility.heap import settle_heap
+
+        settle_heap()  # no full garbage collection of the set-up's objects inside a tick (see facility/heap.py)
         try:
             while not self._stop.is_set() and self.clock.now() < end - 1e-9:
                 target = min(self.clock.now() + self.tick_s, end)

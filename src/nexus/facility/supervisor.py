@@ -31,6 +31,7 @@ from nexus.core.errors import InvalidInputError, NexusError, NotFoundError, Stat
 from nexus.core.log import logger
 from nexus.dreamscape.schema import Program
 from nexus.facility.analyzers import AnalyzerFactory, default_analyzers
+from nexus.facility.heap import settle_heap
 from nexus.facility.pipeline import Lane, merge_counts
 from nexus.facility.recorder import Recorder
 from nexus.facility.step import StepOutput
@@ -830,21 +831,34 @@ class Supervisor:
 
     def _watch_system(self, lane: Lane, issues: list[Any]) -> None:
         # queue_backlog, late and controller_late from the loop's counters and latency (nexus.monitor.system)
+        raised: dict[str, list[tuple[str, str]]] = {}
         for iss in issues:
             name = lane.sessions[iss.slot]
             rt = self.sessions.get(name) if name is not None else None
-            if rt is not None and rt.state != "ended":
-                self._glitch(rt, self._session_now(rt), iss.kind, iss.message, evidence=iss.evidence)
+            if rt is not None and rt.state != "ended" and self._glitch(
+                    rt, self._session_now(rt), iss.kind, iss.message, evidence=iss.evidence, log=False):
+                raised.setdefault(iss.kind, []).append((rt.session, iss.message))
+        # a late loop is late for every bed of the lane: one log line per kind, not one per bed (a thousand
+        # lines written in a late tick made the next one late too)
+        for kind, beds in raised.items():
+            if len(beds) == 1:
+                logger.warning("Session %s: %s — %s", beds[0][0], kind, beds[0][1])
+            else:
+                logger.warning("%d beds (%s … %s): %s — %s", len(beds), beds[0][0], beds[-1][0], kind, beds[0][1])
 
     def _glitch(self, rt: SessionRuntime, onset: float, kind: str, message: str, *, force: bool = False,
                 channel: str | None = None, duration: float | None = None,
-                evidence: dict[str, Any] | None = None) -> None:
+                evidence: dict[str, Any] | None = None, log: bool = True) -> bool:
+        """Raise a glitch of a session (alarm, journal, listeners); False when it was not raised.
+
+        ``log=False`` leaves the log line to the caller (one line for many beds).
+        """
         # the same kind of glitch is raised at most once a minute per session (the counters keep the rest)
         last = rt.glitch_at.get(kind)
         now = self.clock.now()
         if not force and last is not None and now - last < 60.0:
             rt.suppressed += 1
-            return
+            return False
         rt.glitch_at[kind] = now
         g = Glitch(rt.session, float(onset), kind, message, channel, duration, evidence or {})
         if g.category == "psyche" and rt.scopes is not None and "psyche_monitoring" not in rt.scopes:
@@ -852,15 +866,17 @@ class Supervisor:
             # journaled, stored nor shown (guard.consent: psyche glitches only with 'psyche_monitoring')
             rt.withheld += 1
             logger.info("Session %s: a psyche glitch was withheld (no 'psyche_monitoring' consent).", rt.session)
-            return
+            return False
         self.glitches.append(g)
         self.alarm_book.raise_glitch(g, now)
-        logger.warning("Session %s: %s — %s", rt.session, kind, message)
+        if log:
+            logger.warning("Session %s: %s — %s", rt.session, kind, message)
         rec = g.as_record()
         if self.journal is not None:
             self.journal.write_records([rec])
         for cb in self.listeners:
             cb("glitch", [rec])
+        return True
 
     def _collect(self, lane: Lane, out: StepOutput, rep: TickReport) -> None:
         epochs, events = self.recorder.write(lane, out)
@@ -882,6 +898,7 @@ class Supervisor:
         next one processes everything due); on a :class:`ManualClock` it advances the clock.
         """
         check_number("tick_s", tick_s, gt=0, unit="s")
+        settle_heap()  # no full garbage collection of the set-up's objects inside a tick (see facility/heap.py)
         reports = []
         t_end = self.clock.now() + seconds
         nxt = self.clock.now()

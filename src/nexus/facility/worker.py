@@ -224,6 +224,9 @@ class Worker:
         if self._beater is None:
             self.start()
         end = None if seconds is None else time.monotonic() + float(seconds)
+        from nexus.facility.heap import settle_heap
+
+        settle_heap()  # no full garbage collection of the set-up's objects inside a tick (see facility/heap.py)
         nxt = self.clock.now()
         try:
             while not self._stop.is_set() and (end is None or time.monotonic() < end):
