@@ -163,6 +163,7 @@ class Supervisor:
     ) -> None:
         self.clock = clock
         self.deterministic = isinstance(clock, ManualClock) if deterministic is None else bool(deterministic)
+        self._heap_settled = False  # the first run() settles the heap (callers stepping by hand do it themselves)
         """Lanes collect background work (live staging) on a fixed schedule, so a run repeats exactly (default:
         on a :class:`~nexus.core.clock.ManualClock`). A loop paced in real time by a manual clock (the facility
         service) turns it off: a tick then never waits for the stager, it takes the freshest result."""
@@ -898,7 +899,9 @@ class Supervisor:
         next one processes everything due); on a :class:`ManualClock` it advances the clock.
         """
         check_number("tick_s", tick_s, gt=0, unit="s")
-        settle_heap()  # no full garbage collection of the set-up's objects inside a tick (see facility/heap.py)
+        if not self._heap_settled:  # no full garbage collection of the set-up's objects inside a tick (heap.py)
+            settle_heap()
+            self._heap_settled = True
         reports = []
         t_end = self.clock.now() + seconds
         nxt = self.clock.now()
