@@ -437,7 +437,7 @@ def _hm(seconds: float) -> str:
     """
     if seconds < 600:
         m, s = divmod(math.floor(seconds + 0.5), 60)
-        return f"{m} min {s} s" if m and s else f"{m} min" if m else f"{s} s"
+        return f"{m} min {s} s" if m and s else f"{m} min" if m or not s else f"{s} s"  # nothing: '0 min'
     m = math.floor(seconds / 60 + 0.5)
     return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
 
