@@ -84,6 +84,11 @@ def _outlet_proc(prefix: str, gen: int, seconds: float, cwd: Path) -> Proc:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("NEXUS_TEST_LSL_SOAK") != "1",
+    reason="quarantined (issue 18): in the whole suite, twice in two CI runs, 'nexus record' printed nothing for 120 s "
+    "after SIGINT (not even its SIGINT line) while it passes alone (25 s); run it with NEXUS_TEST_LSL_SOAK=1",
+)
 def test_record_32_lsl_outlets_killed_and_restarted(tmp_path):
     mod = _outlets_module()
     prefix = f"nx{uuid.uuid4().hex[:6]}-"
