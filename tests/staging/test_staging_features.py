@@ -155,6 +155,34 @@ def test_one_pass_resample_bandpass_equals_two_steps(noise, fs):
     np.testing.assert_allclose(fast[1500:-1500], exact[1500:-1500], atol=1e-3 * np.abs(exact).max())
 
 
+def test_one_pass_resample_in_single_precision_stays_within_millionths(noise):
+    # the chunks' FFTs are float32: with a DC offset ten times the signal (which the band-pass
+    # removes) the result still differs from the double-precision two steps by a few millionths
+    # of the input's largest value in the interior, and comes back as float64
+    fs = 256.0
+    n = int(fs * 300)
+    x = np.interp(np.arange(n) / fs, np.arange(noise.shape[1]) / 100.0, noise[0]) + 10 * np.abs(noise[0]).max()
+    fast = F.resample_bandpass(x, fs)
+    exact = F.bandpass(F.resample_to_100(x, fs))
+    assert fast.dtype == np.float64
+    np.testing.assert_allclose(fast[1500:-1500], exact[1500:-1500], atol=1e-5 * np.abs(x).max())
+
+
+def test_robust_scale_without_nan_equals_the_nan_skipping_quantiles():
+    rng = np.random.default_rng(3)
+    x = rng.lognormal(size=(301, 6))
+    x[:, 2] = 4.0  # a constant column: zero spread leaves the centred value
+    with_nan = np.vstack([x, np.full((1, 6), np.nan)])
+    ref = (x - np.nanmedian(x, axis=0)) / np.where(
+        np.ptp(np.nanpercentile(x, [5.0, 95.0], axis=0), axis=0) > 0,
+        np.ptp(np.nanpercentile(x, [5.0, 95.0], axis=0), axis=0),
+        1.0,
+    )
+    np.testing.assert_allclose(F.robust_scale(x), ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(F.robust_scale(with_nan)[:-1], ref, rtol=1e-12, atol=1e-15)
+    assert np.isnan(F.robust_scale(with_nan)[-1]).all()
+
+
 def test_one_pass_resample_is_exact_where_mne_rounds_the_ratio():
     # at 250 Hz MNE's padded FFT length makes its ratio 13107/32768 instead of 0.4 (a ~1-sample
     # shift); the one-pass path keeps the exact ratio

@@ -176,6 +176,12 @@ def resample_bandpass(x: FloatArray, fs: float) -> FloatArray:
     the result equals the two-step computation away from the recording's first and last seconds
     (where the edge padding differs slightly), at a fraction of its cost and memory.
 
+    The chunks' FFTs are single precision (``scipy.fft``; NumPy's float32 FFT is several times
+    slower), 16 chunks at a time: half the time of double precision on an 8-h night. The result
+    (float64) differs from the double-precision computation by a few millionths of the input's
+    largest absolute value (2e-7 of the 8-h benchmark night's, whose hypnogram and probabilities
+    are unchanged); the classifiers read the features as float32 anyway.
+
     Parameters
     ----------
     x : ndarray, shape (..., n_samples)
@@ -188,6 +194,8 @@ def resample_bandpass(x: FloatArray, fs: float) -> FloatArray:
     ndarray, shape (..., round(n_samples · 100 / fs))
     """
     from fractions import Fraction
+
+    from scipy import fft as sfft  # already imported by scipy.integrate (the band weights)
 
     x = np.asarray(x, dtype=np.float64)
     ratio = Fraction(FS / fs).limit_denominator(1000)
@@ -205,20 +213,30 @@ def resample_bandpass(x: FloatArray, fs: float) -> FloatArray:
     n_chunks = -(-n // core_in)
     lead = x.shape[:-1]
     flat = x.reshape(-1, n)
-    padded = np.zeros((flat.shape[0], n_chunks * core_in + 2 * margin_in))
-    padded[:, margin_in : margin_in + n] = flat
-    refl = min(margin_in, n - 1)
-    padded[:, margin_in - refl : margin_in] = 2 * flat[:, :1] - flat[:, refl:0:-1]
-    padded[:, margin_in + n : margin_in + n + refl] = 2 * flat[:, -1:] - flat[:, -2 : -refl - 2 : -1]
-    gain = _chunk_response(l_out) * (l_out / l_in)
+    gain = (_chunk_response(l_out) * (l_out / l_in)).astype(np.float32)
+    n_bins = l_out // 2 + 1
     out = np.empty((flat.shape[0], n_chunks * core_out))
-    for r in range(flat.shape[0]):  # one row (channel) at a time keeps memory at one chunk stack
-        chunks = np.lib.stride_tricks.sliding_window_view(padded[r], l_in)[::core_in][:n_chunks]
-        spec = np.fft.rfft(chunks, axis=-1)[:, : l_out // 2 + 1]
-        spec *= gain
-        y = np.fft.irfft(spec, l_out, axis=-1)
-        out[r].reshape(n_chunks, core_out)[...] = y[:, margin_out : margin_out + core_out]
+    padded = np.empty(n_chunks * core_in + 2 * margin_in, np.float32)
+    refl = min(margin_in, n - 1)
+    for r in range(flat.shape[0]):  # one row (channel) at a time: one padded copy in memory
+        row = flat[r]
+        padded[: margin_in - refl] = 0.0
+        padded[margin_in - refl : margin_in] = 2 * row[:1] - row[refl:0:-1]
+        padded[margin_in : margin_in + n] = row
+        padded[margin_in + n : margin_in + n + refl] = 2 * row[-1:] - row[-2 : -refl - 2 : -1]
+        padded[margin_in + n + refl :] = 0.0
+        chunks = np.lib.stride_tricks.sliding_window_view(padded, l_in)[::core_in][:n_chunks]
+        res = out[r].reshape(n_chunks, core_out)
+        for a in range(0, n_chunks, _FFT_BATCH):
+            spec = sfft.rfft(chunks[a : a + _FFT_BATCH], axis=-1)[:, :n_bins]
+            spec *= gain
+            y = sfft.irfft(spec, l_out, axis=-1)
+            res[a : a + _FFT_BATCH] = y[:, margin_out : margin_out + core_out]
     return np.ascontiguousarray(out[:, :final_len].reshape(*lead, final_len))
+
+
+_FFT_BATCH = 16
+"""Chunks transformed together by :func:`resample_bandpass` (16 × 64 Ki samples: their spectra stay in cache)."""
 
 
 _RESPONSE_CACHE: dict[int, FloatArray] = {}
@@ -319,11 +337,19 @@ def trailing_mean(x: FloatArray, n: int = 4) -> FloatArray:
 
 
 def robust_scale(x: FloatArray) -> FloatArray:
-    """Robust z-score along axis 0: (x − median) / (P95 − P5); a zero spread leaves the centred value."""
-    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
-        med = np.nanmedian(x, axis=0)
-        lo, hi = np.nanpercentile(x, [5.0, 95.0], axis=0)
+    """Robust z-score along axis 0: (x − median) / (P95 − P5); a zero spread leaves the centred value.
+
+    NaN values are skipped. Without any (a night with no artefact epoch), the three quantiles come
+    from one partition per column (``np.percentile``, a fifth of the time of ``np.nanmedian`` and
+    ``np.nanpercentile``; its median equals ``np.median``'s to the last bit or so).
+    """
+    if not np.isnan(x).any():
+        lo, med, hi = np.percentile(x, [5.0, 50.0, 95.0], axis=0)
+    else:
+        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+            med = np.nanmedian(x, axis=0)
+            lo, hi = np.nanpercentile(x, [5.0, 95.0], axis=0)
     scale = hi - lo
     scale = np.where(np.isfinite(scale) & (scale >= 10 * np.finfo(np.float64).eps), scale, 1.0)
     return (x - med) / scale
