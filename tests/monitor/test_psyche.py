@@ -23,12 +23,7 @@ def _night(seconds: float = 420.0, surge_bpm: float = 30.0, resp_rise: float = 1
     n = round(seconds * FS)
     t = np.arange(n) / FS
     level = np.clip(np.minimum(t - on, off - t) / ramp_s, 0.0, 1.0)
-    hr = 60.0 + surge_bpm * level
-    beats_phase = np.cumsum(hr / 60.0 / FS)
-    beat_t = np.searchsorted(beats_phase, np.arange(1, int(beats_phase[-1]))) / FS
-    i = np.clip(np.searchsorted(beat_t, t), 1, beat_t.size - 1)
-    d = np.minimum(np.abs(t - beat_t[i - 1]), np.abs(t - beat_t[i]))
-    ecg = 1000.0 * np.exp(-0.5 * (d / 0.01) ** 2) + rng.normal(0, 5, n)
+    ecg = _ecg(60.0 + surge_bpm * level, rng)
     rr = 14.0 + resp_rise * level
     resp = 200.0 * np.sin(2 * np.pi * np.cumsum(rr / 60.0 / FS))
     x = np.zeros((1, len(CH), n))
@@ -40,6 +35,16 @@ def _night(seconds: float = 420.0, surge_bpm: float = 30.0, resp_rise: float = 1
         m = (t >= k) & (t < k + 2)
         x[0, 6, m] += 150.0 * np.sin(2 * np.pi * 1.5 * (t[m] - k))
     return x
+
+
+def _ecg(hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An ECG (µV) whose R waves follow the heart rate ``hr`` (bpm, one value per sample)."""
+    t = np.arange(hr.size) / FS
+    beats_phase = np.cumsum(hr / 60.0 / FS)
+    beat_t = np.searchsorted(beats_phase, np.arange(1, int(beats_phase[-1]))) / FS
+    i = np.clip(np.searchsorted(beat_t, t), 1, beat_t.size - 1)
+    d = np.minimum(np.abs(t - beat_t[i - 1]), np.abs(t - beat_t[i]))
+    return 1000.0 * np.exp(-0.5 * (d / 0.01) ** 2) + rng.normal(0, 5, hr.size)
 
 
 def _run(x: np.ndarray, stage: int, block_s: float = 0.5, arousals_every_s: float | None = None):
@@ -125,8 +130,28 @@ def test_the_ramp_needs_more_windows_in_light_sleep_than_in_rem():
     x = _night()
     rem = next(g for g in _run(x, stage=4)[0] if g.kind == "distress")
     n2 = next(g for g in _run(x, stage=2)[0] if g.kind == "distress")
-    assert rem.evidence["windows"] == 3 and n2.evidence["windows"] == 5
-    assert n2.evidence["raised_s"] - rem.evidence["raised_s"] == pytest.approx(2.0, abs=0.6)
+    assert rem.evidence["windows"] == 3 and n2.evidence["windows"] == 4
+    assert n2.evidence["raised_s"] - rem.evidence["raised_s"] == pytest.approx(1.0, abs=0.6)
+
+
+def test_a_slow_nightmare_in_light_sleep_is_raised_within_ten_seconds():
+    # the slowest surge the synthetic sleeper makes (20 bpm over 15 s) in N2: 4 climbing windows, not 5 (10 s)
+    for seed in range(2):
+        out, _ = _run(_night(300.0, surge_bpm=20.0, resp_rise=9.0, ramp_s=15.0, seed=seed, off=290.0), stage=2)
+        g = next(g for g in out if g.kind == "distress")
+        assert g.evidence["rule"] == "ramp" and g.evidence["raised_s"] - ON <= 9.5
+
+
+def test_a_rem_arousal_whose_heart_rate_falls_back_is_not_distress():
+    # +11 bpm within a second, a second's plateau, then half of it gone within a second (an arousal's response
+    # peaks and falls back), with a chin-EMG burst: it used to be confirmed on its third climbing window
+    for k, on in enumerate((20.0, 20.25, 20.5, 20.75)):
+        x = _night(60.0, surge_bpm=0.0, resp_rise=3.0, on=on, off=on + 8.0, ramp_s=1.0, seed=1)
+        t = np.arange(x.shape[-1]) / FS
+        hr = np.interp(t, on + np.array([0.0, 1.0, 2.0, 3.0, 8.0, 12.0]), [0.0, 11.0, 11.0, 5.5, 5.5, 0.0])
+        x[0, 4] = _ecg(60.0 + hr, np.random.default_rng(k))
+        out, psy = _run(x, stage=4)
+        assert [g for g in out if g.kind == "distress"] == [] and not any(p for _, p, _ in psy), on
 
 
 def test_a_steep_nightmare_surge_is_found_while_it_builds():
