@@ -71,7 +71,7 @@ def test_every_route_refuses_a_missing_or_wrong_token(facility, token):
 MATRIX = [
     ("GET", "/api/auth/me", EVERYONE),
     ("GET", "/api/beds", STAFF | {"client", "clinician"} | SHARED),  # a client: their own; a clinician: shared
-    ("GET", "/api/facility", STAFF),
+    ("GET", "/api/facility", STAFF | {"clinician"} | SHARED),  # a clinician: the shared clients' beds counted
     ("GET", "/api/sessions", STAFF | {"client", "clinician"} | SHARED),  # a client: their own; a clinician: shared
     ("GET", "/api/sessions/{session}", STAFF | SHARED),
     ("GET", "/api/sessions/{session}/hypnogram", {"technician", "admin"} | SHARED),
@@ -124,6 +124,8 @@ def test_each_role_gets_what_the_policy_allows(facility, role):
     assert facility.get("/api/clients", role="clinician").json() == []  # nobody shares yet
     for path in ("/api/sessions", "/api/beds", "/api/glitches", "/api/programs"):
         assert facility.get(path, role="clinician").json() == [], path
+    st = facility.get("/api/facility", role="clinician").json()
+    assert (st["clients"], st["running"], st["run_id"]) == (0, 0, "t")
     sharing = _bed(facility)["client_id"]
     set_consent(facility.store, SYSTEM, sharing, grant=["clinician_sharing"], revoke=[])
     assert _wrong_answers(facility, "clinician+shared") == []
@@ -131,6 +133,7 @@ def test_each_role_gets_what_the_policy_allows(facility, role):
     bed = _bed(facility)["session"]
     assert [s["id"] for s in facility.get("/api/sessions", role="clinician").json()] == [bed]
     assert [b["session"] for b in facility.get("/api/beds", role="clinician").json()] == [bed]
+    assert [facility.get("/api/facility", role="clinician").json()[k] for k in ("clients", "running")] == [1, 1]
     progs = facility.get("/api/programs", role="clinician").json()
     assert progs and {p["client_id"] for p in progs} == {sharing}
     alarms = [g["id"] for g in facility.get("/api/glitches", role="technician").json() if g["session"] == bed]

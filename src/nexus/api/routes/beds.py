@@ -33,10 +33,20 @@ def allow_floor(principal: Any) -> None:
 
 
 @router.get("/facility")
-def facility(principal: PrincipalDep, service: ServiceDep) -> FacilityStatus:
-    """The facility's clock, beds running, ticks and lag."""
-    allow_floor(principal)
-    return FacilityStatus(**service.status())
+def facility(principal: PrincipalDep, service: ServiceDep, store: StoreDep) -> FacilityStatus:
+    """The facility's clock, beds running, ticks and lag.
+
+    A clinician's ``clients`` and ``running`` count the beds of the clients who share with clinicians only.
+    """
+    shared = shared_clients(store, principal, Action.SESSION_READ)
+    status = service.status()
+    if shared is None:
+        allow_floor(principal)
+    else:
+        keep = set(shared)
+        theirs = [b for b in service.beds() if b["client_id"] in keep]
+        status |= {"clients": len(theirs), "running": sum(b["state"] == "running" for b in theirs)}
+    return FacilityStatus(**status)
 
 
 @router.post("/facility/extract-all")
