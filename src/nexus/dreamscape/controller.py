@@ -29,8 +29,8 @@ its last valid one (the refusal is logged as a decision), so nothing unchecked i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ _WAKE_STABLE_S = 60.0  # light sleep must have lasted this long before a smart w
 _WAKE_LIGHT_P = 0.8  # ... with P(W) + P(N1) + P(N2) at least this high all along
 _WAKE_AFTER_REM_S = 300.0  # light sleep within this long after REM is often a brief interruption of REM ...
 _WAKE_STABLE_AFTER_REM_S = 180.0  # ... so it must last this long
+_CLAS_KEYS = ("target", "min_amp", "rel", "snr", "n3", "max_amp", "down")  # a scene's CLAS settings, per row
 
 NATURAL = Program(dreamscape=1, name="natural night (record only)")
 """The stand-in program of a row without one: no scene, no cue, no stimulation, no wake."""
@@ -126,6 +127,13 @@ class Decision:
 
 def _probs_dict(p: npt.NDArray[np.float64]) -> dict[str, float]:
     return {lab: round(float(v), 3) for lab, v in zip(STAGE_LABELS, p, strict=True)}
+
+
+def _rounded_probs(p: npt.NDArray[np.float64]) -> list[dict[str, float]]:
+    """:func:`_probs_dict` of every row of ``p`` (n, 5), rounded in one pass (the nearest double to the same
+    thousandths, but for values that lie within a rounding error of a half thousandth)."""
+    labels = STAGE_LABELS
+    return [dict(zip(labels, row, strict=True)) for row in np.round(p, 3).tolist()]
 
 
 class Controller:
@@ -199,7 +207,8 @@ class Controller:
         self._clas_cfg: list[Any] = [None] * n
         self._has_cues = np.zeros(n, dtype=bool)
         self._win = np.array([p.wake_window_s() or (np.nan, np.nan) for p in self.programs], dtype=float)
-        self._c = {k: np.full(n, np.nan) for k in ("target", "min_amp", "rel", "snr", "n3", "max_amp", "down")}
+        self._cm = np.full((len(_CLAS_KEYS), n), np.nan)  # one row per setting; self._c names the rows (views)
+        self._c = dict(zip(_CLAS_KEYS, self._cm, strict=True))
         self._band = np.zeros((n, round(_DOWN_WIN_S * self.fs)))  # the last predicted SO-band samples, in µV
         self._hold_until = np.full(n, -np.inf)  # EEG time until which an artefact blocks clicks
         self.scene_since = np.zeros(n)
@@ -265,19 +274,19 @@ class Controller:
         out, self.decisions = self.decisions, []
         return out
 
-    @contextmanager
-    def _isolate(self, s: int, t: float, out: list[Command]) -> Iterator[None]:
-        """Run one row's part of a step; an error there puts that row (only) in the safe state."""
-        try:
-            yield
-        except Exception as exc:  # a fault in one program must not silence the other beds
-            logger.error("Session %d: the controller failed (%s: %s); the bed goes to the safe state.",
-                         s, type(exc).__name__, exc)
-            self.enabled[s] = False
-            self.failed[s] = True
-            self._set_scene(s, SILENCE)
-            self._issue(out, t, s, "silence", {"for_s": None}, {"error": f"{type(exc).__name__}: {exc}"},
-                        "Controller error for this bed: stop at once, safe state.", "controller_error")
+    def _isolate(self, s: int, t: float, out: list[Command]) -> _Isolated:
+        """Run one row's part of a step (``with``); an error there puts that row (only) in the safe state."""
+        return _Isolated(self, s, t, out)
+
+    def _fail_row(self, s: int, t: float, out: list[Command], exc: Exception) -> None:
+        """A fault in one row's program: that row (only) goes to the safe state."""
+        logger.error("Session %d: the controller failed (%s: %s); the bed goes to the safe state.",
+                     s, type(exc).__name__, exc)
+        self.enabled[s] = False
+        self.failed[s] = True
+        self._set_scene(s, SILENCE)
+        self._issue(out, t, s, "silence", {"for_s": None}, {"error": f"{type(exc).__name__}: {exc}"},
+                    "Controller error for this bed: stop at once, safe state.", "controller_error")
 
     def update_program(self, session: int, text: str, *, fmt: str = "yaml", base_dir: Path | None = None,
                        t: float = float("nan")) -> CheckReport:
@@ -316,10 +325,8 @@ class Controller:
         c = None if sc is None else sc.clas
         self._clas_cfg[s] = c
         self._has_cues[s] = bool(sc is not None and sc.cues)
-        vals = (np.radians(c.target_phase_deg), c.min_amplitude_uv, c.relative_amplitude, c.min_snr,
-                c.min_n3_prob, c.max_amplitude_uv, c.min_down_state_uv) if c is not None else (np.nan,) * 7
-        for key, v in zip(("target", "min_amp", "rel", "snr", "n3", "max_amp", "down"), vals, strict=True):
-            self._c[key][s] = v
+        self._cm[:, s] = (math.radians(c.target_phase_deg), c.min_amplitude_uv, c.relative_amplitude, c.min_snr,
+                          c.min_n3_prob, c.max_amplitude_uv, c.min_down_state_uv) if c is not None else np.nan
 
     def _log(self, t: float, s: int, kind: str, cmd: Command | None, inputs: dict[str, Any], reason: str) -> None:
         self.decisions.append(Decision(float(t), int(s), kind, cmd, inputs, reason))
@@ -452,22 +459,23 @@ class Controller:
         blocked |= ~self.enabled  # rows whose program failed above
         st_all = self.stage
         want_all = np.where(st_all >= 0, self._rules[np.arange(n), np.clip(st_all, 0, 4)], SILENCE)
-        for s in np.flatnonzero(~blocked & (want_all != self.scene)):
-            with self._isolate(int(s), t, out):
-                st = int(st_all[s])
-                want = str(want_all[s])
-                prev = self.scene[s]
-                if want == SILENCE:
-                    self._issue(out, t, s, "silence", {"for_s": None, "fade": True},
-                                {"stage": st, "probs": _probs_dict(p[s])},
-                                f"Stage {STAGE_LABELS[st] if st >= 0 else '?'}: rule says silence.", "scene")
-                else:
-                    self._issue(out, t, s, "scene", {"name": want}, {"stage": st, "probs": _probs_dict(p[s]),
-                                                                     "previous": str(prev)},
-                                f"Stage {STAGE_LABELS[st]}: rule plays scene '{want}'.")
-                self._set_scene(s, want)
-                self.scene_since[s] = t
-                self.train_n[s] = 0
+        change = np.flatnonzero(~blocked & (want_all != self.scene))
+        if change.size:  # (a thousand beds may change scene at one stage update: plain Python values, once)
+            rows = zip(change.tolist(), st_all[change].tolist(), want_all[change].tolist(),
+                       self.scene[change].tolist(), _rounded_probs(p[change]), strict=True)
+            for s, st, want, prev, probs in rows:
+                with _Isolated(self, s, t, out):
+                    if want == SILENCE:
+                        self._issue(out, t, s, "silence", {"for_s": None, "fade": True},
+                                    {"stage": st, "probs": probs},
+                                    f"Stage {STAGE_LABELS[st] if st >= 0 else '?'}: rule says silence.", "scene")
+                    else:
+                        self._issue(out, t, s, "scene", {"name": want}, {"stage": st, "probs": probs,
+                                                                         "previous": str(prev)},
+                                    f"Stage {STAGE_LABELS[st]}: rule plays scene '{want}'.")
+                    self._set_scene(s, want)
+                    self.scene_since[s] = t
+                    self.train_n[s] = 0
 
         # 5b: cues
         for s in np.flatnonzero(~blocked & self._has_cues):
@@ -647,3 +655,25 @@ class Controller:
         if self.train_n[s] >= c.clicks:
             self.train_n[s] = 0
             self.next_ok[s] = onset + c.refractory_s
+
+
+class _Isolated:
+    """``with`` block of one row's part of a step: an ``Exception`` there fails that row only (and is swallowed).
+
+    A plain class rather than a generator context manager: it is entered for every scene change, cue and wake
+    of every bed, up to a thousand times in one step.
+    """
+
+    __slots__ = ("ctrl", "out", "s", "t")
+
+    def __init__(self, ctrl: Controller, s: int, t: float, out: list[Command]) -> None:
+        self.ctrl, self.s, self.t, self.out = ctrl, int(s), t, out
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if isinstance(exc, Exception):  # a fault in one program must not silence the other beds
+            self.ctrl._fail_row(self.s, self.t, self.out, exc)
+            return True
+        return False

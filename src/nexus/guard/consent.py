@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from nexus.core.checks import did_you_mean
@@ -277,12 +278,12 @@ def effective_scopes(scopes: Iterable[str]) -> frozenset[Scope]:
 def allowed_under(have: frozenset[Scope], command: Any, program: Program | None = None) -> CommandVerdict:
     """:func:`command_allowed` with the scopes already parsed by :func:`effective_scopes`."""
     kind, params = _kind_params(command)
-    audio = Scope.RECORDING in have and Scope.AUDIO in have
     if kind == "silence":
-        return CommandVerdict(True, "silence is always allowed")
+        return _SILENCE_OK
+    audio, stimulation = _sound_scopes(have)
     if not audio:
         return CommandVerdict(False, f"'{kind}' plays sound and the client has no 'audio' consent")
-    if kind == "click" and Scope.STIMULATION not in have:
+    if kind == "click" and not stimulation:
         return CommandVerdict(False, "CLAS click without 'stimulation' consent")
     if kind == "cue":
         cue_kind = _cue_kind(params, program)
@@ -291,9 +292,23 @@ def allowed_under(have: frozenset[Scope], command: Any, program: Program | None 
         missing = [n.value for n in need if n not in have]
         if missing:
             return CommandVerdict(False, f"{cue_kind or 'unknown'} cue without '{', '.join(missing)}' consent")
-    if kind in ("scene", "protect", "wake", "click", "cue"):
-        return CommandVerdict(True, f"'{kind}' is covered by the client's consent")
+    if kind in _COVERED:
+        return _COVERED[kind]
     return CommandVerdict(False, f"unknown command kind '{kind}': refused until the guard knows it")
+
+
+_SILENCE_OK = CommandVerdict(True, "silence is always allowed")
+_COVERED = {k: CommandVerdict(True, f"'{k}' is covered by the client's consent")
+            for k in ("scene", "protect", "wake", "click", "cue")}
+
+
+@lru_cache(maxsize=1024)
+def _sound_scopes(have: frozenset[Scope]) -> tuple[bool, bool]:
+    """(sound may play: 'recording' and 'audio'; clicks may play: 'stimulation'), for a set of scopes.
+
+    Asked for every command of every bed (an enum's hash is Python code: the answer is kept per set).
+    """
+    return Scope.RECORDING in have and Scope.AUDIO in have, Scope.STIMULATION in have
 
 
 def filter_commands(
