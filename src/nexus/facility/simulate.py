@@ -441,6 +441,31 @@ def _run_parts(
     return [results[k] for k in range(len(parts))]
 
 
+def holds_simulation(folder: str | Path) -> bool:
+    """Whether ``folder`` already holds a simulation (its journal's session list)."""
+    return (Path(folder) / "journal" / "sessions.jsonl").exists()
+
+
+def free_run_folder(out: str | Path) -> Path:
+    """``out``, or, when it already holds a simulation, the first of ``out-2``, ``out-3``, … that is new or empty.
+
+    A simulation is never written over: its journal folders are registered in the facility
+    database with its run, and its sessions' recordings and hypnograms are referenced from there,
+    so replacing them would silently lose recorded nights. A numbered sibling (as build and
+    experiment tools number their run folders) keeps every run in a folder of its own, so that
+    one run's files are never mixed into another's tree. A sibling that exists with other files
+    in it (not a run of this tool) is skipped as well.
+    """
+    root = Path(out)
+    if not holds_simulation(root):
+        return root
+    for k in itertools.count(2):
+        cand = root.with_name(f"{root.name}-{k}")
+        if not cand.exists() or (cand.is_dir() and not any(cand.iterdir())):
+            return cand
+    raise AssertionError("unreachable")  # pragma: no cover - itertools.count never ends
+
+
 def simulate(
     clients: int,
     hours: float,
@@ -533,8 +558,9 @@ def simulate(
     step_s = check_number("step_s", step_s, gt=0, le=tick_s, unit="s")
     workers = int(check_number("workers", workers, ge=1, le=64))
     root = Path(out)
-    if (root / "journal" / "sessions.jsonl").exists():
-        raise InvalidInputError(f"'{root}' already holds a simulation; choose an empty output folder.")
+    if holds_simulation(root):
+        raise InvalidInputError(f"'{root}' already holds a simulation; choose an empty output folder "
+                                "('nexus simulate' picks a new numbered one itself).")
     for folder in (root, *(() if audio is None else (Path(audio),))):
         try:
             folder.mkdir(parents=True, exist_ok=True)

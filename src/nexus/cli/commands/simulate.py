@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -12,7 +13,9 @@ from nexus.facility.workers_auto import BEDS_PER_WORKER, auto_workers
 @click.command()
 @click.option("--clients", type=int, default=10, show_default=True, help="Number of beds (synthetic sleepers).")
 @click.option("--hours", type=float, default=8.0, show_default=True, help="Length of the night in hours.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Output folder. One that already holds a simulation is left as it is: the run goes to the first "
+                   "new (or empty) OUT-2, OUT-3, … beside it, named on standard error and in the summary.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the first sleeper.")
 @click.option("--profile", default="typical_adult", show_default=True,
               help="Sleeper profile for every bed: typical_adult, older_adult, insomniac, nightmare_prone, teen.")
@@ -54,10 +57,15 @@ def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: 
     from functools import partial
 
     from nexus.core.progress import progress_enabled
+    from nexus.facility.simulate import free_run_folder
     from nexus.facility.simulate import simulate as simulate_night
     from nexus.sources.synthetic import get_profile
 
     get_profile(profile)  # unknown profiles fail before anything is written
+    folder = str(free_run_folder(out))
+    if folder != str(Path(out)):  # re-running a command: the earlier run is kept, this one goes beside it
+        click.echo(f"note: '{out}' already holds a simulation (left as it is); this one goes to '{folder}'.", err=True)
+    out = folder
     if workers is None:
         workers = auto_workers(clients)
     program = None
@@ -114,8 +122,6 @@ def simulate(clients: int, hours: float, out: str, seed: int, profile: str, fs: 
 
 def _write_reports(summary) -> int:  # type: ignore[no-untyped-def]
     """The facility's night report and one night report per bed of a finished simulation (HTML)."""
-    from pathlib import Path
-
     from nexus.core.settings import load_settings
     from nexus.reports.document import write_report
     from nexus.reports.facility import build_facility_report, facility_night
