@@ -83,3 +83,44 @@ def test_events_flag_a_hypnogram_that_does_not_cover_the_recording(tmp_path, cap
     err = capsys.readouterr().err
     assert "(3 epochs, 2 min) is shorter than the recording 'SC4001E0-PSG_first5min.edf' (5 min)" in err
     assert not out.exists()
+
+
+def test_events_reads_only_the_channels_its_detectors_use(tmp_path, monkeypatch, capsys):
+    import nexus.formats.edf as edf
+    from nexus.events.run_all import Channels, detect_all
+
+    rng = np.random.default_rng(1)
+    n = int(60 * FS)
+    base = edf.read_edf(_recording(tmp_path / "base.edf"))
+    eeg, ecg = base.channel("EEG C4-M1").data, base.channel("ECG").data
+    sigs = [Signal("EEG C4-M1", eeg, FS), Signal("EEG Fpz-Cz", rng.normal(0, 20, n), FS),
+            Signal("EOG E1-M2", rng.normal(0, 30, n), FS), Signal("EOG E2-M2", rng.normal(0, 30, n), FS),
+            Signal("EMG Chin", rng.normal(0, 5, n), FS), Signal("ECG", ecg, FS),
+            Signal("Resp", rng.normal(0, 1, 1920), 32.0, "au")]
+    rec = write_edf(tmp_path / "night.edf", sigs)
+    real, read = edf.read_edf, []
+
+    def spy(*args, **kwargs):  # the real reader; remembers what it returned
+        out = real(*args, **kwargs)
+        read.append(out.labels)
+        return out
+
+    monkeypatch.setattr(edf, "read_edf", spy)
+    assert main(["events", str(rec), "-o", str(tmp_path / "ev.tsv")]) == 0
+    assert read == [["EEG C4-M1", "EOG E1-M2", "EOG E2-M2", "EMG Chin", "ECG"]]  # not Fpz-Cz, not Resp
+    full = real(rec)  # every channel, as before: the same events
+    ch = Channels(eeg={"EEG C4-M1": (eeg, FS)}, loc=("EOG E1-M2", full.signals[2].data, FS),
+                  roc=("EOG E2-M2", full.signals[3].data, FS), emg=("EMG Chin", full.signals[4].data, FS),
+                  ecg=("ECG", full.channel("ECG").data, FS))
+    expected, _ = detect_all(ch)
+    got = read_events(tmp_path / "ev.tsv")
+    assert len(got) == len(expected) > 0
+    assert got["description"].tolist() == expected["description"].tolist()
+    np.testing.assert_allclose(got["onset"], expected["onset"], atol=1e-3)
+    read.clear()
+    assert main(["events", str(rec), "--only", "spindle", "--channel", "Fpz-Cz", "-o", str(tmp_path / "s.tsv")]) == 0
+    assert read == [["EEG Fpz-Cz"]]
+    read.clear()
+    assert main(["events", str(rec), "--only", "rem", "--only", "heart_rate", "-o", str(tmp_path / "r.tsv")]) == 0
+    assert read == [["EOG E1-M2", "EOG E2-M2", "ECG"]]
+    capsys.readouterr()

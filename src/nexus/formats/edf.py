@@ -105,18 +105,28 @@ class Recording:
 
     def index(self, name: str) -> int:
         """Row index of channel ``name`` (see :meth:`channel` for the matching rules)."""
-        labels = self.labels
-        if name in labels:
-            return labels.index(name)
-        low = [lab.lower() for lab in labels]
-        if name.lower() in low:
-            return low.index(name.lower())
-        bare = [lab.split(" ", 1)[-1].lower() for lab in labels]
-        if name.lower() in bare:
-            return bare.index(name.lower())
-        raise InvalidInputError(
-            f"No channel '{name}' in the recording.{did_you_mean(name, labels)} Channels found: {', '.join(labels)}."
-        )
+        return channel_index(self.labels, name)
+
+
+def channel_index(labels: Sequence[str], name: str) -> int:
+    """Index of channel ``name`` among ``labels``: exact, then case-insensitive, then prefix-free match.
+
+    ``"C4-M1"`` finds ``"EEG C4-M1"``. Raises :class:`InvalidInputError` listing the channels
+    found and the closest name when there is no match (a caller may choose channels by name from
+    the header alone, before reading any samples: ``read_edf(pick=...)``).
+    """
+    labels = list(labels)
+    if name in labels:
+        return labels.index(name)
+    low = [lab.lower() for lab in labels]
+    if name.lower() in low:
+        return low.index(name.lower())
+    bare = [lab.split(" ", 1)[-1].lower() for lab in labels]
+    if name.lower() in bare:
+        return bare.index(name.lower())
+    raise InvalidInputError(
+        f"No channel '{name}' in the recording.{did_you_mean(name, labels)} Channels found: {', '.join(labels)}."
+    )
 
 
 def read_edf(path: str | Path, *, keep: Callable[[str, str], bool] | None = None,
