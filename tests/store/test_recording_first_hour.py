@@ -38,6 +38,29 @@ def test_records_are_strict_json_and_nan_reads_back(tmp_path):
     assert [r["level"] for r in recs if r["kind"] == "glitch"] == [None]
 
 
+def test_numpy_values_big_integers_and_non_ascii_text_read_back_as_written(tmp_path):
+    j = _journal(tmp_path)
+    j.write_records([{"session": "n1-0001", "kind": "decision", "onset": np.float32(1.5), "duration": 0.0,
+                      "inputs": {"stage": np.int64(3), "flags": np.array([True, False]), 7: "int key"},
+                      "reason": "Szene 'Wald': Grüße ✓"},
+                     {"session": "n1-0001", "kind": "decision", "onset": 2.0, "duration": 0.0,
+                      "inputs": {"counter": 2**70, 8: [np.nan]}, "reason": ""}])
+    j.close()
+    first, second = (r for r in recover_journal(tmp_path / "j").records if r["kind"] == "decision")
+    assert first["onset"] == 1.5 and first["reason"] == "Szene 'Wald': Grüße ✓"
+    assert first["inputs"] == {"stage": 3, "flags": [True, False], "7": "int key"}
+    assert second["inputs"] == {"counter": 2**70, "8": [None]}
+
+
+def test_a_journal_from_before_strict_json_with_a_bare_nan_still_reads(tmp_path):
+    j = _journal(tmp_path)
+    j.close()
+    with open(tmp_path / "j" / "records.jsonl", "ab") as f:
+        f.write(b'{"session": "n1-0001", "kind": "glitch", "onset": 2.0, "duration": 0.0, "level": NaN}\n')
+    recs = recover_journal(tmp_path / "j").records
+    assert [math.isnan(r["level"]) for r in recs if r["kind"] == "glitch"] == [True]
+
+
 def test_edf_header_has_the_client_and_the_nights_start(tmp_path):
     lights_out = dt.datetime(2026, 12, 5, 23, 0, 0)
     j = _journal(tmp_path, client="C-0042")

@@ -130,8 +130,10 @@ def _probs_dict(p: npt.NDArray[np.float64]) -> dict[str, float]:
 
 
 def _rounded_probs(p: npt.NDArray[np.float64]) -> list[dict[str, float]]:
-    """:func:`_probs_dict` of every row of ``p`` (n, 5), rounded in one pass (the nearest double to the same
-    thousandths, but for values that lie within a rounding error of a half thousandth)."""
+    """:func:`_probs_dict` of every row of ``p`` (n, 5), rounded in one pass.
+
+    The same thousandths but for values within a rounding error of a half thousandth.
+    """
     labels = STAGE_LABELS
     return [dict(zip(labels, row, strict=True)) for row in np.round(p, 3).tolist()]
 

@@ -40,6 +40,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from nexus.core.errors import InvalidInputError, NotFoundError, StorageError
 from nexus.core.log import logger
@@ -227,10 +228,10 @@ class RecordingJournal:
         A record may group several events of one session: ``onset`` is then a list, and every
         other list of the same length holds one value per event (expanded again on reading).
         """
-        lines = "".join(_json_line(r) for r in records)
+        lines = b"".join([_json_line(r) for r in records])
         if lines:
             try:
-                self._rec_file.write(lines.encode())
+                self._rec_file.write(lines)
             except OSError as exc:
                 raise self._write_error(exc) from None
             self._dirty = True
@@ -313,12 +314,19 @@ def _unit_of(channel: str) -> str:
     return "uV"
 
 
-def _json_line(rec: dict[str, Any]) -> str:
-    """One record as a line of strict JSON: NaN and infinities (e.g. the first R-R interval) become null."""
+def _json_line(rec: dict[str, Any]) -> bytes:
+    """One record as a line of strict UTF-8 JSON: NaN and infinities (e.g. the first R-R interval) become null.
+
+    orjson writes it (a thousand decisions of one stage update are one tick's work: about ten times faster
+    than :func:`json.dumps`); what it cannot write (an integer beyond 64 bits) goes the standard library's way.
+    """
     try:
-        return json.dumps(rec, default=_json_default, allow_nan=False) + "\n"
-    except ValueError:  # rare: only records that hold a non-finite number pay for the walk
-        return json.dumps(_finite(rec), default=_json_default, allow_nan=False) + "\n"
+        return orjson.dumps(rec, default=_json_default, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return (json.dumps(_finite(rec), default=_json_default, allow_nan=False) + "\n").encode()
+
+
+_ORJSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def _finite(o: Any) -> Any:
@@ -351,10 +359,13 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            logger.warning("Skipping a torn line at the end of %s (written during a crash).", path)
-            continue
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            try:  # a journal written before 2026-12 may hold a bare NaN (orjson reads strict JSON only)
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("Skipping a torn line at the end of %s (written during a crash).", path)
+                continue
         out += _expand(rec)
     return out
 
