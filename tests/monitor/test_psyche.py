@@ -194,3 +194,20 @@ def test_arousals_with_small_movements_make_a_storm():
     storm = [g for g in out if g.kind == "arousal_storm"]
     assert storm and storm[0].evidence["arousals"] >= 12
     assert [g for g in out if g.kind == "distress"] == []
+
+
+def test_arousals_sixteen_seconds_apart_make_a_storm():
+    # a 4-s arousal every 16 s (heart rate +14 bpm, a movement): about 10 s of sleep between them, as the AASM
+    # rules allow (at least 10 s). The monitor took a new arousal only 15 s after the last burst: it counted
+    # none after the first and found no storm
+    segs = [_night(60.0, surge_bpm=0.0, resp_rise=0.0, body=False, seed=99)]
+    for k in range(16):
+        s = _night(16.0, surge_bpm=14.0, resp_rise=3.0, on=2.0, off=6.0, ramp_s=1.0, body=False, seed=k)
+        t = np.arange(s.shape[-1]) / FS
+        m = (t >= 2.5) & (t < 4.5)
+        s[0, 6, m] += 60.0 * np.sin(2 * np.pi * 1.5 * (t[m] - 2.5))
+        segs.append(s)
+    out, _ = _run(np.concatenate(segs, axis=-1), stage=2)
+    storm = [g for g in out if g.kind == "arousal_storm"]
+    assert storm and storm[0].evidence["arousals"] == 12
+    assert storm[0].evidence["raised_s"] == pytest.approx(60.0 + 2.0 + 11 * 16.0, abs=4.0)  # at the 12th arousal

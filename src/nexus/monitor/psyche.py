@@ -57,7 +57,10 @@ the caller (e.g. the event detectors) plus the monitor's own: a window with a ch
 (``arousal_emg_ratio`` × its baseline; 0 by default: the EMG is not needed), accelerometer activity
 of ``arousal_move_mg`` or more and the short-window heart rate ``arousal_hr_bpm`` above baseline,
 both within the last ``arousal_move_windows`` s, outside
-distress, at most one per ``arousal_gap_s``. One such burst
+distress, and a new one only after ``arousal_gap_s`` without such a burst (10 s: the AASM scoring
+rules ask for at least 10 s of stable sleep before an arousal; the former 15 s merged arousals of
+a storm that came 12-16 s apart, and each lost one put the storm off by its next arousal, ~30 s).
+One such burst
 with movement across every EEG channel is also what tells an arousal from electrode faults
 (see :mod:`nexus.monitor.live`).
 """
@@ -98,7 +101,7 @@ class PsycheParams:
     arousal_emg_ratio: float = 0.0
     arousal_move_mg: float = 10.0
     arousal_move_windows: int = 3
-    arousal_gap_s: float = 15.0
+    arousal_gap_s: float = 10.0
     storm_count: int = 12
     storm_window_s: int = 600
     wake_grace_s: float = 120.0
