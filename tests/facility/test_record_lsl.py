@@ -84,11 +84,6 @@ def _outlet_proc(prefix: str, gen: int, seconds: float, cwd: Path) -> Proc:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("NEXUS_TEST_LSL_SOAK") != "1",
-    reason="quarantined (issue 18): in the whole suite, twice in two CI runs, 'nexus record' printed nothing for 120 s "
-    "after SIGINT (not even its SIGINT line) while it passes alone (25 s); run it with NEXUS_TEST_LSL_SOAK=1",
-)
 def test_record_32_lsl_outlets_killed_and_restarted(tmp_path):
     mod = _outlets_module()
     prefix = f"nx{uuid.uuid4().hex[:6]}-"
@@ -98,7 +93,7 @@ def test_record_32_lsl_outlets_killed_and_restarted(tmp_path):
     procs = [rec]
     try:
         rec.expect("Recording", 60)
-        a = _outlet_proc(prefix, 0, 5.0, tmp_path)
+        a = _outlet_proc(prefix, 0, 3.0, tmp_path)
         procs.append(a)
         assert a.expect("consumers", 90) == f"consumers {N_BEDS}"  # every bed joined while the night ran
         t_a = float(a.expect("ready", 10).split()[1])
@@ -106,14 +101,16 @@ def test_record_32_lsl_outlets_killed_and_restarted(tmp_path):
         time.sleep(1.0)  # what was sent is delivered; then the amplifiers die without a goodbye
         a.kill()
         time.sleep(3.5)  # longer than the 2-s dropout limit
-        b = _outlet_proc(prefix, 1, 4.0, tmp_path)
+        b = _outlet_proc(prefix, 1, 3.0, tmp_path)
         procs.append(b)
         assert b.expect("consumers", 90) == f"consumers {N_BEDS}"  # every inlet recovered its stream
         t_b = float(b.expect("ready", 10).split()[1])
         n2 = int(b.expect("done", 60).split()[1])
         time.sleep(1.5)
         os.kill(rec.p.pid, signal.SIGINT)  # Ctrl-C: stop early, write everything
-        rec.expect("Recorded 32 bed(s); 0 refused", 120)
+        # at once: no liblsl call runs on the loop's thread, which could hold off the signal handler
+        rec.expect("Stopped early", 5)
+        rec.expect("Recorded 32 bed(s); 0 refused", 60)
         assert rec.p.wait(timeout=30) == 0
     finally:
         for p in procs[::-1]:
@@ -123,7 +120,10 @@ def test_record_32_lsl_outlets_killed_and_restarted(tmp_path):
 
     summary = json.loads((out / "record.json").read_text())
     assert len(summary["beds"]) == N_BEDS and not summary["refused"]
-    gap_expected = round((t_b - (t_a + (n1 - 1) / FS) - 1 / FS) * FS)
+    # the outage in samples, from the outlets' own stamps: the gap is that, rounded, to the sample; only
+    # when it lies within 0.1 sample of a half may the inlets' clock offsets (~0.1 ms of noise on one
+    # host, 0.03 sample) round it the other way
+    gap_exact = (t_b - (t_a + (n1 - 1) / FS) - 1 / FS) * FS
     for bed in summary["beds"]:
         k = int(bed["label"][len(prefix):])
         r = read_edf(bed["edf"])
@@ -137,7 +137,7 @@ def test_record_32_lsl_outlets_killed_and_restarted(tmp_path):
         assert len(gaps) == 1, bed["session"]
         g0, g1 = round(gaps[0].onset * FS), round((gaps[0].onset + gaps[0].duration) * FS)
         assert g0 == n1, bed["session"]  # every sample of the first life, none lost, none doubled
-        assert g1 - g0 == gap_expected, bed["session"]  # the outage, to the sample
+        assert abs(g1 - g0 - gap_exact) < 0.6, (bed["session"], g1 - g0, gap_exact, bed["clock"])  # the outage
         np.testing.assert_allclose(x[:, :n1], sent_a, atol=step, rtol=0)
         np.testing.assert_allclose(x[:, g1:g1 + n2], sent_b, atol=step, rtol=0)
         assert x.shape[1] - (g1 + n2) < FS and np.abs(x[:, g1 + n2:]).max(initial=0) <= step  # the EDF's padding

@@ -164,7 +164,8 @@ class LslFloor(Floor):
         self._told: set[str] = set()
         self._opening: set[str] = set()
         self._lock = threading.Lock()
-        self._pool: Any = None
+        self._slots = threading.BoundedSemaphore(48)  # streams opened side by side at most
+        self._openers: list[threading.Thread] = []
         self.settle_s = forget_after_s + every_s + 1.0
         """How long two streams with one source id must both stay listed before one is refused, in seconds:
         a dead outlet stays in the resolver's list up to ``forget_after_s`` after it died, so a device
@@ -172,15 +173,12 @@ class LslFloor(Floor):
         self._rival_since: dict[str, float] = {}  # uid or key → when a source id was first seen listed twice
 
     def start(self) -> None:
-        """Start the background resolver thread (streams are opened by a few worker threads, side by side)."""
-        from concurrent.futures import ThreadPoolExecutor
-
+        """Start the background resolver thread (streams are opened in threads of their own, 48 at a time)."""
         from nexus.sources.lsl import configure_lsl
 
         configure_lsl()  # before liblsl's first use: it reads its configuration once
         import pylsl  # noqa: F401 - fail here, in one line, when the [live] extra is missing
 
-        self._pool = ThreadPoolExecutor(max_workers=48, thread_name_prefix="nexus-lsl-open")
         self._thread = threading.Thread(target=self._watch, name="nexus-lsl-floor", daemon=True)
         self._thread.start()
 
@@ -228,9 +226,20 @@ class LslFloor(Floor):
             info = next(iter(infos.values()))
             with self._lock:
                 self._opening.add(key)
-            self._pool.submit(self._open, key, info, what)
+            # daemon threads, not a pool: a pool's threads are joined at exit, and liblsl can hold one for ever
+            th = threading.Thread(target=self._open_slot, args=(key, info, what), name="nexus-lsl-open", daemon=True)
+            self._openers = [t for t in self._openers if t.is_alive()] + [th]
+            th.start()
         for k in self._rival_since.keys() - seen:  # the doubt is over (one of them was forgotten)
             del self._rival_since[k]
+
+    def _open_slot(self, key: str, info: Any, what: str) -> None:
+        with self._slots:
+            if self._stop.is_set():
+                with self._lock:
+                    self._opening.discard(key)
+                return
+            self._open(key, info, what)
 
     def _open(self, key: str, info: Any, what: str) -> None:
         from nexus.sources.lsl import LslSource
@@ -252,6 +261,10 @@ class LslFloor(Floor):
                 self._opening.discard(key)
             return
         with self._lock:
+            if self._stop.is_set():  # the run ended while it opened: never a bed
+                self._opening.discard(key)
+                src.close()
+                return
             self.beds[key] = src
             self._uids[key] = info.uid()
             self._opening.discard(key)
@@ -289,13 +302,17 @@ class LslFloor(Floor):
                              "its own source id.")
         return waiting
 
-    def close(self) -> None:
-        """Stop the resolver thread."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the resolver thread and the openers, waiting ``timeout`` s at most for each (liblsl may hang)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5.0)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._thread.join(timeout=timeout)
+        end = time.monotonic() + timeout
+        for th in self._openers:
+            th.join(max(0.0, end - time.monotonic()))
+        left = sum(th.is_alive() for th in self._openers)
+        if left:
+            logger.warning("%d LSL stream(s) still being opened at the end were left behind (held in liblsl).", left)
         for offer in self.poll()[0]:  # opened while the run ended: never joined, released here
             offer.source.close()
 

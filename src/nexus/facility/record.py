@@ -168,6 +168,10 @@ def record(
         _finish_beds(sup, beds)
         sup.close()
         journal.close()
+        if spec.kind == "lsl":  # every inlet closed and destroyed in its reader thread, within a bound
+            from nexus.sources.lsl_reader import wait_readers
+
+            wait_readers(3.0)
     paths = journal.finalize(root, store=None, clients={b.session: b.client for b in beds.values() if b.client})
     for b in beds.values():
         if b.session in paths:

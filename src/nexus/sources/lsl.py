@@ -33,6 +33,7 @@ from nexus.core.log import logger
 from nexus.core.types import Chunk
 from nexus.sources.base import Source
 from nexus.sources.channels import ChannelMap, check_rate, map_channels
+from nexus.sources.lsl_reader import InletReader
 
 #: The liblsl configuration shipped with Nexus (wider PortRange for many outlets on one host).
 LSL_CONFIG = Path(__file__).with_name("lsl_api.cfg")
@@ -109,6 +110,11 @@ class LslSource(Source):
         clear: they follow on without a gap as soon as a later sample is back on time (the push was
         late), and start after a gap when their lead has not shrunk for this long (samples are missing),
         in seconds of the source's clock.
+    confirm_s, confirm_arrivals : float, int
+        Held samples start after their gap sooner than ``settle_s`` when at least ``confirm_arrivals``
+        later pulls brought samples without cutting their lead, over at least ``confirm_s`` seconds of
+        the source's clock: a late push is followed within a push interval by a sample back on time,
+        while after a real loss the stream goes on at the same lead. Silence alone waits ``settle_s``.
     envelope_s : float
         The line follows the earliest stamps of the samples placed over this long (a device whose
         clock drifts against the nominal rate is followed; a stamp can only be late), in seconds.
@@ -126,8 +132,9 @@ class LslSource(Source):
     at most ``jitter_s`` after the line follows on at once, and so does every sample before it
     (whatever their stamps: a push delayed under load, or a backlog pushed in a burst, stamps them
     late or out of order). Samples all stamped further ahead are held; when the earliest of them has
-    stayed ahead for ``settle_s`` (the stream paused or was restarted, or the device lost samples),
-    they start after that whole number of missing samples, which the journal records as a gap. The inlet's clock offset
+    stayed ahead for ``settle_s``, or over ``confirm_arrivals`` later pulls and ``confirm_s`` (the
+    stream paused or was restarted, or the device lost samples), they start after that whole number
+    of missing samples, which the journal records as a gap. The inlet's clock offset
     (:meth:`pylsl.StreamInlet.time_correction`, refreshed every ``offset_every_s``) is added to the
     sender's timestamps; every offset measured is kept in :attr:`offsets`, and :meth:`clock_stats`
     reports the offset drift and the drift of the sender's timestamps against the host's clock.
@@ -150,6 +157,8 @@ class LslSource(Source):
         jump_s: float = 0.5,
         offset_every_s: float = 5.0,
         settle_s: float = 1.0,
+        confirm_s: float = 0.25,
+        confirm_arrivals: int = 4,
         envelope_s: float = 1.0,
     ) -> None:
         if name is None and type is None and info is None:
@@ -166,6 +175,8 @@ class LslSource(Source):
         self.jump_s = check_number("jump_s", jump_s, gt=0, unit="s")
         self.offset_every_s = check_number("offset_every_s", offset_every_s, gt=0, unit="s")
         self.settle_s = check_number("settle_s", settle_s, ge=0, unit="s")
+        self.confirm_s = check_number("confirm_s", confirm_s, ge=0, unit="s")
+        self.confirm_arrivals = int(confirm_arrivals)
         self.envelope_s = check_number("envelope_s", envelope_s, gt=0, unit="s")
         self._given_channels = tuple(channels) if channels else ()
         self.channels = self._given_channels
@@ -173,6 +184,7 @@ class LslSource(Source):
         self.fs = 0.0
         self.source_id = ""
         self._inlet: Any = None
+        self._reader: InletReader | None = None
         self._t_first: float | None = None
         self._t_last = -np.inf  # last stamp received (after re-anchoring), s
         self._line = 0.0  # the line's offset: the sample at _pos is due at _t_first + _pos / fs + _line, s
@@ -181,12 +193,12 @@ class LslSource(Source):
         self._held_n = 0
         self._lead: float | None = None  # earliest lead of the held samples over the line, s
         self._lead_at = 0.0  # clock time that lead was last cut by more than a sample
+        self._lead_seen = 0  # pulls with samples since then that left the lead as it was
         self._pos = 0  # session sample index of the next sample placed
         self._seq = 0
         self._last_data_at: float | None = None
         self._pending: deque[Chunk] = deque()
         self._jump = 0.0  # total re-anchoring of the sender's clock (sum of the jumps), s
-        self._offset_at = -np.inf
         self.backwards = 0
         """Samples stamped more than ``jitter_s`` before their place by count (kept, in order)."""
         self.offset_s = 0.0
@@ -260,17 +272,24 @@ class LslSource(Source):
         self.mapping, self.channels = mapping, mapping.names
         self.fs = float(fs)
         self.source_id = str(info.source_id())
-        self._inlet = inlet
-        self._refresh_offset(pylsl.local_clock())
-
-    def _refresh_offset(self, host: float) -> None:
+        host = pylsl.local_clock()
         try:
-            self.offset_s = float(self._inlet.time_correction(timeout=1.0))
-        except Exception as exc:  # the sender may be gone for a moment; keep the last offset
+            self._note_offset(host, float(inlet.time_correction(timeout=1.0)))
+        except Exception as exc:  # the sender may be gone for a moment: measured again by the reader
             logger.debug("LSL time correction failed for %s: %s", self.session, exc)
-            return
-        self._offset_at = host
-        self.offsets.append((host, self.offset_s, self._pos / self.fs if self.fs else 0.0))
+            host = -np.inf
+        self._inlet = inlet
+        self._reader = InletReader(inlet, self.session, max_samples=self.max_samples,
+                                   offset_every_s=self.offset_every_s, offset_at=host)
+
+    def _note_offset(self, host: float, offset: float) -> None:
+        self.offset_s = offset
+        self.offsets.append((host, offset, self._pos / self.fs if self.fs else 0.0))
+
+    @property
+    def held(self) -> int:
+        """Samples pulled and held until the stream's timing tells whether a gap comes before them."""
+        return self._held_n
 
     @property
     def silent_s(self) -> float:
@@ -290,18 +309,27 @@ class LslSource(Source):
             return self._pending.popleft()
         if self._inlet is None:
             self.open()
-        data, stamps = self._inlet.pull_chunk(timeout=0.0, max_samples=self.max_samples, as_numpy=True)
-        if stamps is None or len(stamps) == 0:
-            if self._held_n:
-                self._settle()
-            return self._pending.popleft() if self._pending else None
-        import pylsl
+        if not self._take() and self._held_n:  # nothing new: held samples may have waited long enough
+            self._settle()
+        return self._pending.popleft() if self._pending else None
 
-        host = pylsl.local_clock()
-        if host - self._offset_at >= self.offset_every_s:
-            self._refresh_offset(host)
-        t = np.asarray(stamps, dtype=np.float64) + (self.offset_s + self._jump)
-        block = np.asarray(data, dtype=np.float64).T.copy()  # (channels, samples), C order, a copy we own
+    def _take(self) -> bool:
+        """Place what the reader queued (samples, offsets; a failed pull is raised); True when samples came."""
+        assert self._reader is not None
+        got = False
+        for item in self._reader.take():
+            if item[0] == "data":
+                self._arrived(item[1], item[2], item[3])
+                got = True
+            elif item[0] == "offset":
+                self._note_offset(item[1], item[2])
+            else:
+                raise item[1]
+        return got
+
+    def _arrived(self, block: npt.NDArray[np.float64], stamps: npt.NDArray[np.float64], host: float) -> None:
+        """Hold one pulled block (channels x samples, the stream's units) with its stamps; place what can be."""
+        t = stamps + (self.offset_s + self._jump)
         fs = self.fs
         started = self._t_first is not None
         if started and t[-1] < self._t_last - self.jump_s:  # the whole chunk lies in the past: the clock went back
@@ -332,23 +360,28 @@ class LslSource(Source):
         self._t_last = float(t[-1])
         self._last_data_at = self.clock.now()
         self._track_lag(host, host - float(t[-1]))
-        self._settle()
-        return self._pending.popleft() if self._pending else None
+        self._settle(arrived=True)
 
     def flush(self) -> list[Chunk]:
         """Every sample pulled and not handed out yet, placed now (the source is about to close).
 
-        Held samples are all stamped ahead of their place by count; with no later sample to tell, they
-        start after the gap their earliest stamp says. Nothing new is pulled from the stream.
+        What the reader has pulled is taken first. Held samples are all stamped ahead of their place by
+        count; with no later sample to tell, they start after the gap their earliest stamp says. Nothing
+        new is pulled from the stream.
         """
+        if self._reader is not None:
+            self._take()
         if self._held_n:
             self._settle(force=True)
         out = list(self._pending)
         self._pending.clear()
         return out
 
-    def _settle(self, force: bool = False) -> None:
-        """Place the held samples that can be placed (see the class notes); vectorised over them."""
+    def _settle(self, force: bool = False, arrived: bool = False) -> None:
+        """Place the held samples that can be placed (see the class notes); vectorised over them.
+
+        ``force``: place them all now (the source closes); ``arrived``: called for a pull that brought samples.
+        """
         fs, t0 = self.fs, self._t_first
         assert t0 is not None  # samples are held only after the first one came
         while self._held_n:
@@ -359,13 +392,19 @@ class LslSource(Source):
             k = int(np.searchsorted(lead, self.jitter_s, side="right"))
             if k:  # up to the last sample back on time, all follow on: none of them can be after a gap
                 self._place(k, r[:k])
+                self._lead = None  # samples still held after them are judged from now on
                 continue
             # every held sample is ahead: samples are missing, or the push was late (its lead shrinks soon)
             now = self.clock.now()
             best = float(lead[0])
             if self._lead is None or best < self._lead - 1.0 / fs:
-                self._lead, self._lead_at = best, now
-            if not force and now - self._lead_at < self.settle_s and self._held_n < 60 * fs:
+                self._lead, self._lead_at, self._lead_seen = best, now, 0
+            elif arrived:  # more samples came and the lead held: the stream goes on after a loss
+                self._lead_seen += 1
+                arrived = False
+            waited = now - self._lead_at
+            clear = waited >= self.settle_s or (self._lead_seen >= self.confirm_arrivals and waited >= self.confirm_s)
+            if not force and not clear and self._held_n < 60 * fs:
                 return
             gap = round(best * fs)
             if gap:
@@ -448,12 +487,18 @@ class LslSource(Source):
         return res
 
     def close(self) -> None:
-        """Close the inlet (safe to call twice)."""
-        if self._inlet is not None:
-            try:
-                self._inlet.close_stream()
-            finally:
-                self._inlet = None
+        """Close the inlet (safe to call twice); never blocks.
+
+        The reader thread closes and destroys the inlet (see :mod:`nexus.sources.lsl_reader`);
+        samples it pulled and :meth:`flush` did not take are not recorded (the source is closed).
+        """
+        reader, self._reader = self._reader, None
+        inlet, self._inlet = self._inlet, None
+        if reader is not None:
+            reader.stop()
+        elif inlet is not None:  # opened by hand, never read: closed here
+            inlet.close_stream()
+        del inlet
 
 
 def _slope_ppm(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], min_span_s: float) -> float | None:
