@@ -1,4 +1,5 @@
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,22 @@ def test_render_a_short_night(capsys, tmp_path):
     assert fs == 48000 and audio.size == 120 * 48000
     assert np.max(np.abs(audio)) <= 10 ** (-20 / 20) + 1e-4
     assert main(["dreamscape", "render", PROGRAM, "--hypno", str(hyp), "-o", str(out), "--start-min", "9"]) == 2
+
+
+def test_render_to_stdout_in_a_pipe_and_not_to_a_terminal(capsysbinary, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_hypnogram("h.tsv", np.array([0, 0, 1, 2], dtype=np.int8))
+    args = ["dreamscape", "render", PROGRAM, "--hypno", "h.tsv", "--minutes", "0.5"]
+    assert main([*args, "-o", "night.wav"]) == 0
+    capsysbinary.readouterr()
+    assert main([*args, "-o", "-"]) == 0  # standard output is not a terminal under pytest, as in a pipe
+    cap = capsysbinary.readouterr()
+    assert cap.out.startswith(b"RIFF") and cap.out == (tmp_path / "night.wav").read_bytes()
+    assert b"Wrote standard output: 0.5 min at 48 kHz" in cap.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.tsv", "night.wav"]  # no file named '-'
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main([*args, "-o", "-"]) == 2
+    assert b"Not writing the WAV file (binary) to a terminal" in capsysbinary.readouterr().err
 
 
 @pytest.fixture

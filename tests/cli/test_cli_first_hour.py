@@ -1,5 +1,6 @@
 """What a new user meets in the first hour: names listed in --help, examples that work, '-' as stdout."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,12 +60,28 @@ def test_synth_truth_to_stdout(tmp_path, monkeypatch, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["n.edf"]
 
 
-def test_synth_refuses_edf_to_stdout_and_two_stdouts(tmp_path, monkeypatch, capsys):
+def test_synth_edf_to_stdout_in_a_pipe_not_a_terminal_and_one_stdout(tmp_path, monkeypatch, capsysbinary):
     monkeypatch.chdir(tmp_path)
-    assert main(["synth", "--hours", "0.1", "-o", "-"]) == 2
-    assert "Cannot write the EDF file to standard output ('-'); give a file name." in capsys.readouterr().err
+    # standard output is not a terminal under pytest, as in 'nexus synth -o - | ...'
+    assert main(["synth", "--hours", "0.1", "--fs", "100", "-o", "-", "--truth", "h.tsv"]) == 0
+    cap = capsysbinary.readouterr()
+    assert b"EDF+ on standard output: 0.1 h" in cap.err and sorted(p.name for p in tmp_path.iterdir()) == ["h.tsv"]
+    assert main(["synth", "--hours", "0.1", "--fs", "100", "-o", "n.edf"]) == 0
+    capsysbinary.readouterr()
+    assert cap.out.startswith(b"0       ") and cap.out == (tmp_path / "n.edf").read_bytes()  # the same EDF+ bytes
+    for p in tmp_path.iterdir():
+        p.unlink()
+    with monkeypatch.context() as m:  # a terminal: refused before the night is generated
+        m.setattr(sys.stdout, "isatty", lambda: True)
+        assert main(["synth", "--hours", "0.1", "-o", "-"]) == 2
+    assert capsysbinary.readouterr().err.decode().strip() == (
+        "Error: Not writing the EDF file (binary) to a terminal: redirect standard output (-o - > night.edf, or a "
+        "pipe), or give a file name (-o night.edf).")
     assert main(["synth", "--hours", "0.1", "-o", "n.edf", "--truth", "-", "--events", "-"]) == 2
-    assert "Only one of --truth and --events" in capsys.readouterr().err
+    assert b"Only one of --truth and --events can go to standard output ('-'); give the other a file name." in \
+        capsysbinary.readouterr().err
+    assert main(["synth", "--hours", "0.1", "-o", "-", "--truth", "-", "--events", "-"]) == 2
+    assert b"Only one of -o, --truth and --events" in capsysbinary.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,4 +1,5 @@
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -72,13 +73,17 @@ def test_stage_output_format_follows_the_extension(tmp_path, capsys, name, fmt):
     ("args", "match"),
     [(["-o", "h.foo"], "Cannot tell the hypnogram format of 'h.foo'"),
      (["-o", "h.edf", "--format", "tsv"], "Format 'tsv' does not fit 'h.edf'"),
-     (["-o", "-", "--format", "edf"], "Cannot write an EDF\\+ hypnogram to standard output")],
-    ids=["unknown-extension", "format-against-extension", "edf-to-stdout"],
+     (["-o", "-", "--format", "edf", "--tty"], "Not writing the EDF\\+ hypnogram \\(binary\\) to a terminal: "
+                                               "redirect standard output \\(-o - > hypno.edf, or a pipe\\)")],
+    ids=["unknown-extension", "format-against-extension", "edf-to-a-terminal"],
 )
 def test_stage_refuses_a_format_it_cannot_write_before_staging(tmp_path, monkeypatch, capsys, args, match):
     import re
 
     monkeypatch.chdir(tmp_path)
+    if "--tty" in args:  # standard output is a terminal
+        args = [a for a in args if a != "--tty"]
+        monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert main(["stage", str(PSG), *args]) == 2
     err = capsys.readouterr().err
     assert re.search(match, err) and len(err.strip().splitlines()) == 1
@@ -94,3 +99,14 @@ def test_stage_prints_the_hypnogram_to_stdout(tmp_path, monkeypatch, capsys, arg
     assert lines[0].split("\t")[:3] == ["onset", "duration", "stage"] and len(lines) == 11
     assert "10 epochs staged" in cap.err  # the summary does not corrupt the TSV
     assert list(tmp_path.iterdir()) == []  # no file named '-'
+
+
+def test_stage_writes_an_edf_hypnogram_to_stdout_in_a_pipe(tmp_path, monkeypatch, capsysbinary):
+    # standard output is not a terminal under pytest, as in 'nexus stage night.edf -o - --format edf | ...'
+    monkeypatch.chdir(tmp_path)
+    assert main(["stage", str(PSG), "-o", "-", "--format", "edf"]) == 0
+    cap = capsysbinary.readouterr()
+    assert b"10 epochs staged" in cap.err and list(tmp_path.iterdir()) == []  # no file named '-'
+    assert main(["stage", str(PSG), "-o", "h.edf"]) == 0
+    capsysbinary.readouterr()
+    assert cap.out.startswith(b"0       ") and cap.out == (tmp_path / "h.edf").read_bytes()  # the same EDF+ bytes

@@ -154,7 +154,8 @@ def format_for_path(path: str | Path, fmt: str | None = None) -> str:
     Parameters
     ----------
     path : path-like
-        The output file; ``-`` (standard output) takes any text format, ``tsv`` by default.
+        The output file; ``-`` (standard output) takes any format, ``tsv`` by default (``edf`` is binary:
+        the caller writes its bytes, :func:`format_hypnogram`, to ``sys.stdout.buffer``).
     fmt : str, optional
         One of :data:`FORMATS`.
 
@@ -168,8 +169,6 @@ def format_for_path(path: str | Path, fmt: str | None = None) -> str:
         check_option("hypnogram format", fmt, FORMATS)
     name = str(path)
     if name == "-":
-        if fmt == "edf":
-            raise InvalidInputError("Cannot write an EDF+ hypnogram to standard output; give a file name (-o h.edf).")
         return fmt or "tsv"
     suffix = Path(name).suffix.lower()
     known = ", ".join(f"{ext} ({'/'.join(f)})" for ext, f in EXTENSIONS.items())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -134,7 +135,8 @@ def curate(intake: str, output: str) -> None:
 @dreamscape.command()
 @click.argument("program", type=click.Path(dir_okay=False))
 @click.option("--hypno", required=True, type=click.Path(dir_okay=False), help="Hypnogram (any supported format).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output WAV file (48 kHz).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Output WAV file (48 kHz; '-': standard output, into a pipe or a file, not a terminal).")
 @click.option("--edf", type=click.Path(dir_okay=False), help="The night's EEG, to place CLAS clicks on its phase.")
 @click.option("--channel", help="EEG channel of --edf (default: the first EEG channel).")
 @click.option("--start-min", default=0.0, show_default=True, type=click.FloatRange(0), help="Render from here.")
@@ -143,6 +145,7 @@ def render(program: str, hypno: str, output: str, edf: str | None, channel: str 
            minutes: float | None) -> None:
     """Render what PROGRAM would play over the night of HYPNO into a WAV file, for offline listening."""
     from nexus.core.checks import check_writable_path
+    from nexus.core.stdout import stdout_file
     from nexus.dreamscape.renderer import Renderer
     from nexus.facility.replay import hypnogram_night
     from nexus.formats.hypnogram import read_hypnogram
@@ -150,7 +153,13 @@ def render(program: str, hypno: str, output: str, edf: str | None, channel: str 
     from nexus.sinks.wav import WavSink
 
     prog = load_program(program)
-    check_writable_path(output, "WAV file")
+    to_stdout = output == "-"
+    if to_stdout:
+        from nexus.core.stdout import check_binary_stdout
+
+        check_binary_stdout("WAV file", "night.wav")
+    else:
+        check_writable_path(output, "WAV file")
     hyp = read_hypnogram(hypno)
     eeg = fs = None
     if edf:
@@ -164,12 +173,16 @@ def render(program: str, hypno: str, output: str, edf: str | None, channel: str 
 
         raise InvalidInputError(f"Nothing to render: --start-min {start_min:g} is past the night's end "
                                 f"({night_s / 60:g} min).")
-    with WavSink(output, ceiling_dbfs=prog.limits.max_level_db) as sink:
-        stats = Renderer(prog, base_dir=Path(program).parent).render(commands, sink, duration, start_s=start)
+    with contextlib.ExitStack() as stack:
+        # to standard output: the WAV (its header completed at the end) goes out once rendered
+        target = stack.enter_context(stdout_file(".wav")) if to_stdout else Path(output)
+        with WavSink(target, ceiling_dbfs=prog.limits.max_level_db) as sink:
+            stats = Renderer(prog, base_dir=Path(program).parent).render(commands, sink, duration, start_s=start)
     clicks = int(stats.pop("clicks"))
     note = "" if edf else " (no EEG given: CLAS clicks need --edf)"
-    click.echo(f"Wrote {output}: {duration / 60:.1f} min at 48 kHz, {clicks} clicks{note}, "
-               f"{int(stats.pop('cues'))} cues; " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in stats.items()))
+    click.echo(f"Wrote {'standard output' if to_stdout else output}: {duration / 60:.1f} min at 48 kHz, {clicks} "
+               f"clicks{note}, {int(stats.pop('cues'))} cues; "
+               + ", ".join(f"{k} {v / 60:.1f} min" for k, v in stats.items()), err=to_stdout)
 
 
 def _eeg_signal(edf: str, channel: str | None):  # type: ignore[no-untyped-def]

@@ -9,7 +9,8 @@ import click
 @click.argument("recording", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
               help="Hypnogram file; its extension picks the format: .tsv, .csv, .edf (EDF+ annotations), .xml (NSRR), "
-                   ".txt (YASA ints). '-' or no -o: TSV on standard output.")
+                   ".txt (YASA ints). '-' or no -o: TSV on standard output (--format picks another; EDF+ only into "
+                   "a pipe or a file).")
 @click.option("--live", is_flag=True, help="Causal staging: each epoch sees only data up to its end.")
 @click.option("--eeg", help="EEG channel (default: C4-M1, C3-M2, … or the first EEG).")
 @click.option("--eog", help="EOG channel (default: E1-M2, LOC, … if present).")
@@ -48,6 +49,10 @@ def stage(
 
     to_stdout = output in (None, "-")
     fmt = format_for_path(output or "-", fmt)  # before staging: a wrong extension costs nothing
+    if to_stdout and fmt == "edf":
+        from nexus.core.stdout import check_binary_stdout
+
+        check_binary_stdout("EDF+ hypnogram", "hypno.edf")
     if not to_stdout:
         from nexus.core.checks import check_writable_path
 
@@ -83,9 +88,10 @@ def stage(
         from nexus.staging.offline import stage_offline
 
         result = stage_offline(signals, fs, age=age, male=male)
-    if to_stdout:
-        # every format but EDF+ (refused above) is text
-        click.echo(format_hypnogram(result.stages, result.epoch_s, result.probabilities, fmt=fmt).decode(), nl=False)
+    if to_stdout:  # as bytes: EDF+ is binary, and the text formats are written as they are in a file
+        from nexus.core.stdout import write_stdout_bytes
+
+        write_stdout_bytes(format_hypnogram(result.stages, result.epoch_s, result.probabilities, fmt=fmt))
     else:
         write_hypnogram(str(output), result.stages, result.epoch_s, result.probabilities, fmt=fmt)
     used = ", ".join(f"{k.upper()}={v}" for k, v in chosen.items())
