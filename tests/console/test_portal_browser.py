@@ -57,6 +57,7 @@ def test_a_client_sees_their_night_writes_the_journal_changes_consent_exports_an
     expect(rows).to_have_count(1)  # their own night only, of six beds
     expect(rows.first).to_have_attribute("data-session", mine["session"])
     expect(rows.first).to_have_attribute("data-state", "running")
+    expect(page.locator("#dependency")).to_contain_text("1 night so far")  # tonight's, running
 
     # the night report (so far) opens in the page
     alerts: list[str] = []

@@ -185,6 +185,15 @@ def test_client_view_has_dependency_and_natural_night(store, world):
     assert view["dependency"]["nights"] == 1 and view["dependency"]["stimulated_nights"] == 1
     assert view["natural_night_tonight"]["due"] is False
     assert view["consent"] == ["recording", "audio", "stimulation"]
+    assert view["natural_night_tonight"]["reason"].startswith("1 night so far")
+    with store.session() as s:  # tonight's natural night under way: counted, and what tonight is
+        night = NightSession(client_id=world["client"], bed="B1", mode=SessionMode.RECORD_ONLY)
+        s.add(night)
+        s.flush()
+        night.transition_to("calibrating")
+        night.transition_to("running")
+    tonight = client_view(store, _me(world), "C-7")["natural_night_tonight"]
+    assert tonight == {"due": True, "reason": "under way; 2 nights so far, tonight's included"}
 
 
 def test_psyche_data_only_with_consent(store, world):

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from nexus.core.checks import plural
 from nexus.core.errors import InvalidInputError, StateError
 from nexus.core.lifecycle import SessionState
 from nexus.guard.chain import canonical_ts
@@ -37,6 +38,7 @@ from nexus.store.models import (
     DreamscapeProgram,
     JournalEntry,
     NightSession,
+    SessionMode,
     utcnow,
 )
 
@@ -150,6 +152,11 @@ def client_view(store: Store, principal: Principal, client: str) -> dict[str, An
         nights = client_nights(s, cid)
         scopes = list(c.consent_scopes or [])
         due, why = natural_night_due(nights, opt_out=Scope.OPT_OUT_NATURAL_NIGHTS.value in scopes)
+        tonight = s.scalars(select(NightSession).where(NightSession.client_id == cid,
+                                                       NightSession.state.in_(ACTIVE))).first()
+        if tonight is not None:  # under way: tonight is what it was started as, and it is one of the nights
+            due = tonight.mode is SessionMode.RECORD_ONLY
+            why = f"under way; {plural(len(nights) + 1, 'night')} so far, tonight's included"
         return {
             "id": c.id, "code": c.code, "erased_at": c.erased_at.isoformat() if c.erased_at else None,
             "consent": scopes,
