@@ -1,8 +1,11 @@
 """Shared fixtures: an isolated database per test (SQLite always, PostgreSQL when configured)."""
 
 import os
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +17,27 @@ PG_URL = os.environ.get("NEXUS_TEST_POSTGRES_URL")
 def data_dir() -> Path:
     """The folder of small real recordings and hypnograms kept in the repo (tests/data)."""
     return DATA
+
+
+def _wait_until(cond: Callable[[], Any], timeout_s: float, what: str = "the condition", every_s: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(every_s)
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., Any]:
+    """``wait_until(cond, timeout_s, what, every_s=0.05)``: poll ``cond`` every ``every_s`` seconds until it returns
+    something true and return that; fail the test (naming ``what``) when ``timeout_s`` seconds pass first.
+
+    Tests wait on a condition with it, never on a fixed sleep (tests has no package to import a helper from).
+    """
+    return _wait_until
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,10 @@
 """A facility of a few synthetic beds on a manual clock, its app, and a token per role."""
 
+import shutil
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,7 @@ from nexus.store.access import add_user, issue_token
 
 PASSWORD = "correct horse battery staple"
 BEDS = 4
+REPLAY_EDF = "SC4001E0-PSG_first5min.edf"
 
 
 @dataclass
@@ -63,3 +67,18 @@ def facility(store, tmp_path):
     with TestClient(create_app(service, store)) as client:
         yield Facility(service, client, tokens, store)
     service.stop()
+
+
+@pytest.fixture
+def replay_nights(tmp_path: Path, data_dir: Path) -> Callable[..., Path]:
+    """``replay_nights("ward-a", "ward-b")``: a folder ``nights`` in the test's folder with one copy of the real
+    5-min Sleep-EDF excerpt per name (``ward-a.edf``, ...), for ``nexus run --source replay:`` beds."""
+
+    def make(*names: str) -> Path:
+        nights = tmp_path / "nights"
+        nights.mkdir(exist_ok=True)
+        for name in names:
+            shutil.copy(data_dir / "sleep-edf" / REPLAY_EDF, nights / f"{name}.edf")
+        return nights
+
+    return make

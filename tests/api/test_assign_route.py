@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -18,10 +16,8 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.mark.slow
-def test_a_technician_assigns_a_running_unassigned_bed(store, tmp_path, data_dir):
-    nights = tmp_path / "nights"
-    nights.mkdir()
-    shutil.copy(data_dir / "sleep-edf" / "SC4001E0-PSG_first5min.edf", nights / "amp3.edf")
+def test_a_technician_assigns_a_running_unassigned_bed(store, tmp_path, replay_nights):
+    nights = replay_nights("amp3")
     with store.session() as s:
         s.add(Client(code="C-9", consent_scopes=["recording"]))
         s.add(Client(code="C-0", consent_scopes=["research"]))  # never consented to recording

@@ -7,7 +7,6 @@ its client on the consoles and runs under the client's consent from then on.
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
@@ -17,15 +16,11 @@ from nexus.facility.floor_service import FloorService, wait_for_beds
 from nexus.sources.spec import parse_source
 from nexus.store.models import Client
 
-EDF = "SC4001E0-PSG_first5min.edf"
-
 
 @pytest.mark.slow
-def test_nexus_assign_on_the_command_line_reaches_the_running_service(store, db_url, tmp_path, data_dir,
+def test_nexus_assign_on_the_command_line_reaches_the_running_service(store, db_url, tmp_path, replay_nights,
                                                                       monkeypatch, capsys):
-    nights = tmp_path / "nights"
-    nights.mkdir()
-    shutil.copy(data_dir / "sleep-edf" / EDF, nights / "ward-c.edf")
+    nights = replay_nights("ward-c")
     with store.session() as s:
         s.add(Client(code="C-9", consent_scopes=["recording", "psyche_monitoring"]))
     service = FloorService(store, source=parse_source(f"replay:{nights}:speed=10"), data_dir=tmp_path / "d",

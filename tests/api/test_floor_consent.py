@@ -8,9 +8,6 @@ beds record on.
 
 from __future__ import annotations
 
-import shutil
-import time
-
 import pytest
 from sqlalchemy import select
 
@@ -23,24 +20,10 @@ from nexus.sources.spec import parse_source
 from nexus.store.clients import set_consent
 from nexus.store.models import Client, DecisionRow, NightSession
 
-EDF = "SC4001E0-PSG_first5min.edf"
-
-
-def _wait(cond, timeout: float = 20.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
-
 
 @pytest.mark.slow
-def test_real_beds_follow_their_clients_consent(store, tmp_path, data_dir):
-    nights = tmp_path / "nights"
-    nights.mkdir()
-    for name in ("ward-a", "ward-b"):
-        shutil.copy(data_dir / "sleep-edf" / EDF, nights / f"{name}.edf")
+def test_real_beds_follow_their_clients_consent(store, tmp_path, replay_nights, wait_until):
+    nights = replay_nights("ward-a", "ward-b")
     with store.session() as s:
         s.add(Client(code="C-7", consent_scopes=["recording", "psyche_monitoring"]))
         s.add(Client(code="C-8", consent_scopes=["recording"]))
@@ -57,15 +40,16 @@ def test_real_beds_follow_their_clients_consent(store, tmp_path, data_dir):
         assert beds["ward-b"]["unassigned"] and not beds["ward-a"]["unassigned"]
         assert "psyche_monitoring" in service.sup.sessions[a].scopes
         set_consent(store, SYSTEM, "C-7", revoke=["psyche_monitoring"])
-        assert _wait(lambda: "psyche_monitoring" not in service.sup.sessions[a].scopes)  # at its next step
+        wait_until(lambda: "psyche_monitoring" not in service.sup.sessions[a].scopes, 20.0,
+                   "the scope taken back at its next step")
         client_id = assign_bed(store, b, "C-8")  # the technician gives ward-b to its client (as the API does)
         service.assigned(b, "C-8", client_id)
-        assert _wait(lambda: service.bed(b)["t_s"] > 20.0)
+        wait_until(lambda: service.bed(b)["t_s"] > 20.0, 20.0, "20 s of ward-b")
         set_consent(store, SYSTEM, "C-8", revoke=["recording"])
-        assert _wait(lambda: service.bed(b)["state"] == "ended")  # the night of ward-b ends at once
+        wait_until(lambda: service.bed(b)["state"] == "ended", 20.0, "ward-b to end at once")
         assert service.bed(a)["state"] == "running"  # ward-a records on
         t_a = service.bed(a)["t_s"]
-        assert _wait(lambda: service.bed(a)["t_s"] > t_a + 10.0)
+        wait_until(lambda: service.bed(a)["t_s"] > t_a + 10.0, 20.0, "10 s more of ward-a")
     finally:
         service.stop()
     with store.session() as s:

@@ -62,17 +62,8 @@ class Amp(threading.Thread):
             time.sleep(0.02)
 
 
-def _wait(cond, timeout: float = 30.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.mark.slow
-def test_a_bed_waiting_for_its_lane_is_shown_and_extracted(store, tmp_path):
+def test_a_bed_waiting_for_its_lane_is_shown_and_extracted(store, tmp_path, wait_until):
     from nexus.sources.lsl import configure_lsl
 
     configure_lsl()
@@ -100,7 +91,7 @@ def test_a_bed_waiting_for_its_lane_is_shown_and_extracted(store, tmp_path):
             assert all(b["joining"] and b["state"] == "running" and b["unassigned"] for b in beds.values()), beds
             assert sorted(service.status()["joining"]) == sorted(b["session"] for b in beds.values())
             out, stay, cli = beds["out"]["session"], beds["stay"]["session"], beds["cli"]["session"]
-            assert _wait(lambda: service.bed(out)["t_s"] > 1.0)  # it records while it waits
+            wait_until(lambda: service.bed(out)["t_s"] > 1.0, 30.0, "the waiting bed to record while it waits")
             r = client.post(f"/api/sessions/{out}/extract", params={"mode": "immediate"}, headers=auth)
             assert r.status_code == 200, r.text
             assert r.json()["extraction"]["safe"]  # nothing plays at a bed without its lane: safe at once
@@ -108,17 +99,18 @@ def test_a_bed_waiting_for_its_lane_is_shown_and_extracted(store, tmp_path):
             assert r.status_code == 200 and r.json()["state"] == "running" and r.json()["joining"], r.text
             orders, ok = wait_orders(store, submit_orders(store, cli, "gentle"), until="done")  # 'nexus extract'
             assert ok and orders[0]["status"] == "done", orders  # safe at once, and ended
-            assert _wait(lambda: service.bed(out)["state"] == "ended")  # the service ends it on its next tick
-            assert _wait(lambda: service.bed(cli)["state"] == "ended")
+            # the service ends it on its next tick
+            wait_until(lambda: service.bed(out)["state"] == "ended", 30.0, "the extracted bed to end")
+            wait_until(lambda: service.bed(cli)["state"] == "ended", 30.0, "the bed of the order to end")
             sent_out = amps["out"].sent
             again = client.post(f"/api/sessions/{out}/extract", params={"mode": "gentle"}, headers=auth)
             assert again.status_code == 409, again.text
             assert service.bed(stay)["joining"]
             gate.set()  # the builder is free: the lane is built, the released bed joins it, the extracted one never
-            assert _wait(lambda: not service.bed(stay)["joining"])
+            wait_until(lambda: not service.bed(stay)["joining"], 30.0, "the released bed to join")
             assert out not in service.sup.sessions and cli not in service.sup.sessions and stay in service.sup.sessions
             assert service.sup.sessions[stay].started
-            assert _wait(lambda: amps["stay"].sent == len(amps["stay"].x), 20.0)
+            wait_until(lambda: amps["stay"].sent == len(amps["stay"].x), 20.0, "the amplifier to send all")
             time.sleep(1.0)  # the last chunks' delay
     finally:
         gate.set()

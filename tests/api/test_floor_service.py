@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import numpy as np
@@ -22,11 +21,8 @@ EDF = "SC4001E0-PSG_first5min.edf"
 
 
 @pytest.mark.slow
-def test_replayed_beds_run_through_the_service_and_show_on_the_api(store, tmp_path, data_dir):
-    nights = tmp_path / "nights"
-    nights.mkdir()
-    for name in ("ward-a", "ward-b"):
-        shutil.copy(data_dir / "sleep-edf" / EDF, nights / f"{name}.edf")
+def test_replayed_beds_run_through_the_service_and_show_on_the_api(store, tmp_path, data_dir, replay_nights):
+    nights = replay_nights("ward-a", "ward-b")
     (nights / "notes.edf").write_bytes(b"not an EDF file at all")  # refused in one line; the others run
     with store.session() as s:
         s.add(Client(code="C-7", consent_scopes=["recording"]))

@@ -39,16 +39,6 @@ def _status(env):
     return json.loads(r.stdout)
 
 
-def _wait(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def _spans(data: Path, beds):
     """Per bed: (worker, first s, last s) of every worker's part, from the journals."""
     out = {b: [] for b in beds}
@@ -65,9 +55,13 @@ def _spans(data: Path, beds):
     return out, records
 
 
-def test_kill_9_a_worker_and_the_others_take_its_beds_over_with_nothing_lost(pg_env, tmp_path):
+def test_kill_9_a_worker_and_the_others_take_its_beds_over_with_nothing_lost(pg_env, tmp_path, wait_until):
     env = pg_env
     assert _nexus(env, "db", "upgrade").returncode == 0
+
+    def poll(cond, timeout, what):  # each poll runs 'nexus worker status' in a new process: twice a second
+        return wait_until(cond, timeout, what, every_s=0.5)
+
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(k):
@@ -77,14 +71,14 @@ def test_kill_9_a_worker_and_the_others_take_its_beds_over_with_nothing_lost(pg_
 
     try:
         start(0)  # the first compiles the kernels once; the others load them from the cache
-        _wait(lambda: sum(w["alive"] for w in _status(env)["workers"]) == 1, 600, "the first worker")
+        poll(lambda: sum(w["alive"] for w in _status(env)["workers"]) == 1, 600, "the first worker")
         start(1)
         start(2)
-        _wait(lambda: sum(w["alive"] for w in _status(env)["workers"]) == 3, 600, "three workers")
+        poll(lambda: sum(w["alive"] for w in _status(env)["workers"]) == 3, 600, "three workers")
         r = _nexus(env, "worker", "open", "--clients", "6", "--hours", "1", "--run", "kt")
         assert r.returncode == 0, r.stderr
         beds = [f"kt-{k:04d}" for k in range(1, 7)]
-        st = _wait(lambda: (lambda s: s if all(b["worker"] for b in s["beds"]) else None)(_status(env)), 120,
+        st = poll(lambda: (lambda s: s if all(b["worker"] for b in s["beds"]) else None)(_status(env)), 120,
                    "every bed claimed")
         owners = Counter(b["worker"] for b in st["beds"])
         assert max(owners.values()) <= 3, st  # an even share, not every bed on the first worker
@@ -95,7 +89,7 @@ def test_kill_9_a_worker_and_the_others_take_its_beds_over_with_nothing_lost(pg_
         killed_at = time.time()
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
-        st = _wait(lambda: (lambda s: s if all(b["worker"] not in (None, dead) for b in s["beds"]) else None)(
+        st = poll(lambda: (lambda s: s if all(b["worker"] not in (None, dead) for b in s["beds"]) else None)(
             _status(env)), 120, "the dead worker's beds taken over")
         taken_s = time.time() - killed_at
         assert [w["alive"] for w in st["workers"] if w["worker"] == dead] == [False]
@@ -103,7 +97,7 @@ def test_kill_9_a_worker_and_the_others_take_its_beds_over_with_nothing_lost(pg_
         time.sleep(3.0)  # the new workers record a while
         r = _nexus(env, "extract", "--all", "--mode", "immediate", "--json")  # extraction across workers
         assert r.returncode == 0, r.stdout + r.stderr
-        _wait(lambda: all(b["state"] == "ended" for b in _status(env)["beds"]), 120, "every bed ended")
+        poll(lambda: all(b["state"] == "ended" for b in _status(env)["beds"]), 120, "every bed ended")
         for p in procs:
             if p is not victim:
                 p.send_signal(signal.SIGTERM)

@@ -46,15 +46,6 @@ def _rows(store, names):
         return {n: (r.state, r.end_reason, r.facility_run_id) for n in names if (r := s.get(NightSession, n))}
 
 
-def _wait(cond, timeout_s):
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_an_order_in_the_database_reaches_the_service_and_the_bed_ends_with_its_rows(store, tmp_path):
     svc = FacilityService(store, clients=3, clock=ManualClock(), data_dir=tmp_path, events=False, run_id="o")
     svc.start()
@@ -89,34 +80,34 @@ def test_an_order_in_the_database_reaches_the_service_and_the_bed_ends_with_its_
     assert {r[0] for r in _rows(store, names).values()} == {SessionState.ENDED}
 
 
-def test_cli_extract_all_reaches_a_running_service_and_reports_each_bed(store, tmp_path, capsys):
+def test_cli_extract_all_reaches_a_running_service_and_reports_each_bed(store, tmp_path, capsys, wait_until):
     svc = FacilityService(store, clients=3, speed=20.0, hours=1.0, data_dir=tmp_path, events=False, run_id="c")
     svc.start(background=True)
     try:
-        assert _wait(lambda: svc.clock.now() >= 35.0, 120.0)
+        wait_until(lambda: svc.clock.now() >= 35.0, 120.0, "35 s of the night")
         rc = main(["extract", "--all", "--mode", "immediate", "--until", "done", "--timeout", "120"])
         out = capsys.readouterr().out
         assert rc == 0, out
         names = [b["session"] for b in svc.beds()]
         for n in names:
             assert f"{n}: safe " in out and "ended" in out
-        assert _wait(lambda: all(b["state"] == "ended" for b in svc.beds()), 30.0)
+        wait_until(lambda: all(b["state"] == "ended" for b in svc.beds()), 30.0, "every bed ended")
         assert {r[0] for r in _rows(store, names).values()} == {SessionState.ENDED}
     finally:
         svc.stop()
 
 
-def test_the_watchdog_silences_the_service_beds_when_its_loop_stalls(store, tmp_path):
+def test_the_watchdog_silences_the_service_beds_when_its_loop_stalls(store, tmp_path, wait_until):
     svc = FacilityService(store, clients=3, speed=1.0, data_dir=tmp_path, events=False, run_id="w")
     svc.start(background=True)
     try:
         played = [b["session"] for b in svc.beds() if not b["natural"]]
         assert played and svc.watchdog is not None
-        assert _wait(lambda: all(svc.bed(n)["lease"] == "held" for n in played), 60.0)
+        wait_until(lambda: all(svc.bed(n)["lease"] == "held" for n in played), 60.0, "every lease held")
         svc._lock.acquire()  # the loop's next tick waits on it: the loop has stalled
         try:
             stalled = time.monotonic()
-            assert _wait(lambda: len(svc.watchdog.silenced) >= len(played), LEASE_S + 5.0)
+            wait_until(lambda: len(svc.watchdog.silenced) >= len(played), LEASE_S + 5.0, "the beds silenced")
             took = time.monotonic() - stalled
             banks = {rt.lane.analyzer("dreamscape").bank for rt in svc.sup.sessions.values()}
             [bank] = banks
@@ -126,7 +117,7 @@ def test_the_watchdog_silences_the_service_beds_when_its_loop_stalls(store, tmp_
             svc._lock.release()
         assert took <= LEASE_S + 1.0
         # the loop comes back: it renews the leases and the beds follow their programs again
-        assert _wait(lambda: not bank.lapsed[slots].any(), 10.0)
+        wait_until(lambda: not bank.lapsed[slots].any(), 10.0, "the leases renewed")
         assert all(b["state"] == "running" for b in svc.beds())
     finally:
         svc.stop()
@@ -146,14 +137,14 @@ time.sleep(600)
 
 
 @pytest.mark.slow
-def test_a_service_killed_with_kill_9_is_recovered_when_the_facility_starts_again(store, tmp_path, url):
+def test_a_service_killed_with_kill_9_is_recovered_when_the_facility_starts_again(store, tmp_path, url, wait_until):
     env = {**os.environ, "NEXUS_DATABASE_URL": url}
     log = tmp_path / "service.out"
     with open(log, "wb") as fh:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen([sys.executable, "-c", SERVICE, str(tmp_path)], env=env, stdout=fh,
                                 stderr=subprocess.STDOUT)
     try:
-        assert _wait(lambda: b"ready" in log.read_bytes() or proc.poll() is not None, 240.0)
+        wait_until(lambda: b"ready" in log.read_bytes() or proc.poll() is not None, 240.0, "the service to start")
         assert proc.poll() is None, log.read_text()
         time.sleep(1.0)
     finally:
