@@ -209,6 +209,7 @@ class Controller:
         self._clas_cfg: list[Any] = [None] * n
         self._has_cues = np.zeros(n, dtype=bool)
         self._win = np.array([p.wake_window_s() or (np.nan, np.nan) for p in self.programs], dtype=float)
+        self._pulses: list[tuple[int, float, float]] = []  # clicks of this step: (row, EEG time in s, target rad)
         self._cm = np.full((len(_CLAS_KEYS), n), np.nan)  # one row per setting; self._c names the rows (views)
         self._c = dict(zip(_CLAS_KEYS, self._cm, strict=True))
         self._band = np.zeros((n, round(_DOWN_WIN_S * self.fs)))  # the last predicted SO-band samples, in µV
@@ -596,6 +597,10 @@ class Controller:
             phase_at = float(track.phase[s, i]) if ahead_onset is None else float(self._c["target"][s])
             self._consider_click(s, onset, self._clas_cfg[s], phase_at, float(track.amp[s, i]),
                                  p[s], out, gates, eeg_at)
+        if self._pulses:  # the estimator learns each sleeper's phase bias from where the clicks land
+            sessions, at, target = zip(*self._pulses, strict=True)
+            self.phase.note_pulses(sessions, at, target)
+            self._pulses.clear()
 
     def _ahead_crossings(self, track: Any, rows: npt.NDArray[np.intp], m: int, t_samples: npt.NDArray[np.float64]
                          ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
@@ -649,8 +654,8 @@ class Controller:
         else:
             self._log(onset, s, "sham_click", None, inputs, "Sham night: a click would have been given here.")
         self._stim_times[s].append(onset)
-        if eeg_at is not None:  # the estimator learns this sleeper's phase bias from where the click lands
-            self.phase.note_pulses([s], [eeg_at], self._c["target"][s])
+        if eeg_at is not None:  # noted for the estimator at the end of the step (one call for every click)
+            self._pulses.append((s, eeg_at, float(self._c["target"][s])))
         self.clicks_total[s] += 1
         self.last_click[s] = onset
         self.train_n[s] += 1

@@ -92,17 +92,32 @@ def reference_phase(x: npt.ArrayLike, fs: float, band: tuple[float, float] = SO_
     """
     _check_fs_band(fs, band)
     a, squeeze = _as_2d(x)
-    sos = signal.butter(order, band, btype="bandpass", fs=fs, output="sos")
+    sos = _band_sos(order, float(band[0]), float(band[1]), float(fs))
     y = signal.sosfiltfilt(sos, a, axis=-1)
     ph = np.angle(signal.hilbert(y, axis=-1))
     return ph[0] if squeeze else ph
+
+
+def _band_sos(order: int, lo_hz: float, hi_hz: float, fs: float) -> Array:
+    """The Butterworth band-pass of the reference phase, designed once per setting.
+
+    The live calibration asks for it at every tick with a pulse due: designing it anew cost more than filtering.
+    """
+    return _designed_band_sos(order, lo_hz, hi_hz, fs).copy()  # (scipy's sosfilt wants a writable array)
+
+
+@functools.lru_cache(maxsize=32)
+def _designed_band_sos(order: int, lo_hz: float, hi_hz: float, fs: float) -> Array:
+    sos = signal.butter(order, (lo_hz, hi_hz), btype="bandpass", fs=fs, output="sos")
+    sos.setflags(write=False)
+    return sos
 
 
 def reference_band(x: npt.ArrayLike, fs: float, band: tuple[float, float] = SO_BAND_HZ, order: int = 2) -> Array:
     """The zero-phase band-passed signal used by :func:`reference_phase`, in µV (same shape as ``x``)."""
     _check_fs_band(fs, band)
     a, squeeze = _as_2d(x)
-    sos = signal.butter(order, band, btype="bandpass", fs=fs, output="sos")
+    sos = _band_sos(order, float(band[0]), float(band[1]), float(fs))
     y = signal.sosfiltfilt(sos, a, axis=-1)
     return y[0] if squeeze else y
 
