@@ -65,3 +65,25 @@ def test_the_lock_ends_by_itself_and_a_good_password_resets_the_count(store):
         staff_login(store, "tom", "guess", source="a")
     later = utcnow() + STAFF_LOCK + timedelta(seconds=1)
     assert staff_login(store, "tom", PASSWORD, source="a", now=later).name == "tom"  # the lock ended
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_locked_and_elsewhere_the_header_is_ignored(store):
+    with store.session() as s:
+        add_user(s, "tom", "technician", password=PASSWORD)
+    app = create_app(None, store, trusted_proxies=["10.0.0.1", "10.9.0.0/16"])  # type: ignore[arg-type]
+    proxy, stranger = (TestClient(app, client=(h, 5000)) for h in ("10.0.0.1", "10.0.0.66"))
+
+    def _post(via, forwarded_for, password):
+        return via.post("/api/auth/login", json={"username": "tom", "password": password},
+                        headers={"X-Forwarded-For": forwarded_for})
+
+    codes = [_post(proxy, "203.0.113.9", "guess").status_code for _ in range(STAFF_LOGIN_ATTEMPTS)]
+    assert codes == [401] * (STAFF_LOGIN_ATTEMPTS - 1) + [429]  # that client, behind the proxy, is locked
+    # another client behind the same proxy (through a second trusted hop) is not
+    assert _post(proxy, "198.51.100.7, 10.9.0.2", PASSWORD).status_code == 200
+    assert _post(stranger, "203.0.113.9", "guess").status_code == 401  # not a proxy: its own address counts
+    with store.session() as s:
+        sources = [(e.action, (e.payload or {}).get("source")) for e in entries(s)]
+    assert ("auth.locked", "203.0.113.9") in sources and ("auth.login", "198.51.100.7") in sources
+    assert ("auth.refused", "10.0.0.66") in sources
+    assert not any(src == "10.0.0.1" for _, src in sources)  # the proxy itself is never taken for the client

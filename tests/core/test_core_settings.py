@@ -14,8 +14,10 @@ def test_default_database_is_sqlite_in_data_dir():
 def test_environment_variables_are_read(monkeypatch):
     monkeypatch.setenv("NEXUS_DATABASE_URL", "postgresql://u:p@localhost/db")
     monkeypatch.setenv("NEXUS_PORT", "9000")
+    monkeypatch.setenv("NEXUS_TRUSTED_PROXIES", " 10.0.0.1, 192.168.0.0/16,")
     s = load_settings()
     assert s.port == 9000
+    assert s.proxies == ["10.0.0.1", "192.168.0.0/16"]
     assert parse_database_url(s.resolved_database_url).drivername == "postgresql+psycopg"
 
 
@@ -25,8 +27,9 @@ def test_environment_variables_are_read(monkeypatch):
         ({"NEXUS_PORT": "70000"}, "NEXUS_PORT"),
         ({"NEXUS_ENVIRONMENT": "staging"}, "NEXUS_ENVIRONMENT"),
         ({"NEXUS_ENVIRONMENT": "production"}, "NEXUS_SECRET_KEY"),
+        ({"NEXUS_TRUSTED_PROXIES": "10.0.0.1,proxy.local"}, "NEXUS_TRUSTED_PROXIES: .*'proxy.local' is not an IP"),
     ],
-    ids=["port-range", "unknown-environment", "unsafe-secret-in-production"],
+    ids=["port-range", "unknown-environment", "unsafe-secret-in-production", "proxy-not-an-address"],
 )
 def test_invalid_settings_name_the_variable(monkeypatch, env, match):
     for k, v in env.items():

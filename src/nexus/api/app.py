@@ -8,6 +8,7 @@ like the console, the docs load nothing from elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from nexus import __version__
 from nexus.api import errors
@@ -46,8 +48,14 @@ def console_dir() -> Path:
     return Path(str(files("nexus.console") / "static"))
 
 
-def create_app(service: FacilityService, store: Store) -> FastAPI:
-    """The Nexus web app for ``service`` (a started :class:`FacilityService`) and its ``store``."""
+def create_app(service: FacilityService, store: Store, *, trusted_proxies: Sequence[str] = ()) -> FastAPI:
+    """The Nexus web app for ``service`` (a started :class:`FacilityService`) and its ``store``.
+
+    ``trusted_proxies`` (addresses or networks, ``NEXUS_TRUSTED_PROXIES``): a request from one of them is taken
+    to come from the address its ``X-Forwarded-For`` names (the last one that is not itself a trusted proxy), so
+    that the staff login's lockout and the audit see each client behind a reverse proxy; from anywhere else
+    the header is ignored (anyone can send it).
+    """
     app: FastAPI = FastAPIOffline(
         title="Bedtime Nexus", version=__version__, static_url=DOCS_ASSETS,
         description="The facility's REST API and live floor feed. Every route but /api/health and the logins "
@@ -71,6 +79,8 @@ def create_app(service: FacilityService, store: Store) -> FastAPI:
             response.headers["Content-Security-Policy"] = DOCS_CSP
         return response
 
+    if trusted_proxies:  # uvicorn's own middleware (nexus.api.server turns off uvicorn's default trust)
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(trusted_proxies))
     app.include_router(health.router)
     for r in (auth, beds, sessions, assign, clients, client_rights, programs, glitches, floor):
         app.include_router(r.router, responses=GUARDED)

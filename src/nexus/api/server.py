@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import select
 
@@ -53,16 +53,22 @@ def check_port(host: str, port: int) -> None:
 
 
 def serve(service: FacilityService, store: Store, *, host: str, port: int,
-          on_ready: Callable[[], None] | None = None) -> None:
-    """Run the API and console on ``host:port`` until Ctrl-C or SIGTERM; stop the facility after (main thread)."""
+          on_ready: Callable[[], None] | None = None, trusted_proxies: Sequence[str] = ()) -> None:
+    """Run the API and console on ``host:port`` until Ctrl-C or SIGTERM; stop the facility after (main thread).
+
+    ``trusted_proxies``: reverse proxies whose ``X-Forwarded-For`` is believed (see :func:`create_app`).
+    """
     import uvicorn
 
     from nexus.api.app import create_app
 
-    app = create_app(service, store)
+    app = create_app(service, store, trusted_proxies=trusted_proxies)
     if on_ready is not None:
         on_ready()
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (its default), so any
+    # local program could pick the address a login is locked by; the app trusts NEXUS_TRUSTED_PROXIES only
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                                           proxy_headers=False))
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again: turn that into an exception
     # here, so that the facility is stopped (sessions ended, journal flushed) instead of the process just dying
     previous = signal.signal(signal.SIGTERM, _interrupted)

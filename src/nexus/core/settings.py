@@ -11,14 +11,17 @@ NEXUS_DATABASE_URL    any SQLAlchemy URL; default ``sqlite:///<NEXUS_DATA_DIR>/n
 NEXUS_ENVIRONMENT     ``development`` (default), ``test`` or ``production``
 NEXUS_SECRET_KEY      signs console sessions; must be set to a strong value in production
 NEXUS_HOST, NEXUS_PORT  where ``nexus run`` listens (default 127.0.0.1:8000)
+NEXUS_TRUSTED_PROXIES reverse proxies whose ``X-Forwarded-For`` names the client (addresses or networks, comma-
+                      separated, e.g. ``127.0.0.1,10.0.0.0/8``); default none: the connection's own address counts
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nexus.core.errors import ConfigError
@@ -39,6 +42,25 @@ class Settings(BaseSettings):
     secret_key: str = _DEV_SECRET
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    trusted_proxies: str = Field(default="", description="Reverse proxies (addresses or networks, comma-separated) "
+                                                         "whose X-Forwarded-For header names the client.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"'{item}' is not an IP address or network: list the proxies' addresses, "
+                                 "comma-separated (e.g. 127.0.0.1,10.0.0.0/8)") from None
+        return ",".join(items)
+
+    @property
+    def proxies(self) -> list[str]:
+        """The trusted proxies' addresses and networks (empty: none)."""
+        return [v for v in self.trusted_proxies.split(",") if v]
 
     @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> Settings:

@@ -84,7 +84,7 @@ def run(clients: int, host: str | None, port: int | None, speed: float, hours: f
                 click.echo("Log in as an admin or technician ('nexus user add NAME --role technician').")
             click.echo("Stop with Ctrl-C.")
 
-        serve(service, store, host=host, port=port, on_ready=ready)
+        serve(service, store, host=host, port=port, on_ready=ready, trusted_proxies=settings.proxies)
         click.echo(f"Stopped: {len(service.beds())} sessions ended, journal in {service.root}.")
     finally:
         store.close()
