@@ -124,3 +124,50 @@ def test_rows_written_together_across_the_ring_end(slots, bad):
     assert lane.counts["bad"][rows].tolist() == [int(bad)] + [0] * (rows.size - 1)
     assert lane.counts["missing"][rows].tolist() == [int(bad)] + [0] * (rows.size - 1)
     assert lane.counts["received"][rows].tolist() == [300] * rows.size
+
+
+class _Doubler:
+    """An analyzer that changes the block in place (as the clean-up filter does)."""
+
+    name = "doubler"
+
+    def __init__(self, lane):
+        pass
+
+    def step(self, ctx):
+        ctx.block *= 2.0
+        return StepResult(block=ctx.block)
+
+    def reset(self, slots):
+        pass
+
+
+def _raw_reader(rows):
+    class RawReader(Recorder):
+        name = "raw"
+        reads_raw = rows
+
+        def step(self, ctx):
+            self.blocks.append((ctx.raw_block if ctx.raw_block is None else ctx.raw_block.copy(),
+                                {r: v.copy() for r, v in ctx.raw.items()}, ctx.block.copy()))
+            return StepResult()
+
+    return RawReader
+
+
+@pytest.mark.parametrize("rows", ["all", (1,)])
+def test_analyzers_that_read_raw_rows_see_them_unfiltered_after_an_in_place_filter(rows):
+    lane = Lane(("EEG C4-M1", "EOG E1-M2"), 100.0, 2, buffer_s=2.0, analyzers=[_Doubler, _raw_reader(rows)])
+    lane.attach([0, 1], 0)
+    x = np.arange(2 * 2 * 30, dtype=float).reshape(2, 2, 30)
+    lane.put([0, 1], [0, 0], x)
+    lane.step(30)
+    whole, raw, block = lane.analyzers[1].blocks[0]
+    np.testing.assert_array_equal(block, 2 * x)  # the filtered block ...
+    if rows == "all":  # ... and the unfiltered one, whole and by row
+        np.testing.assert_array_equal(whole, x)
+        assert sorted(raw) == [0, 1]
+    else:
+        assert whole is None and sorted(raw) == [1]
+    for r, v in raw.items():
+        np.testing.assert_array_equal(v, x[:, r])

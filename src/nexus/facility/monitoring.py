@@ -31,7 +31,12 @@ class GlitchWatch:
 
     def step(self, ctx: StepContext) -> StepResult:
         """Judge the raw block; return the glitches opened or closed and the beds' glitch/distress flags."""
-        raw = np.stack([ctx.raw[r] for r in range(len(ctx.channels))], axis=1) if ctx.raw else ctx.block
+        if ctx.raw_block is not None:
+            raw = ctx.raw_block
+        elif ctx.raw:
+            raw = np.stack([ctx.raw[r] for r in range(len(ctx.channels))], axis=1)
+        else:
+            raw = ctx.block
         arousal = np.zeros(self.capacity, dtype=np.int64)
         for ev in ctx.events_of("arousal"):
             np.add.at(arousal, ev.session, 1)

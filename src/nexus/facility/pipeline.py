@@ -307,10 +307,14 @@ class Lane:
         block[~self.active] = 0.0
         self.processed = lo + n
         out.n_samples = n
+        # unfiltered rows for the analyzers that read them: one copy of the whole block when all are read
+        raw_block = block.copy() if len(self._raw_rows) == self.n_channels else None
+        raw = ({r: raw_block[:, r] for r in self._raw_rows} if raw_block is not None
+               else {r: block[:, r].copy() for r in self._raw_rows})
         ctx = StepContext(block, self.active.copy(), self.fs, self.channels, lo, self.deterministic, self.staged,
                           self._probs, self._stage, self.glitch.copy(), self.distress.copy(),
                           arrived_at=time.perf_counter() if arrived_at is None else arrived_at,
-                          raw={r: block[:, r].copy() for r in self._raw_rows})
+                          raw=raw, raw_block=raw_block)
         for a in self.analyzers:
             self._merge(ctx, a.step(ctx), out)
         return out

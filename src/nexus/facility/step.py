@@ -126,6 +126,9 @@ class StepContext:
     raw : dict of int to ndarray
         Unfiltered copies (capacity, samples) of the channel rows that analyzers asked for with
         a ``reads_raw`` attribute (CLAS reads the raw EEG: the clean-up filter shifts the phase).
+    raw_block : ndarray or None
+        The whole unfiltered block (capacity, channels, samples) when an analyzer reads every raw
+        row (``reads_raw = "all"``); ``raw`` then holds views of its rows.
     """
 
     block: FloatArray
@@ -143,6 +146,7 @@ class StepContext:
     down_states: Any = None
     arrived_at: float = 0.0
     raw: dict[int, FloatArray] = field(default_factory=dict)
+    raw_block: FloatArray | None = None
 
     @property
     def n_samples(self) -> int:
