@@ -6,7 +6,7 @@ from scipy import signal
 
 from nexus.core.errors import InvalidInputError
 from nexus.dsp.filters import bandpass_sos, highpass_sos, zero_phase
-from nexus.dsp.longrow import causal_long, zero_phase_any, zero_phase_long
+from nexus.dsp.longrow import causal_long, causal_stretches, zero_phase_any, zero_phase_long
 
 FS = 256.0
 BROAD, SIGMA = bandpass_sos(1.0, 30.0, fs=FS, order=4), bandpass_sos(11.5, 15.5, fs=FS, order=4)
@@ -82,3 +82,21 @@ def test_zero_phase_any_sends_few_long_rows_to_the_lanes_and_many_short_ones_to_
     assert set(seen) == {route}
     for sos, g in zip(filters, got, strict=True):
         assert np.array_equal(g, zero_phase(x, sos))
+
+
+@pytest.mark.parametrize(("shape", "stretch", "stop"), [((70_000,), 3_000, None), ((3, 20_000), 7_001, 19_500),
+                                                        ((1, 5), 2, None), ((2, 10), 4, 0)], ids=str)
+def test_causal_stretches_carry_the_state_into_bit_identical_pieces(shape, stretch, stop):
+    x = _night(shape, seed=4)
+    whole = [signal.sosfilt(s, x, axis=-1)[..., :stop] for s in (BROAD, SIGMA)]
+    starts, pieces = [], [[], []]
+    for a, outs in causal_stretches(x, BROAD, SIGMA, stretch=stretch, stop=stop):
+        starts.append(a)
+        for p, o in zip(pieces, outs, strict=True):
+            assert o.shape[:-1] == x.shape[:-1] and o.shape[-1] <= stretch
+            p.append(o)
+    n = whole[0].shape[-1]
+    assert starts == list(range(0, n, stretch))
+    for w, p in zip(whole, pieces, strict=True):
+        got = np.concatenate(p, axis=-1) if p else np.zeros((*x.shape[:-1], 0))
+        assert np.array_equal(got, w)

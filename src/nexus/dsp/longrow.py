@@ -6,15 +6,16 @@ recursions; the compiled kernels of :mod:`nexus.dsp._biquad` filter many short r
 and waste their width on one long row. Here each *lane* (an input row through one filter) is run
 sample after sample with all its sections, as scipy does, with the lanes side by side in the same
 loop so that their independent recursions overlap in the CPU (e.g. the broadband and sigma
-filters of one EEG, or the two EOG channels). One padded buffer per call, the backward pass
-writes the output. Same operations in the same order as scipy (no fast-math): the results are
+filters of one EEG, or the two EOG channels). The forward pass writes the output and the backward
+pass overwrites it in place (only the paddings have their own small buffers): a night's scratch is
+its output alone. Same operations in the same order as scipy (no fast-math): the results are
 bit-identical to :func:`scipy.signal.sosfiltfilt` (odd padding) and :func:`scipy.signal.sosfilt`
 from a zero state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,7 @@ from nexus.dsp.filters import MAX_SAMPLES, MIN_ROWS, zero_phase
 
 FloatArray = npt.NDArray[np.float64]
 
-__all__ = ["causal_long", "zero_phase_any", "zero_phase_long"]
+__all__ = ["causal_long", "causal_stretches", "zero_phase_any", "zero_phase_long"]
 
 
 @kernel
@@ -36,41 +37,54 @@ def _filtfilt_lanes(x, row_of, sos, zi_unit, padlen, out):
     ``x`` (rows, n) float64, ``row_of`` (lanes,) int, ``sos`` (lanes, sections, 6), ``zi_unit``
     (lanes, sections, 2) = ``sosfilt_zi`` of each lane's filter, ``padlen < n``; ``out`` (lanes, n).
     Equal to ``scipy.signal.sosfiltfilt(sos[t], x[row_of[t]], padtype="odd", padlen=padlen)``.
+    The forward pass is written into ``out`` (only the two paddings have their own small buffers)
+    and the backward pass overwrites it in place: no night-long scratch besides the output.
     """
     lanes = row_of.size
     nsec = sos.shape[1]
     n = x.shape[1]
     ne = n + 2 * padlen
-    buf = np.empty((ne, lanes))  # sample-major: the lanes of one sample side by side
+    head = np.empty((padlen, lanes))  # odd extension at both ends, then their forward pass
+    tail = np.empty((padlen, lanes))
     z0 = np.empty((nsec, lanes))
     z1 = np.empty((nsec, lanes))
     for t in range(lanes):
         r = row_of[t]
         first, last = x[r, 0], x[r, n - 1]
-        for k in range(padlen):  # odd extension at both ends
-            buf[k, t] = 2.0 * first - x[r, padlen - k]
-            buf[padlen + n + k, t] = 2.0 * last - x[r, n - 2 - k]
-        for j in range(n):
-            buf[padlen + j, t] = x[r, j]
+        for k in range(padlen):
+            head[k, t] = 2.0 * first - x[r, padlen - k]
+            tail[k, t] = 2.0 * last - x[r, n - 2 - k]
+        v0 = head[0, t] if padlen > 0 else first
         for s in range(nsec):
-            z0[s, t] = zi_unit[t, s, 0] * buf[0, t]
-            z1[s, t] = zi_unit[t, s, 1] * buf[0, t]
-    for j in range(ne):
+            z0[s, t] = zi_unit[t, s, 0] * v0
+            z1[s, t] = zi_unit[t, s, 1] * v0
+    for j in range(ne):  # forward: the lanes of one sample side by side, their recursions overlap
         for t in range(lanes):
-            v = buf[j, t]
+            if j < padlen:
+                v = head[j, t]
+            elif j < padlen + n:
+                v = x[row_of[t], j - padlen]
+            else:
+                v = tail[j - padlen - n, t]
             for s in range(nsec):  # scipy's recursion (transposed direct form II), same order
                 y = sos[t, s, 0] * v + z0[s, t]
                 z0[s, t] = sos[t, s, 1] * v - sos[t, s, 4] * y + z1[s, t]
                 z1[s, t] = sos[t, s, 2] * v - sos[t, s, 5] * y
                 v = y
-            buf[j, t] = v
+            if j < padlen:
+                head[j, t] = v
+            elif j < padlen + n:
+                out[t, j - padlen] = v
+            else:
+                tail[j - padlen - n, t] = v
     for t in range(lanes):
+        v0 = tail[padlen - 1, t] if padlen > 0 else out[t, n - 1]
         for s in range(nsec):
-            z0[s, t] = zi_unit[t, s, 0] * buf[ne - 1, t]
-            z1[s, t] = zi_unit[t, s, 1] * buf[ne - 1, t]
+            z0[s, t] = zi_unit[t, s, 0] * v0
+            z1[s, t] = zi_unit[t, s, 1] * v0
     for j in range(ne - 1, padlen - 1, -1):  # the backward pass over the left padding is never used
         for t in range(lanes):
-            v = buf[j, t]
+            v = tail[j - padlen - n, t] if j >= padlen + n else out[t, j - padlen]
             for s in range(nsec):
                 y = sos[t, s, 0] * v + z0[s, t]
                 z0[s, t] = sos[t, s, 1] * v - sos[t, s, 4] * y + z1[s, t]
@@ -81,16 +95,18 @@ def _filtfilt_lanes(x, row_of, sos, zi_unit, padlen, out):
 
 
 @kernel
-def _sosfilt_lanes(x, row_of, sos, out):
-    """Causal filter of ``x[row_of[t]]`` by ``sos[t]`` from a zero state into ``out[t]``, for every lane.
+def _sosfilt_lanes(x, row_of, sos, z0_in, z1_in, out):
+    """Causal filter of ``x[row_of[t]]`` by ``sos[t]`` into ``out[t]``, for every lane, from and into the state.
 
-    Shapes as in :func:`_filtfilt_lanes`. Equal to ``scipy.signal.sosfilt(sos[t], x[row_of[t]])``.
+    Shapes as in :func:`_filtfilt_lanes`; ``z0_in``, ``z1_in`` (sections, lanes) hold the state,
+    updated in place (zeros: ``scipy.signal.sosfilt(sos[t], x[row_of[t]])``; a stretch continues
+    the previous one).
     """
     lanes = row_of.size
     nsec = sos.shape[1]
     n = x.shape[1]
-    z0 = np.zeros((nsec, lanes))
-    z1 = np.zeros((nsec, lanes))
+    z0 = z0_in.copy()  # private copies: the compiler keeps them apart from the rows it reads and writes
+    z1 = z1_in.copy()
     for j in range(n):
         for t in range(lanes):
             v = x[row_of[t], j]
@@ -100,6 +116,8 @@ def _sosfilt_lanes(x, row_of, sos, out):
                 z1[s, t] = sos[t, s, 2] * v - sos[t, s, 5] * y
                 v = y
             out[t, j] = v
+    z0_in[:] = z0
+    z1_in[:] = z1
 
 
 def _lanes(x: npt.ArrayLike, filters: Sequence[FloatArray]) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
@@ -159,8 +177,27 @@ def causal_long(x: npt.ArrayLike, *filters: FloatArray) -> list[FloatArray]:
     """
     rows, sos, row_of = _lanes(x, filters)
     out = np.empty((row_of.size, rows.shape[1]))
-    _sosfilt_lanes(rows, row_of, sos, out)
+    z = np.zeros((2, sos.shape[1], row_of.size))
+    _sosfilt_lanes(rows, row_of, sos, z[0], z[1], out)
     return _split(out, np.shape(x), len(filters))
+
+
+def causal_stretches(x: npt.ArrayLike, *filters: FloatArray, stretch: int,
+                     stop: int | None = None) -> Iterator[tuple[int, list[FloatArray]]]:
+    """:func:`causal_long` of ``x[..., :stop]``, ``stretch`` samples at a time: ``(start, outputs)`` per stretch.
+
+    The filters' state runs on from one stretch to the next, so the pieces are bit-identical to
+    the whole night's outputs, without night-long arrays (the caller reduces each stretch).
+    """
+    rows, sos, row_of = _lanes(x, filters)
+    n = rows.shape[1] if stop is None else min(stop, rows.shape[1])
+    lead = np.shape(x)[:-1]
+    z = np.zeros((2, sos.shape[1], row_of.size))
+    for a in range(0, n, max(1, stretch)):
+        b = min(a + max(1, stretch), n)
+        out = np.empty((row_of.size, b - a))
+        _sosfilt_lanes(np.ascontiguousarray(rows[:, a:b]), row_of, sos, z[0], z[1], out)
+        yield a, _split(out, (*lead, b - a), len(filters))
 
 
 def zero_phase_any(x: npt.ArrayLike, *filters: FloatArray) -> list[FloatArray]:

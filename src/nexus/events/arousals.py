@@ -28,7 +28,7 @@ from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
 from nexus.core.stages import Stage
 from nexus.dsp.filters import StatefulFilter, bandpass_sos, highpass_sos
-from nexus.dsp.longrow import causal_long
+from nexus.dsp.longrow import causal_stretches
 from nexus.dsp.moving import BinAccumulator, runs
 from nexus.events.common import (
     BoolArray,
@@ -99,26 +99,28 @@ def _night_features(eeg: FloatArray, emg: FloatArray, fs: float) -> tuple[FloatA
     """:meth:`_Features.step` of a fresh :class:`_Features` over a whole night, bit for bit.
 
     The three EEG bands run side by side in one compiled causal pass (the EMG high-pass in a
-    second), without the copies of :func:`scipy.signal.sosfilt`; then the same one-second bins,
-    reduced a stretch of bins at a time (the same contiguous per-bin sums as the accumulator's,
-    without night-long stacked and squared copies).
+    second), without the copies of :func:`scipy.signal.sosfilt`, a stretch of bins at a time with
+    the filters' state carried (:func:`~nexus.dsp.longrow.causal_stretches`); each stretch is
+    reduced to the same one-second bins (the same contiguous per-bin sums as the accumulator's):
+    no night-long filtered, stacked or squared copies.
     """
     feats = _Features(eeg.shape[0], fs)
     rows, n = eeg.shape
-    alpha, beta, sigma = causal_long(eeg, feats.f_alpha.sos, feats.f_beta.sos, feats.f_sigma.sos)
-    (emg_f,) = causal_long(emg, feats.f_emg.sos)
     size = feats.n
     k = n // size  # whole bins; the samples after them stay in the accumulator's open bin, unused
     fast_sq, sigma_sq, emg_s, emg_sq = (np.empty((rows, k)) for _ in range(4))
-    step = _BINS_PER_STRETCH
-    for b0 in range(0, k, step):
-        b1 = min(b0 + step, k)
-        cut = slice(b0 * size, b1 * size)
-        v = np.add(alpha[:, cut], beta[:, cut]).reshape(rows, b1 - b0, size)
+    stretch = _BINS_PER_STRETCH * size
+    # the filters run a stretch of bins at a time, their state carried: no night-long filtered copies
+    bands = causal_stretches(eeg, feats.f_alpha.sos, feats.f_beta.sos, feats.f_sigma.sos, stretch=stretch,
+                             stop=k * size)
+    high = causal_stretches(emg, feats.f_emg.sos, stretch=stretch, stop=k * size)
+    for (a, (alpha, beta, sigma)), (_, (emg_f,)) in zip(bands, high, strict=True):
+        b0, b1 = a // size, a // size + alpha.shape[-1] // size
+        v = np.add(alpha, beta).reshape(rows, b1 - b0, size)
         fast_sq[:, b0:b1] = (v * v).sum(axis=-1)
-        v = sigma[:, cut].reshape(rows, b1 - b0, size)
+        v = sigma.reshape(rows, b1 - b0, size)
         sigma_sq[:, b0:b1] = (v * v).sum(axis=-1)
-        v = emg_f[:, cut].reshape(rows, b1 - b0, size)
+        v = emg_f.reshape(rows, b1 - b0, size)
         emg_s[:, b0:b1] = v.sum(axis=-1)
         emg_sq[:, b0:b1] = (v * v).sum(axis=-1)
     emg_rms = np.sqrt(np.maximum(emg_sq / feats.n - (emg_s / feats.n) ** 2, 0.0))

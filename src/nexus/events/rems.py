@@ -39,9 +39,21 @@ class REMParams:
 
 
 def _rem_core(x: FloatArray, fs: float, mask: BoolArray, p: REMParams) -> EventBatch:
-    (f,) = zero_phase_any(x, bandpass_sos(*p.freq, fs=fs, order=2))  # (rows, 2, n)
+    return _rem_events(_rem_filter(x, fs, p), fs, mask, p)
+
+
+def _rem_filter(x: FloatArray, fs: float, p: REMParams) -> FloatArray:
+    """LOC and ROC (rows, 2, n) band-passed (zero phase), in µV."""
+    (f,) = zero_phase_any(x, bandpass_sos(*p.freq, fs=fs, order=2))
+    return f
+
+
+def _rem_events(f: FloatArray, fs: float, mask: BoolArray, p: REMParams) -> EventBatch:
+    """Eye movements in the filtered LOC and ROC ``f`` (rows, 2, n) where ``mask`` (rows, n) allows them."""
     loc, roc = f[:, 0], f[:, 1]
-    negp = -loc * roc  # > 0 where the eyes deflect LOC and ROC in opposite directions, in µV²
+    # > 0 where the eyes deflect LOC and ROC in opposite directions, in µV²; -(a·b) is (-a)·b bit for bit
+    negp = np.multiply(loc, roc)
+    np.negative(negp, out=negp)
     n = negp.shape[-1]
     dist = max(1, round(p.duration[0] * fs))
     half = max(1, round(p.duration[1] * fs / 2))
@@ -127,7 +139,8 @@ def detect_rems(
     fs = check_fs(fs, 16.0)
     p = params or REMParams()
     mask = stage_mask(stages, a.size, fs, include)[None, :]
-    ev = _rem_core(np.stack([a, b])[None], fs, mask, p)
+    f = _rem_filter(np.stack([a, b])[None], fs, p)  # the stacked copy is freed before the search
+    ev = _rem_events(f, fs, mask, p)
     ev.session = np.zeros_like(ev.session)
     return EventResults("rem", ev.to_frame([channel]), a.size / fs)
 
