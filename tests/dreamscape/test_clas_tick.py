@@ -1,5 +1,7 @@
 """CLAS decided at the end of each live tick, for crossings still ahead (the facility loop's mode)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -114,3 +116,40 @@ def test_a_one_sample_tick_decides_at_every_sample_and_no_tick_decides_where_the
         onsets = np.array([on for _, on, _ in got])
         err = np.degrees(np.angle(np.exp(1j * 2 * np.pi * 1.1 * onsets)))
         assert abs(np.mean(err)) < 8 and np.std(err) < 6
+
+
+@pytest.mark.parametrize(("fs", "tick_s", "latency_s", "every", "step_s"), [
+    (100.0, 0.1, 0.08, 10, 0.01),  # 11 horizons, 10 ms apart
+    (100.0, 0.05, 0.05, 5, 0.01),
+    (100.0, 0.01, 0.05, 1, 0.01),  # a one-sample tick: its two ends
+    (50.0, 0.1, 0.05, 5, 0.01),  # 10-ms steps finer than the 20-ms samples
+])
+def test_the_tick_predicts_over_horizons_10_ms_apart_from_the_latency_to_one_tick_beyond(fs, tick_s, latency_s,
+                                                                                           every, step_s):
+    c = Controller([default_clas_program()], fs, latency_s=latency_s, tick_s=tick_s)
+    want = latency_s + np.arange(round(every / fs / step_s) + 1) * step_s
+    np.testing.assert_allclose(c.phase.ahead_s, want, atol=1e-12)
+    assert c.phase.decide_every == every
+
+
+def test_a_crossing_ahead_is_placed_where_the_predicted_phase_meets_the_target_between_two_horizons():
+    """The onset of a click decided at a tick's last sample, against the answer by hand: predictions that turn at
+    a steady rate over the horizons (0.08-0.18 s, 10 ms apart) cross the target at a known horizon."""
+    c = Controller([_clas_program(0.0), _clas_program(45.0), _clas_program(0.0)], FS, latency_s=0.08, tick_s=0.1)
+    c.step(0.1, eeg=np.zeros((3, 10)), probs=np.repeat(N3, 3, axis=0))  # the deep scene: each row's target
+    h = 0.08 + 0.01 * np.arange(11)
+    w = 2 * np.pi * 1.1  # rad/s
+    target = np.radians([0.0, 45.0, 0.0])
+    cross = np.array([[0.1234, 0.4], [0.0815, 0.1795], [0.15, 0.11]])  # where each row's line meets its target
+    ph = target[:, None, None] + w * (h[None, None, :] - cross[:, :, None])  # (rows, decisions, horizons)
+    ph[2] = target[2] - w * (h[None, :] - cross[2][:, None])  # row 2 turns backwards: passes it the wrong way
+    ph = np.angle(np.exp(1j * ph))
+    track = SimpleNamespace(ahead_idx=np.array([4, 9]), ahead_phase=ph)
+    t_samples = 7.0 + np.arange(10) / FS
+    mask, onset = c._ahead_crossings(track, np.arange(3), 10, t_samples)
+    want = np.zeros((3, 10), dtype=bool)
+    want[0, 4] = want[1, 4] = want[1, 9] = True  # row 0's second line reaches it only at 0.4 s, beyond the tick
+    np.testing.assert_array_equal(mask, want)
+    np.testing.assert_allclose(onset[0, 4], 7.04 + 0.1234, atol=1e-9)
+    np.testing.assert_allclose(onset[1, [4, 9]], [7.04 + 0.0815, 7.09 + 0.1795], atol=1e-9)
+    assert np.isnan(onset[:, [0, 1, 2, 3, 5, 6, 7, 8]]).all()  # decided only at the ticks' last samples

@@ -1,6 +1,8 @@
 """What would pause the live loop: full garbage collections of the set-up objects, a log line per bed."""
 
 import gc
+import re
+import time
 
 from nexus.core.clock import ManualClock
 from nexus.facility.heap import settle_heap
@@ -21,6 +23,23 @@ def test_settle_heap_freezes_what_lives_and_collects_cycles():
         frozen = gc.get_freeze_count()
         assert frozen > 1000  # the interpreter's and the package's objects
         assert not any(type(o).__name__ == "Node" for o in gc.get_objects())  # the cycle was collected first
+    finally:
+        gc.unfreeze()
+
+
+def test_settle_heap_returns_and_logs_the_seconds_it_took_and_what_it_froze(caplog):
+    gc.unfreeze()
+    try:
+        with caplog.at_level("DEBUG", logger="nexus"):
+            t0 = time.perf_counter()
+            spent = settle_heap()
+            wall = time.perf_counter() - t0
+        assert isinstance(spent, float) and 0.0 < spent <= wall
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("heap settled")]
+        assert len(lines) == 1
+        got = re.fullmatch(r"heap settled in (\d+\.\d\d) s: (\d+) objects frozen out of the collector's way", lines[0])
+        assert got and got[1] == f"{spent:.2f}"
+        assert abs(int(got[2]) - gc.get_freeze_count()) < 100  # (a few frozen objects are freed since)
     finally:
         gc.unfreeze()
 

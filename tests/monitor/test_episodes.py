@@ -58,3 +58,22 @@ def test_an_episode_opens_at_its_first_bad_window_and_ends_where_the_good_run_be
     assert [k for k, s in enumerate(seen) if s[0]] == [3] and seen[3][2] == 1.0  # opened on the 3rd bad window
     assert [k for k, s in enumerate(seen) if s[1]] == [8] and seen[8][3] == 7.0  # closed on the 2nd good one
     assert not h.open[0].any()  # the other slot never saw anything
+
+
+def test_reset_forgets_the_slots_it_names_and_only_them():
+    h, fresh = Hysteresis(3, 2, 2, 2), Hysteresis(3, 2, 2, 2)
+    rows, bad = np.array([0, 1]), np.array([[True, False], [True, True]])
+    for t in range(3):  # both slots open an episode on their bad columns
+        h.update(rows, bad, np.full(2, float(t)))
+    assert h.open[[0, 1]].tolist() == [[True, False], [True, True]]
+    h.update(np.array([1]), np.array([[False, False]]), np.array([3.0]))  # slot 1 starts a good run
+    h.reset(np.array([1]))
+    for a, b in ((h.open, fresh.open), (h.run_bad, fresh.run_bad), (h.run_good, fresh.run_good),
+                 (h.bad_t0, fresh.bad_t0), (h.good_t0, fresh.good_t0), (h.onset, fresh.onset)):
+        np.testing.assert_array_equal(a[1], b[1])
+    assert h.open[0].tolist() == [True, False] and h.onset[0, 0] == 0.0  # slot 0 keeps its episode
+    # after the reset, slot 1 behaves as a new one: one bad window opens nothing, one good window closes nothing
+    opened, closed, _, _ = h.update(np.array([1]), np.array([[True, False]]), np.array([10.0]))
+    assert not opened.any() and not closed.any()
+    opened, _, onset, _ = h.update(np.array([1]), np.array([[True, False]]), np.array([11.0]))
+    assert opened.tolist() == [[True, False]] and onset[0, 0] == 10.0

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nexus.monitor.features import WindowAccumulator
+from nexus.monitor.features import WindowAccumulator, channel_type
 
 FS = 256.0
 
@@ -74,3 +74,81 @@ def test_slots_that_start_together_close_their_windows_on_different_ticks():
     assert closed_at.min() == 10 and closed_at.max() <= 20  # the first window: 1 to 2 s
     acc.reset(np.array([3]))  # a new session in slot 3 is staggered again
     assert acc.first_extra[3] == 3 * (256 // 10)
+
+
+def test_mains_and_its_side_bins_are_read_as_the_amplitudes_of_their_sines_across_blocks():
+    """Sines on whole-hertz bins of a 1-s window are orthogonal: each bin reads its own sine's amplitude (µV), in
+    the second window too (the blocks' DFTs are turned to the session's sample clock)."""
+    k = np.arange(2 * 256) / FS
+    amps = {50.0: 12.0, 60.0: 7.0, 47.0: 3.0, 53.0: 4.0, 57.0: 0.0, 63.0: 5.0}
+    x = sum(a * np.cos(2 * np.pi * f * k + 0.3 * f) for f, a in amps.items())
+    blk = np.stack([x, 0.5 * x])[:, None, :]  # two slots, one channel
+    acc = WindowAccumulator(2, 1, FS, 256, (50.0, 60.0), np.arange(0))
+    every = np.arange(2)
+    got = []
+    for w in range(2):
+        a = 256 * w
+        for c in (7, 100, 149):
+            acc.add(blk[..., a : a + c], every)
+            a += c
+        got.append(acc.take(every, np.full(2, 1.0 + w)))
+    for f in got:
+        np.testing.assert_allclose(f.hum[0, 0], [12.0, 7.0], atol=1e-9)
+        np.testing.assert_allclose(f.hum[1, 0], [6.0, 3.5], atol=1e-9)
+        np.testing.assert_allclose(f.hum_side[0, 0], [np.sqrt((9 + 16) / 2), np.sqrt(25 / 2)], atol=1e-9)
+        np.testing.assert_array_equal(f.line_hz, [50.0, 60.0])
+        np.testing.assert_array_equal(f.n, [256, 256])
+    np.testing.assert_array_equal(got[1].t0, [1.0, 1.0])
+    np.testing.assert_array_equal(got[1].t1, [2.0, 2.0])
+
+
+def test_repeated_samples_are_counted_only_when_every_compared_channel_repeats_one_2_to_6_places_back():
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 30, (1, 4, 256))
+    x[0, 3] = 5.0  # a flat channel, not compared
+    x[0, :3, 1] = 0.0  # equals the zeros before the first sample: no history there, not counted
+    x[0, :3, 100] = x[0, :3, 97]  # lag 3 on all three: counted
+    x[0, :3, 129] = x[0, :3, 123]  # lag 6 across the block boundary (the tail): counted
+    x[0, :2, 150] = x[0, :2, 147]  # only two of the three: not counted
+    x[0, :3, 200] = x[0, :3, 199]  # lag 1 (a flat or lost channel repeats the last sample): not counted
+    x[0, :3, 220] = x[0, :3, 213]  # lag 7: beyond the lags looked at
+    acc = WindowAccumulator(1, 4, FS, 256, (), np.arange(3))
+    acc.add(x[..., :128], np.arange(1))
+    acc.add(x[..., 128:], np.arange(1))
+    assert acc.take(np.arange(1), np.array([1.0])).jitter.tolist() == [2.0]
+    few = WindowAccumulator(1, 4, FS, 256, (), np.arange(2))  # fewer than 3 compared channels: not counted
+    few.add(x, np.arange(1))
+    assert few.take(np.arange(1), np.array([1.0])).jitter.tolist() == [0.0]
+
+
+def test_blocks_for_some_rows_leave_the_others_untouched_and_a_reset_slot_starts_as_a_new_one():
+    rng = np.random.default_rng(9)
+    k = np.arange(256) / FS
+    x = 20 * np.cos(2 * np.pi * 50 * k) + rng.normal(0, 5, 256)
+    x[[60, 61]] = x[[57, 56]]
+    sig = np.broadcast_to(np.stack([x, x + 1.0, x - 2.0]), (1, 3, 256))
+    acc = WindowAccumulator(4, 3, FS, 256, (50.0,), np.arange(3))
+    acc.add(np.concatenate([sig, sig])[..., :100], np.array([1, 3]))  # rows 1 and 3 only
+    assert acc.n.tolist() == [0, 100, 0, 100]
+    acc.add(np.concatenate([sig, sig])[..., 100:], np.array([1, 3]))
+    one = acc.take(np.array([1]), np.array([1.0]))
+    fresh = WindowAccumulator(1, 3, FS, 256, (50.0,), np.arange(3))
+    fresh.add(sig[..., :100], np.arange(1))
+    fresh.add(sig[..., 100:], np.arange(1))
+    want = fresh.take(np.arange(1), np.array([1.0]))
+    # slot 3 goes on with another window, then is reset mid-window and given the same window as slot 1 got
+    acc.add(rng.normal(0, 50, (1, 3, 77)), np.array([3]))
+    acc.reset(np.array([3]))
+    assert acc.n[3] == 0 and acc.first_extra[3] == 3 * 25
+    acc.add(sig[..., :100], np.array([3]))
+    acc.add(sig[..., 100:], np.array([3]))
+    again = acc.take(np.array([3]), np.array([1.0]))
+    for f in (one, again):
+        for key in ("mean", "std", "mn", "mx", "maxdiff", "meandiff", "hum", "jitter", "at_mx", "at_mn"):
+            np.testing.assert_allclose(getattr(f, key), getattr(want, key), rtol=1e-12, atol=1e-9, err_msg=key)
+    assert want.jitter.tolist() == [2.0] and want.maxdiff[0, 0] == np.abs(np.diff(x)).max()
+
+
+def test_channel_types_group_the_electrophysiology_and_name_the_rest_by_role():
+    names = ["EEG C4-M1", "EOG E1-M2", "EMG chin", "C3-M2", "ECG", "Resp thorax", "Acc X", "SpO2"]
+    assert [channel_type(n) for n in names] == ["exg", "exg", "exg", "exg", "ecg", "resp", "acc", "other"]
