@@ -16,6 +16,7 @@ from nexus.api.app import create_app
 from nexus.core.clock import ManualClock
 from nexus.core.settings import load_settings
 from nexus.facility.service import FacilityService
+from nexus.guard.credentials import hash_password
 from nexus.store import open_store, upgrade
 from nexus.store.access import add_user, issue_token
 
@@ -49,16 +50,26 @@ def store(db_url):
     s.close()
 
 
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """One argon2id hash of PASSWORD, made once per run for the staff of every facility (a hash costs ~0.1-0.3 s of
+    CPU by design; three per facility were ~0.5 s of each of ~110 facilities). Each user's row holds it, as
+    ``add_user`` would store it; logging in still verifies it with argon2."""
+    return hash_password(PASSWORD)
+
+
 @pytest.fixture
-def facility(store, tmp_path):
+def facility(store, tmp_path, password_hash):
     """Four beds (bed 2 gets a stretch of NaN samples at 40 s), 95 s into the night: three staged epochs."""
     service = FacilityService(store, clients=BEDS, clock=ManualClock(), data_dir=tmp_path, faults=[(1, 40.0)],
                               events=False, run_id="t")
     service.start()
     tokens = {}
     with store.session() as s:
-        for role in ("technician", "clinician", "auditor", "admin"):  # the clinician: tokens only (one hash less)
-            add_user(s, role, role, password=None if role == "clinician" else PASSWORD)
+        for role in ("technician", "clinician", "auditor", "admin"):  # the clinician: tokens only
+            user = add_user(s, role, role)
+            if role != "clinician":
+                user.password_hash = password_hash  # PASSWORD, hashed once (above)
             tokens[role] = issue_token(s, username=role)
     first_client = service.beds()[0]["client_id"]
     with store.session() as s:
