@@ -14,6 +14,10 @@ pause followed by samples going backwards; those samples are all kept, in order,
 marked only where the stream's timing stays ahead of the count (see :class:`LslSource`). A stream
 that goes silent is reported by :attr:`LslSource.silent_s` and recovers by itself when it returns
 (the inlet is opened with ``recover=True``).
+
+Once opened, an inlet belongs to its :class:`~nexus.sources.lsl_reader.InletReader` thread, which
+makes every liblsl call on it (pulls, clock offsets, closing): :meth:`LslSource.read` only takes what
+the reader queued, so the facility's loop never waits in liblsl and Ctrl-C is always handled.
 """
 
 from __future__ import annotations
@@ -316,15 +320,17 @@ class LslSource(Source):
     def _take(self) -> bool:
         """Place what the reader queued (samples, offsets; a failed pull is raised); True when samples came."""
         assert self._reader is not None
-        got = False
-        for item in self._reader.take():
+        got, error = False, None
+        for item in self._reader.take():  # all of them first: samples queued after an error are kept
             if item[0] == "data":
                 self._arrived(item[1], item[2], item[3])
                 got = True
             elif item[0] == "offset":
                 self._note_offset(item[1], item[2])
-            else:
-                raise item[1]
+            elif error is None:
+                error = item[1]
+        if error is not None:
+            raise error
         return got
 
     def _arrived(self, block: npt.NDArray[np.float64], stamps: npt.NDArray[np.float64], host: float) -> None:
@@ -492,13 +498,9 @@ class LslSource(Source):
         The reader thread closes and destroys the inlet (see :mod:`nexus.sources.lsl_reader`);
         samples it pulled and :meth:`flush` did not take are not recorded (the source is closed).
         """
-        reader, self._reader = self._reader, None
-        inlet, self._inlet = self._inlet, None
+        reader, self._reader, self._inlet = self._reader, None, None
         if reader is not None:
             reader.stop()
-        elif inlet is not None:  # opened by hand, never read: closed here
-            inlet.close_stream()
-        del inlet
 
 
 def _slope_ppm(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], min_span_s: float) -> float | None:

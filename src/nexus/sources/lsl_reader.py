@@ -42,12 +42,13 @@ class InletReader:
     name : str
         For the thread's name and log lines.
     max_samples : int
-        Most samples per pull.
+        Most samples per pull (at most 16384; a longer backlog comes in several pulls).
     wait_s : float
         Longest a pull waits for the first sample, in s (also how soon a stop is seen).
     pace_s : float
         Pause after a pull that returned samples, in s: samples are batched at most this late,
-        so that a streaming inlet wakes its thread ~1/pace_s times a second, not once per push.
+        so that a streaming inlet wakes its thread ~1/pace_s times a second, not once per push
+        (300 threads waking per push took the loop's thread's turns at the interpreter lock).
     offset_every_s : float
         Clock offset (:meth:`pylsl.StreamInlet.time_correction`) measured this often, in s.
     offset_at : float
@@ -63,7 +64,7 @@ class InletReader:
     """
 
     def __init__(self, inlet: Any, name: str, *, max_samples: int = 65536, wait_s: float = 0.2,
-                 pace_s: float = 0.05, offset_every_s: float = 5.0, offset_at: float = -np.inf) -> None:
+                 pace_s: float = 0.15, offset_every_s: float = 5.0, offset_at: float = -np.inf) -> None:
         self._inlet = inlet
         self.name = name
         self.max_samples = int(max_samples)
@@ -100,6 +101,9 @@ class InletReader:
         self._inlet = None  # the thread's reference is the last one: the inlet is destroyed here
         offset_at = self._offset_at
         failed = False
+        n_max = min(self.max_samples, 16384)
+        dtype = getattr(inlet, "np_dtype", None)  # numeric streams: pulled into one buffer, reused
+        buf = None if dtype is None else np.empty(n_max * int(inlet.channel_count), dtype=dtype)
         try:
             while not self._stop.is_set():
                 host = pylsl.local_clock()
@@ -109,9 +113,11 @@ class InletReader:
                         self._items.append(("offset", host, float(inlet.time_correction(timeout=1.0))))
                     except Exception as exc:  # the sender may be gone for a moment; the last offset holds
                         logger.debug("LSL time correction failed for %s: %s", self.name, exc)
-                try:
-                    data, stamps = inlet.pull_chunk(timeout=self.wait_s, max_samples=self.max_samples,
-                                                    min_samples=1, as_numpy=True)
+                try:  # what is there already, in one call; when nothing is, wait for the first sample
+                    data, stamps = inlet.pull_chunk(timeout=0.0, max_samples=n_max, dest_obj=buf, as_numpy=True)
+                    if stamps is None or len(stamps) == 0:
+                        data, stamps = inlet.pull_chunk(timeout=self.wait_s, max_samples=n_max, dest_obj=buf,
+                                                        min_samples=1, as_numpy=True)
                 except Exception as exc:
                     if not failed:  # said once; the loop decides what a lost stream means
                         self._items.append(("error", exc))
@@ -126,7 +132,7 @@ class InletReader:
                 block: npt.NDArray[np.float64] = np.asarray(data, dtype=np.float64).T.copy()
                 self._items.append(("data", block, np.asarray(stamps, dtype=np.float64), arrived))
                 if self.pace_s:
-                    self._stop.wait(self.pace_s)
+                    time.sleep(self.pace_s)  # cheaper than an event's wait; a stop is seen right after
         except Exception as exc:  # never silent: the loop sees the error like a failed pull
             self._items.append(("error", exc))
         finally:
