@@ -8,7 +8,10 @@ Prints, for one run:
 - WebSocket bytes per second per console (``--consoles`` feeds read in this process, snapshot excluded);
 - server CPU (user + system of the ``nexus run`` process) with the one browser console, then with the extra
   consoles as well: the difference is the cost of feeding them, in % of one core;
-- the live loop's step p99 (``/api/facility``: ``tick_ms_p99``) and its lag behind the wall clock.
+- the live loop's step p99 (``/api/facility``: ``tick_ms_p99``) over its last 240 ticks (a minute of night at
+  1x: the first ticks are outside it once the night's clock, printed, is past 60 s), its five slowest ticks with
+  the night's clock at each (an epoch closes at every 30 s; the extra consoles joined at the clock printed), and
+  its lag behind the wall clock.
 
 Example: ``python bench/console_floor.py --clients 500 --consoles 10 --window 30``. Needs /usr/bin/chromium
 and the dev extra (playwright). Everything listens on 127.0.0.1; the run stops by itself.
@@ -123,6 +126,7 @@ def main() -> None:
             stop = threading.Event()
             counts: list[int] = []
             ws_url = f"ws://127.0.0.1:{port}/ws/floor?token={token}"
+            joined_at = _get(base + "/api/facility", token)["clock_s"]
             threads = [threading.Thread(target=_feed, args=(ws_url, stop, counts), daemon=True)
                        for _ in range(args.consoles)]
             for t in threads:
@@ -151,7 +155,8 @@ def main() -> None:
             "server_cpu_pct_core": {"one_console": round(100 * cpu_one, 1),
                                     f"{1 + args.consoles}_consoles": round(100 * cpu_more, 1),
                                     f"feeding_{args.consoles}_more": round(100 * (cpu_more - cpu_one), 1)},
-            "loop_step_p99_ms": status.get("tick_ms_p99"), "loop_lag_s": status["lag_s"],
+            "loop_step_p99_ms": status.get("tick_ms_p99"), "loop_slowest_ticks": status.get("slowest_ticks"),
+            "consoles_joined_at_clock_s": joined_at, "loop_lag_s": status["lag_s"],
             "running": status["running"], "night_clock_s": status["clock_s"],
         }))
     finally:

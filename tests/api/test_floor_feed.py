@@ -1,6 +1,7 @@
 """The floor feed: a snapshot then live updates over /ws/floor; slow consoles are dropped, never waited for."""
 
 import json
+import threading
 
 import pytest
 from starlette.websockets import WebSocketDisconnect
@@ -23,12 +24,10 @@ def test_floor_feed_sends_a_snapshot_then_stages_and_alarms(facility):
         assert len(snap["beds"]) == BEDS and all(b["epochs"] == 3 for b in snap["beds"])
         assert [a["kind"] for a in snap["alarms"]] == ["bad_samples"]
         facility.service.advance(30.0)  # one more epoch for every bed
-        stages = []
-        while len(stages) < BEDS:
-            msg = _until(ws, "stage")
-            stages.append(msg)
-        assert {m["epoch"] for m in stages} == {3}
+        stages = _until(ws, "stages")["stages"]  # every bed's closed epoch in one message
+        assert [m["epoch"] for m in stages] == [3] * BEDS
         assert {m["session"] for m in stages} == {b["session"] for b in snap["beds"]}
+        assert all(len(m["probs"]) == 5 for m in stages)
         gid = snap["alarms"][0]["id"]
         facility.post(f"/api/glitches/{gid}/acknowledge")
         alarm = _until(ws, "alarm")
@@ -52,14 +51,52 @@ def test_a_slow_console_is_dropped_and_the_loop_goes_on(facility):
     svc.advance(60.0)  # several messages: more than one
     assert tiny.dropped
     assert not slow.dropped and not fast.dropped
-    assert svc.status()["consoles"] == 2
+    st = svc.status()
+    assert st["consoles"] == 2
+    slow = st["slowest_ticks"]  # the loop's five slowest ticks, named by the night's clock at their end
+    assert len(slow) == 5 and [t["ms"] for t in slow] == sorted((t["ms"] for t in slow), reverse=True)
+    assert all(95.0 < t["t_s"] <= 155.0 and t["t_s"] * 4 == round(t["t_s"] * 4) for t in slow)
     assert all(b["epochs"] == 5 for b in svc.beds())  # the facility did not wait
     texts = []
     while (m := fast.get()) is not None:
         texts.append(json.loads(m))
-    assert sum(m["type"] == "stage" for m in texts) == 2 * BEDS
+    assert [len(m["stages"]) for m in texts if m["type"] == "stages"] == [BEDS, BEDS]  # one message an epoch
     # bed updates are batched: at most one per second of night at 1x (240 ticks of 0.25 s here), and every
     # bed whose epoch closed is in one
     batches = [m for m in texts if m["type"] == "beds"]
     assert 1 <= len(batches) <= 61
     assert len({b["session"] for m in batches for b in m["beds"]}) == BEDS
+
+
+def test_a_snapshot_lets_the_loop_in_between_beds(facility, monkeypatch):
+    """A console's snapshot takes the service lock a few beds at a time: a tick waiting for it gets in between."""
+    import nexus.facility.service as service_module
+
+    svc = facility.service
+    monkeypatch.setattr(service_module, "VIEW_CHUNK", 1)
+    viewing, done, got_in = threading.Event(), threading.Event(), []
+    real = svc._bed_view
+
+    def view(bed):  # set while the first bed is viewed, cleared while the last is (the lock held both times)
+        if bed.index == 0:
+            viewing.set()
+        if bed.index == BEDS - 1:
+            viewing.clear()
+        return real(bed)
+
+    def tick():  # a loop thread asking for the lock again and again
+        while not done.is_set():
+            if svc._lock.acquire(timeout=0.01):
+                got_in.append(viewing.is_set())
+                svc._lock.release()
+
+    monkeypatch.setattr(svc, "_bed_view", view)
+    t = threading.Thread(target=tick)
+    t.start()
+    try:
+        for _ in range(50):
+            assert len(svc.beds()) == BEDS
+    finally:
+        done.set()
+        t.join()
+    assert any(got_in)  # it took the lock in the middle of a snapshot (never, when the lock was held throughout)

@@ -161,6 +161,13 @@ class Bed(BaseModel):
                                                      "recorded so far; its staging starts once it has joined.")
 
 
+class SlowTick(BaseModel):
+    """One slow step of the live loop."""
+
+    t_s: float = Field(description="The night's clock at the tick's end, s.")
+    ms: float = Field(description="Wall time of the step (waiting for the facility's lock included), ms.")
+
+
 class FacilityStatus(BaseModel):
     """The facility's clock and load."""
 
@@ -175,6 +182,7 @@ class FacilityStatus(BaseModel):
     consoles: int
     tick_ms_p99: float | None = Field(None, description="99th percentile of the live loop's step over its last "
                                                         "240 ticks (a minute at 1x), ms.")
+    slowest_ticks: list[SlowTick] = Field(default_factory=list, description="The five slowest of those ticks.")
 
 
 class ExtractAll(BaseModel):

@@ -52,6 +52,10 @@ QUIET_EVENTS = frozenset({"r_peak"})
 PRIORITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
 
 
+#: Beds viewed per hold of the service's lock in a snapshot (about 1 ms a hold; see FacilityService.beds).
+VIEW_CHUNK = 32
+
+
 @dataclass
 class _Bed:
     """What the service knows about one bed (guarded by the service lock)."""
@@ -181,6 +185,7 @@ class FacilityService:
         self._alarm_of: dict[int, int] = {}
         self._pending_glitches: list[dict[str, Any]] = []
         self._tick_ms: deque[float] = deque(maxlen=240)  # wall time of the last ticks' supervisor steps, ms
+        self._tick_at: deque[float] = deque(maxlen=240)  # and the night's clock at their end, s
         self._changed: set[str] = set()
         self.sup: Supervisor | None = None
         self.journal: RecordingJournal | None = None
@@ -223,6 +228,12 @@ class FacilityService:
         base = SyntheticFleet([p.profile for p in plans], [p.seed for p in plans], hours=self.hours, fs=self.fs,
                               channels=SIM_CHANNELS)
         fleet: Any = _FaultyFleet(base, self.faults) if self.faults else base
+        if self.faults:  # the wrapper hides the renderer from Supervisor.add_fleet's warm-up: without this, the
+            # first tick of 'nexus run' (3 faults by default) compiled or loaded the renderer (2.7 s CPU at 500
+            # beds, loaded) and the watchdog put every bed in the safe state before the night had begun
+            from nexus.facility.warmup import warm_up_synthetic
+
+            warm_up_synthetic(base.fs, base.channels, self.n)
         self.journal = RecordingJournal(self.root / "journal", background_sync=True)
         self.sup = Supervisor(self.clock, journal=self.journal,
                               analyzers=default_analyzers(events=self.detect_events, block_s=self.step_s),
@@ -283,6 +294,7 @@ class FacilityService:
             self.clock.advance(max(0.0, target - self.clock.now()))
             self.sup.step()
             self._tick_ms.append(1e3 * (time.perf_counter() - t0))  # the live loop's step, lock included
+            self._tick_at.append(self.clock.now())
             escalated = self._escalated()
             pending, self._pending_glitches = self._pending_glitches, []
             beds = []
@@ -382,6 +394,7 @@ class FacilityService:
         if kind == "extraction":  # a bed's extraction ended in the supervisor (woken): written after the step
             self._extracted += records
             return
+        stages: list[dict[str, Any]] = []
         for r in records:
             bed = self._by_session.get(r["session"])
             if bed is None:
@@ -395,8 +408,7 @@ class FacilityService:
                 if r.get("probs"):
                     bed.confidence[e] = round(max(r["probs"]), 3)
                     bed.density[e] = [round(float(p), 3) for p in r["probs"]]
-                self._publish({"type": "stage", "session": bed.plan.session, "epoch": e, "stage": bed.stage,
-                               "probs": bed.probs})
+                stages.append({"session": bed.plan.session, "epoch": e, "stage": bed.stage, "probs": bed.probs})
             elif k == "event":
                 onsets = r["onset"] if isinstance(r["onset"], list) else [r["onset"]]
                 bed.event_counts[r["description"]] = bed.event_counts.get(r["description"], 0) + len(onsets)
@@ -412,6 +424,9 @@ class FacilityService:
                 continue
             bed.version += 1
             self._changed.add(bed.plan.session)
+        if stages:  # one message for the step's closed epochs: at 500 beds, one serialisation and one send per
+            # console instead of 500 (inside the tick, and in the server's thread that sends them)
+            self._publish({"type": "stages", "stages": stages})
 
     def _store_glitch(self, rec: dict[str, Any]) -> dict[str, Any]:
         from nexus.store.models import GlitchRow
@@ -716,9 +731,21 @@ class FacilityService:
                 "t_s": round(float(rep.t_s), 2), "safe": rep.safe_wall is not None, "ended": bool(rep.ended)}
 
     def beds(self) -> list[dict[str, Any]]:
-        """A snapshot of every bed (a copy)."""
+        """A snapshot of every bed (a copy).
+
+        The lock is held for :data:`VIEW_CHUNK` beds at a time, and let go in between: ten consoles opening at
+        once asked for ten snapshots of 500 beds back to back, and the live loop's tick waited for them. Each
+        bed's view is whole; two beds may be a tick apart (the feed's next ``beds`` message brings them level).
+        """
         with self._lock:
-            return [self._bed_view(b) for b in self._beds]
+            beds = list(self._beds)
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(beds), VIEW_CHUNK):
+            if i:
+                time.sleep(0)  # a tick waiting for the lock takes it now
+            with self._lock:
+                out += [self._bed_view(b) for b in beds[i:i + VIEW_CHUNK]]
+        return out
 
     def bed(self, session: str) -> dict[str, Any]:
         """A snapshot of one bed."""
@@ -760,7 +787,9 @@ class FacilityService:
                     "ticks": 0 if sup is None else sup.ticks,
                     "lag_s": round(max(0.0, self.wall.now() - self.clock.now()), 2) if self._thread else 0.0,
                     "consoles": len(self._subs),
-                    "tick_ms_p99": (round(float(np.percentile(self._tick_ms, 99)), 1) if self._tick_ms else None)}
+                    "tick_ms_p99": (round(float(np.percentile(self._tick_ms, 99)), 1) if self._tick_ms else None),
+                    "slowest_ticks": [{"t_s": round(t, 2), "ms": round(ms, 1)} for ms, t in
+                                      sorted(zip(self._tick_ms, self._tick_at, strict=True), reverse=True)[:5]]}
 
     # -- the feed --------------------------------------------------------------------------------
     def subscribe(self) -> Subscriber:

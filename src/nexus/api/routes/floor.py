@@ -1,9 +1,9 @@
 """``/ws/floor``: the live feed of the floor for consoles (staff with ``session.read``).
 
 The token comes as the ``token`` query parameter (browsers cannot set headers on a WebSocket). The first
-message is a snapshot (every bed and the open alarms); then ``beds`` (changed beds), ``stage`` (a closed
-epoch with its hypnodensity), ``alarm`` and, every few seconds, ``status``. A console that falls behind
-is dropped by the facility (close code 4008) and reconnects; the facility never waits for it.
+message is a snapshot (every bed and the open alarms); then ``beds`` (changed beds), ``stages`` (the epochs
+a step closed, each with its bed and hypnodensity), ``alarm`` and, every few seconds, ``status``. A console
+that falls behind is dropped by the facility (close code 4008) and reconnects; the facility never waits for it.
 """
 
 from __future__ import annotations

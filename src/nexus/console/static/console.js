@@ -98,14 +98,16 @@ function handle(msg) {
     state.alarms.set(msg.alarm.id, Object.assign(old, msg.alarm));
     renderAlarms();
     if (state.view && state.view.name === "session") renderSessionAlarms(state.view.id);
-  } else if (msg.type === "stage") {
-    if (state.view && state.view.name === "session" && state.view.id === msg.session && state.hyp) {
+  } else if (msg.type === "stages") {  // the epochs a step closed, every bed's in one message
+    const open = state.view && state.view.name === "session" && state.hyp ? state.view.id : null;
+    const mine = open === null ? [] : msg.stages.filter((m) => m.session === open);
+    for (const m of mine) {
       const h = state.hyp;
-      while (h.stages.length <= msg.epoch) h.stages.push(-2);
-      h.stages[msg.epoch] = msg.stage;
-      h.probs[msg.epoch] = msg.probs;
-      drawHypnogram();
+      while (h.stages.length <= m.epoch) h.stages.push(-2);
+      h.stages[m.epoch] = m.stage;
+      h.probs[m.epoch] = m.probs;
     }
+    if (mine.length) drawHypnogram();
   } else if (msg.type === "status") {
     showStatus(msg.status);
   }
