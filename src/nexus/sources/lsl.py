@@ -162,7 +162,7 @@ class LslSource(Source):
         offset_every_s: float = 5.0,
         settle_s: float = 1.0,
         confirm_s: float = 0.25,
-        confirm_arrivals: int = 4,
+        confirm_arrivals: int = 2,
         envelope_s: float = 1.0,
     ) -> None:
         if name is None and type is None and info is None:
