@@ -11,7 +11,8 @@ Prints, for one run:
 - the live loop's step p99 (``/api/facility``: ``tick_ms_p99``) over its last 240 ticks (a minute of night at
   1x: the first ticks are outside it once the night's clock, printed, is past 60 s), its five slowest ticks with
   the night's clock at each (an epoch closes at every 30 s; the extra consoles joined at the clock printed), and
-  its lag behind the wall clock.
+  its lag behind the wall clock; and the p99 of the loop thread's CPU time per tick (on a shared, loaded host the
+  wall time mostly measures the wait for a core).
 
 Example: ``python bench/console_floor.py --clients 500 --consoles 10 --window 30``. Needs /usr/bin/chromium
 and the dev extra (playwright). Everything listens on 127.0.0.1; the run stops by itself.
@@ -155,7 +156,8 @@ def main() -> None:
             "server_cpu_pct_core": {"one_console": round(100 * cpu_one, 1),
                                     f"{1 + args.consoles}_consoles": round(100 * cpu_more, 1),
                                     f"feeding_{args.consoles}_more": round(100 * (cpu_more - cpu_one), 1)},
-            "loop_step_p99_ms": status.get("tick_ms_p99"), "loop_slowest_ticks": status.get("slowest_ticks"),
+            "loop_step_p99_ms": status.get("tick_ms_p99"), "loop_step_cpu_p99_ms": status.get("tick_cpu_ms_p99"),
+            "loop_slowest_ticks": status.get("slowest_ticks"),
             "consoles_joined_at_clock_s": joined_at, "loop_lag_s": status["lag_s"],
             "running": status["running"], "night_clock_s": status["clock_s"],
         }))

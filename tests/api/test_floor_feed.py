@@ -56,6 +56,7 @@ def test_a_slow_console_is_dropped_and_the_loop_goes_on(facility):
     slow = st["slowest_ticks"]  # the loop's five slowest ticks, named by the night's clock at their end
     assert len(slow) == 5 and [t["ms"] for t in slow] == sorted((t["ms"] for t in slow), reverse=True)
     assert all(95.0 < t["t_s"] <= 155.0 and t["t_s"] * 4 == round(t["t_s"] * 4) for t in slow)
+    assert 0 < st["tick_cpu_ms_p99"] <= st["tick_ms_p99"]  # the thread's CPU time: never more than the wall's
     assert all(b["epochs"] == 5 for b in svc.beds())  # the facility did not wait
     texts = []
     while (m := fast.get()) is not None:

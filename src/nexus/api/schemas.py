@@ -182,6 +182,9 @@ class FacilityStatus(BaseModel):
     consoles: int
     tick_ms_p99: float | None = Field(None, description="99th percentile of the live loop's step over its last "
                                                         "240 ticks (a minute at 1x), ms.")
+    tick_cpu_ms_p99: float | None = Field(None, description="99th percentile of the CPU time the loop's thread "
+                                                            "spent in those ticks (what they cost on a busy host, "
+                                                            "where waiting for a core inflates the wall time), ms.")
     slowest_ticks: list[SlowTick] = Field(default_factory=list, description="The five slowest of those ticks.")
 
 

@@ -186,6 +186,7 @@ class FacilityService:
         self._pending_glitches: list[dict[str, Any]] = []
         self._tick_ms: deque[float] = deque(maxlen=240)  # wall time of the last ticks' supervisor steps, ms
         self._tick_at: deque[float] = deque(maxlen=240)  # and the night's clock at their end, s
+        self._tick_cpu_ms: deque[float] = deque(maxlen=240)  # and the loop thread's CPU time in them, ms
         self._changed: set[str] = set()
         self.sup: Supervisor | None = None
         self.journal: RecordingJournal | None = None
@@ -289,11 +290,12 @@ class FacilityService:
 
     def _tick(self, target: float) -> None:
         assert self.sup is not None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         with self._lock:
             self.clock.advance(max(0.0, target - self.clock.now()))
             self.sup.step()
             self._tick_ms.append(1e3 * (time.perf_counter() - t0))  # the live loop's step, lock included
+            self._tick_cpu_ms.append(1e3 * (time.thread_time() - c0))  # without waiting (for the CPU, the lock)
             self._tick_at.append(self.clock.now())
             escalated = self._escalated()
             pending, self._pending_glitches = self._pending_glitches, []
@@ -788,6 +790,8 @@ class FacilityService:
                     "lag_s": round(max(0.0, self.wall.now() - self.clock.now()), 2) if self._thread else 0.0,
                     "consoles": len(self._subs),
                     "tick_ms_p99": (round(float(np.percentile(self._tick_ms, 99)), 1) if self._tick_ms else None),
+                    "tick_cpu_ms_p99": (round(float(np.percentile(self._tick_cpu_ms, 99)), 1)
+                                        if self._tick_cpu_ms else None),
                     "slowest_ticks": [{"t_s": round(t, 2), "ms": round(ms, 1)} for ms, t in
                                       sorted(zip(self._tick_ms, self._tick_at, strict=True), reverse=True)[:5]]}
 
