@@ -7,8 +7,10 @@ with them (reading, then detecting spindles, slow oscillations, arousals, REMs),
 report (statistics and figures), writing HTML and PDF; wall and process CPU seconds (CPU is less
 disturbed by a loaded machine; the load average is printed). ``report_*`` add up the steps of
 one report as ``nexus report`` makes it.
+``overlapped_*`` time one report as ``nexus report`` makes it (``background=True``: the figures that do
+not need the events are drawn while the detectors run), gathering to writing.
 ``cli_*`` are wall times of fresh ``nexus report`` processes as a user runs them (imports and reading
-included). Prints one JSON object.
+included); ``cli_html_max_rss_mb`` is the peak resident memory of the first. Prints one JSON object.
 
     .venv/bin/python bench/report.py [--hours 8] [--edf night.edf --hypno truth.tsv]
 """
@@ -42,13 +44,28 @@ def _steps(edf: Path, hypno: Path, out: Path) -> dict[str, float]:
     rep = timed("build", build_night_report, data)
     timed("write_html", write_report, rep, out / "r.html")
     timed("write_pdf", write_report, rep, out / "r.pdf")
+    del data, rep  # the night's arrays are freed before the next
+    for fmt in ("html", "pdf"):  # as nexus report does it: the figures drawn while the events are detected
+        timed(f"overlapped_{fmt}", lambda f=fmt: write_report(build_night_report(
+            night_from_recording(edf, hypno, background=True)), out / f"o.{f}"))
     return {k: round(v, 3) for k, v in t.items()}
 
 
 def _cli(args: list[str]) -> float:
+    return _cli_rss(args)[0]
+
+
+def _cli_rss(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MB) of one fresh ``nexus`` process."""
+    import os
+
     t0 = time.perf_counter()
-    subprocess.run([*NEXUS, *args], check=True, capture_output=True)
-    return round(time.perf_counter() - t0, 3)
+    proc = subprocess.Popen([*NEXUS, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, args)
+    return round(time.perf_counter() - t0, 3), round(usage.ru_maxrss / 1024, 1)
 
 
 def main() -> None:
@@ -83,7 +100,8 @@ def main() -> None:
                                                  + steps[f"write_{fmt}_{kind}"], 3)
                for fmt in ("html", "pdf") for ev, g in (("", "with_events"), ("_no_events", "no_events"))
                for kind in ("s", "cpu_s")},
-            "cli_html_s": _cli(["report", str(edf), "--hypno", str(hypno), "-o", str(out / "c.html")]),
+            **dict(zip(("cli_html_s", "cli_html_max_rss_mb"),
+                       _cli_rss(["report", str(edf), "--hypno", str(hypno), "-o", str(out / "c.html")]), strict=True)),
             "cli_html_no_events_s": _cli(["report", str(edf), "--hypno", str(hypno), "--no-events",
                                           "-o", str(out / "c2.html")]),
             "cli_pdf_no_events_s": _cli(["report", str(edf), "--hypno", str(hypno), "--no-events",

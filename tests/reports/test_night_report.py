@@ -156,3 +156,28 @@ def test_the_summary_says_the_durations_of_the_statistics_table():
     page = to_html(build_night_report(NightData("x", hypnogram=Hypnogram(np.array([0, 2, 2], np.int8)))))
     tib = float(re.search(r"<td>TIB</td><td>([0-9.]+)</td>", page)[1])
     assert tib == 1.5 and "You slept 1 min of the 1 min 30 s in bed" in page
+
+
+def test_events_detected_in_the_background_give_the_same_report(tmp_path):
+    from concurrent.futures import Future
+
+    fs = 128.0
+    rng = np.random.default_rng(5)
+    n = int(900 * fs)
+    eeg = np.cumsum(rng.normal(0, 3, n)) * 0.05 + rng.normal(0, 15, n)
+    write_edf(tmp_path / "n.edf", [Signal("EEG C4-M1", eeg, fs), Signal("EMG Chin", rng.normal(0, 5, n), fs)])
+    write_hypnogram(tmp_path / "h.tsv", [0, 0, 1, 2, 2, 2, 3, 3, 3, 3, 2, 2, 4, 4, 4, 4, 2, 2, 1, 0, 0, 2, 2, 3, 3,
+                                         3, 2, 2, 4, 0])
+    now = night_from_recording(tmp_path / "n.edf", tmp_path / "h.tsv")
+    later = night_from_recording(tmp_path / "n.edf", tmp_path / "h.tsv", background=True)
+    assert later.events is None and later.pending_events is not None  # still running, or done and not yet taken
+    a, b = build_night_report(now), build_night_report(later)
+    b.created = a.created
+    assert later.pending_events is None
+    pd.testing.assert_frame_equal(later.events, now.events)
+    assert "Events: fewer than two EOG channels" in _notes(b)  # the detectors' notes come along
+    assert to_html(b) == to_html(a)
+    failed: Future = Future()
+    failed.set_exception(ValueError("detector broke"))
+    with pytest.raises(ValueError, match="detector broke"):  # an error of the detectors is not swallowed
+        build_night_report(NightData("x", pending_events=failed))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +91,8 @@ class NightData:
         ``decisions`` holds only the running bed's latest decisions (older ones are not in it).
     notes : list of str
         Problems found while gathering the data, shown at the top of the report.
+    pending_events : Future or None
+        Events (and notes) still being detected in the background; see :meth:`wait_for_events`.
     """
 
     title: str
@@ -111,6 +115,18 @@ class NightData:
     command_counts: dict[str, int] | None = None
     decisions_latest: bool = False
     notes: list[str] = field(default_factory=list)
+    pending_events: Future[tuple[pd.DataFrame, list[str]]] | None = field(default=None, repr=False, compare=False)
+
+    def wait_for_events(self) -> None:
+        """Take the events (and notes) of a detection still running in the background, once it ends.
+
+        Nothing to do when none runs (``night_from_recording(background=True)`` starts one); an
+        error of the detectors is raised here.
+        """
+        if self.pending_events is not None:
+            fut, self.pending_events = self.pending_events, None
+            self.events, more = fut.result()
+            self.notes += more
 
     @property
     def hours(self) -> float:
@@ -212,7 +228,8 @@ def _length_notes(h: Hypnogram, duration_s: float) -> list[str]:
 
 
 def _detect_events(eeg: tuple[str, npt.NDArray[np.float64], float] | None, rec: Recording,
-                   stages: npt.NDArray[np.int8] | None, epoch_s: float, notes: list[str]) -> pd.DataFrame:
+                   stages: npt.NDArray[np.int8] | None, epoch_s: float) -> tuple[pd.DataFrame, list[str]]:
+    """The report's events detected in ``rec`` and the notes about detectors skipped."""
     from nexus.events.run_all import Channels, detect_all
 
     ch = Channels()
@@ -234,14 +251,13 @@ def _detect_events(eeg: tuple[str, npt.NDArray[np.float64], float] | None, rec: 
     elif stages is not None and ch.loc is not None:
         fitted = _fit_stages(stages, ch.loc[1].size, ch.loc[2], epoch_s)
     df, skipped = detect_all(ch, fitted, ("spindle", "slow_oscillation", "arousal", "rem"))
-    notes += [f"Events: {s}." for s in skipped if "EEG" not in s]  # no EEG is already said once
-    return df
+    return df, [f"Events: {s}." for s in skipped if "EEG" not in s]  # no EEG is already said once
 
 
 def night_from_recording(recording: str | Path, hypnogram: str | Path | None = None, *,
                          hypno_fmt: str | None = None, events: str | Path | None = None,
                          reference: str | Path | None = None, channel: str | None = None,
-                         detect: bool = True) -> NightData:
+                         detect: bool = True, background: bool = False) -> NightData:
     """Gather a night from an EDF/EDF+/BDF recording and a hypnogram file (any format).
 
     Parameters
@@ -260,6 +276,11 @@ def night_from_recording(recording: str | Path, hypnogram: str | Path | None = N
         The main EEG channel (default: the first channel whose name starts with ``EEG``).
     detect : bool
         Detect events in the recording when no events file is given.
+    background : bool
+        Detect them on a thread of their own and return at once: :func:`build_night_report` draws
+        the figures that do not need the events (hypnogram, spectrogram, signal quality) while the
+        detectors run (their compiled kernels leave the interpreter free), then waits for them
+        (:meth:`NightData.wait_for_events`). The report is the same either way.
     """
     from nexus.formats.edf import read_edf
     from nexus.formats.events import read_events
@@ -280,8 +301,16 @@ def night_from_recording(recording: str | Path, hypnogram: str | Path | None = N
     if rec.duration == 0:
         notes.append("The recording holds no samples: nothing to show from the signals.")
     epoch_s = hyp.epoch_s if hyp is not None else EPOCH_S
+    pending: Future[tuple[pd.DataFrame, list[str]]] | None = None
     if ev is None and detect and rec.duration > 0:
-        ev = _detect_events(eeg, rec, hyp.stages if hyp is not None else None, epoch_s, notes)
+        stages = hyp.stages if hyp is not None else None
+        if background:
+            pending = Future()
+            threading.Thread(target=_run_into, args=(pending, _detect_events, eeg, rec, stages, epoch_s),
+                             name="report-events", daemon=True).start()
+        else:
+            ev, more = _detect_events(eeg, rec, stages, epoch_s)
+            notes += more
     name = Path(recording).name
     start = rec.start
     sub = f"Recording {name}" + (f", started {start:%Y-%m-%d %H:%M}" if start else ", start time unknown")
@@ -291,8 +320,16 @@ def night_from_recording(recording: str | Path, hypnogram: str | Path | None = N
         title=f"Night report: {name}", subtitle=sub, start=start, hypnogram=hyp,
         hypnogram_label=Path(hypnogram).name if hypnogram else "hypnogram", duration_s=rec.duration, eeg=eeg,
         signals=[s for s in rec.signals if _is_ephys(s)], events=ev, events_span_s=rec.duration, reference=ref,
-        reference_label=Path(reference).name if reference else "reference", notes=notes,
+        reference_label=Path(reference).name if reference else "reference", notes=notes, pending_events=pending,
     )
+
+
+def _run_into(fut: Future[Any], fn: Any, *args: Any) -> None:
+    """Run ``fn(*args)`` and settle ``fut`` with its result or its exception."""
+    try:
+        fut.set_result(fn(*args))
+    except BaseException as exc:  # handed to whoever waits (build_night_report raises it there)
+        fut.set_exception(exc)
 
 
 #: preference when a session has several hypnograms: the one shown, then the reference
@@ -380,8 +417,9 @@ def night_from_session(store: Any, session_id: str, *, detect: bool = True,
             if hyp is not None and len(hyp):
                 notes += _length_notes(hyp, duration)
             if events is None and detect and duration > 0:
-                events = _detect_events(eeg, rec, hyp.stages if hyp is not None else None,
-                                        hyp.epoch_s if hyp else EPOCH_S, notes)
+                events, more = _detect_events(eeg, rec, hyp.stages if hyp is not None else None,
+                                              hyp.epoch_s if hyp else EPOCH_S)
+                notes += more
                 span = duration
         else:
             notes.append(f"The session's recording '{path}' is missing: no spectrogram, signal quality or events "
@@ -696,6 +734,21 @@ def build_night_report(d: NightData) -> Report:
 
     rep = Report(d.title, d.subtitle)
     h = d.hypnogram
+    # first what does not need the events, while a background detection may still run
+    hypno_img = None
+    if h is not None and len(h):
+        hypno_img = Image.from_figure(plot_hypnogram(
+            h.stages, h.epoch_s, start=d.start, probabilities=h.probabilities, title=d.hypnogram_label,
+            duration_s=d.duration_s, confidence=d.confidence), "hypnogram")
+    spectrogram = Section("Spectrogram")
+    if d.eeg is not None and d.eeg[1].size >= d.eeg[2] * EPOCH_S:
+        label, x, fs = d.eeg
+        spectrogram.blocks.append(Image.from_figure(plot_spectrogram(x, fs, start=d.start, channel=label),
+                                                    "spectrogram"))
+    else:
+        spectrogram.blocks.append(Note("No EEG of at least 30 s: no spectrogram."))
+    quality = _quality_section(d)
+    d.wait_for_events()
     stats = None
     notes = list(d.notes)
     if h is not None and len(h) == 0:
@@ -712,17 +765,11 @@ def build_night_report(d: NightData) -> Report:
         sec = rep.section("Sleep statistics (AASM)")
         sec.blocks.append(_stats_table(stats))
         sec = rep.section("Hypnogram")
-        sec.blocks.append(Image.from_figure(plot_hypnogram(
-            h.stages, h.epoch_s, start=d.start, probabilities=h.probabilities, title=d.hypnogram_label,
-            duration_s=d.duration_s, confidence=d.confidence), "hypnogram"))
+        assert hypno_img is not None
+        sec.blocks.append(hypno_img)
         if h.probabilities is None and d.confidence is None:
             sec.blocks.append("No stage probabilities with this hypnogram, so no hypnodensity.")
-    sec = rep.section("Spectrogram")
-    if d.eeg is not None and d.eeg[1].size >= d.eeg[2] * EPOCH_S:
-        label, x, fs = d.eeg
-        sec.blocks.append(Image.from_figure(plot_spectrogram(x, fs, start=d.start, channel=label), "spectrogram"))
-    else:
-        sec.blocks.append(Note("No EEG of at least 30 s: no spectrogram."))
+    rep.sections.append(spectrogram)
     rep.sections.append(_events_section(d, stats, ai))
     if d.decisions:
         rep.sections.append(_dreamscape_section(d))
@@ -737,5 +784,5 @@ def build_night_report(d: NightData) -> Report:
         else:
             rep.sections.append(agreement_section(res, h.stages, d.reference.stages,
                                                   (d.hypnogram_label, d.reference_label), start=d.start))
-    rep.sections.append(_quality_section(d))
+    rep.sections.append(quality)
     return rep

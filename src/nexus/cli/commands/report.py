@@ -50,7 +50,8 @@ def report(target: str | None, hypno: str | None, hypno_format: str | None, refe
 
         assert target is not None
         data = night_from_recording(target, hypno, hypno_fmt=hypno_format, events=events_path,
-                                    reference=reference, channel=channel, detect=not no_events)
+                                    reference=reference, channel=channel, detect=not no_events,
+                                    background=True)  # the figures are drawn while the events are detected
         rep = build_night_report(data)
     else:
         if hypno or reference or events_path or channel:
