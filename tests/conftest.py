@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated database per test (SQLite always, PostgreSQL when configured)."""
 
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -82,31 +83,49 @@ def _postgres_database(template: str | None = None):
 def db_url(request, tmp_path):
     """A URL of an empty database of each supported kind.
 
-    A test that takes a ``store`` fixture (a store migrated to the head at once) gets, on PostgreSQL, a copy of the
-    run's database migrated once (``_postgres_head``): the same schema and rows, its ``upgrade`` has nothing left
-    to do. Migrating every test's database anew took about a second of each of ~130 PostgreSQL tests.
+    A test that takes a ``store`` fixture (a store migrated to the head at once) gets a copy of the run's database
+    migrated once (``_sqlite_head``, ``_postgres_head``): the same schema and rows, its ``upgrade`` has nothing left
+    to do. Migrating every test's database anew took about a second of each of ~130 PostgreSQL tests (loaded) and
+    0.3 s of each SQLite one (copied: 0.1 s).
     """
     if request.param == "sqlite":
-        yield f"sqlite:///{(tmp_path / 'nexus-data' / 'nexus.db').as_posix()}"
+        path = tmp_path / "nexus-data" / "nexus.db"
+        if "store" in request.fixturenames:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(request.getfixturevalue("_sqlite_head"), path)
+        yield f"sqlite:///{path.as_posix()}"
     else:
         head = request.getfixturevalue("_postgres_head") if "store" in request.fixturenames else None
         yield from _postgres_database(template=head)
 
 
-@pytest.fixture(scope="session")
-def _postgres_head():
-    """The name of a PostgreSQL database migrated to the head once per run (a template; nothing connects to it)."""
+def _migrate(url: str) -> None:
     from nexus.core.settings import load_settings
     from nexus.store import open_store, upgrade
 
-    gen = _postgres_database()
-    url = next(gen)
     store = open_store(load_settings(database_url=url), create=True, check=False)
     try:
         upgrade(store.engine)
     finally:
-        store.close()  # CREATE DATABASE ... TEMPLATE needs it without a connection
+        store.close()  # every connection closed: SQLite's WAL is folded into the file; PostgreSQL may copy it
+
+
+@pytest.fixture(scope="session")
+def _sqlite_head(tmp_path_factory) -> Path:
+    """A SQLite database file migrated to the head once per run (copied, never opened again)."""
+    path = tmp_path_factory.mktemp("sqlite-head") / "nexus.db"
+    _migrate(f"sqlite:///{path.as_posix()}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_head():
+    """The name of a PostgreSQL database migrated to the head once per run (a template; nothing connects to it)."""
     from sqlalchemy.engine import make_url
+
+    gen = _postgres_database()
+    url = next(gen)
+    _migrate(url)
 
     yield make_url(url).database
     gen.close()  # dropped
