@@ -50,6 +50,68 @@ def test_threads_give_the_same_events_as_one_after_the_other():
     assert notes_many == notes_one
 
 
+def test_heavy_detectors_run_one_at_a_time_with_the_same_events(monkeypatch):
+    import threading
+
+    stages = np.array([2, 2, 3, 3, 4, 4, 2, 2])
+    together = []
+    active: set[str] = set()
+    guard = threading.Lock()
+
+    def spied(name, real):
+        def detector(*args, **kwargs):
+            with guard:
+                active.add(name)
+                together.append(frozenset(active))
+            try:
+                return real(*args, **kwargs)
+            finally:
+                with guard:
+                    active.discard(name)
+        return detector
+
+    import nexus.events.rems as rems_mod
+    import nexus.events.spindles as spindles_mod
+
+    monkeypatch.setattr(spindles_mod, "detect_spindles", spied("spindle", detect_spindles))
+    monkeypatch.setattr(rems_mod, "detect_rems", spied("rem", detect_rems))
+    one, notes_one = detect_all(_channels(), stages, threads=1)
+    calm, notes_calm = detect_all(_channels(), stages, threads=4, heavy_alone=True)
+    pd.testing.assert_frame_equal(calm, one)
+    assert notes_calm == notes_one
+    assert not any({"spindle", "rem"} <= s for s in together)
+
+
+def test_heavy_jobs_wait_for_each_other_while_light_ones_fill_the_threads():
+    import threading
+
+    light_ran = threading.Event()
+    active: set[str] = set()
+    seen: dict[str, frozenset[str]] = {}
+    guard = threading.Lock()
+
+    def job(name):
+        def run():
+            with guard:
+                active.add(name)
+                seen[name] = frozenset(active)
+            if name == "light":
+                light_ran.set()
+            else:
+                light_ran.wait(5)  # a heavy job lets the light one start beside it
+                threading.Event().wait(0.05)  # and lingers: a second heavy job would start meanwhile
+            with guard:
+                active.discard(name)
+            return [pd.DataFrame({"job": [name]})]
+        return run
+
+    jobs = [job("heavy 1"), job("heavy 2"), job("light")]
+    out = run_all._run(jobs, 2, [True, True, False])
+    assert [part[0]["job"].iloc[0] for part in out] == ["heavy 1", "heavy 2", "light"]  # the jobs' order
+    assert "heavy 1" in seen["light"]  # the light job ran beside the first heavy one
+    assert "heavy 1" not in seen["heavy 2"]  # the second heavy one started after the first ended
+
+
 def test_a_detector_error_reaches_the_caller_from_its_thread():
     with pytest.raises(InvalidInputError, match="Invalid hypnogram: 2 epochs of 30 s"):
         detect_all(_channels(), np.array([2, 2]), threads=4)

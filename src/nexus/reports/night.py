@@ -250,7 +250,8 @@ def _detect_events(eeg: tuple[str, npt.NDArray[np.float64], float] | None, rec: 
         fitted = _fit_stages(stages, eeg[1].size, eeg[2], epoch_s)
     elif stages is not None and ch.loc is not None:
         fitted = _fit_stages(stages, ch.loc[1].size, ch.loc[2], epoch_s)
-    df, skipped = detect_all(ch, fitted, ("spindle", "slow_oscillation", "arousal", "rem"))
+    # the two heaviest detectors one after the other: the report's figures use the core this leaves idle
+    df, skipped = detect_all(ch, fitted, ("spindle", "slow_oscillation", "arousal", "rem"), heavy_alone=True)
     return df, [f"Events: {s}." for s in skipped if "EEG" not in s]  # no EEG is already said once
 
 
