@@ -96,3 +96,18 @@ def test_heartbeats_go_to_the_events_tsv_not_the_edf(tmp_path):
     ev = read_events(tmp_path / "out" / "n1-0001.events.tsv")
     assert sorted(ev["description"]) == ["movement"] + ["r_peak"] * 5
     np.testing.assert_allclose(ev.loc[ev["description"] == "r_peak", "onset"], onsets)
+
+
+def test_raw_line_filter_knows_both_spellings_and_non_ascii_names(tmp_path):
+    from nexus.store.recording import line_may_hold
+
+    j = _journal(tmp_path)
+    j.add_session("Zoë-7", ("EEG C4-M1",), 10.0)
+    j.write_records([{"session": "Zoë-7", "kind": "decision", "onset": 1.0, "duration": 0.0, "description": "x"}])
+    j.close()
+    new = [ln for ln in (tmp_path / "j" / "records.jsonl").read_bytes().splitlines() if b"decision" in ln]
+    old = json.dumps({"session": "Zoë-7", "kind": "decision", "onset": 1.0}).encode()  # before 2026-12
+    for line in (*new, old):
+        assert line_may_hold(line, kind="decision", session="Zoë-7")
+        assert not line_may_hold(line, kind="event")
+        assert not line_may_hold(line, session="Zoë")

@@ -79,6 +79,10 @@ class CleanFilter:
         self.filter.reset(slots)
 
 
+_STAGE_CODES = 7
+"""Live stage codes -2 (no estimate yet) … 4 (REM), see :attr:`nexus.facility.pipeline.Lane.stage`."""
+
+
 class EventDetector:
     """A batched streaming detector of :mod:`nexus.events` on some rows of the block.
 
@@ -109,6 +113,10 @@ class EventDetector:
         self.stream = stream
         self.rows = list(rows)
         self.stages = None if stages is None else np.asarray(stages)
+        # stage codes run from -2 (no estimate) to 4 (REM): a lookup table instead of np.isin at every step
+        self._stage_ok = np.zeros(_STAGE_CODES, dtype=bool)
+        if self.stages is not None:
+            self._stage_ok[self.stages[(self.stages >= -2) & (self.stages < _STAGE_CODES - 2)] + 2] = True
         self.takes_mask = takes_mask
         self._row_map = np.asarray(self.rows, dtype=np.intp)
 
@@ -119,7 +127,7 @@ class EventDetector:
         if self.takes_mask:
             mask = active
             if self.stages is not None and ctx.staged:
-                mask = active & np.isin(ctx.stage, self.stages)
+                mask = active & self._stage_ok[np.clip(ctx.stage, -2, _STAGE_CODES - 3) + 2]
             ev = self.stream.step(x, mask)
         else:
             ev = self.stream.step(x)

@@ -105,6 +105,8 @@ def start_rows(store: Any, beds: Sequence[BedPlan]) -> None:
 
 def decision_rows(journals: Iterable[Path], names: set[str]) -> Iterator[list[dict[str, Any]]]:
     """The decisions of sessions ``names`` journaled in ``journals`` (folders), in batches of database rows."""
+    from nexus.store.recording import line_may_hold
+
     batch: list[dict[str, Any]] = []
     for j in journals:
         path = Path(j) / "records.jsonl"
@@ -112,7 +114,7 @@ def decision_rows(journals: Iterable[Path], names: set[str]) -> Iterator[list[di
             continue
         with path.open("rb") as fh:
             for line in fh:
-                if b'"kind": "decision"' not in line:
+                if not line_may_hold(line, kind="decision"):
                     continue
                 try:
                     r = json.loads(line)

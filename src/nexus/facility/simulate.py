@@ -46,7 +46,7 @@ from nexus.facility.records import open_db, start_rows, store_decisions
 from nexus.facility.supervisor import Supervisor
 from nexus.monitor.glitch import one_per_episode
 from nexus.sources.synthetic.faults import EXTRA_FAULT_KINDS, FAULT_KINDS, schedule_faults
-from nexus.store.recording import RecordingJournal
+from nexus.store.recording import RecordingJournal, line_may_hold
 
 LIVE_TICK_S = 0.1
 """The tick of a live facility, in s: fast-forward nights decide CLAS with the horizon a live tick needs."""
@@ -339,7 +339,7 @@ def _events_by_bed(journal: Path) -> dict[str, dict[str, int]]:
         return counts
     with path.open("rb") as fh:
         for line in fh:
-            if b'"kind": "event"' not in line:
+            if not line_may_hold(line, kind="event"):
                 continue
             try:
                 r = json.loads(line)

@@ -44,6 +44,7 @@ from nexus.core.log import logger
 from nexus.facility.beds import SleeperSink
 from nexus.facility.leases import HEARTBEAT_S, LEASE_S, Beat, Claim, claim, fair_share, heartbeat, register_worker
 from nexus.facility.supervisor import Supervisor
+from nexus.store.recording import line_may_hold
 
 WORKER_CHANNELS: tuple[str, ...] = ("EEG C4-M1", "EOG E1-M2", "EOG E2-M2", "EMG Chin", "ECG", "Acc X", "Acc Y",
                                     "Acc Z")
@@ -474,14 +475,13 @@ class Worker:
 
 def _session_records(journals: list[str], name: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    needle = json.dumps(name)
     for j in journals:
         path = Path(j) / "records.jsonl"
         if not path.is_file():
             continue
         with path.open("rb") as fh:
             for line in fh:
-                if needle.encode() not in line:
+                if not line_may_hold(line, session=name):
                     continue
                 try:
                     r = json.loads(line)

@@ -329,6 +329,21 @@ def _json_line(rec: dict[str, Any]) -> bytes:
 _ORJSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
+def line_may_hold(line: bytes, *, kind: str | None = None, session: str | None = None) -> bool:
+    """Whether a raw ``records.jsonl`` line may be a record of ``kind`` and ``session`` (a filter before parsing).
+
+    It knows both spellings: the compact lines written since 2026-12 (``"kind":"event"``, UTF-8 text) and
+    the older ones of :func:`json.dumps` (``"kind": "event"``, non-ASCII escaped). A True still needs parsing.
+    """
+    if kind is not None and f'"kind":"{kind}"'.encode() not in line and f'"kind": "{kind}"'.encode() not in line:
+        return False
+    if session is not None:
+        quoted = json.dumps(session, ensure_ascii=False).encode()
+        if quoted not in line and json.dumps(session).encode() not in line:
+            return False
+    return True
+
+
 def _finite(o: Any) -> Any:
     if isinstance(o, float | np.floating):
         return float(o) if np.isfinite(o) else None
