@@ -208,7 +208,17 @@ def test_symmetric_rails_are_clipping_from_the_first_window():
     out, _, _ = _run(_clipped(-100.0, 100.0))
     g = next(g for g in out if g.kind == "clipping")
     assert g.channel == "EEG C4-M1" and g.evidence["raised_s"] - 100.0 <= 1.6
+    assert 99.0 <= g.onset_s <= 101.0  # no earlier sighting to back-date to (it was -inf)
     assert {x.kind for x in out} == {"clipping"}
+
+
+def test_a_clipping_channel_held_on_its_rail_is_still_clipping_not_a_flat_line():
+    # the channel sits on its -100 µV rail for 2.5 s in the middle of its clipping (as on seed 9201's EOG)
+    x = _clipped(-100.0, 100.0)
+    x[0, 0, round(130.0 * FS) : round(132.5 * FS)] = -100.0
+    out, _, _ = _run(x)
+    assert [(g.kind, g.channel, g.duration_s) for g in out] == [("clipping", "EEG C4-M1", None)]  # one, still open
+    assert 99.0 <= out[0].onset_s <= 101.0
 
 
 def test_an_asymmetric_rail_is_clipping_when_seen_again_within_the_pairing_time():

@@ -276,6 +276,9 @@ class GlitchMonitor:
         v = self._psy.window(f)
         hi, lo = self._rail_hi[rows], self._rail_lo[rows]
         masks, sess = classify(f, self.exg, self.ecg, p.technical, (hi, lo))
+        # a channel held at the rail it is clipping on (its clipping episode open) is saturated, not stuck
+        pinned = masks["flat_line"] & self._chan["clipping"].open[rows] & ((f.mx == hi) | (f.mn == lo))
+        masks["flat_line"] &= ~pinned
         # a channel going flat, lost or off (or coming back) makes a step and a plateau in that
         # window and the next: neither is a pop nor a rail
         flatish = masks["dropped_samples"] | masks["flat_line"] | masks["electrode_off"] | masks["bad_samples"]
@@ -301,7 +304,7 @@ class GlitchMonitor:
         self._plateau[rows] = plateau
         both = (both | touched) & ~masks["implausible_amplitude"]
         last_clip = self._last_clip[rows]
-        masks["clipping"] = (clips & (f.t0[:, None] - last_clip <= p.technical.clip_pair_s)) | both
+        masks["clipping"] = (clips & (f.t0[:, None] - last_clip <= p.technical.clip_pair_s)) | both | pinned
         self._last_clip[rows] = np.where(clips | candidate, f.t0[:, None], last_clip)
         self._rail_hi[rows] = np.where((f.at_mx >= ties) & (f.mx > f.mn) & ~near, f.mx, hi)
         self._rail_lo[rows] = np.where((f.at_mn >= ties) & (f.mx > f.mn) & ~near, f.mn, lo)
@@ -321,8 +324,11 @@ class GlitchMonitor:
         self._last_pop[rows] = np.where(pops, f.t0[:, None], last)
         masks["electrode_pop"] = paired
         out: list[Glitch] = []
+        # an episode is back-dated to the rail seen first only when that sighting is within clip_pair_s
+        # (symmetric rails in the first window have no earlier sighting: -inf before)
+        clip_hint = np.where(f.t0[:, None] - last_clip <= p.technical.clip_pair_s, last_clip, np.inf)
         for kind in CHANNEL_KINDS:
-            hint = last if kind == "electrode_pop" else last_clip if kind == "clipping" else None
+            hint = last if kind == "electrode_pop" else clip_hint if kind == "clipping" else None
             opened, closed, onset, end = self._chan[kind].update(rows, masks[kind], f.t0, hint)
             out += self._emit(kind, True, rows, f, opened, closed, onset, end, v)
         for kind in SESSION_KINDS:

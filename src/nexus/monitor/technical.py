@@ -34,7 +34,10 @@ Rules (amplitudes in µV, one window = 1 s by default)
     samples on one extreme of ``clip_rail_uv`` or more in one window, the channel moving on in the
     next (a rail touched once: a quantised signal peaking there would not sit on one value so long;
     a channel going flat at that value would stay there); the windows next to a
-    channel going flat, lost or off do not count (a held value is a plateau).
+    channel going flat, lost or off do not count (a held value is a plateau). A window held at
+    the very value the channel has been clipping on, while its clipping episode is open, is
+    clipping (a saturated amplifier), not a flat line; an episode is back-dated to an earlier
+    sighting of the rail only when that sighting is within ``clip_pair_s``.
 ``electrode_pop``
     a first difference of ``pop_step_uv`` or more that is ``pop_ratio`` times the window's mean
     absolute difference (a step, not a wave); a second one within ``pop_pair_s`` makes it an
