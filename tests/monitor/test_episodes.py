@@ -43,6 +43,7 @@ def test_updates_equal_the_rule_over_random_verdicts(k_on, k_off, with_hint):
         t0 = np.full(rows.size, float(step))
         hint = t0[:, None] - rng.integers(0, 3, (rows.size, 3)) if with_hint else None
         got, want = h.update(rows, bad, t0, hint), ref.update(rows, bad, t0, hint)
+        assert got[0].dtype == bool and got[1].dtype == bool  # masks the caller indexes with
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w)
     np.testing.assert_array_equal(h.open, ref.open)
