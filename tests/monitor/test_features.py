@@ -152,3 +152,32 @@ def test_blocks_for_some_rows_leave_the_others_untouched_and_a_reset_slot_starts
 def test_channel_types_group_the_electrophysiology_and_name_the_rest_by_role():
     names = ["EEG C4-M1", "EOG E1-M2", "EMG chin", "C3-M2", "ECG", "Resp thorax", "Acc X", "SpO2"]
     assert [channel_type(n) for n in names] == ["exg", "exg", "exg", "exg", "ecg", "resp", "acc", "other"]
+
+
+def test_a_window_is_ready_at_exactly_its_length_and_only_the_first_one_is_longer():
+    acc = WindowAccumulator(4, 1, FS, 256, (), np.arange(0))
+    every = np.arange(4)
+    acc.add(np.ones((4, 1, 255)), every)
+    assert acc.ready(every).tolist() == []
+    acc.add(np.ones((4, 1, 1)), every)
+    assert acc.ready(every).tolist() == [0]  # slot 0: no stagger, 256 samples exactly
+    acc.take(np.array([0]), np.array([1.0]))
+    acc.add(np.ones((4, 1, 75)), every)
+    assert acc.ready(every).tolist() == [1, 2, 3]  # slot k: 256 + k * 25 samples, slot 3 at exactly 331
+    acc.take(np.array([1, 2, 3]), np.full(3, 1.3))
+    acc.add(np.ones((4, 1, 180)), every)
+    assert acc.ready(every).tolist() == []
+    acc.add(np.ones((4, 1, 1)), every)
+    assert acc.ready(every).tolist() == [0]  # slot 0's second window: 256 samples again
+    acc.take(np.array([0]), np.array([2.0]))
+    acc.add(np.ones((4, 1, 75)), every)
+    assert acc.ready(every).tolist() == [1, 2, 3]  # the others' second windows: 256 samples, no stagger
+    assert acc.first_extra.tolist() == [0, 0, 0, 0]
+
+
+def test_extremes_reached_again_in_a_later_block_add_their_counts():
+    acc = WindowAccumulator(1, 1, FS, 8, (), np.arange(0))
+    for blk in ([5.0, 1.0, 5.0], [5.0, 0.0, 0.0], [0.0, 3.0]):  # the maximum in two blocks, the minimum in two
+        acc.add(np.array([[blk]]), np.arange(1))
+    f = acc.take(np.arange(1), np.array([1.0]))
+    assert (f.mx[0, 0], f.at_mx[0, 0], f.mn[0, 0], f.at_mn[0, 0]) == (5.0, 3.0, 0.0, 3.0)
