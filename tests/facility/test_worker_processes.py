@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from nexus.core.settings import load_settings
+from nexus.facility.leases import floor_status
+from nexus.store.db import open_store
 from nexus.store.recording import recover_journal
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -39,6 +42,16 @@ def _status(env):
     return json.loads(r.stdout)
 
 
+def _floor(env):
+    """What ``nexus worker status --json`` prints, read in this process: the polls below run twice a second and a
+    new Python (with every import of the CLI) per poll took CPU from the three workers on a 2-core CI machine."""
+    store = open_store(load_settings(database_url=env["NEXUS_DATABASE_URL"], data_dir=env["NEXUS_DATA_DIR"]))
+    try:
+        return json.loads(json.dumps(floor_status(store)))
+    finally:
+        store.close()
+
+
 def _spans(data: Path, beds):
     """Per bed: (worker, first s, last s) of every worker's part, from the journals."""
     out = {b: [] for b in beds}
@@ -59,7 +72,7 @@ def test_kill_9_a_worker_and_the_others_take_its_beds_over_with_nothing_lost(pg_
     env = pg_env
     assert _nexus(env, "db", "upgrade").returncode == 0
 
-    def poll(cond, timeout, what):  # each poll runs 'nexus worker status' in a new process: twice a second
+    def poll(cond, timeout, what):  # twice a second; the final state is read with 'nexus worker status'
         return wait_until(cond, timeout, what, every_s=0.5)
 
     procs: list[subprocess.Popen[bytes]] = []
@@ -71,14 +84,14 @@ def test_kill_9_a_worker_and_the_others_take_its_beds_over_with_nothing_lost(pg_
 
     try:
         start(0)  # the first compiles the kernels once; the others load them from the cache
-        poll(lambda: sum(w["alive"] for w in _status(env)["workers"]) == 1, 600, "the first worker")
+        poll(lambda: sum(w["alive"] for w in _floor(env)["workers"]) == 1, 600, "the first worker")
         start(1)
         start(2)
-        poll(lambda: sum(w["alive"] for w in _status(env)["workers"]) == 3, 600, "three workers")
+        poll(lambda: sum(w["alive"] for w in _floor(env)["workers"]) == 3, 600, "three workers")
         r = _nexus(env, "worker", "open", "--clients", "6", "--hours", "1", "--run", "kt")
         assert r.returncode == 0, r.stderr
         beds = [f"kt-{k:04d}" for k in range(1, 7)]
-        st = poll(lambda: (lambda s: s if all(b["worker"] for b in s["beds"]) else None)(_status(env)), 120,
+        st = poll(lambda: (lambda s: s if all(b["worker"] for b in s["beds"]) else None)(_floor(env)), 120,
                    "every bed claimed")
         owners = Counter(b["worker"] for b in st["beds"])
         assert max(owners.values()) <= 3, st  # an even share, not every bed on the first worker
@@ -90,14 +103,14 @@ def test_kill_9_a_worker_and_the_others_take_its_beds_over_with_nothing_lost(pg_
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
         st = poll(lambda: (lambda s: s if all(b["worker"] not in (None, dead) for b in s["beds"]) else None)(
-            _status(env)), 120, "the dead worker's beds taken over")
+            _floor(env)), 120, "the dead worker's beds taken over")
         taken_s = time.time() - killed_at
         assert [w["alive"] for w in st["workers"] if w["worker"] == dead] == [False]
         assert sum(b["takeovers"] for b in st["beds"]) == n_dead, st
         time.sleep(3.0)  # the new workers record a while
         r = _nexus(env, "extract", "--all", "--mode", "immediate", "--json")  # extraction across workers
         assert r.returncode == 0, r.stdout + r.stderr
-        poll(lambda: all(b["state"] == "ended" for b in _status(env)["beds"]), 120, "every bed ended")
+        poll(lambda: all(b["state"] == "ended" for b in _floor(env)["beds"]), 120, "every bed ended")
         for p in procs:
             if p is not victim:
                 p.send_signal(signal.SIGTERM)
