@@ -55,17 +55,22 @@ def _cli(args: list[str]) -> float:
     return _cli_rss(args)[0]
 
 
-def _cli_rss(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MB) of one fresh ``nexus`` process."""
-    import os
+def _cli_rss(args: list[str]) -> tuple[float, float | None]:
+    """Wall seconds and peak resident memory (MB; None where unknown) of one fresh ``nexus`` process.
 
+    The peak is the process's own ``VmHWM`` (Linux), read as it exits: the ``ru_maxrss`` of a child
+    started from this process would include this process's memory at the fork.
+    """
+    import re
+
+    hwm = ("import atexit, sys; atexit.register(lambda: sys.stderr.write(''.join(line for line in "
+           "open('/proc/self/status') if line.startswith('VmHWM'))) if sys.platform == 'linux' else None); ")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([*NEXUS, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise subprocess.CalledProcessError(proc.returncode, args)
-    return round(time.perf_counter() - t0, 3), round(usage.ru_maxrss / 1024, 1)
+    res = subprocess.run([sys.executable, "-c", hwm + "from nexus.cli.main import entry; entry()", *args],
+                         check=True, capture_output=True, text=True)
+    wall = round(time.perf_counter() - t0, 3)
+    m = re.search(r"VmHWM:\s*(\d+) kB", res.stderr)
+    return wall, round(int(m.group(1)) / 1024, 1) if m else None
 
 
 def main() -> None:
