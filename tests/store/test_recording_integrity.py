@@ -520,3 +520,19 @@ def test_background_sync_runs_off_the_callers_thread_and_reports_its_failure(tmp
     fail[0] = False
     j.close()
     assert j.closed and (tmp_path / "j" / "records.jsonl").read_text().count("\n") == 2
+
+
+def test_without_background_sync_flush_syncs_on_the_callers_thread_before_it_returns(tmp_path, monkeypatch):
+    import threading
+
+    now = [100.0]
+    synced: list[str] = []
+    monkeypatch.setattr(recording.time, "monotonic", lambda: now[0])
+    j = RecordingJournal(tmp_path / "j", sync_s=1.0)  # the default: no helper thread
+    j.add_session("a", CH, 100.0, sync=False)
+    monkeypatch.setattr(recording.os, "fsync", lambda fd: synced.append(threading.current_thread().name))
+    j.write_record("a", "stage", 0.0, 30.0, stage=2)
+    now[0] = 101.5
+    j.flush()
+    assert synced == [threading.current_thread().name] * 3  # sessions, records, the signal layout: done at once
+    j.close()
