@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from nexus.core.checks import check_number, check_option
 from nexus.core.clock import ManualClock
@@ -342,9 +343,12 @@ def _events_by_bed(journal: Path) -> dict[str, dict[str, int]]:
             if not line_may_hold(line, kind="event"):
                 continue
             try:
-                r = json.loads(line)
-            except ValueError:
-                continue
+                r = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                try:  # a journal written before 2026-12 may hold a bare NaN (orjson reads strict JSON only)
+                    r = json.loads(line)
+                except ValueError:
+                    continue
             c = counts.setdefault(r["session"], {})
             n = len(r["onset"]) if isinstance(r["onset"], list) else 1
             c[r["description"]] = c.get(r["description"], 0) + n
