@@ -181,3 +181,42 @@ def test_extremes_reached_again_in_a_later_block_add_their_counts():
         acc.add(np.array([[blk]]), np.arange(1))
     f = acc.take(np.arange(1), np.array([1.0]))
     assert (f.mx[0, 0], f.at_mx[0, 0], f.mn[0, 0], f.at_mn[0, 0]) == (5.0, 3.0, 0.0, 3.0)
+
+
+def _repeat_hits_numpy(x, tail, has, chans, L=6):
+    """The repeated-sample count as NumPy passes (the form the compiled kernel replaced)."""
+    R, _, n = x.shape
+    j = chans
+    e0 = np.concatenate([tail[:, j[0], :], x[:, j[0], :]], axis=-1)
+    cur0 = e0[:, L:]
+    hits = np.zeros(R)
+    for lag in range(2, L + 1):
+        ri, ki = np.nonzero(cur0 == e0[:, L - lag : L - lag + n])
+        if ri.size == 0:
+            continue
+        ext = np.concatenate([tail[ri][:, j, :], x[ri][:, j, :]], axis=-1)
+        k = np.arange(ri.size)
+        now = ext[k, :, L + ki]
+        ok = (now == ext[k, :, L - lag + ki]).all(axis=1) & (now != ext[k, :, L - 1 + ki]).any(axis=1)
+        ok &= has[ri] | (ki >= lag)
+        hits += np.bincount(ri[ok], minlength=R)
+    return hits
+
+
+@pytest.mark.parametrize("n", [1, 4, 26, 256])
+def test_repeat_count_kernel_equals_the_numpy_rule(n):
+    from nexus.monitor._kernels import repeat_hits
+
+    rng = np.random.default_rng(n)
+    R, C, L = 40, 4, 6
+    # few distinct values: repeats at every lag, on some channels only, across the block boundary
+    x = rng.integers(0, 3, size=(R, C, n)).astype(float)
+    x[::5] = x[::5, :1]  # all channels equal: whole-sample repeats
+    x[::7] = 1.0  # flat rows: lag-1 repeats, never counted
+    tail = rng.integers(0, 3, size=(R, C, L)).astype(float)
+    has = rng.random(R) < 0.6
+    for chans in (np.array([0, 1, 2]), np.array([2]), np.array([3, 0])):
+        got = np.empty(R)
+        repeat_hits(x, tail, has, chans, got)
+        np.testing.assert_array_equal(got, _repeat_hits_numpy(x, tail, has, chans))
+    assert _repeat_hits_numpy(x, tail, has, np.array([0, 1, 2])).sum() > 0

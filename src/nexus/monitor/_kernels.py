@@ -146,3 +146,52 @@ def hysteresis_update(
             closed[i, c] = cl
             out_onset[i, c] = onset[r, c]
             out_end[i, c] = good_t0[r, c]
+
+
+@kernel
+def repeat_hits(
+    x: FloatArray, tail: FloatArray, has_tail: npt.NDArray[np.bool_], chans: npt.NDArray[np.int64],
+    hits: FloatArray,
+) -> None:  # pragma: no cover - compiled
+    """Samples of block ``x`` (rows, channels, n) that repeat, on every channel of ``chans``, the sample 2-L back.
+
+    ``tail`` (rows, channels, L) holds the L samples before the block (valid where ``has_tail``). A sample
+    counts once per lag 2..L at which every compared channel equals its value that many samples before,
+    while some compared channel differs from the sample just before (lag 1: flat or lost channels repeat
+    it). Before the first sample of a slot (no tail) nothing is compared. Writes the count per row into
+    ``hits`` (rows,). ``x`` holds finite values (the caller zeroes the others).
+    """
+    rows, _, n = x.shape
+    L = tail.shape[2]
+    J = chans.shape[0]
+    c0 = chans[0]
+    for r in range(rows):
+        cnt = 0.0
+        for k in range(n):
+            v0 = x[r, c0, k]
+            for lag in range(2, L + 1):
+                p = k - lag
+                if p < 0 and not has_tail[r]:
+                    continue
+                w0 = x[r, c0, p] if p >= 0 else tail[r, c0, L + p]
+                if v0 != w0:
+                    continue
+                same = True
+                for jj in range(J):
+                    c = chans[jj]
+                    back = x[r, c, p] if p >= 0 else tail[r, c, L + p]
+                    if x[r, c, k] != back:
+                        same = False
+                        break
+                if not same:
+                    continue
+                moved = False
+                for jj in range(J):
+                    c = chans[jj]
+                    prev = x[r, c, k - 1] if k >= 1 else tail[r, c, L - 1]
+                    if x[r, c, k] != prev:
+                        moved = True
+                        break
+                if moved:
+                    cnt += 1.0
+        hits[r] = cnt

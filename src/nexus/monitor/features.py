@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.core.montage import channel_role
-from nexus.monitor._kernels import N_STATS, block_stats, rotate_dft
+from nexus.monitor._kernels import N_STATS, block_stats, repeat_hits, rotate_dft
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -198,24 +198,10 @@ class WindowAccumulator:
         """Count samples that repeat, on every compared channel, the sample 2-6 places earlier.
 
         Lag 1 is left out (flat or lost channels repeat the previous sample); a repeat must come
-        while some channel moves. Candidates are found on the first channel, then checked on all.
+        while some channel moves (one compiled pass: :func:`~nexus.monitor._kernels.repeat_hits`).
         """
-        j = self.jitter_rows
-        L = JITTER_LAGS
-        e0 = np.concatenate([tail[:, j[0], :], x[:, j[0], :]], axis=-1)  # first channel, (rows, L + n)
-        cur0 = e0[:, L:]
-        hits = np.zeros(R)
-        for lag in range(2, L + 1):
-            ri, ki = np.nonzero(cur0 == e0[:, L - lag : L - lag + n])
-            if ri.size == 0:
-                continue
-            ext = np.concatenate([tail[ri][:, j, :], x[ri][:, j, :]], axis=-1)  # candidates only
-            k = np.arange(ri.size)
-            now = ext[k, :, L + ki]
-            ok = (now == ext[k, :, L - lag + ki]).all(axis=1) & (now != ext[k, :, L - 1 + ki]).any(axis=1)
-            ok &= has[ri] | (ki >= lag)
-            if ok.any():
-                hits += np.bincount(ri[ok], minlength=R)
+        hits = np.empty(R)
+        repeat_hits(x, np.ascontiguousarray(tail), np.ascontiguousarray(has), self.jitter_rows, hits)
         self.jitter[r] += hits
 
     def _stagger(self, slots: IntArray) -> IntArray:
