@@ -19,11 +19,10 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from nexus.core.errors import InvalidInputError
 from nexus.dsp._jit import kernel
-from nexus.dsp.filters import MAX_SAMPLES, MIN_ROWS, zero_phase
+from nexus.dsp.filters import MAX_SAMPLES, MIN_ROWS, _zi_unit, zero_phase
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -163,7 +162,11 @@ def zero_phase_long(x: npt.ArrayLike, *filters: FloatArray) -> list[FloatArray]:
     if n == 0:
         return [np.zeros(shape) for _ in filters]
     padlen = min(3 * (2 * sos.shape[1] + 1), n - 1)
-    zi = np.ascontiguousarray(np.stack([signal.sosfilt_zi(s) for s in sos]))
+    # one sosfilt_zi per filter (cached by its sections), repeated over its lanes: not one per lane
+    n_rows = rows.shape[0]
+    zi = np.ascontiguousarray(np.repeat(
+        np.stack([_zi_unit(sos[k * n_rows]) for k in range(len(filters))]), n_rows, axis=0
+    )) if n_rows else np.zeros((0, sos.shape[1], 2))
     out = np.empty((row_of.size, n))
     _filtfilt_lanes(rows, row_of, sos, zi, padlen, out)
     return _split(out, shape, len(filters))
