@@ -220,3 +220,29 @@ def test_repeat_count_kernel_equals_the_numpy_rule(n):
         repeat_hits(x, tail, has, chans, got)
         np.testing.assert_array_equal(got, _repeat_hits_numpy(x, tail, has, chans))
     assert _repeat_hits_numpy(x, tail, has, np.array([0, 1, 2])).sum() > 0
+
+
+def test_the_non_finite_mask_zero_blocks_and_rows_read_out():
+    acc = WindowAccumulator(3, 2, FS, 8, (), np.arange(0))
+    every = np.arange(3)
+    empty = acc.add(np.zeros((3, 2, 0)), every)
+    assert empty.dtype == bool and empty.shape == (3, 2) and not empty.any() and acc.n.tolist() == [0, 0, 0]
+    x = np.ones((3, 2, 4))
+    x[1, 0, 2] = np.nan
+    x[2, 1] = [0.0, -5.0, 0.0, 0.0]  # touches zero but is not a block of zeros
+    x[0, 1] = 0.0  # a block of exact zeros (lost samples)
+    assert acc.add(x, every).tolist() == [[False, False], [True, False], [False, False]]
+    f = acc.take(np.array([2, 0]), np.array([1.0, 1.0]))
+    assert f.rows.tolist() == [2, 0]
+    assert f.zero_frac.tolist() == [[0.0, 0.0], [0.0, 1.0]]
+
+
+def test_resetting_one_slot_keeps_the_partial_window_of_the_others():
+    acc = WindowAccumulator(3, 1, FS, 256, (), np.arange(0))
+    every = np.arange(3)
+    acc.add(np.full((3, 1, 100), 7.0), every)
+    acc.reset(np.array([1]))
+    assert acc.n.tolist() == [100, 0, 100]
+    acc.add(np.full((3, 1, 156), 7.0), every)
+    f = acc.take(np.array([0]), np.array([1.0]))
+    assert f.n.tolist() == [256] and f.mean[0, 0] == 7.0 and f.at_mx[0, 0] == 256
