@@ -438,10 +438,17 @@ def _run_parts(
                 pr.terminate()
         raise
     finally:
+        # a worker exits only once what it put on the queue has gone down the pipe: keep reading (and dropping)
+        # while waiting for them, or a stopped run waits for the join's timeout (Python's "joining processes
+        # that use queues")
+        deadline = time.monotonic() + 30.0
+        while any(pr.is_alive() for pr in procs) and time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                queue.get(timeout=0.1)
         for pr in procs:
-            pr.join(timeout=30)
             if pr.is_alive():
                 pr.terminate()
+            pr.join(timeout=5.0)
     return [results[k] for k in range(len(parts))]
 
 
