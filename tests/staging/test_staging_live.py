@@ -6,6 +6,7 @@ from staging_oracles import ReferenceLiveStager
 from nexus.core.errors import InvalidInputError
 from nexus.sources.synthetic import synthesize_night
 from nexus.staging.live import BLOCK_S, LiveStager, stage_causal
+from nexus.staging.live.scaling import REST_WEIGHT, RunningScaling
 from nexus.staging.offline import stage_offline
 
 CHANNELS = ("EEG C4-M1", "EOG E1-M2", "EMG Chin")
@@ -250,3 +251,22 @@ def test_compiled_model_inputs_equal_the_array_version():
     np.testing.assert_array_equal(smooth, ref_smooth)
     np.testing.assert_array_equal(x, ref_x)
     assert x.dtype == np.float32 and not np.isnan(x).any()
+
+
+def test_prior_stands_in_for_the_rest_of_the_night():
+    # a night whose first 40 epochs all sit at 10 (e.g. deep sleep) against a prior centred on 0:
+    # with most of an 8-h night still to come, the scaling stays near the prior (old code: 40 epochs
+    # of history against a prior worth 60 put the centre at 4); at the night's end only prior_epochs count
+    prior = {"eeg_std_c7": [-1.0, 0.0, 1.0], "eeg_std_p2": [-1.0, 0.0, 1.0]}
+
+    def centre(night_epochs):
+        sc = RunningScaling(1, ["eeg_std"], prior, prior_epochs=60.0, night_epochs=night_epochs)
+        for e in range(1, 41):
+            v = np.full((1, 2, 1), 10.0)
+            sc.close_epoch(v[:, 0], np.zeros(1, bool), v, e)
+        return sc.scaling()[0][0, :, 0]
+
+    w_rest = 60.0 + REST_WEIGHT * (960 - 40)
+    np.testing.assert_allclose(centre(960.0), 10.0 * 40 / (40 + w_rest))
+    np.testing.assert_allclose(centre(40.0), 10.0 * 40 / 100)
+    assert (centre(960.0) < 2.0).all()

@@ -17,7 +17,8 @@ Each estimate uses only samples up to its own end:
   night evenly), refreshed every few epochs for a rotating share of the sessions, and blended
   with a population prior (``live_prior.json``, made by ``bench/live_prior.py`` from synthetic
   nights) that weighs as much as ``prior_epochs`` epochs, so that the first hour is not scaled
-  by wake alone;
+  by wake alone, plus a quarter epoch per epoch of the expected night not seen yet (the night so
+  far is a biased sample of the whole night that the offline stager scales by);
 * ``time_hour`` is the time since the session started; ``time_norm`` divides it by the expected
   night length (``night_hours``).
 

@@ -6,7 +6,10 @@ running one: median and 5th/95th percentiles of the night so far, from a history
 epochs per session that is thinned by half whenever it fills (so it always spans the whole night
 evenly), refreshed every few epochs for a rotating share of the sessions, and blended with a
 population prior (``live_prior.json``, made by ``bench/live_prior.py`` from synthetic nights) that
-weighs as much as ``prior_epochs`` epochs, so that the first hour is not scaled by wake alone.
+weighs as much as ``prior_epochs`` epochs, so that the first hour is not scaled by wake alone, plus
+:data:`REST_WEIGHT` epochs for every epoch of the expected night not seen yet: the target is the
+night-wide scaling of the offline stager, and the night so far is a biased sample of it (a night
+with much N3 in its first hours would otherwise scale its deep sleep by deep sleep and call it N2).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ _TRIANG_PAST = np.arange(7, 0, -1) / 8.0  # weights of the 1..7 previous epochs 
 _NORM_HIST = 128  # epochs kept per session for the running robust scaling (thinned by half when full)
 _NORM_EVERY = 5  # refresh the scaling of each session every this many epochs (after the first _NORM_WARM)
 _NORM_WARM = 20
+REST_WEIGHT = 0.25
+"""Weight of the prior, in epochs, per epoch of the expected night still to come."""
 PRIOR_FILE = Path(__file__).resolve().parents[1] / "live_prior.json"
 
 
@@ -43,6 +48,9 @@ class RunningScaling:
         How many epochs of a session's own history the prior is worth.
     row0 : int
         Index of the first session in the whole stager (the rotating refresh uses it).
+    night_epochs : float
+        Expected epochs in the night: the prior also stands in, :data:`REST_WEIGHT` epochs each,
+        for those of them not seen yet (0: the prior weighs ``prior_epochs`` only).
     """
 
     def __init__(
@@ -52,9 +60,11 @@ class RunningScaling:
         prior: Mapping[str, Sequence[float]],
         prior_epochs: float,
         row0: int = 0,
+        night_epochs: float = 0.0,
     ) -> None:
         self.n_sessions = n_sessions
         self.prior_epochs = prior_epochs
+        self.night_epochs = night_epochs
         self._row0 = row0
         s = n_sessions
         n_raw = len(raw_names)
@@ -113,9 +123,9 @@ class RunningScaling:
         """
         if self._scale is None:
             m = np.minimum(float(self._norm_len * self._norm_stride), self._epochs_seen)[:, None, None, None]
-            w0 = self.prior_epochs
+            w0 = self.prior_epochs + REST_WEIGHT * np.maximum(self.night_epochs - m, 0.0)
             q = np.where(np.isfinite(self._q), self._q, self._prior)
-            if w0 > 0:
+            if self.prior_epochs > 0 or self.night_epochs > 0:
                 q = np.where(np.isfinite(self._prior), (w0 * self._prior + m * q) / (w0 + m), q)
             with np.errstate(invalid="ignore"):
                 spread = q[..., 2] - q[..., 0]

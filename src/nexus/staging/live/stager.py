@@ -95,7 +95,7 @@ class _Shard:
         self.frontend = self.frontend_class(n_sessions, fs, self.kinds, [channels.index(k) for k in self.kinds])
         self.blocks = self.blocks_class(n_sessions, self.kinds)
         raw_names = self.blocks.raw_names
-        self.scaling = RunningScaling(n_sessions, raw_names, prior, prior_epochs, row0)
+        self.scaling = RunningScaling(n_sessions, raw_names, prior, prior_epochs, row0, night_s / EPOCH_S)
         # model columns from [raw, c7 norms, p2 norms, time_hour, time_norm]
         cols = [*raw_names, *(f"{n}_{w}min_norm" for w in ("c7", "p2") for n in raw_names)]
         cols += ["time_hour", "time_norm"]
@@ -190,7 +190,8 @@ class LiveStager:
     channels : sequence of str
         Kind of each channel row in the blocks: ``"eeg"`` (required), ``"eog"``, ``"emg"``.
     night_hours : float
-        Expected length of the night in hours (for the ``time_norm`` feature).
+        Expected length of the night in hours (for the ``time_norm`` feature, and for the weight of
+        the prior, which stands in for the part of the night not seen yet).
     prior : mapping, optional
         Population quantiles (5, 50, 95 %) of the smoothed features, keyed ``"<feature>_c7"`` and
         ``"<feature>_p2"``; default: the packaged ``live_prior.json``; ``{}`` for none.
