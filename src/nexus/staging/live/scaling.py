@@ -126,7 +126,8 @@ class RunningScaling:
             w0 = self.prior_epochs + REST_WEIGHT * np.maximum(self.night_epochs - m, 0.0)
             q = np.where(np.isfinite(self._q), self._q, self._prior)
             if self.prior_epochs > 0 or self.night_epochs > 0:
-                q = np.where(np.isfinite(self._prior), (w0 * self._prior + m * q) / (w0 + m), q)
+                own = m / (w0 + m)  # (s, 1, 1, 1): the share of the session's own quantiles
+                q = np.where(np.isfinite(self._prior), self._prior + own * (q - self._prior), q)
             with np.errstate(invalid="ignore"):
                 spread = q[..., 2] - q[..., 0]
                 spread = np.where(np.isfinite(spread) & (spread >= 1e-12), spread, 1.0)
