@@ -71,6 +71,9 @@ class Lane:
         self.n_channels = len(self.channels)
         self.size = max(16, int(np.ceil(buffer_s * self.fs)))
         self.ring = np.zeros((self.capacity, self.n_channels, self.size))
+        # written once now: NumPy maps a large array lazily (in huge pages), and the first tick's writes to every
+        # row faulted the whole ring in (164 MB for a thousand beds: 240 ms, a late first tick for every bed)
+        self.ring.fill(0.0)
         self.have = np.zeros((self.capacity, self.size), dtype=bool)
         self.hold = np.zeros((self.capacity, self.n_channels))  # last good value, fills missing samples
         self.active = np.zeros(self.capacity, dtype=bool)
