@@ -125,17 +125,14 @@ class Decision:
                 "inputs": self.inputs, "reason": self.reason}
 
 
-def _probs_dict(p: npt.NDArray[np.float64]) -> dict[str, float]:
-    return {lab: round(float(v), 3) for lab, v in zip(STAGE_LABELS, p, strict=True)}
-
-
 def _rounded_probs(p: npt.NDArray[np.float64]) -> list[dict[str, float]]:
-    """:func:`_probs_dict` of every row of ``p`` (n, 5), rounded in one pass.
+    """Each row of ``p`` (n, 5) as a dict of stage label to probability, to the thousandth (one rounding pass)."""
+    return [dict(zip(STAGE_LABELS, row, strict=True)) for row in np.round(p, 3).tolist()]
 
-    The same thousandths but for values within a rounding error of a half thousandth.
-    """
-    labels = STAGE_LABELS
-    return [dict(zip(labels, row, strict=True)) for row in np.round(p, 3).tolist()]
+
+def _probs_dict(p: npt.NDArray[np.float64]) -> dict[str, float]:
+    """:func:`_rounded_probs` of one row."""
+    return _rounded_probs(np.asarray(p, dtype=np.float64)[None, :])[0]
 
 
 class Controller:
@@ -467,7 +464,7 @@ class Controller:
             rows = zip(change.tolist(), st_all[change].tolist(), want_all[change].tolist(),
                        self.scene[change].tolist(), _rounded_probs(p[change]), strict=True)
             for s, st, want, prev, probs in rows:
-                with _Isolated(self, s, t, out):
+                with self._isolate(s, t, out):
                     if want == SILENCE:
                         self._issue(out, t, s, "silence", {"for_s": None, "fade": True},
                                     {"stage": st, "probs": probs},
