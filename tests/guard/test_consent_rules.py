@@ -138,3 +138,22 @@ def test_a_cue_command_is_judged_by_the_kind_of_the_cue_it_names():
     assert command_allowed(NO_STIM, second, prog).allowed
     assert command_allowed(NO_INCUB, first, prog).allowed
     assert not command_allowed(NO_INCUB, second, prog).allowed
+
+
+@pytest.mark.parametrize(
+    ("scopes", "command", "reason"),
+    [
+        (NO_STIM, {"kind": "click", "level_db": -30}, "CLAS click without 'stimulation' consent"),
+        (["recording", "audio"], {"kind": "cue"}, "unknown cue without 'stimulation, dream_incubation' consent"),
+        (["recording", "stimulation"], {"kind": "click"}, "'click' plays sound and the client has no 'audio' consent"),
+        ([*NO_INCUB, "dream_incubation"], {"kind": "strobe"},
+         "unknown command kind 'strobe': refused until the guard knows it"),
+    ],
+    ids=["click-no-stimulation", "cue-missing-two-scopes", "click-no-audio", "unknown-kind"],
+)
+def test_each_refusal_is_false_and_names_what_is_missing(scopes, command, reason):
+    """A refusal is ``allowed is False`` (the verdict is a bool: a None is refused by today's callers, which test its
+    truth, but not by one that compares or serialises it) and its reason names the missing consent or the kind."""
+    v = command_allowed(scopes, command)
+    assert v.allowed is False
+    assert v.reason == reason
