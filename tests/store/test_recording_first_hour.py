@@ -4,10 +4,13 @@ header, heartbeats in the events TSV rather than in the EDF+."""
 import datetime as dt
 import json
 import math
+from pathlib import Path
 
 import edfio
 import numpy as np
+import pytest
 
+from nexus.core.errors import StorageError
 from nexus.formats.edf import read_edf
 from nexus.formats.events import read_events
 from nexus.store.recording import RecordingJournal, recover_journal
@@ -50,6 +53,48 @@ def test_numpy_values_big_integers_and_non_ascii_text_read_back_as_written(tmp_p
     assert first["onset"] == 1.5 and first["reason"] == "Szene 'Wald': Grüße ✓"
     assert first["inputs"] == {"stage": 3, "flags": [True, False], "7": "int key"}
     assert second["inputs"] == {"counter": 2**70, "8": [None]}
+
+
+def test_records_are_written_as_compact_utf8_lines(tmp_path):
+    """The line format the raw-line filters (line_may_hold) and readers rely on: compact JSON, UTF-8 text, numpy
+    values as numbers, other objects as their text (the oracle is the standard library's compact form)."""
+    j = _journal(tmp_path)
+    j.write_record("n1-0001", "decision", np.float32(1.5), inputs={"stage": np.int64(3), "file": Path("a/b.yaml")},
+                   reason="Grüße ✓")
+    j.close()
+    expected = {"session": "n1-0001", "kind": "decision", "onset": 1.5, "duration": 0.0,
+                "inputs": {"stage": 3, "file": "a/b.yaml"}, "reason": "Grüße ✓"}
+    line = (tmp_path / "j" / "records.jsonl").read_bytes()
+    assert line == (json.dumps(expected, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+
+
+def test_a_record_orjson_cannot_write_keeps_its_other_values(tmp_path):
+    """A 70-bit integer goes the standard library's way: numbers, numpy values, arrays, lists and other objects
+    in the same record still read back as written, NaN and infinities (alone, in lists, in arrays) as null."""
+    j = _journal(tmp_path)
+    j.write_record("n1-0001", "decision", 2.0, inputs={
+        "counter": 2**70, "stage": np.int64(3), "p": np.float64(0.25), "x": 1.5, "inf": float("inf"),
+        "xs": [1.5, float("nan"), np.float32(2.5)], "arr": np.array([0.5, np.nan]), "file": Path("a/b.yaml")})
+    j.close()
+    text = (tmp_path / "j" / "records.jsonl").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    (rec,) = (r for r in recover_journal(tmp_path / "j").records if r["kind"] == "decision")
+    assert rec["inputs"] == {"counter": 2**70, "stage": 3, "p": 0.25, "x": 1.5, "inf": None,
+                             "xs": [1.5, None, 2.5], "arr": [0.5, None], "file": "a/b.yaml"}
+
+
+def test_records_onto_a_full_disk_raise_one_storage_error(tmp_path):
+    """A record write that finds the disk full (/dev/full answers ENOSPC) is the journal's one-line error."""
+    j = _journal(tmp_path)
+    j.flush(force=True)
+    j._rec_file.close()
+    j._rec_file = open("/dev/full", "wb", buffering=0)  # noqa: SIM115 (closed by the journal)
+    with pytest.raises(StorageError, match=r"Cannot write the recording journal .*: the disk is full"):
+        j.write_record("n1-0001", "glitch", 1.0, what="flat")
+    with pytest.raises(StorageError):  # /dev/full cannot be synced either: close says so and still closes
+        j.close()
+    assert j.closed
+    assert recover_journal(tmp_path / "j").samples("n1-0001").shape[-1] == 40  # what was written stays readable
 
 
 def test_a_journal_from_before_strict_json_with_a_bare_nan_still_reads(tmp_path):
