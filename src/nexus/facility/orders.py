@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table
 
@@ -30,6 +30,9 @@ from nexus.core.errors import InvalidInputError, NexusError, NotFoundError, Stat
 from nexus.core.lifecycle import FINAL_STATES, SessionState
 from nexus.core.log import logger
 from nexus.safety.modes import ExtractionMode, parse_mode
+
+if TYPE_CHECKING:
+    from nexus.facility.desk_reader import DeskReader
 
 OPEN_STATES = (SessionState.RUNNING, SessionState.EXTRACTING)
 """States in which a session can (still) be extracted."""
@@ -184,10 +187,14 @@ class OrderDesk:
         Wall-clock seconds between two looks at the order table.
     heartbeat_s : float
         Wall-clock seconds between two heartbeats of the run.
+    background : bool
+        Read the order table, beat and write back on a :class:`~nexus.facility.desk_reader.DeskReader` thread
+        (every ``poll_s``): a step then only carries out the pending orders the thread last read (each
+        once), so that the live loop's ticks do not wait for the database. :meth:`close` stops the thread.
     """
 
     def __init__(self, store: Any, supervisor: Any, run_id: str, *, poll_s: float = 0.1,
-                 heartbeat_s: float = 1.0) -> None:
+                 heartbeat_s: float = 1.0, background: bool = False) -> None:
         self.store = store
         self.sup = supervisor
         self.run_id = run_id
@@ -196,94 +203,183 @@ class OrderDesk:
         self._next_poll = 0.0
         self._next_beat = 0.0
         self._ended: list[dict[str, Any]] = []
+        self._taken: set[int] = set()  # orders carried out (their write-back may still be on its way)
         self.applied = 0
         self.errors = 0
         self._down_since: float | None = None  # monotonic time of the first failed poll of an outage
         self._next_log = 0.0
         supervisor.listeners.append(self._listen)
+        self.reader: DeskReader | None = None
+        if background:
+            from nexus.facility.desk_reader import DeskReader
+
+            self.reader = DeskReader("orders", self._read, self.poll_s,
+                                     on_write_error=lambda exc: self._failed(exc, time.monotonic()))
+            self.reader.start()
 
     def _listen(self, kind: str, records: list[dict[str, Any]]) -> None:
         if kind == "extraction":
             self._ended.extend(records)
 
     def poll(self, *, force: bool = False) -> int:
-        """Carry out the pending orders of this run (at most every ``poll_s``); return how many were taken."""
+        """Carry out the pending orders of this run (at most every ``poll_s``); return how many were taken.
+
+        With a reader thread, the orders it last read (``force``: read now, on this thread, after the
+        write-backs still queued).
+        """
         now = time.monotonic()
+        if self.reader is not None and not force:
+            return self._poll_read(now)
         if not force and now < self._next_poll and not self._ended:
             return 0  # the cheap path of almost every step
         self._next_poll = now + self.poll_s
         try:
+            if self.reader is not None:
+                self.reader.run_writes()
             taken = self._poll(now)
         except NexusError:
             raise
         except Exception as exc:  # a database that is down must not stop the facility: the beds go on
-            self.errors += 1
-            if self._down_since is None:
-                self._down_since = now
-            if now >= self._next_log:  # the first failure, then one line every 30 s of the outage
-                self._next_log = now + 30.0
-                logger.error("Extraction orders cannot be read (%s); the beds run on, retrying every %.1f s "
-                             "(down for %.0f s).", " ".join(str(exc).split())[:200], self.poll_s,
-                             now - self._down_since)
+            self._failed(exc, now)
             return 0
+        self._recovered(now)
+        return taken
+
+    def _failed(self, exc: BaseException, now: float) -> None:
+        self.errors += 1
+        if self._down_since is None:
+            self._down_since = now
+        if now >= self._next_log:  # the first failure, then one line every 30 s of the outage
+            self._next_log = now + 30.0
+            logger.error("Extraction orders cannot be read (%s); the beds run on, retrying every %.1f s "
+                         "(down for %.0f s).", " ".join(str(exc).split())[:200], self.poll_s,
+                         now - self._down_since)
+
+    def _recovered(self, now: float) -> None:
         if self._down_since is not None:
             logger.warning("Extraction orders readable again after %.1f s.", now - self._down_since)
             self._down_since, self._next_log = None, 0.0
-        return taken
 
-    def _poll(self, now: float) -> int:
-        from sqlalchemy import select, update
+    def kick(self) -> None:
+        """The end of a tick (nothing to do: the order thread keeps its own pace, see :class:`OrderDesk`)."""
 
-        from nexus.store.models import ExtractionOrder, FacilityRun, NightSession
+    def close(self) -> None:
+        """Stop the reader thread, if any (its queued write-backs run now)."""
+        if self.reader is not None:
+            self.reader.close()
+
+    def _beat(self, s: Any, now: float) -> None:
+        from sqlalchemy import update
+
+        from nexus.store.models import FacilityRun
+
+        if now >= self._next_beat:
+            self._next_beat = now + self.heartbeat_s
+            s.execute(update(FacilityRun).where(FacilityRun.id == self.run_id).values(heartbeat_at=_utc()))
+
+    def _pending(self, s: Any) -> list[tuple[int, str, str]]:
+        from sqlalchemy import select
+
+        from nexus.store.models import ExtractionOrder
 
         t_ = cast(Table, ExtractionOrder.__table__)
-        with self.store.session() as s:
-            if now >= self._next_beat:
-                self._next_beat = now + self.heartbeat_s
-                s.execute(update(FacilityRun).where(FacilityRun.id == self.run_id).values(heartbeat_at=_utc()))
-            pending = s.execute(select(t_.c.id, t_.c.session_id, t_.c.mode).where(
-                t_.c.facility_run_id == self.run_id, t_.c.status == "pending").order_by(t_.c.id)).all()
-            # every bed is silenced first; the bookkeeping follows in a few bulk statements
-            done: list[dict[str, Any]] = []
-            batches: dict[str, list[tuple[int, str]]] = {}
-            for oid, session, mode in pending:
-                rt = self.sup.runtime(session)  # a bed waiting for its lane, too
-                if rt is None:
-                    continue  # another worker's bed
-                if rt.state == "ended":
-                    done.append({"b_id": oid, "status": "refused", "outcome": None, "safe_at": None,
-                                 "message": f"Session '{session}' has already ended; there is nothing to extract.",
-                                 "applied_at": _utc(), "session": session})
-                    continue
-                batches.setdefault(mode, []).append((oid, session))
-            for mode, batch in batches.items():  # one call per mode: every bed silenced before the bookkeeping
-                applied = _utc()
-                try:
-                    reps = self.sup.extract([name for _, name in batch], mode)
-                except (NotFoundError, StateError, InvalidInputError) as exc:
-                    done += [{"b_id": oid, "status": "refused", "outcome": None, "message": str(exc),
-                              "applied_at": applied, "safe_at": None, "session": name} for oid, name in batch]
-                    continue
-                for (oid, name), rep in zip(batch, reps, strict=True):
-                    done.append({"b_id": oid, "status": "applied", "outcome": rep.outcome, "message": rep.reason,
-                                 "applied_at": applied, "safe_at": _utc(rep.safe_wall), "session": name})
-            if done:
-                from sqlalchemy import bindparam
+        rows = s.execute(select(t_.c.id, t_.c.session_id, t_.c.mode).where(
+            t_.c.facility_run_id == self.run_id, t_.c.status == "pending").order_by(t_.c.id)).all()
+        return [(int(oid), str(session), str(mode)) for oid, session, mode in rows]
 
-                s.connection().execute(
-                    update(t_).where(t_.c.id == bindparam("b_id")).values(
-                        status=bindparam("status"), outcome=bindparam("outcome"), message=bindparam("message"),
-                        applied_at=bindparam("applied_at"), safe_at=bindparam("safe_at")),
-                    [{k: v for k, v in d.items() if k != "session"} for d in done])
-                names = [d["session"] for d in done if d["status"] == "applied"]
-                stamp = _utc()
-                for k in range(0, len(names), 500):
-                    s.execute(update(NightSession).where(NightSession.id.in_(names[k:k + 500]),
-                                                         NightSession.state == SessionState.RUNNING)
-                              .values(state=SessionState.EXTRACTING, state_changed_at=stamp))
-            ended, self._ended = self._ended, []
+    def _read(self) -> list[tuple[int, str, str]]:
+        """The reader thread's read: the heartbeat when due, then the pending orders."""
+        with self.store.session() as s:
+            self._beat(s, time.monotonic())
+            return self._pending(s)
+
+    def _poll_read(self, now: float) -> int:
+        """Carry out what the reader thread last read; hand the write-back to it."""
+        got = self.reader.take() if self.reader is not None else None
+        if isinstance(got, Exception):
+            self._failed(got, now)
+            got = None
+        elif got is not None:
+            self._recovered(now)
+        done = self._carry_out(got) if got else []
+        ended, self._ended = self._ended, []
+        if (done or ended) and self.reader is not None:
+            self.reader.submit(lambda: self._write_back(done, ended))
+        taken = sum(d["status"] == "applied" for d in done)
+        self.applied += taken
+        return taken
+
+    def _write_back(self, done: list[dict[str, Any]], ended: list[dict[str, Any]]) -> None:
+        with self.store.session() as s:
+            self._record(s, done)
             if ended:
                 self._finish(s, ended)
+
+    def _carry_out(self, pending: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
+        """Extract the beds of the pending orders not carried out yet (each once); return the rows to write."""
+        # every bed is silenced first; the bookkeeping follows in a few bulk statements
+        done: list[dict[str, Any]] = []
+        batches: dict[str, list[tuple[int, str]]] = {}
+        for oid, session, mode in pending:
+            if oid in self._taken:
+                continue  # carried out; its write-back is on its way
+            rt = self.sup.runtime(session)  # a bed waiting for its lane, too
+            if rt is None:
+                continue  # another worker's bed
+            self._taken.add(oid)
+            if rt.state == "ended":
+                done.append({"b_id": oid, "status": "refused", "outcome": None, "safe_at": None,
+                             "message": f"Session '{session}' has already ended; there is nothing to extract.",
+                             "applied_at": _utc(), "session": session})
+                continue
+            batches.setdefault(mode, []).append((oid, session))
+        for mode, batch in batches.items():  # one call per mode: every bed silenced before the bookkeeping
+            applied = _utc()
+            try:
+                reps = self.sup.extract([name for _, name in batch], mode)
+            except (NotFoundError, StateError, InvalidInputError) as exc:
+                done += [{"b_id": oid, "status": "refused", "outcome": None, "message": str(exc),
+                          "applied_at": applied, "safe_at": None, "session": name} for oid, name in batch]
+                continue
+            for (oid, name), rep in zip(batch, reps, strict=True):
+                done.append({"b_id": oid, "status": "applied", "outcome": rep.outcome, "message": rep.reason,
+                             "applied_at": applied, "safe_at": _utc(rep.safe_wall), "session": name})
+        return done
+
+    def _record(self, s: Any, done: list[dict[str, Any]]) -> None:
+        """Write the orders carried out (applied or refused) and move their sessions to extracting."""
+        from sqlalchemy import bindparam, update
+
+        from nexus.store.models import ExtractionOrder, NightSession
+
+        if not done:
+            return
+        t_ = cast(Table, ExtractionOrder.__table__)
+        s.connection().execute(
+            update(t_).where(t_.c.id == bindparam("b_id")).values(
+                status=bindparam("status"), outcome=bindparam("outcome"), message=bindparam("message"),
+                applied_at=bindparam("applied_at"), safe_at=bindparam("safe_at")),
+            [{k: v for k, v in d.items() if k != "session"} for d in done])
+        names = [d["session"] for d in done if d["status"] == "applied"]
+        stamp = _utc()
+        for k in range(0, len(names), 500):
+            s.execute(update(NightSession).where(NightSession.id.in_(names[k:k + 500]),
+                                                 NightSession.state == SessionState.RUNNING)
+                      .values(state=SessionState.EXTRACTING, state_changed_at=stamp))
+
+    def _poll(self, now: float) -> int:
+        done: list[dict[str, Any]] = []
+        try:
+            with self.store.session() as s:
+                self._beat(s, now)
+                done = self._carry_out(self._pending(s))
+                self._record(s, done)
+                ended, self._ended = self._ended, []
+                if ended:
+                    self._finish(s, ended)
+        except Exception:  # nothing was written: the orders stay pending and are carried out again (no harm)
+            self._taken.difference_update(d["b_id"] for d in done)
+            raise
         taken = sum(d["status"] == "applied" for d in done)
         self.applied += taken
         return taken

@@ -249,12 +249,13 @@ class FacilityService:
         self.sup.add_fleet(fleet, [p.session for p in plans], programs=[p.program for p in plans], sinks=sinks,
                            scopes=[p.scopes for p in plans])
         # 'nexus extract' from another process: orders in the database, polled after every lane step
-        self.desk = OrderDesk(self.store, self.sup, self.run_id)
+        self.desk = OrderDesk(self.store, self.sup, self.run_id, background=background)  # the live loop: the
+        # database is read on the desks' own threads, and a step only applies what they read
         self.sup.between_steps.append(self.desk.poll)
         # consent changed through the API or 'nexus client consent': followed from the next step
         from nexus.facility.consent_desk import ConsentDesk
 
-        self.consent = ConsentDesk(self.store, self.sup, [p.session for p in plans])
+        self.consent = ConsentDesk(self.store, self.sup, [p.session for p in plans], background=background)
         self.sup.between_steps.append(self.consent.poll)
         self.started = True
         logger.info("Facility %s: %d beds running at %gx real time.", self.run_id, self.n, self.speed)
@@ -314,6 +315,8 @@ class FacilityService:
         if done:  # beds whose extraction (wake) is over: end them here, rows written
             for mode, group in _by_mode(done).items():
                 self._end([self._by_session[s] for s in group if s in self._by_session], f"extracted ({mode} wake)")
+        if self.consent is not None:
+            self.consent.kick()  # its read runs now, while the loop waits for the next tick
         self._retry_unwritten()
         for k, rec in enumerate(pending):
             try:
@@ -344,6 +347,9 @@ class FacilityService:
         self._loop_stopped()
         if self.desk is not None:
             self.desk.poll(force=True)  # orders that came since the last step, extractions that ended in it
+            self.desk.close()
+        if self.consent is not None:
+            self.consent.close()
         self.end_all("facility stopped")
         self._retry_unwritten()
         if self._unwritten:
