@@ -1,3 +1,4 @@
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +214,47 @@ def test_program_file_edited_while_running(tmp_path, program):
     assert watch.poll(ctrl, 0, 5.0).ok
     assert ctrl.programs[0].scenes["settle"].layers[0].level_db == -34
     assert [d.kind for d in ctrl.decisions] == ["program_rejected", "program_rejected", "program_updated"]
+
+
+class _FaultyScene(Controller):
+    """A controller whose set-up of the scene 'deep' fails for one row (a bug on that row's program path)."""
+
+    def __init__(self, *args, bad_row, **kw):
+        self.bad_row = bad_row
+        super().__init__(*args, **kw)
+
+    def _set_scene(self, s, name):
+        if s == self.bad_row and name == "deep":
+            raise KeyError(name)
+        super()._set_scene(s, name)
+
+
+def test_a_fault_in_one_row_puts_that_row_only_in_the_safe_state(program, caplog):
+    """Row 1 fails as it enters its N3 scene (its scene command is already out): a silence without end follows it
+    at once, with a controller_error decision naming the exception; the row is failed and disabled and decides
+    nothing more; rows 0 and 2 play what they play without the fault. The scene decision carries the stage
+    probabilities to the thousandth (rounded by hand here)."""
+    probs = np.tile([0.0121, 0.0232, 0.1567, 0.7893, 0.0187], (3, 1))
+    x = np.stack([_so(20, seed=k) for k in range(3)])
+    ok = Controller([program] * 3, FS)
+    ok_cmds = _run(ok, x, probs)
+    bad = _FaultyScene([program] * 3, FS, bad_row=1)
+    with caplog.at_level(logging.ERROR, logger="nexus"):
+        cmds = _run(bad, x, probs)
+
+    def played(cs, k):
+        return [(c.kind, round(c.t, 6), c.params) for c in cs if c.session == k]
+
+    for k in (0, 2):
+        assert played(cmds, k) == played(ok_cmds, k)
+    assert played(cmds, 1) == [("scene", 0.5, {"name": "deep"}), ("silence", 0.5, {"for_s": None})]
+    assert bad.failed.tolist() == [False, True, False] and bad.enabled.tolist() == [True, False, True]
+    assert bad.scene[1] == "silence"
+    assert [d.kind for d in bad.decisions if d.session == 1] == ["scene", "controller_error"]
+    d = next(d for d in bad.decisions if d.session == 1 and d.kind == "controller_error")
+    assert (d.t, d.kind, d.inputs, d.reason) == (0.5, "controller_error", {"error": "KeyError: 'deep'"},
+                                                 "Controller error for this bed: stop at once, safe state.")
+    assert "Session 1: the controller failed (KeyError: 'deep')" in caplog.text
+    scene = next(d for d in ok.decisions if d.session == 0 and d.kind == "scene")
+    assert scene.inputs["stage"] == 3
+    assert scene.inputs["probs"] == {"W": 0.012, "N1": 0.023, "N2": 0.157, "N3": 0.789, "R": 0.019}
