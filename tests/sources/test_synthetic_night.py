@@ -165,3 +165,13 @@ def test_recording_carries_the_truth_as_edf_annotations(tmp_path):
     texts = {a.text for a in back.annotations}
     assert {"Sleep stage W", "Sleep stage N1", "spindle", "fault:electrode_off C4-M1"} <= texts
     np.testing.assert_allclose(back.channel("EEG C4-M1").data, night.channel("EEG C4-M1"), atol=0.05)
+
+
+@pytest.mark.parametrize("channel", ["EMG Chin", "EEG C4-M1"])
+def test_a_clipping_fault_reaches_the_rail_even_on_a_quiet_channel(channel):
+    # a saturated amplifier sits on its rail; a gain step alone left the chin EMG (a few µV) inside ±100 µV
+    for seed in (3, 4):  # both rails
+        bad = synthesize_night(hours=0.05, seed=5, faults=[Fault("clipping", channel, 60.0, 30.0, seed=seed)])
+        x = bad.channel(channel)[60 * 256 : 90 * 256]
+        assert np.abs(x).max() <= 100
+        assert np.mean(np.abs(x) == 100) >= 0.2

@@ -11,7 +11,11 @@ Kinds
 ``electrode_pop``
     A step of ±300–800 µV that decays with a 0.5-s time constant, repeated every few seconds.
 ``clipping``
-    The channel's gain triples and it saturates at ±``level`` µV (default 100 µV).
+    The amplifier saturates at its rail of ±``level`` µV (default 100 µV): the channel's gain triples and
+    its baseline steps to 0.95 × ``level`` towards one rail (side from the seed), as when an electrode's
+    offset potential shifts, so every channel sits on the rail for a good share of the fault. A gain step
+    alone left a quiet channel (chin EMG of a few µV) far inside ±100 µV: a fault named clipping that
+    never clipped.
 ``line_noise``
     A 50 Hz (``variant=0``) or 60 Hz (``variant=1``) sinusoid of ``level`` µV (default 40 µV) is added.
 ``dropped_samples``
@@ -174,7 +178,9 @@ def apply_faults(
             data[rows, sl] += sign * (300.0 + 100.0 * (f.seed % 6)) * np.exp(-phase / 0.5)
         elif f.kind == "clipping":
             lvl = f.level or 100.0
-            data[rows, sl] = np.clip(3.0 * data[rows, sl], -lvl, lvl)  # gain step drives the amplifier to its rails
+            # a gain step and an offset step drive the amplifier onto one of its rails (see the module docstring)
+            side = 1.0 if f.seed % 2 else -1.0
+            data[rows, sl] = np.clip(3.0 * data[rows, sl] + side * 0.95 * lvl, -lvl, lvl)
         elif f.kind == "line_noise":
             hz = 60.0 if f.variant else 50.0
             data[rows, sl] += (f.level or 40.0) * np.sin(2 * np.pi * hz * t)
