@@ -24,10 +24,6 @@ from nexus.store.recording import RecordingJournal
 Listener = Callable[[str, list[dict[str, Any]]], None]
 
 
-def _probs_list(p: npt.NDArray[np.float64]) -> list[float] | None:
-    return None if not np.all(np.isfinite(p)) else [round(float(v), 4) for v in p]
-
-
 def event_records(ev: Any, onsets: npt.NDArray[np.float64], names: list[str | None],
                   channels: tuple[str, ...]) -> list[dict[str, Any]]:
     """Journal records of a batch of events: one per session and channel, with one list entry per event.
@@ -79,12 +75,16 @@ class Recorder:
         records: list[dict[str, Any]] = []
         n_epochs = n_events = 0
         for st in out.stages:
-            t = lane.session_time(st.slots, st.onsets)
-            for k, (s, o, code) in enumerate(zip(st.slots.tolist(), t.tolist(), st.stages.tolist(), strict=True)):
+            onsets = lane.session_time(st.slots, st.onsets)
+            # an epoch close of every bed at once: Python lists of the columns first (what was per bed numpy
+            # scalar work, 8 us a bed: 4 ms of the closing tick at 500 beds), the same rounding of the same floats
+            finite: list[bool] = np.isfinite(st.probs).all(axis=1).tolist()  # type: ignore[assignment]
+            for s, o, code, p, ok in zip(st.slots.tolist(), onsets.tolist(), st.stages.tolist(), st.probs.tolist(),
+                                         finite, strict=True):
                 if names[s] is None:
                     continue
-                records.append({"session": names[s], "kind": "stage", "onset": float(o), "duration": EPOCH_S,
-                                "stage": int(code), "probs": _probs_list(st.probs[k])})
+                records.append({"session": names[s], "kind": "stage", "onset": o, "duration": EPOCH_S,
+                                "stage": code, "probs": [round(v, 4) for v in p] if ok else None})
             n_epochs += len(st)
         self.epochs_staged += n_epochs
         for ev in out.events:

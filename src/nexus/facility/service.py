@@ -404,6 +404,7 @@ class FacilityService:
             self._extracted += records
             return
         stages: list[dict[str, Any]] = []
+        dense: list[tuple[_Bed, int, list[float]]] = []  # hypnodensities to round for the console, all at once
         for r in records:
             bed = self._by_session.get(r["session"])
             if bed is None:
@@ -416,7 +417,7 @@ class FacilityService:
                 bed.probs = r.get("probs")
                 if r.get("probs"):
                     bed.confidence[e] = round(max(r["probs"]), 3)
-                    bed.density[e] = [round(float(p), 3) for p in r["probs"]]
+                    dense.append((bed, e, r["probs"]))
                 stages.append({"session": bed.plan.session, "epoch": e, "stage": bed.stage, "probs": bed.probs})
             elif k == "event":
                 onsets = r["onset"] if isinstance(r["onset"], list) else [r["onset"]]
@@ -433,6 +434,9 @@ class FacilityService:
                 continue
             bed.version += 1
             self._changed.add(bed.plan.session)
+        if dense:  # one rounding of every closed epoch's hypnodensity (an epoch close of 500 beds: ~1 ms less)
+            for (bed, e, _), d in zip(dense, np.round(np.array([x[2] for x in dense]), 3).tolist(), strict=True):
+                bed.density[e] = d
         if stages:  # one message for the step's closed epochs: at 500 beds, one serialisation and one send per
             # console instead of 500 (inside the tick, and in the server's thread that sends them)
             self._publish({"type": "stages", "stages": stages})

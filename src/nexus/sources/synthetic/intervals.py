@@ -68,9 +68,10 @@ class IntervalTable:
                 and onset < self.onset[j] + self.duration[j]
             ):
                 return False
-        self.session = np.insert(self.session, i, session)
-        self.onset = np.insert(self.onset, i, onset)
-        self.duration = np.insert(self.duration, i, duration)
-        self.value = np.insert(self.value, i, value)
-        self.keys = np.insert(self.keys, i, key)
+        # slices joined around the new row (np.insert's axis handling cost ~15 us a call: a synthetic fleet's
+        # sleepers aroused by their first scene, at 500 beds, spent ~10 ms of one live tick in it)
+        for name, v in (("session", session), ("onset", onset), ("duration", duration), ("value", value),
+                        ("keys", key)):
+            a = getattr(self, name)
+            setattr(self, name, np.concatenate((a[:i], np.array([v], dtype=a.dtype), a[i:])))
         return True
