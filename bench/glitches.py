@@ -13,7 +13,11 @@ Prints one JSON object:
   ``STORM_AROUSALS`` arousals ``STORM_GAP_S`` apart (the generator's own arousals: EMG burst,
   movement, heart rate); a true storm is wherever the generator's arousals (natural and injected)
   number ``storm_count`` or more in ``storm_window_s`` (the monitor's definition), and the monitor
-  must find them from the signals alone.
+  must find them from the signals alone. Its onset is the arousal that makes it a storm (the
+  ``storm_count``-th in the window: no detector can know a storm before it). An arousal wholly inside
+  a ``dropped_samples`` fault is left out of that count (every channel, ECG and accelerometer too,
+  reads 0 there: nothing of it was recorded); ``arousal_storm_all_arousals`` scores the same
+  detections against the count of every arousal, recorded or not (the definition before).
 * ``clean``: nights without faults or distress (natural arousals stay): glitch episodes per
   bed-hour, by kind.
 * ``cost``: one step over ``--beds`` beds × 8 channels (EEG×2, EOG×2, EMG, ECG, Resp, Acc Z) at
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +81,19 @@ def _inject_storms(fleet: SyntheticFleet, hours: float, seeds: list[int]) -> Non
             fleet._arouse(i, t0 + k * STORM_GAP_S + rng.uniform(0.0, 5.0), float(rng.uniform(3.0, 10.0)), rng)
 
 
-def _storm_truth(fleet: SyntheticFleet, night: int, count: int, window_s: float) -> list[tuple[float, float]]:
-    """Intervals where the generator's arousals number ``count`` or more in the last ``window_s`` seconds."""
-    a = np.sort(fleet._arousals.onset[fleet._arousals.session == night])
+def _storm_truth(
+    fleet: SyntheticFleet, night: int, count: int, window_s: float, lost: Sequence[tuple[float, float]] = ()
+) -> list[tuple[float, float]]:
+    """Intervals where the generator's arousals number ``count`` or more in the last ``window_s`` seconds.
+
+    Arousals wholly inside one of the ``lost`` intervals (s; samples lost on every channel) are not counted.
+    """
+    sel = fleet._arousals.session == night
+    on, dur = fleet._arousals.onset[sel], fleet._arousals.duration[sel]
+    seen = np.ones(on.size, dtype=bool)
+    for lo, hi in lost:
+        seen &= ~((on >= lo) & (on + dur <= hi))
+    a = np.sort(on[seen])
     spans = [(float(a[i + count - 1]), float(a[i] + window_s)) for i in range(a.size - count + 1)
              if a[i + count - 1] < a[i] + window_s]
     merged: list[tuple[float, float]] = []
@@ -102,6 +117,7 @@ def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
     det = _stream(fleet, hours, block_s)
     wall = time.perf_counter() - t0
     truth: list[tuple[int, str, float, float, str | None]] = []
+    truth_all: list[tuple[int, str, float, float, str | None]] = []
     for i in range(len(seeds)):
         tr = fleet.truth(i)
         for o, d, k, c in zip(tr.faults.onset, tr.faults.duration, tr.faults.kind, tr.faults.channel, strict=True):
@@ -109,8 +125,12 @@ def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
         for o, d in zip(tr.distress.onset, tr.distress.duration, strict=True):
             truth.append((i, "distress", float(o), float(o + d), None))
         pp = PsycheParams()
-        for lo, hi in _storm_truth(fleet, i, pp.storm_count, pp.storm_window_s):
+        lost = [(float(o), float(o + d)) for o, d, k in zip(tr.faults.onset, tr.faults.duration, tr.faults.kind,
+                                                            strict=True) if k == "dropped_samples"]
+        for lo, hi in _storm_truth(fleet, i, pp.storm_count, pp.storm_window_s, lost):
             truth.append((i, "arousal_storm", lo, hi, None))
+        for lo, hi in _storm_truth(fleet, i, pp.storm_count, pp.storm_window_s):
+            truth_all.append((i, "arousal_storm_all_arousals", lo, hi, None))
     unmatched = [
         {
             "night": int(g.session),
@@ -126,11 +146,11 @@ def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
             for t in truth
         )
     ]
-    kinds = sorted({k for _, k, *_ in truth} | {g.kind for g in det})
+    kinds = [*sorted({k for _, k, *_ in truth} | {g.kind for g in det}), "arousal_storm_all_arousals"]
     res = {}
     for kind in kinds:
-        tk = [t for t in truth if t[1] == kind]
-        dk = [g for g in det if g.kind == kind]
+        tk = [t for t in truth + truth_all if t[1] == kind]
+        dk = [g for g in det if g.kind == kind.removesuffix("_all_arousals")]
         tp_det = sum(
             any(int(g.session) == t[0] and _overlap(g.onset_s, g.onset_s + g.duration_s, t[2], t[3]) for t in tk)
             for g in dk

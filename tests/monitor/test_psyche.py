@@ -210,3 +210,58 @@ def test_arousals_sixteen_seconds_apart_make_a_storm():
     storm = [g for g in out if g.kind == "arousal_storm"]
     assert storm and storm[0].evidence["arousals"] == 12
     assert storm[0].evidence["raised_s"] == pytest.approx(60.0 + 2.0 + 11 * 16.0, abs=4.0)  # at the 12th arousal
+
+
+def _arousal_train(surge_bpm: float, emg_burst: bool, n: int = 16, eeg_shift: bool = False) -> np.ndarray:
+    """``n`` 8-s arousals 30 s apart in N2: the heart rate jumps ``surge_bpm`` within a second, a movement.
+
+    ``emg_burst``: the chin EMG ×4 for 3 s; ``eeg_shift``: the EEG (2-Hz waves, as in sleep) gains 20-Hz activity.
+    """
+    segs = [_night(60.0, surge_bpm=0.0, resp_rise=0.0, body=False, seed=98)]
+    for k in range(n):
+        s = _night(30.0, surge_bpm=surge_bpm, resp_rise=2.0, on=10.0, off=18.0, ramp_s=1.0, body=False, seed=k)
+        t = np.arange(s.shape[-1]) / FS
+        m = (t >= 10.5) & (t < 13.5)
+        s[0, 6, m] += 40.0 * np.sin(2 * np.pi * 1.5 * (t[m] - 10.5))
+        if emg_burst:
+            s[0, 3, m] *= 4.0
+        segs.append(s)
+    x = np.concatenate(segs, axis=-1)
+    if eeg_shift:
+        t = np.arange(x.shape[-1]) / FS
+        x[0, :2] = 30.0 * np.sin(2 * np.pi * 2.0 * t) + np.random.default_rng(7).normal(0, 1.0, (2, t.size))
+        m = ((t - 60.0) % 30.0 >= 10.5) & ((t - 60.0) % 30.0 < 14.5) & (t > 60.0)
+        x[0, :2][:, m] += 10.0 * np.sin(2 * np.pi * 20.0 * t[m])
+    return x
+
+
+def test_arousals_with_a_smaller_heart_rate_rise_and_a_chin_emg_burst_make_a_storm():
+    # +7 bpm (under the 8 bpm asked of the heart rate alone) with a chin-EMG burst and a movement: arousals
+    # (the old rule lost them, and each lost arousal put a storm off by ~30 s)
+    out, _ = _run(_arousal_train(7.0, emg_burst=True), stage=2)
+    storm = [g for g in out if g.kind == "arousal_storm"]
+    assert storm and storm[0].evidence["raised_s"] == pytest.approx(60.0 + 11 * 30.0 + 10.0, abs=5.0)
+    # the same rise with no chin-EMG burst is not enough
+    out, _ = _run(_arousal_train(7.0, emg_burst=False), stage=2)
+    assert [g for g in out if g.kind == "arousal_storm"] == []
+
+
+def test_an_eeg_shift_to_faster_waves_stands_in_for_the_chin_emg():
+    # the chin EMG shows nothing (an electrode fault, or no EMG burst), but the EEG shifts from 2-Hz waves to
+    # 20-Hz activity with each +7 bpm rise and movement: arousals, and a storm (the old rule asked 8 bpm)
+    out, _ = _run(_arousal_train(7.0, emg_burst=False, eeg_shift=True), stage=2)
+    storm = [g for g in out if g.kind == "arousal_storm"]
+    assert storm and storm[0].evidence["raised_s"] == pytest.approx(60.0 + 11 * 30.0 + 10.0, abs=5.0)
+
+
+def test_movements_of_settled_wake_are_not_arousals():
+    # awake after sleep: the heart rate sits 12 bpm over its sleep baseline, and the sleeper moves every 16 s.
+    # No abrupt rise, no arousal: the old rule (heart rate 8 bpm over the baseline with movement) counted every
+    # movement and raised a storm
+    x = _night(600.0, surge_bpm=12.0, resp_rise=0.0, body=False, on=200.0, off=2000.0, ramp_s=30.0)
+    t = np.arange(x.shape[-1]) / FS
+    for k in np.arange(250.0, 590.0, 16.0):
+        m = (t >= k) & (t < k + 2.0)
+        x[0, 6, m] += 60.0 * np.sin(2 * np.pi * 1.5 * (t[m] - k))
+    out, _ = _run(x, stage=0)
+    assert [g for g in out if g.kind == "arousal_storm"] == []

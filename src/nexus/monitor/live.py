@@ -61,6 +61,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.core.errors import InvalidInputError
+from nexus.core.montage import channel_role
 from nexus.monitor.episodes import Hysteresis
 from nexus.monitor.features import (
     LINE_HZ,
@@ -145,7 +146,10 @@ class GlitchMonitor:
             )
 
         acc_axes = np.array([i for i, t in enumerate(types) if t == "acc"], dtype=np.int64)
-        self._psy = PsycheState(capacity, self.fs, first("ecg"), first("resp"), first("exg", "EMG"), acc_axes, p.psyche)
+        eeg = np.array([i for i, c in enumerate(self.channels) if channel_role(c) == "eeg"], dtype=np.int64)
+        self._psy = PsycheState(
+            capacity, self.fs, first("ecg"), first("resp"), first("exg", "EMG"), acc_axes, p.psyche, eeg
+        )
         C = len(self.channels)
         hy = p.hysteresis
         self._chan = {k: Hysteresis(capacity, C, *hy[k]) for k in CHANNEL_KINDS}
