@@ -40,6 +40,8 @@ _OU_RHO = float(np.exp(-1.0 / 45.0))  # slow amplitude wander, 45-s time constan
 _FRAME_BLOCK = 262_144  # complex coefficients per synthesis block (keeps the working set in cache)
 _EYE = np.eye(5)
 _SINE = np.sin(2 * np.pi * np.arange(4097) / 4096)  # breathing: max error 3e-7 of the amplitude
+_DRAW_AHEAD_BYTES = 1 << 22  # random numbers drawn ahead for the whole fleet (frames and white noise), ~4 MiB each
+_DRAW_AHEAD_MAX = 32  # at most this many frames (or seconds of white noise) ahead
 
 
 def _kernels() -> ModuleType:
@@ -208,6 +210,15 @@ class SyntheticFleet:
         self._phase_sec = 0
         self._phase_at = np.zeros((2, 2, n))  # (this second / next second, heart / breath, session)
         self.n_done = 0
+        # uniform draws taken ahead of use, several frames (seconds) per session and call: one random call per
+        # session every few chunks instead of two per chunk (each session's streams are read in the same order)
+        row = n_src * (2 * self._base.shape[-1] + 1) * 4  # bytes of one session's draws for one frame
+        self._ahead_frames = max(1, min(_DRAW_AHEAD_MAX, _DRAW_AHEAD_BYTES // max(n * row, 1)))
+        self._pre_frames = np.zeros((n, 0, n_src, 2 * self._base.shape[-1] + 1), dtype=np.float32)
+        self._pre_frames_at = 0
+        self._ahead_white = max(1, min(_DRAW_AHEAD_MAX * self.hop, _DRAW_AHEAD_BYTES // (n * 8)))
+        self._pre_white = np.zeros((n, 0, 2), dtype=np.float32)
+        self._pre_white_at = 0
         if n_src:  # frame 0: only its second half is kept, as the first tail
             self._synthesise(1, np.empty((n, n_src, self.hop), dtype=np.float32), 0)
         self._buf = np.zeros((n, n_src, 0), dtype=np.float32)
@@ -288,6 +299,29 @@ class SyntheticFleet:
         for all sessions at once; the per-sample work runs in blocks of sessions and frames small
         enough to stay in cache, with one random draw call per session and block.
         """
+        done = 0
+        while done < m:  # the frames whose draws are taken ahead first, then the rest
+            left = self._pre_frames.shape[1] - self._pre_frames_at
+            if left == 0 and m - done <= self._ahead_frames:
+                self._draw_frames_ahead()
+                left = self._pre_frames.shape[1]
+            k = min(left, m - done) if left else m - done
+            self._synthesise_part(k, dest, off + done * self.hop, ahead=left > 0)
+            if left:
+                self._pre_frames_at += k
+            done += k
+
+    def _draw_frames_ahead(self) -> None:
+        """Draw the uniforms of the next ``_ahead_frames`` frames of every session (one call per session)."""
+        pre = self._pre_frames
+        if pre.shape[1] != self._ahead_frames:
+            pre = np.empty((pre.shape[0], self._ahead_frames, *pre.shape[2:]), dtype=np.float32)
+        for s in range(self.n_sessions):
+            self._rng_frames[s].random(pre.shape[1:], dtype=np.float32, out=pre[s])
+        self._pre_frames, self._pre_frames_at = pre, 0
+
+    def _synthesise_part(self, m: int, dest: npt.NDArray[np.float32], off: int, *, ahead: bool) -> None:
+        """:meth:`_synthesise` of ``m`` frames, their draws taken ahead (``ahead``) or drawn now."""
         S = self.n_sessions
         t = (self._next_frame + np.arange(m)) * self.hop / self.fs
         w = self._weights(t)
@@ -308,7 +342,8 @@ class SyntheticFleet:
             for j in range(0, m, block):
                 k = min(block, m - j)
                 sl = np.s_[a:b, j : j + k]
-                self._frames(a, b, w[sl], swa[sl], None if emg is None else emg[sl], dest, off + j * self.hop)
+                self._frames(a, b, w[sl], swa[sl], None if emg is None else emg[sl], dest, off + j * self.hop,
+                             self._pre_frames_at + j if ahead else None)
         self._next_frame += m
 
     def _frames(
@@ -320,15 +355,22 @@ class SyntheticFleet:
         emg: npt.NDArray[np.float64] | None,
         dest: npt.NDArray[np.float32],
         off: int,
+        ahead: int | None = None,
     ) -> None:
-        """Frames of sessions ``a..b-1`` (stage mixture ``w``, slow-wave factor ``swa``, EMG factor ``emg``)."""
+        """Frames of sessions ``a..b-1`` (stage mixture ``w``, slow-wave factor ``swa``, EMG factor ``emg``).
+
+        Their uniform draws are frames ``ahead ..`` of the draws taken ahead, or drawn now (``ahead`` None).
+        """
         nfft = self.nfft
         src = self._spec_used
         m = w.shape[1]
         n_f = self._base.shape[-1]
-        draws = np.empty((b - a, m, src.size, 2 * n_f + 1), dtype=np.float32)
-        for s in range(a, b):
-            self._rng_frames[s].random((m, src.size, 2 * n_f + 1), dtype=np.float32, out=draws[s - a])
+        if ahead is not None:
+            draws = np.ascontiguousarray(self._pre_frames[a:b, ahead : ahead + m])  # a copy: filled in place below
+        else:
+            draws = np.empty((b - a, m, src.size, 2 * n_f + 1), dtype=np.float32)
+            for s in range(a, b):
+                self._rng_frames[s].random((m, src.size, 2 * n_f + 1), dtype=np.float32, out=draws[s - a])
         e = (draws[..., -1].transpose(0, 2, 1) - 0.5) * np.sqrt(12.0)  # (S, src, m), unit variance
         ou, zf = scipy.signal.lfilter([np.sqrt(1 - _OU_RHO**2)], [1.0, -_OU_RHO], e, axis=-1, zi=self._ou[a:b, :, None])
         self._ou[a:b] = zf[..., 0]
@@ -356,6 +398,25 @@ class SyntheticFleet:
         off = self._buf_off
         self._buf_off += n
         return self._buf, off
+
+    def _white(self, n: int) -> npt.NDArray[np.float32]:
+        """The next ``n`` uniform pairs of every session's sample-noise stream, (S, n, 2) float32, C order.
+
+        Drawn ahead, ``_ahead_white`` samples (or ``n`` when more) per session and call: the values are those
+        of one call per chunk, as each session's stream is read in the same order.
+        """
+        pre, at = self._pre_white, self._pre_white_at
+        left = pre.shape[1] - at
+        if n > left:
+            more = max(self._ahead_white, n - left)
+            new = np.empty((self.n_sessions, left + more, 2), dtype=np.float32)
+            new[:, :left] = pre[:, at:]
+            for s in range(self.n_sessions):
+                self._rng_white[s].random((more, 2), dtype=np.float32, out=new[s, left:])
+            pre, at = new, 0
+            self._pre_white = pre
+        self._pre_white_at = at + n
+        return np.ascontiguousarray(pre[:, at : at + n])
 
     # ------------------------------------------------------------------ transient events
     def _add_events(self, out: npt.NDArray[np.floating], n0: int) -> None:
@@ -436,12 +497,7 @@ class SyntheticFleet:
         if n == 0:
             return out
         bg, boff = self._background(n) if self._spec_used.size else (np.zeros((S, 0, n), dtype=np.float32), 0)
-        if self._white_gain.any():
-            white = np.empty((S, n, 2), dtype=np.float32)
-            for s in range(S):
-                self._rng_white[s].random((n, 2), dtype=np.float32, out=white[s])
-        else:
-            white = np.zeros((S, 0, 2), dtype=np.float32)
+        white = self._white(n) if self._white_gain.any() else np.zeros((S, 0, 2), dtype=np.float32)
         phys, sec0 = self._physio(n0, n)
         _kernels().mix_channels(
             out,
