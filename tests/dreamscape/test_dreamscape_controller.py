@@ -258,3 +258,34 @@ def test_a_fault_in_one_row_puts_that_row_only_in_the_safe_state(program, caplog
     scene = next(d for d in ok.decisions if d.session == 0 and d.kind == "scene")
     assert scene.inputs["stage"] == 3
     assert scene.inputs["probs"] == {"W": 0.012, "N1": 0.023, "N2": 0.157, "N3": 0.789, "R": 0.019}
+
+
+def test_scene_decisions_follow_each_stage_rule_and_an_unstaged_bed_hears_nothing(tmp_path):
+    """Rules W: silence, N1: settle, N2: silence, N3: deep, R: silence (W and N1 differ here). Bed 0 goes N3, W,
+    N1: scene 'deep', a fading silence, scene 'settle', each decision with its stage, probabilities and (for a
+    scene) the scene before. Bed 1 is never staged: nothing at all. Bed 2, not staged yet, has a glitch that
+    clears: after the glitch's stop comes the rule's silence for a stage not known yet ('Stage ?')."""
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["rules"]["W"] = "silence"
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(data))
+    ctrl = Controller([load_program(tmp_path / "p.yaml")] * 3, FS)
+    nan = np.full(5, np.nan)
+    out = []
+    for t, stage, glitch in ((1.0, N3, True), (2.0, W, False), (3.0, np.eye(5)[1], False)):
+        out += ctrl.step(t, probs=np.stack([stage, nan, nan]), glitch=np.array([False, False, glitch]))
+    assert [(c.t, c.kind, c.params) for c in out if c.session == 0] == [
+        (1.0, "scene", {"name": "deep"}), (2.0, "silence", {"for_s": None, "fade": True}),
+        (3.0, "scene", {"name": "settle"})]
+    one_hot = {lab: 0.0 for lab in ("W", "N1", "N2", "N3", "R")}
+    assert [(d.t, d.kind, d.inputs, d.reason) for d in ctrl.decisions if d.session == 0] == [
+        (1.0, "scene", {"stage": 3, "probs": {**one_hot, "N3": 1.0}, "previous": "silence"},
+         "Stage N3: rule plays scene 'deep'."),
+        (2.0, "scene", {"stage": 0, "probs": {**one_hot, "W": 1.0}}, "Stage W: rule says silence."),
+        (3.0, "scene", {"stage": 1, "probs": {**one_hot, "N1": 1.0}, "previous": "silence"},
+         "Stage N1: rule plays scene 'settle'.")]
+    assert [c for c in out if c.session == 1] == [] and [d for d in ctrl.decisions if d.session == 1] == []
+    assert [(c.t, c.kind, c.params) for c in out if c.session == 2] == [
+        (1.0, "silence", {"for_s": None}), (2.0, "silence", {"for_s": None, "fade": True})]
+    last = [d for d in ctrl.decisions if d.session == 2][-1]
+    assert (last.t, last.kind, last.inputs["stage"], last.reason) == (2.0, "scene", -2, "Stage ?: rule says silence.")
+    assert np.isnan(list(last.inputs["probs"].values())).all()
