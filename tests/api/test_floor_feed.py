@@ -101,3 +101,34 @@ def test_a_snapshot_lets_the_loop_in_between_beds(facility, monkeypatch):
         done.set()
         t.join()
     assert any(got_in)  # it took the lock in the middle of a snapshot (never, when the lock was held throughout)
+
+
+def test_consoles_joining_together_share_one_snapshot_and_miss_nothing(facility, monkeypatch):
+    svc = facility.service
+    built = []
+    real_beds = svc.beds
+
+    def beds():
+        built.append(1)
+        return real_beds()
+
+    monkeypatch.setattr(svc, "beds", beds)
+    url = f"/ws/floor?token={facility.tokens['technician']}"
+    with facility.client.websocket_connect(url) as first:
+        snap = first.receive_json()
+        assert snap["type"] == "snapshot" and len(snap["beds"]) == BEDS
+        svc.advance(30.0)  # an epoch closes after the snapshot, before the second console joins
+        with facility.client.websocket_connect(url) as second:
+            assert second.receive_json() == snap  # the same snapshot, built once
+            assert len(built) == 1
+            svc.advance(30.0)  # one more epoch, live
+            stages = _until(second, "stages")["stages"]  # the one sent before it joined comes first
+            assert [m["epoch"] for m in stages] == [3] * BEDS
+            assert [m["epoch"] for m in _until(second, "stages")["stages"]] == [4] * BEDS
+            assert [m["epoch"] for m in _until(first, "stages")["stages"]] == [3] * BEDS
+    import nexus.facility.service as service_module
+
+    monkeypatch.setattr(service_module, "SNAPSHOT_SHARE_S", 0.0)  # once it is no longer shared: a new one
+    with facility.client.websocket_connect(url) as third:
+        snap3 = third.receive_json()
+        assert len(built) == 2 and all(b["epochs"] == 5 for b in snap3["beds"])

@@ -56,6 +56,9 @@ PRIORITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
 #: Beds viewed per hold of the service's lock in a snapshot (about 1 ms a hold; see FacilityService.beds).
 VIEW_CHUNK = 32
 
+#: Seconds (wall) for which consoles joining share one snapshot (see FacilityService.join).
+SNAPSHOT_SHARE_S = 2.0
+
 
 @dataclass
 class _Bed:
@@ -182,6 +185,11 @@ class FacilityService:
         self._feed_wake = threading.Event()
         self._feed_thread: threading.Thread | None = None
         self._loop_tid: int | None = None
+        # consoles joining at once share one snapshot: (wall time it began, its JSON text), the messages sent since
+        # it began (kept while it is shared), and one console building it at a time
+        self._snapshot: tuple[float, str] | None = None
+        self._since_snapshot: list[str] | None = None
+        self._join_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._beds: list[_Bed] = []
@@ -831,6 +839,46 @@ class FacilityService:
                 self._subs.append(sub)
         return sub
 
+    def join(self) -> tuple[Subscriber, str]:
+        """A console joining the floor: its feed, and its first message (the snapshot, as JSON text).
+
+        Consoles that join within :data:`SNAPSHOT_SHARE_S` of each other share one snapshot instead of each
+        building its own (ten consoles opening at once asked for ten snapshots of 500 beds, 5 ms of views and
+        JSON each, that competed with the live loop's ticks for the interpreter). Each console's feed starts
+        with the messages sent since its snapshot began, then goes on live, so it misses nothing.
+        """
+        began = time.monotonic()
+        with self._join_lock:  # consoles joining at once: one builds the snapshot, the others wait and share it
+            with self._subs_lock:
+                snap, since = self._snapshot, self._since_snapshot
+                sub = Subscriber(self.queue_size)
+                if self.stopped:
+                    sub.dropped = True
+                    shared = False
+                else:
+                    shared = (snap is not None and since is not None and len(since) < self.queue_size
+                              and time.monotonic() - snap[0] < SNAPSHOT_SHARE_S)
+                    if shared:
+                        for text in since:  # type: ignore[union-attr]
+                            sub.queue.put_nowait(text)
+                    else:  # a new snapshot: the messages sent from now on are kept for the consoles sharing it
+                        self._snapshot, self._since_snapshot = None, []
+                    self._subs.append(sub)
+            if shared:
+                assert snap is not None
+                return sub, snap[1]
+            try:
+                text = json.dumps({"type": "snapshot", "status": self.status(), "beds": self.beds(),
+                                   "alarms": self.alarms(open_only=True)}, separators=(",", ":"))
+            except BaseException:
+                with self._subs_lock:
+                    self._snapshot = self._since_snapshot = None
+                raise
+            with self._subs_lock:
+                if self._since_snapshot is not None and not self.stopped:
+                    self._snapshot = (began, text)
+            return sub, text
+
     def unsubscribe(self, sub: Subscriber) -> None:
         """Stop feeding ``sub``."""
         with self._subs_lock:
@@ -879,6 +927,11 @@ class FacilityService:
         text = json.dumps(msg, separators=(",", ":"))  # serialised once for every console
         slow = []
         with self._subs_lock:
+            if self._since_snapshot is not None:  # kept for the consoles that will share the last snapshot
+                if self._snapshot is not None and time.monotonic() - self._snapshot[0] >= SNAPSHOT_SHARE_S:
+                    self._snapshot = self._since_snapshot = None  # no longer shared
+                else:
+                    self._since_snapshot.append(text)
             for sub in self._subs:
                 try:
                     sub.queue.put_nowait(text)

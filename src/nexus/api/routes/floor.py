@@ -1,9 +1,11 @@
 """``/ws/floor``: the live feed of the floor for consoles (staff with ``session.read``).
 
 The token comes as the ``token`` query parameter (browsers cannot set headers on a WebSocket). The first
-message is a snapshot (every bed and the open alarms); then ``beds`` (changed beds), ``stages`` (the epochs
-a step closed, each with its bed and hypnodensity), ``alarm`` and, every few seconds, ``status``. A console
-that falls behind is dropped by the facility (close code 4008) and reconnects; the facility never waits for it.
+message is a snapshot (every bed and the open alarms; consoles joining together share one, see
+:meth:`FacilityService.join <nexus.facility.service.FacilityService.join>`); then ``beds`` (changed beds),
+``stages`` (the epochs a step closed, each with its bed and hypnodensity), ``alarm`` and, every few seconds,
+``status``. A console that falls behind is dropped by the facility (close code 4008) and reconnects; the
+facility never waits for it.
 """
 
 from __future__ import annotations
@@ -39,10 +41,10 @@ async def floor(ws: WebSocket, token: str | None = None) -> None:
         await ws.close(code=CLOSE_REFUSED, reason=str(getattr(exc, "detail", exc))[:120])
         return
     await ws.accept()
-    sub = service.subscribe()
+    # the snapshot is built (or shared with the consoles joining with this one) on a worker thread
+    sub, snapshot = await asyncio.to_thread(service.join)
     try:
-        await ws.send_text(json.dumps({"type": "snapshot", "status": service.status(), "beds": service.beds(),
-                                       "alarms": service.alarms(open_only=True)}, separators=(",", ":")))
+        await ws.send_text(snapshot)
         last_status = time.monotonic()
         while not sub.dropped:
             sent = 0
