@@ -126,12 +126,12 @@ def test_a_slowly_building_surge_is_found_by_the_sustained_rule():
     assert ON <= dis[0].onset_s <= dis[0].evidence["raised_s"] - 7.0  # back-dated to where the run began
 
 
-def test_the_ramp_needs_more_windows_in_light_sleep_than_in_rem():
+def test_the_ramp_needs_four_windows_in_rem_as_in_light_sleep():
     x = _night()
     rem = next(g for g in _run(x, stage=4)[0] if g.kind == "distress")
     n2 = next(g for g in _run(x, stage=2)[0] if g.kind == "distress")
-    assert rem.evidence["windows"] == 3 and n2.evidence["windows"] == 4
-    assert n2.evidence["raised_s"] - rem.evidence["raised_s"] == pytest.approx(1.0, abs=0.6)
+    assert rem.evidence["windows"] == n2.evidence["windows"] == 4
+    assert rem.evidence["raised_s"] == n2.evidence["raised_s"]
 
 
 def test_a_slow_nightmare_in_light_sleep_is_raised_within_ten_seconds():
@@ -265,3 +265,21 @@ def test_movements_of_settled_wake_are_not_arousals():
         x[0, 6, m] += 60.0 * np.sin(2 * np.pi * 1.5 * (t[m] - k))
     out, _ = _run(x, stage=0)
     assert [g for g in out if g.kind == "arousal_storm"] == []
+
+
+def test_a_short_rem_arousal_still_climbing_on_its_third_window_is_not_distress():
+    # a REM arousal like one of seed 9302 of the glitch bench (4.3 s; its 2-s heart rate +4, +8, +12, +13 bpm,
+    # then falling): +14 bpm over 3.5 s and back within ~1 s, with a chin-EMG burst and a movement. Its 2-s heart
+    # rate climbs for three windows and then falls: an arousal's heart-rate response peaks
+    # within a few beats of its onset (Sforza et al. 2000), a nightmare's climbs on for 10-20 s. Three climbing
+    # windows confirmed it as distress; REM now needs four, as N1/N2 do
+    for k, on in enumerate((20.0, 20.25, 20.5, 20.75)):
+        x = _night(60.0, surge_bpm=0.0, resp_rise=3.0, on=on, off=on + 4.3, ramp_s=1.0, seed=2)
+        t = np.arange(x.shape[-1]) / FS
+        hr = np.interp(t, on + np.array([0.0, 3.5, 3.8, 4.8]), [0.0, 14.0, 14.0, 0.0])
+        x[0, 4] = _ecg(60.0 + hr, np.random.default_rng(k))
+        m = (t >= on) & (t < on + 2.0)
+        x[0, 6, m] += 40.0 * np.sin(2 * np.pi * 1.5 * (t[m] - on))
+        x[0, 3, m] *= 6.0
+        out, psy = _run(x, stage=4)
+        assert [g for g in out if g.kind == "distress"] == [] and not any(p for _, p, _ in psy), on

@@ -22,10 +22,13 @@ unknown, or W within ``wake_grace_s`` of such sleep; N3 and settled wake are lef
   its baseline and still climbing steadily — by ``ramp_rise3_bpm`` to ``ramp_rise3_max_bpm`` over
   the last 3 s and by ``ramp_rise5_bpm`` or more over the last 5 s — for ``ramp_windows`` windows in
   a row in R (or an unknown stage), ``ramp_windows_light`` in N1/N2 and ``ramp_windows_wake`` in W
-  (nightmares are REM events; arousals with a slower heart-rate rise are common in light sleep
-  and wake: in 72 bed-hours of synthetic nights, climbs outside distress lasted 3 windows in N1/N2
-  about twice per 24 bed-hours and never 4, each further window cutting them ~20-fold; in W,
-  within the grace after sleep, 4 windows once per 24 bed-hours), with one more sign at that
+  (4, 4 and 7: in 72 bed-hours of synthetic nights, climbs outside distress lasted 3 windows in
+  N1/N2 about twice per 24 bed-hours and never 4, each further window cutting them ~20-fold; in W,
+  within the grace after sleep, 4 windows once per 24 bed-hours. REM once asked only 3, nightmares
+  being REM events, but a short REM arousal's 2-s heart rate climbed for 3 windows (+8, +12, +13 bpm)
+  before it fell (seed 9302, 8 h): an arousal's heart-rate response peaks within a few beats of its
+  onset (Sforza et al. 2000), so a climb that outlasts it by a window is a nightmare's, at the
+  cost of ~1 s of latency in REM), with one more sign at that
   moment: breathing over its last
   breath-to-breath interval ``ramp_resp_rise`` breaths/min faster than its baseline, chin EMG
   ``emg_ratio`` × its baseline, or movement in the last ``move_windows`` s. A nightmare's surge
@@ -83,6 +86,7 @@ from typing import Any
 
 import numpy as np
 
+from nexus.core.stages import stage_in
 from nexus.monitor.features import FloatArray, IntArray, WindowFeatures
 
 SLEEP_FOR_DISTRESS = (1, 2, 4)  # N1, N2, R
@@ -129,7 +133,7 @@ class PsycheParams:
     ramp_rise3_max_bpm: float = 11.0
     ramp_rise5_bpm: float = 3.0
     ramp_fall_bpm: float = 2.0
-    ramp_windows: int = 3
+    ramp_windows: int = 4
     ramp_windows_light: int = 4
     ramp_windows_wake: int = 7
     ramp_resp_rise: float = 1.0
@@ -261,7 +265,7 @@ class PsycheState:
     def set_stage(self, rows: IntArray, stage: IntArray, t: FloatArray) -> None:
         """The current stage of ``rows`` (YASA codes; -2 unknown) at session times ``t``."""
         self.stage[rows] = stage
-        sleep = np.isin(stage, (1, 2, 3, 4))
+        sleep = stage_in(stage, (1, 2, 3, 4))
         self.last_sleep_stage[rows] = np.where(sleep, stage, self.last_sleep_stage[rows])
         self.last_sleep_t[rows] = np.where(sleep, t, self.last_sleep_t[rows])
 
@@ -444,8 +448,8 @@ class PsycheState:
         recent = (f.t1 - self.last_sleep_t[rows]) <= p.wake_grace_s
         stage_ok = (
             (st < 0)
-            | np.isin(st, SLEEP_FOR_DISTRESS)
-            | ((st == 0) & recent & np.isin(self.last_sleep_stage[rows], SLEEP_FOR_DISTRESS))
+            | stage_in(st, SLEEP_FOR_DISTRESS)
+            | ((st == 0) & recent & stage_in(self.last_sleep_stage[rows], SLEEP_FOR_DISTRESS))
         )
         if self.ecg >= 0 and self.resp >= 0:
             sustained = (
