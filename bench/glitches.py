@@ -14,10 +14,13 @@ Prints one JSON object:
   movement, heart rate); a true storm is wherever the generator's arousals (natural and injected)
   number ``storm_count`` or more in ``storm_window_s`` (the monitor's definition), and the monitor
   must find them from the signals alone. Its onset is the arousal that makes it a storm (the
-  ``storm_count``-th in the window: no detector can know a storm before it). An arousal wholly inside
-  a ``dropped_samples`` fault is left out of that count (every channel, ECG and accelerometer too,
-  reads 0 there: nothing of it was recorded); ``arousal_storm_all_arousals`` scores the same
-  detections against the count of every arousal, recorded or not (the definition before).
+  ``storm_count``-th in the window: no detector can know a storm before it). Arousals are counted as
+  the AASM scores them and as the monitor does: an arousal that begins less than ``arousal_gap_s``
+  (10 s) after the one before it ended is part of it, not a new one (the AASM asks for 10 s of sleep
+  before an arousal; the generator's storm arousals can fall 1-4 s after a natural one); and one
+  wholly inside a ``dropped_samples`` fault is not counted (every channel, ECG and accelerometer too,
+  reads 0 there: nothing of it was recorded). ``arousal_storm_all_arousals`` scores the same
+  detections against the count of every generated arousal (the definition before).
 * ``clean``: nights without faults or distress (natural arousals stay): glitch episodes per
   bed-hour, by kind.
 * ``cost``: one step over ``--beds`` beds × 8 channels (EEG×2, EOG×2, EMG, ECG, Resp, Acc Z) at
@@ -82,18 +85,28 @@ def _inject_storms(fleet: SyntheticFleet, hours: float, seeds: list[int]) -> Non
 
 
 def _storm_truth(
-    fleet: SyntheticFleet, night: int, count: int, window_s: float, lost: Sequence[tuple[float, float]] = ()
+    fleet: SyntheticFleet,
+    night: int,
+    count: int,
+    window_s: float,
+    lost: Sequence[tuple[float, float]] = (),
+    gap_s: float | None = None,
 ) -> list[tuple[float, float]]:
     """Intervals where the generator's arousals number ``count`` or more in the last ``window_s`` seconds.
 
-    Arousals wholly inside one of the ``lost`` intervals (s; samples lost on every channel) are not counted.
+    Arousals wholly inside one of the ``lost`` intervals (s; samples lost on every channel) are not counted,
+    nor, with ``gap_s``, one that begins less than ``gap_s`` s after the end of the one before (the same arousal).
     """
     sel = fleet._arousals.session == night
-    on, dur = fleet._arousals.onset[sel], fleet._arousals.duration[sel]
+    order = np.argsort(fleet._arousals.onset[sel])
+    on, dur = fleet._arousals.onset[sel][order], fleet._arousals.duration[sel][order]
     seen = np.ones(on.size, dtype=bool)
     for lo, hi in lost:
         seen &= ~((on >= lo) & (on + dur <= hi))
-    a = np.sort(on[seen])
+    if gap_s is not None and on.size:
+        ended = np.maximum.accumulate(on + dur)  # the latest end of an arousal so far
+        seen[1:] &= on[1:] - ended[:-1] >= gap_s
+    a = on[seen]
     spans = [(float(a[i + count - 1]), float(a[i] + window_s)) for i in range(a.size - count + 1)
              if a[i + count - 1] < a[i] + window_s]
     merged: list[tuple[float, float]] = []
@@ -127,7 +140,7 @@ def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
         pp = PsycheParams()
         lost = [(float(o), float(o + d)) for o, d, k in zip(tr.faults.onset, tr.faults.duration, tr.faults.kind,
                                                             strict=True) if k == "dropped_samples"]
-        for lo, hi in _storm_truth(fleet, i, pp.storm_count, pp.storm_window_s, lost):
+        for lo, hi in _storm_truth(fleet, i, pp.storm_count, pp.storm_window_s, lost, pp.arousal_gap_s):
             truth.append((i, "arousal_storm", lo, hi, None))
         for lo, hi in _storm_truth(fleet, i, pp.storm_count, pp.storm_window_s):
             truth_all.append((i, "arousal_storm_all_arousals", lo, hi, None))
