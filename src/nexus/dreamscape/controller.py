@@ -538,10 +538,14 @@ class Controller:
             self._env_zi[bad] = 0.0
             self._env_n[bad] = 0.0
             self._warm_from[bad] = np.maximum(self._warm_from[bad], eeg_times[last] + self.phase.warmup_s)
-        track = self.phase.update(x)
+        c = self._c
+        n3 = p[:, 3]
+        with np.errstate(invalid="ignore"):
+            active = ~blocked & np.isfinite(c["target"]) & (~np.isfinite(n3) | (n3 >= c["n3"]))
+        # the predictions ahead of each tick's end are only read for the rows that may click
+        track = self.phase.update(x, ahead_rows=active if self._ahead_h is not None else None)
         self._eeg_t += m / self.fs
         prev = np.concatenate([self._prev_phase[:, None], track.phase[:, :-1]], axis=1)
-        c = self._c
         max_amp = np.where(np.isfinite(c["max_amp"]), c["max_amp"], np.inf)
         # an envelope beyond the physiological maximum is an artefact: no click for a while after it; the running
         # mean of the envelope (exponential, corrected for its start-up), for the relative threshold, stands still
@@ -558,9 +562,6 @@ class Controller:
         # session-clock time of each sample: the chunk covers [t_end - m / fs, t_end), sample k taken at k / fs (as
         # on the EEG clock and in the offline reference; stamping the last sample t_end put clicks 1 sample late)
         t_samples = t_end - (m - np.arange(m)) / self.fs
-        n3 = p[:, 3]
-        with np.errstate(invalid="ignore"):
-            active = ~blocked & np.isfinite(c["target"]) & (~np.isfinite(n3) | (n3 >= c["n3"]))
         if not active.any():
             return
         rows = np.flatnonzero(active)

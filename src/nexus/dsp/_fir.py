@@ -29,7 +29,7 @@ def predict_tick(
     taps_re: FloatArray, taps_im: FloatArray, amp_scale: float, pow_a: float, pow_zi: FloatArray,
     pow_n: FloatArray, pow_settled: float, bias: FloatArray, ahead_idx: npt.NDArray[np.int64],
     ahead_taps: FloatArray, z_re: FloatArray, z_im: FloatArray, amp: FloatArray, snr: FloatArray,
-    ahead_re: FloatArray, ahead_im: FloatArray,
+    ahead_re: FloatArray, ahead_im: FloatArray, ahead_rows: npt.NDArray[np.bool_],
 ) -> None:  # pragma: no cover - compiled
     """The estimator's update on a chunk ``a`` (rows, m) of finite EEG (µV), state carried in place.
 
@@ -41,7 +41,8 @@ def predict_tick(
     exactly 1.0 from ``pow_settled`` samples on). ``bias`` (rows,): the phase added to each row's predictions
     (rad), by turning its analytic signal. ``ahead_idx`` (D,): chunk samples at which the predictions
     of every horizon are made with ``ahead_taps`` (2K, taps: the real parts of the K horizons' taps,
-    then their imaginary parts, oldest sample first).
+    then their imaginary parts, oldest sample first), for the rows where ``ahead_rows`` (rows,) is set (0 elsewhere:
+    the sums over the taps at every decision point and horizon cost as much as the FIR itself).
 
     Written: ``z_re``/``z_im``, the predicted analytic signal turned by the bias (its angle is the phase: the
     caller takes it with NumPy's vectorised ``arctan2``), ``amp`` (µV, ``|z|`` divided by the predictor's
@@ -117,6 +118,11 @@ def predict_tick(
         pow_zi[r] = zi
         pow_n[r] += m
         for d in range(ahead_idx.shape[0]):  # every horizon from the decision point's window, four at a time
+            if not ahead_rows[r]:
+                for j in range(k_h):
+                    ahead_re[r, d, j] = 0.0
+                    ahead_im[r, d, j] = 0.0
+                continue
             start = ahead_idx[d]
             for j in range(0, k_h, 4):
                 jj = (j, min(j + 1, k_h - 1), min(j + 2, k_h - 1), min(j + 3, k_h - 1))  # (the last repeated)

@@ -433,13 +433,16 @@ class CausalPhaseEstimator:
         for k, e in zip(s, err, strict=True):  # in time order, each pulse moves its session's bias a little
             self._bias[k] = float(np.clip(self._bias[k] + _CAL_GAIN * e, -_CAL_MAX_RAD, _CAL_MAX_RAD))
 
-    def update(self, x: npt.ArrayLike) -> PhaseTrack:
+    def update(self, x: npt.ArrayLike, ahead_rows: npt.ArrayLike | None = None) -> PhaseTrack:
         """Consume a chunk and return the prediction made at each of its samples.
 
         Parameters
         ----------
         x : array_like, shape (n_sessions, n_samples)
             New EEG samples in µV, one row per session.
+        ahead_rows : array_like of bool, shape (n_sessions,), optional
+            The rows whose multi-horizon predictions (``ahead_phase``) are wanted (default: all). On live ticks
+            the other rows' are not computed and read 0; every row's state and other outputs are the same.
 
         Returns
         -------
@@ -460,7 +463,9 @@ class CausalPhaseEstimator:
             empty = np.zeros((self.n_sessions, 0))
             return PhaseTrack(t=np.zeros(0), phase=empty, amp=empty, horizon_s=self.horizon_s, snr=empty)
         if m <= DIRECT_FIR_MAX:  # a live tick: one compiled pass per row
-            return self._update_tick(np.ascontiguousarray(a), m)
+            want = (np.ones(self.n_sessions, dtype=bool) if ahead_rows is None
+                    else np.ascontiguousarray(np.broadcast_to(np.asarray(ahead_rows, dtype=bool), (self.n_sessions,))))
+            return self._update_tick(np.ascontiguousarray(a), m, want)
         y, self._hp_zi[...] = signal.sosfilt(self._hp, a, axis=-1, zi=self._hp_zi)
         # the FIR over the last window of every sample: one FFT convolution of (history + chunk) for all rows
         # (scipy's lfilter runs an FIR row by row in Python); identical to filtering from a zero state
@@ -487,12 +492,12 @@ class CausalPhaseEstimator:
         return PhaseTrack(t=t, phase=phase, amp=amp, horizon_s=self.horizon_s, snr=snr, ahead_idx=ahead_idx,
                           ahead_phase=ahead_phase)
 
-    def _update_tick(self, a: Array, m: int) -> PhaseTrack:
+    def _update_tick(self, a: Array, m: int, want: npt.NDArray[np.bool_]) -> PhaseTrack:
         """:meth:`update` on a short chunk (up to :data:`DIRECT_FIR_MAX` samples, finite, C order).
 
         The high-pass, the FIR as a direct sum over the taps, the power, envelope and SNR, and the predictions
         at the chunk's decision points, in one compiled pass per row (:func:`predict_tick`); the phases are the
-        angles of its outputs.
+        angles of its outputs. The predictions at the decision points are made for the rows ``want`` only.
         """
         n = self.n_sessions
         g0 = self._n_seen
@@ -505,9 +510,17 @@ class CausalPhaseEstimator:
         a_re, a_im = (np.empty((n, 0 if idx is None else idx.size, taps.shape[0] // 2)) for _ in range(2))
         predict_tick(a, self._hp, self._hp_zi, self._y_hist, full, self._taps_re, self._taps_im, self._amp_scale,
                      self._pow_a, self._pow_zi.reshape(-1), self._pow_n, self._pow_settled, self._bias,
-                     np.zeros(0, dtype=np.int64) if idx is None else idx, taps, z_re, z_im, amp, snr, a_re, a_im)
+                     np.zeros(0, dtype=np.int64) if idx is None else idx, taps, z_re, z_im, amp, snr, a_re, a_im,
+                     want)
+        ahead_phase = None
+        if idx is not None:
+            if want.all():
+                ahead_phase = np.arctan2(a_im, a_re)
+            else:  # the angles of the rows wanted (the others' are 0, as their outputs)
+                ahead_phase = np.zeros(a_re.shape)
+                ahead_phase[want] = np.arctan2(a_im[want], a_re[want])
         return PhaseTrack(t=t, phase=np.arctan2(z_im, z_re), amp=amp, horizon_s=self.horizon_s, snr=snr,
-                          ahead_idx=idx, ahead_phase=None if idx is None else np.arctan2(a_im, a_re))
+                          ahead_idx=idx, ahead_phase=ahead_phase)
 
     def _remember(self, a: Array, m: int) -> None:
         """Keep the chunk's raw EEG for the calibration, count its samples, learn from pulses now due."""

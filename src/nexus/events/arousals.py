@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
-from nexus.core.stages import Stage
+from nexus.core.stages import Stage, stage_in
 from nexus.dsp.filters import StatefulFilter, bandpass_sos, highpass_sos
 from nexus.dsp.longrow import causal_stretches
 from nexus.dsp.moving import BinAccumulator, runs
@@ -342,7 +342,7 @@ class ArousalStream:
         stage_sec = np.rint(self._stages.step(st, x.shape[1]) / self._feat.n)
         emg_rms[no_emg] = np.nan
         feat = np.stack([fast, emg_rms, (stage_sec == int(Stage.R)).astype(float), sigma], axis=1)
-        return self._stream.step(feat, np.isin(stage_sec, SLEEP))
+        return self._stream.step(feat, stage_in(stage_sec, SLEEP))
 
     def flush(self) -> EventBatch:
         """Return the arousals still held back at the end of the stream."""

@@ -416,7 +416,10 @@ class SyntheticFleet:
             pre, at = new, 0
             self._pre_white = pre
         self._pre_white_at = at + n
-        return np.ascontiguousarray(pre[:, at : at + n])
+        out = np.ascontiguousarray(pre[:, at : at + n])
+        if self._pre_white_at == pre.shape[1] and pre.shape[1] > self._ahead_white:  # a long chunk's: not kept
+            self._pre_white, self._pre_white_at = pre[:, :0].copy(), 0
+        return out
 
     # ------------------------------------------------------------------ transient events
     def _add_events(self, out: npt.NDArray[np.floating], n0: int) -> None:
