@@ -132,3 +132,21 @@ def test_consoles_joining_together_share_one_snapshot_and_miss_nothing(facility,
     with facility.client.websocket_connect(url) as third:
         snap3 = third.receive_json()
         assert len(built) == 2 and all(b["epochs"] == 5 for b in snap3["beds"])
+
+
+def test_after_an_epoch_close_the_changed_beds_go_out_a_few_a_tick(facility, monkeypatch):
+    import nexus.facility.service as service_module
+
+    svc = facility.service
+    monkeypatch.setattr(service_module, "BEDS_PER_TICK", 3)
+    sub = svc.subscribe()
+    svc.advance(32.0)  # an epoch closes: every bed changed
+    msgs = []
+    while (text := sub.get()) is not None:
+        msgs.append(json.loads(text))
+    beds = [m for m in msgs if m["type"] == "beds"]
+    assert beds and max(len(m["beds"]) for m in beds) <= 3  # never more than BEDS_PER_TICK in one tick
+    closed = next(k for k, m in enumerate(msgs) if m["type"] == "stages")
+    first, second = [m for m in msgs[closed:] if m["type"] == "beds"][:2]
+    assert len(first["beds"]) == 3 and second["t"] == first["t"] + 0.25  # the rest in the very next tick
+    assert {b["session"] for m in (first, second) for b in m["beds"]} == {b["session"] for b in svc.beds()}
