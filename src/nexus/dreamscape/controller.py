@@ -462,7 +462,7 @@ class Controller:
         # 5a: scenes follow the stage (only sessions whose wanted scene changed are touched)
         blocked |= ~self.enabled  # rows whose program failed above
         st_all = self.stage
-        want_all = np.where(st_all >= 0, self._rules[np.arange(n), np.clip(st_all, 0, 4)], SILENCE)
+        want_all = np.where(st_all >= 0, self._rules[np.arange(n), np.minimum(np.maximum(st_all, 0), 4)], SILENCE)
         change = np.flatnonzero(~blocked & (want_all != self.scene))
         if change.size:  # (a thousand beds may change scene at one stage update: plain Python values, once)
             rows = zip(change.tolist(), st_all[change].tolist(), want_all[change].tolist(),
@@ -545,7 +545,7 @@ class Controller:
         # the predictions ahead of each tick's end are only read for the rows that may click
         track = self.phase.update(x, ahead_rows=active if self._ahead_h is not None else None)
         self._eeg_t += m / self.fs
-        prev = np.concatenate([self._prev_phase[:, None], track.phase[:, :-1]], axis=1)
+        prev_last = self._prev_phase
         max_amp = np.where(np.isfinite(c["max_amp"]), c["max_amp"], np.inf)
         # an envelope beyond the physiological maximum is an artefact: no click for a while after it; the running
         # mean of the envelope (exponential, corrected for its start-up), for the relative threshold, stands still
@@ -570,7 +570,8 @@ class Controller:
             crossed, ahead_onset = self._ahead_crossings(track, rows, m, t_samples)
             frac = np.zeros(crossed.shape)  # (set for each click from its onset)
         else:  # per-session targets may differ: compare against each row's own target
-            d_prev = wrap_phase(prev[rows] - c["target"][rows, None])
+            prev = np.concatenate([prev_last[rows, None], track.phase[rows, :-1]], axis=1)
+            d_prev = wrap_phase(prev - c["target"][rows, None])
             d_now = wrap_phase(track.phase[rows] - c["target"][rows, None])
             crossed, frac = target_crossings(d_prev, d_now, 0.0)
         amp = track.amp[rows]

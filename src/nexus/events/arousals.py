@@ -168,8 +168,8 @@ def _trailing_mean(x: FloatArray, length: int, gap: int) -> FloatArray:
     """Mean of x over [t - gap - length, t - gap) per row (NaN where fewer than half are available)."""
     c = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
     t = np.arange(x.shape[1])
-    hi = np.clip(t - gap, 0, x.shape[1])
-    lo = np.clip(t - gap - length, 0, x.shape[1])
+    hi = np.minimum(np.maximum(t - gap, 0), x.shape[1])  # (np.clip on integers, without its checks per call)
+    lo = np.minimum(np.maximum(t - gap - length, 0), x.shape[1])
     cnt = hi - lo
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cnt >= max(1, length // 2), (c[:, hi] - c[:, lo]) / np.maximum(cnt, 1), np.nan)

@@ -43,11 +43,11 @@ def finite(x: FloatArray, nan: float = 0.0, posinf: float | None = None, neginf:
     """``x`` itself when every value is finite (one cheap pass), else ``np.nan_to_num(x, ...)``.
 
     The live engine hands over finite blocks (missing samples are held), so the common case
-    costs one sum instead of the four passes and copy of :func:`numpy.nan_to_num`.
+    costs one check instead of the four passes and copy of :func:`numpy.nan_to_num` (``isfinite().all()``:
+    half the cost of a sum inside ``np.errstate`` on a lane's blocks, and the same answer).
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(x)):
-            return x
+    if np.isfinite(x).all():
+        return x
     return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
 

@@ -60,7 +60,7 @@ def _beat_core(x: FloatArray, fs: float, mask: BoolArray) -> EventBatch:
     # a QRS is large: at least MIN_QRS_UV within ±50 ms on the band-passed ECG (noise alone is not)
     # (the ±50 ms maximum, gathered at the candidate peaks only: as maximum_filter1d, "nearest" edges)
     w = window_samples(0.1, fs)
-    cols = np.clip(idx[:, None] + (np.arange(w) - w // 2), 0, f.shape[-1] - 1)
+    cols = np.minimum(np.maximum(idx[:, None] + (np.arange(w) - w // 2), 0), f.shape[-1] - 1)  # (np.clip's)
     amp = np.abs(f[r[:, None], cols]).max(axis=1) if idx.size else np.zeros(0)
     big = amp >= MIN_QRS_UV
     r, idx = r[big], idx[big]

@@ -127,7 +127,8 @@ class EventDetector:
         if self.takes_mask:
             mask = active
             if self.stages is not None and ctx.staged:
-                mask = active & self._stage_ok[np.clip(ctx.stage, -2, _STAGE_CODES - 3) + 2]
+                # (np.minimum/np.maximum: the same as np.clip on integers, without its ~10 us of checks per call)
+                mask = active & self._stage_ok[np.minimum(np.maximum(ctx.stage, -2), _STAGE_CODES - 3) + 2]
             ev = self.stream.step(x, mask)
         else:
             ev = self.stream.step(x)

@@ -206,8 +206,9 @@ class Lane:
         # position of every sample on the lane clock, relative to what is still open
         lo = self.processed
         hi = self.processed + self.size
-        first = np.clip(lo - a, 0, n)  # samples before `lo` are late
-        last = np.clip(hi - a, 0, n)  # samples from `hi` on are too far ahead
+        # (np.minimum/np.maximum: np.clip on integers, without its checks per call)
+        first = np.minimum(np.maximum(lo - a, 0), n)  # samples before `lo` are late
+        last = np.minimum(np.maximum(hi - a, 0), n)  # samples from `hi` on are too far ahead
         self.counts["late"][ix] += first
         self.counts["dropped"][ix] += n - np.maximum(last, first)
         same = bool(np.all(a == a[0])) if a.size else True
