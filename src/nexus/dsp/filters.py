@@ -205,6 +205,8 @@ class StatefulFilter:
         self._zi_unit = signal.sosfilt_zi(self.sos)  # (n_sections, 2), state for a unit step
         self.zi = np.zeros((self.sos.shape[0], *self.leading_shape, 2))
         self._fresh = np.ones(self.leading_shape, dtype=bool)
+        self._any_fresh = True  # whether some row of _fresh is set (no pass over it at every step)
+        self._rows = int(np.prod(self.leading_shape, dtype=np.int64))
 
     def reset(self, index: npt.ArrayLike | None = None) -> None:
         """Forget the state of some sessions (all when ``index`` is None); they restart like new.
@@ -214,11 +216,13 @@ class StatefulFilter:
         if index is None:
             self.zi[...] = 0.0
             self._fresh[...] = True
+            self._any_fresh = True
         else:
             idx = np.asarray(index)
             idx = idx if idx.dtype == bool else idx.astype(np.intp)
             self.zi[:, idx] = 0.0
             self._fresh[idx] = True
+            self._any_fresh = True
 
     def step(self, block: npt.ArrayLike, out: FloatArray | None = None) -> FloatArray:
         """Filter one block and carry the state on.
@@ -247,13 +251,15 @@ class StatefulFilter:
             raise InvalidInputError(f"Invalid 'out': expected float64 of shape {x.shape}, got {out.dtype} {out.shape}.")
         if x.shape[-1] == 0:
             return x.copy() if out is None else out
-        if self.init == "step" and self._fresh.any():
-            first = x[..., 0]
-            start = self._zi_unit.reshape((self._zi_unit.shape[0],) + (1,) * len(self.leading_shape) + (2,))
-            start = start * first[None, ..., None]
-            self.zi = np.where(self._fresh[None, ..., None], start, self.zi)
-        self._fresh[...] = False
-        rows = int(np.prod(self.leading_shape, dtype=np.int64))
+        if self._any_fresh:
+            if self.init == "step" and self._fresh.any():
+                first = x[..., 0]
+                start = self._zi_unit.reshape((self._zi_unit.shape[0],) + (1,) * len(self.leading_shape) + (2,))
+                start = start * first[None, ..., None]
+                self.zi = np.where(self._fresh[None, ..., None], start, self.zi)
+            self._fresh[...] = False
+            self._any_fresh = False
+        rows = self._rows
         if not _tiled(rows, x.shape[-1]):  # a few long rows: scipy's one-row loop is as fast
             y, self.zi = signal.sosfilt(self.sos, x, axis=-1, zi=self.zi)
             if out is None:

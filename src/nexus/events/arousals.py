@@ -182,7 +182,8 @@ def _arousal_core(feat: FloatArray, fs: float, sleep: BoolArray, p: ArousalParam
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = fast / base
     # "not spindles": a second whose rise is mostly sigma (11-16 Hz) leaking into the bands is no shift
-    shifted = fill_short_gaps((np.nan_to_num(ratio) >= p.ratio) & (fast >= sigma), 2)
+    ratio0 = np.nan_to_num(ratio)
+    shifted = fill_short_gaps((ratio0 >= p.ratio) & (fast >= sigma), 2)
     r, a, b = runs(shifted)
     dur = (b - a).astype(np.float64)
     keep = (dur >= p.min_duration_s) & (dur <= p.max_duration_s) & (a > 0) & (b < fast.shape[1])
@@ -200,9 +201,10 @@ def _arousal_core(feat: FloatArray, fs: float, sleep: BoolArray, p: ArousalParam
         same = r[1:] == r[:-1]
         prev_end[1:] = np.where(same, b[:-1], -np.inf)
     ok &= (a - prev_end) >= need
-    peak = segment_reduce(np.nan_to_num(ratio), r, a, b, np.maximum)
-    emg_base = _trailing_mean(np.nan_to_num(emg, nan=0.0), round(p.baseline_s), round(p.baseline_gap_s))
-    emg_peak = segment_reduce(np.nan_to_num(emg, nan=0.0), r, a, b, np.maximum)
+    peak = segment_reduce(ratio0, r, a, b, np.maximum)
+    emg0 = finite(emg, nan=0.0)  # (read only below: the block itself when it is finite)
+    emg_base = _trailing_mean(emg0, round(p.baseline_s), round(p.baseline_gap_s))
+    emg_peak = segment_reduce(emg0, r, a, b, np.maximum)
     with np.errstate(invalid="ignore", divide="ignore"):
         emg_ratio = emg_peak / emg_base[r, a] if a.size else np.zeros(0)
     in_rem = rem[r, a] if a.size else np.zeros(0, dtype=bool)
