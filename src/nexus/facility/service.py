@@ -40,6 +40,7 @@ from nexus.core.glitches import AlarmPriority, GlitchCategory
 from nexus.core.log import logger
 from nexus.core.stages import EPOCH_S
 from nexus.facility.analyzers import default_analyzers
+from nexus.facility.epochlog import EpochTable
 from nexus.facility.records import start_rows, store_decisions
 from nexus.facility.simulate import SIM_CHANNELS, BedPlan, plan_beds
 from nexus.facility.supervisor import Supervisor
@@ -73,10 +74,7 @@ class _Bed:
     client_id: str = ""
     state: str = "running"  # running, ended
     stage: int = -2
-    probs: list[float] | None = None
-    epochs: dict[int, int] = field(default_factory=dict)
-    confidence: dict[int, float] = field(default_factory=dict)
-    density: dict[int, list[float]] = field(default_factory=dict)
+    probs: list[float] | None = None  # the last epoch's hypnodensity (every closed epoch's: the service's table)
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
     event_counts: dict[str, int] = field(default_factory=dict)
     decisions: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
@@ -207,6 +205,9 @@ class FacilityService:
         self._tick_at: deque[float] = deque(maxlen=240)  # and the night's clock at their end, s
         self._tick_cpu_ms: deque[float] = deque(maxlen=240)  # and the loop thread's CPU time in them, ms
         self._changed: set[str] = set()
+        # every bed's closed epochs (stage, confidence, hypnodensity): arrays, not ~1,000 tracked lists a bed a night
+        # that every full garbage collection late in the night scanned (see facility/epochlog.py)
+        self._log = EpochTable(0, 1)
         self._to_view: list[str] = []  # changed beds of the last flush not viewed yet (BEDS_PER_TICK a tick)
         self.sup: Supervisor | None = None
         self.journal: RecordingJournal | None = None
@@ -246,6 +247,7 @@ class FacilityService:
                                     .where(NightSession.id.in_([p.session for p in plans]))).all())
         self._beds = [_Bed(k, p, client_id=owners.get(p.session, "")) for k, p in enumerate(plans)]
         self._by_session = {b.plan.session: b for b in self._beds}
+        self._log = EpochTable(len(self._beds), int(np.ceil(self.hours * 3600.0 / EPOCH_S)) + 1)
         base = SyntheticFleet([p.profile for p in plans], [p.seed for p in plans], hours=self.hours, fs=self.fs,
                               channels=SIM_CHANNELS)
         fleet: Any = _FaultyFleet(base, self.faults) if self.faults else base
@@ -434,7 +436,8 @@ class FacilityService:
             self._extracted += records
             return
         stages: list[dict[str, Any]] = []
-        dense: list[tuple[_Bed, int, list[float]]] = []  # hypnodensities to round for the console, all at once
+        staged: tuple[list[int], list[int], list[int]] = ([], [], [])  # bed, epoch, stage code: written at once
+        dense: tuple[list[int], list[int], list[float], list[list[float]]] = ([], [], [], [])  # and with probs
         for r in records:
             bed = self._by_session.get(r["session"])
             if bed is None:
@@ -442,12 +445,16 @@ class FacilityService:
             k = r["kind"]
             if k == "stage":
                 e = round(r["onset"] / EPOCH_S)
-                bed.epochs[e] = int(r["stage"])
                 bed.stage = int(r["stage"])
                 bed.probs = r.get("probs")
+                staged[0].append(bed.index)
+                staged[1].append(e)
+                staged[2].append(bed.stage)
                 if r.get("probs"):
-                    bed.confidence[e] = round(max(r["probs"]), 3)
-                    dense.append((bed, e, r["probs"]))
+                    dense[0].append(bed.index)
+                    dense[1].append(e)
+                    dense[2].append(round(max(r["probs"]), 3))
+                    dense[3].append(r["probs"])
                 stages.append({"session": bed.plan.session, "epoch": e, "stage": bed.stage, "probs": bed.probs})
             elif k == "event":
                 onsets = r["onset"] if isinstance(r["onset"], list) else [r["onset"]]
@@ -464,9 +471,9 @@ class FacilityService:
                 continue
             bed.version += 1
             self._changed.add(bed.plan.session)
-        if dense:  # one rounding of every closed epoch's hypnodensity (an epoch close of 500 beds: ~1 ms less)
-            for (bed, e, _), d in zip(dense, np.round(np.array([x[2] for x in dense]), 3).tolist(), strict=True):
-                bed.density[e] = d
+        self._log.put_stages(*staged)
+        if dense[0]:  # one rounding of every closed epoch's hypnodensity (an epoch close of 500 beds: ~1 ms less)
+            self._log.put_probs(dense[0], dense[1], dense[2], np.round(np.array(dense[3]), 3))
         if stages:  # one message for the step's closed epochs: at 500 beds, one serialisation and one send per
             # console instead of 500 (inside the tick, and in the server's thread that sends them)
             self._publish({"type": "stages", "stages": stages})
@@ -713,20 +720,11 @@ class FacilityService:
         """The client id of a bed's session."""
         return self._get(session).client_id
 
-    @staticmethod
-    def _stage_list(b: _Bed) -> list[int]:
-        if not b.epochs:
-            return []
-        out = [-2] * (max(b.epochs) + 1)
-        for e, st in b.epochs.items():
-            if e >= 0:
-                out[e] = st
-        return out
+    def _stage_list(self, b: _Bed) -> list[int]:
+        return self._log.stages(b.index)
 
-    @staticmethod
-    def _confidence_list(b: _Bed) -> list[float | None]:
-        n = max(b.epochs) + 1 if b.epochs else 0
-        return [b.confidence.get(e) for e in range(n)]
+    def _confidence_list(self, b: _Bed) -> list[float | None]:
+        return self._log.confidence(b.index)
 
     def _bed_view(self, b: _Bed) -> dict[str, Any]:
         name = b.plan.session
@@ -763,7 +761,7 @@ class FacilityService:
             "program": None if b.plan.program is None else b.plan.program.name, "natural": b.plan.program is None,
             "state": b.state, "end_reason": b.end_reason, "t_s": round(float(t_s), 1),
             "stage": b.stage, "stage_label": STAGE_LABELS.get(b.stage, "?"), "probs": b.probs,
-            "epochs": len(b.epochs), "alarm": level, "alarms": [dict(a) for a in alarms],
+            "epochs": self._log.count(b.index), "alarm": level, "alarms": [dict(a) for a in alarms],
             "events": list(b.events)[-5:], "event_counts": dict(b.event_counts), "commands": commands,
             "lease": lease, "version": b.version, "extraction": self._extraction_view(name),
         }
@@ -804,7 +802,7 @@ class FacilityService:
             stages = self._stage_list(b)
             return {"session": session, "epoch_s": EPOCH_S, "stages": stages,
                     "confidence": self._confidence_list(b), "probs": b.probs,
-                    "hypnodensity": [b.density.get(e) for e in range(len(stages))]}
+                    "hypnodensity": self._log.density(b.index)}
 
     def events(self, session: str) -> list[dict[str, Any]]:
         """The bed's latest events (newest last)."""
