@@ -19,8 +19,8 @@ def _close(sc, n_epochs, values, bad=None):
 
 def test_history_sums_weigh_the_seven_epochs_before_by_7_8_down_to_1_8_and_skip_bad_ones():
     sc = RunningScaling(2, NAMES, {}, 0.0)
-    for e, x in enumerate([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], start=1):  # the first falls out of the 7 kept
-        _close(sc, e, [x, x], bad=[False, x == 6.0])  # session 1: epoch 6 is an artefact
+    for e, value in enumerate([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], start=1):  # the first falls out of the 7
+        _close(sc, e, [value, value], bad=[False, value == 6.0])  # session 1: epoch 6 is an artefact
     num, den, p_num, p_den = (a[:, 0] for a in sc.hist_sums)
     w = np.arange(1, 8) / 8.0  # oldest (epoch 2) 1/8 ... newest (epoch 8) 7/8
     x = np.arange(2.0, 9.0)

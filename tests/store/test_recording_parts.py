@@ -32,6 +32,7 @@ def test_parts_are_placed_by_session_time_and_the_earlier_part_wins_an_overlap(t
     with caplog.at_level(logging.WARNING, logger="nexus"):
         path = merge_session_parts([a, tmp_path / "elsewhere", b, c], "bed-1", tmp_path / "out")
     assert "journal part" in caplog.text and "elsewhere" in caplog.text
+    assert path is not None
     rec = read_edf(path)
     (sig,) = rec.signals
     expected = np.r_[np.full(30, 10.0), np.full(20, 20.0), np.zeros(10), np.full(10, 30.0)]  # 5-6 s: no part
