@@ -4,10 +4,10 @@ Runs the facility of ``nexus run`` in this process (N synthetic beds, no loop th
 ``--minutes`` of real night, counting the objects the collector tracks (``len(gc.get_objects())``, the set-up's
 objects frozen out by ``settle_heap``) once a minute and naming the types that grew after the first minute (which
 builds the lanes). Then it writes the rest of an ``--hours`` night's closed epochs through the service's own
-listener (the path the recorder's stage records take: one stage and hypnodensity per bed every 30 s), timing each
-epoch close, and times ``gc.collect()`` (a full collection) at the end, the median of ``--repeat``. Figures are of
-this process on this host: print the load with them. ``--service-module``: another FacilityService (a copy of an
-older commit's service.py on the path) for a before figure.
+listener (the path the recorder's records take: one stage and hypnodensity and one click decision per bed every
+30 s), timing each epoch close, and times ``gc.collect()`` (a full collection) at the end, the median of
+``--repeat``. Figures are of this process on this host: print the load with them. ``--service-module``: another
+FacilityService (a copy of an older commit's service.py on the path) for a before figure.
 
 Example: ``python bench/night_heap.py --clients 500 --minutes 5 --hours 8``.
 """
@@ -74,6 +74,7 @@ def main() -> None:
             base = _types()
     run_s = time.monotonic() - t0
     grew = _types() - base
+    shapes = collections.Counter(",".join(sorted(map(str, o)))[:80] for o in gc.get_objects() if type(o) is dict)
     per_min = (rows[-1]["tracked"] - rows[0]["tracked"]) / max(len(rows) - 1, 1)
     # the rest of the night's epochs through the service's listener, as the recorder hands them
     rng = np.random.default_rng(0)
@@ -87,6 +88,9 @@ def main() -> None:
         codes = rng.integers(0, 5, size=len(names)).tolist()
         records = [{"session": n, "kind": "stage", "onset": e * EPOCH_S, "duration": EPOCH_S, "stage": c, "probs": q}
                    for n, c, q in zip(names, codes, p, strict=True)]
+        records += [{"session": n, "kind": "decision", "onset": e * EPOCH_S + 1.0, "duration": 0.0,
+                     "description": "click", "command": {"t": e * EPOCH_S + 1.0, "kind": "click", "level_db": 45.0},
+                     "inputs": {}, "reason": "slow-wave up-state"} for n in names]  # a click a bed an epoch
         with svc._lock:
             t0 = time.perf_counter()
             svc._on_records("stage", records)
@@ -104,7 +108,7 @@ def main() -> None:
         "beds": args.clients, "real_night_s": rows[-1]["night_s"], "run_wall_s": round(run_s, 1),
         "load_average": [round(x, 1) for x in os.getloadavg()], "frozen": frozen,
         "per_minute": rows, "tracked_growth_per_night_hour_real": round(60 * per_min),
-        "grown_types_real": dict(grew.most_common(12)),
+        "grown_types_real": dict(grew.most_common(12)), "tracked_dicts_by_keys": dict(shapes.most_common(6)),
         "after_real_minutes": at_real_end, "end_of_night_synthesised": end,
     }, indent=1))
 

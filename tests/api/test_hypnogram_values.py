@@ -1,5 +1,7 @@
 """The hypnogram route gives back, epoch by epoch, the stage records the recorder handed the service."""
 
+import gc
+
 import numpy as np
 
 
@@ -27,3 +29,21 @@ def test_hypnogram_route_has_each_recorded_epoch_in_its_place(facility):
                 assert h["hypnodensity"][e] == np.round(np.array(probs), 3).tolist(), (sid, e)
         assert h["probs"] == epochs[10][1]
     assert len(got) == len(svc.beds())
+
+
+def test_decisions_read_back_as_recorded_and_are_not_left_for_the_garbage_collector(facility):
+    svc = facility.service
+    sid = svc.beds()[1]["session"]
+    recs = [{"session": sid, "kind": "decision", "onset": 100.0 + i / 3, "duration": 0.0, "description": "click",
+             "command": {"t": 100.0 + i / 3, "kind": "click", "level_db": 45.0 + i, "cue_kind": None},
+             "inputs": {}, "reason": f"phase {i}"} for i in range(250)]
+    recs[5]["command"] = None
+    with svc._lock:
+        svc._on_records("records", recs)
+    got = svc.decisions(sid)
+    assert len(got) == 200  # the latest 200, oldest first
+    assert got == [{"t_s": round(r["onset"], 3), "kind": "click", "command": r["command"], "reason": r["reason"]}
+                   for r in recs[50:]]
+    gc.collect()
+    assert not any(gc.is_tracked(d) for d in svc._by_session[sid].decisions)
+    assert list(got[0]) == ["t_s", "kind", "command", "reason"]
