@@ -99,6 +99,18 @@ def db_url(request, tmp_path):
         yield from _postgres_database(template=head)
 
 
+@pytest.fixture
+def postgres_url():
+    """A URL of an empty PostgreSQL database, for tests that only make sense on PostgreSQL (no SQLite variant).
+
+    Skips only where no PostgreSQL is configured (a developer's machine); the test command starts one and sets
+    ``NEXUS_TEST_POSTGRES_URL``, so CI runs these tests.
+    """
+    if not PG_URL:
+        pytest.skip("set NEXUS_TEST_POSTGRES_URL to test on PostgreSQL")
+    yield from _postgres_database()
+
+
 def _migrate(url: str) -> None:
     from nexus.core.settings import load_settings
     from nexus.store import open_store, upgrade

@@ -19,15 +19,15 @@ from nexus.facility.leases import floor_status
 from nexus.store.db import open_store
 from nexus.store.recording import recover_journal
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
 
 NEXUS = [sys.executable, "-c", "import sys; from nexus.cli.main import main; sys.exit(main())"]
 
 
 @pytest.fixture
-def pg_env(db_url, tmp_path):
-    if not db_url.startswith("postgresql"):
-        pytest.skip("workers on several hosts share a PostgreSQL (one worker on SQLite: test_worker.py)")
+def pg_env(postgres_url, tmp_path):
+    """Workers on several hosts share a PostgreSQL (one worker on SQLite: test_worker.py); no SQLite variant."""
+    db_url = postgres_url
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUS_")}
     return env | {"NEXUS_DATA_DIR": str(tmp_path / "data"), "NEXUS_DATABASE_URL": db_url}
 
