@@ -89,3 +89,26 @@ def test_rewrites_in_one_batch_and_later_keep_the_last_and_negative_epochs_are_c
     assert table.stages(0) == [UNSCORED, UNSCORED, 0] and table.density(0)[2] == [0.6, 0.1, 0.1, 0.1, 0.1]
     assert table.count(1) == 2 and table.stages(1) == [UNSCORED, 2]
 
+
+
+def test_beds_that_join_a_running_floor_get_rows_and_a_bed_with_nothing_yet_reads_empty():
+    """A floor of real beds starts with no bed (``EpochTable(0, 1)``) and beds join while it runs.
+
+    The table makes rows for a bed the first time it is written (its first epochs may be a negative one only),
+    and a joined bed that has closed no epoch yet shows 0 epochs and an empty hypnogram (the floor views every bed).
+    """
+    rng = np.random.default_rng(5)
+    table, ref = EpochTable(0, 1), _Dicts(9)
+    assert table.count(0) == 0 and table.stages(0) == [] and table.confidence(0) == [] and table.density(0) == []
+    batches = []
+    for e in range(40):
+        joined = 1 + e // 5  # one more bed every 5 epochs, up to 8; bed 8 joins but never closes an epoch
+        batch = [(b, e - 5 * (b - 1) if b else e, int(rng.integers(0, 5)), rng.dirichlet(np.ones(5)).round(4).tolist())
+                 for b in range(min(joined, 8))]
+        if e == 3:
+            batch.append((7, -1, 2, None))  # a negative epoch is the first thing bed 7 writes
+        batches.append(batch)
+    _fill(table, ref, batches)
+    assert table.beds >= 8 and table.capacity >= 40
+    _assert_same(table, ref, 9)
+    assert table.count(8) == 0 and table.stages(8) == [] and table.density(8) == []

@@ -51,28 +51,39 @@ class EpochTable:
         """Epochs there is room for now, per bed."""
         return int(self._codes.shape[1])
 
-    def _reserve(self, last: int) -> None:
-        cap = self.capacity
-        if last < cap:
+    @property
+    def beds(self) -> int:
+        """Beds (rows) there is room for now."""
+        return int(self._codes.shape[0])
+
+    def _reserve(self, last: int, last_bed: int) -> None:
+        """Make room for epoch ``last`` and bed ``last_bed`` (by doubling: beds join a running floor later)."""
+        cap, n = self.capacity, self.beds
+        if last < cap and last_bed < n:
             return
         while cap <= last:
             cap *= 2
-        n = self._codes.shape[0]
+        if last_bed >= n:
+            n = max(last_bed + 1, 2 * n)
 
         def grown(a: np.ndarray, fill: float | int | bool) -> np.ndarray:
             out = np.full((n, cap, *a.shape[2:]), fill, dtype=a.dtype)
-            out[:, :a.shape[1]] = a
+            out[:a.shape[0], :a.shape[1]] = a
             return out
 
         self._codes, self._staged = grown(self._codes, UNSCORED), grown(self._staged, False)
         self._has_probs, self._conf, self._dens = (grown(self._has_probs, False), grown(self._conf, 0.0),
                                                    grown(self._dens, 0.0))
+        if n > len(self._end):
+            self._end = np.concatenate((self._end, np.zeros(n - len(self._end), dtype=np.int64)))
+            self._count = np.concatenate((self._count, np.zeros(n - len(self._count), dtype=np.int64)))
 
     def put_stages(self, beds: Sequence[int], epochs: Sequence[int], codes: Sequence[int]) -> None:
         """Write stage codes of (bed, epoch) pairs; a pair given twice keeps its last code."""
         if not len(beds):
             return
         rows, cols, vals = _last_of_each(beds, epochs, codes)
+        self._reserve(0, int(rows.max()))
         neg = cols < 0
         for r, c in zip(rows[neg].tolist(), cols[neg].tolist(), strict=True):
             seen = self._negative.setdefault(r, set())
@@ -82,7 +93,7 @@ class EpochTable:
         rows, cols, vals = rows[~neg], cols[~neg], vals[~neg]
         if not len(rows):
             return
-        self._reserve(int(cols.max()))
+        self._reserve(int(cols.max()), int(rows.max()))
         new = ~self._staged[rows, cols]
         np.add.at(self._count, rows[new], 1)
         self._staged[rows, cols] = True
@@ -100,28 +111,35 @@ class EpochTable:
         rows, cols, idx = rows[keep], cols[keep], idx[keep]
         if not len(rows):
             return
-        self._reserve(int(cols.max()))
+        self._reserve(int(cols.max()), int(rows.max()))
         self._has_probs[rows, cols] = True
         self._conf[rows, cols] = np.asarray(confidence, dtype=np.float64)[idx]
         self._dens[rows, cols] = np.asarray(density, dtype=np.float64)[idx]
 
     def count(self, bed: int) -> int:
-        """Distinct epochs staged for ``bed``."""
-        return int(self._count[bed])
+        """Distinct epochs staged for ``bed`` (0 for a bed nothing was written for yet)."""
+        return int(self._count[bed]) if bed < len(self._count) else 0
+
+    def _n(self, bed: int) -> int:
+        return int(self._end[bed]) if bed < len(self._end) else 0
 
     def stages(self, bed: int) -> list[int]:
         """One stage code per epoch from 0 to the last staged one (:data:`UNSCORED` where none came)."""
-        return self._codes[bed, :self._end[bed]].tolist()
+        return self._codes[bed, :self._n(bed)].tolist() if bed < self.beds else []
 
     def confidence(self, bed: int) -> list[float | None]:
         """Confidence per epoch (as :meth:`stages`; None where the epoch came without probabilities)."""
-        n = int(self._end[bed])
+        n = self._n(bed)
+        if n == 0:
+            return []
         return [c if h else None for c, h in zip(self._conf[bed, :n].tolist(), self._has_probs[bed, :n].tolist(),
                                                   strict=True)]
 
     def density(self, bed: int) -> list[list[float] | None]:
         """Hypnodensity per epoch (as :meth:`stages`; None where the epoch came without probabilities)."""
-        n = int(self._end[bed])
+        n = self._n(bed)
+        if n == 0:
+            return []
         return [d if h else None for d, h in zip(self._dens[bed, :n].tolist(), self._has_probs[bed, :n].tolist(),
                                                   strict=True)]
 
