@@ -210,7 +210,9 @@ class FacilityService:
         self._changed: set[str] = set()
         # every bed's closed epochs (stage, confidence, hypnodensity): arrays, not ~1,000 tracked lists a bed a night
         # that every full garbage collection late in the night scanned (see facility/epochlog.py)
-        self._log = EpochTable(0, 1)
+        # sized for the planned night from the start: a floor of real beds (FloorService) keeps this table and its
+        # beds join while it runs (rows grow by doubling); doubling the epochs too meant ~11 copies of it a night
+        self._log = EpochTable(0, int(np.ceil(self.hours * 3600.0 / EPOCH_S)) + 1)
         self._to_view: list[str] = []  # changed beds of the last flush not viewed yet (BEDS_PER_TICK a tick)
         self.sup: Supervisor | None = None
         self.journal: RecordingJournal | None = None
