@@ -11,8 +11,11 @@ import numpy.typing as npt
 from scipy.ndimage import maximum_filter1d
 
 from nexus.dsp.moving import corr_from_moments, cumulative, moving_mean, runs, window_mean, window_samples
-from nexus.events.common import BoolArray, FloatArray, segment_argext
+from nexus.events.arousals import ArousalParams, _trailing_mean
+from nexus.events.common import BoolArray, FloatArray, fill_short_gaps, finite, segment_argext, segment_reduce
+from nexus.events.movement import MovementParams
 from nexus.events.spindles import SpindleParams
+from nexus.events.table import EventBatch
 
 
 def beat_candidates(f: FloatArray, fs: float, mask: BoolArray) -> BoolArray:
@@ -87,3 +90,51 @@ def epochs_to_samples(stages: npt.NDArray[Any], n_samples: int, fs: float) -> np
     """One value per sample from one per 30-s epoch, by the index of each sample: the NumPy form."""
     idx = np.minimum((np.arange(n_samples) / (30.0 * fs)).astype(np.int64), stages.size - 1)
     return stages[idx]
+
+
+def arousal_core(feat: FloatArray, fs: float, sleep: BoolArray, p: ArousalParams) -> EventBatch:
+    """The arousals of one-second features: the former NumPy form of :func:`nexus.events.arousals._arousal_core`."""
+    fast, emg, rem, sigma = feat[:, 0], feat[:, 1], feat[:, 2] > 0.5, feat[:, 3]
+    base = _trailing_mean(fast, round(p.baseline_s), round(p.baseline_gap_s))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = fast / base
+    ratio0 = np.nan_to_num(ratio)
+    shifted = fill_short_gaps((ratio0 >= p.ratio) & (fast >= sigma), 2)
+    r, a, b = runs(shifted)
+    dur = (b - a).astype(np.float64)
+    keep = (dur >= p.min_duration_s) & (dur <= p.max_duration_s) & (a > 0) & (b < fast.shape[1])
+    r, a, b, dur = r[keep], a[keep], b[keep], dur[keep]
+    need = round(p.min_sleep_before_s)
+    cs = np.concatenate([np.zeros((sleep.shape[0], 1)), np.cumsum(sleep, axis=1)], axis=1)
+    lo = a - need
+    ok = (lo >= 0) & ((cs[r, a] - cs[r, np.maximum(lo, 0)]) >= need)
+    ok &= (cs[r, b] - cs[r, a]) >= (b - a)
+    prev_end = np.full(a.size, -np.inf)
+    if a.size > 1:
+        same = r[1:] == r[:-1]
+        prev_end[1:] = np.where(same, b[:-1], -np.inf)
+    ok &= (a - prev_end) >= need
+    peak = segment_reduce(ratio0, r, a, b, np.maximum)
+    emg0 = finite(emg, nan=0.0)
+    emg_base = _trailing_mean(emg0, round(p.baseline_s), round(p.baseline_gap_s))
+    emg_peak = segment_reduce(emg0, r, a, b, np.maximum)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        emg_ratio = emg_peak / emg_base[r, a] if a.size else np.zeros(0)
+    in_rem = rem[r, a] if a.size else np.zeros(0, dtype=bool)
+    has_emg = np.isfinite(emg[r, a]) if a.size else np.zeros(0, dtype=bool)
+    ok &= ~in_rem | (has_emg & (np.nan_to_num(emg_ratio) >= p.emg_ratio))
+    return EventBatch("arousal", session=r[ok], channel=np.zeros(int(ok.sum()), dtype=np.intp), onset=a[ok] / fs,
+                      duration=dur[ok], extra={"fast_ratio": peak[ok], "emg_ratio": np.asarray(emg_ratio)[ok]})
+
+
+def movement_core(act: FloatArray, fs: float, mask: BoolArray, p: MovementParams) -> EventBatch:
+    """The movements of per-bin activity: the former NumPy form of :func:`nexus.events.movement._movement_core`."""
+    cand = fill_short_gaps((act >= p.threshold_mg) & mask, round(p.max_gap_s * fs))
+    r, a, b = runs(cand)
+    dur = (b - a) / fs
+    keep = dur >= p.min_duration_s
+    r, a, b, dur = r[keep], a[keep], b[keep], dur[keep]
+    peak = segment_reduce(act, r, a, b, np.maximum)
+    mean = segment_reduce(act, r, a, b, np.add) / np.maximum(b - a, 1)
+    return EventBatch("movement", session=r, channel=np.zeros_like(r), onset=a / fs, duration=dur,
+                      extra={"peak_mg": peak, "mean_mg": mean})

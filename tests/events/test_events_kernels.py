@@ -7,7 +7,7 @@ from scipy.ndimage import maximum_filter1d
 
 from nexus.dsp.filters import bandpass_sos, zero_phase
 from nexus.dsp.moving import runs, window_samples
-from nexus.events import arousals, spindles
+from nexus.events import arousals, movement, spindles
 from nexus.events._kernels import half_waves, peaks_at, spindle_candidates
 from nexus.events.common import epochs_to_samples, segment_argext, segment_reduce, stage_mask
 from nexus.events.heart import _candidates
@@ -158,3 +158,72 @@ def test_runs_equal_the_difference_form(shape):
         for g, w in zip(runs(m), want, strict=True):
             np.testing.assert_array_equal(g, w)
             assert g.dtype == w.dtype
+
+
+def _same_events(got, want):
+    assert got.kind == want.kind
+    for name in ("session", "channel", "onset", "duration"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+        assert getattr(got, name).dtype == getattr(want, name).dtype
+    assert set(got.extra) == set(want.extra)
+    for k, v in want.extra.items():
+        np.testing.assert_array_equal(got.extra[k], v)  # bit for bit (NaN and inf in the same places)
+
+
+def _arousal_features(rng, rows, n):
+    """One-second features with bursts of fast power, spindle-like sigma, REM stretches, EMG with and without."""
+    fast = rng.gamma(2.0, 5.0, (rows, n))
+    burst = rng.random((rows, n)) < 0.12
+    fast[burst] *= rng.uniform(2.0, 12.0, burst.sum())
+    fast[:, :7] = 0.0  # a silent start: zero baselines, ratios of 0/0 and x/0
+    sigma = rng.gamma(2.0, 3.0, (rows, n))
+    sigma[rng.random((rows, n)) < 0.05] *= 40.0
+    emg = rng.gamma(3.0, 2.0, (rows, n))
+    emg[rng.random((rows, n)) < 0.1] *= 5.0
+    emg[::3] = np.nan  # rows without a chin EMG
+    rem = (np.arange(n) // 40 % 3 == 2) * np.ones((rows, 1))
+    sleep = ~((np.arange(n) // 25 % 7 == 0) * np.ones((rows, 1), dtype=bool))
+    sleep[2] = rng.random(n) < 0.97
+    return np.ascontiguousarray(np.stack([fast, emg, rem, sigma], axis=1)), sleep
+
+
+@pytest.mark.parametrize("n", [1, 2, 40, 71, 3000], ids=lambda n: f"n{n}")
+def test_compiled_arousal_core_equals_the_numpy_form(n):
+    rng = np.random.default_rng(n)
+    feat, sleep = _arousal_features(rng, 9, n)
+    p = arousals.ArousalParams()
+    want = oracles.arousal_core(feat, 1.0, sleep, p)
+    _same_events(arousals._arousal_core(feat, 1.0, sleep, p), want)
+    if n == 3000:  # not a trivial comparison: REM and non-REM arousals, some refused
+        assert len(want) > 50 and (feat[want.session, 2, (want.onset).astype(int)] > 0.5).any()
+        loose = arousals.ArousalParams(min_sleep_before_s=0.0, emg_ratio=0.0)
+        assert len(oracles.arousal_core(feat, 1.0, sleep, loose)) > len(want)
+    # strided inputs (every other row) too
+    want = oracles.arousal_core(feat[::2], 1.0, sleep[::2], p)
+    _same_events(arousals._arousal_core(feat[::2], 1.0, sleep[::2], p), want)
+
+
+@pytest.mark.parametrize("n", [1, 3, 125, 4000], ids=lambda n: f"n{n}")
+@pytest.mark.parametrize("fs", [1.0, 2.0])
+def test_compiled_movement_core_equals_the_numpy_form(n, fs):
+    rng = np.random.default_rng(n)
+    act = rng.gamma(1.5, 8.0, (7, n))  # ~20 % of the bins above 20 mg
+    act[3, : n // 2] = 30.0 + rng.random(n // 2)  # one long movement (pairwise sums over > 128 bins)
+    mask = rng.random((7, n)) > 0.05
+    mask[3] = True
+    p = movement.MovementParams()
+    want = oracles.movement_core(act, fs, mask, p)
+    _same_events(movement._movement_core(act, fs, mask, p), want)
+    if n == 4000:
+        assert len(want) > 100 and want.duration.max() * fs > 300
+
+
+def test_movements_by_hand():
+    # an independent oracle: bins above 20 mg, one-bin gaps bridged, at least 1 s, mean and peak of the run
+    act = np.array([[0, 25, 0, 30, 40, 0, 0, 21, 0, 0, 50, 50], [25, 25, 0, 0, 22, 19, 23, 0, 0, 0, 0, 0]], float)
+    ev = movement._movement_core(act, 1.0, np.ones_like(act, dtype=bool), movement.MovementParams())
+    got = sorted(zip(ev.session.tolist(), ev.onset.tolist(), ev.duration.tolist(), ev.extra["peak_mg"].tolist(),
+                     ev.extra["mean_mg"].tolist(), strict=True))
+    # row 0: 1..5 (25, 0 bridged, 30, 40), 7 (21), 10..12 (50, 50); row 1: 0..2, 4..7 (19 bridged)
+    assert got == [(0, 1.0, 4.0, 40.0, 95 / 4), (0, 7.0, 1.0, 21.0, 21.0), (0, 10.0, 2.0, 50.0, 50.0),
+                   (1, 0.0, 2.0, 25.0, 25.0), (1, 4.0, 3.0, 23.0, 64 / 3)]

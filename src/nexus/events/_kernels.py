@@ -12,6 +12,8 @@ import numpy as np
 
 from nexus.dsp._jit import kernel
 
+_BIG = float(np.finfo(np.float64).max)  # what np.nan_to_num puts for +inf
+
 
 @kernel
 def beat_candidates(f, fs, n_env, local, wide, n_floor, mask, out):
@@ -318,3 +320,242 @@ def peaks_at(x, rows, idx, half, out):
                 ok = False
                 break
         out[k] = ok
+
+
+@kernel
+def _reduceat_sum(x, a, b):
+    """``np.add.reduceat``'s sum of ``x[a:b]`` (``b > a``), bit for bit.
+
+    The first value plus NumPy's pairwise sum of the others (eight running sums over blocks of up to
+    128, halves above).
+    """
+    return x[a] + _pairwise_sum(x, a + 1, b - a - 1)
+
+
+@kernel
+def _pairwise_sum(x, a, n):
+    """NumPy's pairwise summation of ``x[a:a + n]`` (``pairwise_sum_DOUBLE``), same order of additions."""
+    if n < 8:
+        res = 0.0
+        for i in range(a, a + n):
+            res += x[i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = x[a], x[a + 1], x[a + 2], x[a + 3]
+        r4, r5, r6, r7 = x[a + 4], x[a + 5], x[a + 6], x[a + 7]
+        i = 8
+        while i < n - (n % 8):
+            r0 += x[a + i]
+            r1 += x[a + i + 1]
+            r2 += x[a + i + 2]
+            r3 += x[a + i + 3]
+            r4 += x[a + i + 4]
+            r5 += x[a + i + 5]
+            r6 += x[a + i + 6]
+            r7 += x[a + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += x[a + i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise_sum(x, a, n2) + _pairwise_sum(x, a + n2, n - n2)
+
+
+@kernel
+def _bridged_runs(cand, max_gap, starts, stops):
+    """The runs of True of ``cand`` (n,) once its inner runs of False shorter than ``max_gap`` are set True.
+
+    Writes each run's first sample and one past its last into ``starts``/``stops``; returns their
+    number. The same runs as :func:`nexus.events.common.fill_short_gaps` then
+    :func:`nexus.dsp.moving.runs` (a False run touching either end is never bridged).
+    """
+    n = cand.size
+    k = 0
+    j = 0
+    while j < n:
+        if not cand[j]:
+            j += 1
+            continue
+        a = j
+        while True:
+            while j < n and cand[j]:
+                j += 1
+            g = j  # a run of False from g: bridged when short and followed by True
+            while j < n and not cand[j]:
+                j += 1
+            if j < n and j - g < max_gap:
+                continue
+            starts[k] = a
+            stops[k] = g
+            k += 1
+            break
+    return k
+
+
+@kernel
+def _trailing(c, t, n, length, gap, half):
+    """Mean over ``[t - gap - length, t - gap)`` (clipped) from the cumulative sums ``c`` (n + 1,).
+
+    NaN when fewer than ``half`` samples: :func:`nexus.events.arousals._trailing_mean` at one sample.
+    """
+    hi = min(max(t - gap, 0), n)
+    lo = min(max(t - gap - length, 0), n)
+    cnt = hi - lo
+    if cnt >= half:
+        return (c[hi] - c[lo]) / max(cnt, 1)
+    return np.nan
+
+
+@kernel
+def _no_nan(v):
+    """``np.nan_to_num(v)`` of one value: NaN is 0, infinities the largest finite values."""
+    if np.isnan(v):
+        return 0.0
+    if np.isinf(v):
+        return _BIG if v > 0 else -_BIG
+    return v
+
+
+@kernel(error_model="numpy")
+def arousal_events(feat, sleep, ratio, emg_ratio, min_dur, max_dur, need, base_len, base_gap, max_gap):
+    """The arousals of a window of one-second features: ``(row, start, stop, fast_ratio, emg_ratio)``.
+
+    ``feat`` (rows, 4, n): fast power, EMG RMS (NaN without EMG), REM flag (> 0.5), sigma power;
+    ``sleep`` (rows, n) bool. The rules and arithmetic of :func:`nexus.events.arousals._arousal_core`
+    (its NumPy form is kept in the tests): a second is shifted when its fast power is at least
+    ``ratio`` times its trailing ``base_len``-s mean ending ``base_gap`` s before and not below its
+    sigma power; shifts with gaps shorter than ``max_gap`` bridged; ``min_dur``..``max_dur`` s long,
+    inside the window, all in sleep after ``need`` s of sleep, ``need`` s after the previous
+    candidate; in REM the EMG must rise ``emg_ratio`` times over its baseline. Rows then time.
+    """
+    rows, _, n = feat.shape
+    half = max(1, base_len // 2)
+    c = np.empty(n + 1)
+    ce = np.empty(n + 1)
+    cs = np.empty(n + 1, dtype=np.int64)
+    r0 = np.empty(n)
+    e0 = np.empty(n)
+    cand = np.empty(n, dtype=np.bool_)
+    starts = np.empty(n, dtype=np.intp)
+    stops = np.empty(n, dtype=np.intp)
+    cap = 16
+    out_r = np.empty(cap, dtype=np.intp)
+    out_a = np.empty(cap, dtype=np.intp)
+    out_b = np.empty(cap, dtype=np.intp)
+    out_p = np.empty(cap)
+    out_e = np.empty(cap)
+    k = 0
+    for r in range(rows):
+        c[0] = 0.0
+        ce[0] = 0.0
+        cs[0] = 0
+        for j in range(n):  # the cumulative sums as np.cumsum forms them (the first is the value itself)
+            f = feat[r, 0, j]
+            e0[j] = _no_nan(feat[r, 1, j])
+            c[j + 1] = f if j == 0 else c[j] + f
+            ce[j + 1] = e0[j] if j == 0 else ce[j] + e0[j]
+            cs[j + 1] = cs[j] + (1 if sleep[r, j] else 0)
+        for j in range(n):
+            f = feat[r, 0, j]
+            r0[j] = _no_nan(f / _trailing(c, j, n, base_len, base_gap, half))
+            cand[j] = (r0[j] >= ratio) and (f >= feat[r, 3, j])
+        m = _bridged_runs(cand, max_gap, starts, stops)
+        prev_end = -1  # end of the previous candidate of this row kept by its duration (none yet)
+        for q in range(m):
+            a = starts[q]
+            b = stops[q]
+            dur = b - a
+            if not (dur >= min_dur and dur <= max_dur and a > 0 and b < n):
+                continue
+            ok = a - need >= 0 and cs[a] - cs[a - need] >= need and cs[b] - cs[a] >= dur
+            ok = ok and (prev_end < 0 or a - prev_end >= need)
+            prev_end = b
+            pk = r0[a]
+            ep = e0[a]
+            for j in range(a, b):
+                pk = max(pk, r0[j])
+                ep = max(ep, e0[j])
+            er = ep / _trailing(ce, a, n, base_len, base_gap, half)
+            if feat[r, 2, a] > 0.5:  # in REM: a chin EMG that rose
+                ok = ok and np.isfinite(feat[r, 1, a]) and _no_nan(er) >= emg_ratio
+            if not ok:
+                continue
+            if k == cap:
+                cap *= 2
+                out_r = _grow_i(out_r, cap)
+                out_a = _grow_i(out_a, cap)
+                out_b = _grow_i(out_b, cap)
+                out_p = _grow_f(out_p, cap)
+                out_e = _grow_f(out_e, cap)
+            out_r[k] = r
+            out_a[k] = a
+            out_b[k] = b
+            out_p[k] = pk
+            out_e[k] = er
+            k += 1
+    return out_r[:k], out_a[:k], out_b[:k], out_p[:k], out_e[:k]
+
+
+@kernel
+def _grow_i(x, cap):
+    y = np.empty(cap, dtype=x.dtype)
+    y[: x.size] = x
+    return y
+
+
+@kernel
+def _grow_f(x, cap):
+    y = np.empty(cap)
+    y[: x.size] = x
+    return y
+
+
+@kernel
+def movement_events(act, mask, threshold, max_gap, fs, min_dur):
+    """The movements of a window of one-second activity: ``(row, start, stop, peak, sum)``.
+
+    ``act`` (rows, n) in milli-g, ``mask`` (rows, n) bool. The runs of ``act >= threshold`` where
+    ``mask`` holds, gaps shorter than ``max_gap`` bins bridged, lasting at least ``min_dur`` s at ``fs`` Hz, with
+    their largest and summed activity: :func:`nexus.events.movement._movement_core`'s rules, its sum
+    as ``np.add.reduceat`` adds (bit for bit). Rows then time.
+    """
+    rows, n = act.shape
+    cand = np.empty(n, dtype=np.bool_)
+    starts = np.empty(n, dtype=np.intp)
+    stops = np.empty(n, dtype=np.intp)
+    cap = 16
+    out_r = np.empty(cap, dtype=np.intp)
+    out_a = np.empty(cap, dtype=np.intp)
+    out_b = np.empty(cap, dtype=np.intp)
+    out_p = np.empty(cap)
+    out_s = np.empty(cap)
+    k = 0
+    for r in range(rows):
+        for j in range(n):
+            cand[j] = act[r, j] >= threshold and mask[r, j]
+        m = _bridged_runs(cand, max_gap, starts, stops)
+        for q in range(m):
+            a = starts[q]
+            b = stops[q]
+            if (b - a) / fs < min_dur:
+                continue
+            pk = act[r, a]
+            for j in range(a, b):
+                pk = max(pk, act[r, j])
+            if k == cap:
+                cap *= 2
+                out_r = _grow_i(out_r, cap)
+                out_a = _grow_i(out_a, cap)
+                out_b = _grow_i(out_b, cap)
+                out_p = _grow_f(out_p, cap)
+                out_s = _grow_f(out_s, cap)
+            out_r[k] = r
+            out_a[k] = a
+            out_b[k] = b
+            out_p[k] = pk
+            out_s[k] = _reduceat_sum(act[r], a, b)
+            k += 1
+    return out_r[:k], out_a[:k], out_b[:k], out_p[:k], out_s[:k]

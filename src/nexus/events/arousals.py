@@ -29,7 +29,8 @@ from nexus.core.errors import InvalidInputError
 from nexus.core.stages import Stage, stage_in
 from nexus.dsp.filters import StatefulFilter, bandpass_sos, highpass_sos
 from nexus.dsp.longrow import causal_stretches
-from nexus.dsp.moving import BinAccumulator, runs
+from nexus.dsp.moving import BinAccumulator
+from nexus.events._kernels import arousal_events
 from nexus.events.common import (
     BoolArray,
     FloatArray,
@@ -37,9 +38,7 @@ from nexus.events.common import (
     as_2d,
     check_fs,
     epochs_to_samples,
-    fill_short_gaps,
     finite,
-    segment_reduce,
 )
 from nexus.events.table import EventBatch, EventResults
 
@@ -165,7 +164,10 @@ class _StageBins:
 
 
 def _trailing_mean(x: FloatArray, length: int, gap: int) -> FloatArray:
-    """Mean of x over [t - gap - length, t - gap) per row (NaN where fewer than half are available)."""
+    """Mean of x over [t - gap - length, t - gap) per row (NaN where fewer than half are available).
+
+    The rule of the baselines (the compiled core computes it at the samples it needs).
+    """
     c = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
     t = np.arange(x.shape[1])
     hi = np.minimum(np.maximum(t - gap, 0), x.shape[1])  # (np.clip on integers, without its checks per call)
@@ -176,47 +178,23 @@ def _trailing_mean(x: FloatArray, length: int, gap: int) -> FloatArray:
 
 
 def _arousal_core(feat: FloatArray, fs: float, sleep: BoolArray, p: ArousalParams) -> EventBatch:
-    # feat: (rows, 4, seconds) = fast power, EMG RMS (NaN if none), REM flag, sigma power; fs = 1 Hz
-    fast, emg, rem, sigma = feat[:, 0], feat[:, 1], feat[:, 2] > 0.5, feat[:, 3]
-    base = _trailing_mean(fast, round(p.baseline_s), round(p.baseline_gap_s))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = fast / base
-    # "not spindles": a second whose rise is mostly sigma (11-16 Hz) leaking into the bands is no shift
-    ratio0 = np.nan_to_num(ratio)
-    shifted = fill_short_gaps((ratio0 >= p.ratio) & (fast >= sigma), 2)
-    r, a, b = runs(shifted)
-    dur = (b - a).astype(np.float64)
-    keep = (dur >= p.min_duration_s) & (dur <= p.max_duration_s) & (a > 0) & (b < fast.shape[1])
-    r, a, b, dur = r[keep], a[keep], b[keep], dur[keep]
-    # ≥ 10 s of sleep just before the onset
-    need = round(p.min_sleep_before_s)
-    cs = np.concatenate([np.zeros((sleep.shape[0], 1)), np.cumsum(sleep, axis=1)], axis=1)
-    lo = a - need
-    ok = (lo >= 0) & ((cs[r, a] - cs[r, np.maximum(lo, 0)]) >= need)
-    # … and the whole shift in sleep: one that runs into a wake epoch is an awakening
-    ok &= (cs[r, b] - cs[r, a]) >= (b - a)
-    # … and no earlier arousal candidate ending within those 10 s (same row)
-    prev_end = np.full(a.size, -np.inf)
-    if a.size > 1:
-        same = r[1:] == r[:-1]
-        prev_end[1:] = np.where(same, b[:-1], -np.inf)
-    ok &= (a - prev_end) >= need
-    peak = segment_reduce(ratio0, r, a, b, np.maximum)
-    emg0 = finite(emg, nan=0.0)  # (read only below: the block itself when it is finite)
-    emg_base = _trailing_mean(emg0, round(p.baseline_s), round(p.baseline_gap_s))
-    emg_peak = segment_reduce(emg0, r, a, b, np.maximum)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        emg_ratio = emg_peak / emg_base[r, a] if a.size else np.zeros(0)
-    in_rem = rem[r, a] if a.size else np.zeros(0, dtype=bool)
-    has_emg = np.isfinite(emg[r, a]) if a.size else np.zeros(0, dtype=bool)
-    ok &= ~in_rem | (has_emg & (np.nan_to_num(emg_ratio) >= p.emg_ratio))
+    """The arousals of a window of one-second features, in one compiled pass per row.
+
+    ``feat`` (rows, 4, seconds): fast power, EMG RMS (NaN without EMG), REM flag, sigma power; ``fs`` = 1 Hz.
+    See :func:`nexus.events._kernels.arousal_events` (the NumPy form it equals is in the tests).
+    """
+    r, a, b, peak, emg_ratio = arousal_events(
+        np.ascontiguousarray(feat, dtype=np.float64), np.ascontiguousarray(sleep, dtype=bool), float(p.ratio),
+        float(p.emg_ratio), float(p.min_duration_s), float(p.max_duration_s), round(p.min_sleep_before_s),
+        round(p.baseline_s), round(p.baseline_gap_s), 2,
+    )
     return EventBatch(
         "arousal",
-        session=r[ok],
-        channel=np.zeros(int(ok.sum()), dtype=np.intp),
-        onset=a[ok] / fs,
-        duration=dur[ok],
-        extra={"fast_ratio": peak[ok], "emg_ratio": np.asarray(emg_ratio)[ok]},
+        session=r,
+        channel=np.zeros(r.size, dtype=np.intp),
+        onset=a / fs,
+        duration=(b - a).astype(np.float64),
+        extra={"fast_ratio": peak, "emg_ratio": emg_ratio},
     )
 
 

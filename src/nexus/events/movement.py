@@ -14,8 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from nexus.core.errors import InvalidInputError
-from nexus.dsp.moving import BinAccumulator, runs
-from nexus.events.common import BoolArray, FloatArray, WindowedStream, check_fs, fill_short_gaps, segment_reduce
+from nexus.dsp.moving import BinAccumulator
+from nexus.events._kernels import movement_events
+from nexus.events.common import BoolArray, FloatArray, WindowedStream, check_fs
 from nexus.events.table import EventBatch, EventResults
 
 __all__ = ["MovementParams", "MovementStream", "activity_per_second", "detect_movements"]
@@ -40,16 +41,16 @@ def activity_per_second(acc_sum: FloatArray, acc_sq: FloatArray, n: int) -> Floa
 
 
 def _movement_core(act: FloatArray, fs: float, mask: BoolArray, p: MovementParams) -> EventBatch:
-    # act: (rows, bins) activity at 1 Hz
-    cand = fill_short_gaps((act >= p.threshold_mg) & mask, round(p.max_gap_s * fs))
-    r, a, b = runs(cand)
-    dur = (b - a) / fs
-    keep = dur >= p.min_duration_s
-    r, a, b, dur = r[keep], a[keep], b[keep], dur[keep]
-    peak = segment_reduce(act, r, a, b, np.maximum)
-    mean = segment_reduce(act, r, a, b, np.add) / np.maximum(b - a, 1)
-    return EventBatch("movement", session=r, channel=np.zeros_like(r), onset=a / fs, duration=dur,
-                      extra={"peak_mg": peak, "mean_mg": mean})
+    """The movements of a window of activity (rows, bins) at ``fs`` bins per s, in one compiled pass per row.
+
+    See :func:`nexus.events._kernels.movement_events` (the NumPy form it equals is in the tests).
+    """
+    r, a, b, peak, total = movement_events(
+        np.ascontiguousarray(act, dtype=np.float64), np.ascontiguousarray(mask, dtype=bool), float(p.threshold_mg),
+        round(p.max_gap_s * fs), float(fs), float(p.min_duration_s),
+    )
+    return EventBatch("movement", session=r, channel=np.zeros_like(r), onset=a / fs, duration=(b - a) / fs,
+                      extra={"peak_mg": peak, "mean_mg": total / np.maximum(b - a, 1)})
 
 
 def detect_movements(acc: npt.ArrayLike, fs: float, params: MovementParams | None = None,
