@@ -19,7 +19,11 @@ Prints one JSON object:
   (10 s) after the one before it ended is part of it, not a new one (the AASM asks for 10 s of sleep
   before an arousal; the generator's storm arousals can fall 1-4 s after a natural one); and one
   wholly inside a ``dropped_samples`` fault is not counted (every channel, ECG and accelerometer too,
-  reads 0 there: nothing of it was recorded). ``arousal_storm_all_arousals`` scores the same
+  reads 0 there: nothing of it was recorded). A true distress episode is one long arousal-like surge
+  (heart rate, movement, EMG through it): an arousal that begins inside one, or less than
+  ``arousal_gap_s`` after its end, is part of it and not counted (the monitor does the same: see
+  :mod:`nexus.monitor.psyche`; the generator's storm of seed 9701 fell on two overlapping nightmares,
+  and 10 of its 16 arousals began inside them). ``arousal_storm_all_arousals`` scores the same
   detections against the count of every generated arousal (the definition before).
 * ``clean``: nights without faults or distress (natural arousals stay): glitch episodes per
   bed-hour, by kind.
@@ -91,11 +95,13 @@ def _storm_truth(
     window_s: float,
     lost: Sequence[tuple[float, float]] = (),
     gap_s: float | None = None,
+    surges: Sequence[tuple[float, float]] = (),
 ) -> list[tuple[float, float]]:
     """Intervals where the generator's arousals number ``count`` or more in the last ``window_s`` seconds.
 
     Arousals wholly inside one of the ``lost`` intervals (s; samples lost on every channel) are not counted,
-    nor, with ``gap_s``, one that begins less than ``gap_s`` s after the end of the one before (the same arousal).
+    nor, with ``gap_s``, one that begins less than ``gap_s`` s after the end of the one before (the same arousal)
+    or of one of the ``surges`` (s; distress episodes: one long arousal-like surge), or inside one of them.
     """
     sel = fleet._arousals.session == night
     order = np.argsort(fleet._arousals.onset[sel])
@@ -104,8 +110,17 @@ def _storm_truth(
     for lo, hi in lost:
         seen &= ~((on >= lo) & (on + dur <= hi))
     if gap_s is not None and on.size:
-        ended = np.maximum.accumulate(on + dur)  # the latest end of an arousal so far
-        seen[1:] &= on[1:] - ended[:-1] >= gap_s
+        # distress episodes take part in the chain of ends like arousals, and are not counted themselves
+        s_on = np.array([lo for lo, _ in surges], dtype=float)
+        s_end = np.array([hi for _, hi in surges], dtype=float)
+        all_on, all_end = np.concatenate([on, s_on]), np.concatenate([on + dur, s_end])
+        o = np.argsort(all_on, kind="stable")
+        ended = np.maximum.accumulate(all_end[o])  # the latest end of an arousal or surge so far
+        ok = np.ones(o.size, dtype=bool)
+        ok[1:] = all_on[o][1:] - ended[:-1] >= gap_s
+        apart = np.empty(o.size, dtype=bool)
+        apart[o] = ok
+        seen &= apart[: on.size]
     a = on[seen]
     spans = [(float(a[i + count - 1]), float(a[i] + window_s)) for i in range(a.size - count + 1)
              if a[i + count - 1] < a[i] + window_s]
@@ -140,7 +155,8 @@ def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
         pp = PsycheParams()
         lost = [(float(o), float(o + d)) for o, d, k in zip(tr.faults.onset, tr.faults.duration, tr.faults.kind,
                                                             strict=True) if k == "dropped_samples"]
-        for lo, hi in _storm_truth(fleet, i, pp.storm_count, pp.storm_window_s, lost, pp.arousal_gap_s):
+        surges = [(float(o), float(o + d)) for o, d in zip(tr.distress.onset, tr.distress.duration, strict=True)]
+        for lo, hi in _storm_truth(fleet, i, pp.storm_count, pp.storm_window_s, lost, pp.arousal_gap_s, surges):
             truth.append((i, "arousal_storm", lo, hi, None))
         for lo, hi in _storm_truth(fleet, i, pp.storm_count, pp.storm_window_s):
             truth_all.append((i, "arousal_storm_all_arousals", lo, hi, None))

@@ -283,3 +283,64 @@ def test_a_short_rem_arousal_still_climbing_on_its_third_window_is_not_distress(
         x[0, 3, m] *= 6.0
         out, psy = _run(x, stage=4)
         assert [g for g in out if g.kind == "distress"] == [] and not any(p for _, p, _ in psy), on
+
+
+
+def _bed(seconds: float, arousals: list[tuple[float, float]], distress: tuple[float, float] | None = None,
+         bpm: float = 14.0) -> np.ndarray:
+    """A bed in sleep with arousals at ``arousals`` (onset, end; s): the heart rate +``bpm`` within a second for
+    the span, a movement and a chin-EMG burst (×4) over its first 2 s; ``distress`` (onset, end; s): a nightmare
+    as in :func:`_night` (+30 bpm over 10 s, faster breathing, EMG, movements every 12 s)."""
+    on, off = distress if distress is not None else (2 * seconds, 2 * seconds + 1)
+    x = _night(seconds, surge_bpm=30.0, resp_rise=10.0, on=on, off=off, seed=4)
+    t = np.arange(x.shape[-1]) / FS
+    hr = 30.0 * np.clip(np.minimum(t - on, off - t) / 10.0, 0.0, 1.0)
+    for a0, a1 in arousals:
+        hr += bpm * np.clip(np.minimum(t - a0, a1 - t), 0.0, 1.0)
+        m = (t >= a0 + 0.3) & (t < a0 + 2.3)
+        x[0, 6, m] += 40.0 * np.sin(2 * np.pi * 1.5 * (t[m] - a0))
+        x[0, 3, m] *= 4.0
+    x[0, 4] = _ecg(60.0 + hr, np.random.default_rng(3))
+    return x
+
+
+def _storms(x: np.ndarray, stage: int, count: int) -> list:
+    """The arousal-storm episodes of the monitor over ``x`` with a storm at ``count`` arousals."""
+    from nexus.monitor.live import MonitorParams
+    from nexus.monitor.psyche import PsycheParams
+
+    mon = GlitchMonitor(1, CH, FS, sessions=["s1"], params=MonitorParams(psyche=PsycheParams(storm_count=count)))
+    step = round(0.5 * FS)
+    out = []
+    for a in range(0, x.shape[-1], step):
+        b = min(a + step, x.shape[-1])
+        out += mon.step(x[:, :, a:b], [True], b / FS, stages=[stage])
+    return [g for g in out if g.kind == "arousal_storm"]
+
+
+def test_an_arousal_within_ten_seconds_of_a_long_one_is_part_of_it():
+    # 8 pairs: a 10-s arousal (the heart rate up all along, the movement and EMG burst over its first 2 s), then a
+    # 4-s one beginning 8 s after it ended (less than the 10 s of sleep the AASM asks: the same arousal) or 12 s
+    # after (a new one). The monitor measured the 10 s from its last burst window (~3 s into the long arousal) and
+    # counted 16 arousals either way
+    def pairs(gap: float) -> list[tuple[float, float]]:
+        return [s for k in range(8) for s in ((40.0 + 46.0 * k, 50.0 + 46.0 * k),
+                                              (50.0 + gap + 46.0 * k, 54.0 + gap + 46.0 * k))]
+
+    assert _storms(_bed(440.0, pairs(8.0)), stage=2, count=9) == []
+    storm = _storms(_bed(440.0, pairs(12.0)), stage=2, count=9)
+    assert storm and storm[0].evidence["raised_s"] == pytest.approx(40.0 + 4 * 46.0, abs=3.0)  # the 9th arousal
+
+
+def test_arousals_that_begin_within_a_nightmare_or_ten_seconds_after_it_are_part_of_it():
+    # three arousals before a 120-s REM nightmare and two after it. The nightmare's first movement, on its climbing
+    # heart rate, is an arousal's burst before the distress is confirmed; an arousal beginning 4 s after it ended
+    # has no 10 s of sleep before it. Neither is an arousal of its own: 3 + 1 arousals, no storm of 5. The monitor
+    # counted both (6)
+    before = [(60.0, 66.0), (90.0, 96.0), (120.0, 126.0)]
+    x = _bed(420.0, [*before, (OFF + 4.0, OFF + 10.0), (OFF + 40.0, OFF + 46.0)], distress=(ON, OFF))
+    assert _storms(x, stage=4, count=5) == []
+    # arousals before it and 14 s after it still count: a storm of 5 at the fifth
+    x = _bed(420.0, [*before, (OFF + 14.0, OFF + 20.0), (OFF + 40.0, OFF + 46.0)], distress=(ON, OFF))
+    storm = _storms(x, stage=4, count=5)
+    assert storm and storm[0].evidence["raised_s"] == pytest.approx(OFF + 40.0, abs=4.0)

@@ -72,10 +72,23 @@ sign. The level alone counted every
 movement of settled wake (heart rate ~8 bpm over its sleep baseline) as an arousal (36 arousals
 found that were none, in 24 bed-hours of synthetic nights; 9 with the rise), and lost arousals whose
 heart rate rose only 7-8 bpm; such a smaller rise counts when the chin EMG bursts with it (the AASM's
-arousal in REM needs a chin-EMG rise). A new arousal counts only after ``arousal_gap_s`` without
-such a burst (10 s: the AASM scoring rules ask for at least 10 s of stable sleep before an arousal;
-the former 15 s merged arousals of a storm that came 12-16 s apart, and each lost one put the storm
-off by its next arousal, ~30 s). One such burst with movement across every EEG channel is also what
+arousal in REM needs a chin-EMG rise). A new arousal counts only ``arousal_gap_s`` after the end of
+the arousal before it (10 s: the AASM scoring rules ask for at least 10 s of stable sleep before an
+arousal; the former 15 s merged arousals of a storm that came 12-16 s apart, and each lost one put the
+storm off by its next arousal, ~30 s). An arousal ends where its short-window heart rate falls back
+under ``arousal_end_bpm`` over the level before it (at most ``arousal_hold_s`` after its last burst
+window), not at its last burst window: the movement and EMG burst come in an arousal's first seconds
+and its heart rate stays up for the rest of it (3-14 s), so the gap measured from the burst counted a
+second arousal 6-9 s after the end of a long one, which the AASM scores as the same (seed 9705 of the
+bench: 4 such, the storm raised 62 s before its 12th arousal).
+
+Distress is one long arousal-like surge (heart rate, movement, EMG, a faster EEG all through it): an
+arousal that begins within a distress episode, or less than ``arousal_gap_s`` after its end (no
+10 s of sleep before it), is not observable as an arousal of its own and is not counted (nor are the
+caller's arousals then); when an episode is confirmed, the arousals counted in the windows of the
+run that confirmed it (where the episode begins) are taken back: a nightmare's first movement on its
+climbing heart rate is an arousal's burst before the distress is known. The bench's truth
+(``bench/glitches.py``) counts arousals the same way. One such burst with movement across every EEG channel is also what
 tells an arousal from electrode faults (see :mod:`nexus.monitor.live`).
 """
 
@@ -122,6 +135,8 @@ class PsycheParams:
     arousal_move_mg: float = 10.0
     arousal_move_windows: int = 3
     arousal_gap_s: float = 10.0
+    arousal_end_bpm: float = 5.0
+    arousal_hold_s: float = 15.0
     storm_count: int = 12
     storm_window_s: int = 600
     wake_grace_s: float = 120.0
@@ -201,7 +216,10 @@ class PsycheState:
         self.hr_base = np.full(S, np.nan)
         self.rr_base = np.full(S, np.nan)
         self.emg_base = np.full(S, np.nan)
-        self.last_burst = np.full(S, -np.inf)
+        self.last_burst = np.full(S, -np.inf)  # end of the last window with an arousal burst
+        self.last_aroused = np.full(S, -np.inf)  # end of the last window an arousal or distress went on
+        self.ar_open = np.zeros(S, dtype=bool)  # an arousal goes on (its heart rate still up)
+        self.ar_pre = np.full(S, np.nan)  # the pre-arousal short-window surge of the arousal going on
         self.pending_arousals = np.zeros(S)
         # distress rules: recent short-window surges (newest last) and runs of windows meeting each rule
         self.ring_surge = np.full((S, max(6, p.arousal_pre_windows)), np.nan)
@@ -246,6 +264,9 @@ class PsycheState:
             ("rr_base", np.nan),
             ("emg_base", np.nan),
             ("last_burst", -np.inf),
+            ("last_aroused", -np.inf),
+            ("ar_open", False),
+            ("ar_pre", np.nan),
             ("pending_arousals", 0.0),
             ("ring_surge", np.nan),
             ("ring_act", 0.0),
@@ -492,8 +513,9 @@ class PsycheState:
         ramp = (self.ecg >= 0) & (run_r >= need) & sign
         confirmed = ramp | (run_s >= p.sustain_windows)
         # an episode goes on while the heart rate stays up: one episode (one alarm) per nightmare, not one per surge
+        prev_distress = self.in_distress[rows]
         with np.errstate(invalid="ignore"):
-            held = self.in_distress[rows] & (surge >= p.hold_bpm)
+            held = prev_distress & (surge >= p.hold_bpm)
         distress = confirmed | held
         self.in_distress[rows] = distress
         run = np.where(ramp, run_r, run_s)
@@ -519,14 +541,30 @@ class PsycheState:
         other = (re.max(axis=1) >= p.arousal_emg_ratio) | (rq.max(axis=1) >= p.arousal_eeg_ratio)
         hr_up = (hr_k >= p.arousal_hr_bpm) | ((hr_k >= p.arousal_hr_weak_bpm) & other)
         burst = (ra.max(axis=1) >= p.arousal_move_mg) & abrupt & hr_up
-        own = burst & ((f.t1 - self.last_burst[rows]) > p.arousal_gap_s) & ~distress
+        # an arousal goes on after its burst while its short-window heart rate stays arousal_end_bpm over the level
+        # before it (an unknown rate does not end it), for at most arousal_hold_s after its last burst window
+        was_open = self.ar_open[rows]
+        ar_pre = np.where(burst & ~was_open, pre, self.ar_pre[rows])
+        with np.errstate(invalid="ignore"):
+            still = ~(s_short < ar_pre + p.arousal_end_bpm)
+        going = burst | (was_open & still & ((f.t1 - self.last_burst[rows]) <= p.arousal_hold_s))
+        # a new arousal: a burst arousal_gap_s after the end of the arousal or distress before it, outside distress
+        own = burst & ((f.t1 - self.last_aroused[rows]) > p.arousal_gap_s) & ~distress
+        self.ar_open[rows], self.ar_pre[rows] = going, ar_pre
         self.last_burst[rows] = np.where(burst, f.t1, self.last_burst[rows])
+        self.last_aroused[rows] = np.where(going | distress, f.t1, self.last_aroused[rows])
         ext = self.pending_arousals[rows]
         self.pending_arousals[rows] = 0.0
-        new = own.astype(float) + ext
+        new = np.where(distress, 0.0, own.astype(float) + ext)
         js = pos % p.storm_window_s
         self.arousal_total[rows] += new - self.ring_arousal[rows, js]
         self.ring_arousal[rows, js] = new
+        # a distress episode just confirmed began where its run began: arousals counted since then were part of it
+        began = np.flatnonzero(confirmed & ~prev_distress)
+        for i in began:
+            back = (pos[i] - np.arange(int(run[i]))) % p.storm_window_s
+            self.arousal_total[rows[i]] -= self.ring_arousal[rows[i], back].sum()
+            self.ring_arousal[rows[i], back] = 0.0
         storm = self.arousal_total[rows] >= p.storm_count
         self.k[rows] += 1
         return {
