@@ -5,7 +5,9 @@
   enlarge slow waves or arouse, sounds and prompts can wake, exactly as the synthetic sleeper's
   response model says. Levels are the program's dBFS (after the sink's ceiling) plus the bed's
   calibration ``spl_at_0dbfs`` (the SPL at the ear of a full-scale signal; 80 dB SPL by default,
-  so a -30 dBFS click is heard at 50 dB SPL as in Ngo et al. 2013).
+  so a -30 dBFS click is heard at 50 dB SPL as in Ngo et al. 2013). The sleepers of one fleet share
+  a :class:`FleetEars`: what a bank's delivery plays to them is answered in one
+  :meth:`SyntheticFleet.play_many` call when the delivery ends (the same outcomes as one call each).
 * :class:`WavBedSink` keeps a bed's commands and renders them at the end of the night into a
   48-kHz WAV file through :class:`~nexus.dreamscape.renderer.Renderer` and a
   :class:`~nexus.sinks.wav.WavSink` (whose limiter every sample passes).
@@ -13,13 +15,75 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
 from nexus.dreamscape.controller import Command
 from nexus.dreamscape.schema import Program
-from nexus.sinks.bedside import BedSink
+from nexus.sinks.bedside import Batch, BedSink
 from nexus.sinks.limiter import HARD_CEILING_DBFS
+
+
+class FleetEars:
+    """The ears of one fleet's sleepers: the sounds of one delivery, answered in one call.
+
+    Between :meth:`begin` and :meth:`flush` (a :class:`~nexus.sinks.bedside.SinkBank` delivery) the
+    sounds are checked and kept; :meth:`flush` plays them all through the fleet's ``play_many`` (the
+    outcomes of ``play`` called for each in turn) and counts each outcome at its sink. Outside a
+    delivery a sound is played at once. One per fleet: :meth:`of`.
+    """
+
+    _of: weakref.WeakKeyDictionary[Any, FleetEars] = weakref.WeakKeyDictionary()
+
+    def __init__(self, fleet: Any) -> None:
+        self.fleet = fleet
+        self._depth = 0
+        self._sinks: list[SleeperSink] = []
+        self._rows: list[int] = []
+        self._t: list[float] = []
+        self._kinds: list[str] = []
+        self._levels: list[float] = []
+
+    @classmethod
+    def of(cls, fleet: Any) -> FleetEars | None:
+        """The ears of ``fleet`` (None for a fleet without ``play_many``: its sinks play each sound at once)."""
+        if not callable(getattr(fleet, "play_many", None)):
+            return None
+        ears = cls._of.get(fleet)
+        if ears is None:
+            ears = cls._of[fleet] = cls(fleet)
+        return ears
+
+    def begin(self) -> None:
+        """Keep the sounds from now on (a delivery starts; deliveries may nest)."""
+        self._depth += 1
+
+    def hear(self, sink: SleeperSink, row: int, t: float, kind: str, level_db: float) -> None:
+        """A sound for ``row`` at fleet time ``t`` (s), ``level_db`` dB SPL: kept in a delivery, else played now.
+
+        Raises at once, as the fleet's ``play`` would, for a sound the fleet does not take.
+        """
+        if not self._depth:
+            sink.count(kind, self.fleet.play(row, t, kind, level_db))
+            return
+        self.fleet.check_sound(row, kind, level_db)
+        self._sinks.append(sink)
+        self._rows.append(row)
+        self._t.append(t)
+        self._kinds.append(kind)
+        self._levels.append(level_db)
+
+    def flush(self) -> None:
+        """Play the kept sounds in one call (at the end of the outermost delivery) and count their outcomes."""
+        self._depth = max(0, self._depth - 1)
+        if self._depth or not self._rows:
+            return
+        sinks, kinds = self._sinks, self._kinds
+        rows, t, levels = self._rows, self._t, self._levels
+        self._sinks, self._rows, self._t, self._kinds, self._levels = [], [], [], [], []
+        for sink, kind, outcome in zip(sinks, kinds, self.fleet.play_many(rows, t, kinds, levels), strict=True):
+            sink.count(kind, outcome)
 
 
 class SleeperSink(BedSink):
@@ -50,12 +114,24 @@ class SleeperSink(BedSink):
         self.t0_s = float(t0_s)
         self.spl0 = float(spl_at_0dbfs)
         self.outcomes: dict[str, int] = {}
+        """Sounds heard per ``kind:outcome`` (those of a delivery once it is over)."""
+        self.ears = FleetEars.of(fleet)
+
+    def batches(self) -> tuple[Batch, ...]:
+        """The fleet's ears, when the fleet answers many sounds in one call."""
+        return () if self.ears is None else (self.ears,)
+
+    def count(self, kind: str, outcome: str) -> None:
+        """Count a sound's outcome."""
+        key = f"{kind}:{outcome}"
+        self.outcomes[key] = self.outcomes.get(key, 0) + 1
 
     def _hear(self, t: float, kind: str, level_dbfs: float) -> None:
         spl = max(0.0, self.spl0 + self.level_db(level_dbfs))
-        outcome = self.fleet.play(self.row, t - self.t0_s, kind, spl)
-        key = f"{kind}:{outcome}"
-        self.outcomes[key] = self.outcomes.get(key, 0) + 1
+        if self.ears is None:
+            self.count(kind, self.fleet.play(self.row, t - self.t0_s, kind, spl))
+        else:
+            self.ears.hear(self, self.row, t - self.t0_s, kind, spl)
 
     def _play(self, c: Any) -> None:
         if c.kind == "click":

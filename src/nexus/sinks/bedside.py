@@ -10,7 +10,9 @@ A :class:`SinkBank` holds the bed sinks of one lane and their *leases* as arrays
 the controller renews every running bed's lease at each step (:meth:`SinkBank.renew`), and a bed
 whose lease has lapsed is put in the safe state (silence, nothing scheduled) and refuses every
 command until a lease is renewed (dead-man's switch, :meth:`SinkBank.expire`). A sink that
-raises is put in the safe state too; its slot is reported so the others go on. Times are seconds
+raises is put in the safe state too; its slot is reported so the others go on. Sinks whose
+output is best answered all at once (many synthetic sleepers of one fleet) name a *batch*
+(:meth:`BedSink.batches`): the bank opens it before a delivery's commands and flushes it after. Times are seconds
 on the lane's clock; commands are duck-typed (``session``, ``t``, ``kind``, ``params``) so this
 layer needs nothing from the dreamscape layer.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -76,6 +78,24 @@ class BedSink(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the device or write the file."""
 
+    def batches(self) -> tuple[Batch, ...]:
+        """The batches this sink's commands go through (none by default: each command is played at once)."""
+        return ()
+
+
+class Batch(Protocol):
+    """What gathers the commands of many beds' sinks over one delivery and plays them in one go.
+
+    :meth:`SinkBank.deliver` calls :meth:`begin` before its commands and :meth:`flush` after them; a
+    sink of the batch that is played in between may leave its output to :meth:`flush`.
+    """
+
+    def begin(self) -> None:
+        """Gather from now on."""
+
+    def flush(self) -> None:
+        """Play what was gathered; stop gathering."""
+
 
 class CountingSink(BedSink):
     """A bed sink that keeps the commands it played (benchmarks, tests, beds without a speaker)."""
@@ -107,6 +127,10 @@ class TeeSink(BedSink):
         """Close every output."""
         for s in self.sinks:
             s.close()
+
+    def batches(self) -> tuple[Batch, ...]:
+        """Those of its outputs."""
+        return tuple(b for s in self.sinks for b in s.batches())
 
 
 @dataclass
@@ -141,9 +165,21 @@ class SinkBank:
         """Leases renewed per slot (for checks that every step renews them)."""
         self.lapsed = np.zeros(self.capacity, dtype=bool)
         """Slots whose lease lapsed and that were put in the safe state."""
+        self._batches: dict[int, tuple[Batch, int]] = {}  # id -> (batch, sinks of the bank that use it)
+
+    def _hold(self, sink: BedSink | None, add: int) -> None:
+        """Count the bank's sinks per batch (a batch no sink uses any more is dropped)."""
+        for b in () if sink is None else sink.batches():
+            held = self._batches.get(id(b), (b, 0))[1] + add
+            if held > 0:
+                self._batches[id(b)] = (b, held)
+            else:
+                self._batches.pop(id(b), None)
 
     def attach(self, slot: int, sink: BedSink | None) -> None:
         """Give a slot its sink (None: the bed has no speaker); the lease starts lapsed."""
+        self._hold(self.sinks[slot], -1)
+        self._hold(sink, 1)
         self.sinks[slot] = sink
         self.lease_until[slot] = -np.inf
         self.renewals[slot] = 0
@@ -154,6 +190,7 @@ class SinkBank:
         sink = self.sinks[slot]
         if sink is not None:
             sink.go_safe(t)
+        self._hold(sink, -1)
         self.sinks[slot] = None
         self.lease_until[slot] = -np.inf
         return sink
@@ -182,10 +219,39 @@ class SinkBank:
 
         Commands for a bed whose lease has lapsed by ``now`` are refused; clicks whose onset is
         before ``late_before`` (default ``now``) are dropped as late; a sink that raises goes to the
-        safe state and its slot is listed in :attr:`Delivery.failed` (the other beds go on).
+        safe state and its slot is listed in :attr:`Delivery.failed` (the other beds go on). The sinks'
+        batches are flushed at the end; a batch that raises puts every bed it held a command of in the safe state.
         """
         rep = Delivery()
-        late_t = now if late_before is None else late_before
+        if not commands:
+            return rep
+        batches = [b for b, _ in self._batches.values()]
+        for b in batches:
+            b.begin()
+        played: list[int] = []
+        try:
+            self._deliver(commands, now, now if late_before is None else late_before, rep, played)
+        finally:
+            for b in batches:
+                try:
+                    b.flush()
+                except Exception as exc:
+                    self._batch_failed(b, exc, played, now, rep)
+        return rep
+
+    def _batch_failed(self, batch: Batch, exc: Exception, played: list[int], now: float, rep: Delivery) -> None:
+        """A batch raised at its flush: the beds it held commands of go to the safe state."""
+        for s in sorted(set(played)):
+            sink = self.sinks[s]
+            if sink is None or not any(b is batch for b in sink.batches()) or s in rep.failed:
+                continue
+            logger.error("Slot %d: the sink's batch failed (%s); safe state.", s, exc)
+            sink.go_safe(now)
+            self.lease_until[s] = -np.inf
+            self.lapsed[s] = True
+            rep.failed.append(s)
+
+    def _deliver(self, commands: Sequence[Any], now: float, late_t: float, rep: Delivery, played: list[int]) -> None:
         for c in commands:
             s = int(c.session)
             sink = self.sinks[s]
@@ -208,7 +274,7 @@ class SinkBank:
                 continue
             rep.played += 1
             rep.by_kind[c.kind] = rep.by_kind.get(c.kind, 0) + 1
-        return rep
+            played.append(s)
 
     def close(self) -> None:
         """Silence and close every sink."""
