@@ -338,7 +338,7 @@ class WindowedStream:
             mm = np.asarray(mask, dtype=bool)
             if mm.ndim == 1:
                 mm = np.repeat(mm[:, None], n, axis=1)
-            m = np.repeat(mm, self.n_channels, axis=0)
+            m = mm if self.n_channels == 1 else np.repeat(mm, self.n_channels, axis=0)  # (only copied from)
         self._append(x, m)
         confirmed = self.n_seen - self.right
         due = np.flatnonzero(confirmed >= self._next)
@@ -399,6 +399,8 @@ class WindowedStream:
             return EventBatch(self.kind, extra={k: np.zeros(0) for k in self.extra_names})
         self.rows, self.win_start, self.done, self.until = rows, start, done, until
         ev = self.core(self._window(self._buf, rows, start), self.fs, mask)
+        if not len(ev):  # (most evaluations: nothing to keep, shift or map; concat drops empty batches)
+            return ev
         t0 = start / self.fs
         ref = ev.onset + t0 + (ev.duration if self.confirm_by_end else 0.0)
         keep = (ref >= done / self.fs - 1e-9) & (ref < until / self.fs - 1e-9)
