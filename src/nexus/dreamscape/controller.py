@@ -45,7 +45,7 @@ from nexus.core.stages import STAGE_LABELS
 from nexus.dreamscape._kernels import envelope_tick
 from nexus.dreamscape.check import CheckReport, check_text
 from nexus.dreamscape.schema import SILENCE, Program
-from nexus.dsp.phase import CausalPhaseEstimator, target_crossings, wrap_phase
+from nexus.dsp.phase import CausalPhaseEstimator, TickTrack, target_crossings, wrap_phase
 
 _MIN_CLICK_GAP_S = 0.5  # two clicks are at least one fast (2 Hz) slow-wave cycle apart
 _MAX_TRAIN_GAP_S = 2.0  # a train is abandoned when the next up-state does not come within 2 s
@@ -214,6 +214,9 @@ class Controller:
         # of a fast-forward step; NumPy's float64 cosine is not vectorised)
         self._band_amp = np.zeros((n, round(_DOWN_WIN_S * self.fs)))
         self._band_phase = np.zeros((n, round(_DOWN_WIN_S * self.fs)))
+        # (a live tick's stretch of the band's phase held as the FIR outputs it is the angle of, flagged per column)
+        self._band_re, self._band_im = np.zeros_like(self._band_phase), np.zeros_like(self._band_phase)
+        self._band_z = np.zeros(self._band_phase.shape[1], dtype=bool)
         self._hold_until = np.full(n, -np.inf)  # EEG time until which an artefact blocks clicks
         self.scene_since = np.zeros(n)
         self.quiet_until = np.full(n, -np.inf)
@@ -553,12 +556,27 @@ class Controller:
         hold, env_mean = np.empty((n, m)), np.empty((n, m))
         envelope_tick(track.amp, max_amp, eeg_t0, self.fs, _ARTEFACT_HOLD_S, self._hold_until, self._env_alpha,
                       self._env_zi, self._env_n, self._env_settled, hold, env_mean)
-        self._prev_phase = track.phase[:, -1].copy()
-        # the predicted slow-wave band (real part of the analytic signal), after the last _DOWN_WIN_S of it
+        # the predicted slow-wave band (real part of the analytic signal), after the last _DOWN_WIN_S of it; a live
+        # tick's phases are kept as the FIR outputs they are the angles of, and only those read are turned into
+        # angles (the last one, the windows before a click): the same values, without an arctan2 per sample
         k = self._band_amp.shape[1]
         band_amp = np.concatenate([self._band_amp, track.amp], axis=1)
-        band_phase = np.concatenate([self._band_phase, track.phase], axis=1)
+        if isinstance(track, TickTrack):
+            self._prev_phase = np.arctan2(track.z_im[:, -1], track.z_re[:, -1])
+            blank = np.zeros((n, m))
+            band_phase = np.concatenate([self._band_phase, blank], axis=1)
+            band_re = np.concatenate([self._band_re, track.z_re], axis=1)
+            band_im = np.concatenate([self._band_im, track.z_im], axis=1)
+            band_z = np.concatenate([self._band_z, np.ones(m, dtype=bool)])
+        else:
+            self._prev_phase = track.phase[:, -1].copy()
+            band_phase = np.concatenate([self._band_phase, track.phase], axis=1)
+            blank = np.zeros((n, m))
+            band_re = np.concatenate([self._band_re, blank], axis=1)
+            band_im = np.concatenate([self._band_im, blank], axis=1)
+            band_z = np.concatenate([self._band_z, np.zeros(m, dtype=bool)])
         self._band_amp, self._band_phase = band_amp[:, -k:].copy(), band_phase[:, -k:].copy()
+        self._band_re, self._band_im, self._band_z = band_re[:, -k:].copy(), band_im[:, -k:].copy(), band_z[-k:].copy()
         # session-clock time of each sample: the chunk covers [t_end - m / fs, t_end), sample k taken at k / fs (as
         # on the EEG clock and in the offline reference; stamping the last sample t_end put clicks 1 sample late)
         t_samples = t_end - (m - np.arange(m)) / self.fs
@@ -584,7 +602,8 @@ class Controller:
             # depth of the down-state: the lowest predicted band value in the _DOWN_WIN_S up to the crossing,
             # counting only samples the estimator has seen since its last reset
             at = (rows[r_idx, None], i_idx[:, None] + 1 + np.arange(k)[None, :])
-            win = band_amp[at] * np.cos(band_phase[at])
+            phase = np.where(band_z[at[1]], np.arctan2(band_im[at], band_re[at]), band_phase[at])
+            win = band_amp[at] * np.cos(phase)
             win_t = eeg_times[i_idx, None] - (k - 1 - np.arange(k))[None, :] / self.fs
             since = self._warm_from[rows[r_idx], None] - self.phase.warmup_s
             trough = np.where(win_t >= since, win, np.inf).min(axis=1)
