@@ -16,7 +16,16 @@
 #   MUTATION_ONLY='_ahead_crossings__' MUTATION_SAMPLE=80 bash scripts/mutation.sh MODULE  # draw the sample only
 #                                                              # from mutants whose names match this regex (one part
 #                                                              # of a module, e.g. the controller's tick mode)
+#   MUTATION_TIMEOUT=3 MUTATION_TIMEOUT_S=10 bash scripts/mutation.sh MODULE  # per-mutant time limit (defaults)
 #
+# Per-mutant time limit: a mutant whose tests run longer than MUTATION_TIMEOUT x (the clean run's time of the tests
+# that reach it + MUTATION_TIMEOUT_S seconds), wall clock, is stopped and counted as killed by timeout (mutmut's
+# meaning: the bug made the tests hang, e.g. an endless loop). These are mutmut 3.x's own timeout_multiplier and
+# timeout_constant in [tool.mutmut] (mutmut's defaults, 15 x (t + 1 s), let one hanging mutant of a module whose
+# tests take ~25 s stall the run for over 6 minutes). The tests' times come from the same run (also niced), so
+# 3 x leaves room for the machine's load to change; the timeouts are listed apart after the survivors, to be read:
+# a mutant that is merely slow under a sudden load would be counted killed, so rerun it (MUTATION_RERUN=survivors
+# does not rerun timeouts; name a larger MUTATION_TIMEOUT and run the module again) when one looks doubtful.
 # Each module runs in its own scratch copy, mutants/<module>/ (git-ignored), so the working tree is never
 # touched and runs of different modules do not share state; `cd mutants/<module> && mutmut show NAME` shows a
 # mutant's diff afterwards. A survivor is a planted bug that no test noticed: add a test that fails on it, or, when
@@ -110,6 +119,7 @@ for arg in "${modules[@]}"; do
     deselect=""
     [ -z "${MUTATION_DESELECT:-}" ] || deselect=", \"-k\", \"not (${MUTATION_DESELECT//\"/\\\"})\""
     printf 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"%s]\nuse_git_change_detection = false\n' "$deselect"
+    printf 'timeout_multiplier = %s\ntimeout_constant = %s\n' "${MUTATION_TIMEOUT:-3}" "${MUTATION_TIMEOUT_S:-10}"
   } > "$work/pyproject.toml"
 
   sample=()
@@ -147,7 +157,12 @@ for arg in "${modules[@]}"; do
   score=$(awk -v k="$killed" -v t="$total" 'BEGIN { printf "%.1f", t ? 100 * k / t : 0 }')
   echo "   survivors (cd $work && $mutmut show NAME):"
   grep -vE ': (killed|timeout|segfault|caught by type check)$' "$work/results.txt" | sed 's/^ */     /' || true
-  line="$mod: $killed/$total killed = $score%  ($pragmas lines with 'pragma: no mutate')"
+  timeouts=$(grep -c ': timeout$' "$work/results.txt" || true)
+  if [ "$timeouts" -gt 0 ]; then
+    echo "   killed by timeout (counted killed; the limit: MUTATION_TIMEOUT=${MUTATION_TIMEOUT:-3} x (t + ${MUTATION_TIMEOUT_S:-10} s)):"
+    grep -E ': timeout$' "$work/results.txt" | sed 's/^ */     /'
+  fi
+  line="$mod: $killed/$total killed = $score% ($timeouts by timeout)  ($pragmas lines with 'pragma: no mutate')"
   echo "   $line"
   summary+=("$line")
 done
