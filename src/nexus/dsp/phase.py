@@ -43,7 +43,9 @@ from scipy import signal
 
 from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
+from nexus.dsp import _biquad
 from nexus.dsp._fir import predict_tick
+from nexus.dsp.filters import MAX_SAMPLES, _zi_unit
 
 Array = npt.NDArray[np.float64]
 
@@ -118,7 +120,14 @@ def reference_band(x: npt.ArrayLike, fs: float, band: tuple[float, float] = SO_B
     _check_fs_band(fs, band)
     a, squeeze = _as_2d(x)
     sos = _band_sos(order, float(band[0]), float(band[1]), float(fs))
-    y = signal.sosfiltfilt(sos, a, axis=-1)
+    # scipy's default padding: 3 x the taps (less the sections' zero b2/a2 coefficients)
+    padlen = 3 * (2 * sos.shape[0] + 1 - int(min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum())))
+    if padlen < a.shape[-1] <= MAX_SAMPLES:  # short rows (the calibration's pulse windows): the compiled pass
+        rows = np.ascontiguousarray(a)
+        y = np.empty_like(rows)
+        _biquad.filtfilt(rows, sos, _zi_unit(sos), padlen, y)  # sosfiltfilt's arithmetic, bit for bit, ~10x faster
+    else:
+        y = signal.sosfiltfilt(sos, a, axis=-1)
     return y[0] if squeeze else y
 
 

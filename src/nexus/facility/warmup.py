@@ -186,12 +186,14 @@ def _clas(lane: _Lane) -> None:
     """
     from nexus.dreamscape.controller import Controller
     from nexus.dreamscape.presets import default_clas_program
-    from nexus.dsp.phase import CausalPhaseEstimator
+    from nexus.dsp.phase import CausalPhaseEstimator, reference_band
 
     est = CausalPhaseEstimator(lane.rows, lane.fs, horizon_s=0.1)
     x = _row(lane, lane.block)
     for a, b in ((0, 25), (25, 25 + round(PIECE_S * lane.fs))):
         est.update(x[:, a:b])
+    # the calibration's reference band of the pulse windows (9 s), learned once clicks land
+    reference_band(x[:2, : round(9.0 * lane.fs) + 1], lane.fs)
     ctrl = Controller([default_clas_program()] * lane.rows, lane.fs, latency_s=0.05, tick_s=0.1)
     n3 = np.tile(np.eye(5)[3], (lane.rows, 1))
     tick = max(1, round(0.1 * lane.fs))
