@@ -42,6 +42,7 @@ _EYE = np.eye(5)
 _SINE = np.sin(2 * np.pi * np.arange(4097) / 4096)  # breathing: max error 3e-7 of the amplitude
 _DRAW_AHEAD_BYTES = 1 << 22  # random numbers drawn ahead for the whole fleet (frames and white noise), ~4 MiB each
 _DRAW_AHEAD_MAX = 32  # at most this many frames (or seconds of white noise) ahead
+_WHITE_GROUP = 64  # sessions whose white noise is drawn ahead together (the groups' refills fall on different chunks)
 
 
 def _pick(rng: np.random.Generator, ids: npt.NDArray[np.int64]) -> int:
@@ -229,8 +230,13 @@ class SyntheticFleet:
         self._pre_frames = np.zeros((n, 0, n_src, 2 * self._base.shape[-1] + 1), dtype=np.float32)
         self._pre_frames_at = 0
         self._ahead_white = max(1, min(_DRAW_AHEAD_MAX * self.hop, _DRAW_AHEAD_BYTES // (n * 8)))
-        self._pre_white = np.zeros((n, 0, 2), dtype=np.float32)
-        self._pre_white_at = 0
+        # white noise drawn ahead per group of sessions: group g's first draw is (g + 1) / G of the others', so the
+        # groups run out on different chunks and a chunk refills about one group, not every session at once
+        n_groups = -(-n // _WHITE_GROUP)
+        self._white_bounds = [(g * n // n_groups, (g + 1) * n // n_groups) for g in range(n_groups)]
+        self._white_first = [max(1, self._ahead_white * (g + 1) // n_groups) for g in range(n_groups)]
+        self._pre_white = [np.zeros((b - a, 0, 2), dtype=np.float32) for a, b in self._white_bounds]
+        self._pre_white_at = [0] * n_groups
         if n_src:  # frame 0: only its second half is kept, as the first tail
             self._synthesise(1, np.empty((n, n_src, self.hop), dtype=np.float32), 0)
         self._buf = np.zeros((n, n_src, 0), dtype=np.float32)
@@ -414,23 +420,26 @@ class SyntheticFleet:
     def _white(self, n: int) -> npt.NDArray[np.float32]:
         """The next ``n`` uniform pairs of every session's sample-noise stream, (S, n, 2) float32, C order.
 
-        Drawn ahead, ``_ahead_white`` samples (or ``n`` when more) per session and call: the values are those
-        of one call per chunk, as each session's stream is read in the same order.
+        Drawn ahead, ``_ahead_white`` samples (or ``n`` when more) per session and call, a group of sessions at a
+        time, the groups on different chunks: the values are those of one call per chunk, as each session's
+        stream is read in the same order (in pairs of 32-bit halves, whatever the amounts drawn).
         """
-        pre, at = self._pre_white, self._pre_white_at
-        left = pre.shape[1] - at
-        if n > left:
-            more = max(self._ahead_white, n - left)
-            new = np.empty((self.n_sessions, left + more, 2), dtype=np.float32)
-            new[:, :left] = pre[:, at:]
-            for s in range(self.n_sessions):
-                self._rng_white[s].random((more, 2), dtype=np.float32, out=new[s, left:])
-            pre, at = new, 0
-            self._pre_white = pre
-        self._pre_white_at = at + n
-        out = np.ascontiguousarray(pre[:, at : at + n])
-        if self._pre_white_at == pre.shape[1] and pre.shape[1] > self._ahead_white:  # a long chunk's: not kept
-            self._pre_white, self._pre_white_at = pre[:, :0].copy(), 0
+        out = np.empty((self.n_sessions, n, 2), dtype=np.float32)
+        for g, (a, b) in enumerate(self._white_bounds):
+            pre, at = self._pre_white[g], self._pre_white_at[g]
+            left = pre.shape[1] - at
+            if n > left:
+                more = max(self._white_first[g] if self.n_done == 0 else self._ahead_white, n - left)
+                new = np.empty((b - a, left + more, 2), dtype=np.float32)
+                new[:, :left] = pre[:, at:]
+                for s in range(a, b):
+                    self._rng_white[s].random((more, 2), dtype=np.float32, out=new[s - a, left:])
+                pre, at = new, 0
+                self._pre_white[g] = pre
+            self._pre_white_at[g] = at + n
+            out[a:b] = pre[:, at : at + n]
+            if at + n == pre.shape[1] and pre.shape[1] > self._ahead_white:  # a long chunk's: not kept
+                self._pre_white[g], self._pre_white_at[g] = pre[:, :0].copy(), 0
         return out
 
     # ------------------------------------------------------------------ transient events

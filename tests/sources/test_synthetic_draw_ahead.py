@@ -1,0 +1,60 @@
+"""The fleet's white noise drawn ahead a group of sessions at a time, the groups on different chunks: the same samples
+as drawing every session at once, and no chunk that refills every session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nexus.sources.synthetic import SyntheticFleet
+from nexus.sources.synthetic import fleet as fleet_module
+
+CHANNELS = ("EEG C4-M1", "EOG E1-M2", "EOG E2-M2")  # the EOG channels carry the white noise
+S = 11
+
+
+def _fleet(monkeypatch, group: int) -> SyntheticFleet:
+    monkeypatch.setattr(fleet_module, "_WHITE_GROUP", group)
+    monkeypatch.setattr(fleet_module, "_DRAW_AHEAD_BYTES", S * 8 * 60)  # 60 samples ahead: many refills
+    f = SyntheticFleet("typical_adult", seeds=range(20, 20 + S), hours=0.1, fs=100.0, channels=CHANNELS,
+                       dtype=np.float64)
+    assert f._ahead_white == 60
+    return f
+
+
+class _Counting:
+    """A session's white-noise stream that counts its draws."""
+
+    def __init__(self, rng: np.random.Generator, log: list[int], s: int) -> None:
+        self.rng, self.log, self.s = rng, log, s
+
+    def random(self, *a, **k):
+        self.log.append(self.s)
+        return self.rng.random(*a, **k)
+
+
+@pytest.mark.parametrize("sizes", [[7] * 40, [1, 5, 59, 60, 61, 3, 130, 2, 9, 250, 4, 17, 33]])
+def test_white_noise_of_groups_is_that_of_all_sessions_at_once(monkeypatch, sizes):
+    at_once = _fleet(monkeypatch, 10**6)  # one group: every session refilled on the same chunk
+    assert len(at_once._white_bounds) == 1
+    grouped = _fleet(monkeypatch, 3)
+    assert len(grouped._white_bounds) == 4
+    for n in sizes:  # chunks shorter and longer than what is drawn ahead
+        np.testing.assert_array_equal(grouped.next_chunk(n), at_once.next_chunk(n))
+    assert not np.array_equal(grouped.next_chunk(50)[0], grouped.next_chunk(50)[0])  # noise, not a constant
+
+
+def test_a_chunk_refills_one_group_not_every_session(monkeypatch):
+    fleet = _fleet(monkeypatch, 3)
+    log: list[int] = []
+    fleet._rng_white = [_Counting(r, log, s) for s, r in enumerate(fleet._rng_white)]
+    fleet.next_chunk(5)
+    assert sorted(log) == list(range(S))  # the first chunk fills every group (the groups' shares: 1/4 .. 4/4)
+    refilled = []
+    for _ in range(60):  # 300 samples: every group refilled about 5 times
+        log.clear()
+        fleet.next_chunk(5)
+        refilled.append(sorted(log))
+    groups = [list(range(a, b)) for a, b in fleet._white_bounds]
+    assert all(r == [] or r in groups for r in refilled)  # one group at a time
+    assert all(sum(r == g for r in refilled) >= 4 for g in groups)
