@@ -344,3 +344,32 @@ def test_arousals_that_begin_within_a_nightmare_or_ten_seconds_after_it_are_part
     x = _bed(420.0, [*before, (OFF + 14.0, OFF + 20.0), (OFF + 40.0, OFF + 46.0)], distress=(ON, OFF))
     storm = _storms(x, stage=4, count=5)
     assert storm and storm[0].evidence["raised_s"] == pytest.approx(OFF + 40.0, abs=4.0)
+
+
+def test_a_small_heart_rate_rise_counts_with_both_a_chin_emg_burst_and_an_eeg_shift():
+    # REM arousals whose heart rate rises only 4 bpm (the 2-s rate of a 3.1-s REM arousal of seed 9903 of the bench
+    # rose 4 bpm) with a movement, a chin-EMG burst and an EEG shift to faster waves: the AASM's arousal is the EEG
+    # shift (in REM with a chin-EMG rise), the heart rate only supports it. The old rule asked 5 bpm and lost them
+    out, _ = _run(_arousal_train(4.0, emg_burst=True, eeg_shift=True), stage=4)
+    storm = [g for g in out if g.kind == "arousal_storm"]
+    assert storm and storm[0].evidence["raised_s"] == pytest.approx(60.0 + 11 * 30.0 + 10.0, abs=5.0)
+    # one of the two signs is not enough for so small a rise, nor are both with a 2-bpm rise
+    for bpm, emg, eeg in ((4.0, True, False), (4.0, False, True), (2.0, True, True)):
+        out, _ = _run(_arousal_train(bpm, emg_burst=emg, eeg_shift=eeg), stage=4)
+        assert [g for g in out if g.kind == "arousal_storm"] == [], (bpm, emg, eeg)
+
+
+def test_movements_of_wake_with_a_tense_chin_and_fast_eeg_are_not_arousals():
+    # awake after a minute of sleep: the chin EMG 3x and 20-Hz EEG from then on (tonic, over the baselines of
+    # sleep), a movement every 30 s with a 4-bpm rise: the small-rise rule asks both signs to jump from the windows
+    # before, as an arousal's do (without that, a storm)
+    x = _arousal_train(4.0, emg_burst=False, eeg_shift=False)
+    t = np.arange(x.shape[-1]) / FS
+    wake = t >= 60.0
+    x[0, 3, wake] *= 3.0
+    x[0, :2] = 30.0 * np.sin(2 * np.pi * 2.0 * t) + np.random.default_rng(7).normal(0, 1.0, (2, t.size))
+    x[0, :2] += np.where(wake, 10.0 * np.sin(2 * np.pi * 20.0 * t), 0.0)
+    out, _ = _run(x, stage=0)
+    assert [g for g in out if g.kind == "arousal_storm"] == []
+    out, _ = _run(x, stage=4)  # the same signs in a sleep stage: still no jump, no arousal
+    assert [g for g in out if g.kind == "arousal_storm"] == []

@@ -72,7 +72,13 @@ sign. The level alone counted every
 movement of settled wake (heart rate ~8 bpm over its sleep baseline) as an arousal (36 arousals
 found that were none, in 24 bed-hours of synthetic nights; 9 with the rise), and lost arousals whose
 heart rate rose only 7-8 bpm; such a smaller rise counts when the chin EMG bursts with it (the AASM's
-arousal in REM needs a chin-EMG rise). A new arousal counts only ``arousal_gap_s`` after the end of
+arousal in REM needs a chin-EMG rise). With both corroborating signs at once, each a jump of
+``arousal_jump`` × its lowest value 3-5 windows before (a burst, not the tonic chin EMG and fast EEG of
+wake), a still smaller rise counts: ``arousal_both_rise_bpm`` over the pre-arousal level and
+``arousal_both_hr_bpm`` over the baseline (a 3.1-s REM arousal of seed 9903 of the bench, with a
+movement, a chin-EMG burst (8.2x) and an EEG shift (7.2x), put the 2-s heart rate only 4 bpm over its
+baseline (6 over the level before it) and was lost: its
+storm came 29.5 s late). A new arousal counts only ``arousal_gap_s`` after the end of
 the arousal before it (10 s: the AASM scoring rules ask for at least 10 s of stable sleep before an
 arousal; the former 15 s merged arousals of a storm that came 12-16 s apart, and each lost one put the
 storm off by its next arousal, ~30 s). An arousal ends where its short-window heart rate falls back
@@ -131,6 +137,9 @@ class PsycheParams:
     arousal_pre_windows: int = 6
     arousal_emg_ratio: float = 2.0
     arousal_eeg_ratio: float = 2.0
+    arousal_jump: float = 1.5
+    arousal_both_rise_bpm: float = 3.0
+    arousal_both_hr_bpm: float = 3.0
     eeg_tau_s: float = 120.0
     arousal_move_mg: float = 10.0
     arousal_move_windows: int = 3
@@ -224,8 +233,9 @@ class PsycheState:
         # distress rules: recent short-window surges (newest last) and runs of windows meeting each rule
         self.ring_surge = np.full((S, max(6, p.arousal_pre_windows)), np.nan)
         self.ring_act = np.zeros((S, p.arousal_move_windows))  # accelerometer activity, newest last
-        self.ring_emg = np.zeros((S, p.arousal_move_windows))  # chin-EMG ratio to its baseline, newest last
-        self.ring_eeg = np.zeros((S, p.arousal_move_windows))  # largest EEG frequency ratio to its baseline
+        n_sign = max(p.arousal_move_windows, p.arousal_pre_windows)
+        self.ring_emg = np.zeros((S, n_sign))  # chin-EMG ratio to its baseline, newest last
+        self.ring_eeg = np.zeros((S, n_sign))  # largest EEG frequency ratio to its baseline
         self.eeg_base = np.full((S, self.eeg.size), np.nan)  # mean |first difference| / SD per EEG channel
         self.run_ramp = np.zeros(S, dtype=np.int64)
         self.run_sustain = np.zeros(S, dtype=np.int64)
@@ -538,9 +548,16 @@ class PsycheState:
             hr_k = np.nan_to_num(ring[:, -k:], nan=-np.inf).max(axis=1)  # short-window surge, last k windows
             pre = np.fmin.reduce(ring[:, -p.arousal_pre_windows : -k], axis=1)  # NaN: not known, no rise asked
             abrupt = ~(hr_k - pre < p.arousal_rise_bpm)
-        other = (re.max(axis=1) >= p.arousal_emg_ratio) | (rq.max(axis=1) >= p.arousal_eeg_ratio)
+        e_k, q_k = re[:, -k:].max(axis=1), rq[:, -k:].max(axis=1)
+        other = (e_k >= p.arousal_emg_ratio) | (q_k >= p.arousal_eeg_ratio)
         hr_up = (hr_k >= p.arousal_hr_bpm) | ((hr_k >= p.arousal_hr_weak_bpm) & other)
-        burst = (ra.max(axis=1) >= p.arousal_move_mg) & abrupt & hr_up
+        # both corroborating signs, each a jump from the windows before (not the tonic EMG and fast EEG of wake)
+        pre_w = p.arousal_pre_windows
+        both = ((e_k >= p.arousal_emg_ratio) & (e_k >= p.arousal_jump * re[:, -pre_w:-k].min(axis=1))
+                & (q_k >= p.arousal_eeg_ratio) & (q_k >= p.arousal_jump * rq[:, -pre_w:-k].min(axis=1)))
+        with np.errstate(invalid="ignore"):
+            small = both & (hr_k >= p.arousal_both_hr_bpm) & ~(hr_k - pre < p.arousal_both_rise_bpm)
+        burst = (ra.max(axis=1) >= p.arousal_move_mg) & ((abrupt & hr_up) | small)
         # an arousal goes on after its burst while its short-window heart rate stays arousal_end_bpm over the level
         # before it (an unknown rate does not end it), for at most arousal_hold_s after its last burst window
         was_open = self.ar_open[rows]
