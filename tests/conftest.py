@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated database per test (SQLite always, PostgreSQL when configured)."""
+"""Shared fixtures: an isolated database per test (SQLite always, PostgreSQL when configured), and a supervisor of
+beds that extraction orders are tested on."""
 
 import os
 import shutil
@@ -141,6 +142,52 @@ def _postgres_head():
 
     yield make_url(url).database
     gen.close()  # dropped
+
+
+@pytest.fixture
+def store(db_url):
+    """A store on a database migrated to the head, of each supported kind (see ``db_url``); closed after the test."""
+    from nexus.core.settings import load_settings
+    from nexus.store import open_store, upgrade
+
+    st = open_store(load_settings(database_url=db_url), create=True, check=False)
+    upgrade(st.engine)
+    yield st
+    st.close()
+
+
+def _order_beds(store: Any, names: list[str], run: str = "run1") -> tuple[Any, list[Any]]:
+    import numpy as np
+
+    from nexus.core.clock import ManualClock
+    from nexus.dreamscape.presets import default_clas_program
+    from nexus.dreamscape.schema import Scene
+    from nexus.facility.analyzers import default_analyzers
+    from nexus.facility.benchmark import LoopedFleet, _signals_at
+    from nexus.facility.orders import register_run
+    from nexus.facility.supervisor import Supervisor
+    from nexus.sinks.bedside import CountingSink
+
+    register_run(store, run, [], names)
+    p = default_clas_program()
+    prog = p.model_copy(update={"scenes": {**p.scenes, "bed": Scene(layers=[{"sound": "rain", "level_db": -35}])},
+                                "rules": {"W": "bed", "N1": "bed", "N2": "bed", "N3": "bed", "R": "bed"}})
+    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.1, events=False), step_s=0.25)
+    sinks = [CountingSink() for _ in names]
+    channels, fs = ("EEG C4-M1", "EOG E1-M2", "EMG Chin", "ECG"), 100.0
+    signals = _signals_at(len(names), 40, 1.0, 60.0, fs, channels).astype(np.float64)
+    sup.add_fleet(LoopedFleet(signals, fs, channels), names, programs=[prog] * len(names), sinks=sinks)
+    return sup, sinks
+
+
+@pytest.fixture
+def order_beds() -> Callable[..., tuple[Any, list[Any]]]:
+    """``order_beds(store, names, run="run1")``: the running sessions ``names`` (rows already in ``store``) of a
+    facility run ``run``, registered, on a supervisor (0.25-s steps, no event detectors) fed looped synthetic
+    signals (100 Hz, 40 s), each bed playing a CLAS program whose rain scene sounds in every stage into a
+    ``CountingSink``. Returns ``(supervisor, sinks)``; the test closes the supervisor.
+    """
+    return _order_beds
 
 
 @pytest.fixture(scope="module")

@@ -12,38 +12,16 @@ import threading
 import time
 from collections import Counter
 
-import numpy as np
-import pytest
 from sqlalchemy import event
 
 from nexus.core.clock import ManualClock
-from nexus.core.settings import load_settings
-from nexus.dreamscape.presets import default_clas_program
-from nexus.dreamscape.schema import Scene
-from nexus.facility.analyzers import default_analyzers
-from nexus.facility.benchmark import LoopedFleet, _signals_at
 from nexus.facility.consent_desk import ConsentDesk
-from nexus.facility.orders import OrderDesk, order_rows, register_run, submit_orders, wait_orders
+from nexus.facility.orders import OrderDesk, order_rows, submit_orders, wait_orders
 from nexus.facility.service import FacilityService
-from nexus.facility.supervisor import Supervisor
 from nexus.guard.policy import SYSTEM
-from nexus.sinks.bedside import CountingSink
-from nexus.store import open_store, upgrade
 from nexus.store.clients import add_client
 from nexus.store.clients import set_consent as store_consent
 from nexus.store.models import FacilityRun, NightSession
-
-CH = ("EEG C4-M1", "EOG E1-M2", "EMG Chin", "ECG")
-FS = 100.0
-
-
-@pytest.fixture
-def store(tmp_path):
-    st = open_store(load_settings(database_url=f"sqlite:///{(tmp_path / 'nexus.db').as_posix()}"), create=True,
-                    check=False)
-    upgrade(st.engine, "head")
-    yield st
-    st.close()
 
 
 def _statements(store, tables: tuple[str, ...]) -> list[tuple[int, str]]:
@@ -65,20 +43,13 @@ def _until(cond, step, timeout_s: float = 20.0) -> None:
         step()
 
 
-def test_orders_are_read_off_the_loop_thread_and_each_carried_out_once(store):
+def test_orders_are_read_off_the_loop_thread_and_each_carried_out_once(store, order_beds):
     names = ["bed-0", "bed-1"]
     with store.session() as s:
         cid = add_client(s, "c-orders").id
         for n in names:
             s.add(NightSession(id=n, client_id=cid, state="running"))
-    register_run(store, "run1", [], names)
-    p = default_clas_program()
-    prog = p.model_copy(update={"scenes": {**p.scenes, "bed": Scene(layers=[{"sound": "rain", "level_db": -35}])},
-                                "rules": {"W": "bed", "N1": "bed", "N2": "bed", "N3": "bed", "R": "bed"}})
-    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.1, events=False), step_s=0.25)
-    sinks = [CountingSink(), CountingSink()]
-    sup.add_fleet(LoopedFleet(_signals_at(2, 40, 1.0, 60.0, FS, CH).astype(np.float64), FS, CH), names,
-                  programs=[prog, prog], sinks=sinks)
+    sup, _ = order_beds(store, names, "run1")
     desk = OrderDesk(store, sup, "run1", poll_s=0.005, background=True)  # reads every 5 ms: again and again
     sup.between_steps.append(desk.poll)
     extracted: Counter[str] = Counter()

@@ -12,21 +12,8 @@ import threading
 import time
 import types
 
-import pytest
-
 import nexus.facility.service as service_module
-from nexus.core.settings import load_settings
 from nexus.facility.service import FacilityService
-from nexus.store import open_store, upgrade
-
-
-@pytest.fixture
-def store(tmp_path):
-    st = open_store(load_settings(database_url=f"sqlite:///{(tmp_path / 'nexus.db').as_posix()}"), create=True,
-                    check=False)
-    upgrade(st.engine, "head")
-    yield st
-    st.close()
 
 
 def test_the_loop_thread_queues_feed_messages_and_the_feed_thread_sends_them_in_order(store, tmp_path,

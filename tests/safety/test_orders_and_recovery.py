@@ -11,18 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from nexus.cli.main import main
-from nexus.core.clock import ManualClock
 from nexus.core.errors import NotFoundError, StateError
 from nexus.core.lifecycle import SessionState
 from nexus.core.settings import load_settings
-from nexus.dreamscape.presets import default_clas_program
-from nexus.dreamscape.schema import Scene
-from nexus.facility.analyzers import default_analyzers
-from nexus.facility.benchmark import LoopedFleet, _signals_at
 from nexus.facility.orders import OrderDesk, order_rows, register_run, submit_orders, wait_orders
 from nexus.facility.recovery import CRASH_REASON, recover
-from nexus.facility.supervisor import Supervisor
-from nexus.sinks.bedside import CountingSink
 from nexus.store import upgrade
 from nexus.store.db import open_store
 from nexus.store.models import Client, ExtractionOrder, FacilityRun, NightSession
@@ -67,17 +60,10 @@ def _n_orders(store):
         return s.scalar(select(func.count()).select_from(ExtractionOrder))
 
 
-def test_orders_from_the_database_are_carried_out_and_written_back(store):
+def test_orders_from_the_database_are_carried_out_and_written_back(store, order_beds):
     names = ["bed-0", "bed-1"]
     _rows(store, names)
-    register_run(store, "run1", [], names)
-    p = default_clas_program()
-    prog = p.model_copy(update={"scenes": {**p.scenes, "bed": Scene(layers=[{"sound": "rain", "level_db": -35}])},
-                                "rules": {"W": "bed", "N1": "bed", "N2": "bed", "N3": "bed", "R": "bed"}})
-    sup = Supervisor(ManualClock(), analyzers=default_analyzers(block_s=0.1, events=False), step_s=0.25)
-    sinks = [CountingSink(), CountingSink()]
-    sup.add_fleet(LoopedFleet(_signals_at(2, 40, 1.0, 60.0, FS, CH).astype(np.float64), FS, CH), names,
-                  programs=[prog, prog], sinks=sinks)
+    sup, sinks = order_beds(store, names, "run1")
     desk = OrderDesk(store, sup, "run1", poll_s=0.01)
     sup.between_steps.append(desk.poll)
     sup.run(40.0, tick_s=1.0)
