@@ -119,11 +119,18 @@ class EventDetector:
             self._stage_ok[self.stages[(self.stages >= -2) & (self.stages < _STAGE_CODES - 2)] + 2] = True
         self.takes_mask = takes_mask
         self._row_map = np.asarray(self.rows, dtype=np.intp)
+        # consecutive rows are taken as a view of the block (the stream copies them into its window), not gathered
+        r0 = self.rows[0] if self.rows else 0
+        self._sel: int | slice | list[int] = (
+            r0 if len(self.rows) == 1
+            else slice(r0, r0 + len(self.rows)) if self.rows == list(range(r0, r0 + len(self.rows)))
+            else self.rows
+        )
 
     def step(self, ctx: StepContext) -> StepResult:
         """Feed the detector and return its newly confirmed events (channel = lane row)."""
         block, active = ctx.block, ctx.active
-        x = block[:, self.rows[0]] if len(self.rows) == 1 else block[:, self.rows]
+        x = block[:, self._sel]
         if self.takes_mask:
             mask = active
             if self.stages is not None and ctx.staged:

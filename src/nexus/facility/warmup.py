@@ -136,7 +136,7 @@ def _rems(lane: _Lane) -> None:
     for mask in _masks(lane):
         stream = REMStream(lane.rows, lane.fs)
         for piece in lane.pieces(eyes):
-            stream.step(np.ascontiguousarray(piece), mask)  # the loop hands a copy of the two rows
+            stream.step(np.ascontiguousarray(piece), mask)  # (the stream copies the rows into its window)
 
 
 def _heart(lane: _Lane) -> None:
