@@ -11,7 +11,7 @@ from nexus.events import arousals, movement, spindles
 from nexus.events._kernels import half_waves, peaks_at, spindle_candidates
 from nexus.events.common import epochs_to_samples, segment_argext, segment_reduce, stage_mask
 from nexus.events.heart import _candidates
-from nexus.events.spindles import SpindleParams, _features, _spindle_columns
+from nexus.events.spindles import SpindleParams, _features
 
 
 @pytest.mark.parametrize("fs", [50.0, 100.0, 256.0])
@@ -66,7 +66,7 @@ def test_spindle_columns_equal_whole_row_segment_reductions():
     row = np.array([0, 1, 1, 2])
     start = np.array([10, 90, 300, 440])
     stop = np.array([80, 160, 301, 500])  # a one-sample segment and one ending with the row
-    amp, sum_sq, n_zc, sum_rel, peak = _spindle_columns(broad, sigma, rel, row, start, stop)
+    amp, sum_sq, n_zc, sum_rel, peak = oracles._spindle_columns(broad, sigma, rel, row, start, stop)
     np.testing.assert_array_equal(
         amp, segment_reduce(broad, row, start, stop, np.maximum) - segment_reduce(broad, row, start, stop, np.minimum)
     )
@@ -227,3 +227,27 @@ def test_movements_by_hand():
     # row 0: 1..5 (25, 0 bridged, 30, 40), 7 (21), 10..12 (50, 50); row 1: 0..2, 4..7 (19 bridged)
     assert got == [(0, 1.0, 4.0, 40.0, 95 / 4), (0, 7.0, 1.0, 21.0, 21.0), (0, 10.0, 2.0, 50.0, 50.0),
                    (1, 0.0, 2.0, 25.0, 25.0), (1, 4.0, 3.0, 23.0, 64 / 3)]
+
+
+@pytest.mark.parametrize("fs", [100.0, 256.0])
+@pytest.mark.parametrize("n", [1, 60, 1100, 6000], ids=lambda n: f"n{n}")
+def test_compiled_spindle_events_equal_the_numpy_form(fs, n):
+    # the runs of the criteria (short gaps bridged, 0.5-2 s), their columns: bit for bit as the NumPy form
+    rng = np.random.default_rng(n)
+    broad, sigma, rel = rng.normal(size=(3, 6, n)) * [[[40.0]], [[10.0]], [[0.1]]]
+    sigma[1, : n // 3] = np.round(sigma[1, : n // 3])  # ties in |sigma| (the first wins) and signed zeros
+    sigma[1, : n // 3 : 7] = -0.0
+    # runs of 0.1-2.2 s with gaps of 1 sample to 1.5 s, some reaching either end of the window
+    passed = np.zeros((6, n), dtype=bool)
+    for r in range(6):
+        j = int(rng.integers(0, 3))
+        while j < n:
+            k = j + int(rng.integers(round(0.1 * fs), round(2.2 * fs)))
+            passed[r, j:k] = True
+            j = k + int(rng.choice([1, 5, round(0.45 * fs), round(0.5 * fs), round(0.8 * fs), round(1.5 * fs)]))
+    passed[5] = True  # one whole-window run
+    p = SpindleParams()
+    want = oracles.spindle_events(broad, sigma, rel, passed, fs, p)
+    _same_events(spindles._spindle_events(broad, sigma, rel, passed, fs, p), want)
+    if n == 6000:
+        assert len(want) >= 8 and (want.duration * fs > 130).any()  # pairwise sums over > 128 samples

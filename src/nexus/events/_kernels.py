@@ -559,3 +559,69 @@ def movement_events(act, mask, threshold, max_gap, fs, min_dur):
             out_s[k] = _reduceat_sum(act[r], a, b)
             k += 1
     return out_r[:k], out_a[:k], out_b[:k], out_p[:k], out_s[:k]
+
+
+@kernel
+def spindle_events(broad, sigma, relpow, passed, fs, max_gap, dur_lo, dur_hi):
+    """The spindles of a window: ``(row, onset, duration, peak_s, amp_uv, rms_uv, freq_hz, rel_power)``.
+
+    ``passed`` (rows, n) bool: the samples meeting the criteria (:func:`spindle_candidates`); runs of
+    them, gaps shorter than ``max_gap`` samples bridged, lasting more than ``dur_lo`` and less than
+    ``dur_hi`` s at ``fs`` Hz, are spindles. Per spindle, from the broadband, sigma-band (µV) and
+    relative-power rows: the broadband peak-to-peak, the sigma RMS, the sigma zero-crossing
+    frequency, the mean relative power and the first sample of largest |sigma|. The rules and
+    arithmetic of :func:`nexus.events.spindles._spindle_core` (its sums as ``np.add.reduceat``
+    adds them); rows then time.
+    """
+    rows, n = passed.shape
+    cand = np.empty(n, dtype=np.bool_)
+    starts = np.empty(n, dtype=np.intp)
+    stops = np.empty(n, dtype=np.intp)
+    sq = np.empty(n)
+    cap = 16
+    out_r = np.empty(cap, dtype=np.intp)
+    cols = np.empty((7, cap))
+    k = 0
+    for r in range(rows):
+        for j in range(n):
+            cand[j] = passed[r, j]
+        m = _bridged_runs(cand, max_gap, starts, stops)
+        for q in range(m):
+            a = starts[q]
+            b = stops[q]
+            dur = (b - a) / fs
+            if not (dur > dur_lo and dur < dur_hi):
+                continue
+            hi = broad[r, a]
+            lo = broad[r, a]
+            top = abs(sigma[r, a])
+            peak = a
+            n_zc = 0
+            for j in range(a, b):
+                v = broad[r, j]
+                hi = max(hi, v)
+                lo = min(lo, v)
+                s = sigma[r, j]
+                sq[j] = s * s
+                if abs(s) > top:
+                    top = abs(s)
+                    peak = j
+                if j < n - 1 and np.signbit(sigma[r, j + 1]) != np.signbit(s):
+                    n_zc += 1
+            length = max(float(b - a), 1.0)
+            if k == cap:
+                cap *= 2
+                out_r = _grow_i(out_r, cap)
+                grown = np.empty((7, cap))
+                grown[:, :k] = cols[:, :k]
+                cols = grown
+            out_r[k] = r
+            cols[0, k] = a / fs
+            cols[1, k] = dur
+            cols[2, k] = peak / fs
+            cols[3, k] = hi - lo
+            cols[4, k] = np.sqrt(_reduceat_sum(sq, a, b) / length)
+            cols[5, k] = n_zc / 2.0 / max(dur, 1e-9)
+            cols[6, k] = _reduceat_sum(relpow[r], a, b) / length
+            k += 1
+    return out_r[:k], cols[:, :k]

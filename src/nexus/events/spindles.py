@@ -25,15 +25,14 @@ from nexus.core.checks import check_number
 from nexus.core.errors import InvalidInputError
 from nexus.dsp.filters import bandpass_sos
 from nexus.dsp.longrow import zero_phase_any
-from nexus.dsp.moving import runs, window_samples
-from nexus.events._kernels import log_bins, spindle_candidates, spindle_features
+from nexus.dsp.moving import window_samples
+from nexus.events._kernels import log_bins, spindle_candidates, spindle_events, spindle_features
 from nexus.events.common import (
     BoolArray,
     FloatArray,
     WindowedStream,
     as_2d,
     check_fs,
-    fill_short_gaps,
     stage_mask,
 )
 from nexus.events.table import EventBatch, EventResults
@@ -158,42 +157,6 @@ def _features(x: FloatArray, fs: float, p: SpindleParams) -> tuple[FloatArray, F
     return broad, sigma, rc, mrms
 
 
-def _spindle_columns(
-    broad: FloatArray,
-    sigma: FloatArray,
-    relpow: FloatArray,
-    row: npt.NDArray[np.intp],
-    start: npt.NDArray[np.intp],
-    stop: npt.NDArray[np.intp],
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, npt.NDArray[np.intp]]:
-    """Per spindle: broadband peak-to-peak, sum of sigma², sigma zero crossings, sum of relative power, peak index.
-
-    Only the samples inside the spindles are gathered (a few per cent of a window), then each
-    reduction runs over them segment by segment: the same sums, in the same order, as
-    :func:`~nexus.events.common.segment_reduce` over whole rows.
-    """
-    if row.size == 0:
-        z = np.zeros(0)
-        return z, z.copy(), z.copy(), z.copy(), np.zeros(0, dtype=np.intp)
-    n = broad.shape[-1]
-    lengths = stop - start
-    offs = np.cumsum(lengths) - lengths
-    seg = np.repeat(np.arange(row.size), lengths)
-    pos = np.repeat(start - offs, lengths) + np.arange(int(lengths.sum()))
-    rr = np.repeat(row, lengths)
-    b, sg = broad[rr, pos], sigma[rr, pos]
-    amp = np.maximum.reduceat(b, offs) - np.minimum.reduceat(b, offs)
-    sum_sq = np.add.reduceat(sg**2, offs)
-    # a zero crossing between each sample and the next (none after a row's last sample)
-    zc = (np.signbit(sigma[rr, np.minimum(pos + 1, n - 1)]) != np.signbit(sg)) & (pos < n - 1)
-    n_zc = np.add.reduceat(zc.astype(np.float64), offs)
-    sum_rel = np.add.reduceat(relpow[rr, pos], offs)
-    mag = np.abs(sg)
-    hit = mag == np.maximum.reduceat(mag, offs)[seg]
-    _, first = np.unique(seg[hit], return_index=True)
-    return amp, sum_sq, n_zc, sum_rel, pos[hit][first]
-
-
 def _spindle_core(
     x: FloatArray,
     fs: float,
@@ -212,25 +175,27 @@ def _spindle_core(
         spindle_candidates(rc[0], rc[1], mrms, np.ascontiguousarray(thr, dtype=np.float64),
                            np.ascontiguousarray(mask, dtype=np.bool_), float(p.rel_pow), float(p.corr),
                            window_samples(0.1, fs), p.min_criteria - 1, passed)
-    cand = fill_short_gaps(passed, round(p.min_distance * fs))
-    row, start, stop = runs(cand)
-    dur = (stop - start) / fs
-    good = (dur > p.duration[0]) & (dur < p.duration[1])
-    row, start, stop, dur = row[good], start[good], stop[good], dur[good]
-    length = (stop - start).astype(np.float64)
-    amp, rms, freq, relp, peak = _spindle_columns(broad, sigma, rc[0], row, start, stop)
-    rms = np.sqrt(rms / np.maximum(length, 1))
-    freq = freq / 2.0 / np.maximum(dur, 1e-9)
-    relp = relp / np.maximum(length, 1)
-    ev = EventBatch(
+    return _spindle_events(broad, sigma, rc[0], passed, fs, p), mrms, mask
+
+
+def _spindle_events(broad: FloatArray, sigma: FloatArray, relpow: FloatArray, passed: BoolArray, fs: float,
+                    p: SpindleParams) -> EventBatch:
+    """The spindles of a window (rows, samples) from the samples that passed the criteria.
+
+    Runs of ``passed`` (gaps shorter than ``min_distance`` bridged) of the allowed durations, with their columns,
+    in one compiled pass per row (:func:`nexus.events._kernels.spindle_events`; the NumPy form is in the tests).
+    """
+    f64 = [np.ascontiguousarray(a, dtype=np.float64) for a in (broad, sigma, relpow)]
+    row, c = spindle_events(*f64, np.ascontiguousarray(passed, dtype=np.bool_), float(fs), round(p.min_distance * fs),
+                            float(p.duration[0]), float(p.duration[1]))
+    return EventBatch(
         "spindle",
         session=row,
         channel=np.zeros_like(row),
-        onset=start / fs,
-        duration=dur,
-        extra={"peak_s": peak / fs, "amp_uv": amp, "rms_uv": rms, "freq_hz": freq, "rel_power": relp},
+        onset=c[0],
+        duration=c[1],
+        extra={"peak_s": c[2], "amp_uv": c[3], "rms_uv": c[4], "freq_hz": c[5], "rel_power": c[6]},
     )
-    return ev, mrms, mask
 
 
 def detect_spindles(
