@@ -10,10 +10,14 @@ import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import maximum_filter1d
 
+from nexus.dsp.filters import bandpass_sos
+from nexus.dsp.longrow import zero_phase_any
 from nexus.dsp.moving import corr_from_moments, cumulative, moving_mean, runs, window_mean, window_samples
+from nexus.events._kernels import half_waves as compiled_half_waves
 from nexus.events.arousals import ArousalParams, _trailing_mean
 from nexus.events.common import BoolArray, FloatArray, fill_short_gaps, finite, segment_argext, segment_reduce
 from nexus.events.movement import MovementParams
+from nexus.events.slow_waves import SlowWaveParams
 from nexus.events.spindles import SpindleParams
 from nexus.events.table import EventBatch
 
@@ -199,3 +203,47 @@ def spindle_events(broad: FloatArray, sigma: FloatArray, relpow: FloatArray, pas
         extra={"peak_s": peak / fs, "amp_uv": amp, "rms_uv": rms, "freq_hz": freq, "rel_power": relp},
     )
     return ev
+
+
+def sw_core(x: FloatArray, fs: float, mask: BoolArray, p: SlowWaveParams) -> EventBatch:
+    """The slow oscillations of ``x``: the former NumPy form of :func:`nexus.events.slow_waves._sw_core`."""
+    (f,) = zero_phase_any(x, bandpass_sos(*p.freq, fs=fs, order=2))
+    n = f.shape[-1]
+    # one compiled scan per row (the candidate half-waves, their extremes)
+    r, a, b, c, neg_min, neg_idx, pos_max, pos_idx = compiled_half_waves(np.ascontiguousarray(f.reshape(-1, n)))
+    dneg, dpos = (b - a) / fs, (c - b) / fs
+    ptp = pos_max - neg_min
+    good = (
+        (dneg >= p.dur_neg[0])
+        & (dneg <= p.dur_neg[1])
+        & (dpos >= p.dur_pos[0])
+        & (dpos <= p.dur_pos[1])
+        & (-neg_min >= p.amp_neg[0])
+        & (-neg_min <= p.amp_neg[1])
+        & (pos_max >= p.amp_pos[0])
+        & (pos_max <= p.amp_pos[1])
+        & (ptp >= p.amp_ptp[0])
+        & (ptp <= p.amp_ptp[1])
+    )
+    if good.any():
+        good &= mask[r, np.minimum(neg_idx, n - 1)]
+    r, a, c = r[good], a[good], c[good]
+    ni, pi, nm, pm, pp = neg_idx[good], pos_idx[good], neg_min[good], pos_max[good], ptp[good]
+    dur = (c - a) / fs
+    slope = pp / np.maximum((pi - ni) / fs, 1.0 / fs)
+    return EventBatch(
+        "slow_oscillation",
+        session=r,
+        channel=np.zeros_like(r),
+        onset=a / fs,
+        duration=dur,
+        extra={
+            "neg_peak_s": ni / fs,
+            "neg_amp_uv": nm,
+            "pos_peak_s": pi / fs,
+            "pos_amp_uv": pm,
+            "ptp_uv": pp,
+            "slope_uv_s": slope,
+            "freq_hz": 1.0 / dur,
+        },
+    )

@@ -7,7 +7,7 @@ from scipy.ndimage import maximum_filter1d
 
 from nexus.dsp.filters import bandpass_sos, zero_phase
 from nexus.dsp.moving import runs, window_samples
-from nexus.events import arousals, movement, spindles
+from nexus.events import arousals, movement, slow_waves, spindles
 from nexus.events._kernels import half_waves, peaks_at, spindle_candidates
 from nexus.events.common import epochs_to_samples, segment_argext, segment_reduce, stage_mask
 from nexus.events.heart import _candidates
@@ -251,3 +251,22 @@ def test_compiled_spindle_events_equal_the_numpy_form(fs, n):
     _same_events(spindles._spindle_events(broad, sigma, rel, passed, fs, p), want)
     if n == 6000:
         assert len(want) >= 8 and (want.duration * fs > 130).any()  # pairwise sums over > 128 samples
+
+
+@pytest.mark.parametrize("fs", [100.0, 256.0])
+@pytest.mark.parametrize("seconds", [0.5, 12.0, 120.0])
+def test_compiled_slow_wave_core_equals_the_numpy_form(fs, seconds):
+    # slow waves of 0.5-2 Hz and 30-160 uV in noise, a partly masked stage: the same waves and columns, bit for bit
+    rng = np.random.default_rng(round(seconds * fs))
+    t = np.arange(round(seconds * fs)) / fs
+    f = rng.uniform(0.5, 2.0, (5, 1)) * (1 + 0.3 * np.sin(2 * np.pi * t / 7.0))
+    x = rng.uniform(30.0, 160.0, (5, 1)) * np.cos(2 * np.pi * np.cumsum(f, axis=1) / fs)
+    x += rng.normal(0, 15, (5, t.size))
+    mask = np.ones(x.shape, dtype=bool)
+    mask[1, : t.size // 2] = False
+    mask[2] = rng.random(t.size) < 0.5
+    p = slow_waves.SlowWaveParams()
+    want = oracles.sw_core(x, fs, mask, p)
+    _same_events(slow_waves._sw_core(x, fs, mask, p), want)
+    if seconds == 120.0:
+        assert len(want) > 100 and len(oracles.sw_core(x, fs, np.ones_like(mask), p)) > len(want)

@@ -625,3 +625,50 @@ def spindle_events(broad, sigma, relpow, passed, fs, max_gap, dur_lo, dur_hi):
             cols[6, k] = _reduceat_sum(relpow[r], a, b) / length
             k += 1
     return out_r[:k], cols[:, :k]
+
+
+@kernel
+def slow_wave_events(f, mask, fs, dur_neg, dur_pos, amp_neg, amp_pos, amp_ptp):
+    """The slow oscillations of the band-passed EEG ``f`` (rows, n), in µV: ``(row, columns (9, k))``.
+
+    The candidates of :func:`half_waves` whose negative and positive half-wave durations (s, at ``fs``
+    Hz) and amplitudes (µV) lie in the closed ranges ``dur_neg``, ``dur_pos``, ``amp_neg`` (of the
+    trough's depth), ``amp_pos`` and ``amp_ptp`` (each a (2,) array), and whose trough sample is in
+    ``mask`` (rows, n). Columns: onset, duration, trough time, trough amplitude, peak time, peak
+    amplitude (s, µV), peak-to-peak, slope (µV/s) and frequency (Hz); the rules and arithmetic of
+    :func:`nexus.events.slow_waves._sw_core`. Rows then time.
+    """
+    n = f.shape[1]
+    r, a, b, c, neg_min, neg_idx, pos_max, pos_idx = half_waves(f)
+    keep = np.zeros(r.size, dtype=np.bool_)
+    k = 0
+    for q in range(r.size):
+        dneg = (b[q] - a[q]) / fs
+        dpos = (c[q] - b[q]) / fs
+        ptp = pos_max[q] - neg_min[q]
+        depth = -neg_min[q]
+        keep[q] = (dur_neg[0] <= dneg <= dur_neg[1] and dur_pos[0] <= dpos <= dur_pos[1]
+                   and amp_neg[0] <= depth <= amp_neg[1] and amp_pos[0] <= pos_max[q] <= amp_pos[1]
+                   and amp_ptp[0] <= ptp <= amp_ptp[1] and mask[r[q], min(neg_idx[q], n - 1)])
+        if keep[q]:
+            k += 1
+    rows = np.empty(k, dtype=np.intp)
+    cols = np.empty((9, k))
+    j = 0
+    for q in range(r.size):
+        if not keep[q]:
+            continue
+        dur = (c[q] - a[q]) / fs
+        ptp = pos_max[q] - neg_min[q]
+        rows[j] = r[q]
+        cols[0, j] = a[q] / fs
+        cols[1, j] = dur
+        cols[2, j] = neg_idx[q] / fs
+        cols[3, j] = neg_min[q]
+        cols[4, j] = pos_idx[q] / fs
+        cols[5, j] = pos_max[q]
+        cols[6, j] = ptp
+        cols[7, j] = ptp / max((pos_idx[q] - neg_idx[q]) / fs, 1.0 / fs)
+        cols[8, j] = 1.0 / dur
+        j += 1
+    return rows, cols

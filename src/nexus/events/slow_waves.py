@@ -25,7 +25,7 @@ import numpy.typing as npt
 from nexus.core.errors import InvalidInputError
 from nexus.dsp.filters import StatefulFilter, bandpass_sos
 from nexus.dsp.longrow import zero_phase_any
-from nexus.events._kernels import half_waves
+from nexus.events._kernels import slow_wave_events
 from nexus.events.common import (
     BoolArray,
     FloatArray,
@@ -63,44 +63,30 @@ class SlowWaveParams:
 
 
 def _sw_core(x: FloatArray, fs: float, mask: BoolArray, p: SlowWaveParams) -> EventBatch:
+    """The slow oscillations of every row of ``x`` (rows, samples) in µV, where ``mask`` allows their trough.
+
+    Band-pass (zero phase), then the candidate half-waves, their criteria and columns in one compiled pass
+    per row (:func:`nexus.events._kernels.slow_wave_events`; the NumPy form is in the tests).
+    """
     (f,) = zero_phase_any(x, bandpass_sos(*p.freq, fs=fs, order=2))
     n = f.shape[-1]
-    # one compiled scan per row (the candidate half-waves, their extremes)
-    r, a, b, c, neg_min, neg_idx, pos_max, pos_idx = half_waves(np.ascontiguousarray(f.reshape(-1, n)))
-    dneg, dpos = (b - a) / fs, (c - b) / fs
-    ptp = pos_max - neg_min
-    good = (
-        (dneg >= p.dur_neg[0])
-        & (dneg <= p.dur_neg[1])
-        & (dpos >= p.dur_pos[0])
-        & (dpos <= p.dur_pos[1])
-        & (-neg_min >= p.amp_neg[0])
-        & (-neg_min <= p.amp_neg[1])
-        & (pos_max >= p.amp_pos[0])
-        & (pos_max <= p.amp_pos[1])
-        & (ptp >= p.amp_ptp[0])
-        & (ptp <= p.amp_ptp[1])
-    )
-    if good.any():
-        good &= mask[r, np.minimum(neg_idx, n - 1)]
-    r, a, c = r[good], a[good], c[good]
-    ni, pi, nm, pm, pp = neg_idx[good], pos_idx[good], neg_min[good], pos_max[good], ptp[good]
-    dur = (c - a) / fs
-    slope = pp / np.maximum((pi - ni) / fs, 1.0 / fs)
+    ranges = [np.asarray(v, dtype=np.float64) for v in (p.dur_neg, p.dur_pos, p.amp_neg, p.amp_pos, p.amp_ptp)]
+    r, c = slow_wave_events(np.ascontiguousarray(f.reshape(-1, n)), np.ascontiguousarray(mask, dtype=np.bool_),
+                            float(fs), *ranges)
     return EventBatch(
         "slow_oscillation",
         session=r,
         channel=np.zeros_like(r),
-        onset=a / fs,
-        duration=dur,
+        onset=c[0],
+        duration=c[1],
         extra={
-            "neg_peak_s": ni / fs,
-            "neg_amp_uv": nm,
-            "pos_peak_s": pi / fs,
-            "pos_amp_uv": pm,
-            "ptp_uv": pp,
-            "slope_uv_s": slope,
-            "freq_hz": 1.0 / dur,
+            "neg_peak_s": c[2],
+            "neg_amp_uv": c[3],
+            "pos_peak_s": c[4],
+            "pos_amp_uv": c[5],
+            "ptp_uv": c[6],
+            "slope_uv_s": c[7],
+            "freq_hz": c[8],
         },
     )
 
