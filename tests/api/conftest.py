@@ -14,10 +14,8 @@ with warnings.catch_warnings():  # starlette asks for httpx2; httpx (a runtime d
 
 from nexus.api.app import create_app
 from nexus.core.clock import ManualClock
-from nexus.core.settings import load_settings
 from nexus.facility.service import FacilityService
 from nexus.guard.credentials import hash_password
-from nexus.store import open_store, upgrade
 from nexus.store.access import add_user, issue_token
 
 PASSWORD = "correct horse battery staple"
@@ -40,14 +38,6 @@ class Facility:
 
     def post(self, path: str, role: str = "technician", **kw):
         return self.client.post(path, headers=self.auth(role), **kw)
-
-
-@pytest.fixture
-def store(db_url):
-    s = open_store(load_settings(database_url=db_url), create=True, check=False)
-    upgrade(s.engine)
-    yield s
-    s.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from sqlalchemy import select, update
 
 from nexus.core.errors import StateError
 from nexus.core.lifecycle import SessionState
-from nexus.core.settings import load_settings
 from nexus.facility.leases import (
     claim,
     db_now,
@@ -25,18 +24,9 @@ from nexus.facility.leases import (
 from nexus.facility.orders import submit_orders
 from nexus.facility.recovery import recover
 from nexus.facility.simulate import plan_beds
-from nexus.store import open_store, upgrade
 from nexus.store.models import BedLease, ExtractionOrder, FacilityRun, NightSession
 
 LEASE = 2.5
-
-
-@pytest.fixture
-def store(db_url):
-    st = open_store(load_settings(database_url=db_url), create=True, check=False)
-    upgrade(st.engine)
-    yield st
-    st.close()
 
 
 def _floor(store, n, run="f1"):

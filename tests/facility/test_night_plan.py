@@ -20,20 +20,11 @@ from nexus.facility.records import start_rows
 from nexus.facility.service import FacilityService
 from nexus.facility.simulate import BedPlan
 from nexus.guard.policy import SYSTEM
-from nexus.store import open_store, upgrade
 from nexus.store.audit import entries, verify
 from nexus.store.clients import add_client, set_consent
 from nexus.store.models import DecisionRow, NightSession, SessionMode
 
 FULL = ["recording", "audio", "stimulation", "dream_incubation", "psyche_monitoring"]
-
-
-@pytest.fixture
-def store(db_url):
-    s = open_store(load_settings(database_url=db_url), create=True, check=False)
-    upgrade(s.engine)
-    yield s
-    s.close()
 
 
 def _returning_client(store, code: str, nights: int) -> str:

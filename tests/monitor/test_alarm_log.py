@@ -4,11 +4,9 @@ import pytest
 
 from nexus.core.clock import ManualClock
 from nexus.core.errors import InvalidInputError
-from nexus.core.settings import load_settings
 from nexus.facility.supervisor import Supervisor
 from nexus.monitor.alarms import AlarmBook
 from nexus.monitor.glitch import Glitch
-from nexus.store import open_store, upgrade
 from nexus.store.alarms import list_alarms, save_alarms
 from nexus.store.models import Client, NightSession
 
@@ -65,14 +63,6 @@ def test_a_medium_alarm_escalates_on_the_supervisors_clock():
     a = next(a for a in sup.alarm_book.log() if a["kind"] == "electrode_off")
     assert (a["raised_priority"], a["priority"], a["state"]) == ("medium", "high", "escalated")
     assert a["escalated_s"] == pytest.approx(120.0, abs=1.0)
-
-
-@pytest.fixture
-def store(db_url):
-    s = open_store(load_settings(database_url=db_url), create=True, check=False)
-    upgrade(s.engine)
-    yield s
-    s.close()
 
 
 def _book():

@@ -11,25 +11,15 @@ from nexus.cli.main import main
 from nexus.core.errors import InvalidInputError, NotFoundError
 from nexus.core.glitches import AlarmPriority, GlitchCategory
 from nexus.core.lifecycle import SessionState
-from nexus.core.settings import load_settings
 from nexus.formats.hypnogram import read_hypnogram
 from nexus.reports.document import Note, Table, to_html
 from nexus.reports.facility import alarm_table, build_facility_report, facility_night
 from nexus.reports.night import LiveBed, build_night_report, night_from_session
 from nexus.reports.trend import build_trend_report, client_trend
 from nexus.staging.stats import sleep_statistics
-from nexus.store import open_store, upgrade
 from nexus.store.models import Client, DecisionRow, Event, GlitchRow, HypnogramRow, NightSession, SessionMode
 
 PHASES = [10.0, 20.0, -10.0, 0.0, 30.0, -20.0]  # degrees; circular mean 5°
-
-
-@pytest.fixture
-def store(db_url):
-    s = open_store(load_settings(database_url=db_url), create=True, check=False)
-    upgrade(s.engine)
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -154,10 +154,10 @@ def test_a_reset_session_restarts_its_filters_at_its_next_sample_and_its_pending
 
 
 # --------------------------------------------------------------------------- block features
-def _epoch_features(ep: np.ndarray) -> np.ndarray:
+def _epoch_features(ep: np.ndarray, kinds: tuple[str, ...] = KINDS) -> np.ndarray:
     """YASA's features of epochs ``ep`` (sessions, kinds, n) in the stager's raw column order."""
     cols = [np.stack([oracles.channel_features(ep[:, c], k)[f] for f in F.feature_names(k)], axis=-1)
-            for c, k in enumerate(KINDS)]
+            for c, k in enumerate(kinds)]
     return np.concatenate(cols, axis=-1)
 
 
@@ -169,7 +169,7 @@ _LOOSE = {"iqr": 3e-2, "hmob": 3e-3, "hcomp": 6e-3, "perm": 1e-3, "higuchi": 4e-
 
 
 def _assert_window_is_the_epoch(bs: BlockStatistics, raw: np.ndarray, ep: np.ndarray, where: str) -> None:
-    ref = _epoch_features(ep)
+    ref = _epoch_features(ep, bs.kinds)
     shorter = 3000 / ep.shape[-1]
     for j, name in enumerate(bs.raw_names):
         feature = name.split("_", 1)[1]
@@ -177,13 +177,13 @@ def _assert_window_is_the_epoch(bs: BlockStatistics, raw: np.ndarray, ep: np.nda
         np.testing.assert_allclose(raw[:, j], ref[:, j], rtol=rtol, atol=atol, err_msg=f"{name} {where}")
 
 
-def _signals(s: int, blocks: int, rng: np.random.Generator) -> np.ndarray:
-    """(s · 3, 250 + 500 · blocks) filtered samples: 250 zeros, then slow waves, alpha, noise (per-row amounts)."""
+def _signals(s: int, blocks: int, rng: np.random.Generator, c: int = 3) -> np.ndarray:
+    """(s · c, 250 + 500 · blocks) filtered samples: 250 zeros, then slow waves, alpha, noise (per-row amounts)."""
     t = np.arange(_BLOCK * blocks) / F.FS
-    amp = rng.uniform(5, 60, (s * 3, 3))
-    y = (amp[:, :1] * np.sin(2 * np.pi * 1.1 * t + rng.uniform(0, 6, (s * 3, 1)))
-         + amp[:, 1:2] * np.sin(2 * np.pi * 10.3 * t) + amp[:, 2:] * rng.normal(0, 1, (s * 3, t.size)))
-    return np.concatenate([np.zeros((s * 3, _HISTORY)), y], axis=1)
+    amp = rng.uniform(5, 60, (s * c, 3))
+    y = (amp[:, :1] * np.sin(2 * np.pi * 1.1 * t + rng.uniform(0, 6, (s * c, 1)))
+         + amp[:, 1:2] * np.sin(2 * np.pi * 10.3 * t) + amp[:, 2:] * rng.normal(0, 1, (s * c, t.size)))
+    return np.concatenate([np.zeros((s * c, _HISTORY)), y], axis=1)
 
 
 def test_window_features_are_yasas_features_of_the_last_30_s_from_the_first_block_on():
@@ -263,3 +263,18 @@ def test_the_first_windows_of_the_night_are_not_artefacts_for_want_of_blocks(n_b
     raw, bad = bs.window_features()
     assert not bad.any()
     _assert_window_is_the_epoch(bs, raw, y[:, _HISTORY:].reshape(2, 3, -1), f"{n_blocks} blocks")
+
+
+@pytest.mark.parametrize(("sessions", "kinds"), [(2, ("eeg",)), (1, ("eeg", "eog")), (1, ("eeg",))],
+                         ids=["2-eeg-beds", "eeg-eog", "1-row"])
+def test_few_rows_have_the_same_window_features(sessions, kinds):
+    """One or two rows (EEG-only beds, an EEG + EOG bed): the block pass's scratch is sized for them too."""
+    rng = np.random.default_rng(8)
+    c = len(kinds)
+    y = _signals(sessions, 7, rng, c)
+    bs = BlockStatistics(sessions, kinds)
+    for k in range(7):
+        bs.add(y, _HISTORY + _BLOCK * k, np.zeros((sessions, _BLOCK), bool), k)
+    raw, bad = bs.window_features()
+    assert not bad.any()
+    _assert_window_is_the_epoch(bs, raw, y[:, -3000:].reshape(sessions, c, -1), f"{sessions} x {kinds}")

@@ -23,14 +23,6 @@ from nexus.store.models import (
 )
 
 
-@pytest.fixture
-def store(db_url):
-    s = open_store(load_settings(database_url=db_url), create=True, check=False)
-    upgrade(s.engine)
-    yield s
-    s.close()
-
-
 def test_upgrade_reaches_head_and_is_idempotent(store):
     assert current_revision(store.engine) == head_revision()
     before, after = upgrade(store.engine)
