@@ -113,6 +113,11 @@ def test_consoles_joining_together_share_one_snapshot_and_miss_nothing(facility,
         return real_beds()
 
     monkeypatch.setattr(svc, "beds", beds)
+    import nexus.facility.service as service_module
+
+    # shared for a minute here: advancing 30 s of night between the joins can take over the 2-s default on a loaded
+    # machine (the test is about what a shared snapshot holds, not about how long it is shared)
+    monkeypatch.setattr(service_module, "SNAPSHOT_SHARE_S", 60.0)
     url = f"/ws/floor?token={facility.tokens['technician']}"
     with facility.client.websocket_connect(url) as first:
         snap = first.receive_json()
@@ -126,8 +131,6 @@ def test_consoles_joining_together_share_one_snapshot_and_miss_nothing(facility,
             assert [m["epoch"] for m in stages] == [3] * BEDS
             assert [m["epoch"] for m in _until(second, "stages")["stages"]] == [4] * BEDS
             assert [m["epoch"] for m in _until(first, "stages")["stages"]] == [3] * BEDS
-    import nexus.facility.service as service_module
-
     monkeypatch.setattr(service_module, "SNAPSHOT_SHARE_S", 0.0)  # once it is no longer shared: a new one
     with facility.client.websocket_connect(url) as third:
         snap3 = third.receive_json()
