@@ -63,6 +63,7 @@ def _drive(fe: FilterFrontEnd, x: np.ndarray, sizes, fs: float):
         i = min(i + m, n)
         while (b := fe.next_block()) is not None:
             at, nan = b
+            assert nan.dtype == np.bool_ and nan.shape == (fe.n_sessions, _BLOCK)
             blocks.append(fe.y[:, at - _HISTORY : at + _BLOCK].copy())
             masks.append(nan.copy())
         counts.append((len(blocks), int(np.floor((i - 1) * 100 / fs)) + 1))
@@ -127,6 +128,19 @@ def test_missing_samples_are_filtered_as_zero_and_flag_the_instants_whose_neares
     np.testing.assert_array_equal(got_mask, _nearest_missing(x, fs, got_mask.shape[1]))
     assert got_mask[0, 200] and got_mask[1, 0] and got_mask.sum() == 4  # 512, 5000; 0, 3003 (3000.32, 3002.88)
     _check_blocks(blocks, _reference(x.reshape(6, n), fs), 100.0)
+
+
+def test_a_missing_sample_at_the_end_of_a_push_flags_no_instant_it_is_not_nearest_to():
+    """The instant at 51.2 input samples falls between the first push (52 samples) and the second: it is judged
+    by a sample beside it, never by one at the far end of the second push (its last, 1351, is missing; the
+    nearest instant to it, 1351.68, is in no push)."""
+    fs = 256.0
+    x = np.random.default_rng(9).normal(0, 20, (1, 3, 52 + 1300))
+    x[0, 1, -1] = np.nan
+    fe = FilterFrontEnd(1, fs, KINDS, [0, 1, 2])
+    _, masks, counts = _drive(fe, x, [52, 1300], fs)
+    assert counts == [(0, 20), (1, 528)] and len(masks) == 1  # instants 0..19 (48.64), then 20 (51.2)..527
+    assert not masks[0].any()
 
 
 def test_a_reset_session_restarts_its_filters_at_its_next_sample_and_its_pending_samples_are_missing():
