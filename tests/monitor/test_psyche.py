@@ -373,3 +373,36 @@ def test_movements_of_wake_with_a_tense_chin_and_fast_eeg_are_not_arousals():
     assert [g for g in out if g.kind == "arousal_storm"] == []
     out, _ = _run(x, stage=4)  # the same signs in a sleep stage: still no jump, no arousal
     assert [g for g in out if g.kind == "arousal_storm"] == []
+
+
+def _after_dropout(held_s: float, back: float = ON + 10.0) -> np.ndarray:
+    """A surge (+30 bpm, breathing +10/min, EMG, movement) that climbs wholly inside a dropout of every channel
+    (``ON`` - 10 s to ``back``: zeros) and stays up ``held_s`` s after the signals come back, then falls."""
+    x = _night(seconds=360.0, on=ON, off=back + held_s + 3.0, ramp_s=3.0)
+    x[:, :, round((ON - 10.0) * FS) : round(back * FS)] = 0.0
+    return x
+
+
+def test_a_surge_that_climbed_during_a_dropout_is_confirmed_in_ten_windows_after_it():
+    # seeds 10302/10303 of the bench: nightmares that began inside a 34-s and a 79-s dropout of every channel were
+    # seen only 10-13 s after onset, at their plateau (no climb left for the ramp rule), and raised by the
+    # 20-window sustained rule 33.6 and 35.4 s after onset
+    for held in (11.0, 60.0):  # 11 s after the signals are back: just long enough for 10 windows
+        out, _ = _run(_after_dropout(held_s=held), stage=4)
+        g = next(g for g in out if g.kind == "distress")
+        assert g.evidence["rule"] == "sustained" and g.evidence["windows"] == 10, held
+        assert g.onset_s >= ON + 10.0 and g.evidence["raised_s"] - (ON + 10.0) <= 16.0, held
+
+
+def test_a_surge_back_from_a_dropout_that_falls_within_ten_windows_is_not_distress():
+    # an arousal seen as the signals come back: its heart rate falls back before the shortened run completes
+    out, psy = _run(_after_dropout(held_s=9.0), stage=4)  # 9 windows
+    assert [g for g in out if g.kind == "distress"] == [] and not any(p for _, p, _ in psy)
+
+
+def test_a_surge_whose_climb_was_seen_still_needs_twenty_windows():
+    # no dropout before it: the shortened run is for surges whose climb could not be seen, not for every plateau
+    x = _night(seconds=360.0, surge_bpm=30.0, ramp_s=60.0)  # a slow climb: no ramp, the sustained rule
+    out, _ = _run(x, stage=4)
+    g = next(g for g in out if g.kind == "distress")
+    assert g.evidence["rule"] == "sustained" and g.evidence["windows"] == 20

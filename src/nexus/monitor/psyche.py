@@ -45,7 +45,14 @@ unknown, or W within ``wake_grace_s`` of such sleep; N3 and settled wake are lef
   breathing ``resp_rise`` breaths/min faster than its baseline, and the chin EMG ``emg_ratio`` ×
   its baseline or movement in the last ``move_windows`` s, for ``sustain_windows`` windows in a
   row (20 s: an arousal has all of these too, but for 3-15 s; this rule catches the surges the
-  ramp rule missed, late). Without a respiration channel the
+  ramp rule missed, late). A run that begins within ``blind_start_windows`` windows of the heart rate
+  coming back after ``blind_windows`` or more windows without one (every channel dropped, an ECG lead
+  off) needs only ``sustain_windows_blind`` windows (10): the surge climbed unseen, so the ramp rule
+  cannot see it build, and an arousal caught there has at most the tail of its 3-15 s left, its heart
+  rate falling back within seconds (Sforza et al. 2000) while a nightmare's stays up (seeds 10302 and
+  10303 of the bench: nightmares that began 24 s and 66 s into dropouts of every channel, seen again
+  10 and 13 s after their onsets already 18-35 bpm up, were raised 33.6 and 35.4 s after onset by the
+  20-window run). Without a respiration channel the
   surge must reach ``surge_no_resp_bpm`` with chin EMG (``emg_ratio`` × baseline) or movement;
   without an ECG the breathing rise (``resp_rise_no_ecg``) with EMG or movement stands in for it
   (and there is no ramp rule).
@@ -150,6 +157,9 @@ class PsycheParams:
     storm_window_s: int = 600
     wake_grace_s: float = 120.0
     sustain_windows: int = 20
+    blind_windows: int = 5
+    blind_start_windows: int = 3
+    sustain_windows_blind: int = 10
     hold_bpm: float = 8.0
     ramp_hr_windows: int = 2
     ramp_bpm: float = 5.0
@@ -239,6 +249,9 @@ class PsycheState:
         self.eeg_base = np.full((S, self.eeg.size), np.nan)  # mean |first difference| / SD per EEG channel
         self.run_ramp = np.zeros(S, dtype=np.int64)
         self.run_sustain = np.zeros(S, dtype=np.int64)
+        self.blind = np.zeros(S, dtype=np.int64)  # windows in a row without a heart rate (over hr_windows s)
+        self.since_blind = np.full(S, 10**9, dtype=np.int64)  # windows since a blind stretch ended
+        self.run_blind = np.zeros(S, dtype=bool)  # the sustained run began just after a blind stretch
         self.in_distress = np.zeros(S, dtype=bool)  # the last window's verdict (an episode holds while the surge does)
         # stage
         self.stage = np.full(S, -2, dtype=np.int64)
@@ -285,6 +298,9 @@ class PsycheState:
             ("eeg_base", np.nan),
             ("run_ramp", 0),
             ("run_sustain", 0),
+            ("blind", 0),
+            ("since_blind", 10**9),
+            ("run_blind", False),
             ("in_distress", False),
             ("stage", -2),
             ("last_sleep_stage", -2),
@@ -496,6 +512,15 @@ class PsycheState:
             sustained = stage_ok & (rise >= p.resp_rise_no_ecg) & ((ratio >= p.emg_ratio) | (move_s >= 1))
         run_s = np.where(sustained, self.run_sustain[rows] + 1, 0)
         self.run_sustain[rows] = run_s
+        # a heart rate back after a blind stretch (no beats: a dropout, an ECG lead off) whose climb was not seen
+        known = np.isfinite(hr)
+        was_blind = self.blind[rows] >= p.blind_windows
+        since = np.where(known, np.where(was_blind, 0, self.since_blind[rows] + 1), self.since_blind[rows])
+        self.since_blind[rows] = since
+        self.blind[rows] = np.where(known, 0, self.blind[rows] + 1)
+        run_blind = np.where(run_s == 1, since <= p.blind_start_windows, self.run_blind[rows] & (run_s > 0))
+        self.run_blind[rows] = run_blind
+        need_s = np.where(run_blind, p.sustain_windows_blind, p.sustain_windows)
         # the ramp rule: a surge that keeps building (see the module docstring)
         s_short = hr_s - base
         ring = self.ring_surge[rows]
@@ -521,7 +546,7 @@ class PsycheState:
         need = np.where((st < 0) | (st == 4), p.ramp_windows,
                         np.where(st == 0, p.ramp_windows_wake, p.ramp_windows_light))
         ramp = (self.ecg >= 0) & (run_r >= need) & sign
-        confirmed = ramp | (run_s >= p.sustain_windows)
+        confirmed = ramp | (run_s >= need_s)
         # an episode goes on while the heart rate stays up: one episode (one alarm) per nightmare, not one per surge
         prev_distress = self.in_distress[rows]
         with np.errstate(invalid="ignore"):
