@@ -149,6 +149,19 @@ def _breathing_run(params: PsycheParams, ecg: bool, move: bool) -> list[dict]:
     return _drive(st, x)
 
 
+def test_a_session_that_starts_mid_breath_counts_its_first_breath_at_the_first_rising_edge():
+    # the trace starts high (mid-inhale, 0-0.6 s), falls at 0.6 s, then breaths begin every 4 s from 2 s: the start
+    # is no breath onset (no rise from below the hysteresis band), so 3 breaths by 11 s, 2 intervals of 4 s: 15/min
+    n = 12 * W
+    x = np.zeros((1, 1, n))
+    x[0, 0] = _square_breaths([2.0, 6.0, 10.0, 14.0], 12.0)
+    x[0, 0, : round(0.6 * FS)] = 200.0
+    st = PsycheState(1, FS, ecg=-1, resp=0, emg=-1, acc=NO, params=PsycheParams())
+    v = _drive(st, x[:, :, : 11 * W])
+    assert st.n_breaths[0] == 3 and st.last_breath[0] == 10.0 * FS
+    assert float(v[10]["resp"][0]) == 15.0
+
+
 # the breathing baseline frozen (infinite time constant) once set: its value is exactly the first rate, 15/min
 FROZEN = PsycheParams(resp_windows=20, resp_tau_s=math.inf)
 
