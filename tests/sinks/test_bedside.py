@@ -22,11 +22,12 @@ def cmd(session, t, kind="cue", **params):
 class Probe(CountingSink):
     """A sink that records when it was silenced and closed, and can be told to fail."""
 
-    def __init__(self, ceiling_dbfs=HARD_CEILING_DBFS, fail_on=(), fail_silence=False, fail_close=False):
+    def __init__(self, ceiling_dbfs=HARD_CEILING_DBFS, fail_on=(), fail_silence=False, fail_close=False, batch=None):
         super().__init__(ceiling_dbfs)
         self.silenced: list[float] = []
         self.closed = 0
         self.fail_on, self.fail_silence, self.fail_close = set(fail_on), fail_silence, fail_close
+        self.batch = batch
 
     def _play(self, command):
         if command.kind in self.fail_on:
@@ -42,6 +43,25 @@ class Probe(CountingSink):
         self.closed += 1
         if self.fail_close:
             raise OSError("cannot close")
+
+    def batches(self):
+        return () if self.batch is None else (self.batch,)
+
+
+class Gather:
+    """A batch that counts its begins and flushes, and can be told to fail at its flush."""
+
+    def __init__(self, fail=False):
+        self.begun = self.flushed = 0
+        self.fail = fail
+
+    def begin(self):
+        self.begun += 1
+
+    def flush(self):
+        self.flushed += 1
+        if self.fail:
+            raise OSError("ears gone")
 
 
 def _bank(n, lease_s=2.0, now=0.0, **probe):
@@ -238,6 +258,27 @@ def test_a_sink_that_raises_goes_safe_and_the_other_beds_play_on(caplog):
         "Slot 1: the sink failed on a 'cue' command (device gone during cue); safe state."]
     assert bank.expire(100.0).tolist() == [0, 2]  # the failed bed is not lapsed a second time
     assert sinks[1].silenced == [0.5]
+
+
+def test_a_batch_that_fails_at_its_flush_silences_the_beds_it_played_at_the_delivery_time(caplog):
+    broken, ok = Gather(fail=True), Gather()
+    sinks = [Probe(batch=broken), Probe(batch=broken, fail_on={"cue"}), Probe(batch=ok), Probe(batch=broken)]
+    bank = SinkBank(4)
+    for k, s in enumerate(sinks):
+        bank.attach(k, s)
+    bank.renew(np.arange(4), 6.0)
+    with caplog.at_level(logging.ERROR, logger="nexus"):
+        rep = bank.deliver([cmd(0, 7.5), cmd(1, 7.5), cmd(2, 7.5)], 7.0)
+    assert (broken.begun, broken.flushed, ok.begun, ok.flushed) == (1, 1, 1, 1)
+    # bed 0 played into the broken batch: silenced at the delivery's time, lapsed; bed 1 had already failed on its
+    # own (silenced once); bed 2's batch played; bed 3 of the broken batch had no command: left as it was
+    assert rep.failed == [1, 0] and rep.played == 2
+    assert [s.silenced for s in sinks] == [[7.0], [7.0], [], []]
+    assert bank.lapsed.tolist() == [True, True, False, False] and bank.lease_until[0] == -np.inf
+    assert [r.getMessage() for r in caplog.records] == [
+        "Slot 1: the sink failed on a 'cue' command (device gone during cue); safe state.",
+        "Slot 0: the sink's batch failed (ears gone); safe state."]
+    assert bank.deliver([cmd(0, 7.6)], 7.1).refused == 1
 
 
 def test_closing_the_bank_silences_and_closes_every_sink_even_after_one_fails(caplog):
