@@ -26,4 +26,6 @@ fi
 if [ -n "${NEXUS_TEST_POSTGRES_URL:-}" ]; then echo "PostgreSQL tests: on"; else echo "PostgreSQL tests: off (SQLite only)"; fi
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
-.venv/bin/pytest "$@"
+# one pytest process per core (pytest-xdist; each keeps its own numba cache and PostgreSQL databases, see
+# tests/conftest.py), whole files to a worker so that module fixtures are built once; NEXUS_TEST_WORKERS=0 runs serially
+.venv/bin/pytest -n "${NEXUS_TEST_WORKERS:-$(nproc)}" --dist loadfile "$@"

@@ -1,8 +1,16 @@
 """Shared fixtures: an isolated database per test (SQLite always, PostgreSQL when configured), and a supervisor of
-beds that extraction orders are tested on."""
+beds that extraction orders are tested on.
+
+Under pytest-xdist (``scripts/test.sh`` runs one worker per core) each worker process compiles into a numba cache of
+its own, ``build/numba-cache/<worker>`` (or ``$NUMBA_CACHE_DIR/<worker>``), which the processes its tests start
+inherit: numba's cache is not safe for two processes saving kernels at once (each rereads the index and picks the
+first free data-file number, so two new signatures of one kernel saved together can leave the index pointing at the
+other's code). PostgreSQL databases carry the worker's name; every test gets its own anyway.
+"""
 
 import os
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -13,6 +21,21 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("NEXUS_TEST_POSTGRES_URL")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", ... in a pytest-xdist worker; None in a serial run
+
+
+def _own_numba_cache(worker: str) -> None:
+    """Point this process (and what it starts) at a numba cache of its own before any kernel is loaded."""
+    base = Path(os.environ.get("NUMBA_CACHE_DIR") or Path(__file__).resolve().parents[1] / "build" / "numba-cache")
+    os.environ["NUMBA_CACHE_DIR"] = str(base / worker)
+    if "numba" in sys.modules:  # a plugin imported it first: numba reads its settings once, at import
+        from numba.core import config
+
+        config.reload_config()
+
+
+if WORKER:
+    _own_numba_cache(WORKER)
 
 
 @pytest.fixture
@@ -57,7 +80,7 @@ def _postgres_database(template: str | None = None):
     from sqlalchemy.engine import make_url
 
     admin = make_url(PG_URL).set(drivername="postgresql+psycopg")
-    name = f"nexus_t_{uuid.uuid4().hex[:12]}"
+    name = f"nexus_t_{WORKER + '_' if WORKER else ''}{uuid.uuid4().hex[:12]}"
     eng = create_engine(admin, isolation_level="AUTOCOMMIT")
     with eng.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
