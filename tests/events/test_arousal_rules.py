@@ -231,6 +231,26 @@ def test_detect_arousals_checks_emg_and_names_the_channel():
     assert np.isnan(ev.emg_ratio.iloc[0])
 
 
+def test_detect_arousals_scores_rem_from_the_chin_emg_it_is_given():
+    # REM epochs; an alpha burst at 60-65 s (fast power 100 x its baseline); a 20-Hz chin EMG of amplitude 2 whose
+    # seconds 61 and 62 rise to amplitude `peak`: its RMS ratio to the 30 s before is peak / 2 (RMS A / sqrt 2)
+    fs = 64.0
+    t = np.arange(int(120 * fs)) / fs
+    eeg = np.sin(2 * np.pi * 10 * t) * np.where((t >= 60) & (t < 65), 20.0, 2.0)
+
+    def emg(peak):
+        return np.sin(2 * np.pi * 20 * t) * np.where((t >= 61) & (t < 63), peak, 2.0)
+
+    rem = [4, 4, 4, 4]
+    ev = detect_arousals(eeg, fs, stages=rem, emg=emg(6.0)).events
+    assert ev.onset.tolist() == [60.0] and ev.duration.tolist() == [5.0]
+    assert ev.emg_ratio.iloc[0] == pytest.approx(3.0)
+    assert detect_arousals(eeg, fs, stages=rem, emg=emg(2.9)).events.empty  # 1.45 < 1.5
+    assert detect_arousals(eeg, fs, stages=rem).events.empty  # REM without a chin EMG: not scored
+    ev = detect_arousals(eeg, fs, stages=[2, 2, 2, 2], emg=emg(2.0)).events  # N2: the flat EMG does not matter
+    assert ev.onset.tolist() == [60.0] and ev.emg_ratio.iloc[0] == pytest.approx(1.0)
+
+
 def test_stream_checks_its_input():
     with pytest.raises(InvalidInputError, match="n_sessions"):
         ArousalStream(0, 256.0)

@@ -119,12 +119,13 @@ def test_epochs_spread_over_samples_as_by_their_index(fs, n_epochs):
     np.testing.assert_array_equal(stage_mask(stages, n, fs, [1, 2]), oracles.epochs_to_samples(keep, n, fs))
 
 
-@pytest.mark.parametrize("n", [1, 255, 257, 40_000, 600_000], ids=lambda n: f"n{n}")  # 600_000: > 2 stretches of bins
-def test_night_arousal_features_equal_the_streaming_features(n):
-    # the offline path filters the whole night in one compiled pass; the live path block by block
+@pytest.mark.parametrize(("rows", "n"), [(1, 1), (1, 255), (1, 257), (1, 40_000), (1, 600_000), (3, 40_000)],
+                         ids=["n1", "n255", "n257", "n40000", "n600000", "rows3-n40000"])  # 600_000: > 2 stretches
+def test_night_arousal_features_equal_the_streaming_features(rows, n):
+    # the offline path filters the whole night in one compiled pass; the live path block by block (rows alike)
     rng = np.random.default_rng(n)
-    eeg, emg = rng.normal(size=(2, 1, n)) * [[[20.0]], [[5.0]]]
-    want = arousals._Features(1, 256.0).step(eeg, emg)
+    eeg, emg = rng.normal(size=(2, rows, n)) * [[[20.0]], [[5.0]]]
+    want = arousals._Features(rows, 256.0).step(eeg, emg)
     got = arousals._night_features(eeg, emg, 256.0)
     for w, g in zip(want, got, strict=True):
         np.testing.assert_array_equal(g, w)
