@@ -90,6 +90,15 @@ def test_only_in_the_stages_searched_at_the_trough(unfiltered):
     assert len(detect_slow_waves(x, FS, stages=st).events) == 1
 
 
+def test_a_hypnogram_of_30_s_epochs_is_spread_over_their_samples(unfiltered):
+    x = np.full(int(60 * FS), 5.0)  # two epochs; the same wave in each, its trough at 10.45 s and at 40.45 s
+    w = _wave()
+    x[1000:1000 + w.size] = w
+    x[4000:4000 + w.size] = w
+    assert detect_slow_waves(x, FS, stages=[1, 2]).events.onset.tolist() == [pytest.approx(40.2)]
+    assert detect_slow_waves(x, FS, stages=[3, 1]).events.onset.tolist() == [pytest.approx(10.2)]
+
+
 def test_channels_are_rows(unfiltered):
     x = np.stack([np.zeros(_wave().size), _wave()])
     ev = detect_slow_waves(x, FS, ch_names=["Fz", "Cz"]).events
@@ -126,6 +135,13 @@ class _Identity:
 def causal_identity(monkeypatch):
     _Identity.resets = []
     monkeypatch.setattr(slow_waves, "StatefulFilter", _Identity)
+
+
+def test_a_fresh_stream_has_no_down_state_and_a_boolean_new_mask():
+    ds = SlowWaveStream(3, FS).down_states
+    assert np.isnan(ds.time).all() and np.isnan(ds.amp_uv).all() and ds.value_uv.tolist() == [0.0] * 3
+    assert ds.new.dtype == np.bool_ and not ds.new.any()
+    assert np.arange(3)[ds.new].size == 0  # usable as a mask of beds before the first block
 
 
 def test_down_state_is_confirmed_by_the_next_sample(causal_identity):
