@@ -58,3 +58,39 @@ def test_a_chunk_refills_one_group_not_every_session(monkeypatch):
     groups = [list(range(a, b)) for a, b in fleet._white_bounds]
     assert all(r == [] or r in groups for r in refilled)  # one group at a time
     assert all(sum(r == g for r in refilled) >= 4 for g in groups)
+
+
+def _frame_fleet(monkeypatch, group_min: int) -> SyntheticFleet:
+    monkeypatch.setattr(fleet_module, "_FRAME_GROUP_MIN", group_min)
+    monkeypatch.setattr(fleet_module, "_DRAW_AHEAD_BYTES", 80_000)  # 4 frames ahead: many refills
+    f = SyntheticFleet("typical_adult", seeds=range(40, 40 + S), hours=0.1, fs=100.0, channels=CHANNELS,
+                       dtype=np.float64)
+    assert f._ahead_frames == 4
+    return f
+
+
+@pytest.mark.parametrize("sizes", [[7] * 90, [1, 50, 99, 100, 101, 3, 330, 2, 900, 250, 4, 170, 33]])
+@pytest.mark.parametrize("block", [fleet_module._FRAME_BLOCK, 3 * 202], ids=["cache", "3-frames"])
+def test_frames_of_groups_are_those_of_all_sessions_at_once(monkeypatch, sizes, block):
+    # a block of 3 frames of 2 x 101 coefficients: 3 sessions a frame, or one session 3 frames at a time
+    monkeypatch.setattr(fleet_module, "_FRAME_BLOCK", block)
+    at_once = _frame_fleet(monkeypatch, 10**6)  # one group: every session refilled on the same frame
+    assert len(at_once._frame_bounds) == 1
+    grouped = _frame_fleet(monkeypatch, 2)
+    assert grouped._frame_bounds == [(0, 2), (2, 5), (5, 8), (8, 11)]
+    for n in sizes:  # chunks within a frame, and longer than the frames drawn ahead (100 samples a frame)
+        np.testing.assert_array_equal(grouped.next_chunk(n), at_once.next_chunk(n))
+
+
+def test_a_frame_refills_one_group_not_every_session(monkeypatch):
+    fleet = _frame_fleet(monkeypatch, 2)
+    log: list[int] = []
+    fleet._rng_frames = [_Counting(r, log, s) for s, r in enumerate(fleet._rng_frames)]
+    refilled = []
+    for _ in range(80):  # 40 frames: every group refilled about 10 times
+        log.clear()
+        fleet.next_chunk(50)
+        refilled.append(sorted(log))
+    groups = [list(range(a, b)) for a, b in fleet._frame_bounds]
+    assert all(r == [] or r in groups for r in refilled)  # one group at a time
+    assert all(sum(r == g for r in refilled) >= 9 for g in groups)

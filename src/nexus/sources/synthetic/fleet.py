@@ -43,6 +43,7 @@ _SINE = np.sin(2 * np.pi * np.arange(4097) / 4096)  # breathing: max error 3e-7 
 _DRAW_AHEAD_BYTES = 1 << 22  # random numbers drawn ahead for the whole fleet (frames and white noise), ~4 MiB each
 _DRAW_AHEAD_MAX = 32  # at most this many frames (or seconds of white noise) ahead
 _WHITE_GROUP = 64  # sessions whose white noise is drawn ahead together (the groups' refills fall on different chunks)
+_FRAME_GROUP_MIN = 16  # fewest sessions in a group whose frame draws are taken ahead together
 
 
 def _pick(rng: np.random.Generator, ids: npt.NDArray[np.int64]) -> int:
@@ -227,8 +228,15 @@ class SyntheticFleet:
         # session every few chunks instead of two per chunk (each session's streams are read in the same order)
         row = n_src * (2 * self._base.shape[-1] + 1) * 4  # bytes of one session's draws for one frame
         self._ahead_frames = max(1, min(_DRAW_AHEAD_MAX, _DRAW_AHEAD_BYTES // max(n * row, 1)))
-        self._pre_frames = np.zeros((n, 0, n_src, 2 * self._base.shape[-1] + 1), dtype=np.float32)
-        self._pre_frames_at = 0
+        # frame draws taken ahead per group of sessions, as many groups as frames ahead (each of at least
+        # _FRAME_GROUP_MIN sessions): group g's first draw is (g + 1) / G of the others', so about one group refills
+        # on a frame, a G-th of the fleet's draw-ahead, instead of every session on the same chunk
+        n_fg = max(1, min(self._ahead_frames, n // _FRAME_GROUP_MIN))
+        self._frame_bounds = [(g * n // n_fg, (g + 1) * n // n_fg) for g in range(n_fg)]
+        self._frame_first = [max(1, self._ahead_frames * (g + 1) // n_fg) for g in range(n_fg)]
+        self._pre_frames = [np.zeros((b - a, 0, n_src, 2 * self._base.shape[-1] + 1), dtype=np.float32)
+                            for a, b in self._frame_bounds]
+        self._pre_frames_at = [0] * n_fg
         self._ahead_white = max(1, min(_DRAW_AHEAD_MAX * self.hop, _DRAW_AHEAD_BYTES // (n * 8)))
         # white noise drawn ahead per group of sessions: group g's first draw is (g + 1) / G of the others', so the
         # groups run out on different chunks and a chunk refills about one group, not every session at once
@@ -315,31 +323,60 @@ class SyntheticFleet:
 
         What varies per frame but is cheap (stage mixture, slow-wave factor, distress) is computed
         for all sessions at once; the per-sample work runs in blocks of sessions and frames small
-        enough to stay in cache, with one random draw call per session and block.
+        enough to stay in cache. A frame's uniform draws come from the draws taken ahead of its session's
+        group (refilled first when ``m`` is short enough), the rest drawn now, one call per session and block.
         """
-        done = 0
-        while done < m:  # the frames whose draws are taken ahead first, then the rest
-            left = self._pre_frames.shape[1] - self._pre_frames_at
-            if left == 0 and m - done <= self._ahead_frames:
-                self._draw_frames_ahead()
-                left = self._pre_frames.shape[1]
-            k = min(left, m - done) if left else m - done
-            self._synthesise_part(k, dest, off + done * self.hop, ahead=left > 0)
-            if left:
-                self._pre_frames_at += k
-            done += k
+        if m <= self._ahead_frames:
+            self._draw_frames_ahead(m)
+        self._synthesise_part(m, dest, off)
+        for g, pre in enumerate(self._pre_frames):
+            at = self._pre_frames_at[g] + min(m, pre.shape[1] - self._pre_frames_at[g])
+            self._pre_frames_at[g] = at
 
-    def _draw_frames_ahead(self) -> None:
-        """Draw the uniforms of the next ``_ahead_frames`` frames of every session (one call per session)."""
-        pre = self._pre_frames
-        if pre.shape[1] != self._ahead_frames:
-            pre = np.empty((pre.shape[0], self._ahead_frames, *pre.shape[2:]), dtype=np.float32)
-        for s in range(self.n_sessions):
-            self._rng_frames[s].random(pre.shape[1:], dtype=np.float32, out=pre[s])
-        self._pre_frames, self._pre_frames_at = pre, 0
+    def _draw_frames_ahead(self, m: int) -> None:
+        """Refill the groups whose draws taken ahead hold fewer than ``m`` frames (one call per session).
 
-    def _synthesise_part(self, m: int, dest: npt.NDArray[np.float32], off: int, *, ahead: bool) -> None:
-        """:meth:`_synthesise` of ``m`` frames, their draws taken ahead (``ahead``) or drawn now."""
+        A group draws ``_ahead_frames`` frames (its share of them on the first frame): each session's stream is
+        read in the same order whatever the groups, so the frames are those of drawing every session at once.
+        """
+        for g, (a, b) in enumerate(self._frame_bounds):
+            pre, at = self._pre_frames[g], self._pre_frames_at[g]
+            left = pre.shape[1] - at
+            if left >= m:
+                continue
+            more = max(self._frame_first[g] if self._next_frame == 0 else self._ahead_frames, m - left)
+            if left == 0 and pre.shape[1] == more:
+                new = pre  # reused in place: all of it was read
+            else:
+                new = np.empty((b - a, left + more, *pre.shape[2:]), dtype=np.float32)
+                new[:, :left] = pre[:, at:]
+            for s in range(a, b):
+                self._rng_frames[s].random((more, *new.shape[2:]), dtype=np.float32, out=new[s - a, left:])
+            self._pre_frames[g], self._pre_frames_at[g] = new, 0
+
+    def _frame_draws(self, a: int, b: int, j: int, k: int) -> npt.NDArray[np.float32]:
+        """Uniform draws of frames ``j .. j + k - 1`` of this call for sessions ``a .. b - 1``, a new C-order array.
+
+        Taken from the groups' draws ahead where they reach, else drawn now (each session's frames are asked
+        for in order, once, so its stream is read in order).
+        """
+        pre0 = self._pre_frames[0]
+        out = np.empty((b - a, k, *pre0.shape[2:]), dtype=np.float32)
+        for g, (ga, gb) in enumerate(self._frame_bounds):
+            lo, hi = max(a, ga), min(b, gb)
+            if lo >= hi:
+                continue
+            pre, at = self._pre_frames[g], self._pre_frames_at[g]
+            kept = min(max(pre.shape[1] - at - j, 0), k)
+            if kept:
+                out[lo - a : hi - a, :kept] = pre[lo - ga : hi - ga, at + j : at + j + kept]
+            if kept < k:
+                for s in range(lo, hi):
+                    self._rng_frames[s].random((k - kept, *out.shape[2:]), dtype=np.float32, out=out[s - a, kept:])
+        return out
+
+    def _synthesise_part(self, m: int, dest: npt.NDArray[np.float32], off: int) -> None:
+        """The frames of :meth:`_synthesise`, in cache-sized blocks of sessions and frames."""
         S = self.n_sessions
         t = (self._next_frame + np.arange(m)) * self.hop / self.fs
         w = self._weights(t)
@@ -361,7 +398,7 @@ class SyntheticFleet:
                 k = min(block, m - j)
                 sl = np.s_[a:b, j : j + k]
                 self._frames(a, b, w[sl], swa[sl], None if emg is None else emg[sl], dest, off + j * self.hop,
-                             self._pre_frames_at + j if ahead else None)
+                             self._frame_draws(a, b, j, k))
         self._next_frame += m
 
     def _frames(
@@ -373,22 +410,15 @@ class SyntheticFleet:
         emg: npt.NDArray[np.float64] | None,
         dest: npt.NDArray[np.float32],
         off: int,
-        ahead: int | None = None,
+        draws: npt.NDArray[np.float32],
     ) -> None:
         """Frames of sessions ``a..b-1`` (stage mixture ``w``, slow-wave factor ``swa``, EMG factor ``emg``).
 
-        Their uniform draws are frames ``ahead ..`` of the draws taken ahead, or drawn now (``ahead`` None).
+        ``draws`` (b - a, frames, sources, 2 F + 1): their uniform draws, C order, turned into spectra in place.
         """
         nfft = self.nfft
         src = self._spec_used
-        m = w.shape[1]
         n_f = self._base.shape[-1]
-        if ahead is not None:
-            draws = np.ascontiguousarray(self._pre_frames[a:b, ahead : ahead + m])  # a copy: filled in place below
-        else:
-            draws = np.empty((b - a, m, src.size, 2 * n_f + 1), dtype=np.float32)
-            for s in range(a, b):
-                self._rng_frames[s].random((m, src.size, 2 * n_f + 1), dtype=np.float32, out=draws[s - a])
         e = (draws[..., -1].transpose(0, 2, 1) - 0.5) * np.sqrt(12.0)  # (S, src, m), unit variance
         ou, zf = scipy.signal.lfilter([np.sqrt(1 - _OU_RHO**2)], [1.0, -_OU_RHO], e, axis=-1, zi=self._ou[a:b, :, None])
         self._ou[a:b] = zf[..., 0]
