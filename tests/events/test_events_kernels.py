@@ -30,6 +30,24 @@ def test_compiled_beat_candidates_equal_the_numpy_form(fs, n):
         assert want.any()  # the beats are there: the comparison is not between two empty masks
 
 
+@pytest.mark.parametrize(("h2", "small_found"), [(1.6, True), (1.7, False)], ids=["ratio-2.56", "ratio-2.47"])
+def test_a_beat_candidate_stands_2_5_times_above_its_4_s_mean(h2, small_found):
+    # at 100 Hz: steps every 40 samples, heights alternating 10 and 10 sqrt(h2) µV; a step of height H gives one
+    # derivative sample (H fs)^2, so an envelope plateau of (H fs)^2 / 12 (0.12 s); any 4-s window (400 samples)
+    # holds 5 steps of each height, so the floor's mean is 5 (100 + 100 h2) fs^2 / 400. The smaller step stands at
+    # (400 / 60) / (1 + h2) times that mean: 2.56 for h2 = 1.6, 2.47 for 1.7; the larger one at 4.1 or 4.2
+    fs, n = 100.0, 4000
+    steps = np.arange(20, n, 40)
+    small = np.arange(steps.size) % 2 == 0
+    d = np.zeros(n)
+    d[steps] = 10.0 * np.where(small, 1.0, np.sqrt(h2)) * np.where(np.arange(steps.size) % 4 < 2, 1.0, -1.0)
+    got = _candidates(np.cumsum(d)[None], fs, np.ones((1, n), dtype=bool))[0]
+    inner = (steps > 600) & (steps < n - 600)  # whole 4-s windows
+    has = np.array([got[s - 8:s + 8].any() for s in steps])
+    assert has[inner & ~small].all()
+    assert (has[inner & small] == small_found).all()
+
+
 @pytest.mark.parametrize("fs", [64.0, 100.0, 256.0])
 @pytest.mark.parametrize("n", [1, 2, 29, 30, 31, 2600], ids=lambda n: f"n{n}")
 def test_compiled_spindle_features_equal_the_numpy_form(fs, n):
