@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import types
 
 import nexus.facility.service as service_module
 from nexus.facility.service import FacilityService
@@ -20,12 +19,13 @@ def test_the_loop_thread_queues_feed_messages_and_the_feed_thread_sends_them_in_
                                                                                       monkeypatch):
     by_thread: list[tuple[int, str]] = []  # (thread, message type) of every serialised feed message
 
-    def dumps(obj, **kw):
-        if isinstance(obj, dict) and "type" in obj:
-            by_thread.append((threading.get_ident(), obj["type"]))
-        return json.dumps(obj, **kw)
+    real = service_module.feed_text
 
-    monkeypatch.setattr(service_module, "json", types.SimpleNamespace(dumps=dumps, loads=json.loads))
+    def feed_text(msg):
+        by_thread.append((threading.get_ident(), msg["type"]))
+        return real(msg)
+
+    monkeypatch.setattr(service_module, "feed_text", feed_text)
     svc = FacilityService(store, clients=3, speed=40.0, hours=0.1, data_dir=tmp_path, events=False,
                           faults=[(0, 5.0)], run_id="f")
     sub = svc.subscribe()

@@ -26,12 +26,13 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from nexus.core.checks import check_number
 from nexus.core.clock import ManualClock, ScaledClock
@@ -60,6 +61,24 @@ VIEW_CHUNK = 32
 #: Seconds (wall) for which consoles joining share one snapshot (see FacilityService.join).
 SNAPSHOT_SHARE_S = 2.0
 
+#: orjson's options for feed messages: NumPy scalars and arrays as numbers, non-string keys as json.dumps writes them.
+_FEED_JSON = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def feed_text(msg: dict[str, Any]) -> str:
+    """A feed message (or snapshot) as compact JSON text, the same values as ``json.dumps`` gives.
+
+    orjson writes it: both hold the interpreter for the whole message, and a tick running beside the feed thread
+    or a snapshot waited that long (500-bed snapshot 12.4 -> 1.6 ms, a 128-bed ``beds`` message 2.4 -> 0.14 ms,
+    loaded). A float that is not finite is written as ``null`` (``json.dumps`` wrote ``NaN``, which a browser's
+    ``JSON.parse`` refuses); what orjson cannot write (an integer beyond 64 bits) goes the standard library's way.
+    """
+    try:
+        return orjson.dumps(msg, option=_FEED_JSON).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(msg, separators=(",", ":"))
+
+
 #: Changed beds viewed for the feed per tick: after an epoch close every bed has changed, and viewing 500 beds in one
 #: tick took it 5-6 ms (loaded); the rest follow in the next ticks.
 BEDS_PER_TICK = 128
@@ -87,11 +106,20 @@ class _Bed:
 
 
 class Subscriber:
-    """One console's feed: a bounded queue of JSON texts. ``dropped`` is set when it fell behind."""
+    """One console's feed: a bounded queue of JSON texts. ``dropped`` is set when it fell behind.
+
+    ``notify``, when set, is called (from the thread that sends) after a message was queued and when the feed is
+    dropped: the WebSocket route wakes on it instead of polling the queue.
+    """
 
     def __init__(self, maxsize: int) -> None:
         self.queue: queue.Queue[str] = queue.Queue(maxsize=maxsize)
         self.dropped = False
+        self.notify: Callable[[], None] | None = None
+
+    def _wake(self) -> None:
+        if self.notify is not None:
+            self.notify()
 
     def get(self, timeout: float | None = None) -> str | None:
         """The next message, or None when none came within ``timeout`` seconds (0: do not wait)."""
@@ -421,6 +449,7 @@ class FacilityService:
         with self._subs_lock:
             for sub in self._subs:
                 sub.dropped = True
+                sub._wake()
             self._subs.clear()
         from nexus.facility.orders import end_run
 
@@ -884,8 +913,8 @@ class FacilityService:
                 assert snap is not None
                 return sub, snap[1]
             try:
-                text = json.dumps({"type": "snapshot", "status": self.status(), "beds": self.beds(),
-                                   "alarms": self.alarms(open_only=True)}, separators=(",", ":"))
+                text = feed_text({"type": "snapshot", "status": self.status(), "beds": self.beds(),
+                                  "alarms": self.alarms(open_only=True)})
             except BaseException:
                 with self._subs_lock:
                     self._snapshot = self._since_snapshot = None
@@ -940,7 +969,7 @@ class FacilityService:
         self._drain_outbox()
 
     def _send(self, msg: dict[str, Any]) -> None:
-        text = json.dumps(msg, separators=(",", ":"))  # serialised once for every console
+        text = feed_text(msg)  # serialised once for every console
         slow = []
         with self._subs_lock:
             if self._since_snapshot is not None:  # kept for the consoles that will share the last snapshot
@@ -956,6 +985,8 @@ class FacilityService:
             for sub in slow:
                 sub.dropped = True
                 self._subs.remove(sub)
+            for sub in self._subs + slow:
+                sub._wake()
         for _ in slow:
             logger.warning("A console fell %d messages behind and was dropped.", self.queue_size)
 
