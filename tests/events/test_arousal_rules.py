@@ -251,6 +251,13 @@ def test_detect_arousals_scores_rem_from_the_chin_emg_it_is_given():
     assert ev.onset.tolist() == [60.0] and ev.emg_ratio.iloc[0] == pytest.approx(1.0)
 
 
+def test_detect_arousals_needs_64_hz_and_names_its_kind():
+    with pytest.raises(InvalidInputError, match=r"^Invalid value for 'fs': expected >= 64 Hz, got 63.9 Hz\.$"):
+        detect_arousals(np.zeros(40 * 64), 63.9)  # the documented minimum rate (fs >= 64)
+    res = detect_arousals(np.zeros(40 * 64), 64.0)
+    assert res.kind == "arousal" and res.duration_s == 40.0 and res.events.empty
+
+
 def test_stream_checks_its_input():
     with pytest.raises(InvalidInputError, match="n_sessions"):
         ArousalStream(0, 256.0)
