@@ -181,6 +181,7 @@ def test_features_are_the_documented_moving_windows():
         ({"freq_broad": (0.0, 30.0)}, "Invalid bands"),
         ({"duration": (2.0, 0.5)}, "'duration'"),
         ({"duration": (0.0, 2.0)}, "'duration'"),
+        ({"duration": (1.0, 1.0)}, "'duration'"),  # no duration is both above and below 1 s
         ({"min_distance": -0.1}, "'min_distance'"),
         ({"rel_pow": 1.1}, "'rel_pow'"),
         ({"corr": -1.1}, "'corr'"),
@@ -257,6 +258,24 @@ def test_offline_and_streaming_results_carry_kind_and_columns():
     ev = [g for g in got if g.onset.size]
     assert len(ev) == 1 and set(spindles.EXTRA) <= set(ev[0].extra)
     assert ev[0].extra["freq_hz"][0] == pytest.approx(13.0, abs=1.0)
+
+
+def test_a_hypnogram_of_30_s_epochs_is_spread_over_their_samples():
+    # a 1-s, 13-Hz burst in each of two epochs over a 1-Hz background: each found only where its epoch is searched
+    fs = 100.0
+    t = np.arange(int(60 * fs)) / fs
+    x = 10 * np.sin(2 * np.pi * t)
+    for a in (12.0, 42.0):
+        m = (t >= a) & (t < a + 1)
+        x[m] += 25 * np.sin(2 * np.pi * 13 * t[m]) * np.hanning(m.sum())
+
+    def onsets(**kw):
+        return np.round(spindles.detect_spindles(x, fs, **kw).events.onset, 1).tolist()
+
+    assert onsets() == [12.0, 42.0]
+    assert onsets(stages=[2, 0]) == [12.0]
+    assert onsets(stages=[0, 3]) == [42.0]
+    assert onsets(stages=[2, 0], include=(0,)) == [42.0]
 
 
 def test_stream_batches_carry_the_columns_even_when_empty():
