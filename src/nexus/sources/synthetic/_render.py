@@ -9,7 +9,9 @@ here, each in one pass that writes straight into its output:
 * :func:`overlap_add`: windowing and overlap-add of the synthesis frames, with the carried tail;
 * :func:`mix_channels`: channel mixing of the background sources, electrode noise, heart
   (ECG template), breathing and posture, written into the output block;
-* :func:`add_events`: scheduled and closed-loop transient events added into the output.
+* :func:`add_events`: scheduled and closed-loop transient events added into the output;
+* :func:`interval_level` and :func:`stage_weights`: the ramped levels of the arousal and distress
+  tables and the stage mixture at given times, per session (a few per chunk, each ~15 NumPy calls).
 
 Every sample is computed by the same operations in the same order whatever the chunking and
 whatever the other sessions are (no fast-math, no reductions across sessions or chunks), so a
@@ -279,3 +281,80 @@ def due_events(keys, alive, cursor, span, n0, n, kmax):  # pragma: no cover - co
                 t += 1
             j += 1
     return idx[:t]
+
+
+@numba.njit(cache=True, nogil=True)
+def interval_level(keys, session, onset, duration, value, span, sess, t, ramp, lev, val):  # pragma: no cover
+    """Level and value of the interval covering each (session, time): ``IntervalTable.level``'s arithmetic.
+
+    Parameters
+    ----------
+    keys, session, onset, duration, value : ndarray, shape (K,) with K ≥ 1
+        The table, sorted by ``keys = session * span + onset`` (onsets and durations in s).
+    span : float
+        Seconds between two sessions' key ranges.
+    sess : ndarray of int64, shape (S,)
+        Sessions asked for.
+    t : ndarray of float64, shape (T,)
+        Times in s.
+    ramp : float
+        Seconds over which a level rises from 0 to 1 (and falls back) at an interval's ends.
+    lev, val : ndarray of float64, shape (S, T)
+        Receive the level in [0, 1] and the interval's value (0 outside every interval).
+    """
+    n_k = keys.size
+    for r in range(sess.size):
+        s = sess[r]
+        base = s * span
+        for j in range(t.size):
+            tj = t[j]
+            i = np.searchsorted(keys, base + tj, side="right") - 1
+            ok = i >= 0
+            if i < 0:
+                i = 0
+            elif i >= n_k:
+                i = n_k - 1
+            dt = tj - onset[i]
+            d = duration[i]
+            inside = 1.0 if (ok and session[i] == s and dt >= 0 and dt < d) else 0.0
+            x = d - dt
+            x = (dt if dt < x else x) / ramp  # np.minimum, then np.clip's max then min
+            x = x if x > 0.0 else 0.0
+            x = x if x < 1.0 else 1.0
+            lev[r, j] = x * inside
+            val[r, j] = value[i] * inside
+
+
+@numba.njit(cache=True, nogil=True)
+def stage_weights(stages, t, epoch_s, b, w):  # pragma: no cover - compiled
+    """Stage mixture at times ``t``: 15-s cross-fades at epoch boundaries, arousal level ``b`` pulling towards W.
+
+    Parameters
+    ----------
+    stages : ndarray of int64, shape (S, E)
+        Stage (0..4) of each epoch of the sessions asked for.
+    t : ndarray of float64, shape (T,)
+        Times in s.
+    epoch_s : float
+        Epoch length in s.
+    b : ndarray of float64, shape (S, T)
+        Arousal level in [0, 1].
+    w : ndarray of float64, shape (S, T, 5)
+        Receives the mixture (the arithmetic of ``SyntheticFleet._weights``' NumPy version).
+    """
+    n_e = stages.shape[1]
+    for j in range(t.size):
+        p = t[j] / epoch_s - 0.5
+        fl = math.floor(p)
+        i0 = int(min(max(fl, 0.0), n_e - 1))
+        i1 = int(min(max(fl + 1.0, 0.0), n_e - 1))
+        a = (p - fl - 0.5) / 0.5 + 0.5
+        a = a if a > 0.0 else 0.0
+        a = a if a < 1.0 else 1.0
+        for r in range(stages.shape[0]):
+            s0, s1 = stages[r, i0], stages[r, i1]
+            br = 0.85 * b[r, j]
+            keep = 1.0 - br
+            for k in range(5):
+                x = (1.0 if s0 == k else 0.0) * (1.0 - a) + (1.0 if s1 == k else 0.0) * a
+                w[r, j, k] = x * keep + br * (1.0 if k == 0 else 0.0)

@@ -285,15 +285,10 @@ class SyntheticFleet:
     ) -> npt.NDArray[np.float64]:
         """Stage mixture (S, M, 5) at times ``t`` with 15-s cross-fades at epoch boundaries, arousals towards W."""
         sess = np.arange(self.n_sessions) if sessions is None else sessions
-        p = t / EPOCH_S - 0.5
-        fl = np.floor(p)
-        i0 = np.minimum(np.maximum(fl, 0), self.n_epochs - 1).astype(np.int64)  # (np.clip's result, cheaper)
-        i1 = np.minimum(np.maximum(fl + 1, 0), self.n_epochs - 1).astype(np.int64)
-        a = np.clip((p - fl - 0.5) / 0.5 + 0.5, 0.0, 1.0)[None, :, None]
-        st = self.stages[sess]
-        w = _EYE[st[:, i0]] * (1.0 - a) + _EYE[st[:, i1]] * a
         b, _ = self._arousals.level(t, sess)
-        w = w * (1.0 - 0.85 * b[..., None]) + 0.85 * b[..., None] * _EYE[0]
+        w = np.empty((b.shape[0], b.shape[1], 5))
+        st = self.stages if sessions is None else self.stages[sess]
+        _kernels().stage_weights(st, np.ascontiguousarray(t, dtype=np.float64), EPOCH_S, b, w)
         return w
 
     def _rates(

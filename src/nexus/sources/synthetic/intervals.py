@@ -43,18 +43,17 @@ class IntervalTable:
         ``sessions`` is a count (sessions ``0..n-1``) or an array of session indices; the results
         have shape ``(n_sessions, t.size)``.
         """
-        sess = np.arange(sessions) if isinstance(sessions, int | np.integer) else np.asarray(sessions)
+        from nexus.sources.synthetic._render import interval_level  # (numba is imported on first use)
+
+        sess = np.arange(sessions) if isinstance(sessions, int | np.integer) else np.asarray(sessions, dtype=np.int64)
         shape = (sess.size, t.size)
         if self.keys.size == 0:
             return np.zeros(shape), np.zeros(shape)
-        q = sess[:, None] * self.span + t[None, :]
-        i = np.searchsorted(self.keys, q, side="right") - 1
-        ok = i >= 0
-        i = np.maximum(i, 0)
-        dt = t[None, :] - self.onset[i]
-        inside = ok & (self.session[i] == sess[:, None]) & (dt >= 0) & (dt < self.duration[i])
-        lev = np.clip(np.minimum(dt, self.duration[i] - dt) / ramp, 0.0, 1.0) * inside
-        return lev, self.value[i] * inside
+        lev, val = np.empty(shape), np.empty(shape)
+        interval_level(self.keys, self.session, self.onset, self.duration, self.value, float(self.span),
+                       np.ascontiguousarray(sess, dtype=np.int64), np.ascontiguousarray(t, dtype=np.float64),
+                       float(ramp), lev, val)
+        return lev, val
 
     def add(self, session: int, onset: float, duration: float, value: float) -> bool:
         """Insert an interval unless it overlaps one of the same session; return whether it was added."""
