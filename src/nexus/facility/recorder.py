@@ -24,6 +24,26 @@ from nexus.store.recording import RecordingJournal
 Listener = Callable[[str, list[dict[str, Any]]], None]
 
 
+def round_rows(x: npt.NDArray[np.floating[Any]], ndigits: int) -> list[list[float]]:
+    """``[[round(v, ndigits) for v in row] for row in x.tolist()]``, the same floats, without a call per value.
+
+    NumPy rounds ``v * 10**ndigits`` to an integer k and divides, which gives the float nearest k / 10**ndigits, as
+    Python's ``round`` does, whenever both pick the same k: they can differ only where ``v * 10**ndigits`` is within
+    rounding error of a half (0.12345 -> 0.1234 in NumPy, 0.1235 in Python, whose decimal rounding sees that the
+    float 0.12345 is a little above it). Those few values are rounded by Python. An epoch close of 500 beds: 2,500
+    ``round`` calls, 1.7 -> 0.14 ms (loaded).
+    """
+    v = np.asarray(x, dtype=np.float64)
+    scaled = v * 10.0**ndigits
+    rows: list[list[float]] = np.round(v, ndigits).tolist()
+    # within 1e-6 of a half, or too large for that test to hold (the product's error passes 2**-23), or not finite
+    with np.errstate(invalid="ignore"):  # inf - inf
+        near = ~(np.abs(scaled - np.floor(scaled) - 0.5) >= 1e-6) | ~(np.abs(scaled) < 2.0**30)
+    for i, j in zip(*np.nonzero(near), strict=True):
+        rows[i][j] = round(float(v[i, j]), ndigits)
+    return rows
+
+
 def event_records(ev: Any, onsets: npt.NDArray[np.float64], names: list[str | None],
                   channels: tuple[str, ...]) -> list[dict[str, Any]]:
     """Journal records of a batch of events: one per session and channel, with one list entry per event.
@@ -79,12 +99,12 @@ class Recorder:
             # an epoch close of every bed at once: Python lists of the columns first (what was per bed numpy
             # scalar work, 8 us a bed: 4 ms of the closing tick at 500 beds), the same rounding of the same floats
             finite: list[bool] = np.isfinite(st.probs).all(axis=1).tolist()  # type: ignore[assignment]
-            for s, o, code, p, ok in zip(st.slots.tolist(), onsets.tolist(), st.stages.tolist(), st.probs.tolist(),
-                                         finite, strict=True):
+            for s, o, code, p, ok in zip(st.slots.tolist(), onsets.tolist(), st.stages.tolist(),
+                                         round_rows(st.probs, 4), finite, strict=True):
                 if names[s] is None:
                     continue
                 records.append({"session": names[s], "kind": "stage", "onset": o, "duration": EPOCH_S,
-                                "stage": code, "probs": [round(v, 4) for v in p] if ok else None})
+                                "stage": code, "probs": p if ok else None})
             n_epochs += len(st)
         self.epochs_staged += n_epochs
         for ev in out.events:
