@@ -24,8 +24,28 @@ if [ -z "${NEXUS_TEST_POSTGRES_URL:-}" ]; then
   if [ -n "$url" ]; then export NEXUS_TEST_POSTGRES_URL="$url"; fi
 fi
 if [ -n "${NEXUS_TEST_POSTGRES_URL:-}" ]; then echo "PostgreSQL tests: on"; else echo "PostgreSQL tests: off (SQLite only)"; fi
+# pytest runs one process per core (pytest-xdist; NEXUS_TEST_WORKERS=0: serially), each with a numba cache of its own
+# (tests/conftest.py: build/numba-cache/gwN). The live loop's kernels are compiled into each cache here, beside the
+# linters, not inside the first facility test of each worker: two cold compiles at once took that test's setup past
+# its 300-s timeout on a loaded machine.
+workers="${NEXUS_TEST_WORKERS:-$(nproc)}"
+warm_pids=()
+for ((k = 0; k < workers; k++)); do
+  NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$PWD/build/numba-cache}/gw$k" .venv/bin/python -c '
+from nexus.facility.warmup import warm_up
+for fs, channels, beds in ((256.0, ("EEG C4-M1", "EOG E1-M2", "EOG E2-M2", "EMG Chin", "ECG", "Acc X", "Acc Y", "Acc Z"), 24),
+                           (256.0, ("EEG C4-M1", "EOG E1-M2", "EMG Chin", "ECG"), 1),
+                           (100.0, ("EEG C4-M1", "EOG E1-M2", "EMG Chin", "ECG"), 4)):
+    warm_up(fs, channels, beds, synthetic=True)
+' &
+  warm_pids+=("$!")
+done
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
-# one pytest process per core (pytest-xdist; each keeps its own numba cache and PostgreSQL databases, see
-# tests/conftest.py), whole files to a worker so that module fixtures are built once; NEXUS_TEST_WORKERS=0 runs serially
-.venv/bin/pytest -n "${NEXUS_TEST_WORKERS:-$(nproc)}" --dist loadfile "$@"
+for pid in "${warm_pids[@]}"; do
+  wait "$pid" || { echo "test: compiling the kernels into a worker's numba cache failed (above)" >&2; exit 1; }
+done
+# tests in contiguous runs of the collection, a worker steals from the other's end when it runs out: a module's
+# fixtures are mostly built once; --dist loadfile would run only one of each group of tests sharing a node id
+# (schemathesis' operations: 62 of them)
+.venv/bin/pytest -n "$workers" --dist worksteal "$@"
