@@ -19,6 +19,9 @@ from nexus.store.recording import RecordingJournal
 
 SYSTEM = {"controller_late", "queue_backlog", "late"}
 
+# these tests judge wall-clock tick latency: scripts/test.sh runs them alone, not beside another pytest worker
+pytestmark = pytest.mark.serial
+
 
 @pytest.mark.slow
 def test_new_layout_joins_without_stalling_the_other_beds(tmp_path, data_dir):
