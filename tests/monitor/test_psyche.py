@@ -141,6 +141,15 @@ def test_a_slow_nightmare_in_light_sleep_is_raised_within_ten_seconds():
     assert g.evidence["rule"] == "ramp" and g.evidence["raised_s"] - ON <= 9.5
 
 
+@pytest.mark.parametrize("stage", [2, 4])
+def test_a_nightmare_whose_heart_rate_climbs_one_bpm_a_second_is_raised_within_nine_seconds(stage):
+    # the first seconds of a slow nightmare: +1 bpm/s. The 2-s heart rate lags the surge by ~1 s, so it is 4 bpm up
+    # from ON + 5 s; four climbing windows from there: raised at ON + 9 s (at 5 bpm up: ON + 10 s)
+    out, _ = _run(_night(300.0, surge_bpm=20.0, resp_rise=9.0, ramp_s=20.0, off=290.0), stage=stage)
+    g = next(g for g in out if g.kind == "distress")
+    assert g.evidence["rule"] == "ramp" and g.evidence["raised_s"] - ON <= 9.0
+
+
 def test_a_rem_arousal_whose_heart_rate_falls_back_is_not_distress():
     # +11 bpm within a second, a second's plateau, then half of it gone within a second (an arousal's response
     # peaks and falls back), with a chin-EMG burst: it used to be confirmed on its third climbing window

@@ -255,6 +255,6 @@ def test_distress_evidence_names_and_rounds_its_values():
         "resp_per_min": None, "resp_rise_per_min": 8.0, "threshold_resp_rise": 4.0,
         "emg_ratio": 2.35, "threshold_emg_ratio": 2.0, "movement_s": 3, "stage": 4, "rule": "ramp", "windows": 4,
         "hr_surge_2s_bpm": 12.3, "hr_rise_3s_bpm": 4.4, "hr_rise_5s_bpm": -0.1, "resp_rise_last_breath": 1.1,
-        "threshold_ramp_bpm": 5.0,
+        "threshold_ramp_bpm": 4.0,
     }
     assert distress_evidence({**v, "ramp": np.array([False, False])}, 1, p)["rule"] == "sustained"

@@ -44,6 +44,10 @@ unknown, or W within ``wake_grace_s`` of such sleep; N3 and settled wake are lef
   seed 11104 of the bench (2-s surge +4.6, +8.7, +12.6, +13.4, then +12.5 bpm with a movement) was
   confirmed on that fourth window, 0.9 bpm under its peak, its 3-s rise (3.8) still inside the band;
   at 0.5 bpm none of the 12 nightmares of seeds 11101-11106 was raised later (replayed offline).
+  ``ramp_bpm`` is 4, not 5: a nightmare's heart rate may climb only ~1 bpm/s in its first seconds (the
+  2-s rate of an episode of bench seed 11303: +2.9, +4.1, +4.8, +7.2 bpm), and at 5 bpm its four
+  windows began one later (raised 11.0 s after onset, 9.0 s at 4). Replayed offline over seeds
+  11101-11106, 11301-11303 and the clean 12001-12003, no window outside distress was raised more.
 * **sustained**: the heart rate (over ``hr_windows`` s) is ``surge_bpm`` or more above its baseline,
   breathing ``resp_rise`` breaths/min faster than its baseline, and the chin EMG ``emg_ratio`` ×
   its baseline or movement in the last ``move_windows`` s, for ``sustain_windows`` windows in a
@@ -165,7 +169,7 @@ class PsycheParams:
     sustain_windows_blind: int = 10
     hold_bpm: float = 8.0
     ramp_hr_windows: int = 2
-    ramp_bpm: float = 5.0
+    ramp_bpm: float = 4.0
     ramp_rise3_bpm: float = 2.5
     ramp_rise3_max_bpm: float = 11.0
     ramp_rise5_bpm: float = 3.0
