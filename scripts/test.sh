@@ -57,10 +57,11 @@ done
 if [ "$workers" -eq 0 ]; then
   .venv/bin/pytest "$@"
 else
-  .venv/bin/pytest -n "$workers" --dist worksteal -m "not serial" "$@"
-  # the real-time tests, alone, in worker gw0's numba cache (nothing else writes it now), one process per file: in
-  # one process the LSL recorder's 'Stopped early' line came later than 5 s after test_record_join.py had run there
-  # (2a4679e's clean-clone run; each file alone passed). Exit status 5: no serial test among those asked for.
+  # the real-time tests first, alone, one process per file, in worker gw0's numba cache (warmed above; the workers
+  # have not started). After the parallel part, test_record_32_lsl_outlets_killed_and_restarted saw no 'Stopped
+  # early' within 5 s of its SIGINT in 3 of 3 clean-clone runs (after test_record_join.py in one process, and alone
+  # in its own), while it passed alone on a fresh start every time; the cause is not yet known.
+  # Exit status 5: no serial test among those asked for.
   serial_cache="${NUMBA_CACHE_DIR:-$PWD/build/numba-cache}/gw0"
   if [ "$#" -eq 0 ]; then serial_sets=$(grep -rl "mark\.serial" tests --include='test_*.py' | sort); else serial_sets=""; fi
   for target in ${serial_sets:-ARGS}; do
@@ -72,4 +73,5 @@ else
     fi
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then exit "$rc"; fi
   done
+  .venv/bin/pytest -n "$workers" --dist worksteal -m "not serial" "$@"
 fi
