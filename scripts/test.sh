@@ -28,7 +28,7 @@ if [ -n "${NEXUS_TEST_POSTGRES_URL:-}" ]; then echo "PostgreSQL tests: on"; else
 # (tests/conftest.py: build/numba-cache/gwN). The live loop's kernels are compiled into each cache here, beside the
 # linters, not inside the first facility test of each worker: two cold compiles at once took that test's setup past
 # its 300-s timeout on a loaded machine.
-# Tests marked `serial` judge wall-clock behaviour, so they run alone after the parallel part: with the other worker
+# Tests marked `serial` judge wall-clock behaviour, so on workers they run alone, before the parallel part: with the other worker
 # on the second core, tests/facility/test_record_join.py's loop came out 0.78 s late (limit 0.25 s; 0a86fad, clean
 # clone, load 4-5), and the LSL recorder tests missed a 5-s stop deadline and found two streams of one source id in
 # two discovery passes (53a1dd4).
