@@ -46,18 +46,25 @@ def test_white_noise_of_groups_is_that_of_all_sessions_at_once(monkeypatch, size
 
 def test_a_chunk_refills_one_group_not_every_session(monkeypatch):
     fleet = _fleet(monkeypatch, 3)
-    log: list[int] = []
-    fleet._rng_white = [_Counting(r, log, s) for s, r in enumerate(fleet._rng_white)]
-    fleet.next_chunk(5)
-    assert sorted(log) == list(range(S))  # the first chunk fills every group (the groups' shares: 1/4 .. 4/4)
-    refilled = []
-    for _ in range(60):  # 300 samples: every group refilled about 5 times
-        log.clear()
-        fleet.next_chunk(5)
-        refilled.append(sorted(log))
+    first, refilled = _refills(fleet, "_rng_white", 60, 5)  # 300 samples: every group refilled about 5 times
+    assert first == list(range(S))  # the first chunk fills every group (the groups' shares: 1/4 .. 4/4)
     groups = [list(range(a, b)) for a, b in fleet._white_bounds]
     assert all(r == [] or r in groups for r in refilled)  # one group at a time
     assert all(sum(r == g for r in refilled) >= 4 for g in groups)
+
+
+def _refills(fleet: SyntheticFleet, rngs: str, chunks: int, n: int) -> tuple[list[int], list[list[int]]]:
+    """The sessions whose generator ``rngs`` drew in a first chunk of ``n`` samples, then in each of ``chunks`` more."""
+    log: list[int] = []
+    setattr(fleet, rngs, [_Counting(r, log, s) for s, r in enumerate(getattr(fleet, rngs))])
+    fleet.next_chunk(n)
+    first = sorted(log)
+    refilled = []
+    for _ in range(chunks):
+        log.clear()
+        fleet.next_chunk(n)
+        refilled.append(sorted(log))
+    return first, refilled
 
 
 def _frame_fleet(monkeypatch, group_min: int) -> SyntheticFleet:
@@ -84,13 +91,7 @@ def test_frames_of_groups_are_those_of_all_sessions_at_once(monkeypatch, sizes, 
 
 def test_a_frame_refills_one_group_not_every_session(monkeypatch):
     fleet = _frame_fleet(monkeypatch, 2)
-    log: list[int] = []
-    fleet._rng_frames = [_Counting(r, log, s) for s, r in enumerate(fleet._rng_frames)]
-    refilled = []
-    for _ in range(80):  # 40 frames: every group refilled about 10 times
-        log.clear()
-        fleet.next_chunk(50)
-        refilled.append(sorted(log))
+    _, refilled = _refills(fleet, "_rng_frames", 80, 50)  # 40 frames: every group refilled about 10 times
     groups = [list(range(a, b)) for a, b in fleet._frame_bounds]
     assert all(r == [] or r in groups for r in refilled)  # one group at a time
     assert all(sum(r == g for r in refilled) >= 9 for g in groups)
