@@ -195,3 +195,127 @@ def repeat_hits(
                 if moved:
                     cnt += 1.0
         hits[r] = cnt
+
+
+@kernel
+def ecg_beats(
+    x: FloatArray,
+    ch: int,
+    rows: npt.NDArray[np.int64],
+    refractory: int,
+    fs: float,
+    samples: npt.NDArray[np.int64],
+    last: FloatArray,
+    has_last: npt.NDArray[np.bool_],
+    above: npt.NDArray[np.bool_],
+    thr: FloatArray,
+    peak: FloatArray,
+    last_cross: npt.NDArray[np.int64],
+    last_beat: npt.NDArray[np.int64],
+    beats: FloatArray,
+    rr_sum: FloatArray,
+) -> None:  # pragma: no cover - compiled
+    """Heart beats of channel ``ch`` of block ``x`` (rows, channels, n; finite µV) into the state of ``rows``.
+
+    One pass per row of :meth:`nexus.monitor.psyche.PsycheState.add_block`'s beat rule: upward
+    crossings of the absolute first difference over ``thr`` (the difference carried from ``last``
+    across blocks), a crossing kept ``refractory`` samples or more after the crossing before it; the
+    RR interval (s, ``fs`` in Hz) from the kept crossing before is counted into ``beats`` and
+    ``rr_sum`` when 0.3-2 s. The state arrays are (capacity,) and updated in place; ``samples`` is
+    read only (each row's session sample at the block's start).
+    """
+    n = x.shape[2]
+    if n == 0:
+        return
+    for i in range(rows.shape[0]):
+        s = rows[i]
+        prev = last[s] if has_last[s] else x[i, ch, 0]
+        th = thr[s]
+        pk = peak[s]
+        ab = above[s]
+        lc = last_cross[s]
+        lb = last_beat[s]
+        s0 = samples[s]
+        nb = 0.0
+        rs = 0.0
+        for k in range(n):
+            v = x[i, ch, k]
+            d = abs(v - prev)
+            prev = v
+            pk = max(pk, d)
+            a = d > th
+            if a and not ab:
+                at = s0 + k
+                keep = (at - lc) >= refractory
+                lc = at
+                if keep:
+                    rr = (at - lb) / fs
+                    if rr >= 0.3 and rr <= 2.0:
+                        nb += 1.0
+                        rs += rr
+                    lb = at
+            ab = a
+        last[s] = prev
+        has_last[s] = True
+        peak[s] = pk
+        above[s] = ab
+        last_cross[s] = lc
+        last_beat[s] = lb
+        beats[s] += nb
+        rr_sum[s] += rs
+
+
+@kernel
+def resp_breaths(
+    x: FloatArray,
+    ch: int,
+    dec: int,
+    rows: npt.NDArray[np.int64],
+    base: FloatArray,
+    fs: float,
+    samples: npt.NDArray[np.int64],
+    r_amp: FloatArray,
+    r_sign: npt.NDArray[np.int8],
+    last_breath: FloatArray,
+    ring_ibi: FloatArray,
+    n_breaths: npt.NDArray[np.int64],
+) -> None:  # pragma: no cover - compiled
+    """Breaths of channel ``ch`` of block ``x`` (rows, channels, n), every ``dec``-th sample, into ``rows``' state.
+
+    One pass per row of :meth:`nexus.monitor.psyche.PsycheState.add_block`'s breath rule: the sign
+    of the signal around ``base`` (per row, this block's) with hysteresis 0.3 × ``r_amp``, held over
+    the samples inside the band (from ``r_sign``); a breath is a change from -1 to +1. Its interval
+    from the breath before (s, ``fs`` in Hz) goes into the ring ``ring_ibi`` (capacity, k) at slot
+    ``n_breaths % k``, NaN outside 1-20 s. Several breaths of one row in one call share that slot
+    (the last one stays) and advance ``n_breaths`` once, as the NumPy form did.
+    """
+    n = x.shape[2]
+    k_ring = ring_ibi.shape[1]
+    for i in range(rows.shape[0]):
+        s = rows[i]
+        b = base[i]
+        h = 0.3 * r_amp[s]
+        sign = r_sign[s]
+        lbr = last_breath[s]
+        pos = n_breaths[s] % k_ring
+        found = False
+        s0 = samples[s]
+        for k in range(0, (n + dec - 1) // dec):
+            y = x[i, ch, k * dec] - b
+            if y > h:
+                now = 1
+            elif y < -h:
+                now = -1
+            else:
+                now = sign
+            if sign < 0 and now > 0:
+                at = float(s0 + k * dec)
+                ibi = (at - lbr) / fs
+                ring_ibi[s, pos] = ibi if (ibi >= 1.0 and ibi <= 20.0) else np.nan
+                lbr = at
+                found = True
+            sign = now
+        r_sign[s] = sign
+        if found:
+            n_breaths[s] += 1
+            last_breath[s] = lbr

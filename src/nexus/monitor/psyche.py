@@ -120,6 +120,7 @@ from typing import Any
 import numpy as np
 
 from nexus.core.stages import stage_in
+from nexus.monitor._kernels import ecg_beats, resp_breaths
 from nexus.monitor.features import FloatArray, IntArray, WindowFeatures
 
 SLEEP_FOR_DISTRESS = (1, 2, 4)  # N1, N2, R
@@ -327,82 +328,26 @@ class PsycheState:
         """Find beats and breaths in block ``x`` (rows, channels, samples), non-finite samples already 0."""
         n = x.shape[-1]
         if self.ecg >= 0:
-            self._beats(x[:, self.ecg, :], rows)
+            self._beats(x, rows)
         if self.resp >= 0:  # breathing is slow: about 25 samples per second are plenty
             dec = max(int(self.fs // 25), 1)
-            self._breaths(x[:, self.resp, ::dec], rows, dec)
+            self._breaths(x, rows, dec)
         self.samples[rows] += n
 
-    def _beats(self, e: FloatArray, rows: IntArray) -> None:
-        first = np.where(self.has_last[rows], self.last[rows], e[:, 0])
-        d = np.abs(np.diff(e, axis=1, prepend=first[:, None]))
-        self.last[rows] = e[:, -1]
-        self.has_last[rows] = True
-        self.peak[rows] = np.maximum(self.peak[rows], d.max(axis=1))
-        above = d > self.thr[rows, None]
-        prev = np.concatenate([self.above[rows, None], above[:, :-1]], axis=1)
-        self.above[rows] = above[:, -1]
-        ri, ki = np.nonzero(above & ~prev)
-        if ri.size == 0:
-            return
-        a = self.samples[rows][ri] + ki  # crossing sample, counted from the slot's reset
-        first_in_row = np.ones(ri.size, dtype=bool)
-        first_in_row[1:] = ri[1:] != ri[:-1]
-        prev_a = np.empty_like(a)
-        prev_a[1:] = a[:-1]
-        prev_a[first_in_row] = self.last_cross[rows][ri[first_in_row]]
-        keep = (a - prev_a) >= round(self.p.refractory_s * self.fs)
-        last_in_row = np.ones(ri.size, dtype=bool)
-        last_in_row[:-1] = ri[:-1] != ri[1:]
-        self.last_cross[rows[ri[last_in_row]]] = a[last_in_row]
-        rk, ak = ri[keep], a[keep]
-        if rk.size == 0:
-            return
-        f2 = np.ones(rk.size, dtype=bool)
-        f2[1:] = rk[1:] != rk[:-1]
-        prev_b = np.empty_like(ak)
-        prev_b[1:] = ak[:-1]
-        prev_b[f2] = self.last_beat[rows][rk[f2]]
-        rr = (ak - prev_b) / self.fs
-        ok = (rr >= 0.3) & (rr <= 2.0)
-        R_ = rows.size
-        self.beats[rows] += np.bincount(rk[ok], minlength=R_)
-        self.rr_sum[rows] += np.bincount(rk[ok], weights=rr[ok], minlength=R_)
-        l2 = np.ones(rk.size, dtype=bool)
-        l2[:-1] = rk[:-1] != rk[1:]
-        self.last_beat[rows[rk[l2]]] = ak[l2]
+    def _beats(self, x: FloatArray, rows: IntArray) -> None:
+        # one compiled pass per row (nexus.monitor._kernels.ecg_beats; its NumPy form is in the tests)
+        ecg_beats(np.ascontiguousarray(x), self.ecg, rows, round(self.p.refractory_s * self.fs), self.fs,
+                  self.samples, self.last, self.has_last, self.above, self.thr, self.peak, self.last_cross,
+                  self.last_beat, self.beats, self.rr_sum)
 
-    def _breaths(self, r: FloatArray, rows: IntArray, dec: int) -> None:
+    def _breaths(self, x: FloatArray, rows: IntArray, dec: int) -> None:
         base = self.r_base[rows]
-        base = np.where(np.isnan(base), r.mean(axis=1), base)
-        y = r - base[:, None]
-        h = 0.3 * self.r_amp[rows, None]
-        s = np.where(y > h, 1, np.where(y < -h, -1, 0)).astype(np.int8)
-        n = s.shape[1]
-        idx = np.where(s != 0, np.arange(n)[None, :], -1)
-        np.maximum.accumulate(idx, axis=1, out=idx)
-        filled = np.where(idx >= 0, np.take_along_axis(s, np.maximum(idx, 0), axis=1), self.r_sign[rows, None])
-        prev = np.concatenate([self.r_sign[rows, None], filled[:, :-1]], axis=1)
-        self.r_sign[rows] = filled[:, -1]
-        ri, ki = np.nonzero((prev < 0) & (filled > 0))
-        if ri.size == 0:
-            return
-        at = (self.samples[rows][ri] + ki * dec).astype(float)  # breath onset, session sample
-        first = np.ones(ri.size, dtype=bool)
-        first[1:] = ri[1:] != ri[:-1]
-        before = np.empty_like(at)
-        before[1:] = at[:-1]
-        before[first] = self.last_breath[rows][ri[first]]
-        ibi = (at - before) / self.fs
-        sl = rows[ri]
-        # one breath per row and call is the rule (blocks are shorter than a breath); a second
-        # one in the same call overwrites the first's slot, which is harmless for a rate
-        pos = self.n_breaths[sl] % self.p.breath_intervals
-        self.ring_ibi[sl, pos] = np.where((ibi >= 1.0) & (ibi <= 20.0), ibi, np.nan)
-        self.n_breaths[sl] += 1
-        last = np.ones(ri.size, dtype=bool)
-        last[:-1] = ri[:-1] != ri[1:]
-        self.last_breath[rows[ri[last]]] = at[last]
+        nan = np.isnan(base)
+        if nan.any():  # a slot's first block: its own mean
+            base = np.where(nan, x[:, self.resp, ::dec].mean(axis=1), base)
+        # one compiled pass per row (nexus.monitor._kernels.resp_breaths; its NumPy form is in the tests)
+        resp_breaths(np.ascontiguousarray(x), self.resp, dec, rows, base, self.fs, self.samples, self.r_amp,
+                     self.r_sign, self.last_breath, self.ring_ibi, self.n_breaths)
 
     # ------------------------------------------------------------------ per window
     def window(self, f: WindowFeatures) -> dict[str, Any]:
