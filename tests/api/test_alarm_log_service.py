@@ -8,7 +8,9 @@ from nexus.store.alarms import list_alarms
 
 
 def test_console_acknowledge_and_escalation_reach_the_alarm_log(store, tmp_path):
-    service = FacilityService(store, clients=2, clock=ManualClock(), data_dir=tmp_path, events=False, run_id="a")
+    # escalation after 10 s of the night, not the default 120: the same path in 20 s of ticks instead of 135
+    service = FacilityService(store, clients=2, clock=ManualClock(), data_dir=tmp_path, events=False, run_id="a",
+                              escalate_after_s=10.0)
     service.start()
     try:
         service.advance(5.0)
@@ -16,9 +18,9 @@ def test_console_acknowledge_and_escalation_reach_the_alarm_log(store, tmp_path)
         service.raise_glitch(Glitch(first, 4.0, "clock_skew", "Timestamps went back."))
         service.raise_glitch(Glitch(second, 4.5, "clock_skew", "Timestamps went back."))
         a1, a2 = sorted(service.alarms(), key=lambda a: a["id"])
-        service.advance(10.0)
+        service.advance(5.0)
         service.acknowledge(a1["id"], user_id=None, by="technician")  # seen in time: stays medium
-        service.advance(120.0)  # the other one is left alone for longer than escalate_after_s (120 s)
+        service.advance(10.0)  # the other one is left alone for longer than escalate_after_s (10 s)
         live = {a["id"]: a for a in service.alarms()}
         assert live[a2["id"]]["priority"] == "high" and live[a1["id"]]["priority"] == "medium"
         assert service.bed(second)["alarm"] == "high"

@@ -46,6 +46,7 @@ from nexus.facility.recorder import round_rows
 from nexus.facility.records import start_rows, store_decisions
 from nexus.facility.simulate import SIM_CHANNELS, BedPlan, plan_beds
 from nexus.facility.supervisor import Supervisor
+from nexus.monitor.alarms import ESCALATE_AFTER_S
 from nexus.monitor.glitch import Glitch
 from nexus.safety.extraction import Phase
 from nexus.store.db import Store
@@ -187,13 +188,17 @@ class FacilityService:
         Messages a console may fall behind before it is dropped.
     run_id : str, optional
         Prefix of the session ids (default: a new random one).
+    escalate_after_s : float
+        A ``medium`` alarm left unacknowledged this long becomes ``high``, in seconds of the night's
+        clock (default 120 s, :data:`~nexus.monitor.alarms.ESCALATE_AFTER_S`).
     """
 
     def __init__(self, store: Store, *, clients: int = 24, clock: ManualClock | None = None, speed: float = 1.0,
                  hours: float = 8.0, data_dir: str | Path = "nexus-data", seed: int = 0, fs: float = 100.0,
                  events: bool = True, faults: Sequence[tuple[int, float]] = (), queue_size: int = 1024,
-                 run_id: str | None = None) -> None:
+                 run_id: str | None = None, escalate_after_s: float = ESCALATE_AFTER_S) -> None:
         self.n = int(check_number("clients", clients, ge=1, le=2000))
+        self.escalate_after_s = check_number("escalate_after_s", escalate_after_s, gt=0, unit="s")
         self.speed = check_number("speed", speed, gt=0, le=10_000)
         self.hours = check_number("hours", hours, gt=0, le=24, unit="h")
         self.store = store
@@ -297,7 +302,7 @@ class FacilityService:
                               buffer_s=2 * self.tick_s + 2.0, record_signals=False, step_s=self.step_s,
                               # paced in real time by the loop thread: a tick never waits for the stager (a
                               # fixed collection schedule made every 5th second's tick wait for it)
-                              deterministic=not background)
+                              deterministic=not background, escalate_after_s=self.escalate_after_s)
         self.sup.listeners.append(self._on_records)
         sinks: list[BedSink | None] = [None if p.program is None else SleeperSink(base, k, p.program)
                                        for k, p in enumerate(plans)]

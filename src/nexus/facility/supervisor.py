@@ -35,7 +35,7 @@ from nexus.facility.heap import settle_heap
 from nexus.facility.pipeline import Lane, merge_counts
 from nexus.facility.recorder import Recorder
 from nexus.facility.step import StepOutput
-from nexus.monitor.alarms import AlarmBook
+from nexus.monitor.alarms import ESCALATE_AFTER_S, AlarmBook
 from nexus.monitor.edge import ChunkGate, dropout_changes
 from nexus.monitor.glitch import Glitch
 from nexus.monitor.preparation import PreparationReport
@@ -144,6 +144,9 @@ class Supervisor:
     deterministic : bool, optional
         Collect background work on a fixed schedule (see :attr:`deterministic`); default: on a
         :class:`~nexus.core.clock.ManualClock`.
+    escalate_after_s : float
+        A ``medium`` alarm left unacknowledged this long becomes ``high``, in seconds of the clock
+        (:class:`~nexus.monitor.alarms.AlarmBook`; default 120 s).
     """
 
     def __init__(
@@ -160,6 +163,7 @@ class Supervisor:
         record_signals: bool = True,
         step_s: float | None = None,
         deterministic: bool | None = None,
+        escalate_after_s: float = ESCALATE_AFTER_S,
     ) -> None:
         self.clock = clock
         self.deterministic = isinstance(clock, ManualClock) if deterministic is None else bool(deterministic)
@@ -184,7 +188,7 @@ class Supervisor:
         self._sourced: list[SessionRuntime] = []  # sessions with their own source (fleets excluded)
         self._fleets: list[_FleetFeed] = []
         self.glitches: list[Glitch] = []
-        self.alarm_book = AlarmBook()
+        self.alarm_book = AlarmBook(escalate_after_s)
         """Every glitch raised becomes an alarm (times on this clock); its ``log()`` is the night's alarm log."""
         self.latencies: list[float] = []
         self.ticks = 0
