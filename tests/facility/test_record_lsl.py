@@ -8,6 +8,7 @@ dropout glitch per bed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -47,16 +48,19 @@ class Proc:
 
     def __init__(self, args: list[str], cwd: Path) -> None:
         env = {k: v for k, v in os.environ.items() if k != "LSLAPICFG"}  # the shipped config, as a user gets it
+        env["PYTHONFAULTHANDLER"] = "1"  # a SIGABRT (see _stacks) prints every thread's stack
         self.p = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                   env=env, start_new_session=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.all: list[str] = []
+        self.at: list[float] = []  # when each line arrived (time.monotonic)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
     def _read(self) -> None:
         assert self.p.stdout is not None
         for line in self.p.stdout:
+            self.at.append(time.monotonic())
             self.all.append(line.rstrip())
             self.lines.put(line.rstrip())
 
@@ -80,6 +84,30 @@ class Proc:
         self.reader.join(timeout=10)
         if self.p.stdout is not None:
             self.p.stdout.close()
+
+
+def _stacks(proc: Proc, since: float) -> str:
+    """Why a process did not answer: its threads' kernel waits, every Python stack (SIGABRT), the host's processes."""
+    out = [f"load: {Path('/proc/loadavg').read_text().strip()}; its last lines, s after the signal:"]
+    out += [f"  {t - since:+.2f} {line}" for t, line in zip(proc.at, proc.all, strict=False)][-40:]
+    for task in sorted(Path(f"/proc/{proc.p.pid}/task").glob("*")):
+        try:
+            stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out.append(f"  task {task.name}: state {stat[0]} utime {stat[11]} stime {stat[12]} "
+                       f"wchan {(task / 'wchan').read_text()}")
+        except OSError:
+            pass
+    n = len(proc.all)
+    if proc.p.poll() is None:
+        os.kill(proc.p.pid, signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.p.wait(timeout=10)
+        time.sleep(0.5)
+    out += ["stacks:", *proc.all[n:][:200]]
+    ps = subprocess.run(["ps", "-eo", "pid,ppid,stat,pcpu,etimes,args", "--sort=-pcpu"], capture_output=True,
+                        text=True, check=False)
+    out += ["ps:", *ps.stdout.splitlines()[:40]]
+    return "\n".join(out)
 
 
 def _outlet_proc(prefix: str, gen: int, seconds: float, cwd: Path) -> Proc:
@@ -112,8 +140,12 @@ def test_record_32_lsl_outlets_killed_and_restarted(tmp_path):
         n2 = int(b.expect("done", 60).split()[1])
         time.sleep(1.5)
         os.kill(rec.p.pid, signal.SIGINT)  # Ctrl-C: stop early, write everything
+        signalled = time.monotonic()
         # at once: no liblsl call runs on the loop's thread, which could hold off the signal handler
-        rec.expect("Stopped early", 5)
+        try:
+            rec.expect("Stopped early", 5)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{_stacks(rec, signalled)}") from None
         rec.expect("Recorded 32 bed(s); 0 refused", 60)
         assert rec.p.wait(timeout=30) == 0
     finally:
