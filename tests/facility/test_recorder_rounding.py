@@ -48,3 +48,22 @@ def test_round_rows_of_probabilities_odd_values_and_float32():
                     [np.nan, np.inf, -np.inf, 0.99995, 1.0]])
     assert _same(round_rows(odd, 4), _python(odd, 4))
     assert round_rows(np.empty((0, 5)), 4) == []
+
+
+def test_round_rows_calls_python_only_for_the_values_beside_a_half(monkeypatch):
+    from nexus.facility import recorder
+
+    sent: list[float] = []
+
+    def counting_round(v: float, n: int) -> float:
+        sent.append(v)
+        return round(v, n)
+
+    monkeypatch.setattr(recorder, "round", counting_round, raising=False)  # the module's name shadows the builtin
+    probs = np.random.default_rng(3).dirichlet(np.ones(5), size=2000)
+    assert _same(round_rows(probs, 4), _python(probs, 4))
+    assert len(sent) < 10  # not a call per value: at most a stray probability beside a half
+    sent.clear()
+    grid = _halves(4).reshape(-1, 3)  # every value within an ulp of a half
+    assert _same(round_rows(grid, 4), _python(grid, 4))
+    assert len(sent) == grid.size
