@@ -89,6 +89,20 @@ def test_frames_of_groups_are_those_of_all_sessions_at_once(monkeypatch, sizes, 
         np.testing.assert_array_equal(grouped.next_chunk(n), at_once.next_chunk(n))
 
 
+def test_frames_drawn_ahead_are_those_drawn_one_frame_at_a_time(monkeypatch):
+    # both fleets above read the draws ahead the same way; here the reference draws one frame ahead (a call's later
+    # frames drawn when needed). 400 samples from a chunk boundary are 4 frames, all drawn ahead: in blocks of 3
+    # frames the second block begins at the call's fourth frame, read from the draws ahead at that offset
+    monkeypatch.setattr(fleet_module, "_FRAME_BLOCK", 3 * 202)
+    grouped = _frame_fleet(monkeypatch, 2)
+    monkeypatch.setattr(fleet_module, "_DRAW_AHEAD_BYTES", 1)
+    one = SyntheticFleet("typical_adult", seeds=range(40, 40 + S), hours=0.1, fs=100.0, channels=CHANNELS,
+                         dtype=np.float64)
+    assert one._ahead_frames == 1 and grouped._ahead_frames == 4
+    for n in [400, 400, 400, 1, 330, 70, 900, 400]:
+        np.testing.assert_array_equal(grouped.next_chunk(n), one.next_chunk(n))
+
+
 def test_a_frame_refills_one_group_not_every_session(monkeypatch):
     fleet = _frame_fleet(monkeypatch, 2)
     _, refilled = _refills(fleet, "_rng_frames", 80, 50)  # 40 frames: every group refilled about 10 times

@@ -58,3 +58,21 @@ def test_stage_weights_are_the_numpy_form(seed):
     np.testing.assert_array_equal(fleet._weights(t), oracle.stage_weights(fleet.stages, t, b))
     sess = np.array([4, 1])
     np.testing.assert_array_equal(fleet._weights(t, sess), oracle.stage_weights(fleet.stages[sess], t, b[sess]))
+
+
+def test_stage_weights_of_any_hypnogram_are_the_numpy_form():
+    # the fleet's nights begin and end in wake: here every epoch's stage is drawn, the first and last epochs differ
+    # (times before the night read its first epoch, after it its last, also half an epoch out where the cross-fade
+    # would reach past either end) and the arousal level is any value in [0, 1]
+    from nexus.core.stages import EPOCH_S
+    from nexus.sources.synthetic._render import stage_weights
+
+    rng = np.random.default_rng(11)
+    stages = rng.integers(0, 5, (6, 9))
+    stages[:, 0], stages[:, -1] = 2, 4
+    t = np.concatenate([np.arange(-3.0, 11.0, 0.25) * EPOCH_S, rng.uniform(-100.0, 400.0, 200)])
+    b = rng.uniform(0.0, 1.0, (6, t.size))
+    w = np.empty((6, t.size, 5))
+    stage_weights(stages, t, EPOCH_S, b, w)
+    np.testing.assert_array_equal(w, oracle.stage_weights(stages, t, b))
+    assert ((w > 0) & (w < 1)).any() and (w[:, :, 4] > 0.1).any()  # cross-fades and the last epoch's stage read
