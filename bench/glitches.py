@@ -8,10 +8,12 @@ Prints one JSON object:
   :class:`~nexus.monitor.live.GlitchMonitor` lane in ``--block-s`` blocks as live. Per kind:
   precision (detected episodes that overlap a true one of the same kind and session) and recall
   (true episodes overlapped by a detection), channel agreement for per-channel faults, and the
-  detection latency (time raised − true onset) p50/p95. The stage handed in is the true stage
-  (the live stager is not part of this bench). Arousal storms: every other night gets a cluster of
-  ``STORM_AROUSALS`` arousals ``STORM_GAP_S`` apart (the generator's own arousals: EMG burst,
-  movement, heart rate); a true storm is wherever the generator's arousals (natural and injected)
+  detection latency (time raised − true onset, 0 when the glitch was raised before: an alarm already on,
+  e.g. a nightmare that begins while the one before it still holds its alarm) p50/p95. The stage
+  handed in is the true stage (the live stager is not part of this bench). Arousal storms: every
+  other night gets a cluster of ``STORM_AROUSALS`` arousals ``STORM_GAP_S`` apart (the generator's
+  own arousals: EMG burst, movement, heart rate); a true storm is
+  wherever the generator's arousals (natural and injected)
   number ``storm_count`` or more in ``storm_window_s`` (the monitor's definition), and the monitor
   must find them from the signals alone. Its onset is the arousal that makes it a storm (the
   ``storm_count``-th in the window: no detector can know a storm before it). Arousals are counted as
@@ -190,7 +192,7 @@ def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
             if m:
                 hits += 1
                 first = min(m, key=lambda g: g.evidence["raised_s"])
-                lat.append(first.evidence["raised_s"] - t[2])
+                lat.append(max(first.evidence["raised_s"] - t[2], 0.0))
                 chan_ok += t[4] is None or any(g.channel == t[4] for g in m)
         res[kind] = {
             "true": len(tk),
@@ -210,7 +212,7 @@ def faulty(seeds: list[int], hours: float, block_s: float) -> dict:
             if g.kind == t[1] and int(g.session) == t[0] and _overlap(g.onset_s, g.onset_s + g.duration_s, t[2], t[3])
         ]
         if m:
-            lat_all.append(min(g.evidence["raised_s"] for g in m) - t[2])
+            lat_all.append(max(min(g.evidence["raised_s"] for g in m) - t[2], 0.0))
     return {
         "nights": len(seeds),
         "seeds": seeds,
