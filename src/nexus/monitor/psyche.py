@@ -394,7 +394,10 @@ class PsycheState:
             mean_ibi = np.where(ok.sum(axis=1) >= 2, np.nansum(ibi, axis=1) / np.maximum(ok.sum(axis=1), 1), np.nan)
             # a pause counts: the interval in progress is at least the time since the last breath
             since = (self.samples[rows] - self.last_breath[rows]) / self.fs
-            mean_ibi = np.fmax(mean_ibi, np.where(np.isfinite(since), since, 0.0))
+            # the pause since the last breath bounds the rate from above: alone (no interval known) it tells only of a
+            # pause longer than any interval kept (20 s), not of fast breathing a moment after a breath
+            since = np.where(np.isfinite(since), since, 0.0)
+            mean_ibi = np.where(np.isnan(mean_ibi), np.where(since > 20.0, since, np.nan), np.fmax(mean_ibi, since))
             resp = 60.0 / np.where(mean_ibi > 0, mean_ibi, np.nan)
             resp_ok = np.isfinite(resp) & (pos >= p.resp_windows)
             rbase = self.rr_base[rows]
@@ -403,7 +406,7 @@ class PsycheState:
             rise = np.where(resp_ok, resp - rbase, 0.0)
             # the newest breath-to-breath interval alone (or the pause since, when longer): the ramp rule's
             newest = np.take_along_axis(ibi, ((self.n_breaths[rows] - 1) % p.breath_intervals)[:, None], axis=1)[:, 0]
-            last_ibi = np.fmax(newest, np.where(np.isfinite(since), since, 0.0))
+            last_ibi = np.where(np.isnan(newest), np.where(since > 20.0, since, np.nan), np.fmax(newest, since))
             rise_last = np.where(resp_ok & (last_ibi > 0), 60.0 / np.where(last_ibi > 0, last_ibi, 1.0) - rbase, 0.0)
         else:
             resp = np.full(R, np.nan)
