@@ -13,26 +13,13 @@ import math
 
 import numpy as np
 import pytest
+from psyche_windows import window_features
 
-from nexus.monitor.features import WindowFeatures
 from nexus.monitor.psyche import PsycheParams, PsycheState
 
 FS = 100.0
 W = 100  # samples per window (1 s)
 PARAMS = PsycheParams(arousal_hr_bpm=math.inf, arousal_hr_weak_bpm=math.inf, arousal_both_hr_bpm=-math.inf)
-
-
-def _features(x: np.ndarray, t0: float) -> WindowFeatures:
-    """The window features of one window ``x`` (1 row, channels, samples) that the psyche detectors read."""
-    r, c, n = x.shape
-    z = np.zeros((r, c))
-    return WindowFeatures(
-        rows=np.array([0]), t0=np.full(r, t0), t1=np.full(r, t0 + n / FS), n=np.full(r, float(n)),
-        mean=x.mean(axis=-1), std=x.std(axis=-1), mn=x.min(axis=-1), mx=x.max(axis=-1), at_mn=z, at_mx=z,
-        zero_frac=z, nonfinite=z, maxdiff=np.abs(np.diff(x, axis=-1)).max(axis=-1),
-        meandiff=np.abs(np.diff(x, axis=-1)).mean(axis=-1), hum=np.zeros((r, c, 0)), hum_side=np.zeros((r, c, 0)),
-        jitter=np.zeros(r), line_hz=np.zeros(0),
-    )
 
 
 def _bursts(eeg_fast_ago: int, emg_burst_ago: int) -> list[bool]:
@@ -49,7 +36,7 @@ def _bursts(eeg_fast_ago: int, emg_burst_ago: int) -> list[bool]:
         sd = 4.0 if ago == emg_burst_ago else 1.0
         x[0, 1] = np.where(np.arange(W) % 2 == 0, sd, -sd)
         x[0, 2] = np.where(np.arange(W) % 2 == 0, 50.0, -50.0) if ago == 0 else 0.0
-        v = st.window(_features(x, float(i)))
+        v = st.window(window_features(x, float(i)))
         out.append(bool(v["burst"][0]))
     return out
 
@@ -83,7 +70,7 @@ def test_arousals_older_than_the_storm_window_leave_the_count():
         if i % 55 == 0:
             st.add_arousals(np.array([0]), np.ones(1))
             handed.append(i)
-        v = st.window(_features(x, float(i)))
+        v = st.window(window_features(x, float(i)))
         counts.append(float(v["arousals"][0]))
         storms.append(bool(v["storm"][0]))
     want = [sum(1 for j in handed if i - 600 < j <= i) for i in range(2400)]

@@ -11,24 +11,12 @@ from __future__ import annotations
 from itertools import pairwise
 
 import numpy as np
+from psyche_windows import window_features
 
-from nexus.monitor.features import WindowFeatures
 from nexus.monitor.psyche import PsycheParams, PsycheState
 
 FS = 100.0
 W = 100
-
-
-def _features(x: np.ndarray, t0: float) -> WindowFeatures:
-    r, c, n = x.shape
-    z = np.zeros((r, c))
-    return WindowFeatures(
-        rows=np.arange(r), t0=np.full(r, t0), t1=np.full(r, t0 + n / FS), n=np.full(r, float(n)),
-        mean=x.mean(axis=-1), std=x.std(axis=-1), mn=x.min(axis=-1), mx=x.max(axis=-1), at_mn=z, at_mx=z,
-        zero_frac=z, nonfinite=z, maxdiff=np.abs(np.diff(x, axis=-1)).max(axis=-1),
-        meandiff=np.abs(np.diff(x, axis=-1)).mean(axis=-1), hum=np.zeros((r, c, 0)), hum_side=np.zeros((r, c, 0)),
-        jitter=np.zeros(r), line_hz=np.zeros(0),
-    )
 
 
 def _run(breath_starts: list[float], seconds: int) -> list[dict]:
@@ -44,7 +32,7 @@ def _run(breath_starts: list[float], seconds: int) -> list[dict]:
     out = []
     for a in range(0, n, W):
         st.add_block(x[:, :, a : a + W], np.array([0]))
-        v = st.window(_features(x[:, :, a : a + W], a / FS))
+        v = st.window(window_features(x[:, :, a : a + W], a / FS))
         out.append({**v, "n_breaths": int(st.n_breaths[0])})
     return out
 

@@ -10,24 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from psyche_windows import window_features
 
-from nexus.monitor.features import WindowFeatures
 from nexus.monitor.psyche import PsycheParams, PsycheState
 
 FS = 100.0
 W = 100
-
-
-def _features(x: np.ndarray, t0: float) -> WindowFeatures:
-    r, c, n = x.shape
-    z = np.zeros((r, c))
-    return WindowFeatures(
-        rows=np.arange(r), t0=np.full(r, t0), t1=np.full(r, t0 + n / FS), n=np.full(r, float(n)),
-        mean=x.mean(axis=-1), std=x.std(axis=-1), mn=x.min(axis=-1), mx=x.max(axis=-1), at_mn=z, at_mx=z,
-        zero_frac=z, nonfinite=z, maxdiff=np.abs(np.diff(x, axis=-1)).max(axis=-1),
-        meandiff=np.abs(np.diff(x, axis=-1)).mean(axis=-1), hum=np.zeros((r, c, 0)), hum_side=np.zeros((r, c, 0)),
-        jitter=np.zeros(r), line_hz=np.zeros(0),
-    )
 
 
 def test_without_a_respiration_channel_breathing_is_unknown_per_row():
@@ -37,7 +25,7 @@ def test_without_a_respiration_channel_breathing_is_unknown_per_row():
     x[:, 0, 50] = 1000.0  # an R wave in the middle of every window: 60 bpm
     for i in range(12):
         st.add_block(x, rows)
-        v = st.window(_features(x, float(i)))
+        v = st.window(window_features(x, float(i)))
     assert v["hr"].tolist() == [60.0, 60.0]
     for key in ("resp", "resp_base"):
         assert v[key].shape == (2,) and np.isnan(v[key]).all(), key
@@ -57,7 +45,7 @@ def _surge_run(surge_bpm: float) -> list[dict]:
     out = []
     for a in range(0, n, W):
         st.add_block(x[:, :, a : a + W], np.array([0]))
-        out.append(st.window(_features(x[:, :, a : a + W], a / FS)))
+        out.append(st.window(window_features(x[:, :, a : a + W], a / FS)))
     return out
 
 

@@ -11,26 +11,13 @@ import math
 
 import numpy as np
 import pytest
+from psyche_windows import window_features
 
-from nexus.monitor.features import WindowFeatures
 from nexus.monitor.psyche import PsycheParams, PsycheState, distress_evidence
 
 FS = 100.0
 W = 100  # samples per window (1 s)
 NO = np.zeros(0, dtype=np.int64)
-
-
-def _features(x: np.ndarray, rows: np.ndarray, t0: float) -> WindowFeatures:
-    """The window features of block ``x`` (rows, channels, samples) that the psyche detectors read."""
-    r, c, n = x.shape
-    z = np.zeros((r, c))
-    return WindowFeatures(
-        rows=rows, t0=np.full(r, t0), t1=np.full(r, t0 + n / FS), n=np.full(r, float(n)),
-        mean=x.mean(axis=-1), std=x.std(axis=-1), mn=x.min(axis=-1), mx=x.max(axis=-1), at_mn=z, at_mx=z,
-        zero_frac=z, nonfinite=z, maxdiff=np.abs(np.diff(x, axis=-1)).max(axis=-1),
-        meandiff=np.abs(np.diff(x, axis=-1)).mean(axis=-1), hum=np.zeros((r, c, 0)), hum_side=np.zeros((r, c, 0)),
-        jitter=np.zeros(r), line_hz=np.zeros(0),
-    )
 
 
 def _drive(st: PsycheState, x: np.ndarray, rows: np.ndarray | None = None, t0: float = 0.0) -> list[dict]:
@@ -39,7 +26,7 @@ def _drive(st: PsycheState, x: np.ndarray, rows: np.ndarray | None = None, t0: f
     out = []
     for a in range(0, x.shape[-1], W):
         st.add_block(x[:, :, a : a + W], rows)
-        out.append(st.window(_features(x[:, :, a : a + W], rows, t0 + a / FS)))
+        out.append(st.window(window_features(x[:, :, a : a + W], t0 + a / FS, rows)))
     return out
 
 
@@ -77,13 +64,13 @@ def test_beats_of_two_sessions_are_found_at_their_r_waves():
     rows = np.arange(2)
     st.add_block(x[:, :, :100], rows)  # no threshold yet (set at the end of the first window): no beat
     assert st.beats.tolist() == [0.0, 0.0]
-    st.window(_features(x[:, :, :100], rows, 0.0))
+    st.window(window_features(x[:, :, :100], 0.0, rows))
     st.add_block(x[:, :, 100:], rows)  # one 4-s block holding several beats per session
     # the first beat of each session has no beat before it (no interval); then 4 intervals of 0.8 s and 3 of 1 s
     assert st.beats.tolist() == [4.0, 3.0]
     assert st.rr_sum == pytest.approx([3.2, 3.0])
     assert st.last_beat.tolist() == [440, 450]  # the last R wave's sample
-    v = st.window(_features(x[:, :, 100:], rows, 1.0))
+    v = st.window(window_features(x[:, :, 100:], 1.0, rows))
     assert v["hr"] == pytest.approx([75.0, 60.0])
     assert v["move_s"].tolist() == [0, 0] and not v["movement"].any()  # no accelerometer: no movement
 
@@ -220,7 +207,7 @@ def _arousal_windows(emg_sd: list[float]) -> list[dict]:
         x[0, 0] = np.where((np.arange(W) // (5 if last else 20)) % 2 == 0, 10.0, -10.0)
         x[0, 1] = np.where(np.arange(W) % 2 == 0, sd, -sd)  # SD = sd
         x[0, 2] = np.where(np.arange(W) % 2 == 0, 50.0, -50.0) if last else 0.0
-        out.append(st.window(_features(x, np.array([0]), float(i))))
+        out.append(st.window(window_features(x, float(i), np.array([0]))))
     return out
 
 
