@@ -114,3 +114,35 @@ def test_a_client_sees_their_night_writes_the_journal_changes_consent_exports_an
         assert s.query(JournalEntry).filter_by(client_id=mine["client_id"]).count() == 0
     with pytest.raises(AccessDenied):
         client_login(service.store, client_code, MINE)
+
+
+def test_a_reply_that_arrives_after_logout_leaves_nothing_on_the_screen(served, page):
+    # the portal loads the client's nights, journal and consent after the login; a logout before the consent's reply
+    # arrived used to let that reply write the client's code back on the login screen (seen in a CI run)
+    base, service = served
+    mine = service.beds()[0]
+    with service.store.session() as s:
+        client_code = s.get(Client, mine["client_id"]).code
+        invitation, _ = invite_client(s, mine["client_id"])
+    held = []
+    page.route("**/consent", lambda route: held.append(route))  # the consent reply waits until released
+    page.goto(base + "/console/portal.html")
+    page.click("#enrol summary")
+    enrol = page.locator("#enrol-form")
+    enrol.locator("input[name=code]").fill(client_code)
+    enrol.locator("input[name=invitation]").fill(invitation)
+    enrol.locator("input[name=password]").fill(MINE)
+    enrol.locator("input[name=again]").fill(MINE)
+    enrol.locator("button[type=submit]").click()
+    expect(page.locator("#portal")).to_be_visible()
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the portal asked for no consent"
+    page.click("#logout")
+    held[0].continue_()
+    page.wait_for_load_state("networkidle")  # the held reply has come back and been handled
+    expect(page.locator("#me")).to_have_text("")
+    expect(page.locator("#login")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('nexus-client-token')") is None

@@ -20,10 +20,16 @@ const detail = (data, fallback) => {
   return typeof d === "string" ? d : (Array.isArray(d) ? d.map((x) => x.msg).join("; ") : fallback);
 };
 
+// a reply that arrives after a logout (or another login) is dropped: it would put the last client's code and data
+// back on a screen they left
+class LoggedOut extends Error {}
+
 async function api(method, path, body, raw) {
-  const headers = { "Authorization": "Bearer " + state.token };
+  const token = state.token;
+  const headers = { "Authorization": "Bearer " + token };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (state.token !== token) throw new LoggedOut("Logged out.");
   if (res.status === 401) { logout(); throw new Error("Your login has expired: log in again."); }
   if (raw && res.ok) return res;
   const data = res.headers.get("content-type")?.includes("json") ? await res.json() : null;
@@ -60,6 +66,7 @@ async function login(path, body, form, errorBox) {
     form.reset();
     $("enrol").open = false;
   } catch (e) {
+    if (e instanceof LoggedOut) return;  // logged out while the portal was loading: the login page is shown
     state.token = null;
     $(errorBox).textContent = e.message;
     show("login");
