@@ -15,21 +15,33 @@ MINE = "a lighthouse in the pines"
 PASSWORD = "correct horse battery staple"  # the staff user of the served fixture
 
 
-def test_a_client_sees_their_night_writes_the_journal_changes_consent_exports_and_erases(served, page, artifacts):
-    base, service = served
-    mine = service.beds()[0]  # a night still running: its report is the night so far
+def _invited(service):
+    """The first bed's record, its client's code and a fresh one-time invitation code."""
+    mine = service.beds()[0]
     with service.store.session() as s:
         client_code = s.get(Client, mine["client_id"]).code
         invitation, _ = invite_client(s, mine["client_id"])
+    return mine, client_code, invitation
 
-    # first visit: the client sets a password with the facility's one-time invitation code
+
+def _fill_enrol(page, base, client_code, invitation, again):
+    """Open the portal's enrol form and fill it (password MINE, typed again as ``again``); the form."""
     page.goto(base + "/console/portal.html")
     page.click("#enrol summary")
     enrol = page.locator("#enrol-form")
     enrol.locator("input[name=code]").fill(client_code)
     enrol.locator("input[name=invitation]").fill(invitation)
     enrol.locator("input[name=password]").fill(MINE)
-    enrol.locator("input[name=again]").fill(MINE + "!")
+    enrol.locator("input[name=again]").fill(again)
+    return enrol
+
+
+def test_a_client_sees_their_night_writes_the_journal_changes_consent_exports_and_erases(served, page, artifacts):
+    base, service = served
+    mine, client_code, invitation = _invited(service)  # a night still running: its report is the night so far
+
+    # first visit: the client sets a password with the facility's one-time invitation code
+    enrol = _fill_enrol(page, base, client_code, invitation, MINE + "!")
     enrol.locator("button[type=submit]").click()
     expect(page.locator("#enrol-error")).to_contain_text("The two passwords differ")
     enrol.locator("input[name=again]").fill(MINE)
@@ -120,20 +132,10 @@ def test_a_reply_that_arrives_after_logout_leaves_nothing_on_the_screen(served, 
     # the portal loads the client's nights, journal and consent after the login; a logout before the consent's reply
     # arrived used to let that reply write the client's code back on the login screen (seen in a CI run)
     base, service = served
-    mine = service.beds()[0]
-    with service.store.session() as s:
-        client_code = s.get(Client, mine["client_id"]).code
-        invitation, _ = invite_client(s, mine["client_id"])
+    _, client_code, invitation = _invited(service)
     held = []
     page.route("**/consent", lambda route: held.append(route))  # the consent reply waits until released
-    page.goto(base + "/console/portal.html")
-    page.click("#enrol summary")
-    enrol = page.locator("#enrol-form")
-    enrol.locator("input[name=code]").fill(client_code)
-    enrol.locator("input[name=invitation]").fill(invitation)
-    enrol.locator("input[name=password]").fill(MINE)
-    enrol.locator("input[name=again]").fill(MINE)
-    enrol.locator("button[type=submit]").click()
+    _fill_enrol(page, base, client_code, invitation, MINE).locator("button[type=submit]").click()
     expect(page.locator("#portal")).to_be_visible()
     for _ in range(50):
         if held:
