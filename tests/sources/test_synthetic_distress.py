@@ -29,3 +29,18 @@ def test_every_nightmare_begins_in_sleep_after_the_one_before_and_its_awakening(
         episodes += len(dis)
     assert episodes == 160
 
+
+
+def test_an_awakening_at_the_end_of_the_night_stops_at_its_last_epoch():
+    # a 15-min night of REM: the one nightmare can only begin in epochs 20-21, so its awakening (2-6 epochs of W,
+    # then N1) may run past the night's end; the hypnogram keeps its length, W after the episode
+    prof = get_profile("nightmare_prone")
+    for seed in range(20):
+        stages = np.full(30, Stage.R, dtype=np.int8)
+        dis = place_distress(prof, stages, np.random.default_rng(seed), 1)
+        assert len(dis) == 1 and stages.size == 30
+        after = int((dis.onset[0] + dis.duration[0]) // EPOCH_S) + 1
+        if dis.woke[0]:
+            assert (stages[after : after + 2] == Stage.W).all()
+        else:
+            assert (stages == Stage.R).all()
