@@ -64,7 +64,7 @@ def facility(store, tmp_path, password_hash):
     first_client = service.beds()[0]["client_id"]
     with store.session() as s:
         tokens["client"] = issue_token(s, client_id=first_client)
-    service.advance(95.0)
+    service.advance(95.0, step_s=1.0)  # fast-forwarded (1-s steps, as nexus simulate): 0.5 s, not 2.6 s, a facility
     with TestClient(create_app(service, store)) as client:
         yield Facility(service, client, tokens, store)
     service.stop()

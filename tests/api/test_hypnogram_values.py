@@ -15,7 +15,7 @@ def test_hypnogram_route_has_each_recorded_epoch_in_its_place(facility):
                 got.setdefault(r["session"], {})[round(r["onset"] / 30.0)] = (r["stage"], r["probs"])
 
     svc.sup.listeners.append(listen)
-    svc.advance(240.0)  # 95 s -> 335 s: epochs 3..10 closed here
+    svc.advance(240.0, step_s=1.0)  # 95 s -> 335 s: epochs 3..10 closed here (fast-forwarded: 1-s steps)
     for sid, epochs in got.items():
         h = facility.get(f"/api/sessions/{sid}/hypnogram").json()
         assert len(h["stages"]) == len(h["confidence"]) == len(h["hypnodensity"]) == 11

@@ -47,7 +47,7 @@ def _facility(url, root):
     with store.session() as s:
         add_user(s, "fuzz-admin", "admin", password="correct horse battery staple")
         token = issue_token(s, username="fuzz-admin")
-    service.advance(65.0)
+    service.advance(65.0, step_s=1.0)  # fast-forwarded set-up (1-s steps, as nexus simulate)
     return service, store, {"Authorization": f"Bearer {token}"}
 
 

@@ -43,7 +43,7 @@ def served(tmp_path):
     service = FacilityService(store, clients=6, clock=ManualClock(), data_dir=tmp_path, faults=[(1, 40.0)],
                               events=False, run_id="b")
     service.start()
-    service.advance(95.0)
+    service.advance(95.0, step_s=1.0)  # fast-forwarded set-up (1-s steps, as nexus simulate)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
