@@ -20,7 +20,11 @@ baseline (``hr_tau_s``); breathing rate (breaths/min from the last ``breath_inte
 breath-to-breath intervals, or the pause since the last breath when longer) against its baseline
 (``resp_tau_s``, from ``resp_windows`` s on); movement (accelerometer activity ≥ ``move_mg``
 milli-g, the root of the summed per-axis variances, in the last ``move_windows`` s); chin EMG
-(standard deviation over its baseline).
+(standard deviation over its baseline, ``emg_tau_s``, learnt from windows of ordinary tone: not from
+bursts of 1.5x or more, nor from windows under ``emg_lost_ratio`` x (0.1), a lost or flat channel:
+dropped samples read 0. Learning from those, the baseline of bench seed 17016 fell from ~6 to 0.44 µV
+over a chin-EMG electrode off and a 160-s dropout, and since the burst gate kept it from rising again,
+the chin EMG read 4-33x its baseline for the rest of the night, a distress sign that never went off).
 
 ``distress``, found by either of two rules (both need the stage gate: N1, N2 or R, or the stage
 unknown, or W within ``wake_grace_s`` of such sleep; N3 and settled wake are left out):
@@ -154,6 +158,7 @@ class PsycheParams:
     move_windows: int = 10
     emg_ratio: float = 2.0
     emg_tau_s: float = 120.0
+    emg_lost_ratio: float = 0.1
     arousal_hr_bpm: float = 8.0
     arousal_hr_weak_bpm: float = 5.0
     arousal_rise_bpm: float = 5.0
@@ -448,7 +453,10 @@ class PsycheState:
             eb = self.emg_base[rows]
             eb = np.where(np.isnan(eb) | (eb <= 0), sd, eb)
             ratio = sd / np.maximum(eb, 1e-6)
-            self.emg_base[rows] = np.where(ratio < 1.5, eb + (sd - eb) / p.emg_tau_s, eb)
+            # the baseline learns from windows of ordinary tone: not from bursts (1.5x) nor from a lost or flat
+            # channel (under emg_lost_ratio x: dropped samples read 0), see the module docstring
+            learn = (ratio < 1.5) & (ratio >= p.emg_lost_ratio)
+            self.emg_base[rows] = np.where(learn, eb + (sd - eb) / p.emg_tau_s, eb)
         else:
             ratio = np.ones(R)
         # EEG frequency: mean |first difference| over SD, against its baseline (a flat or lost channel: no sign)
