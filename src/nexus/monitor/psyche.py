@@ -393,8 +393,11 @@ class PsycheState:
         pk[:, :-1] = pk[:, 1:]
         pk[:, -1] = np.where(self.peak[rows] > 0, self.peak[rows], np.nan)
         self.ring_peak[rows] = pk
-        known = np.isfinite(pk)
-        ref = np.nanmedian(np.where(known.any(axis=1)[:, None], pk, 0.0), axis=1)
+        srt = np.sort(pk, axis=1)  # NaN (a flat window) last; the median of the known ones (np.nanmedian: 4x slower)
+        k = np.isfinite(srt).sum(axis=1)
+        lo = np.take_along_axis(srt, np.maximum((k - 1) // 2, 0)[:, None], axis=1)[:, 0]
+        hi = np.take_along_axis(srt, (k // 2)[:, None], axis=1)[:, 0]
+        ref = 0.5 * (lo + hi)
         self.thr[rows] = np.where(self.peak[rows] > 0, p.beat_frac * ref, np.inf)
         self.peak[rows] = 0.0
         self.beats[rows] = 0.0
