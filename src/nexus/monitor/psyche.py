@@ -29,8 +29,16 @@ the chin EMG read 4-33x its baseline for the rest of the night, a distress sign 
 ``distress``, found by either of two rules (both need the stage gate: N1, N2 or R, or the stage
 unknown, or W within ``wake_grace_s`` of such sleep; N3 and settled wake are left out):
 
-* **ramp** (early): the heart rate over the last ``ramp_hr_windows`` s is ``ramp_bpm`` or more above
-  its baseline and still climbing steadily — by ``ramp_rise3_bpm`` to ``ramp_rise3_max_bpm`` over
+* **ramp** (early): the heart rate over the last ``ramp_hr_windows`` s (one window more when they hold fewer than
+  2 beats: at a heart rate under ~60 bpm they often hold 1, and the unknown rate broke the run of windows; a
+  nightmare of bench seed 17011 at 53 bpm was raised 3 s later for it) is ``ramp_bpm`` or more above
+  its baseline, or above the lowest of its values 3-5 windows before when that was ``ramp_floor_bpm`` or more
+  under the baseline (a climb from below the baseline: 4 of 5 nightmares raised more than 10 s after onset in
+  recorded bench runs began 2-5 bpm under it), and still climbing steadily; in W (within the grace after sleep) it
+  must be ``ramp_wake_bpm`` over the sleep baseline, and the sustained rule's surge ``surge_wake_bpm``: on waking
+  the heart rate rises by itself (a natural awakening from N2 of bench seed 16016 climbed 4 to 7 bpm over 8
+  windows; a wake stretch of seed 17007 held +12 bpm, faster breathing and a tense chin for 20 s), a nightmare's
+  surge is 20-40 bpm — by ``ramp_rise3_bpm`` to ``ramp_rise3_max_bpm`` over
   the last 3 s and by ``ramp_rise5_bpm`` or more over the last 5 s — for ``ramp_windows`` windows in
   a row in R (or an unknown stage), ``ramp_windows_light`` in N1/N2 and ``ramp_windows_wake`` in W
   (4, 4 and 7: in 72 bed-hours of synthetic nights, climbs outside distress lasted 3 windows in
@@ -148,6 +156,7 @@ class PsycheParams:
     hr_tau_s: float = 300.0
     hr_tau_surge_s: float = 1800.0
     surge_bpm: float = 10.0
+    surge_wake_bpm: float = 20.0
     resp_windows: int = 30
     breath_intervals: int = 3
     resp_tau_s: float = 300.0
@@ -184,13 +193,15 @@ class PsycheParams:
     hold_bpm: float = 8.0
     ramp_hr_windows: int = 2
     ramp_bpm: float = 4.0
-    ramp_rise3_bpm: float = 2.5
+    ramp_rise3_bpm: float = 2.3
     ramp_rise3_max_bpm: float = 11.0
     ramp_rise5_bpm: float = 3.0
     ramp_fall_bpm: float = 0.5
     ramp_windows: int = 4
     ramp_windows_light: int = 4
     ramp_windows_wake: int = 7
+    ramp_wake_bpm: float = 10.0
+    ramp_floor_bpm: float = 1.0
     ramp_resp_rise: float = 1.0
 
 
@@ -264,6 +275,7 @@ class PsycheState:
         self.pending_arousals = np.zeros(S)
         # distress rules: recent short-window surges (newest last) and runs of windows meeting each rule
         self.ring_surge = np.full((S, max(6, p.arousal_pre_windows)), np.nan)
+        self.ring_ramp = np.full((S, 6), np.nan)  # the ramp rule's short-window surges, newest last
         self.ring_act = np.zeros((S, p.arousal_move_windows))  # accelerometer activity, newest last
         n_sign = max(p.arousal_move_windows, p.arousal_pre_windows)
         self.ring_emg = np.zeros((S, n_sign))  # chin-EMG ratio to its baseline, newest last
@@ -315,6 +327,7 @@ class PsycheState:
             ("ar_pre", np.nan),
             ("pending_arousals", 0.0),
             ("ring_surge", np.nan),
+            ("ring_ramp", np.nan),
             ("ring_act", 0.0),
             ("ring_emg", 0.0),
             ("ring_eeg", 0.0),
@@ -387,6 +400,13 @@ class PsycheState:
         nb_s = np.take_along_axis(self.ring_beats[rows], recent, axis=1).sum(axis=1)
         rr_s = np.take_along_axis(self.ring_rr[rows], recent, axis=1).sum(axis=1)
         hr_s = np.where((nb_s >= 2) & (rr_s > 0), 60.0 * nb_s / np.maximum(rr_s, 1e-9), np.nan)
+        # the ramp rule's: with fewer than 2 beats in them (a heart rate under ~60 bpm often has 1), one window more,
+        # not an unknown rate, whose NaN broke its run of windows (see the module docstring)
+        older = (pos - p.ramp_hr_windows) % p.hr_windows
+        few = nb_s < 2
+        nb_r = np.where(few, nb_s + self.ring_beats[rows, older], nb_s)
+        rr_r = np.where(few, rr_s + self.ring_rr[rows, older], rr_s)
+        hr_r = np.where((nb_r >= 2) & (rr_r > 0), 60.0 * nb_r / np.maximum(rr_r, 1e-9), np.nan)
         # the next window's beat threshold: beat_frac of the median of the last windows' largest |diff| (one
         # window's alone let one spike blind the detector for the next window, see the module docstring)
         pk = self.ring_peak[rows]
@@ -486,7 +506,7 @@ class PsycheState:
             sustained = (
                 stage_ok
                 & hr_ok
-                & (surge >= p.surge_bpm)
+                & (surge >= np.where(st == 0, p.surge_wake_bpm, p.surge_bpm))
                 & (rise >= p.resp_rise)
                 & ((ratio >= p.emg_ratio) | (move_s >= 1))
             )
@@ -506,19 +526,32 @@ class PsycheState:
         self.run_blind[rows] = run_blind
         need_s = np.where(run_blind, p.sustain_windows_blind, p.sustain_windows)
         # the ramp rule: a surge that keeps building (see the module docstring)
+        s_ramp = hr_r - base
+        rr_ = self.ring_ramp[rows]
+        rr_[:, :-1] = rr_[:, 1:]
+        rr_[:, -1] = s_ramp
+        self.ring_ramp[rows] = rr_
+        rise3, rise5 = s_ramp - rr_[:, -4], s_ramp - rr_[:, -6]
+        # the arousals' short-window surge (unknown with fewer than 2 beats: a long RR interval, a dropped beat, is
+        # no pre-arousal level)
         s_short = hr_s - base
         ring = self.ring_surge[rows]
         ring[:, :-1] = ring[:, 1:]
         ring[:, -1] = s_short
         self.ring_surge[rows] = ring
-        rise3, rise5 = s_short - ring[:, -4], s_short - ring[:, -6]
         with np.errstate(invalid="ignore"):
             # fallen below either of the two windows before (NaN: not known, not fallen)
-            fallen = s_short < np.fmax(ring[:, -2], ring[:, -3]) - p.ramp_fall_bpm
+            fallen = s_ramp < np.fmax(rr_[:, -2], rr_[:, -3]) - p.ramp_fall_bpm
+            # the level: over the baseline, or over the lowest of 3-5 windows before when that was ramp_floor_bpm or
+            # more under it (a climb from below the baseline); in W, ramp_wake_bpm over the sleep baseline (an
+            # awakening's own rise is less)
+            floor = np.fmin.reduce(rr_[:, -6:-3], axis=1)
+            floor = np.where(floor < -p.ramp_floor_bpm, floor, 0.0)  # NaN: not known, the baseline
+            level = np.where(st == 0, s_ramp >= p.ramp_wake_bpm, s_ramp - floor >= p.ramp_bpm)
             ramping = (
                 stage_ok
                 & hr_ok
-                & (s_short >= p.ramp_bpm)
+                & level
                 & (rise3 >= p.ramp_rise3_bpm)
                 & (rise3 <= p.ramp_rise3_max_bpm)
                 & (rise5 >= p.ramp_rise5_bpm)
@@ -610,7 +643,7 @@ class PsycheState:
             "movement": move,
             "burst": burst,
             "eeg_shift": eeg_shift,
-            "surge_short": s_short,
+            "surge_short": s_ramp,
             "rise3": rise3,
             "rise5": rise5,
             "resp_rise_last": rise_last,
