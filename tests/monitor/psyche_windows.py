@@ -22,3 +22,19 @@ def window_features(x: np.ndarray, t0: float, rows: np.ndarray | None = None, fs
         meandiff=np.abs(np.diff(x, axis=-1)).mean(axis=-1), hum=np.zeros((r, c, 0)), hum_side=np.zeros((r, c, 0)),
         jitter=np.zeros(r), line_hz=np.zeros(0),
     )
+
+
+def lone_ecg_values(ecg, fs: float, key: str) -> list[float]:
+    """``key`` of :meth:`PsycheState.window`'s output for each 1-s window of a lone ECG channel (µV)."""
+    import numpy as np
+
+    from nexus.monitor.psyche import PsycheParams, PsycheState
+
+    st = PsycheState(1, fs, 0, -1, -1, np.zeros(0, dtype=np.int64), PsycheParams())
+    rows, w, out = np.zeros(1, dtype=np.int64), round(fs), []
+    for k in range(ecg.size // w):
+        x = ecg[None, None, k * w:(k + 1) * w]
+        st.add_block(x, rows)
+        v = st.window(window_features(x, float(k), fs=fs))
+        out.append(float(v[key][0]) if key != "hr_short" else float(v["surge_short"][0] + v["hr_base"][0]))
+    return out

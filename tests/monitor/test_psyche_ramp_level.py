@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from psyche_windows import window_features
+from psyche_windows import lone_ecg_values
 from test_psyche import CH, FS, ON, _ecg, _night
 
 from nexus.monitor.live import GlitchMonitor
-from nexus.monitor.psyche import PsycheParams, PsycheState
 
 
 def _short_surges(ecg: np.ndarray) -> list[float]:
     """The ramp rule's short-window surge (bpm) of each 1-s window of a lone ECG channel."""
-    st = PsycheState(1, FS, 0, -1, -1, np.zeros(0, dtype=np.int64), PsycheParams())
-    rows, w, out = np.zeros(1, dtype=np.int64), round(FS), []
-    for k in range(ecg.size // w):
-        x = ecg[None, None, k * w:(k + 1) * w]
-        st.add_block(x, rows)
-        out.append(float(st.window(window_features(x, float(k), fs=FS))["surge_short"][0]))
-    return out
+    return lone_ecg_values(ecg, FS, "surge_short")
 
 
 def test_a_slow_heart_has_a_short_window_rate_in_every_window():
