@@ -80,8 +80,8 @@ def test_rem_heart_rate_surge_with_faster_breathing_is_distress():
 
 @pytest.mark.parametrize(
     ("stage", "surge", "rise", "body"),
-    [(3, 30.0, 10.0, True), (4, 6.0, 10.0, True), (4, 30.0, 0.0, False), (4, 0.0, 0.0, True)],
-    ids=["in-N3", "small-surge", "heart-rate-alone", "calm"],
+    [(0, 30.0, 10.0, True), (4, 6.0, 10.0, True), (4, 30.0, 0.0, False), (4, 0.0, 0.0, True)],
+    ids=["in-settled-wake", "small-surge", "heart-rate-alone", "calm"],
 )
 def test_no_distress_without_its_signs(stage, surge, rise, body):
     out, psy = _run(_night(surge_bpm=surge, resp_rise=rise, body=body), stage=stage)

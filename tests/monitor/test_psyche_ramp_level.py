@@ -43,7 +43,9 @@ def test_a_nightmare_climbing_from_below_its_baseline_is_raised_as_early():
     base[0, 4] = _ecg(hr, np.random.default_rng(0))
     g = _run_stages(base, lambda _t: 2)
     assert g and g[0].evidence["rule"] == "ramp"
-    assert g[0].evidence["raised_s"] - ON <= 8.5, g[0].evidence
+    # 8.0 s with the floor alone as its level, 9.0 s since it also asks the rate to be over the baseline (see
+    # test_psyche_gate_and_sign); 12.0 s with the level measured from the baseline alone
+    assert g[0].evidence["raised_s"] - ON <= 9.5, g[0].evidence
 
 
 def _awakening(surge_bpm: float) -> np.ndarray:

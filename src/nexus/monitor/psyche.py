@@ -26,15 +26,22 @@ dropped samples read 0. Learning from those, the baseline of bench seed 17016 fe
 over a chin-EMG electrode off and a 160-s dropout, and since the burst gate kept it from rising again,
 the chin EMG read 4-33x its baseline for the rest of the night, a distress sign that never went off).
 
-``distress``, found by either of two rules (both need the stage gate: N1, N2 or R, or the stage
-unknown, or W within ``wake_grace_s`` of such sleep; N3 and settled wake are left out):
+``distress``, found by either of two rules (both need the stage gate: N1, N2, N3 or R, or the stage
+unknown, or W within ``wake_grace_s`` of such sleep; settled wake is left out). N3 counts: sleep
+terrors arise from it with the steepest surge of all (heart rate up to twice its rate, fast breathing,
+movement), and a nightmare may run on while the hypnogram passes into it (the nightmares of bench seeds 18012 and
+18018, begun in N2, went on in N3 and were raised 114 and 84 s after onset, when the gate left N3 out;
+with it, within 10 s; replayed offline over 132 bed-hours of recorded bench runs, one N3 arousal whose
+heart rate crept on along a +20-bpm plateau was raised more, seed 17012):
 
 * **ramp** (early): the heart rate over the last ``ramp_hr_windows`` s (one window more when they hold fewer than
   2 beats: at a heart rate under ~60 bpm they often hold 1, and the unknown rate broke the run of windows; a
   nightmare of bench seed 17011 at 53 bpm was raised 3 s later for it) is ``ramp_bpm`` or more above
   its baseline, or above the lowest of its values 3-5 windows before when that was ``ramp_floor_bpm`` or more
   under the baseline (a climb from below the baseline: 4 of 5 nightmares raised more than 10 s after onset in
-  recorded bench runs began 2-5 bpm under it), and still climbing steadily; in W (within the grace after sleep) it
+  recorded bench runs began 2-5 bpm under it) and is now ``ramp_floor_min_bpm`` (0) or more over it (an
+  awakening of bench seed 18003 climbed from 5 bpm under its baseline to 2 over with a tense chin and was raised),
+  and still climbing steadily; in W (within the grace after sleep) it
   must be ``ramp_wake_bpm`` over the sleep baseline, and the sustained rule's surge ``surge_wake_bpm``: on waking
   the heart rate rises by itself (a natural awakening from N2 of bench seed 16016 climbed 4 to 7 bpm over 8
   windows; a wake stretch of seed 17007 held +12 bpm, faster breathing and a tense chin for 20 s), a nightmare's
@@ -67,20 +74,23 @@ unknown, or W within ``wake_grace_s`` of such sleep; N3 and settled wake are lef
   2-s rate of an episode of bench seed 11303: +2.9, +4.1, +4.8, +7.2 bpm), and at 5 bpm its four
   windows began one later (raised 11.0 s after onset, 9.0 s at 4). Replayed offline over seeds
   11101-11106, 11301-11303 and the clean 12001-12003, no window outside distress was raised more.
-* **sustained**: the heart rate (over ``hr_windows`` s) is ``surge_bpm`` or more above its baseline,
-  breathing ``resp_rise`` breaths/min faster than its baseline, and the chin EMG ``emg_ratio`` ×
-  its baseline or movement in the last ``move_windows`` s, for ``sustain_windows`` windows in a
-  row (20 s: an arousal has all of these too, but for 3-15 s; this rule catches the surges the
-  ramp rule missed, late). A run that begins within ``blind_start_windows`` windows of the heart rate
-  coming back after ``blind_windows`` or more windows without one (every channel dropped, an ECG lead
-  off) needs only ``sustain_windows_blind`` windows (10): the surge climbed unseen, so the ramp rule
-  cannot see it build, and an arousal caught there has at most the tail of its 3-15 s left, its heart
-  rate falling back within seconds (Sforza et al. 2000) while a nightmare's stays up (seeds 10302 and
-  10303 of the bench: nightmares that began 24 s and 66 s into dropouts of every channel, seen again
-  10 and 13 s after their onsets already 18-35 bpm up, were raised 33.6 and 35.4 s after onset by the
-  20-window run). Without a respiration channel the
-  surge must reach ``surge_no_resp_bpm`` with chin EMG (``emg_ratio`` × baseline) or movement;
-  without an ECG the breathing rise (``resp_rise_no_ecg``) with EMG or movement stands in for it
+* **sustained**: the heart rate (over ``hr_windows`` s) is ``surge_bpm`` or more above its baseline and
+  breathing ``resp_rise`` breaths/min faster than its baseline for ``sustain_windows`` windows in a row (20 s:
+  an arousal has all of these too, but for 3-15 s; this rule catches the surges the ramp rule missed, late),
+  with the chin EMG ``emg_ratio`` × its baseline or movement in the last ``move_windows`` s at least once in
+  the run. Not in every window: a nightmare of bench seed 18006 moved in its first seconds and then lay tense
+  (chin EMG 1.6-1.9x) with its heart rate 25 bpm and its breathing 7/min up for a minute; each time the
+  movement left the 10-s ring the run broke, and it was raised 57 s after onset (31 s with the sign once in
+  the run). A run that begins within ``blind_start_windows`` windows of the heart rate coming back after
+  ``blind_windows`` or more windows without one (every channel dropped, an ECG lead off) needs only
+  ``sustain_windows_blind`` windows (10): the surge climbed unseen, so the ramp rule cannot see it build, and
+  an arousal caught there has at most the tail of its 3-15 s left, its heart rate falling back within seconds
+  (Sforza et al. 2000) while a nightmare's stays up (seeds 10302 and 10303 of the bench: nightmares that began
+  24 s and 66 s into dropouts of every channel, seen again 10 and 13 s after their onsets already 18-35 bpm
+  up, were raised 33.6 and 35.4 s after onset by the 20-window run). That shortened run asks for the body sign
+  in every window: an arousal seen as the signals come back has its chin EMG fall back seconds before its
+  heart rate over 6 s does. Without a respiration channel the surge must reach ``surge_no_resp_bpm`` (with the
+  same body sign); without an ECG the breathing rise (``resp_rise_no_ecg``) with it stands in for the surge
   (and there is no ramp rule).
 
 The episode's onset is the start of the run of windows that confirmed it. Once confirmed, a
@@ -142,7 +152,7 @@ from nexus.core.stages import stage_in
 from nexus.monitor._kernels import ecg_beats, resp_breaths
 from nexus.monitor.features import FloatArray, IntArray, WindowFeatures
 
-SLEEP_FOR_DISTRESS = (1, 2, 4)  # N1, N2, R
+SLEEP_FOR_DISTRESS = (1, 2, 3, 4)  # N1, N2, N3, R
 
 
 @dataclass(frozen=True)
@@ -202,6 +212,7 @@ class PsycheParams:
     ramp_windows_wake: int = 7
     ramp_wake_bpm: float = 10.0
     ramp_floor_bpm: float = 1.0
+    ramp_floor_min_bpm: float = 0.0
     ramp_resp_rise: float = 1.0
 
 
@@ -286,6 +297,7 @@ class PsycheState:
         self.blind = np.zeros(S, dtype=np.int64)  # windows in a row without a heart rate (over hr_windows s)
         self.since_blind = np.full(S, 10**9, dtype=np.int64)  # windows since a blind stretch ended
         self.run_blind = np.zeros(S, dtype=bool)  # the sustained run began just after a blind stretch
+        self.sign_seen = np.zeros(S, dtype=bool)  # chin EMG or movement seen in the sustained run
         self.in_distress = np.zeros(S, dtype=bool)  # the last window's verdict (an episode holds while the surge does)
         # stage
         self.stage = np.full(S, -2, dtype=np.int64)
@@ -337,6 +349,7 @@ class PsycheState:
             ("blind", 0),
             ("since_blind", 10**9),
             ("run_blind", False),
+            ("sign_seen", False),
             ("in_distress", False),
             ("stage", -2),
             ("last_sleep_stage", -2),
@@ -508,12 +521,11 @@ class PsycheState:
                 & hr_ok
                 & (surge >= np.where(st == 0, p.surge_wake_bpm, p.surge_bpm))
                 & (rise >= p.resp_rise)
-                & ((ratio >= p.emg_ratio) | (move_s >= 1))
             )
         elif self.ecg >= 0:
-            sustained = stage_ok & hr_ok & (surge >= p.surge_no_resp_bpm) & ((ratio >= p.emg_ratio) | (move_s >= 1))
+            sustained = stage_ok & hr_ok & (surge >= p.surge_no_resp_bpm)
         else:
-            sustained = stage_ok & (rise >= p.resp_rise_no_ecg) & ((ratio >= p.emg_ratio) | (move_s >= 1))
+            sustained = stage_ok & (rise >= p.resp_rise_no_ecg)
         run_s = np.where(sustained, self.run_sustain[rows] + 1, 0)
         self.run_sustain[rows] = run_s
         # a heart rate back after a blind stretch (no beats: a dropout, an ECG lead off) whose climb was not seen
@@ -524,6 +536,11 @@ class PsycheState:
         self.blind[rows] = np.where(known, 0, self.blind[rows] + 1)
         run_blind = np.where(run_s == 1, since <= p.blind_start_windows, self.run_blind[rows] & (run_s > 0))
         self.run_blind[rows] = run_blind
+        # its body sign (chin EMG or movement) once in the run, not in every window; in every window of a run just after
+        # a blind stretch (its shortened run is the one an arousal's tail could fill), see the module docstring
+        body = (ratio >= p.emg_ratio) | (move_s >= 1)
+        seen = (run_s > 0) & (body | ((run_s > 1) & self.sign_seen[rows] & ~run_blind))
+        self.sign_seen[rows] = seen
         need_s = np.where(run_blind, p.sustain_windows_blind, p.sustain_windows)
         # the ramp rule: a surge that keeps building (see the module docstring)
         s_ramp = hr_r - base
@@ -547,7 +564,9 @@ class PsycheState:
             # awakening's own rise is less)
             floor = np.fmin.reduce(rr_[:, -6:-3], axis=1)
             floor = np.where(floor < -p.ramp_floor_bpm, floor, 0.0)  # NaN: not known, the baseline
-            level = np.where(st == 0, s_ramp >= p.ramp_wake_bpm, s_ramp - floor >= p.ramp_bpm)
+            level = np.where(
+                st == 0, s_ramp >= p.ramp_wake_bpm, (s_ramp - floor >= p.ramp_bpm) & (s_ramp >= p.ramp_floor_min_bpm)
+            )
             ramping = (
                 stage_ok
                 & hr_ok
@@ -563,7 +582,7 @@ class PsycheState:
         need = np.where((st < 0) | (st == 4), p.ramp_windows,
                         np.where(st == 0, p.ramp_windows_wake, p.ramp_windows_light))
         ramp = (self.ecg >= 0) & (run_r >= need) & sign
-        confirmed = ramp | (run_s >= need_s)
+        confirmed = ramp | ((run_s >= need_s) & seen)
         # an episode goes on while the heart rate stays up: one episode (one alarm) per nightmare, not one per surge
         prev_distress = self.in_distress[rows]
         with np.errstate(invalid="ignore"):
