@@ -93,6 +93,20 @@ def test_each_injected_fault_is_one_episode_of_its_kind(fault, kind):
     assert all(during) and not any(before)
 
 
+def test_a_corrupt_range_is_implausible_not_off_though_it_scales_the_mains_hum(clean):
+    # nV read as µV (x1000) on a channel with 1 µV of mains hum: the hum reads 1000 µV, over the electrode_off hum
+    # threshold (60 µV); it was called off in such windows (bench seeds 19005, 19010: 2-s electrode_off episodes
+    # inside implausible stretches)
+    x = clean[:1].copy()
+    t = np.arange(x.shape[-1]) / FS
+    span = (t >= 100.0) & (t < 190.0)
+    x[0, 3, span] = 1000.0 * (x[0, 3, span] + 1.0 * np.sin(2 * np.pi * 50.0 * t[span]))
+    out, _, _ = _run(x)
+    closed = [g for g in out if g.duration_s is not None]
+    assert [(g.kind, g.channel) for g in closed] == [("implausible_amplitude", "EOG E2-M2")]
+    assert abs(closed[0].onset_s - 100.0) <= 2.0 and abs(closed[0].duration_s - 90.0) <= 6.0
+
+
 def test_evidence_names_values_and_thresholds():
     x = _fleet_night(60.0, [Fault("line_noise", "EEG C4-M1", 10.0, 40.0, level=30.0)])
     out, _, _ = _run(x)

@@ -31,7 +31,7 @@ unknown, or W within ``wake_grace_s`` of such sleep; settled wake is left out). 
 terrors arise from it with the steepest surge of all (heart rate up to twice its rate, fast breathing,
 movement), and a nightmare may run on while the hypnogram passes into it (the nightmares of bench seeds 18012 and
 18018, begun in N2, went on in N3 and were raised 114 and 84 s after onset, when the gate left N3 out;
-with it, within 10 s; replayed offline over 132 bed-hours of recorded bench runs, one N3 arousal whose
+with it, within 10 s; replayed offline over 312 bed-hours of recorded bench runs, one N3 arousal whose
 heart rate crept on along a +20-bpm plateau was raised more, seed 17012):
 
 * **ramp** (early): the heart rate over the last ``ramp_hr_windows`` s (one window more when they hold fewer than

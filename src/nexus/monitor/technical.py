@@ -4,7 +4,11 @@ Each detector turns :class:`~nexus.monitor.features.WindowFeatures` into a boole
 shape (rows, channels) — or (rows,) for the session-wide kinds — and the evidence of one cell.
 The masks are exclusive per channel, in :data:`CHANNEL_KINDS` order: a channel that is lost
 (zeros) is not also flat, an electrode that is off is not also reported for its mains hum, pops or
-rails. Episodes (onset, duration) are made from the masks by :class:`~nexus.monitor.episodes.Hysteresis`.
+rails, and a signal no body makes (``implausible_amplitude``) is not also an electrode off: a corrupt
+physical range scales the signal's faint mains hum with it (×1000: 1 µV of hum reads 1000 µV), and in
+windows where that hum crossed ``off_hum_uv`` the channel was called off for a second or two in the
+middle of the implausible stretch (bench seeds 19005 and 19010: two false electrode_off episodes).
+Episodes (onset, duration) are made from the masks by :class:`~nexus.monitor.episodes.Hysteresis`.
 
 Rules (amplitudes in µV, one window = 1 s by default)
 
@@ -64,8 +68,8 @@ CHANNEL_KINDS: tuple[str, ...] = (
     "bad_samples",
     "dropped_samples",
     "flat_line",
-    "electrode_off",
     "implausible_amplitude",
+    "electrode_off",
     "clipping",
     "electrode_pop",
     "line_noise",
