@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from test_psyche import CH, FS, ON, _ecg, _night
+from test_psyche import FS, ON, _ecg, _night
+from test_psyche_ramp_level import _run_stages as _distress
 
-from nexus.monitor.live import GlitchMonitor, MonitorParams
 from nexus.monitor.psyche import PsycheParams
-
-
-def _distress(x: np.ndarray, stage_at, params: PsycheParams | None = None) -> list:
-    mon = GlitchMonitor(1, CH, FS, sessions=["s1"], params=MonitorParams(psyche=params or PsycheParams()))
-    step = round(0.5 * FS)
-    out = []
-    for a in range(0, x.shape[-1], step):
-        b = min(a + step, x.shape[-1])
-        out += mon.step(x[:, :, a:b], [True], b / FS, stages=[stage_at(b / FS)])
-    return [g for g in out if g.kind == "distress"]
 
 
 def test_a_sleep_terror_in_n3_is_distress():

@@ -6,7 +6,8 @@ import numpy as np
 from psyche_windows import lone_ecg_values
 from test_psyche import CH, FS, ON, _ecg, _night
 
-from nexus.monitor.live import GlitchMonitor
+from nexus.monitor.live import GlitchMonitor, MonitorParams
+from nexus.monitor.psyche import PsycheParams
 
 
 def _short_surges(ecg: np.ndarray) -> list[float]:
@@ -23,8 +24,9 @@ def test_a_slow_heart_has_a_short_window_rate_in_every_window():
     assert np.allclose(s[8:], 0.0, atol=2.0)
 
 
-def _run_stages(x: np.ndarray, stage_at) -> list:
-    mon = GlitchMonitor(1, CH, FS, sessions=["s1"])
+def _run_stages(x: np.ndarray, stage_at, params: PsycheParams | None = None) -> list:
+    """The distress glitches of one bed ``x`` streamed in 0.5-s blocks, its stage ``stage_at(t)`` at each."""
+    mon = GlitchMonitor(1, CH, FS, sessions=["s1"], params=MonitorParams(psyche=params or PsycheParams()))
     step = round(0.5 * FS)
     out = []
     for a in range(0, x.shape[-1], step):
