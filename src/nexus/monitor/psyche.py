@@ -88,10 +88,10 @@ heart rate crept on along a +20-bpm plateau was raised more, seed 17012):
   (Sforza et al. 2000) while a nightmare's stays up (seeds 10302 and 10303 of the bench: nightmares that began
   24 s and 66 s into dropouts of every channel, seen again 10 and 13 s after their onsets already 18-35 bpm
   up, were raised 33.6 and 35.4 s after onset by the 20-window run). That shortened run asks for the body sign
-  in every window: an arousal seen as the signals come back has its chin EMG fall back seconds before its
-  heart rate over 6 s does. Without a respiration channel the surge must reach ``surge_no_resp_bpm`` (with the
-  same body sign); without an ECG the breathing rise (``resp_rise_no_ecg``) with it stands in for the surge
-  (and there is no ramp rule).
+  in the window that confirms it (its 10th or any later one), not once in the run: an arousal seen as the
+  signals come back has its chin EMG fall back seconds before its heart rate over 6 s does. Without a
+  respiration channel the surge must reach ``surge_no_resp_bpm`` (with the same body sign); without an ECG the
+  breathing rise (``resp_rise_no_ecg``) with it stands in for the surge (and there is no ramp rule).
 
 The episode's onset is the start of the run of windows that confirmed it. Once confirmed, a
 window stays distressed while the heart rate (over ``hr_windows`` s) is ``hold_bpm`` or more above
@@ -536,8 +536,8 @@ class PsycheState:
         self.blind[rows] = np.where(known, 0, self.blind[rows] + 1)
         run_blind = np.where(run_s == 1, since <= p.blind_start_windows, self.run_blind[rows] & (run_s > 0))
         self.run_blind[rows] = run_blind
-        # its body sign (chin EMG or movement) once in the run, not in every window; in every window of a run just after
-        # a blind stretch (its shortened run is the one an arousal's tail could fill), see the module docstring
+        # its body sign (chin EMG or movement) once in the run, not in every window; in the confirming window of a run
+        # just after a blind stretch (its shortened run is the one an arousal's tail could fill), see the docstring
         body = (ratio >= p.emg_ratio) | (move_s >= 1)
         seen = (run_s > 0) & (body | ((run_s > 1) & self.sign_seen[rows] & ~run_blind))
         self.sign_seen[rows] = seen
