@@ -103,7 +103,11 @@ def _stacks(proc: Proc, since: float) -> str:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.p.wait(timeout=10)
         time.sleep(0.5)
-    out += ["stacks:", *proc.all[n:][:200]]
+    stacks = proc.all[n:]
+    # the main thread (the one the SIGABRT handler runs on: "Current thread") is listed last, after every reader
+    # thread, and was cut from a 200-line dump (dd94fde's clean-clone run): its block first
+    at = next((k for k, line in enumerate(stacks) if "Current thread" in line), len(stacks))
+    out += ["stacks (the main thread first):", *stacks[at : at + 40], *stacks[:200]]
     ps = subprocess.run(["ps", "-eo", "pid,ppid,stat,pcpu,etimes,args", "--sort=-pcpu"], capture_output=True,
                         text=True, check=False)
     out += ["ps:", *ps.stdout.splitlines()[:40]]
