@@ -25,9 +25,8 @@ def window_features(x: np.ndarray, t0: float, rows: np.ndarray | None = None, fs
 
 
 def lone_ecg_values(ecg, fs: float, key: str) -> list[float]:
-    """``key`` of :meth:`PsycheState.window`'s output for each 1-s window of a lone ECG channel (µV)."""
-    import numpy as np
-
+    """``key`` of :meth:`PsycheState.window`'s output for each 1-s window of a lone ECG channel (µV); ``"hr_short"``:
+    the ramp rule's short-window heart rate (bpm)."""
     from nexus.monitor.psyche import PsycheParams, PsycheState
 
     st = PsycheState(1, fs, 0, -1, -1, np.zeros(0, dtype=np.int64), PsycheParams())

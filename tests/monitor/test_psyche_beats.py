@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from psyche_windows import window_features
-
-from nexus.monitor.psyche import PsycheParams, PsycheState
+from psyche_windows import lone_ecg_values
 
 FS = 256.0
 
@@ -21,14 +19,7 @@ def _ecg(seconds: float, bpm: float, rng: np.random.Generator) -> np.ndarray:
 
 def _heart_rates(ecg: np.ndarray) -> list[float]:
     """The 2-s heart rate (bpm) of each 1-s window of a lone ECG channel, as the ramp rule reads it."""
-    st = PsycheState(1, FS, 0, -1, -1, np.zeros(0, dtype=np.int64), PsycheParams())
-    rows, w, out = np.zeros(1, dtype=np.int64), round(FS), []
-    for k in range(ecg.size // w):
-        x = ecg[None, None, k * w:(k + 1) * w]
-        st.add_block(x, rows)
-        v = st.window(window_features(x, float(k), fs=FS))
-        out.append(float(v["surge_short"][0] + v["hr_base"][0]))
-    return out
+    return lone_ecg_values(ecg, FS, "hr_short")
 
 
 @pytest.mark.parametrize("spike_uv", [2500.0, -6000.0])
